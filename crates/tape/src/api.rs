@@ -103,11 +103,11 @@ where
 {
     Tape::new().record(|r| {
         let xs = r.vars(x);
-        let ys = f(&xs);
+        let ys = f(xs);
         check_len("vjp cotangent w", ys.len(), w.len())?;
         let seeds: Vec<_> = ys.iter().copied().zip(w.iter().copied()).collect();
         let g = r.backward(&seeds)?;
-        Ok((ys.iter().map(|y| y.value_inner()).collect(), g.wrt_all(&xs)))
+        Ok((ys.iter().map(|y| y.value_inner()).collect(), g.wrt_all(xs)))
     })
 }
 
@@ -196,8 +196,8 @@ where
 {
     Tape::new().record(|r| {
         let xs = r.vars(x);
-        let ys = f(&xs);
-        ys.iter().map(|&y| Ok(r.gradient(y)?.wrt_all(&xs))).collect()
+        let ys = f(xs);
+        ys.iter().map(|&y| Ok(r.gradient(y)?.wrt_all(xs))).collect()
     })
 }
 

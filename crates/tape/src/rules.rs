@@ -53,7 +53,15 @@ unary_rules! {
 /// `xⁿ` and `n xⁿ⁻¹`.
 #[inline]
 pub(crate) fn powi<T: Real>(x: T, n: i32) -> (T, T) {
-    if n == 0 { (T::one(), T::zero()) } else { (x.powi(n), x.powi(n - 1) * f64::from(n)) }
+    match n {
+        0 => (T::one(), T::zero()),
+        1 => (x, T::one()),
+        2 => (x * x, x * 2.0),
+        _ => {
+            let p = x.powi(n - 1);
+            (p * x, p * f64::from(n))
+        }
+    }
 }
 
 /// `aᵇ` with partials `b aᵇ⁻¹` and `aᵇ ln a` (taken as 0 at `a = 0`, the

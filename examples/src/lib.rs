@@ -1,0 +1,83 @@
+//! Small test problems shared by the examples and the benches, each written
+//! once, generically over [`Real`].
+
+use rewind_tape::Real;
+
+/// The extended Rosenbrock function (Moré, Garbow & Hillstrom):
+/// `Σᵢ 100 (x₂ᵢ₊₁ − x₂ᵢ²)² + (1 − x₂ᵢ)²` over consecutive pairs; `x.len()`
+/// must be even (a trailing odd entry is ignored). Minimum 0 at all ones.
+pub fn rosenbrock<T: Real>(x: &[T]) -> T {
+    x.chunks_exact(2).map(|p| (p[1] - p[0] * p[0]).powi(2) * 100.0 + (T::one() - p[0]).powi(2)).sum()
+}
+
+/// The classic starting point of the extended Rosenbrock problem:
+/// `(−1.2, 1, −1.2, 1, …)`.
+pub fn rosenbrock_start(n: usize) -> Vec<f64> {
+    (0..n).map(|i| if i % 2 == 0 { -1.2 } else { 1.0 }).collect()
+}
+
+/// A function dominated by transcendental operations, for comparison with
+/// the arithmetic-only Rosenbrock: `Σᵢ sin(xᵢ) exp(xᵢ₊₁ / 4) / (1 + xᵢ²) +
+/// ln(1 + xᵢ²)` over consecutive entries.
+pub fn transcendental<T: Real>(x: &[T]) -> T {
+    x.windows(2)
+        .map(|w| {
+            let s = w[0] * w[0] + 1.0;
+            w[0].sin() * (w[1] * 0.25).exp() / s + s.ln()
+        })
+        .sum()
+}
+
+/// The toy logistic-regression data set of the autograd tutorial: four
+/// samples with three features and boolean targets.
+pub mod logistic {
+    use rewind_tape::Real;
+
+    /// Inputs, one row per sample.
+    pub const INPUTS: [[f64; 3]; 4] =
+        [[0.52, 1.12, 0.77], [0.88, -1.08, 0.15], [0.52, 0.06, -1.30], [0.74, -2.49, 1.39]];
+    /// Targets.
+    pub const TARGETS: [bool; 4] = [true, true, false, true];
+
+    /// Predicted probabilities `σ(w·x)` for each sample.
+    pub fn predictions<T: Real>(w: &[T]) -> Vec<T> {
+        INPUTS
+            .iter()
+            .map(|x| {
+                let z = w.iter().zip(x).map(|(&wi, &xi)| wi * xi).sum::<T>();
+                (T::one() + (-z).exp()).recip()
+            })
+            .collect()
+    }
+
+    /// Negative log-likelihood of the targets (`4 ln 2` at `w = 0`).
+    pub fn loss<T: Real>(w: &[T]) -> T {
+        predictions(w).into_iter().zip(TARGETS).map(|(p, t)| -(if t { p } else { T::one() - p }).ln()).sum()
+    }
+}
+
+/// Wall-clock timing for the figure-printing examples (the criterion
+/// benches in `benches/` are the careful measurement).
+pub mod timing {
+    use std::hint::black_box;
+    use std::time::{Duration, Instant};
+
+    /// Seconds per call of `f`: the best of several batches, each at least
+    /// `budget / 5` long, so one noisy batch does not decide the figure.
+    pub fn seconds_per_call<R>(budget: Duration, mut f: impl FnMut() -> R) -> f64 {
+        black_box(f()); // warm up caches and the arena
+        let start = Instant::now();
+        black_box(f());
+        let once = start.elapsed().max(Duration::from_nanos(1));
+        let per_batch = ((budget.as_secs_f64() / 5.0) / once.as_secs_f64()).ceil().max(1.0) as u64;
+        (0..5)
+            .map(|_| {
+                let t = Instant::now();
+                for _ in 0..per_batch {
+                    black_box(f());
+                }
+                t.elapsed().as_secs_f64() / per_batch as f64
+            })
+            .fold(f64::INFINITY, f64::min)
+    }
+}
