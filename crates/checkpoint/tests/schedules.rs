@@ -63,13 +63,19 @@ fn online_never_beats_the_offline_optimum_and_respects_its_budget() {
 }
 
 #[test]
-fn online_stays_close_to_the_optimum() {
-    // documented comparison (README): ratio to the offline optimum
-    for &(n, s) in &[(1_000, 10), (10_000, 32), (100_000, 100)] {
-        let c = counts(Strategy::Online { snapshots: s }, n);
-        let ratio = c.forward_steps as f64 / optimal_forward_steps(n, s) as f64;
-        assert!(ratio < 1.5, "n = {n}, s = {s}: ratio {ratio}");
+fn online_is_within_26_percent_of_the_offline_optimum() {
+    // the documented comparison (module docs of `schedule::online`)
+    let mut worst = (0.0, 0, 0);
+    for n in [100, 300, 1_000, 3_000, 10_000, 30_000, 100_000] {
+        for s in [4, 6, 10, 20, 32, 64, 100] {
+            let c = counts(Strategy::Online { snapshots: s }, n);
+            let ratio = c.forward_steps as f64 / optimal_forward_steps(n, s) as f64;
+            if ratio > worst.0 {
+                worst = (ratio, n, s);
+            }
+        }
     }
+    assert!(worst.0 < 1.26, "worst ratio {:.3} at n = {}, s = {}", worst.0, worst.1, worst.2);
 }
 
 #[test]

@@ -53,7 +53,8 @@ pub(crate) fn actions(n: usize, ram: usize, disk: usize, write: f64, read: f64) 
         a += l;
     }
     starts.push(n);
-    let mut out = Vec::with_capacity(3 * n + 4 * k);
+    let table = binomial::BetaTable::new(n, ram);
+    let mut out = Vec::with_capacity(5 * n + 4 * k);
     for j in 0..k - 1 {
         out.push(Action::Store { step: starts[j], level: Level::Disk });
         out.push(Action::Advance { from: starts[j], to: starts[j + 1] });
@@ -63,7 +64,7 @@ pub(crate) fn actions(n: usize, ram: usize, disk: usize, write: f64, read: f64) 
             out.push(Action::Restore { step: starts[j], level: Level::Disk });
         }
         out.push(Action::Store { step: starts[j], level: Level::Ram });
-        binomial::reverse_segment(&mut out, starts[j], starts[j + 1], ram);
+        binomial::reverse_segment(&mut out, &table, starts[j], starts[j + 1], ram);
         out.push(Action::Free { step: starts[j], level: Level::Ram });
         if j != k - 1 {
             out.push(Action::Free { step: starts[j], level: Level::Disk });
