@@ -1,0 +1,70 @@
+//! Errors of the field crate.
+
+use thiserror::Error;
+
+/// What can go wrong with fields.
+#[derive(Debug, Clone, PartialEq, Error)]
+#[non_exhaustive]
+pub enum FieldError {
+    /// A grid with no points.
+    #[error("a grid needs at least one point in each direction, got {nx} x {ny}")]
+    EmptyGrid {
+        /// Points along x.
+        nx: usize,
+        /// Points along y.
+        ny: usize,
+    },
+    /// A spacing that is not positive and finite.
+    #[error("grid spacing {what} must be positive and finite, got {value}")]
+    BadSpacing {
+        /// Which spacing.
+        what: &'static str,
+        /// The value.
+        value: f64,
+    },
+    /// A slice of the wrong length.
+    #[error("{what} has length {got}, expected {expected}")]
+    Length {
+        /// Which slice.
+        what: &'static str,
+        /// Length expected.
+        expected: usize,
+        /// Length given.
+        got: usize,
+    },
+    /// An index outside the grid.
+    #[error("{what}: index {index} is outside the grid of {len} points")]
+    OutOfRange {
+        /// Which operation.
+        what: &'static str,
+        /// The index.
+        index: usize,
+        /// Number of points.
+        len: usize,
+    },
+    /// An operator that needs a square grid got another one.
+    #[error("{what} needs dx = dy, got dx = {dx}, dy = {dy}")]
+    NotSquare {
+        /// Which operation.
+        what: &'static str,
+        /// Spacing along x.
+        dx: f64,
+        /// Spacing along y.
+        dy: f64,
+    },
+    /// A linear operator that cannot be inverted.
+    #[error("{what} is singular")]
+    Singular {
+        /// Which operator.
+        what: &'static str,
+    },
+    /// A reverse sweep was asked of a context that does not record.
+    #[error("this context evaluates without recording: use FieldTape::record to differentiate")]
+    NotRecording,
+    /// A field given to a solver was made for another grid.
+    #[error("{what} was made for another grid")]
+    GridMismatch {
+        /// Which object.
+        what: &'static str,
+    },
+}

@@ -1,0 +1,841 @@
+//! The array-level tape.
+//!
+//! A simulation step is a few dozen whole-array operations. Taping every
+//! scalar would cost memory and time per grid point, so rewind records
+//! **operations on arrays**: each appends one node (its kind and the ids
+//! of its operands) and one output buffer. The reverse sweep applies each
+//! node's VJP rule — written once, generically over [`Real`] — from last to
+//! first. Running the same code with `T = Dual<f64>` gives tangents
+//! (forward mode, the JVP), and sweeping that tape gives Hessian-vector
+//! products (forward-over-reverse).
+//!
+//! All buffers — values, adjoints, temporaries of the rules, the node list
+//! itself — live in a bump arena owned by the [`FieldTape`], reset in O(1)
+//! at the start of every step; a tape reused step after step performs no
+//! heap allocation once its arena has grown to the size of a step (a test
+//! counts allocations).
+//!
+//! **One code path.** [`FieldTape::eval`] runs the same step function
+//! without recording: the values are computed by the same kernels, only
+//! the node list is not written (and [`Ctx::backward`] reports
+//! [`FieldError::NotRecording`]).
+//!
+//! Handles ([`Field`], [`Scalar`], [`Obs`]) are branded with the lifetime
+//! of their recording, as in the scalar tape: they cannot outlive it or be
+//! mixed with another one. A [`Field`] always has one value per grid point,
+//! so the arithmetic between fields needs no length checks.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::ops::{Add, Div, Mul, Neg, Sub};
+
+use bumpalo::Bump;
+use bumpalo::collections::Vec as BVec;
+use rewind_tape::{Dual, Real};
+use rustfft::num_complex::Complex;
+
+use crate::components::Components;
+use crate::fft::PoissonFft;
+use crate::kernels;
+use crate::par::{Par, sum_rows, update};
+use crate::{FieldError, Grid};
+
+/// An elementwise function of the [`Real`] trait.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[allow(missing_docs)]
+pub enum Unary {
+    Exp,
+    Ln,
+    Log1p,
+    Expm1,
+    Sqrt,
+    Cbrt,
+    Powi(i32),
+    Sin,
+    Cos,
+    Tan,
+    Asin,
+    Acos,
+    Atan,
+    Sinh,
+    Cosh,
+    Tanh,
+    Abs,
+    Recip,
+}
+
+impl Unary {
+    /// Applies the function to any scalar.
+    #[inline]
+    pub fn apply<R: Real>(self, x: R) -> R {
+        match self {
+            Unary::Exp => x.exp(),
+            Unary::Ln => x.ln(),
+            Unary::Log1p => x.log1p(),
+            Unary::Expm1 => x.expm1(),
+            Unary::Sqrt => x.sqrt(),
+            Unary::Cbrt => x.cbrt(),
+            Unary::Powi(n) => x.powi(n),
+            Unary::Sin => x.sin(),
+            Unary::Cos => x.cos(),
+            Unary::Tan => x.tan(),
+            Unary::Asin => x.asin(),
+            Unary::Acos => x.acos(),
+            Unary::Atan => x.atan(),
+            Unary::Sinh => x.sinh(),
+            Unary::Cosh => x.cosh(),
+            Unary::Tanh => x.tanh(),
+            Unary::Abs => x.abs(),
+            Unary::Recip => x.recip(),
+        }
+    }
+    /// Its derivative, by forward mode on the scalar rules.
+    #[inline]
+    pub fn derivative<R: Real>(self, x: R) -> R {
+        self.apply(Dual::variable(x)).eps
+    }
+}
+
+/// One recorded operation; operands are value ids.
+#[derive(Clone, Copy)]
+enum Op<'id> {
+    Add(u32, u32),
+    Sub(u32, u32),
+    Mul(u32, u32),
+    Div(u32, u32),
+    Neg(u32),
+    ScaleC(u32, f64),
+    Pass(u32),
+    ScaleS(u32, u32),
+    AddS(u32, u32),
+    Axpy(f64, u32, u32),
+    AxpyS(u32, u32, u32),
+    Map(Unary, u32),
+    Sum(u32),
+    Dot(u32, u32),
+    Shift(u32, isize, isize),
+    Laplacian(u32),
+    Ddx(u32),
+    Ddy(u32),
+    Arakawa(u32, u32),
+    Upwind(u32, u32, u32),
+    SemiLag(u32, u32, u32, f64),
+    Sample(u32, &'id [usize]),
+    Mask(u32, &'id [f64]),
+    Poisson(u32),
+    SAdd(u32, u32),
+    SMul(u32, u32),
+}
+
+#[derive(Clone, Copy)]
+struct Node<'id> {
+    out: u32,
+    op: Op<'id>,
+}
+
+struct State<'id, T> {
+    // ManuallyDrop: the arena reclaims the memory at the next reset and the
+    // contents need no destructor, so the context has no drop glue.
+    vals: ManuallyDrop<BVec<'id, &'id [T]>>,
+    nodes: ManuallyDrop<BVec<'id, Node<'id>>>,
+}
+
+/// A reusable array tape for fields on one grid.
+pub struct FieldTape<T> {
+    grid: Grid,
+    poisson: PoissonFft,
+    arena: Bump,
+    hint: (usize, usize),
+    _t: PhantomData<T>,
+}
+
+impl<T> fmt::Debug for FieldTape<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FieldTape")
+            .field("grid", &self.grid)
+            .field("arena_bytes", &self.arena.allocated_bytes())
+            .finish()
+    }
+}
+
+impl<T: Components> FieldTape<T> {
+    /// A tape for fields on `grid` (with its FFT Poisson solver planned);
+    /// the arena grows on first use.
+    pub fn new(grid: Grid) -> Self {
+        FieldTape { grid, poisson: PoissonFft::new(grid), arena: Bump::new(), hint: (0, 0), _t: PhantomData }
+    }
+
+    /// The grid.
+    pub fn grid(&self) -> &Grid {
+        &self.grid
+    }
+
+    /// Bytes the arena holds from the system (its capacity).
+    pub fn arena_bytes(&self) -> usize {
+        self.arena.allocated_bytes()
+    }
+
+    /// Records one computation (typically one time step); the arena is
+    /// reset first. Nothing recorded can outlive the closure.
+    pub fn record<R>(&mut self, par: Par, f: impl for<'id> FnOnce(&'id Ctx<'id, T>) -> R) -> R {
+        self.run(par, true, f)
+    }
+
+    /// Runs the same kind of closure without recording (the primal).
+    pub fn eval<R>(&mut self, par: Par, f: impl for<'id> FnOnce(&'id Ctx<'id, T>) -> R) -> R {
+        self.run(par, false, f)
+    }
+
+    fn run<R>(&mut self, par: Par, recording: bool, f: impl for<'id> FnOnce(&'id Ctx<'id, T>) -> R) -> R {
+        self.arena.reset();
+        let ctx = Ctx {
+            arena: &self.arena,
+            poisson: &self.poisson,
+            grid: self.grid,
+            par,
+            recording,
+            st: RefCell::new(State {
+                vals: ManuallyDrop::new(BVec::with_capacity_in(self.hint.0, &self.arena)),
+                nodes: ManuallyDrop::new(BVec::with_capacity_in(self.hint.1, &self.arena)),
+            }),
+        };
+        let out = f(&ctx);
+        let st = ctx.st.borrow();
+        self.hint = (self.hint.0.max(st.vals.len()), self.hint.1.max(st.nodes.len()));
+        out
+    }
+}
+
+/// The recording (or evaluating) context handed to a step function.
+pub struct Ctx<'id, T> {
+    arena: &'id Bump,
+    poisson: &'id PoissonFft,
+    grid: Grid,
+    par: Par,
+    recording: bool,
+    st: RefCell<State<'id, T>>,
+}
+
+impl<T> fmt::Debug for Ctx<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = self.st.borrow();
+        f.debug_struct("Ctx")
+            .field("grid", &self.grid)
+            .field("values", &st.vals.len())
+            .field("nodes", &st.nodes.len())
+            .finish()
+    }
+}
+
+macro_rules! handle {
+    ($(#[$m:meta])* $name:ident) => {
+        $(#[$m])*
+        pub struct $name<'id, T> {
+            id: u32,
+            ctx: &'id Ctx<'id, T>,
+        }
+        impl<T> Clone for $name<'_, T> {
+            fn clone(&self) -> Self {
+                *self
+            }
+        }
+        impl<T> Copy for $name<'_, T> {}
+        impl<T> fmt::Debug for $name<'_, T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}(#{})", stringify!($name), self.id)
+            }
+        }
+    };
+}
+
+handle!(
+    /// A field on the context's grid: one value per point.
+    Field
+);
+handle!(
+    /// A scalar (a reduction, a parameter).
+    Scalar
+);
+handle!(
+    /// A vector of observations (point samples of a field).
+    Obs
+);
+
+/// Adjoints from a reverse sweep.
+pub struct Adjoints<'id, T> {
+    ctx: &'id Ctx<'id, T>,
+    adj: BVec<'id, Option<&'id mut [T]>>,
+}
+
+impl<T> fmt::Debug for Adjoints<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Adjoints").field("values", &self.adj.len()).finish()
+    }
+}
+
+impl<'id, T: Components> Adjoints<'id, T> {
+    /// The adjoint of a field (zeros if the output does not depend on it).
+    pub fn field(&self, f: Field<'id, T>) -> &[T] {
+        match self.adj.get(f.id as usize) {
+            Some(Some(a)) => a,
+            _ => self.ctx.zeros(),
+        }
+    }
+    /// The adjoint of a scalar.
+    pub fn scalar(&self, s: Scalar<'id, T>) -> T {
+        match self.adj.get(s.id as usize) {
+            Some(Some(a)) => a[0],
+            _ => T::zero(),
+        }
+    }
+}
+
+impl<'id, T: Components> Ctx<'id, T> {
+    /// The grid.
+    pub fn grid(&self) -> &Grid {
+        &self.grid
+    }
+
+    /// Whether operations are being recorded.
+    pub fn is_recording(&self) -> bool {
+        self.recording
+    }
+
+    fn zeros(&self) -> &'id [T] {
+        self.arena.alloc_slice_fill_copy(self.grid.len(), T::zero())
+    }
+
+    fn push(&'id self, vals: &'id [T], op: Option<Op<'id>>) -> u32 {
+        let mut st = self.st.borrow_mut();
+        let id = st.vals.len() as u32;
+        st.vals.push(vals);
+        if let (true, Some(op)) = (self.recording, op) {
+            st.nodes.push(Node { out: id, op });
+        }
+        id
+    }
+
+    #[inline]
+    fn val(&self, id: u32) -> &'id [T] {
+        self.st.borrow().vals[id as usize]
+    }
+
+    fn field(&'id self, vals: &'id [T], op: Option<Op<'id>>) -> Field<'id, T> {
+        Field { id: self.push(vals, op), ctx: self }
+    }
+
+    fn scalar_of(&'id self, v: T, op: Option<Op<'id>>) -> Scalar<'id, T> {
+        let vals = self.arena.alloc_slice_fill_copy(1, v);
+        Scalar { id: self.push(vals, op), ctx: self }
+    }
+
+    /// A new zero buffer of one value per point, filled by `f`.
+    fn compute(&self, f: impl FnOnce(&mut [T])) -> &'id [T] {
+        let out = self.arena.alloc_slice_fill_copy(self.grid.len(), T::zero());
+        f(out);
+        out
+    }
+
+    /// An elementwise map of one or two fields into a new buffer.
+    fn map1(&self, a: &[T], f: impl Fn(T) -> T + Sync + Send) -> &'id [T] {
+        let ny = self.grid.ny;
+        self.compute(|o| update(self.par, o, ny, |k, d| *d = f(a[k])))
+    }
+
+    fn map2(&self, a: &[T], b: &[T], f: impl Fn(T, T) -> T + Sync + Send) -> &'id [T] {
+        let ny = self.grid.ny;
+        self.compute(|o| update(self.par, o, ny, |k, d| *d = f(a[k], b[k])))
+    }
+
+    /// An input field (a copy of `data`): the state, a parameter field, a
+    /// target. Its adjoint is available after a sweep.
+    pub fn input(&'id self, data: &[T]) -> Result<Field<'id, T>, FieldError> {
+        self.grid.check("field input", data.len())?;
+        Ok(self.field(self.arena.alloc_slice_copy(data), None))
+    }
+
+    /// A field sampled from `f(x, y)` at the grid points (a constant).
+    pub fn sampled(&'id self, f: impl Fn(f64, f64) -> f64) -> Field<'id, T> {
+        let g = self.grid;
+        let vals = self.arena.alloc_slice_fill_with(g.len(), |k| {
+            let (i, j) = (k / g.ny, k % g.ny);
+            T::from_f64(f(i as f64 * g.dx, j as f64 * g.dy))
+        });
+        self.field(vals, None)
+    }
+
+    /// An input scalar (a parameter such as a viscosity).
+    pub fn scalar(&'id self, v: T) -> Scalar<'id, T> {
+        self.scalar_of(v, None)
+    }
+
+    /// `α x + y` with a constant `α`, in one pass.
+    pub fn axpy(&'id self, alpha: f64, x: Field<'id, T>, y: Field<'id, T>) -> Field<'id, T> {
+        let v = self.map2(self.val(x.id), self.val(y.id), |a, b| a * alpha + b);
+        self.field(v, Some(Op::Axpy(alpha, x.id, y.id)))
+    }
+
+    /// `α x + y` with a scalar variable `α`, in one pass.
+    pub fn axpy_s(&'id self, alpha: Scalar<'id, T>, x: Field<'id, T>, y: Field<'id, T>) -> Field<'id, T> {
+        let s = self.val(alpha.id)[0];
+        let v = self.map2(self.val(x.id), self.val(y.id), |a, b| a * s + b);
+        self.field(v, Some(Op::AxpyS(alpha.id, x.id, y.id)))
+    }
+
+    /// Reverse sweep seeded with `d(output)/d(scalar) = 1`.
+    pub fn gradient(&'id self, s: Scalar<'id, T>) -> Result<Adjoints<'id, T>, FieldError> {
+        self.backward(&[], &[(s, T::one())])
+    }
+
+    /// Reverse sweep seeded with adjoints on fields and scalars: the
+    /// adjoints of `Σ ⟨f̄, f⟩ + Σ s̄ s`.
+    pub fn backward(
+        &'id self,
+        fields: &[(Field<'id, T>, &[T])],
+        scalars: &[(Scalar<'id, T>, T)],
+    ) -> Result<Adjoints<'id, T>, FieldError> {
+        if !self.recording {
+            return Err(FieldError::NotRecording);
+        }
+        let st = self.st.borrow();
+        let n = self.grid.len();
+        let mut adj = BVec::with_capacity_in(st.vals.len(), self.arena);
+        adj.extend((0..st.vals.len()).map(|_| None));
+        let mut sweep = Sweep { ctx: self, vals: &st.vals, adj };
+        for &(f, seed) in fields {
+            self.grid.check("field seed", seed.len())?;
+            let a = sweep.acc(f.id, n);
+            for (x, &s) in a.iter_mut().zip(seed) {
+                *x += s;
+            }
+        }
+        for &(s, seed) in scalars {
+            sweep.acc(s.id, 1)[0] += seed;
+        }
+        for node in st.nodes.iter().rev() {
+            sweep.node(node);
+        }
+        Ok(Adjoints { ctx: self, adj: sweep.adj })
+    }
+}
+
+/// The state of a reverse sweep.
+struct Sweep<'a, 'id, T> {
+    ctx: &'id Ctx<'id, T>,
+    vals: &'a [&'id [T]],
+    adj: BVec<'id, Option<&'id mut [T]>>,
+}
+
+impl<'id, T: Components> Sweep<'_, 'id, T> {
+    /// The adjoint buffer of value `id` (allocated as zeros on first use).
+    fn acc(&mut self, id: u32, len: usize) -> &mut [T] {
+        let arena = self.ctx.arena;
+        self.adj[id as usize].get_or_insert_with(|| arena.alloc_slice_fill_copy(len, T::zero()))
+    }
+
+    fn tmp(&self) -> &'id mut [T] {
+        self.ctx.arena.alloc_slice_fill_copy(self.ctx.grid.len(), T::zero())
+    }
+
+    /// Adds `f(k)` to the adjoint of value `id`, elementwise (by rows for
+    /// fields, sequentially for scalars and observation vectors).
+    fn add_with(&mut self, id: u32, f: impl Fn(usize) -> T + Sync + Send) {
+        let (par, n, ny) = (self.ctx.par, self.ctx.grid.len(), self.ctx.grid.ny);
+        let len = self.vals[id as usize].len();
+        let a = self.acc(id, len);
+        if len == n {
+            update(par, a, ny, |k, d| *d += f(k));
+        } else {
+            a.iter_mut().enumerate().for_each(|(k, d)| *d += f(k));
+        }
+    }
+
+    /// Adds `Σₖ f(k)` over a field's points to the adjoint of scalar `id`
+    /// (row sums added in row order: deterministic).
+    fn add_sum(&mut self, id: u32, f: impl Fn(usize) -> T + Sync + Send) {
+        let g = self.ctx.grid;
+        let partials = self.ctx.arena.alloc_slice_fill_copy(g.nx, T::zero());
+        let total = sum_rows(self.ctx.par, g.len(), partials, T::zero(), |i| {
+            (i * g.ny..(i + 1) * g.ny).fold(T::zero(), |s, k| s + f(k))
+        });
+        self.acc(id, 1)[0] += total;
+    }
+
+    fn node(&mut self, node: &Node<'id>) {
+        let Some(o) = self.adj[node.out as usize].take() else { return };
+        self.rule(node.op, o, self.vals[node.out as usize]);
+        self.adj[node.out as usize] = Some(o);
+    }
+
+    #[allow(clippy::many_single_char_names)]
+    fn rule(&mut self, op: Op<'id>, o: &[T], out: &[T]) {
+        let v = |id: u32| self.vals[id as usize];
+        let (g, par) = (self.ctx.grid, self.ctx.par);
+        match op {
+            Op::Add(a, b) => {
+                self.add_with(a, |k| o[k]);
+                self.add_with(b, |k| o[k]);
+            }
+            Op::Sub(a, b) => {
+                self.add_with(a, |k| o[k]);
+                self.add_with(b, |k| -o[k]);
+            }
+            Op::Mul(a, b) => {
+                let (va, vb) = (v(a), v(b));
+                self.add_with(a, |k| o[k] * vb[k]);
+                self.add_with(b, |k| o[k] * va[k]);
+            }
+            Op::Div(a, b) => {
+                let vb = v(b);
+                self.add_with(a, |k| o[k] / vb[k]);
+                self.add_with(b, |k| -(o[k] * out[k] / vb[k]));
+            }
+            Op::Neg(a) => self.add_with(a, |k| -o[k]),
+            Op::ScaleC(a, c) => self.add_with(a, |k| o[k] * c),
+            Op::Pass(a) => self.add_with(a, |k| o[k]),
+            Op::ScaleS(f, s) => {
+                let (vf, vs) = (v(f), v(s)[0]);
+                self.add_with(f, |k| o[k] * vs);
+                self.add_sum(s, |k| o[k] * vf[k]);
+            }
+            Op::AddS(f, s) => {
+                self.add_with(f, |k| o[k]);
+                self.add_sum(s, |k| o[k]);
+            }
+            Op::Axpy(alpha, x, y) => {
+                self.add_with(x, |k| o[k] * alpha);
+                self.add_with(y, |k| o[k]);
+            }
+            Op::AxpyS(s, x, y) => {
+                let (vx, vs) = (v(x), v(s)[0]);
+                self.add_with(x, |k| o[k] * vs);
+                self.add_with(y, |k| o[k]);
+                self.add_sum(s, |k| o[k] * vx[k]);
+            }
+            Op::Map(u, a) => {
+                let va = v(a);
+                self.add_with(a, |k| o[k] * u.derivative(va[k]));
+            }
+            Op::Sum(a) => {
+                let s = o[0];
+                self.add_with(a, |_| s);
+            }
+            Op::Dot(a, b) => {
+                // fields or observation vectors
+                let (va, vb, s) = (v(a), v(b), o[0]);
+                self.add_with(a, |k| vb[k] * s);
+                self.add_with(b, |k| va[k] * s);
+            }
+            Op::Shift(a, di, dj) => {
+                let t = self.tmp();
+                kernels::shift(&g, o, -di, -dj, t, par);
+                self.add_with(a, |k| t[k]);
+            }
+            Op::Laplacian(a) => {
+                let t = self.tmp();
+                kernels::laplacian(&g, o, t, par);
+                self.add_with(a, |k| t[k]);
+            }
+            Op::Ddx(a) => {
+                let t = self.tmp();
+                kernels::ddx(&g, o, t, par);
+                self.add_with(a, |k| -t[k]);
+            }
+            Op::Ddy(a) => {
+                let t = self.tmp();
+                kernels::ddy(&g, o, t, par);
+                self.add_with(a, |k| -t[k]);
+            }
+            Op::Arakawa(p, q) => {
+                // ⟨ō, J(p, q)⟩ = ⟨p, J(q, ō)⟩ = ⟨q, J(ō, p)⟩
+                let (vp, vq) = (v(p), v(q));
+                let t = self.tmp();
+                kernels::arakawa(&g, vq, o, t, par);
+                self.add_with(p, |k| t[k]);
+                let t = self.tmp();
+                kernels::arakawa(&g, o, vp, t, par);
+                self.add_with(q, |k| t[k]);
+            }
+            Op::Upwind(q, u, w) => {
+                let (qb, ub, wb) = (self.tmp(), self.tmp(), self.tmp());
+                kernels::upwind_vjp(&g, v(q), v(u), v(w), o, qb, ub, wb, par);
+                self.add_with(q, |k| qb[k]);
+                self.add_with(u, |k| ub[k]);
+                self.add_with(w, |k| wb[k]);
+            }
+            Op::SemiLag(q, u, w, dt) => {
+                let (qb, ub, wb) = (self.tmp(), self.tmp(), self.tmp());
+                kernels::semi_lagrangian_vjp(&g, v(q), v(u), v(w), dt, o, qb, ub, wb);
+                self.add_with(q, |k| qb[k]);
+                self.add_with(u, |k| ub[k]);
+                self.add_with(w, |k| wb[k]);
+            }
+            Op::Sample(a, idx) => {
+                let n = g.len();
+                let d = self.acc(a, n);
+                for (&i, &x) in idx.iter().zip(o) {
+                    d[i] += x;
+                }
+            }
+            Op::Mask(a, m) => self.add_with(a, |k| o[k] * m[k]),
+            Op::Poisson(a) => {
+                // P is symmetric: its adjoint is another solve
+                let solver = self.ctx.poisson;
+                let t = self.tmp();
+                let work = self.ctx.arena.alloc_slice_fill_copy(solver.work_len(), Complex::new(0.0, 0.0));
+                solver.solve_checked(o, t, work, par);
+                self.add_with(a, |k| t[k]);
+            }
+            Op::SAdd(a, b) => {
+                self.acc(a, 1)[0] += o[0];
+                self.acc(b, 1)[0] += o[0];
+            }
+            Op::SMul(a, b) => {
+                let (va, vb) = (v(a)[0], v(b)[0]);
+                self.acc(a, 1)[0] += o[0] * vb;
+                self.acc(b, 1)[0] += o[0] * va;
+            }
+        }
+    }
+}
+
+impl<'id, T: Components> Field<'id, T> {
+    /// The values.
+    pub fn value(&self) -> &'id [T] {
+        self.ctx.val(self.id)
+    }
+    /// `Δa`, the 5-point Laplacian (periodic).
+    pub fn laplacian(self) -> Self {
+        let c = self.ctx;
+        let v = c.compute(|o| kernels::laplacian(&c.grid, self.value(), o, c.par));
+        c.field(v, Some(Op::Laplacian(self.id)))
+    }
+    /// `∂a/∂x`, central (periodic).
+    pub fn ddx(self) -> Self {
+        let c = self.ctx;
+        let v = c.compute(|o| kernels::ddx(&c.grid, self.value(), o, c.par));
+        c.field(v, Some(Op::Ddx(self.id)))
+    }
+    /// `∂a/∂y`, central (periodic).
+    pub fn ddy(self) -> Self {
+        let c = self.ctx;
+        let v = c.compute(|o| kernels::ddy(&c.grid, self.value(), o, c.par));
+        c.field(v, Some(Op::Ddy(self.id)))
+    }
+    /// The divergence `∂u/∂x + ∂v/∂y` of `(self, v)`, central.
+    pub fn divergence(self, v: Self) -> Self {
+        self.ddx() + v.ddy()
+    }
+    /// The Arakawa Jacobian `J(self, q)` (square grids).
+    pub fn arakawa(self, q: Self) -> Result<Self, FieldError> {
+        let c = self.ctx;
+        if c.grid.dx != c.grid.dy {
+            return Err(FieldError::NotSquare { what: "the Arakawa Jacobian", dx: c.grid.dx, dy: c.grid.dy });
+        }
+        let v = c.compute(|o| kernels::arakawa(&c.grid, self.value(), q.value(), o, c.par));
+        Ok(c.field(v, Some(Op::Arakawa(self.id, q.id))))
+    }
+    /// Upwind advection `u ∂a/∂x + v ∂a/∂y`.
+    pub fn upwind(self, u: Self, v: Self) -> Self {
+        let c = self.ctx;
+        let out = c.compute(|o| kernels::upwind(&c.grid, self.value(), u.value(), v.value(), o, c.par));
+        c.field(out, Some(Op::Upwind(self.id, u.id, v.id)))
+    }
+    /// Semi-Lagrangian advection over `dt` by bilinear interpolation.
+    pub fn semi_lagrangian(self, u: Self, v: Self, dt: f64) -> Self {
+        let c = self.ctx;
+        let out = c.compute(|o| kernels::semi_lagrangian(&c.grid, self.value(), u.value(), v.value(), dt, o, c.par));
+        c.field(out, Some(Op::SemiLag(self.id, u.id, v.id, dt)))
+    }
+    /// Periodic roll: `out[i, j] = a[i − di, j − dj]`.
+    pub fn shift(self, di: isize, dj: isize) -> Self {
+        let c = self.ctx;
+        let v = c.compute(|o| kernels::shift(&c.grid, self.value(), di, dj, o, c.par));
+        c.field(v, Some(Op::Shift(self.id, di, dj)))
+    }
+    /// An elementwise function.
+    pub fn map(self, f: Unary) -> Self {
+        let c = self.ctx;
+        let v = c.map1(self.value(), move |x| f.apply(x));
+        c.field(v, Some(Op::Map(f, self.id)))
+    }
+    /// `m ⊙ a` with a fixed mask (or weight field) `m`.
+    pub fn mask(self, m: &[f64]) -> Result<Self, FieldError> {
+        let c = self.ctx;
+        c.grid.check("mask", m.len())?;
+        let m: &'id [f64] = c.arena.alloc_slice_copy(m);
+        let a = self.value();
+        let v = c.compute(|o| update(c.par, o, c.grid.ny, |k, d| *d = a[k] * m[k]));
+        Ok(c.field(v, Some(Op::Mask(self.id, m))))
+    }
+    /// The values at the given linear indices (an observation operator).
+    pub fn sample(self, idx: &[usize]) -> Result<Obs<'id, T>, FieldError> {
+        let c = self.ctx;
+        let n = c.grid.len();
+        if let Some(&bad) = idx.iter().find(|&&i| i >= n) {
+            return Err(FieldError::OutOfRange { what: "sample", index: bad, len: n });
+        }
+        let idx: &'id [usize] = c.arena.alloc_slice_copy(idx);
+        let a = self.value();
+        let vals = c.arena.alloc_slice_fill_iter(idx.iter().map(|&i| a[i]));
+        Ok(Obs { id: c.push(vals, Some(Op::Sample(self.id, idx))), ctx: c })
+    }
+    /// The zero-mean solution `ψ` of `Δψ = −(a − mean a)` for the 5-point
+    /// Laplacian (periodic, exact, by FFT; see [`PoissonFft`]).
+    pub fn poisson(self) -> Self {
+        let c = self.ctx;
+        let solver = c.poisson;
+        let work = c.arena.alloc_slice_fill_copy(solver.work_len(), Complex::new(0.0, 0.0));
+        let out = c.arena.alloc_slice_fill_copy(c.grid.len(), T::zero());
+        solver.solve_checked(self.value(), out, work, c.par);
+        c.field(out, Some(Op::Poisson(self.id)))
+    }
+    /// `Σ a`.
+    pub fn sum(self) -> Scalar<'id, T> {
+        let c = self.ctx;
+        let (g, a) = (c.grid, self.value());
+        let partials = c.arena.alloc_slice_fill_copy(g.nx, T::zero());
+        let s = sum_rows(c.par, g.len(), partials, T::zero(), |i| {
+            a[i * g.ny..(i + 1) * g.ny].iter().fold(T::zero(), |s, &x| s + x)
+        });
+        c.scalar_of(s, Some(Op::Sum(self.id)))
+    }
+    /// `Σ a / n`.
+    pub fn mean(self) -> Scalar<'id, T> {
+        self.sum() * (1.0 / self.ctx.grid.len() as f64)
+    }
+    /// `⟨a, b⟩ = Σ aᵢbᵢ`.
+    pub fn dot(self, b: Self) -> Scalar<'id, T> {
+        let c = self.ctx;
+        let (g, x, y) = (c.grid, self.value(), b.value());
+        let partials = c.arena.alloc_slice_fill_copy(g.nx, T::zero());
+        let s = sum_rows(c.par, g.len(), partials, T::zero(), |i| {
+            (i * g.ny..(i + 1) * g.ny).fold(T::zero(), |s, k| s + x[k] * y[k])
+        });
+        c.scalar_of(s, Some(Op::Dot(self.id, b.id)))
+    }
+    /// `‖a‖² = Σ aᵢ²`.
+    pub fn sqnorm(self) -> Scalar<'id, T> {
+        self.dot(self)
+    }
+}
+
+impl<'id, T: Components> Scalar<'id, T> {
+    /// The value.
+    pub fn value(&self) -> T {
+        self.ctx.val(self.id)[0]
+    }
+}
+
+impl<'id, T: Components> Obs<'id, T> {
+    /// The values.
+    pub fn value(&self) -> &'id [T] {
+        self.ctx.val(self.id)
+    }
+    /// `‖obs − data‖²`: the misfit to observed values.
+    pub fn misfit(self, data: &[f64]) -> Result<Scalar<'id, T>, FieldError> {
+        let c = self.ctx;
+        let v = self.value();
+        if data.len() != v.len() {
+            return Err(FieldError::Length { what: "observations", expected: v.len(), got: data.len() });
+        }
+        let d = c.arena.alloc_slice_fill_iter(v.iter().zip(data).map(|(&x, &y)| x - y));
+        let diff = Obs { id: c.push(d, Some(Op::Pass(self.id))), ctx: c };
+        // Σ dₖ² as a dot product of the difference with itself
+        let s = diff.value().iter().fold(T::zero(), |s, &x| s + x * x);
+        let sq = c.arena.alloc_slice_fill_copy(1, s);
+        Ok(Scalar { id: c.push(sq, Some(Op::Dot(diff.id, diff.id))), ctx: c })
+    }
+}
+
+macro_rules! field_binop {
+    ($tr:ident, $m:ident, $op:ident, $f:expr) => {
+        impl<'id, T: Components> $tr for Field<'id, T> {
+            type Output = Self;
+            fn $m(self, b: Self) -> Self {
+                let c = self.ctx;
+                let v = c.map2(self.value(), b.value(), $f);
+                c.field(v, Some(Op::$op(self.id, b.id)))
+            }
+        }
+    };
+}
+field_binop!(Add, add, Add, |a, b| a + b);
+field_binop!(Sub, sub, Sub, |a, b| a - b);
+field_binop!(Mul, mul, Mul, |a, b| a * b);
+field_binop!(Div, div, Div, |a, b| a / b);
+
+impl<T: Components> Neg for Field<'_, T> {
+    type Output = Self;
+    fn neg(self) -> Self {
+        let c = self.ctx;
+        let v = c.map1(self.value(), |a| -a);
+        c.field(v, Some(Op::Neg(self.id)))
+    }
+}
+impl<T: Components> Mul<f64> for Field<'_, T> {
+    type Output = Self;
+    fn mul(self, s: f64) -> Self {
+        let c = self.ctx;
+        let v = c.map1(self.value(), move |a| a * s);
+        c.field(v, Some(Op::ScaleC(self.id, s)))
+    }
+}
+impl<'id, T: Components> Mul<Field<'id, T>> for f64 {
+    type Output = Field<'id, T>;
+    fn mul(self, f: Field<'id, T>) -> Field<'id, T> {
+        f * self
+    }
+}
+impl<T: Components> Add<f64> for Field<'_, T> {
+    type Output = Self;
+    fn add(self, s: f64) -> Self {
+        let c = self.ctx;
+        let v = c.map1(self.value(), move |a| a + s);
+        c.field(v, Some(Op::Pass(self.id)))
+    }
+}
+impl<T: Components> Sub<f64> for Field<'_, T> {
+    type Output = Self;
+    fn sub(self, s: f64) -> Self {
+        self + (-s)
+    }
+}
+impl<'id, T: Components> Mul<Scalar<'id, T>> for Field<'id, T> {
+    type Output = Self;
+    fn mul(self, s: Scalar<'id, T>) -> Self {
+        let c = self.ctx;
+        let sv = s.value();
+        let v = c.map1(self.value(), move |a| a * sv);
+        c.field(v, Some(Op::ScaleS(self.id, s.id)))
+    }
+}
+impl<'id, T: Components> Add<Scalar<'id, T>> for Field<'id, T> {
+    type Output = Self;
+    fn add(self, s: Scalar<'id, T>) -> Self {
+        let c = self.ctx;
+        let sv = s.value();
+        let v = c.map1(self.value(), move |a| a + sv);
+        c.field(v, Some(Op::AddS(self.id, s.id)))
+    }
+}
+impl<T: Components> Add for Scalar<'_, T> {
+    type Output = Self;
+    fn add(self, b: Self) -> Self {
+        self.ctx.scalar_of(self.value() + b.value(), Some(Op::SAdd(self.id, b.id)))
+    }
+}
+impl<T: Components> Mul for Scalar<'_, T> {
+    type Output = Self;
+    fn mul(self, b: Self) -> Self {
+        self.ctx.scalar_of(self.value() * b.value(), Some(Op::SMul(self.id, b.id)))
+    }
+}
+impl<T: Components> Mul<f64> for Scalar<'_, T> {
+    type Output = Self;
+    fn mul(self, s: f64) -> Self {
+        self.ctx.scalar_of(self.value() * s, Some(Op::ScaleC(self.id, s)))
+    }
+}

@@ -1,0 +1,71 @@
+//! A taped step on a reused tape performs no heap allocation in steady
+//! state: counted with a global allocator that counts.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rewind_field::{FieldTape, Grid, Par, Unary};
+
+struct Counting;
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts calls.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// One taped "time step" and its reverse sweep, writing the gradient into
+/// a caller's buffer; returns the loss.
+fn step(tape: &mut FieldTape<f64>, par: Par, w0: &[f64], grad: &mut [f64]) -> f64 {
+    tape.record(par, |c| {
+        let w = c.input(w0).unwrap();
+        let psi = w.poisson();
+        let rhs = psi.arakawa(w).unwrap() + w.laplacian() * 1e-3 - w * 0.1;
+        let next = c.axpy(0.01, rhs, w).map(Unary::Tanh);
+        let obs = next.sample(&[1, 50, 99]).unwrap().misfit(&[0.1, 0.2, 0.3]).unwrap();
+        let j = next.sqnorm() * 0.5 + obs;
+        let adj = c.gradient(j).unwrap();
+        grad.copy_from_slice(adj.field(w));
+        j.value()
+    })
+}
+
+#[test]
+fn a_reused_tape_allocates_nothing_in_steady_state() {
+    for (n, par) in [(32, Par::Seq), (128, Par::Seq), (128, Par::Rayon)] {
+        let g = Grid::periodic_square(n, 2.0 * std::f64::consts::PI).unwrap();
+        let w0 = g.sample(|x, y| x.cos() * y.sin() + 0.3 * (2.0 * x + y).cos());
+        let mut grad = vec![0.0; g.len()];
+        let mut tape = FieldTape::<f64>::new(g);
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        pool.install(|| {
+            for _ in 0..3 {
+                step(&mut tape, par, &w0, &mut grad); // warm-up: the arena grows
+            }
+            let before = ALLOCS.load(Ordering::Relaxed);
+            let mut sum = 0.0;
+            for _ in 0..10 {
+                sum += step(&mut tape, par, &w0, &mut grad);
+            }
+            let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+            assert!(sum.is_finite());
+            assert_eq!(allocs, 0, "N = {n}, {par:?}: {allocs} allocations in 10 steady-state steps");
+        });
+    }
+}

@@ -1,0 +1,376 @@
+//! Every field operation: dot-product test ⟨J v, w⟩ = ⟨v, Jᵀ w⟩ (forward
+//! mode over dual numbers against the tape's reverse sweep), JVP against
+//! central differences, and an HVP of a composite objective against a
+//! central difference of its gradient.
+
+use rewind_field::{Components, Ctx, Field, FieldTape, Grid, Par, PoissonFft, Scalar, Unary, kernels};
+use rewind_tape::Dual;
+
+#[derive(Debug, Clone, Copy)]
+enum Case {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Neg,
+    ScaleC,
+    AddC,
+    ScaleS,
+    AddS,
+    Axpy,
+    AxpyS,
+    Map(Unary),
+    Shift,
+    Laplacian,
+    Ddx,
+    Ddy,
+    Divergence,
+    Arakawa,
+    Upwind,
+    SemiLagrangian,
+    Mask,
+    Poisson,
+    Sum,
+    Mean,
+    Dot,
+    Sqnorm,
+    SampleMisfit,
+    ScalarArith,
+}
+
+const CASES: &[Case] = &[
+    Case::Add,
+    Case::Sub,
+    Case::Mul,
+    Case::Div,
+    Case::Neg,
+    Case::ScaleC,
+    Case::AddC,
+    Case::ScaleS,
+    Case::AddS,
+    Case::Axpy,
+    Case::AxpyS,
+    Case::Map(Unary::Exp),
+    Case::Map(Unary::Ln),
+    Case::Map(Unary::Sin),
+    Case::Map(Unary::Tanh),
+    Case::Map(Unary::Sqrt),
+    Case::Map(Unary::Powi(3)),
+    Case::Map(Unary::Atan),
+    Case::Map(Unary::Recip),
+    Case::Shift,
+    Case::Laplacian,
+    Case::Ddx,
+    Case::Ddy,
+    Case::Divergence,
+    Case::Arakawa,
+    Case::Upwind,
+    Case::SemiLagrangian,
+    Case::Mask,
+    Case::Poisson,
+    Case::Sum,
+    Case::Mean,
+    Case::Dot,
+    Case::Sqnorm,
+    Case::SampleMisfit,
+    Case::ScalarArith,
+];
+
+enum Out<'id, T> {
+    F(Field<'id, T>),
+    S(Scalar<'id, T>),
+}
+
+const OBS: [usize; 5] = [0, 7, 33, 64, 101];
+const OBS_DATA: [f64; 5] = [0.3, -0.2, 1.1, 0.0, 0.5];
+
+fn apply<'id, T: Components>(
+    case: Case,
+    c: &'id Ctx<'id, T>,
+    a: Field<'id, T>,
+    b: Field<'id, T>,
+    d: Field<'id, T>,
+    s: Scalar<'id, T>,
+) -> Out<'id, T> {
+    let mask: Vec<f64> = (0..c.grid().len()).map(|k| if k % 3 == 0 { 0.0 } else { 0.5 + (k % 5) as f64 }).collect();
+    match case {
+        Case::Add => Out::F(a + b),
+        Case::Sub => Out::F(a - b),
+        Case::Mul => Out::F(a * b),
+        Case::Div => Out::F(a / d),
+        Case::Neg => Out::F(-a),
+        Case::ScaleC => Out::F(a * 1.7),
+        Case::AddC => Out::F(a + 0.3),
+        Case::ScaleS => Out::F(a * s),
+        Case::AddS => Out::F(a + s),
+        Case::Axpy => Out::F(c.axpy(-0.7, a, b)),
+        Case::AxpyS => Out::F(c.axpy_s(s, a, b)),
+        Case::Map(u) => Out::F(d.map(u)),
+        Case::Shift => Out::F(a.shift(2, -3)),
+        Case::Laplacian => Out::F(a.laplacian()),
+        Case::Ddx => Out::F(a.ddx()),
+        Case::Ddy => Out::F(a.ddy()),
+        Case::Divergence => Out::F(a.divergence(b)),
+        Case::Arakawa => Out::F(a.arakawa(b).unwrap()),
+        Case::Upwind => Out::F(d.upwind(a, b)),
+        Case::SemiLagrangian => Out::F(d.semi_lagrangian(a, b, 0.3)),
+        Case::Mask => Out::F(a.mask(&mask).unwrap()),
+        Case::Poisson => Out::F(a.poisson()),
+        Case::Sum => Out::S(a.sum()),
+        Case::Mean => Out::S(a.mean()),
+        Case::Dot => Out::S(a.dot(b)),
+        Case::Sqnorm => Out::S(a.sqnorm()),
+        Case::SampleMisfit => Out::S(a.sample(&OBS).unwrap().misfit(&OBS_DATA).unwrap()),
+        Case::ScalarArith => Out::S((a.sum() * s + b.dot(d)) * 0.5),
+    }
+}
+
+struct Inputs {
+    a: Vec<f64>,
+    b: Vec<f64>,
+    d: Vec<f64>,
+    s: f64,
+}
+
+fn inputs(g: &Grid, seed: f64) -> Inputs {
+    // the offsets keep sums and means away from zero
+    Inputs {
+        a: g.sample(|x, y| (x + seed).sin() * (2.0 * y).cos() + 0.3 * (3.0 * x - y + seed).cos() + 0.2),
+        b: g.sample(|x, y| 0.8 * (x - 2.0 * y + seed).cos() + 0.2 * (x * y * 0.1).sin() - 0.1),
+        d: g.sample(|x, y| 1.5 + 0.5 * (x + seed).cos() * y.sin()), // positive (ln, sqrt, division)
+        s: 0.9 + seed,
+    }
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Output value and tangent of `case` at `x` along `v`, by forward mode.
+fn jvp(case: Case, g: Grid, x: &Inputs, v: &Inputs) -> (Vec<f64>, Vec<f64>) {
+    let dual = |p: &[f64], q: &[f64]| -> Vec<Dual<f64>> { p.iter().zip(q).map(|(&a, &b)| Dual::new(a, b)).collect() };
+    let mut tape = FieldTape::<Dual<f64>>::new(g);
+    tape.eval(Par::Seq, |c| {
+        let a = c.input(&dual(&x.a, &v.a)).unwrap();
+        let b = c.input(&dual(&x.b, &v.b)).unwrap();
+        let d = c.input(&dual(&x.d, &v.d)).unwrap();
+        let s = c.scalar(Dual::new(x.s, v.s));
+        match apply(case, c, a, b, d, s) {
+            Out::F(f) => (f.value().iter().map(|z| z.re).collect(), f.value().iter().map(|z| z.eps).collect()),
+            Out::S(s) => (vec![s.value().re], vec![s.value().eps]),
+        }
+    })
+}
+
+/// The primal output of `case` at `x`.
+fn primal(case: Case, g: Grid, x: &Inputs) -> Vec<f64> {
+    let mut tape = FieldTape::<f64>::new(g);
+    tape.eval(Par::Seq, |c| {
+        let (a, b, d) = (c.input(&x.a).unwrap(), c.input(&x.b).unwrap(), c.input(&x.d).unwrap());
+        match apply(case, c, a, b, d, c.scalar(x.s)) {
+            Out::F(f) => f.value().to_vec(),
+            Out::S(s) => vec![s.value()],
+        }
+    })
+}
+
+/// `Jᵀw` for each input, by the tape's reverse sweep.
+fn vjp(case: Case, g: Grid, x: &Inputs, w: &[f64]) -> Inputs {
+    let mut tape = FieldTape::<f64>::new(g);
+    tape.record(Par::Seq, |c| {
+        let (a, b, d) = (c.input(&x.a).unwrap(), c.input(&x.b).unwrap(), c.input(&x.d).unwrap());
+        let s = c.scalar(x.s);
+        let adj = match apply(case, c, a, b, d, s) {
+            Out::F(f) => c.backward(&[(f, w)], &[]).unwrap(),
+            Out::S(y) => c.backward(&[], &[(y, w[0])]).unwrap(),
+        };
+        Inputs { a: adj.field(a).to_vec(), b: adj.field(b).to_vec(), d: adj.field(d).to_vec(), s: adj.scalar(s) }
+    })
+}
+
+fn check_case(case: Case, g: Grid) {
+    let x = inputs(&g, 0.1);
+    let v = inputs(&g, 1.3);
+    let (y, jv) = jvp(case, g, &x, &v);
+    let w: Vec<f64> = (0..y.len()).map(|k| ((k * 7 % 11) as f64 - 5.0) / 5.0).collect();
+    let jtw = vjp(case, g, &x, &w);
+    let lhs = dot(&jv, &w);
+    let rhs = dot(&v.a, &jtw.a) + dot(&v.b, &jtw.b) + dot(&v.d, &jtw.d) + v.s * jtw.s;
+    let scale = dot(&jv.iter().map(|z| z.abs()).collect::<Vec<_>>(), &w.iter().map(|z| z.abs()).collect::<Vec<_>>());
+    assert!((lhs - rhs).abs() <= 1e-12 * scale.max(1e-300), "{case:?}: <Jv, w> = {lhs}, <v, J^T w> = {rhs}");
+    assert!(lhs.abs() > 1e-8 * scale, "{case:?}: degenerate test, <Jv, w> = {lhs}");
+    // the primal value of the dual run equals the f64 run
+    assert_eq!(y, primal(case, g, &x), "{case:?}");
+    // JVP against central differences
+    let h = 1e-6;
+    let shifted = |sign: f64| Inputs {
+        a: x.a.iter().zip(&v.a).map(|(p, q)| p + sign * h * q).collect(),
+        b: x.b.iter().zip(&v.b).map(|(p, q)| p + sign * h * q).collect(),
+        d: x.d.iter().zip(&v.d).map(|(p, q)| p + sign * h * q).collect(),
+        s: x.s + sign * h * v.s,
+    };
+    let (yp, ym) = (primal(case, g, &shifted(1.0)), primal(case, g, &shifted(-1.0)));
+    let err = jv.iter().zip(yp.iter().zip(&ym)).map(|(t, (p, m))| (t - (p - m) / (2.0 * h)).abs()).fold(0.0, f64::max);
+    let size = jv.iter().map(|t| t.abs()).fold(0.0, f64::max);
+    assert!(err <= 1e-6 * size.max(1.0), "{case:?}: JVP vs FD error {err} (size {size})");
+}
+
+#[test]
+fn every_operation_passes_the_dot_product_and_fd_tests_2d() {
+    let g = Grid::periodic_square(12, 2.0 * std::f64::consts::PI).unwrap();
+    for &case in CASES {
+        check_case(case, g);
+    }
+}
+
+#[test]
+fn every_operation_passes_on_a_rectangular_grid_and_in_1d() {
+    let rect = Grid::new(16, 10, 0.4, 0.6).unwrap();
+    let line = Grid::line(120, 10.0).unwrap();
+    for &case in CASES {
+        if !matches!(case, Case::Arakawa) {
+            check_case(case, rect);
+        }
+        if !matches!(case, Case::Arakawa | Case::Upwind | Case::SemiLagrangian | Case::Ddy | Case::Divergence) {
+            check_case(case, line);
+        }
+    }
+    // the Arakawa Jacobian refuses a non-square grid
+    let mut tape = FieldTape::<f64>::new(rect);
+    tape.eval(Par::Seq, |c| {
+        let a = c.input(&vec![0.0; rect.len()]).unwrap();
+        assert!(a.arakawa(a).is_err());
+    });
+}
+
+/// A composite objective using most operations, written once.
+fn composite<'id, T: Components>(c: &'id Ctx<'id, T>, w: Field<'id, T>, nu: Scalar<'id, T>) -> Scalar<'id, T> {
+    let psi = w.poisson();
+    let adv = psi.arakawa(w).unwrap();
+    // a background flow keeps the velocity away from 0, where upwinding
+    // and the departure cell of the interpolation switch (kinks that a
+    // finite difference of the gradient would straddle)
+    let (u, v) = (psi.ddy() + 2.0, -psi.ddx() + 1.5);
+    let up = w.upwind(u, v);
+    let sl = w.semi_lagrangian(u, v, 0.05);
+    let diff = w.laplacian() * nu;
+    let next = c.axpy(0.1, adv + diff - up, sl).map(Unary::Tanh);
+    let obs = next.sample(&[3, 40, 77, 120]).unwrap().misfit(&[0.1, -0.2, 0.3, 0.0]).unwrap();
+    next.sqnorm() * 0.5 + obs + (next * w).mean()
+}
+
+#[test]
+fn hvp_of_a_composite_objective_matches_fd_of_its_gradient() {
+    let g = Grid::periodic_square(16, 2.0 * std::f64::consts::PI).unwrap();
+    let w0 = g.sample(|x, y| x.cos() * (2.0 * y).sin() + 0.5 * (x + y).sin());
+    let v = g.sample(|x, y| (x - y).sin());
+    let grad = |w: &[f64]| -> Vec<f64> {
+        let mut t = FieldTape::<f64>::new(g);
+        t.record(Par::Seq, |c| {
+            let wf = c.input(w).unwrap();
+            let j = composite(c, wf, c.scalar(0.01));
+            c.gradient(j).unwrap().field(wf).to_vec()
+        })
+    };
+    let mut t2 = FieldTape::<Dual<f64>>::new(g);
+    let (g_dual, hv) = t2.record(Par::Seq, |c| {
+        let wd: Vec<Dual<f64>> = w0.iter().zip(&v).map(|(&a, &b)| Dual::new(a, b)).collect();
+        let wf = c.input(&wd).unwrap();
+        let j = composite(c, wf, c.scalar(Dual::constant(0.01)));
+        let adj = c.gradient(j).unwrap();
+        let a = adj.field(wf);
+        (a.iter().map(|z| z.re).collect::<Vec<_>>(), a.iter().map(|z| z.eps).collect::<Vec<_>>())
+    });
+    let g0 = grad(&w0);
+    for (a, b) in g0.iter().zip(&g_dual) {
+        assert!((a - b).abs() <= 1e-13 * (1.0 + a.abs()));
+    }
+    let h = 1e-5;
+    let gp = grad(&w0.iter().zip(&v).map(|(a, b)| a + h * b).collect::<Vec<_>>());
+    let gm = grad(&w0.iter().zip(&v).map(|(a, b)| a - h * b).collect::<Vec<_>>());
+    let size = hv.iter().map(|z| z.abs()).fold(0.0, f64::max);
+    for k in 0..g.len() {
+        let fd = (gp[k] - gm[k]) / (2.0 * h);
+        assert!((hv[k] - fd).abs() <= 1e-6 * size, "k = {k}: {} vs {fd}", hv[k]);
+    }
+    assert!(size > 1e-3);
+}
+
+#[test]
+fn poisson_solves_the_discrete_problem_exactly() {
+    for g in [Grid::periodic_square(32, 2.0 * std::f64::consts::PI).unwrap(), Grid::new(12, 20, 0.3, 0.2).unwrap()] {
+        let p = PoissonFft::new(g);
+        let w = g.sample(|x, y| (x + 0.3).sin() * (2.0 * y).cos() + 0.7 + 0.1 * x);
+        let mean = w.iter().sum::<f64>() / w.len() as f64;
+        let mut psi = vec![0.0; g.len()];
+        let mut work = vec![Default::default(); p.work_len()];
+        p.solve(&w, &mut psi, &mut work, Par::Seq).unwrap();
+        let mut lap = vec![0.0; g.len()];
+        kernels::laplacian(&g, &psi, &mut lap, Par::Seq);
+        let scale = w.iter().map(|a| a.abs()).fold(0.0, f64::max);
+        for k in 0..g.len() {
+            assert!((lap[k] + (w[k] - mean)).abs() < 1e-12 * scale, "{g:?} k = {k}");
+        }
+        assert!(psi.iter().sum::<f64>().abs() < 1e-10, "zero mean");
+    }
+}
+
+#[test]
+fn arakawa_conserves_energy_and_enstrophy() {
+    let g = Grid::periodic_square(24, 2.0 * std::f64::consts::PI).unwrap();
+    let p = g.sample(|x, y| x.sin() * (2.0 * y).cos() + 0.3 * (x + 3.0 * y).cos());
+    let q = g.sample(|x, y| (2.0 * x).cos() * y.sin() - 0.2 * (3.0 * x - y).sin());
+    let mut j = vec![0.0; g.len()];
+    kernels::arakawa(&g, &p, &q, &mut j, Par::Seq);
+    let scale = j.iter().map(|a| a.abs()).sum::<f64>();
+    assert!(dot(&p, &j).abs() < 1e-13 * scale && dot(&q, &j).abs() < 1e-13 * scale);
+    assert!(j.iter().sum::<f64>().abs() < 1e-13 * scale);
+    // and it approximates p_x q_y − p_y q_x
+    let g2 = Grid::periodic_square(128, 2.0 * std::f64::consts::PI).unwrap();
+    let p = g2.sample(|x, y| x.sin() * y.sin());
+    let q = g2.sample(|x, y| (x + y).cos());
+    let mut j = vec![0.0; g2.len()];
+    kernels::arakawa(&g2, &p, &q, &mut j, Par::Seq);
+    let exact = g2.sample(|x, y| -x.cos() * y.sin() * (x + y).sin() + x.sin() * y.cos() * (x + y).sin());
+    let err = j.iter().zip(&exact).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    assert!(err < 2e-3, "{err}");
+}
+
+#[test]
+fn results_are_bit_identical_for_any_thread_count() {
+    let g = Grid::periodic_square(128, 2.0 * std::f64::consts::PI).unwrap(); // above the parallel threshold
+    let w0 = g.sample(|x, y| x.cos() * (2.0 * y).sin() + 0.5 * (x + y).sin());
+    let run = |par: Par| -> (f64, Vec<f64>) {
+        let mut t = FieldTape::<f64>::new(g);
+        t.record(par, |c| {
+            let wf = c.input(&w0).unwrap();
+            let j = composite(c, wf, c.scalar(0.01));
+            (j.value(), c.gradient(j).unwrap().field(wf).to_vec())
+        })
+    };
+    let seq = run(Par::Seq);
+    for threads in [1, 2, 3] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let par = pool.install(|| run(Par::Rayon));
+        assert_eq!(par.0.to_bits(), seq.0.to_bits(), "{threads} threads");
+        assert!(par.1.iter().zip(&seq.1).all(|(a, b)| a.to_bits() == b.to_bits()), "{threads} threads");
+    }
+}
+
+#[test]
+fn bad_input_is_a_typed_error() {
+    let g = Grid::periodic_square(8, 1.0).unwrap();
+    let mut tape = FieldTape::<f64>::new(g);
+    tape.record(Par::Seq, |c| {
+        assert!(c.input(&[1.0, 2.0]).is_err());
+        let a = c.input(&vec![1.0; 64]).unwrap();
+        assert!(a.sample(&[64]).is_err());
+        assert!(a.mask(&[1.0]).is_err());
+        assert!(a.sample(&[1, 2]).unwrap().misfit(&[1.0]).is_err());
+    });
+    tape.eval(Par::Seq, |c| {
+        let a = c.input(&vec![1.0; 64]).unwrap();
+        assert!(c.gradient(a.sum()).is_err(), "no sweep without recording");
+    });
+    assert!(Grid::new(0, 4, 1.0, 1.0).is_err() && Grid::new(4, 4, -1.0, 1.0).is_err());
+}
