@@ -58,6 +58,9 @@ pub enum FieldError {
         /// Which operator.
         what: &'static str,
     },
+    /// A sparse solve on a tape without a sparse operator.
+    #[error("no sparse operator is attached to this tape (FieldTape::with_sparse)")]
+    NoSolver,
     /// A reverse sweep was asked of a context that does not record.
     #[error("this context evaluates without recording: use FieldTape::record to differentiate")]
     NotRecording,

@@ -4,7 +4,8 @@
 //! kernels a simulation step is made of (elementwise arithmetic and
 //! functions, reductions, periodic shifts, the 5-point Laplacian, central
 //! derivatives, the Arakawa Jacobian, upwind and semi-Lagrangian
-//! advection, point sampling, masks, an exact FFT Poisson solve), and an
+//! advection, point sampling, masks, an exact FFT Poisson solve, sparse
+//! SPD solves with faer for walls), and an
 //! array-level tape ([`FieldTape`]) that records them with their VJP rules
 //! in a bump arena, one step at a time.
 //!
@@ -31,6 +32,7 @@ pub mod fft;
 mod grid;
 pub mod kernels;
 pub mod par;
+pub mod sparse;
 pub mod tape;
 
 pub use components::Components;
@@ -38,4 +40,5 @@ pub use error::FieldError;
 pub use fft::PoissonFft;
 pub use grid::Grid;
 pub use par::Par;
+pub use sparse::SparseSpd;
 pub use tape::{Adjoints, Ctx, Field, FieldTape, Obs, Scalar, Unary};

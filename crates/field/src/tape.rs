@@ -40,6 +40,7 @@ use crate::components::Components;
 use crate::fft::PoissonFft;
 use crate::kernels;
 use crate::par::{Par, sum_rows, update};
+use crate::sparse::SparseSpd;
 use crate::{FieldError, Grid};
 
 /// An elementwise function of the [`Real`] trait.
@@ -125,6 +126,7 @@ enum Op<'id> {
     Sample(u32, &'id [usize]),
     Mask(u32, &'id [f64]),
     Poisson(u32),
+    Sparse(u32),
     SAdd(u32, u32),
     SMul(u32, u32),
 }
@@ -146,6 +148,7 @@ struct State<'id, T> {
 pub struct FieldTape<T> {
     grid: Grid,
     poisson: PoissonFft,
+    sparse: Option<SparseSpd>,
     arena: Bump,
     hint: (usize, usize),
     _t: PhantomData<T>,
@@ -164,7 +167,23 @@ impl<T: Components> FieldTape<T> {
     /// A tape for fields on `grid` (with its FFT Poisson solver planned);
     /// the arena grows on first use.
     pub fn new(grid: Grid) -> Self {
-        FieldTape { grid, poisson: PoissonFft::new(grid), arena: Bump::new(), hint: (0, 0), _t: PhantomData }
+        FieldTape {
+            grid,
+            poisson: PoissonFft::new(grid),
+            sparse: None,
+            arena: Bump::new(),
+            hint: (0, 0),
+            _t: PhantomData,
+        }
+    }
+
+    /// Attaches a factorised sparse SPD operator for [`Field::solve_sparse`]
+    /// (e.g. [`SparseSpd::dirichlet_laplacian`]); it must have one unknown
+    /// per grid point.
+    pub fn with_sparse(mut self, solver: SparseSpd) -> Result<Self, FieldError> {
+        self.grid.check("sparse operator", solver.len())?;
+        self.sparse = Some(solver);
+        Ok(self)
     }
 
     /// The grid.
@@ -193,6 +212,7 @@ impl<T: Components> FieldTape<T> {
         let ctx = Ctx {
             arena: &self.arena,
             poisson: &self.poisson,
+            sparse: self.sparse.as_ref(),
             grid: self.grid,
             par,
             recording,
@@ -212,6 +232,7 @@ impl<T: Components> FieldTape<T> {
 pub struct Ctx<'id, T> {
     arena: &'id Bump,
     poisson: &'id PoissonFft,
+    sparse: Option<&'id SparseSpd>,
     grid: Grid,
     par: Par,
     recording: bool,
@@ -588,6 +609,14 @@ impl<'id, T: Components> Sweep<'_, 'id, T> {
                 solver.solve_checked(o, t, work, par);
                 self.add_with(a, |k| t[k]);
             }
+            Op::Sparse(a) => {
+                // A symmetric: b̄ = A⁻¹ x̄, with the same factorisation
+                if let Some(solver) = self.ctx.sparse {
+                    let t = self.tmp();
+                    solver.solve_checked(o, t);
+                    self.add_with(a, |k| t[k]);
+                }
+            }
             Op::SAdd(a, b) => {
                 self.acc(a, 1)[0] += o[0];
                 self.acc(b, 1)[0] += o[0];
@@ -692,6 +721,16 @@ impl<'id, T: Components> Field<'id, T> {
         solver.solve_checked(self.value(), out, work, c.par);
         c.field(out, Some(Op::Poisson(self.id)))
     }
+    /// `A⁻¹ a` with the sparse SPD operator attached to the tape
+    /// ([`FieldTape::with_sparse`]).
+    pub fn solve_sparse(self) -> Result<Self, FieldError> {
+        let c = self.ctx;
+        let solver = c.sparse.ok_or(FieldError::NoSolver)?;
+        let out = c.arena.alloc_slice_fill_copy(c.grid.len(), T::zero());
+        solver.solve_checked(self.value(), out);
+        Ok(c.field(out, Some(Op::Sparse(self.id))))
+    }
+
     /// `Σ a`.
     pub fn sum(self) -> Scalar<'id, T> {
         let c = self.ctx;

@@ -3,7 +3,12 @@
 //! central differences, and an HVP of a composite objective against a
 //! central difference of its gradient.
 
-use rewind_field::{Components, Ctx, Field, FieldTape, Grid, Par, PoissonFft, Scalar, Unary, kernels};
+use rewind_field::{Components, Ctx, Field, FieldTape, Grid, Par, PoissonFft, Scalar, SparseSpd, Unary, kernels};
+
+/// A tape with the Dirichlet Laplacian attached for the sparse-solve case.
+fn tape_for<T: Components>(g: Grid) -> FieldTape<T> {
+    FieldTape::new(g).with_sparse(SparseSpd::dirichlet_laplacian(&g).unwrap()).unwrap()
+}
 use rewind_tape::Dual;
 
 #[derive(Debug, Clone, Copy)]
@@ -30,6 +35,7 @@ enum Case {
     SemiLagrangian,
     Mask,
     Poisson,
+    SparseSolve,
     Sum,
     Mean,
     Dot,
@@ -68,6 +74,7 @@ const CASES: &[Case] = &[
     Case::SemiLagrangian,
     Case::Mask,
     Case::Poisson,
+    Case::SparseSolve,
     Case::Sum,
     Case::Mean,
     Case::Dot,
@@ -116,6 +123,7 @@ fn apply<'id, T: Components>(
         Case::SemiLagrangian => Out::F(d.semi_lagrangian(a, b, 0.3)),
         Case::Mask => Out::F(a.mask(&mask).unwrap()),
         Case::Poisson => Out::F(a.poisson()),
+        Case::SparseSolve => Out::F(a.solve_sparse().unwrap()),
         Case::Sum => Out::S(a.sum()),
         Case::Mean => Out::S(a.mean()),
         Case::Dot => Out::S(a.dot(b)),
@@ -149,7 +157,7 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 /// Output value and tangent of `case` at `x` along `v`, by forward mode.
 fn jvp(case: Case, g: Grid, x: &Inputs, v: &Inputs) -> (Vec<f64>, Vec<f64>) {
     let dual = |p: &[f64], q: &[f64]| -> Vec<Dual<f64>> { p.iter().zip(q).map(|(&a, &b)| Dual::new(a, b)).collect() };
-    let mut tape = FieldTape::<Dual<f64>>::new(g);
+    let mut tape = tape_for::<Dual<f64>>(g);
     tape.eval(Par::Seq, |c| {
         let a = c.input(&dual(&x.a, &v.a)).unwrap();
         let b = c.input(&dual(&x.b, &v.b)).unwrap();
@@ -164,7 +172,7 @@ fn jvp(case: Case, g: Grid, x: &Inputs, v: &Inputs) -> (Vec<f64>, Vec<f64>) {
 
 /// The primal output of `case` at `x`.
 fn primal(case: Case, g: Grid, x: &Inputs) -> Vec<f64> {
-    let mut tape = FieldTape::<f64>::new(g);
+    let mut tape = tape_for::<f64>(g);
     tape.eval(Par::Seq, |c| {
         let (a, b, d) = (c.input(&x.a).unwrap(), c.input(&x.b).unwrap(), c.input(&x.d).unwrap());
         match apply(case, c, a, b, d, c.scalar(x.s)) {
@@ -176,7 +184,7 @@ fn primal(case: Case, g: Grid, x: &Inputs) -> Vec<f64> {
 
 /// `Jᵀw` for each input, by the tape's reverse sweep.
 fn vjp(case: Case, g: Grid, x: &Inputs, w: &[f64]) -> Inputs {
-    let mut tape = FieldTape::<f64>::new(g);
+    let mut tape = tape_for::<f64>(g);
     tape.record(Par::Seq, |c| {
         let (a, b, d) = (c.input(&x.a).unwrap(), c.input(&x.b).unwrap(), c.input(&x.d).unwrap());
         let s = c.scalar(x.s);
@@ -313,6 +321,30 @@ fn poisson_solves_the_discrete_problem_exactly() {
         }
         assert!(psi.iter().sum::<f64>().abs() < 1e-10, "zero mean");
     }
+}
+
+#[test]
+fn sparse_dirichlet_solve_inverts_the_stencil() {
+    let g = Grid::new(9, 13, 0.25, 0.2).unwrap();
+    let s = SparseSpd::dirichlet_laplacian(&g).unwrap();
+    let b = g.sample(|x, y| (3.0 * x).sin() + y * y - 0.4);
+    let mut x = vec![0.0; g.len()];
+    s.solve(&b, &mut x).unwrap();
+    // −(x[i+1] + x[i−1] − 2x)/dx² − (…)/dy² = b with zeros outside
+    let at = |i: isize, j: isize| g.inside(i, j).map_or(0.0, |k| x[k]);
+    for i in 0..g.nx as isize {
+        for j in 0..g.ny as isize {
+            let lap = (at(i + 1, j) + at(i - 1, j) - 2.0 * at(i, j)) / (g.dx * g.dx)
+                + (at(i, j + 1) + at(i, j - 1) - 2.0 * at(i, j)) / (g.dy * g.dy);
+            let k = g.idx(i as usize, j as usize);
+            assert!((-lap - b[k]).abs() < 1e-11, "({i}, {j}): {} vs {}", -lap, b[k]);
+        }
+    }
+    // a non-SPD matrix is refused with an error, as is a tape without one
+    assert!(SparseSpd::new(2, &[(0, 0, 1.0), (1, 1, -1.0)]).is_err());
+    assert!(SparseSpd::new(2, &[(0, 3, 1.0)]).is_err());
+    let mut tape = FieldTape::<f64>::new(g);
+    tape.eval(Par::Seq, |c| assert!(c.input(&b).unwrap().solve_sparse().is_err()));
 }
 
 #[test]
