@@ -8,8 +8,9 @@
 use rayon::prelude::*;
 
 /// Below this many points a kernel runs sequentially even with
-/// [`Par::Rayon`] (thread hand-off costs more than the work).
-pub const PAR_THRESHOLD: usize = 16 * 1024;
+/// [`Par::Rayon`]: at 128² a taped step ran slower on 2 threads than on 1
+/// (rayon hand-off costs more than ~20 µs kernels), so 256² and up.
+pub const PAR_THRESHOLD: usize = 64 * 1024;
 
 /// How a kernel may use threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -148,6 +148,9 @@ struct State<'id, T> {
 pub struct FieldTape<T> {
     grid: Grid,
     poisson: PoissonFft,
+    /// The FFT work buffer, kept across steps (zeroing it every solve cost
+    /// 32 bytes of sequential writes per point).
+    work: RefCell<Vec<Complex<f64>>>,
     sparse: Option<SparseSpd>,
     arena: Bump,
     hint: (usize, usize),
@@ -167,14 +170,9 @@ impl<T: Components> FieldTape<T> {
     /// A tape for fields on `grid` (with its FFT Poisson solver planned);
     /// the arena grows on first use.
     pub fn new(grid: Grid) -> Self {
-        FieldTape {
-            grid,
-            poisson: PoissonFft::new(grid),
-            sparse: None,
-            arena: Bump::new(),
-            hint: (0, 0),
-            _t: PhantomData,
-        }
+        let poisson = PoissonFft::new(grid);
+        let work = RefCell::new(vec![Complex::new(0.0, 0.0); poisson.work_len()]);
+        FieldTape { grid, poisson, work, sparse: None, arena: Bump::new(), hint: (0, 0), _t: PhantomData }
     }
 
     /// Attaches a factorised sparse SPD operator for [`Field::solve_sparse`]
@@ -212,6 +210,7 @@ impl<T: Components> FieldTape<T> {
         let ctx = Ctx {
             arena: &self.arena,
             poisson: &self.poisson,
+            work: &self.work,
             sparse: self.sparse.as_ref(),
             grid: self.grid,
             par,
@@ -232,6 +231,7 @@ impl<T: Components> FieldTape<T> {
 pub struct Ctx<'id, T> {
     arena: &'id Bump,
     poisson: &'id PoissonFft,
+    work: &'id RefCell<Vec<Complex<f64>>>,
     sparse: Option<&'id SparseSpd>,
     grid: Grid,
     par: Par,
@@ -605,8 +605,7 @@ impl<'id, T: Components> Sweep<'_, 'id, T> {
                 // P is symmetric: its adjoint is another solve
                 let solver = self.ctx.poisson;
                 let t = self.tmp();
-                let work = self.ctx.arena.alloc_slice_fill_copy(solver.work_len(), Complex::new(0.0, 0.0));
-                solver.solve_checked(o, t, work, par);
+                solver.solve_checked(o, t, &mut self.ctx.work.borrow_mut(), par);
                 self.add_with(a, |k| t[k]);
             }
             Op::Sparse(a) => {
@@ -715,10 +714,8 @@ impl<'id, T: Components> Field<'id, T> {
     /// Laplacian (periodic, exact, by FFT; see [`PoissonFft`]).
     pub fn poisson(self) -> Self {
         let c = self.ctx;
-        let solver = c.poisson;
-        let work = c.arena.alloc_slice_fill_copy(solver.work_len(), Complex::new(0.0, 0.0));
         let out = c.arena.alloc_slice_fill_copy(c.grid.len(), T::zero());
-        solver.solve_checked(self.value(), out, work, c.par);
+        c.poisson.solve_checked(self.value(), out, &mut c.work.borrow_mut(), c.par);
         c.field(out, Some(Op::Poisson(self.id)))
     }
     /// `A⁻¹ a` with the sparse SPD operator attached to the tape

@@ -370,7 +370,7 @@ fn arakawa_conserves_energy_and_enstrophy() {
 
 #[test]
 fn results_are_bit_identical_for_any_thread_count() {
-    let g = Grid::periodic_square(128, 2.0 * std::f64::consts::PI).unwrap(); // above the parallel threshold
+    let g = Grid::periodic_square(256, 2.0 * std::f64::consts::PI).unwrap(); // above the parallel threshold
     let w0 = g.sample(|x, y| x.cos() * (2.0 * y).sin() + 0.5 * (x + y).sin());
     let run = |par: Par| -> (f64, Vec<f64>) {
         let mut t = FieldTape::<f64>::new(g);

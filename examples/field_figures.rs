@@ -1,0 +1,169 @@
+//! Prints the field crate's figures measured in one run, for N = 128, 256,
+//! 512: per operation the primal time, the VJP time (record + reverse
+//! sweep, minus the primal) and the JVP time (the primal over dual
+//! numbers); the bandwidth of the elementwise and stencil kernels against a
+//! plain copy and triad; the speed-up of a taped step from 1 to 2 threads;
+//! and the arena bytes of one taped step.
+//!
+//! `cargo run --release -p rewind-examples --example field_figures [-- --quick]`
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use rewind_examples::timing::seconds_per_call;
+use rewind_field::{Components, Ctx, Field, FieldTape, Grid, Par, Scalar, Unary};
+use rewind_tape::Dual;
+
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Add,
+    Axpy,
+    Tanh,
+    Sum,
+    Laplacian,
+    Ddx,
+    Arakawa,
+    Upwind,
+    SemiLagrangian,
+    Poisson,
+}
+
+const OPS: [Op; 10] = [
+    Op::Add,
+    Op::Axpy,
+    Op::Tanh,
+    Op::Sum,
+    Op::Laplacian,
+    Op::Ddx,
+    Op::Arakawa,
+    Op::Upwind,
+    Op::SemiLagrangian,
+    Op::Poisson,
+];
+
+/// The operation, reduced to a scalar so that every case sweeps the same way.
+fn apply<'id, T: Components>(op: Op, c: &'id Ctx<'id, T>, a: Field<'id, T>, b: Field<'id, T>) -> Scalar<'id, T> {
+    let f = match op {
+        Op::Add => a + b,
+        Op::Axpy => c.axpy(0.5, a, b),
+        Op::Tanh => a.map(Unary::Tanh),
+        Op::Sum => return a.sum(),
+        Op::Laplacian => a.laplacian(),
+        Op::Ddx => a.ddx(),
+        Op::Arakawa => a.arakawa(b).expect("square grid"),
+        Op::Upwind => a.upwind(b, b),
+        Op::SemiLagrangian => a.semi_lagrangian(b, b, 0.01),
+        Op::Poisson => a.poisson(),
+    };
+    f.sum()
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let budget = Duration::from_millis(if quick { 60 } else { 400 });
+    let two = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("thread pool");
+    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("thread pool");
+    println!("field operations, 2 threads (Par::Rayon), best of 5 batches; VJP = (record + sweep) - primal");
+    for n in [128usize, 256, 512] {
+        let g = Grid::periodic_square(n, 2.0 * std::f64::consts::PI).expect("grid");
+        let a = g.sample(|x, y| x.sin() * (2.0 * y).cos() + 0.3);
+        let b = g.sample(|x, y| (x - y).cos() + 1.2);
+        let ad: Vec<Dual<f64>> = a.iter().map(|&v| Dual::new(v, 1.0)).collect();
+        let bd: Vec<Dual<f64>> = b.iter().map(|&v| Dual::new(v, 0.5)).collect();
+        let mut tape = FieldTape::<f64>::new(g);
+        let mut dtape = FieldTape::<Dual<f64>>::new(g);
+        println!(
+            "\nN = {n}: {:>15} {:>11} {:>11} {:>11} {:>9} {:>9}",
+            "op", "primal", "VJP", "JVP", "VJP/prim", "JVP/prim"
+        );
+        for op in OPS {
+            let (tp, tr, tj) = two.install(|| {
+                let tp = seconds_per_call(budget, || {
+                    tape.eval(Par::Rayon, |c| {
+                        apply(op, c, c.input(&a).expect("len"), c.input(&b).expect("len")).value()
+                    })
+                });
+                let tr = seconds_per_call(budget, || {
+                    tape.record(Par::Rayon, |c| {
+                        let fa = c.input(&a).expect("len");
+                        let s = apply(op, c, fa, c.input(&b).expect("len"));
+                        c.gradient(s).map(|adj| adj.field(fa)[0])
+                    })
+                });
+                let tj = seconds_per_call(budget, || {
+                    dtape.eval(Par::Rayon, |c| {
+                        apply(op, c, c.input(&ad).expect("len"), c.input(&bd).expect("len")).value()
+                    })
+                });
+                (tp, tr, tj)
+            });
+            let vjp = (tr - tp).max(0.0);
+            println!(
+                "{:>23} {:>11.3e} {:>11.3e} {:>11.3e} {:>9.2} {:>9.2}",
+                format!("{op:?}"),
+                tp,
+                vjp,
+                tj,
+                vjp / tp,
+                tj / tp
+            );
+        }
+
+        // bandwidth: plain copy and triad against the tape's elementwise add
+        // and the Laplacian kernel (nominal bytes: reads + writes)
+        let len = g.len();
+        let mut out = vec![0.0; len];
+        let bytes = |arrays: f64, t: f64| arrays * 8.0 * len as f64 / t / 1e9;
+        let t_copy = seconds_per_call(budget, || {
+            out.copy_from_slice(black_box(&a));
+        });
+        let t_triad = seconds_per_call(budget, || {
+            for ((o, x), y) in out.iter_mut().zip(black_box(&a)).zip(&b) {
+                *o = x + 0.5 * y;
+            }
+        });
+        let t_lap =
+            seconds_per_call(budget, || rewind_field::kernels::laplacian(&g, black_box(&a), &mut out, Par::Seq));
+        let t_add = seconds_per_call(budget, || {
+            tape.eval(Par::Seq, |c| (c.input(&a).expect("len") + c.input(&b).expect("len")).value()[0])
+        });
+        let t_inputs = seconds_per_call(budget, || {
+            tape.eval(Par::Seq, |c| {
+                c.input(&a).expect("len");
+                c.input(&b).expect("len").value()[0]
+            })
+        });
+        let t_add_only = (t_add - t_inputs).max(1e-12);
+        println!(
+            "bandwidth, 1 thread (GB/s): copy {:.1}, triad {:.1}, tape add {:.1} ({:.2}x copy), laplacian kernel {:.1} ({:.2}x copy)",
+            bytes(2.0, t_copy),
+            bytes(3.0, t_triad),
+            bytes(3.0, t_add_only),
+            bytes(2.0, t_copy) / bytes(3.0, t_add_only),
+            bytes(2.0, t_lap),
+            bytes(2.0, t_copy) / bytes(2.0, t_lap),
+        );
+
+        // a vorticity-equation right-hand side, taped and swept, 1 vs 2 threads
+        let step = |tape: &mut FieldTape<f64>| {
+            tape.record(Par::Rayon, |c| {
+                let w = c.input(&a).expect("len");
+                let psi = w.poisson();
+                let rhs = psi.arakawa(w).expect("square") + w.laplacian() * 1e-3 - w * 0.1;
+                let next = c.axpy(0.01, rhs, w);
+                let j = next.sqnorm();
+                c.gradient(j).map(|adj| adj.field(w)[0])
+            })
+        };
+        let t1 = one.install(|| seconds_per_call(budget, || step(&mut tape)));
+        let t2 = two.install(|| seconds_per_call(budget, || step(&mut tape)));
+        println!(
+            "taped RHS step + sweep: 1 thread {:.3e} s, 2 threads {:.3e} s, speed-up {:.2}; arena {:.1} MiB ({:.0} bytes per grid point)",
+            t1,
+            t2,
+            t1 / t2,
+            tape.arena_bytes() as f64 / (1 << 20) as f64,
+            tape.arena_bytes() as f64 / len as f64
+        );
+    }
+}
