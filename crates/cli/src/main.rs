@@ -1,10 +1,12 @@
 //! `rewind`: the command-line front end.
 //!
 //! Subcommands so far: `schedule` (print a checkpoint schedule's counts, or
-//! the comparison table of all strategies). Errors are printed as one line
+//! the comparison table of all strategies) and `spec` (run a benchmark
+//! problem and print its figures as JSON). Errors are printed as one line
 //! and exit with status 1.
 
 mod schedule;
+mod spec;
 
 use clap::{Parser, Subcommand};
 
@@ -20,12 +22,15 @@ struct Cli {
 enum Command {
     /// Generate a checkpoint schedule and print what it costs.
     Schedule(schedule::Args),
+    /// Run a benchmark problem of `../shared/specs` and print its figures as JSON.
+    Spec(spec::Args),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Schedule(args) => schedule::main(&args),
+        Command::Spec(args) => spec::main(&args),
     };
     if let Err(e) = result {
         eprintln!("rewind: error: {e:#}");

@@ -634,6 +634,10 @@ impl<'id, T: Components> Field<'id, T> {
     pub fn value(&self) -> &'id [T] {
         self.ctx.val(self.id)
     }
+    /// The grid the field lives on.
+    pub fn grid(&self) -> &'id Grid {
+        &self.ctx.grid
+    }
     /// `Δa`, the 5-point Laplacian (periodic).
     pub fn laplacian(self) -> Self {
         let c = self.ctx;

@@ -1,0 +1,277 @@
+//! # rewind-ns2d: 2D Navier–Stokes with exact gradients through time
+//!
+//! Vorticity–streamfunction form on the periodic square `[0, 2π)²`,
+//!
+//! ```text
+//! ∂ω/∂t = J(ψ, ω) + ν ∇²ω − α ω + f,      ∇²ψ = −ω,
+//! ```
+//!
+//! discretised exactly as `../shared/specs/ns2d-periodic.md` prescribes:
+//! the Arakawa Jacobian, the 5-point Laplacian, the zero-mean FFT Poisson
+//! solve, classic RK4 with a fixed step. The step is written once over the
+//! field tape ([`rewind_field`]), so the same code advances the flow
+//! (`f64`), its tangents (`Dual<f64>`), its adjoint (the tape's sweep) and
+//! Hessian-vector products (the sweep over duals). [`Ns2d`] implements the
+//! checkpoint crate's [`Stepper`](rewind_checkpoint::Stepper): gradients
+//! and HVPs run under any checkpoint schedule.
+//!
+//! The initial vorticity, the viscosity `ν` and the forcing field `f` are
+//! differentiable inputs (`ν` and `f` are the stepper's parameters). A
+//! step that produces a non-finite state, or violates the CFL bound, is a
+//! typed error naming the step.
+
+pub mod spec;
+
+use rewind_checkpoint::{Objective, Seed, StepError, Stepper};
+use rewind_field::{Components, Ctx, Field, FieldError, FieldTape, Grid, Par, Scalar};
+use thiserror::Error;
+
+/// Physical and numerical parameters of the periodic problem.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Params {
+    /// Grid points per direction.
+    pub n: usize,
+    /// Time step.
+    pub dt: f64,
+    /// Viscosity `ν`.
+    pub nu: f64,
+    /// Linear drag `α`.
+    pub alpha: f64,
+    /// Forcing field `f` (one value per grid point).
+    pub forcing: Vec<f64>,
+    /// Largest allowed CFL number `dt · max(|u|, |v|) / h`; RK4 with these
+    /// centred operators is stable up to about `2√2/π ≈ 0.9`.
+    /// `f64::INFINITY` disables the check.
+    pub max_cfl: f64,
+}
+
+/// Errors of the simulation.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Ns2dError {
+    /// The time step violates the CFL bound.
+    #[error("CFL number {cfl:.3} exceeds {max} at step {step} (reduce dt)")]
+    Cfl {
+        /// The step.
+        step: usize,
+        /// The CFL number reached.
+        cfl: f64,
+        /// The bound.
+        max: f64,
+    },
+    /// Bad parameters.
+    #[error("invalid parameter {what}: {why}")]
+    Param {
+        /// Which parameter.
+        what: &'static str,
+        /// What is wrong.
+        why: String,
+    },
+    /// A field error.
+    #[error(transparent)]
+    Field(#[from] FieldError),
+}
+
+impl Params {
+    /// Checks the parameters.
+    pub fn validate(&self) -> Result<Grid, Ns2dError> {
+        let bad = |what, why: &str| Err(Ns2dError::Param { what, why: why.to_string() });
+        if self.n < 4 {
+            return bad("n", "need at least 4 points per direction");
+        }
+        if !(self.dt.is_finite() && self.dt > 0.0) {
+            return bad("dt", "must be positive and finite");
+        }
+        if !(self.nu.is_finite() && self.nu >= 0.0) {
+            return bad("nu", "must be finite and >= 0");
+        }
+        if !self.alpha.is_finite() {
+            return bad("alpha", "must be finite");
+        }
+        if self.max_cfl.is_nan() || self.max_cfl <= 0.0 {
+            return bad("max_cfl", "must be positive (infinity disables the check)");
+        }
+        let grid = Grid::periodic_square(self.n, 2.0 * std::f64::consts::PI)?;
+        grid.check("forcing", self.forcing.len())?;
+        if self.forcing.iter().any(|v| !v.is_finite()) {
+            return bad("forcing", "contains a non-finite value");
+        }
+        Ok(grid)
+    }
+}
+
+/// The right-hand side `R(ω) = J(ψ(ω), ω) + ν Δω − α ω + f` and the
+/// streamfunction `ψ`.
+pub fn rhs<'id, T: Components>(
+    w: Field<'id, T>,
+    nu: Scalar<'id, T>,
+    alpha: f64,
+    f: Field<'id, T>,
+) -> Result<(Field<'id, T>, Field<'id, T>), FieldError> {
+    let psi = w.poisson();
+    Ok((psi.arakawa(w)? + w.laplacian() * nu - w * alpha + f, psi))
+}
+
+/// `max(|∂ψ/∂y|, |∂ψ/∂x|)` by central differences, on values only (not
+/// recorded): the largest velocity component.
+pub fn max_speed<T: Components>(psi: Field<'_, T>) -> f64 {
+    let g = *psi.grid();
+    let p = psi.value();
+    let (nx, ny) = (g.nx, g.ny);
+    let mut m: f64 = 0.0;
+    for i in 0..nx {
+        let (im, ip) = ((i + nx - 1) % nx, (i + 1) % nx);
+        for j in 0..ny {
+            let (jm, jp) = ((j + ny - 1) % ny, (j + 1) % ny);
+            let u = (p[i * ny + jp].value() - p[i * ny + jm].value()) / (2.0 * g.dy);
+            let v = (p[ip * ny + j].value() - p[im * ny + j].value()) / (2.0 * g.dx);
+            m = m.max(u.abs()).max(v.abs());
+        }
+    }
+    m
+}
+
+/// One classic RK4 step `ω ↦ ω⁺` on the tape; returns `ω⁺` and the CFL
+/// number `dt · max|u| / h` of the state it starts from.
+pub fn rk4<'id, T: Components>(
+    c: &'id Ctx<'id, T>,
+    w: Field<'id, T>,
+    nu: Scalar<'id, T>,
+    alpha: f64,
+    f: Field<'id, T>,
+    dt: f64,
+) -> Result<(Field<'id, T>, f64), FieldError> {
+    let (k1, psi) = rhs(w, nu, alpha, f)?;
+    let (k2, _) = rhs(c.axpy(dt / 2.0, k1, w), nu, alpha, f)?;
+    let (k3, _) = rhs(c.axpy(dt / 2.0, k2, w), nu, alpha, f)?;
+    let (k4, _) = rhs(c.axpy(dt, k3, w), nu, alpha, f)?;
+    let s = c.axpy(2.0, k3, c.axpy(2.0, k2, k1)) + k4;
+    let cfl = dt * max_speed(psi) / c.grid().dx;
+    Ok((c.axpy(dt / 6.0, s, w), cfl))
+}
+
+/// The periodic flow as a checkpointable stepper over scalars `T`
+/// (`f64` for gradients, `Dual<f64>` for Hessian-vector products).
+#[derive(Debug)]
+pub struct Ns2d<T> {
+    params: Params,
+    grid: Grid,
+    forcing: Vec<T>,
+    tape: FieldTape<T>,
+    par: Par,
+}
+
+impl<T: Components> Ns2d<T> {
+    /// A stepper for `params` (checked) running its kernels with `par`.
+    pub fn new(params: Params, par: Par) -> Result<Self, Ns2dError> {
+        let grid = params.validate()?;
+        let forcing = params.forcing.iter().map(|&v| T::from_f64(v)).collect();
+        Ok(Ns2d { grid, forcing, tape: FieldTape::new(grid), params, par })
+    }
+
+    /// The grid.
+    pub fn grid(&self) -> &Grid {
+        &self.grid
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// Bytes held by the step's arena.
+    pub fn arena_bytes(&self) -> usize {
+        self.tape.arena_bytes()
+    }
+
+    fn check_cfl(&self, step: usize, cfl: f64) -> Result<(), StepError> {
+        if cfl > self.params.max_cfl {
+            return Err(StepError(Box::new(Ns2dError::Cfl { step, cfl, max: self.params.max_cfl })));
+        }
+        Ok(())
+    }
+}
+
+fn field_err(e: FieldError) -> StepError {
+    StepError(Box::new(Ns2dError::Field(e)))
+}
+
+impl<T: Components> Stepper<T> for Ns2d<T> {
+    fn state_len(&self) -> usize {
+        self.grid.len()
+    }
+
+    /// `ν`, then the forcing field.
+    fn param_len(&self) -> usize {
+        1 + self.grid.len()
+    }
+
+    fn step(&mut self, t: usize, x: &[T], next: &mut [T]) -> Result<(), StepError> {
+        let Ns2d { params, forcing, tape, par, .. } = self;
+        let (alpha, dt, nu) = (params.alpha, params.dt, params.nu);
+        let cfl = tape.eval(*par, |c| -> Result<f64, FieldError> {
+            let w = c.input(x)?;
+            let f = c.input(forcing)?;
+            let (w1, cfl) = rk4(c, w, c.scalar(T::from_f64(nu)), alpha, f, dt)?;
+            next.copy_from_slice(w1.value());
+            Ok(cfl)
+        });
+        let cfl = cfl.map_err(field_err)?;
+        self.check_cfl(t, cfl)
+    }
+
+    fn step_vjp(
+        &mut self,
+        t: usize,
+        x: &[T],
+        next: &mut [T],
+        seed: &mut Seed<'_, T>,
+        xbar: &mut [T],
+        pbar: &mut [T],
+    ) -> Result<(), StepError> {
+        let Ns2d { params, forcing, tape, par, .. } = self;
+        let (alpha, dt, nu0) = (params.alpha, params.dt, params.nu);
+        let n = x.len();
+        let cfl = tape.record(*par, |c| -> Result<f64, StepError> {
+            let w = c.input(x).map_err(field_err)?;
+            let f = c.input(forcing).map_err(field_err)?;
+            let nu = c.scalar(T::from_f64(nu0));
+            let (w1, cfl) = rk4(c, w, nu, alpha, f, dt).map_err(field_err)?;
+            next.copy_from_slice(w1.value());
+            // x̄ₜ₊₁ goes into xbar (free until the sweep), then x̄ₜ overwrites it
+            seed(next, xbar)?;
+            let adj = c.backward(&[(w1, &*xbar)], &[]).map_err(field_err)?;
+            xbar.copy_from_slice(adj.field(w));
+            pbar[0] += adj.scalar(nu);
+            for (p, &a) in pbar[1..1 + n].iter_mut().zip(adj.field(f)) {
+                *p += a;
+            }
+            Ok(cfl)
+        })?;
+        self.check_cfl(t, cfl)
+    }
+}
+
+/// `J = ½ h² Σ (ωₙ − target)²`: the terminal misfit of the benchmark.
+#[derive(Debug, Clone)]
+pub struct TerminalMisfit {
+    /// The target field.
+    pub target: Vec<f64>,
+    /// Cell area `h²`.
+    pub area: f64,
+}
+
+impl<T: Components> Objective<T> for TerminalMisfit {
+    fn loss(&mut self, t: usize, n: usize, x: &[T], xbar: &mut [T]) -> Result<T, StepError> {
+        if t != n {
+            return Ok(T::zero());
+        }
+        let mut j = T::zero();
+        for ((xb, &xi), &ti) in xbar.iter_mut().zip(x).zip(&self.target) {
+            let d = xi - ti;
+            j += d * d;
+            *xb += d * self.area;
+        }
+        Ok(j * (0.5 * self.area))
+    }
+}

@@ -1,0 +1,182 @@
+//! The benchmark problem `ns2d-periodic`, exactly as
+//! `../shared/specs/ns2d-periodic.md` defines it: sizes, fields A and B,
+//! the target `Φ(ω_B)`, the direction `v`, the objective
+//! `J(ω₀) = ½ h² Σ (Φ(ω₀) − ω_target)²` and the figures to report.
+
+use std::time::Instant;
+
+use rewind_checkpoint::{DriverError, Stepper, Strategy, gradient, hvp};
+use rewind_field::{Grid, Par};
+use rewind_tape::Dual;
+use thiserror::Error;
+
+use crate::{Ns2d, Ns2dError, Params, TerminalMisfit};
+
+/// The three sizes of the benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Size {
+    /// N = 32, 100 steps, dt = 0.02 (tests).
+    S,
+    /// N = 128, 1000 steps, dt = 0.01 (benchmark).
+    M,
+    /// N = 256, 10 000 steps, dt = 0.005 (memory benchmark).
+    L,
+}
+
+impl Size {
+    /// `(N, steps, dt)`.
+    pub fn table(self) -> (usize, usize, f64) {
+        match self {
+            Size::S => (32, 100, 0.02),
+            Size::M => (128, 1000, 0.01),
+            Size::L => (256, 10_000, 0.005),
+        }
+    }
+}
+
+impl std::str::FromStr for Size {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "S" | "s" => Ok(Size::S),
+            "M" | "m" => Ok(Size::M),
+            "L" | "l" => Ok(Size::L),
+            _ => Err(format!("unknown size {s:?}: expected S, M or L")),
+        }
+    }
+}
+
+/// The benchmark's parameters: `ν = 1e-3`, `α = 0.1`, `f = 0.1 sin 4y`.
+pub fn params(size: Size) -> Params {
+    let (n, _, dt) = size.table();
+    let grid = grid(n);
+    Params { n, dt, nu: 1e-3, alpha: 0.1, forcing: grid.sample(|_, y| 0.1 * (4.0 * y).sin()), max_cfl: 0.9 }
+}
+
+fn grid(n: usize) -> Grid {
+    let h = 2.0 * std::f64::consts::PI / n as f64;
+    Grid { nx: n, ny: n, dx: h, dy: h }
+}
+
+/// Initial condition A, where derivatives are taken.
+pub fn field_a(n: usize) -> Vec<f64> {
+    grid(n).sample(|x, y| {
+        x.cos() * y.cos()
+            + 0.3 * (2.0 * x + 0.5).sin() * (3.0 * y).cos()
+            + 0.2 * (5.0 * x).cos() * (4.0 * y + 1.0).sin()
+    })
+}
+
+/// Initial condition B, which makes the target.
+pub fn field_b(n: usize) -> Vec<f64> {
+    grid(n).sample(|x, y| (2.0 * x).sin() * y.cos() - 0.5 * (x + y).cos() + 0.25 * (3.0 * x - 2.0 * y).sin())
+}
+
+/// The direction of the Hessian-vector product, `sin(x + 2y)`.
+pub fn direction_v(n: usize) -> Vec<f64> {
+    grid(n).sample(|x, y| (x + 2.0 * y).sin())
+}
+
+/// Errors of a benchmark run.
+#[derive(Debug, Error)]
+pub enum SpecError {
+    /// The simulation's set-up.
+    #[error(transparent)]
+    Sim(#[from] Ns2dError),
+    /// The driver (a step that blew up, a bad schedule).
+    #[error(transparent)]
+    Driver(#[from] DriverError),
+}
+
+/// `Φ(ω₀)`: `steps` primal steps.
+pub fn advance(stepper: &mut Ns2d<f64>, w0: &[f64], steps: usize) -> Result<Vec<f64>, DriverError> {
+    let mut w = w0.to_vec();
+    let mut next = vec![0.0; w.len()];
+    for t in 0..steps {
+        stepper.step(t, &w, &mut next).map_err(|source| DriverError::Step { step: t, source })?;
+        if let Some(index) = next.iter().position(|v| !v.is_finite()) {
+            return Err(DriverError::NonFiniteState { step: t, index });
+        }
+        std::mem::swap(&mut w, &mut next);
+    }
+    Ok(w)
+}
+
+/// The figures the spec asks for, and what they cost.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// Grid points per direction.
+    pub n: usize,
+    /// Steps.
+    pub steps: usize,
+    /// Time step.
+    pub dt: f64,
+    /// `J(ω_A)`.
+    pub jloss: f64,
+    /// `‖∇J‖₂`.
+    pub grad_norm: f64,
+    /// `⟨∇J, v⟩`.
+    pub grad_dot_v: f64,
+    /// `‖H v‖₂`.
+    pub hvp_norm: f64,
+    /// `⟨v, H v⟩`.
+    pub v_dot_hvp: f64,
+    /// Seconds for `Φ(ω_A)` alone.
+    pub primal_s: f64,
+    /// Seconds for the gradient (objective included).
+    pub grad_s: f64,
+    /// Seconds for the gradient and HVP by forward-over-reverse.
+    pub hvp_s: f64,
+    /// The schedule used.
+    pub schedule: String,
+    /// Single-step evaluations of the gradient run.
+    pub forward_steps: u64,
+    /// Snapshot bytes held at most by the gradient run.
+    pub peak_snapshot_bytes: usize,
+    /// The full gradient (for checks; not printed).
+    pub gradient: Vec<f64>,
+}
+
+/// Runs the benchmark at `size` under `strategy`.
+pub fn run(size: Size, strategy: Strategy, par: Par) -> Result<Report, SpecError> {
+    let (n, steps, dt) = size.table();
+    let p = params(size);
+    let mut primal = Ns2d::<f64>::new(p.clone(), par)?;
+    let target = advance(&mut primal, &field_b(n), steps)?;
+    let (wa, v) = (field_a(n), direction_v(n));
+    let area = (2.0 * std::f64::consts::PI / n as f64).powi(2);
+
+    let t0 = Instant::now();
+    let final_a = advance(&mut primal, &wa, steps)?;
+    let primal_s = t0.elapsed().as_secs_f64();
+    std::hint::black_box(final_a);
+
+    let mut objective = TerminalMisfit { target: target.clone(), area };
+    let t0 = Instant::now();
+    let g = gradient(&mut primal, &mut objective, strategy, steps, &wa)?;
+    let grad_s = t0.elapsed().as_secs_f64();
+
+    let mut dual = Ns2d::<Dual<f64>>::new(p, par)?;
+    let t0 = Instant::now();
+    let h = hvp(&mut dual, &mut objective, strategy, steps, &wa, &v)?;
+    let hvp_s = t0.elapsed().as_secs_f64();
+
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    Ok(Report {
+        n,
+        steps,
+        dt,
+        jloss: g.objective,
+        grad_norm: dot(&g.grad_x0, &g.grad_x0).sqrt(),
+        grad_dot_v: dot(&g.grad_x0, &v),
+        hvp_norm: dot(&h.hvp, &h.hvp).sqrt(),
+        v_dot_hvp: dot(&v, &h.hvp),
+        primal_s,
+        grad_s,
+        hvp_s,
+        schedule: strategy.to_string(),
+        forward_steps: g.counters.forward_steps,
+        peak_snapshot_bytes: g.counters.peak_snapshot_bytes,
+        gradient: g.grad_x0,
+    })
+}
