@@ -22,8 +22,10 @@
 
 pub mod spec;
 
-use rewind_checkpoint::{Objective, Seed, StepError, Stepper};
-use rewind_field::{Components, Ctx, Field, FieldError, FieldTape, Grid, Par, Scalar};
+use rewind_checkpoint::StepError;
+use rewind_field::{Components, Ctx, Field, FieldError, Grid, Par, Scalar};
+pub use rewind_sim::TerminalMisfit;
+use rewind_sim::{FieldStep, FieldStepper, field_err};
 use thiserror::Error;
 
 /// Physical and numerical parameters of the periodic problem.
@@ -150,128 +152,65 @@ pub fn rk4<'id, T: Components>(
     Ok((c.axpy(dt / 6.0, s, w), cfl))
 }
 
-/// The periodic flow as a checkpointable stepper over scalars `T`
-/// (`f64` for gradients, `Dual<f64>` for Hessian-vector products).
-#[derive(Debug)]
-pub struct Ns2d<T> {
+/// The periodic flow's time step (RK4 on the field tape), with `ν` and the
+/// forcing as parameters.
+#[derive(Debug, Clone)]
+pub struct Ns2dStep {
     params: Params,
     grid: Grid,
-    forcing: Vec<T>,
-    tape: FieldTape<T>,
-    par: Par,
 }
 
-impl<T: Components> Ns2d<T> {
-    /// A stepper for `params` (checked) running its kernels with `par`.
-    pub fn new(params: Params, par: Par) -> Result<Self, Ns2dError> {
+impl Ns2dStep {
+    /// The step for `params` (checked).
+    pub fn new(params: Params) -> Result<Self, Ns2dError> {
         let grid = params.validate()?;
-        let forcing = params.forcing.iter().map(|&v| T::from_f64(v)).collect();
-        Ok(Ns2d { grid, forcing, tape: FieldTape::new(grid), params, par })
-    }
-
-    /// The grid.
-    pub fn grid(&self) -> &Grid {
-        &self.grid
+        Ok(Ns2dStep { params, grid })
     }
 
     /// The parameters.
     pub fn params(&self) -> &Params {
         &self.params
     }
-
-    /// Bytes held by the step's arena.
-    pub fn arena_bytes(&self) -> usize {
-        self.tape.arena_bytes()
-    }
-
-    fn check_cfl(&self, step: usize, cfl: f64) -> Result<(), StepError> {
-        if cfl > self.params.max_cfl {
-            return Err(StepError(Box::new(Ns2dError::Cfl { step, cfl, max: self.params.max_cfl })));
-        }
-        Ok(())
-    }
 }
 
-fn field_err(e: FieldError) -> StepError {
-    StepError(Box::new(Ns2dError::Field(e)))
-}
-
-impl<T: Components> Stepper<T> for Ns2d<T> {
-    fn state_len(&self) -> usize {
-        self.grid.len()
+impl FieldStep for Ns2dStep {
+    fn grid(&self) -> Grid {
+        self.grid
     }
 
-    /// `ν`, then the forcing field.
-    fn param_len(&self) -> usize {
-        1 + self.grid.len()
+    /// `ν`.
+    fn scalar_params(&self) -> Vec<f64> {
+        vec![self.params.nu]
     }
 
-    fn step(&mut self, t: usize, x: &[T], next: &mut [T]) -> Result<(), StepError> {
-        let Ns2d { params, forcing, tape, par, .. } = self;
-        let (alpha, dt, nu) = (params.alpha, params.dt, params.nu);
-        let cfl = tape.eval(*par, |c| -> Result<f64, FieldError> {
-            let w = c.input(x)?;
-            let f = c.input(forcing)?;
-            let (w1, cfl) = rk4(c, w, c.scalar(T::from_f64(nu)), alpha, f, dt)?;
-            next.copy_from_slice(w1.value());
-            Ok(cfl)
-        });
-        let cfl = cfl.map_err(field_err)?;
-        self.check_cfl(t, cfl)
+    /// The forcing field.
+    fn field_params(&self) -> Vec<&[f64]> {
+        vec![&self.params.forcing]
     }
 
-    fn step_vjp(
-        &mut self,
+    fn step<'id, T: Components>(
+        &self,
         t: usize,
-        x: &[T],
-        next: &mut [T],
-        seed: &mut Seed<'_, T>,
-        xbar: &mut [T],
-        pbar: &mut [T],
-    ) -> Result<(), StepError> {
-        let Ns2d { params, forcing, tape, par, .. } = self;
-        let (alpha, dt, nu0) = (params.alpha, params.dt, params.nu);
-        let n = x.len();
-        let cfl = tape.record(*par, |c| -> Result<f64, StepError> {
-            let w = c.input(x).map_err(field_err)?;
-            let f = c.input(forcing).map_err(field_err)?;
-            let nu = c.scalar(T::from_f64(nu0));
-            let (w1, cfl) = rk4(c, w, nu, alpha, f, dt).map_err(field_err)?;
-            next.copy_from_slice(w1.value());
-            // x̄ₜ₊₁ goes into xbar (free until the sweep), then x̄ₜ overwrites it
-            seed(next, xbar)?;
-            let adj = c.backward(&[(w1, &*xbar)], &[]).map_err(field_err)?;
-            xbar.copy_from_slice(adj.field(w));
-            pbar[0] += adj.scalar(nu);
-            for (p, &a) in pbar[1..1 + n].iter_mut().zip(adj.field(f)) {
-                *p += a;
-            }
-            Ok(cfl)
-        })?;
-        self.check_cfl(t, cfl)
+        c: &'id Ctx<'id, T>,
+        x: Field<'id, T>,
+        scalars: &[Scalar<'id, T>],
+        fields: &[Field<'id, T>],
+    ) -> Result<Field<'id, T>, StepError> {
+        let p = &self.params;
+        let (next, cfl) = rk4(c, x, scalars[0], p.alpha, fields[0], p.dt).map_err(field_err)?;
+        if cfl > p.max_cfl {
+            return Err(StepError(Box::new(Ns2dError::Cfl { step: t, cfl, max: p.max_cfl })));
+        }
+        Ok(next)
     }
 }
 
-/// `J = ½ h² Σ (ωₙ − target)²`: the terminal misfit of the benchmark.
-#[derive(Debug, Clone)]
-pub struct TerminalMisfit {
-    /// The target field.
-    pub target: Vec<f64>,
-    /// Cell area `h²`.
-    pub area: f64,
-}
+/// The periodic flow as a checkpointable stepper over scalars `T` (`f64`
+/// for gradients, `Dual<f64>` for Hessian-vector products); its parameters
+/// are `ν`, then the forcing field.
+pub type Ns2d<T> = FieldStepper<Ns2dStep, T>;
 
-impl<T: Components> Objective<T> for TerminalMisfit {
-    fn loss(&mut self, t: usize, n: usize, x: &[T], xbar: &mut [T]) -> Result<T, StepError> {
-        if t != n {
-            return Ok(T::zero());
-        }
-        let mut j = T::zero();
-        for ((xb, &xi), &ti) in xbar.iter_mut().zip(x).zip(&self.target) {
-            let d = xi - ti;
-            j += d * d;
-            *xb += d * self.area;
-        }
-        Ok(j * (0.5 * self.area))
-    }
+/// A stepper for `params` running its kernels with `par`.
+pub fn stepper<T: Components>(params: Params, par: Par) -> Result<Ns2d<T>, Ns2dError> {
+    Ok(FieldStepper::new(Ns2dStep::new(params)?, par)?)
 }

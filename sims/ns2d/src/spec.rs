@@ -10,7 +10,7 @@ use rewind_field::{Grid, Par};
 use rewind_tape::Dual;
 use thiserror::Error;
 
-use crate::{Ns2d, Ns2dError, Params, TerminalMisfit};
+use crate::{Ns2d, Ns2dError, Params, TerminalMisfit, stepper};
 
 /// The three sizes of the benchmark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,7 +141,7 @@ pub struct Report {
 pub fn run(size: Size, strategy: Strategy, par: Par) -> Result<Report, SpecError> {
     let (n, steps, dt) = size.table();
     let p = params(size);
-    let mut primal = Ns2d::<f64>::new(p.clone(), par)?;
+    let mut primal = stepper::<f64>(p.clone(), par)?;
     let target = advance(&mut primal, &field_b(n), steps)?;
     let (wa, v) = (field_a(n), direction_v(n));
     let area = (2.0 * std::f64::consts::PI / n as f64).powi(2);
@@ -156,7 +156,7 @@ pub fn run(size: Size, strategy: Strategy, par: Par) -> Result<Report, SpecError
     let g = gradient(&mut primal, &mut objective, strategy, steps, &wa)?;
     let grad_s = t0.elapsed().as_secs_f64();
 
-    let mut dual = Ns2d::<Dual<f64>>::new(p, par)?;
+    let mut dual = stepper::<Dual<f64>>(p, par)?;
     let t0 = Instant::now();
     let h = hvp(&mut dual, &mut objective, strategy, steps, &wa, &v)?;
     let hvp_s = t0.elapsed().as_secs_f64();

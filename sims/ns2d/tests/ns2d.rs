@@ -4,7 +4,7 @@
 use rewind_checkpoint::{DriverError, Stepper, Strategy, gradient, hvp};
 use rewind_field::Par;
 use rewind_ns2d::spec::{self, Size};
-use rewind_ns2d::{Ns2d, Params, TerminalMisfit};
+use rewind_ns2d::{Params, TerminalMisfit, stepper};
 use rewind_tape::Dual;
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
@@ -20,14 +20,14 @@ fn small(steps: usize) -> (Params, Vec<f64>, Vec<f64>, TerminalMisfit) {
     p.forcing = rewind_field::Grid::periodic_square(n, 2.0 * std::f64::consts::PI)
         .unwrap()
         .sample(|_, y| 0.1 * (4.0 * y).sin());
-    let mut st = Ns2d::<f64>::new(p.clone(), Par::Seq).unwrap();
+    let mut st = stepper::<f64>(p.clone(), Par::Seq).unwrap();
     let target = spec::advance(&mut st, &spec::field_b(n), steps).unwrap();
     let area = (2.0 * std::f64::consts::PI / n as f64).powi(2);
     (p, spec::field_a(n), spec::direction_v(n), TerminalMisfit { target, area })
 }
 
 fn objective(p: &Params, obj: &TerminalMisfit, steps: usize, w0: &[f64]) -> f64 {
-    let mut st = Ns2d::<f64>::new(p.clone(), Par::Seq).unwrap();
+    let mut st = stepper::<f64>(p.clone(), Par::Seq).unwrap();
     let w = spec::advance(&mut st, w0, steps).unwrap();
     0.5 * obj.area * w.iter().zip(&obj.target).map(|(a, b)| (a - b) * (a - b)).sum::<f64>()
 }
@@ -40,7 +40,7 @@ fn single_mode_decays_by_the_rk4_polynomial() {
     p.forcing = vec![0.0; n * n];
     let g = rewind_field::Grid::periodic_square(n, 2.0 * std::f64::consts::PI).unwrap();
     let w0 = g.sample(|x, y| x.cos() * y.cos());
-    let mut st = Ns2d::<f64>::new(p.clone(), Par::Seq).unwrap();
+    let mut st = stepper::<f64>(p.clone(), Par::Seq).unwrap();
     let steps = 25;
     let w = spec::advance(&mut st, &w0, steps).unwrap();
     let h = g.dx;
@@ -64,7 +64,7 @@ fn gradient_is_identical_under_every_schedule_and_matches_fd() {
         Strategy::Binomial { snapshots: 3 },
         Strategy::Online { snapshots: 4 },
     ] {
-        let mut st = Ns2d::<f64>::new(p.clone(), Par::Seq).unwrap();
+        let mut st = stepper::<f64>(p.clone(), Par::Seq).unwrap();
         let mut ob = obj.clone();
         let out = gradient(&mut st, &mut ob, s, steps, &wa).unwrap();
         match &reference {
@@ -92,14 +92,14 @@ fn hvp_matches_fd_of_gradients_and_is_symmetric() {
     let u: Vec<f64> =
         rewind_field::Grid::periodic_square(16, 2.0 * std::f64::consts::PI).unwrap().sample(|x, y| (2.0 * x - y).cos());
     let run_hvp = |dir: &[f64], s: Strategy| {
-        let mut st = Ns2d::<Dual<f64>>::new(p.clone(), Par::Seq).unwrap();
+        let mut st = stepper::<Dual<f64>>(p.clone(), Par::Seq).unwrap();
         let mut ob = obj.clone();
         hvp(&mut st, &mut ob, s, steps, &wa, dir).unwrap()
     };
     let hv = run_hvp(&v, Strategy::Binomial { snapshots: 4 });
     assert_eq!(hv.hvp, run_hvp(&v, Strategy::StoreAll).hvp, "HVP identical under schedules");
     let grad_at = |w: &[f64]| {
-        let mut st = Ns2d::<f64>::new(p.clone(), Par::Seq).unwrap();
+        let mut st = stepper::<f64>(p.clone(), Par::Seq).unwrap();
         let mut ob = obj.clone();
         gradient(&mut st, &mut ob, Strategy::Binomial { snapshots: 5 }, steps, w).unwrap().grad_x0
     };
@@ -120,7 +120,7 @@ fn hvp_matches_fd_of_gradients_and_is_symmetric() {
 fn viscosity_and_forcing_gradients_match_fd() {
     let steps = 20;
     let (p, wa, _, obj) = small(steps);
-    let mut st = Ns2d::<f64>::new(p.clone(), Par::Seq).unwrap();
+    let mut st = stepper::<f64>(p.clone(), Par::Seq).unwrap();
     let mut ob = obj.clone();
     let out = gradient(&mut st, &mut ob, Strategy::Binomial { snapshots: 3 }, steps, &wa).unwrap();
     let with = |nu: f64, df: f64| {
@@ -141,7 +141,7 @@ fn viscosity_and_forcing_gradients_match_fd() {
 fn cfl_violation_and_bad_parameters_are_typed_errors() {
     let (mut p, wa, _, obj) = small(10);
     p.dt = 2.0;
-    let mut st = Ns2d::<f64>::new(p.clone(), Par::Seq).unwrap();
+    let mut st = stepper::<f64>(p.clone(), Par::Seq).unwrap();
     let mut ob = obj.clone();
     let err = gradient(&mut st, &mut ob, Strategy::StoreAll, 10, &wa).unwrap_err();
     assert!(matches!(err, DriverError::Step { step: 0, .. }), "{err}");
@@ -150,7 +150,7 @@ fn cfl_violation_and_bad_parameters_are_typed_errors() {
     p.max_cfl = f64::INFINITY;
     p.dt = 5.0;
     let strong: Vec<f64> = wa.iter().map(|w| 30.0 * w).collect();
-    let mut st = Ns2d::<f64>::new(p.clone(), Par::Seq).unwrap();
+    let mut st = stepper::<f64>(p.clone(), Par::Seq).unwrap();
     match gradient(&mut st, &mut ob, Strategy::StoreAll, 400, &strong) {
         Err(DriverError::NonFiniteState { step, .. }) => assert!(step < 400),
         Err(e) => panic!("unexpected error {e}"),
@@ -162,9 +162,9 @@ fn cfl_violation_and_bad_parameters_are_typed_errors() {
         Params { nu: f64::NAN, ..p.clone() },
         Params { forcing: vec![0.0; 3], ..p.clone() },
     ] {
-        assert!(Ns2d::<f64>::new(bad, Par::Seq).is_err());
+        assert!(stepper::<f64>(bad, Par::Seq).is_err());
     }
-    let mut ok = Ns2d::<f64>::new(spec::params(Size::S), Par::Seq).unwrap();
+    let mut ok = stepper::<f64>(spec::params(Size::S), Par::Seq).unwrap();
     let mut next = vec![0.0; 4];
     assert!(ok.step(0, &[0.0; 4], &mut next).is_err(), "wrong state length is an error");
 }
@@ -176,7 +176,7 @@ fn the_size_s_benchmark_runs_and_its_gradient_agrees_with_fd() {
     assert!(r.jloss > 0.0 && r.grad_norm > 0.0 && r.hvp_norm > 0.0);
     // ⟨∇J, v⟩ against a central difference along v
     let p = spec::params(Size::S);
-    let mut st = Ns2d::<f64>::new(p, Par::Seq).unwrap();
+    let mut st = stepper::<f64>(p, Par::Seq).unwrap();
     let target = spec::advance(&mut st, &spec::field_b(32), 100).unwrap();
     let area = (2.0 * std::f64::consts::PI / 32.0f64).powi(2);
     let obj = TerminalMisfit { target, area };

@@ -1,0 +1,38 @@
+//! # rewind-optim: optimizers on gradients and Hessian-vector products
+//!
+//! Methods need only a [`Problem`] — a value, a gradient, and for the
+//! Newton methods a Hessian-vector product — so they work equally on a
+//! function written over the scalar tape and on a simulation differentiated
+//! through the checkpoint driver.
+//!
+//! * the gradient-descent family as update rules ([`Sgd`], [`Momentum`],
+//!   [`Nesterov`], [`Adagrad`], [`RmsProp`], [`Adam`]) on full gradients
+//!   ([`FirstOrder`]) or minibatches ([`minimize_stochastic`]), and
+//!   [`GradientDescent`] with an Armijo line search;
+//! * [`Lbfgs`] with a strong-Wolfe line search;
+//! * [`NewtonCg`] (line search) and [`TrustRegionCg`] (Steihaug–Toint):
+//!   one HVP per CG iteration, negative curvature handled;
+//! * [`lanczos::extreme_eigenvalues`] of the Hessian.
+//!
+//! Solvers are explicit state machines ([`Solver::next_iter`],
+//! [`solver::terminate`]); [`minimize`] runs one and reports iterations,
+//! evaluation counts and the history. An objective that fails or returns a
+//! non-finite value ends the run with an [`OptimError`].
+
+mod error;
+pub mod first_order;
+pub mod lanczos;
+pub mod linesearch;
+pub mod newton;
+mod problem;
+pub mod quasi_newton;
+pub mod solver;
+
+pub use error::OptimError;
+pub use first_order::{
+    Adagrad, Adam, FirstOrder, GradientDescent, Momentum, Nesterov, RmsProp, Sgd, Update, minimize_stochastic,
+};
+pub use newton::{NewtonCg, TrustRegionCg};
+pub use problem::{Counted, Counts, Problem, Stochastic};
+pub use quasi_newton::Lbfgs;
+pub use solver::{Options, Record, Report, Solver, State, Termination, minimize};

@@ -1,0 +1,102 @@
+//! What an optimizer needs: a value, a gradient and (for Newton methods) a
+//! Hessian-vector product — nothing about how they are computed.
+
+use crate::OptimError;
+
+/// A smooth objective `f: ℝⁿ → ℝ`.
+pub trait Problem {
+    /// Dimension `n`.
+    fn dim(&self) -> usize;
+    /// `f(x)`.
+    fn value(&mut self, x: &[f64]) -> Result<f64, OptimError>;
+    /// `f(x)`, with `∇f(x)` written into `g`.
+    fn value_grad(&mut self, x: &[f64], g: &mut [f64]) -> Result<f64, OptimError>;
+    /// `∇²f(x) v` into `hv`. Methods that need it call it once per CG
+    /// iteration; the default says it is not available.
+    fn hvp(&mut self, _x: &[f64], _v: &[f64], _hv: &mut [f64]) -> Result<(), OptimError> {
+        Err(OptimError::Unsupported { what: "Hessian-vector products" })
+    }
+}
+
+/// An objective that is a sum over samples, for stochastic methods.
+pub trait Stochastic: Problem {
+    /// Number of samples.
+    fn samples(&self) -> usize;
+    /// The mean loss over `batch` (sample indices), gradient into `g`.
+    fn batch_value_grad(&mut self, x: &[f64], batch: &[usize], g: &mut [f64]) -> Result<f64, OptimError>;
+}
+
+/// How many evaluations a run made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Values alone.
+    pub f: u64,
+    /// Values with gradients.
+    pub grad: u64,
+    /// Hessian-vector products.
+    pub hvp: u64,
+}
+
+/// A [`Problem`] that counts its calls and refuses non-finite results.
+#[derive(Debug)]
+pub struct Counted<'a, P: ?Sized> {
+    /// The wrapped problem.
+    pub inner: &'a mut P,
+    /// The counts so far.
+    pub counts: Counts,
+}
+
+impl<'a, P: Problem + ?Sized> Counted<'a, P> {
+    /// Wraps `inner`.
+    pub fn new(inner: &'a mut P) -> Self {
+        Counted { inner, counts: Counts::default() }
+    }
+
+    /// `f(x)`, checked.
+    pub fn value(&mut self, x: &[f64]) -> Result<f64, OptimError> {
+        self.counts.f += 1;
+        let f = self.inner.value(x)?;
+        if !f.is_finite() {
+            return Err(OptimError::NonFinite { what: "objective value" });
+        }
+        Ok(f)
+    }
+
+    /// `f(x)` and `∇f(x)`, checked.
+    pub fn value_grad(&mut self, x: &[f64], g: &mut [f64]) -> Result<f64, OptimError> {
+        self.counts.grad += 1;
+        let f = self.inner.value_grad(x, g)?;
+        if !f.is_finite() {
+            return Err(OptimError::NonFinite { what: "objective value" });
+        }
+        if g.iter().any(|v| !v.is_finite()) {
+            return Err(OptimError::NonFinite { what: "gradient" });
+        }
+        Ok(f)
+    }
+
+    /// `∇²f(x) v`, checked.
+    pub fn hvp(&mut self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<(), OptimError> {
+        self.counts.hvp += 1;
+        self.inner.hvp(x, v, hv)?;
+        if hv.iter().any(|v| !v.is_finite()) {
+            return Err(OptimError::NonFinite { what: "Hessian-vector product" });
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+pub(crate) fn norm(a: &[f64]) -> f64 {
+    dot(a, a).sqrt()
+}
+
+/// `y += α x`.
+pub(crate) fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
+    for (yi, &xi) in y.iter_mut().zip(x) {
+        *yi += alpha * xi;
+    }
+}
