@@ -8,7 +8,8 @@
 //!
 //! **Gradients grow exponentially with the horizon.** In the chaotic
 //! regime nearby trajectories separate like `e^{λt}` with the leading
-//! Lyapunov exponent `λ ≈ 1.7` (for `N = 40`, `F = 8`), and so does the
+//! Lyapunov exponent `λ ≈ 1.7` (for `N = 40`, `F = 8`; the finite-time rate
+//! measured between 4 and 8 time units is 1.95), and so does the
 //! gradient of a terminal misfit with respect to the initial state: the
 //! gradients are exact, but beyond a few time units they describe a
 //! landscape too rough to optimise, which is why 4D-Var uses windows of

@@ -20,6 +20,7 @@
 //! step that produces a non-finite state, or violates the CFL bound, is a
 //! typed error naming the step.
 
+pub mod assimilation;
 pub mod spec;
 
 use rewind_checkpoint::StepError;
