@@ -12,13 +12,15 @@
 //! * [`Lbfgs`] with a strong-Wolfe line search;
 //! * [`NewtonCg`] (line search) and [`TrustRegionCg`] (Steihaug–Toint):
 //!   one HVP per CG iteration, negative curvature handled;
-//! * [`lanczos::extreme_eigenvalues`] of the Hessian.
+//! * [`lanczos::extreme_eigenvalues`] of the Hessian;
+//! * [`ArgminProblem`]: any problem handed to the argmin crate.
 //!
 //! Solvers are explicit state machines ([`Solver::next_iter`],
 //! [`solver::terminate`]); [`minimize`] runs one and reports iterations,
 //! evaluation counts and the history. An objective that fails or returns a
 //! non-finite value ends the run with an [`OptimError`].
 
+pub mod argmin_adapter;
 mod error;
 pub mod first_order;
 pub mod lanczos;
@@ -28,6 +30,7 @@ mod problem;
 pub mod quasi_newton;
 pub mod solver;
 
+pub use argmin_adapter::ArgminProblem;
 pub use error::OptimError;
 pub use first_order::{
     Adagrad, Adam, FirstOrder, GradientDescent, Momentum, Nesterov, RmsProp, Sgd, Update, minimize_stochastic,

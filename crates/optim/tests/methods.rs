@@ -275,3 +275,37 @@ fn a_failing_objective_stops_the_run_with_an_error() {
         Err(OptimError::Unsupported { .. })
     ));
 }
+
+#[test]
+fn a_problem_runs_under_argmin_through_the_adapter() {
+    use argmin::core::{Executor, State as _};
+    use argmin::solver::linesearch::MoreThuenteLineSearch;
+    use argmin::solver::quasinewton::LBFGS;
+    let p = Rosenbrock::new(10);
+    let x0 = p.start();
+    let solver = LBFGS::new(MoreThuenteLineSearch::new(), 7);
+    let res = Executor::new(rewind_optim::ArgminProblem::new(p), solver)
+        .configure(|s| s.param(x0).max_iters(200))
+        .run()
+        .unwrap();
+    let best = res.state().get_best_param().unwrap();
+    assert!(best.iter().all(|v| (v - 1.0).abs() < 1e-5), "{best:?}");
+}
+
+#[test]
+fn first_order_methods_reach_the_rosenbrock_minimum() {
+    // the curved valley makes them slow: a gradient tolerance of 1e-4
+    let mut p = Rosenbrock::new(2);
+    let x0 = p.start();
+    let opts = Options { grad_tol: 1e-4, max_iter: 100_000 };
+    let reports = vec![
+        minimize(&mut GradientDescent { step: 1e-3 }, &mut p, &x0, &opts).unwrap(),
+        minimize(&mut FirstOrder(Momentum::new(2e-4, 0.9)), &mut p, &x0, &opts).unwrap(),
+        minimize(&mut FirstOrder(Nesterov::new(2e-4, 0.9)), &mut p, &x0, &opts).unwrap(),
+        minimize(&mut FirstOrder(Adam::new(1e-2)), &mut p, &x0, &opts).unwrap(),
+    ];
+    for r in &reports {
+        assert_eq!(r.termination, Termination::Converged, "{}", r.method);
+        assert!(r.state.x.iter().all(|v| (v - 1.0).abs() < 1e-3), "{}: {:?}", r.method, r.state.x);
+    }
+}
