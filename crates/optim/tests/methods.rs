@@ -294,18 +294,62 @@ fn a_problem_runs_under_argmin_through_the_adapter() {
 
 #[test]
 fn first_order_methods_reach_the_rosenbrock_minimum() {
-    // the curved valley makes them slow: a gradient tolerance of 1e-4
-    let mut p = Rosenbrock::new(2);
-    let x0 = p.start();
-    let opts = Options { grad_tol: 1e-4, max_iter: 100_000 };
-    let reports = vec![
-        minimize(&mut GradientDescent { step: 1e-3 }, &mut p, &x0, &opts).unwrap(),
-        minimize(&mut FirstOrder(Momentum::new(2e-4, 0.9)), &mut p, &x0, &opts).unwrap(),
-        minimize(&mut FirstOrder(Nesterov::new(2e-4, 0.9)), &mut p, &x0, &opts).unwrap(),
-        minimize(&mut FirstOrder(Adam::new(1e-2)), &mut p, &x0, &opts).unwrap(),
-    ];
-    for r in &reports {
+    // the curved valley makes them slow: a gradient tolerance of 1e-4 per
+    // pair of variables
+    for n in [2, 1000] {
+        let mut p = Rosenbrock::new(n);
+        let x0 = p.start();
+        let opts = Options { grad_tol: 1e-4 * (n as f64 / 2.0).sqrt(), max_iter: 100_000 };
+        let reports = vec![
+            minimize(&mut GradientDescent { step: 1e-3 }, &mut p, &x0, &opts).unwrap(),
+            minimize(&mut FirstOrder(Momentum::new(2e-4, 0.9)), &mut p, &x0, &opts).unwrap(),
+            minimize(&mut FirstOrder(Nesterov::new(2e-4, 0.9)), &mut p, &x0, &opts).unwrap(),
+            minimize(&mut FirstOrder(Adam::new(1e-2)), &mut p, &x0, &opts).unwrap(),
+        ];
+        for r in &reports {
+            assert_eq!(r.termination, Termination::Converged, "{} n = {n}", r.method);
+            assert!(r.state.x.iter().all(|v| (v - 1.0).abs() < 1e-3), "{} n = {n}", r.method);
+        }
+    }
+}
+
+/// f(x, y) = x² − y² + y⁴: a saddle at the origin, minima at y = ±1/√2.
+struct Saddle;
+impl Problem for Saddle {
+    fn dim(&self) -> usize {
+        2
+    }
+    fn value(&mut self, x: &[f64]) -> Result<f64, OptimError> {
+        Ok(x[0] * x[0] - x[1] * x[1] + x[1].powi(4))
+    }
+    fn value_grad(&mut self, x: &[f64], g: &mut [f64]) -> Result<f64, OptimError> {
+        g[0] = 2.0 * x[0];
+        g[1] = -2.0 * x[1] + 4.0 * x[1].powi(3);
+        self.value(x)
+    }
+    fn hvp(&mut self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<(), OptimError> {
+        hv[0] = 2.0 * v[0];
+        hv[1] = (-2.0 + 12.0 * x[1] * x[1]) * v[1];
+        Ok(())
+    }
+}
+
+#[test]
+fn newton_methods_escape_a_saddle_by_negative_curvature() {
+    // near the saddle the Hessian is indefinite: plain Newton would jump to it
+    let x0 = [0.3, 0.05];
+    let opts = Options { grad_tol: 1e-10, max_iter: 200 };
+    for r in [
+        minimize(&mut NewtonCg::new(10), &mut Saddle, &x0, &opts).unwrap(),
+        minimize(&mut TrustRegionCg::new(0.5, 10), &mut Saddle, &x0, &opts).unwrap(),
+    ] {
         assert_eq!(r.termination, Termination::Converged, "{}", r.method);
-        assert!(r.state.x.iter().all(|v| (v - 1.0).abs() < 1e-3), "{}: {:?}", r.method, r.state.x);
+        assert!(
+            (r.state.x[1].abs() - 0.5f64.sqrt()).abs() < 1e-8 && r.state.x[0].abs() < 1e-8,
+            "{}: {:?}",
+            r.method,
+            r.state.x
+        );
+        assert!(r.state.f < -0.2, "{} stopped at the saddle", r.method);
     }
 }
