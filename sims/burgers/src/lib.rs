@@ -123,12 +123,7 @@ impl FieldStep for BurgersStep {
                 return Err(StepError(Box::new(BurgersError::Stability { step: t, what, value, max })));
             }
         }
-        let k1 = rhs(u, nu);
-        let k2 = rhs(c.axpy(dt / 2.0, k1, u), nu);
-        let k3 = rhs(c.axpy(dt / 2.0, k2, u), nu);
-        let k4 = rhs(c.axpy(dt, k3, u), nu);
-        let s = c.axpy(2.0, k3, c.axpy(2.0, k2, k1)) + k4;
-        Ok(c.axpy(dt / 6.0, s, u))
+        rewind_sim::rk4(c, u, dt, |v| Ok(rhs(v, nu)))
     }
 }
 

@@ -36,6 +36,22 @@ pub trait FieldStep {
     ) -> Result<Field<'id, T>, StepError>;
 }
 
+/// One classic RK4 step on the tape, `x⁺ = x + dt/6 (k₁ + 2k₂ + 2k₃ + k₄)`
+/// with `kᵢ = rhs(stage state)`; `rhs` is called in stage order.
+pub fn rk4<'id, T: Components, E>(
+    c: &'id Ctx<'id, T>,
+    x: Field<'id, T>,
+    dt: f64,
+    mut rhs: impl FnMut(Field<'id, T>) -> Result<Field<'id, T>, E>,
+) -> Result<Field<'id, T>, E> {
+    let k1 = rhs(x)?;
+    let k2 = rhs(c.axpy(dt / 2.0, k1, x))?;
+    let k3 = rhs(c.axpy(dt / 2.0, k2, x))?;
+    let k4 = rhs(c.axpy(dt, k3, x))?;
+    let s = c.axpy(2.0, k3, c.axpy(2.0, k2, k1)) + k4;
+    Ok(c.axpy(dt / 6.0, s, x))
+}
+
 /// Wraps a field-tape error for the driver.
 pub fn field_err(e: FieldError) -> StepError {
     StepError(Box::new(e))

@@ -144,13 +144,14 @@ pub fn rk4<'id, T: Components>(
     f: Field<'id, T>,
     dt: f64,
 ) -> Result<(Field<'id, T>, f64), FieldError> {
-    let (k1, psi) = rhs(w, nu, alpha, f)?;
-    let (k2, _) = rhs(c.axpy(dt / 2.0, k1, w), nu, alpha, f)?;
-    let (k3, _) = rhs(c.axpy(dt / 2.0, k2, w), nu, alpha, f)?;
-    let (k4, _) = rhs(c.axpy(dt, k3, w), nu, alpha, f)?;
-    let s = c.axpy(2.0, k3, c.axpy(2.0, k2, k1)) + k4;
-    let cfl = dt * max_speed(psi) / c.grid().dx;
-    Ok((c.axpy(dt / 6.0, s, w), cfl))
+    // the CFL number of the state the step starts from (first stage's ψ)
+    let mut umax = None;
+    let next = rewind_sim::rk4(c, w, dt, |v| {
+        let (k, psi) = rhs(v, nu, alpha, f)?;
+        umax.get_or_insert_with(|| max_speed(psi));
+        Ok::<_, FieldError>(k)
+    })?;
+    Ok((next, dt * umax.unwrap_or(0.0) / c.grid().dx))
 }
 
 /// The periodic flow's time step (RK4 on the field tape), with `ν` and the
