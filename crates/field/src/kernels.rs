@@ -262,3 +262,53 @@ pub fn semi_lagrangian_vjp<T: Real + Send + Sync>(
         }
     }
 }
+
+/// The 5-point Laplacian with zero values outside the grid (homogeneous
+/// Dirichlet walls just beyond the first and last points). Symmetric: its
+/// own adjoint.
+pub fn laplacian0<T: Real + Send + Sync>(g: &Grid, a: &[T], out: &mut [T], par: Par) {
+    let (nx, ny) = (g.nx, g.ny);
+    let (cx, cy) = (1.0 / (g.dx * g.dx), 1.0 / (g.dy * g.dy));
+    let c0 = -2.0 * (cx + cy);
+    let zero = [T::zero()];
+    for_rows(par, out, ny, |i, o| {
+        let a0 = row(a, ny, i);
+        let am = if i > 0 { row(a, ny, i - 1) } else { &zero[..] };
+        let ap = if i + 1 < nx { row(a, ny, i + 1) } else { &zero[..] };
+        for j in 0..ny {
+            let m = if i > 0 { am[j] } else { T::zero() };
+            let p = if i + 1 < nx { ap[j] } else { T::zero() };
+            let l = if j > 0 { a0[j - 1] } else { T::zero() };
+            let r = if j + 1 < ny { a0[j + 1] } else { T::zero() };
+            o[j] = (m + p) * cx + (l + r) * cy + a0[j] * c0;
+        }
+    });
+}
+
+/// Central difference along x with zero values outside the grid.
+/// Antisymmetric: its adjoint is its negative.
+pub fn ddx0<T: Real + Send + Sync>(g: &Grid, a: &[T], out: &mut [T], par: Par) {
+    let (nx, ny) = (g.nx, g.ny);
+    let c = 0.5 / g.dx;
+    for_rows(par, out, ny, |i, o| {
+        for j in 0..ny {
+            let m = if i > 0 { a[(i - 1) * ny + j] } else { T::zero() };
+            let p = if i + 1 < nx { a[(i + 1) * ny + j] } else { T::zero() };
+            o[j] = (p - m) * c;
+        }
+    });
+}
+
+/// Central difference along y with zero values outside the grid.
+pub fn ddy0<T: Real + Send + Sync>(g: &Grid, a: &[T], out: &mut [T], par: Par) {
+    let ny = g.ny;
+    let c = 0.5 / g.dy;
+    for_rows(par, out, ny, |i, o| {
+        let a0 = row(a, ny, i);
+        for j in 0..ny {
+            let l = if j > 0 { a0[j - 1] } else { T::zero() };
+            let r = if j + 1 < ny { a0[j + 1] } else { T::zero() };
+            o[j] = (r - l) * c;
+        }
+    });
+}

@@ -120,6 +120,9 @@ enum Op<'id> {
     Laplacian(u32),
     Ddx(u32),
     Ddy(u32),
+    Laplacian0(u32),
+    Ddx0(u32),
+    Ddy0(u32),
     Arakawa(u32, u32),
     Upwind(u32, u32, u32),
     SemiLag(u32, u32, u32, f64),
@@ -569,6 +572,21 @@ impl<'id, T: Components> Sweep<'_, 'id, T> {
                 kernels::ddy(&g, o, t, par);
                 self.add_with(a, |k| -t[k]);
             }
+            Op::Laplacian0(a) => {
+                let t = self.tmp();
+                kernels::laplacian0(&g, o, t, par);
+                self.add_with(a, |k| t[k]);
+            }
+            Op::Ddx0(a) => {
+                let t = self.tmp();
+                kernels::ddx0(&g, o, t, par);
+                self.add_with(a, |k| -t[k]);
+            }
+            Op::Ddy0(a) => {
+                let t = self.tmp();
+                kernels::ddy0(&g, o, t, par);
+                self.add_with(a, |k| -t[k]);
+            }
             Op::Arakawa(p, q) => {
                 // ⟨ō, J(p, q)⟩ = ⟨p, J(q, ō)⟩ = ⟨q, J(ō, p)⟩
                 let (vp, vq) = (v(p), v(q));
@@ -655,6 +673,24 @@ impl<'id, T: Components> Field<'id, T> {
         let c = self.ctx;
         let v = c.compute(|o| kernels::ddy(&c.grid, self.value(), o, c.par));
         c.field(v, Some(Op::Ddy(self.id)))
+    }
+    /// `Δa` with zero values outside the grid (walls).
+    pub fn laplacian0(self) -> Self {
+        let c = self.ctx;
+        let v = c.compute(|o| kernels::laplacian0(&c.grid, self.value(), o, c.par));
+        c.field(v, Some(Op::Laplacian0(self.id)))
+    }
+    /// `∂a/∂x`, central, with zero values outside the grid.
+    pub fn ddx0(self) -> Self {
+        let c = self.ctx;
+        let v = c.compute(|o| kernels::ddx0(&c.grid, self.value(), o, c.par));
+        c.field(v, Some(Op::Ddx0(self.id)))
+    }
+    /// `∂a/∂y`, central, with zero values outside the grid.
+    pub fn ddy0(self) -> Self {
+        let c = self.ctx;
+        let v = c.compute(|o| kernels::ddy0(&c.grid, self.value(), o, c.par));
+        c.field(v, Some(Op::Ddy0(self.id)))
     }
     /// The divergence `∂u/∂x + ∂v/∂y` of `(self, v)`, central.
     pub fn divergence(self, v: Self) -> Self {

@@ -29,6 +29,9 @@ enum Case {
     Laplacian,
     Ddx,
     Ddy,
+    Laplacian0,
+    Ddx0,
+    Ddy0,
     Divergence,
     Arakawa,
     Upwind,
@@ -68,6 +71,9 @@ const CASES: &[Case] = &[
     Case::Laplacian,
     Case::Ddx,
     Case::Ddy,
+    Case::Laplacian0,
+    Case::Ddx0,
+    Case::Ddy0,
     Case::Divergence,
     Case::Arakawa,
     Case::Upwind,
@@ -117,6 +123,9 @@ fn apply<'id, T: Components>(
         Case::Laplacian => Out::F(a.laplacian()),
         Case::Ddx => Out::F(a.ddx()),
         Case::Ddy => Out::F(a.ddy()),
+        Case::Laplacian0 => Out::F(a.laplacian0()),
+        Case::Ddx0 => Out::F(a.ddx0()),
+        Case::Ddy0 => Out::F(a.ddy0()),
         Case::Divergence => Out::F(a.divergence(b)),
         Case::Arakawa => Out::F(a.arakawa(b).unwrap()),
         Case::Upwind => Out::F(d.upwind(a, b)),
@@ -239,7 +248,7 @@ fn every_operation_passes_on_a_rectangular_grid_and_in_1d() {
         if !matches!(case, Case::Arakawa) {
             check_case(case, rect);
         }
-        if !matches!(case, Case::Arakawa | Case::Upwind | Case::SemiLagrangian | Case::Ddy | Case::Divergence) {
+        if !matches!(case, Case::Arakawa | Case::Upwind | Case::SemiLagrangian | Case::Ddy | Case::Ddy0 | Case::Divergence) {
             check_case(case, line);
         }
     }
@@ -339,6 +348,12 @@ fn sparse_dirichlet_solve_inverts_the_stencil() {
             let k = g.idx(i as usize, j as usize);
             assert!((-lap - b[k]).abs() < 1e-11, "({i}, {j}): {} vs {}", -lap, b[k]);
         }
+    }
+    // the zero-boundary Laplacian kernel is the same operator, negated
+    let mut lap0 = vec![0.0; g.len()];
+    kernels::laplacian0(&g, &x, &mut lap0, Par::Seq);
+    for k in 0..g.len() {
+        assert!((lap0[k] + b[k]).abs() < 1e-11, "k = {k}");
     }
     // a non-SPD matrix is refused with an error, as is a tape without one
     assert!(SparseSpd::new(2, &[(0, 0, 1.0), (1, 1, -1.0)]).is_err());
