@@ -248,7 +248,10 @@ fn every_operation_passes_on_a_rectangular_grid_and_in_1d() {
         if !matches!(case, Case::Arakawa) {
             check_case(case, rect);
         }
-        if !matches!(case, Case::Arakawa | Case::Upwind | Case::SemiLagrangian | Case::Ddy | Case::Ddy0 | Case::Divergence) {
+        if !matches!(
+            case,
+            Case::Arakawa | Case::Upwind | Case::SemiLagrangian | Case::Ddy | Case::Ddy0 | Case::Divergence
+        ) {
             check_case(case, line);
         }
     }

@@ -9,7 +9,7 @@
 //! checkpoint schedule, with the adjoints of its parameters.
 
 use rewind_checkpoint::{Objective, Seed, StepError, Stepper};
-use rewind_field::{Components, Ctx, Field, FieldError, FieldTape, Grid, Par, Scalar};
+use rewind_field::{Components, Ctx, Field, FieldError, FieldTape, Grid, Par, Scalar, SparseSpd};
 
 /// One time step of a simulation on the field tape.
 pub trait FieldStep {
@@ -78,6 +78,13 @@ impl<S: FieldStep, T: Components> FieldStepper<S, T> {
             fields.push(f.iter().map(|&v| T::from_f64(v)).collect());
         }
         Ok(FieldStepper { tape: FieldTape::new(grid), sim, scalars, fields, par })
+    }
+
+    /// Attaches a factorised sparse SPD operator to the step's tape (for
+    /// [`Field::solve_sparse`]).
+    pub fn with_sparse(self, solver: SparseSpd) -> Result<Self, FieldError> {
+        let FieldStepper { sim, scalars, fields, tape, par } = self;
+        Ok(FieldStepper { tape: tape.with_sparse(solver)?, sim, scalars, fields, par })
     }
 
     /// The simulation.
