@@ -67,6 +67,18 @@ pub enum CavityError {
         /// The last rate of change.
         rate: f64,
     },
+    /// The time step violates a stability bound.
+    #[error("step {step}: {what} number {value:.3} exceeds {max} (reduce dt)")]
+    Stability {
+        /// The step.
+        step: usize,
+        /// Which bound.
+        what: &'static str,
+        /// Its value.
+        value: f64,
+        /// The bound.
+        max: f64,
+    },
     /// A step failed.
     #[error("step {step}: {source}")]
     Step {
@@ -177,14 +189,34 @@ impl FieldStep for CavityStep {
 
     fn step<'id, T: Components>(
         &self,
-        _t: usize,
+        t: usize,
         c: &'id Ctx<'id, T>,
         x: Field<'id, T>,
         scalars: &[Scalar<'id, T>],
         _fields: &[Field<'id, T>],
     ) -> Result<Field<'id, T>, StepError> {
         let (nu, lid) = (scalars[0], scalars[1]);
-        rewind_sim::rk4(c, x, self.params.dt, |w| self.rhs(c, w, nu, lid).map(|(r, _)| r)).map_err(field_err)
+        let (dt, h) = (self.params.dt, self.grid.dx);
+        // stability of the state the step starts from (first stage's ψ):
+        // RK4 with central differences is stable up to |λ dt| ≈ 2.8
+        let mut speed = None;
+        let next = rewind_sim::rk4(c, x, dt, |w| {
+            let (r, psi) = self.rhs(c, w, nu, lid)?;
+            speed.get_or_insert_with(|| {
+                let (u, v) = (psi.ddy0().value(), psi.ddx0().value());
+                u.iter().chain(v).fold(lid.value().value().abs(), |m, a| m.max(a.value().abs()))
+            });
+            Ok::<_, FieldError>(r)
+        })
+        .map_err(field_err)?;
+        let cfl = dt * speed.unwrap_or(0.0) / h;
+        let diffusion = dt * nu.value().value() * 8.0 / (h * h);
+        for (what, value, max) in [("advective CFL", cfl, 1.4), ("diffusion", diffusion, 2.7)] {
+            if value > max {
+                return Err(StepError(Box::new(CavityError::Stability { step: t, what, value, max })));
+            }
+        }
+        Ok(next)
     }
 }
 

@@ -76,3 +76,15 @@ fn coarse_steady_state_is_close_to_the_published_centre_line() {
     assert!(dev < 0.05, "max deviation {dev} after {steps} steps");
     assert!(steps > 100);
 }
+
+#[test]
+fn an_unstable_time_step_is_a_typed_error_naming_the_step() {
+    let p = Params { dt: 0.5, ..small() };
+    let mut st = stepper::<f64>(p.clone(), Par::Seq).unwrap();
+    let g = *CavityStep::new(p).unwrap().grid();
+    let obj = TerminalMisfit { target: vec![0.0; g.len()], area: 1.0 };
+    let err = gradient(&mut st, &mut obj.clone(), Strategy::StoreAll, 5, &vec![0.0; g.len()]).unwrap_err();
+    assert!(err.to_string().contains("step 0") && err.to_string().contains("exceeds"), "{err}");
+    assert!(stepper::<f64>(Params { n: 3, ..small() }, Par::Seq).is_err());
+    assert!(stepper::<f64>(Params { reynolds: -1.0, ..small() }, Par::Seq).is_err());
+}
