@@ -60,8 +60,21 @@ impl<T: Components> Objective<T> for Assimilation {
         let w = 1.0 / (self.sigma * self.sigma);
         for (s, y) in &self.observations {
             if *s == t {
+                if y.len() != self.points.len() {
+                    return Err(StepError::msg(format!(
+                        "{} observations at step {t} for {} points",
+                        y.len(),
+                        self.points.len()
+                    )));
+                }
                 for (&k, &yk) in self.points.iter().zip(y) {
-                    let d = x[k] - yk;
+                    let Some(&xk) = x.get(k) else {
+                        return Err(StepError::msg(format!(
+                            "observation point {k} outside the grid of {} points",
+                            x.len()
+                        )));
+                    };
+                    let d = xk - yk;
                     j += d * d * (0.5 * w);
                     xbar[k] += d * w;
                 }
