@@ -99,8 +99,6 @@ pub struct CavityStep {
     grid: Grid,
     /// Number of walls next to each interior point (0–2).
     walls: Vec<f64>,
-    /// 1 next to the lid.
-    top: Vec<f64>,
     /// `+1` next to the right wall, `−1` next to the left one.
     x_side: Vec<f64>,
     /// `+1` next to the lid, `−1` next to the bottom.
@@ -135,12 +133,11 @@ impl CavityStep {
                 let k = grid.idx(i, j);
                 let (l, r, b, t) = (i == 0, i == m - 1, j == 0, j == m - 1);
                 walls[k] = [l, r, b, t].iter().filter(|&&w| w).count() as f64;
-                top[k] = if t { 1.0 } else { 0.0 };
                 x_side[k] = if r { 1.0 } else { 0.0 } - if l { 1.0 } else { 0.0 };
                 y_side[k] = if t { 1.0 } else { 0.0 } - if b { 1.0 } else { 0.0 };
             }
         }
-        Ok(CavityStep { params, grid, walls, top, x_side, y_side })
+        Ok(CavityStep { params, grid, walls, x_side, y_side })
     }
 
     /// The interior grid.
@@ -166,7 +163,10 @@ impl CavityStep {
         let psi = w.solve_sparse()?;
         // wall vorticity terms: ω_wall = −2ψ/h² (− 2U/h at the lid)
         let wall_psi = psi * (-2.0 / (h * h));
-        let lid_term = c.input(&self.top.iter().map(|&v| T::from_f64(v * -2.0 / h)).collect::<Vec<_>>())? * lid;
+        // −2U/h on the row next to the lid (j = m − 1, i.e. y = (m − 1) h on
+        // the interior grid's own coordinates); sampled into the arena
+        let top_row = (self.grid.ny as f64 - 1.5) * h;
+        let lid_term = c.sampled(|_, y| if y > top_row { -2.0 / h } else { 0.0 }) * lid;
         let lap = w.laplacian0() + wall_psi.mask(&self.walls)? * (1.0 / (h * h)) + lid_term * (1.0 / (h * h));
         let wx = w.ddx0() + wall_psi.mask(&self.x_side)? * (0.5 / h);
         let wy = w.ddy0() + wall_psi.mask(&self.y_side)? * (0.5 / h) + lid_term * (0.5 / h);
