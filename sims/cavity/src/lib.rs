@@ -126,8 +126,7 @@ impl CavityStep {
         // ((i + 1) h, (j + 1) h)
         let grid = Grid::new(m, m, h, h)?;
         let len = grid.len();
-        let (mut walls, mut top, mut x_side, mut y_side) =
-            (vec![0.0; len], vec![0.0; len], vec![0.0; len], vec![0.0; len]);
+        let (mut walls, mut x_side, mut y_side) = (vec![0.0; len], vec![0.0; len], vec![0.0; len]);
         for i in 0..m {
             for j in 0..m {
                 let k = grid.idx(i, j);
