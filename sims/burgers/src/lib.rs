@@ -35,18 +35,6 @@ impl Default for Params {
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum BurgersError {
-    /// A stability bound is violated.
-    #[error("step {step}: {what} number {value:.3} exceeds {max} (reduce dt)")]
-    Stability {
-        /// The step.
-        step: usize,
-        /// Which bound (advective CFL or diffusive).
-        what: &'static str,
-        /// Its value.
-        value: f64,
-        /// The bound.
-        max: f64,
-    },
     /// Bad parameters.
     #[error("invalid parameter {0}")]
     Param(&'static str),
@@ -118,11 +106,7 @@ impl FieldStep for BurgersStep {
         let diffusive = dt * nu.value().value() / (h * h);
         // RK4 with central differences: stable up to |λ dt| ≈ 2.8 on the
         // imaginary axis and 2.78 on the negative real axis (4ν dt/h² there)
-        for (what, value, max) in [("advective CFL", cfl, 2.0), ("diffusion", diffusive, 0.6)] {
-            if value > max {
-                return Err(StepError(Box::new(BurgersError::Stability { step: t, what, value, max })));
-            }
-        }
+        rewind_sim::check_stability(t, &[("advective CFL", cfl, 2.0), ("diffusion", diffusive, 0.6)])?;
         rewind_sim::rk4(c, u, dt, |v| Ok(rhs(v, nu)))
     }
 }

@@ -67,18 +67,6 @@ pub enum CavityError {
         /// The last rate of change.
         rate: f64,
     },
-    /// The time step violates a stability bound.
-    #[error("step {step}: {what} number {value:.3} exceeds {max} (reduce dt)")]
-    Stability {
-        /// The step.
-        step: usize,
-        /// Which bound.
-        what: &'static str,
-        /// Its value.
-        value: f64,
-        /// The bound.
-        max: f64,
-    },
     /// A step failed.
     #[error("step {step}: {source}")]
     Step {
@@ -210,11 +198,7 @@ impl FieldStep for CavityStep {
         .map_err(field_err)?;
         let cfl = dt * speed.unwrap_or(0.0) / h;
         let diffusion = dt * nu.value().value() * 8.0 / (h * h);
-        for (what, value, max) in [("advective CFL", cfl, 1.4), ("diffusion", diffusion, 2.7)] {
-            if value > max {
-                return Err(StepError(Box::new(CavityError::Stability { step: t, what, value, max })));
-            }
-        }
+        rewind_sim::check_stability(t, &[("advective CFL", cfl, 1.4), ("diffusion", diffusion, 2.7)])?;
         Ok(next)
     }
 }

@@ -52,6 +52,29 @@ pub fn rk4<'id, T: Components, E>(
     Ok(c.axpy(dt / 6.0, s, x))
 }
 
+/// A time step beyond a stability bound (a CFL number, a diffusion number).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("step {step}: {what} number {value:.3} exceeds {max} (reduce dt)")]
+pub struct Unstable {
+    /// The step.
+    pub step: usize,
+    /// Which bound.
+    pub what: &'static str,
+    /// Its value.
+    pub value: f64,
+    /// The bound.
+    pub max: f64,
+}
+
+/// Checks `(name, value, bound)` triples for step `step`; the first one
+/// exceeded is an [`Unstable`] error.
+pub fn check_stability(step: usize, bounds: &[(&'static str, f64, f64)]) -> Result<(), StepError> {
+    match bounds.iter().find(|(_, v, max)| v > max) {
+        Some(&(what, value, max)) => Err(StepError(Box::new(Unstable { step, what, value, max }))),
+        None => Ok(()),
+    }
+}
+
 /// Wraps a field-tape error for the driver.
 pub fn field_err(e: FieldError) -> StepError {
     StepError(Box::new(e))

@@ -52,16 +52,6 @@ pub struct Params {
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum Ns2dError {
-    /// The time step violates the CFL bound.
-    #[error("CFL number {cfl:.3} exceeds {max} at step {step} (reduce dt)")]
-    Cfl {
-        /// The step.
-        step: usize,
-        /// The CFL number reached.
-        cfl: f64,
-        /// The bound.
-        max: f64,
-    },
     /// Bad parameters.
     #[error("invalid parameter {what}: {why}")]
     Param {
@@ -200,9 +190,7 @@ impl FieldStep for Ns2dStep {
     ) -> Result<Field<'id, T>, StepError> {
         let p = &self.params;
         let (next, cfl) = rk4(c, x, scalars[0], p.alpha, fields[0], p.dt).map_err(field_err)?;
-        if cfl > p.max_cfl {
-            return Err(StepError(Box::new(Ns2dError::Cfl { step: t, cfl, max: p.max_cfl })));
-        }
+        rewind_sim::check_stability(t, &[("CFL", cfl, p.max_cfl)])?;
         Ok(next)
     }
 }
