@@ -585,7 +585,9 @@ pub struct TapedStepper<F, T> {
     /// The step function.
     pub f: F,
     /// Parameters `p` (their adjoints are returned).
-    pub params: Vec<f64>,
+    params: Vec<f64>,
+    /// The parameters as constants of type `T`, made once.
+    params_t: Vec<T>,
     tape: Tape<T>,
     scratch: Vec<T>,
 }
@@ -593,7 +595,13 @@ pub struct TapedStepper<F, T> {
 impl<F: StepFn, T: Real> TapedStepper<F, T> {
     /// A stepper for `f` with parameters `params`.
     pub fn new(f: F, params: Vec<f64>) -> Self {
-        TapedStepper { f, params, tape: Tape::new(), scratch: Vec::new() }
+        let params_t = params.iter().map(|&v| T::from_f64(v)).collect();
+        TapedStepper { f, params, params_t, tape: Tape::new(), scratch: Vec::new() }
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &[f64] {
+        &self.params
     }
 }
 
@@ -605,8 +613,7 @@ impl<F: StepFn, T: Real> Stepper<T> for TapedStepper<F, T> {
         self.params.len()
     }
     fn step(&mut self, t: usize, x: &[T], next: &mut [T]) -> Result<(), StepError> {
-        let p: Vec<T> = self.params.iter().map(|&v| T::from_f64(v)).collect();
-        self.f.step(t, x, &p, next);
+        self.f.step(t, x, &self.params_t, next);
         Ok(())
     }
     fn step_vjp(
@@ -618,13 +625,12 @@ impl<F: StepFn, T: Real> Stepper<T> for TapedStepper<F, T> {
         xbar: &mut [T],
         pbar: &mut [T],
     ) -> Result<(), StepError> {
-        let TapedStepper { f, params, tape, scratch } = self;
-        let p: Vec<T> = params.iter().map(|&v| T::from_f64(v)).collect();
+        let TapedStepper { f, params_t, tape, scratch, .. } = self;
         scratch.clear();
         scratch.resize(next.len(), T::zero());
         tape.record(|r| {
             let xs = r.vars(x);
-            let ps = r.vars(&p);
+            let ps = r.vars(params_t);
             let mut out = vec![Var::constant(T::zero()); next.len()];
             f.step(t, xs, ps, &mut out);
             for (o, v) in next.iter_mut().zip(&out) {

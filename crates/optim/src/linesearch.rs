@@ -16,6 +16,16 @@ pub struct Step {
     pub x: Vec<f64>,
 }
 
+/// `gᵀd`, which must be negative.
+fn descent_slope(g: &[f64], d: &[f64]) -> Result<f64, OptimError> {
+    let dg = dot(g, d);
+    if dg < 0.0 {
+        Ok(dg)
+    } else {
+        Err(OptimError::Invalid { what: "search direction", why: "not a descent direction".into() })
+    }
+}
+
 fn eval<P: Problem + ?Sized>(p: &mut Counted<'_, P>, x: &[f64], d: &[f64], a: f64) -> Result<Step, OptimError> {
     let xa: Vec<f64> = x.iter().zip(d).map(|(xi, di)| xi + a * di).collect();
     let mut g = vec![0.0; x.len()];
@@ -38,10 +48,7 @@ pub fn strong_wolfe<P: Problem + ?Sized>(
     c1: f64,
     c2: f64,
 ) -> Result<Step, OptimError> {
-    let dg0 = dot(g0, d);
-    if dg0 >= 0.0 {
-        return Err(OptimError::Invalid { what: "search direction", why: "not a descent direction".into() });
-    }
+    let dg0 = descent_slope(g0, d)?;
     const MAX: usize = 40;
     let (mut a_prev, mut f_prev, mut dg_prev) = (0.0, f0, dg0);
     let mut a = alpha0;
@@ -121,10 +128,7 @@ pub fn armijo<P: Problem + ?Sized>(
     alpha0: f64,
     c1: f64,
 ) -> Result<Step, OptimError> {
-    let dg0 = dot(g0, d);
-    if dg0 >= 0.0 {
-        return Err(OptimError::Invalid { what: "search direction", why: "not a descent direction".into() });
-    }
+    let dg0 = descent_slope(g0, d)?;
     let mut a = alpha0;
     for _ in 0..60 {
         let s = eval(p, x, d, a)?;

@@ -14,6 +14,75 @@ use crate::linesearch::strong_wolfe;
 use crate::problem::{Counted, Problem, axpy, dot, norm};
 use crate::solver::{Solver, State};
 
+/// A truncated CG solution of `H z = −g`.
+struct Cg {
+    /// The step.
+    z: Vec<f64>,
+    /// `H z`, for the model decrease.
+    hz: Vec<f64>,
+    /// CG iterations (= HVPs) made.
+    iterations: usize,
+}
+
+/// CG on `H z = −g` from `z = 0`, one HVP per iteration, stopped when the
+/// residual is below `min(0.1, ‖g‖)‖g‖`. On negative curvature `dᵀHd ≤ 0`:
+/// without a trust region, stop (with `z = −g` if it happens at once);
+/// with a radius, follow `d` to the boundary — as also when a step would
+/// leave the region (Steihaug–Toint).
+fn truncated_cg<P: Problem + ?Sized>(
+    p: &mut Counted<'_, P>,
+    x: &[f64],
+    g: &[f64],
+    max_cg: usize,
+    radius: Option<f64>,
+) -> Result<Cg, OptimError> {
+    let n = x.len();
+    let gnorm = norm(g);
+    let tol = gnorm.min(0.1) * gnorm;
+    let (mut z, mut hz, mut hd) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+    let mut r: Vec<f64> = g.iter().map(|g| -g).collect(); // r = −g − Hz
+    let mut d = r.clone();
+    let mut rr = dot(&r, &r);
+    let mut iterations = 0;
+    while iterations < max_cg {
+        p.hvp(x, &d, &mut hd)?;
+        iterations += 1;
+        let curv = dot(&d, &hd);
+        let a = rr / curv;
+        let leaves = radius.is_some_and(|rad| {
+            let zn: f64 = z.iter().zip(&d).map(|(z, d)| (z + a * d) * (z + a * d)).sum::<f64>().sqrt();
+            zn >= rad
+        });
+        if curv <= 0.0 || leaves {
+            match radius {
+                Some(rad) => {
+                    let tau = to_boundary(&z, &d, rad);
+                    axpy(tau, &d, &mut z);
+                    axpy(tau, &hd, &mut hz);
+                }
+                None if iterations == 1 => {
+                    // steepest descent
+                    z.clone_from(&d);
+                    hz.clone_from(&hd);
+                }
+                None => {}
+            }
+            break;
+        }
+        axpy(a, &d, &mut z);
+        axpy(a, &hd, &mut hz);
+        axpy(-a, &hd, &mut r);
+        let rr_new = dot(&r, &r);
+        if rr_new.sqrt() <= tol {
+            break;
+        }
+        let b = rr_new / rr;
+        d.iter_mut().zip(&r).for_each(|(d, r)| *d = r + b * *d);
+        rr = rr_new;
+    }
+    Ok(Cg { z, hz, iterations })
+}
+
 /// Truncated Newton with a strong-Wolfe line search.
 #[derive(Debug, Clone)]
 pub struct NewtonCg {
@@ -35,36 +104,9 @@ impl Solver for NewtonCg {
         "Newton-CG"
     }
     fn next_iter<P: Problem + ?Sized>(&mut self, p: &mut Counted<'_, P>, st: &mut State) -> Result<(), OptimError> {
-        let n = st.x.len();
-        let gnorm = norm(&st.g);
-        let tol = gnorm.min(0.1) * gnorm;
-        let mut z = vec![0.0; n]; // the Newton step so far
-        let mut r: Vec<f64> = st.g.iter().map(|g| -g).collect(); // r = −g − Hz
-        let mut d = r.clone();
-        let mut hd = vec![0.0; n];
-        let mut rr = dot(&r, &r);
-        self.last_cg = 0;
-        for k in 0..self.max_cg {
-            p.hvp(&st.x, &d, &mut hd)?;
-            self.last_cg += 1;
-            let curv = dot(&d, &hd);
-            if curv <= 0.0 {
-                if k == 0 {
-                    z.clone_from(&d); // steepest descent
-                }
-                break;
-            }
-            let a = rr / curv;
-            axpy(a, &d, &mut z);
-            axpy(-a, &hd, &mut r);
-            let rr_new = dot(&r, &r);
-            if rr_new.sqrt() <= tol {
-                break;
-            }
-            let b = rr_new / rr;
-            d.iter_mut().zip(&r).for_each(|(d, r)| *d = r + b * *d);
-            rr = rr_new;
-        }
+        let cg = truncated_cg(p, &st.x, &st.g, self.max_cg, None)?;
+        self.last_cg = cg.iterations;
+        let z = cg.z;
         let step = match strong_wolfe(p, &st.x, st.f, &st.g, &z, 1.0, 1e-4, 0.9) {
             Ok(s) => s,
             // no acceptable step: progress is below round-off
@@ -112,44 +154,7 @@ impl Solver for TrustRegionCg {
     }
     fn next_iter<P: Problem + ?Sized>(&mut self, p: &mut Counted<'_, P>, st: &mut State) -> Result<(), OptimError> {
         let n = st.x.len();
-        let gnorm = norm(&st.g);
-        let tol = gnorm.min(0.1) * gnorm;
-        let mut z = vec![0.0; n];
-        let mut r: Vec<f64> = st.g.iter().map(|g| -g).collect();
-        let mut d = r.clone();
-        let mut hd = vec![0.0; n];
-        let mut rr = dot(&r, &r);
-        // model decrease m(0) − m(z) = −gᵀz − ½ zᵀHz, tracked as CG goes
-        let mut hz = vec![0.0; n];
-        for _ in 0..self.max_cg {
-            p.hvp(&st.x, &d, &mut hd)?;
-            let curv = dot(&d, &hd);
-            if curv <= 0.0 {
-                let tau = to_boundary(&z, &d, self.radius);
-                axpy(tau, &d, &mut z);
-                axpy(tau, &hd, &mut hz);
-                break;
-            }
-            let a = rr / curv;
-            let mut z_next = z.clone();
-            axpy(a, &d, &mut z_next);
-            if norm(&z_next) >= self.radius {
-                let tau = to_boundary(&z, &d, self.radius);
-                axpy(tau, &d, &mut z);
-                axpy(tau, &hd, &mut hz);
-                break;
-            }
-            z = z_next;
-            axpy(a, &hd, &mut hz);
-            axpy(-a, &hd, &mut r);
-            let rr_new = dot(&r, &r);
-            if rr_new.sqrt() <= tol {
-                break;
-            }
-            let b = rr_new / rr;
-            d.iter_mut().zip(&r).for_each(|(d, r)| *d = r + b * *d);
-            rr = rr_new;
-        }
+        let Cg { z, hz, .. } = truncated_cg(p, &st.x, &st.g, self.max_cg, Some(self.radius))?;
         let predicted = -dot(&st.g, &z) - 0.5 * dot(&z, &hz);
         let xn: Vec<f64> = st.x.iter().zip(&z).map(|(x, z)| x + z).collect();
         let mut gn = vec![0.0; n];
