@@ -1,7 +1,14 @@
 //! A taped step on a reused tape performs no heap allocation in steady
 //! state: counted with a global allocator that counts.
+//!
+//! Only threads that do the work are counted (the test thread and the
+//! workers of the test's own rayon pool, each marked by a thread-local
+//! flag): the harness's other threads, or a worker that is still starting
+//! up, allocate on their own schedule and would make the count depend on
+//! timing rather than on the tape.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rewind_field::{FieldTape, Grid, Par, Unary};
@@ -9,10 +16,21 @@ use rewind_field::{FieldTape, Grid, Par, Unary};
 struct Counting;
 static ALLOCS: AtomicUsize = AtomicUsize::new(0);
 
+thread_local! {
+    // Const-initialised and without a destructor: reading it never allocates.
+    static COUNTED: Cell<bool> = const { Cell::new(false) };
+}
+
+fn count() {
+    if COUNTED.with(Cell::get) {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 // SAFETY: forwards to the system allocator unchanged; only counts calls.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        count();
         // SAFETY: same contract as ours.
         unsafe { System.alloc(layout) }
     }
@@ -21,7 +39,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        count();
         // SAFETY: same contract as ours.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -54,6 +72,9 @@ fn a_reused_tape_allocates_nothing_in_steady_state() {
         let mut grad = vec![0.0; g.len()];
         let mut tape = FieldTape::<f64>::new(g);
         let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        // Every worker has started (broadcast waits for all) and is counted.
+        pool.broadcast(|_| COUNTED.with(|c| c.set(true)));
+        COUNTED.with(|c| c.set(true));
         pool.install(|| {
             for _ in 0..3 {
                 step(&mut tape, par, &w0, &mut grad); // warm-up: the arena grows
