@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine with Rust stable lacks for building,
-# testing and running rewind. Idempotent; run by the README's commands'
-# wrapper and by CI. (System libraries, e.g. HDF5, join here when used.)
+# testing and running rewind. Idempotent; run by the README's commands and
+# by CI.
+#
+# System library: HDF5 (Debian 12: 1.10.8) and pkg-config, which the hdf5
+# bindings (hdf5-metno) use to find it.
 set -euo pipefail
 
 if ! command -v cargo >/dev/null 2>&1; then
@@ -14,4 +17,18 @@ if command -v rustup >/dev/null 2>&1; then
       rustup component add "$comp"
     fi
   done
+fi
+
+if ! { command -v pkg-config >/dev/null 2>&1 && pkg-config --exists hdf5; }; then
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "rewind needs the HDF5 C library and pkg-config (e.g. libhdf5-dev); install them with your package manager" >&2
+    exit 1
+  fi
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    sudo="sudo"
+  fi
+  echo "setup: installing libhdf5-dev and pkg-config with apt-get" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq libhdf5-dev pkg-config >/dev/null
 fi

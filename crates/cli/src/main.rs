@@ -1,12 +1,21 @@
 //! `rewind`: the command-line front end.
 //!
-//! Subcommands so far: `schedule` (print a checkpoint schedule's counts, or
-//! the comparison table of all strategies) and `spec` (run a benchmark
-//! problem and print its figures as JSON). Errors are printed as one line
-//! and exit with status 1.
+//! Every subcommand runs with no arguments on a built-in default problem
+//! (the ns2d periodic flow of `../shared/specs/ns2d-periodic.md`, size S),
+//! takes a TOML configuration (`--config`, keys documented in
+//! `configs/default.toml`) and flags that override it, prints its figures
+//! as text or as one JSON object (`--json`), and shows progress bars on a
+//! terminal. Errors are printed as one line and exit with status 1.
 
+mod common;
+mod config;
+mod demo;
+mod grad;
+mod optimize;
+mod run;
 mod schedule;
 mod spec;
+mod tradeoff;
 
 use clap::{Parser, Subcommand};
 
@@ -20,8 +29,21 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Generate a checkpoint schedule and print what it costs.
+    /// The main job: a checked gradient and HVP through a checkpointed
+    /// simulation, then the inverse problem solved with L-BFGS and Newton-CG.
+    Demo(demo::Args),
+    /// A forward simulation; writes the vorticity over time (HDF5 + XDMF) and a plot.
+    Run(run::Args),
+    /// The gradient of the ns2d objective under a checkpoint schedule, with its cost.
+    Grad(grad::Args),
+    /// A Hessian-vector product (forward-over-reverse) under a checkpoint schedule.
+    Hvp(grad::Args),
+    /// Recover an initial vorticity from sparse noisy observations; resumable.
+    Optimize(optimize::Args),
+    /// Generate a checkpoint schedule, print what it costs and draw it.
     Schedule(schedule::Args),
+    /// Gradient time and peak memory under a range of schedules: table and plot.
+    Tradeoff(tradeoff::Args),
     /// Run a benchmark problem of `../shared/specs` and print its figures as JSON.
     Spec(spec::Args),
 }
@@ -29,8 +51,14 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Schedule(args) => schedule::main(&args),
-        Command::Spec(args) => spec::main(&args),
+        Command::Demo(a) => demo::main(&a),
+        Command::Run(a) => run::main(&a),
+        Command::Grad(a) => grad::main(&a, false),
+        Command::Hvp(a) => grad::main(&a, true),
+        Command::Optimize(a) => optimize::main(&a),
+        Command::Schedule(a) => schedule::main(&a),
+        Command::Tradeoff(a) => tradeoff::main(&a),
+        Command::Spec(a) => spec::main(&a),
     };
     if let Err(e) = result {
         eprintln!("rewind: error: {e:#}");

@@ -57,6 +57,12 @@ pub(crate) struct Args {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// Draw the schedule (PNG): x is work in step evaluations, y the state.
+    #[arg(long, value_name = "FILE", default_value = "rewind-out/schedule.png")]
+    plot: std::path::PathBuf,
+    /// Do not draw the schedule.
+    #[arg(long)]
+    no_plot: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -144,8 +150,15 @@ pub(crate) fn main(a: &Args) -> Result<()> {
     }
     let st = strategy(a)?;
     let (rep, actions) = measure(st, a.steps, a.write_cost, a.read_cost)?;
+    let plot = if a.no_plot {
+        None
+    } else {
+        let title = format!("{} schedule, {} steps: {} forward steps", rep.strategy, rep.steps, rep.forward_steps);
+        Some(rewind_io::plot::schedule(&a.plot, &title, a.steps, &actions)?)
+    };
     if a.json {
         let mut v = serde_json::to_value(&rep)?;
+        v["plot"] = serde_json::json!(plot.as_ref().map(|p| p.display().to_string()));
         if a.actions {
             v["action_list"] = actions.iter().map(|x| x.to_string()).collect();
         }
@@ -177,6 +190,9 @@ pub(crate) fn main(a: &Args) -> Result<()> {
         );
     }
     println!("  actions               {} (generated in {:.3} ms)", rep.actions, rep.generate_ms);
+    if let Some(p) = &plot {
+        println!("  diagram               {}", p.display());
+    }
     if a.actions {
         for x in &actions {
             println!("    {x}");

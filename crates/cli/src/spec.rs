@@ -25,14 +25,6 @@ pub(crate) struct Args {
     threads: Option<usize>,
 }
 
-/// Peak resident set size of this process, from `/proc/self/status`.
-pub(crate) fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
 pub(crate) fn main(a: &Args) -> Result<()> {
     if a.problem != "ns2d-periodic" {
         bail!("unknown problem {:?}: the benchmark problems are: ns2d-periodic", a.problem);
@@ -59,7 +51,7 @@ pub(crate) fn main(a: &Args) -> Result<()> {
         "hvp_s": r.hvp_s,
         "grad_over_primal": r.grad_s / r.primal_s,
         "hvp_over_grad": r.hvp_s / r.grad_s,
-        "peak_rss_bytes": peak_rss_bytes(),
+        "peak_rss_bytes": crate::common::peak_rss_bytes(),
         "peak_snapshot_bytes": r.peak_snapshot_bytes,
         "schedule": r.schedule,
         "forward_steps": r.forward_steps,

@@ -3,7 +3,12 @@
 use std::process::Command;
 
 fn rewind(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_rewind")).args(args).output().expect("run rewind");
+    // in the temporary directory: `rewind schedule` draws rewind-out/schedule.png
+    let out = Command::new(env!("CARGO_BIN_EXE_rewind"))
+        .args(args)
+        .current_dir(std::env::temp_dir())
+        .output()
+        .expect("run rewind");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

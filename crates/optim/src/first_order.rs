@@ -18,6 +18,7 @@ pub trait Update {
 
 /// Plain gradient descent with a fixed learning rate (SGD on minibatches).
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Sgd {
     /// Learning rate.
     pub lr: f64,
@@ -34,6 +35,7 @@ impl Update for Sgd {
 
 /// Heavy-ball momentum: `v ← βv − lr g`, `x ← x + v`.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Momentum {
     /// Learning rate.
     pub lr: f64,
@@ -65,6 +67,7 @@ impl Update for Momentum {
 /// Nesterov's accelerated gradient, in the look-ahead variable (the
 /// gradient is taken at the iterate): `v ← βv − lr g`, `x ← x + βv − lr g`.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Nesterov {
     /// Learning rate.
     pub lr: f64,
@@ -95,6 +98,7 @@ impl Update for Nesterov {
 
 /// Adagrad: per-coordinate steps `lr / √(Σ g² + ε)`.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Adagrad {
     /// Learning rate.
     pub lr: f64,
@@ -125,6 +129,7 @@ impl Update for Adagrad {
 
 /// RMSProp: steps `lr / √(E[g²] + ε)` with a decaying average.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct RmsProp {
     /// Learning rate.
     pub lr: f64,
@@ -166,6 +171,7 @@ impl Update for RmsProp {
 
 /// Adam with bias correction (Kingma & Ba).
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Adam {
     /// Learning rate.
     pub lr: f64,
@@ -206,6 +212,7 @@ impl Update for Adam {
 
 /// A first-order rule on full gradients, as a [`Solver`].
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct FirstOrder<U>(pub U);
 
 impl<U: Update> Solver for FirstOrder<U> {
@@ -279,6 +286,7 @@ fn full_pass<P: Problem + ?Sized>(
 
 /// Gradient descent with an Armijo backtracking line search.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct GradientDescent {
     /// First trial step.
     pub step: f64,

@@ -85,6 +85,7 @@ fn truncated_cg<P: Problem + ?Sized>(
 
 /// Truncated Newton with a strong-Wolfe line search.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct NewtonCg {
     /// Most CG iterations per Newton step.
     pub max_cg: usize,
@@ -126,6 +127,7 @@ impl Solver for NewtonCg {
 
 /// Trust-region Newton-CG (Steihaug–Toint).
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct TrustRegionCg {
     /// Current radius.
     pub radius: f64,

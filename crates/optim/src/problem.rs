@@ -28,6 +28,7 @@ pub trait Stochastic: Problem {
 
 /// How many evaluations a run made.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Counts {
     /// Values alone.
     pub f: u64,

@@ -9,6 +9,7 @@ use crate::solver::{Solver, State};
 
 /// Limited-memory BFGS keeping `m` correction pairs.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Lbfgs {
     /// Number of pairs kept.
     pub m: usize,

@@ -9,6 +9,7 @@ use crate::problem::{Counted, Counts, Problem, norm};
 
 /// The iterate and what is known at it.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct State {
     /// The iterate.
     pub x: Vec<f64>,
@@ -25,6 +26,7 @@ pub struct State {
 
 /// One entry of the history.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Record {
     /// Iteration.
     pub iter: usize,
@@ -38,6 +40,7 @@ pub struct Record {
 
 /// When to stop.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Options {
     /// Stop when `‖∇f‖₂ ≤ grad_tol`.
     pub grad_tol: f64,
@@ -53,6 +56,7 @@ impl Default for Options {
 
 /// Why a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Termination {
     /// `‖∇f‖ ≤ grad_tol`.
     Converged,

@@ -1,0 +1,227 @@
+//! What the subcommands share: the configuration flags, the ns2d problem
+//! they run, progress bars, the stepper wrapper that drives a bar, and
+//! peak memory.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use rewind_checkpoint::{Seed, StepError, Stepper, Strategy};
+use rewind_field::{Components, Grid, Par};
+use rewind_io::GridInfo;
+use rewind_ns2d::spec::{self, Size};
+use rewind_ns2d::{Ns2d, Params, stepper};
+
+use crate::config::Config;
+
+/// Flags every simulation subcommand takes; they override the file.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub(crate) struct Common {
+    /// TOML configuration (every key documented in configs/default.toml).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Size preset of the ns2d-periodic spec: S (32², 100 steps), M (128²,
+    /// 1000 steps) or L (256², 10 000 steps); sets n, steps and dt.
+    #[arg(long)]
+    pub(crate) size: Option<String>,
+    /// Grid points per side (overrides the file and --size).
+    #[arg(long)]
+    pub(crate) n: Option<usize>,
+    /// Time steps.
+    #[arg(long)]
+    pub(crate) steps: Option<usize>,
+    /// Checkpoint schedule: store-all, periodic:K, binomial:S, online:S,
+    /// multilevel:RAM,DISK[,WRITE,READ].
+    #[arg(long)]
+    pub(crate) schedule: Option<String>,
+    /// Threads for the field kernels (0: all cores).
+    #[arg(long)]
+    pub(crate) threads: Option<usize>,
+    /// Output directory.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: Option<PathBuf>,
+    /// Print the figures as one JSON object on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// No progress bars (they are hidden anyway when stderr is not a terminal).
+    #[arg(long, short)]
+    pub(crate) quiet: bool,
+    /// Write no files (HDF5, plots): figures only.
+    #[arg(long)]
+    pub(crate) no_files: bool,
+}
+
+impl Common {
+    /// The configuration: defaults, then the file, then --size, then flags.
+    pub(crate) fn config(&self) -> Result<Config> {
+        let mut c = match &self.config {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        if let Some(s) = &self.size {
+            let size: Size = s.parse().map_err(anyhow::Error::msg)?;
+            let (n, steps, dt) = size.table();
+            c.simulation.n = n;
+            c.simulation.steps = steps;
+            c.simulation.dt = dt;
+            // keep the observation times inside the run, spread the same way
+            let old = c.observations.times.last().copied().unwrap_or(1).max(1);
+            let mut times: Vec<usize> =
+                c.observations.times.iter().map(|&t| (t * steps / old).clamp(1, steps)).collect();
+            times.dedup();
+            c.observations.times = times;
+        }
+        if let Some(n) = self.n {
+            c.simulation.n = n;
+        }
+        if let Some(steps) = self.steps {
+            let old = c.simulation.steps;
+            c.simulation.steps = steps;
+            if c.observations.times.iter().any(|&t| t > steps) {
+                let mut times: Vec<usize> =
+                    c.observations.times.iter().map(|&t| (t * steps / old.max(1)).clamp(1, steps)).collect();
+                times.dedup();
+                c.observations.times = times;
+            }
+        }
+        if let Some(s) = &self.schedule {
+            c.gradient.schedule = s.clone();
+        }
+        if let Some(t) = self.threads {
+            c.simulation.threads = t;
+        }
+        if let Some(o) = &self.out {
+            c.output.dir = o.clone();
+        }
+        c.validate("command line").map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(c)
+    }
+
+    /// A progress bar of `len` items, hidden with --quiet or --json.
+    pub(crate) fn bar(&self, len: u64, what: &str) -> ProgressBar {
+        if self.quiet || self.json {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new(len);
+        let style = ProgressStyle::with_template("{msg:>12} [{bar:36}] {pos}/{len} {elapsed_precise} (eta {eta})")
+            .map(|s| s.progress_chars("=> "))
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style);
+        bar.set_message(what.to_string());
+        bar.enable_steady_tick(Duration::from_millis(250));
+        bar
+    }
+}
+
+/// The schedule of the configuration.
+pub(crate) fn strategy(c: &Config) -> Result<Strategy> {
+    c.gradient.schedule.parse().with_context(|| format!("bad schedule {:?}", c.gradient.schedule))
+}
+
+/// The ns2d parameters of the configuration.
+pub(crate) fn params(c: &Config) -> Params {
+    let s = &c.simulation;
+    let g = grid(c);
+    Params {
+        n: s.n,
+        dt: s.dt,
+        nu: s.nu,
+        alpha: s.alpha,
+        forcing: g.sample(|_, y| s.forcing * (4.0 * y).sin()),
+        max_cfl: spec::params(Size::S).max_cfl,
+    }
+}
+
+/// The periodic grid of the configuration.
+pub(crate) fn grid(c: &Config) -> Grid {
+    let h = 2.0 * std::f64::consts::PI / c.simulation.n as f64;
+    Grid { nx: c.simulation.n, ny: c.simulation.n, dx: h, dy: h }
+}
+
+/// The grid for the HDF5 writer.
+pub(crate) fn grid_info(c: &Config) -> GridInfo {
+    let g = grid(c);
+    GridInfo { nx: g.nx, ny: g.ny, dx: g.dx, dy: g.dy }
+}
+
+/// A stepper of the configured flow over scalars `T`.
+pub(crate) fn ns2d<T: Components>(c: &Config) -> Result<Ns2d<T>> {
+    stepper::<T>(params(c), par(c)).context("cannot set up the ns2d simulation")
+}
+
+fn par(c: &Config) -> Par {
+    if c.simulation.threads == 1 { Par::Seq } else { Par::Rayon }
+}
+
+/// The thread pool of the configuration.
+pub(crate) fn pool(c: &Config) -> Result<rayon::ThreadPool> {
+    let t = match c.simulation.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        t => t,
+    };
+    rayon::ThreadPoolBuilder::new().num_threads(t).build().context("cannot start the thread pool")
+}
+
+/// Peak resident set size of this process, from `/proc/self/status`.
+pub(crate) fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+pub(crate) fn norm(a: &[f64]) -> f64 {
+    dot(a, a).sqrt()
+}
+
+/// Refuses to overwrite nothing silently: the output directory is created.
+pub(crate) fn out_dir(c: &Config) -> Result<PathBuf> {
+    let d = c.output.dir.clone();
+    std::fs::create_dir_all(&d).with_context(|| format!("cannot create the output directory {}", d.display()))?;
+    Ok(d)
+}
+
+/// Metadata stored in every HDF5 file.
+pub(crate) fn metadata(out: &rewind_io::Output, c: &Config, command: &str) -> Result<()> {
+    out.attr("config", &c.to_toml())?;
+    out.attr("command", command)?;
+    out.attr("rewind_version", env!("CARGO_PKG_VERSION"))?;
+    out.attr("problem", "ns2d-periodic (../shared/specs/ns2d-periodic.md)")?;
+    Ok(())
+}
+
+/// A [`Stepper`] that advances a progress bar by one per step evaluation.
+pub(crate) struct Progress<'a, S: ?Sized> {
+    pub(crate) inner: &'a mut S,
+    pub(crate) bar: &'a ProgressBar,
+}
+
+impl<T, S: Stepper<T> + ?Sized> Stepper<T> for Progress<'_, S> {
+    fn state_len(&self) -> usize {
+        self.inner.state_len()
+    }
+    fn param_len(&self) -> usize {
+        self.inner.param_len()
+    }
+    fn step(&mut self, t: usize, x: &[T], next: &mut [T]) -> Result<(), StepError> {
+        self.bar.inc(1);
+        self.inner.step(t, x, next)
+    }
+    fn step_vjp(
+        &mut self,
+        t: usize,
+        x: &[T],
+        next: &mut [T],
+        seed: &mut Seed<'_, T>,
+        xbar: &mut [T],
+        pbar: &mut [T],
+    ) -> Result<(), StepError> {
+        self.bar.inc(1);
+        self.inner.step_vjp(t, x, next, seed, xbar, pbar)
+    }
+}

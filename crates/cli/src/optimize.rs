@@ -1,0 +1,448 @@
+//! `rewind optimize`: the flagship inverse problem — recover the initial
+//! vorticity of the periodic flow from sparse noisy observations at
+//! several times (the shape of 4D-Var), with gradients and HVPs through
+//! the checkpoint driver — with one or several methods.
+//!
+//! **Resumable.** After every iteration the whole run — iterate, gradient,
+//! the solver's memory (L-BFGS pairs, Adam moments, trust radius), history
+//! and counts — is saved atomically to `optimize-<method>.json` in the
+//! output directory. Running the same command again continues from the last
+//! saved iteration with nothing lost: the resumed run is bit-for-bit the
+//! run that was not interrupted. `--restart` discards saved runs.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use rewind_checkpoint::{RamStore, SnapshotStore, Strategy, run};
+use rewind_field::Grid;
+use rewind_io::plot::Curve;
+use rewind_io::{DiskScalar, DiskStore, Output};
+use rewind_ns2d::Ns2d;
+use rewind_ns2d::assimilation::{Assimilation, Noise};
+use rewind_ns2d::spec::{self, advance};
+use rewind_optim::solver::terminate;
+use rewind_optim::{
+    Adam, Counted, Counts, FirstOrder, GradientDescent, Lbfgs, NewtonCg, OptimError, Options, Problem, Record, Solver,
+    State, Termination, TrustRegionCg,
+};
+use rewind_tape::Dual;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::common::{self, Common, norm};
+use crate::config::{Config, Method};
+
+/// Arguments of `rewind optimize`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    pub(crate) common: Common,
+    /// Methods, comma-separated (overrides optimize.methods): adam, gd,
+    /// lbfgs, newton-cg, trust-region.
+    #[arg(long, value_delimiter = ',', value_enum)]
+    pub(crate) method: Vec<Method>,
+    /// Most iterations per method (overrides optimize.max_iter).
+    #[arg(long)]
+    pub(crate) max_iter: Option<usize>,
+    /// Discard saved runs and start again.
+    #[arg(long)]
+    pub(crate) restart: bool,
+    /// Kill the process right after saving this iteration (simulates an
+    /// interruption, for tests).
+    #[arg(long, hide = true)]
+    pub(crate) abort_after: Option<usize>,
+}
+
+/// The inverse problem as an optimisation problem over `ω₀`.
+pub(crate) struct Inverse {
+    primal: Ns2d<f64>,
+    dual: Ns2d<Dual<f64>>,
+    pub(crate) objective: Assimilation,
+    steps: usize,
+    strategy: Strategy,
+    snapshot_dir: PathBuf,
+    pub(crate) truth: Vec<f64>,
+}
+
+/// Runs the schedule, with a disk store for the disk level if it has one.
+fn through_schedule<T: rewind_field::Components + DiskScalar>(
+    stepper: &mut Ns2d<T>,
+    objective: &mut Assimilation,
+    strategy: Strategy,
+    steps: usize,
+    x0: &[T],
+    snapshot_dir: &Path,
+) -> Result<rewind_checkpoint::Outcome<T>, OptimError> {
+    let schedule = strategy.schedule(steps).map_err(OptimError::objective)?;
+    let mut ram = RamStore::new();
+    let mut disk: Box<dyn SnapshotStore<T>> = if strategy.budget(steps)[1] > 0 {
+        Box::new(DiskStore::new(snapshot_dir).map_err(OptimError::objective)?)
+    } else {
+        Box::new(RamStore::new())
+    };
+    run(stepper, objective, &schedule, x0, [&mut ram, disk.as_mut()]).map_err(OptimError::objective)
+}
+
+impl Problem for Inverse {
+    fn dim(&self) -> usize {
+        self.objective.grid.len()
+    }
+    fn value(&mut self, x: &[f64]) -> Result<f64, OptimError> {
+        let mut g = vec![0.0; x.len()];
+        self.value_grad(x, &mut g)
+    }
+    fn value_grad(&mut self, x: &[f64], g: &mut [f64]) -> Result<f64, OptimError> {
+        let out =
+            through_schedule(&mut self.primal, &mut self.objective, self.strategy, self.steps, x, &self.snapshot_dir)?;
+        g.copy_from_slice(&out.grad_x0);
+        Ok(out.objective)
+    }
+    fn hvp(&mut self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<(), OptimError> {
+        let xd: Vec<Dual<f64>> = x.iter().zip(v).map(|(&a, &b)| Dual::new(a, b)).collect();
+        let out =
+            through_schedule(&mut self.dual, &mut self.objective, self.strategy, self.steps, &xd, &self.snapshot_dir)?;
+        for (h, d) in hv.iter_mut().zip(&out.grad_x0) {
+            *h = d.eps;
+        }
+        Ok(())
+    }
+}
+
+impl Inverse {
+    /// The problem of the configuration: the truth is field B; it is
+    /// observed at every `stride`-th point after each of `times` steps,
+    /// with Gaussian noise.
+    pub(crate) fn new(c: &Config) -> Result<Self> {
+        let s = &c.simulation;
+        let o = &c.observations;
+        let grid: Grid = common::grid(c);
+        let truth = spec::field_b(s.n);
+        let points = Assimilation::strided_points(&grid, o.stride);
+        let mut noise = Noise::new(o.seed);
+        let mut sim = common::ns2d::<f64>(c)?;
+        let mut observations = Vec::new();
+        let (mut w, mut done) = (truth.clone(), 0);
+        for &t in &o.times {
+            w = advance(&mut sim, &w, t - done).context("the true flow (from field B) failed")?;
+            done = t;
+            observations.push((t, points.iter().map(|&i| w[i] + o.sigma * noise.normal()).collect::<Vec<f64>>()));
+        }
+        Ok(Inverse {
+            primal: sim,
+            dual: common::ns2d::<Dual<f64>>(c)?,
+            objective: Assimilation { grid, points, observations, sigma: o.sigma, beta: c.optimize.beta },
+            steps: s.steps,
+            strategy: common::strategy(c)?,
+            snapshot_dir: c.gradient.snapshot_dir.clone().unwrap_or_else(std::env::temp_dir),
+            truth,
+        })
+    }
+
+    /// The misfit part of `J` at `x` (primal runs only).
+    pub(crate) fn misfit(&mut self, x: &[f64]) -> Result<f64> {
+        let mut states = Vec::new();
+        let (mut w, mut done) = (x.to_vec(), 0);
+        for (t, _) in &self.objective.observations {
+            w = advance(&mut self.primal, &w, t - done)?;
+            done = *t;
+            states.push((*t, w.clone()));
+        }
+        Ok(self.objective.misfit(&states))
+    }
+
+    /// The observations at the first time as a field (NaN where unobserved).
+    pub(crate) fn observed_field(&self) -> Vec<f64> {
+        let mut f = vec![f64::NAN; self.objective.grid.len()];
+        if let Some((_, y)) = self.objective.observations.first() {
+            for (&k, &v) in self.objective.points.iter().zip(y) {
+                f[k] = v;
+            }
+        }
+        f
+    }
+}
+
+/// A solver of any method, as plain data (saved with the run).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum AnySolver {
+    Adam(FirstOrder<Adam>),
+    Gd(GradientDescent),
+    Lbfgs(Lbfgs),
+    NewtonCg(NewtonCg),
+    TrustRegion(TrustRegionCg),
+}
+
+impl AnySolver {
+    fn new(m: Method, c: &Config) -> Self {
+        let o = &c.optimize;
+        match m {
+            Method::Adam => AnySolver::Adam(FirstOrder(Adam::new(o.learning_rate))),
+            Method::Gd => AnySolver::Gd(GradientDescent { step: 1.0 }),
+            Method::Lbfgs => AnySolver::Lbfgs(Lbfgs::new(o.memory)),
+            Method::NewtonCg => AnySolver::NewtonCg(NewtonCg::new(o.max_cg)),
+            Method::TrustRegion => AnySolver::TrustRegion(TrustRegionCg::new(1.0, o.max_cg)),
+        }
+    }
+
+    fn next_iter<P: Problem + ?Sized>(&mut self, p: &mut Counted<'_, P>, s: &mut State) -> Result<(), OptimError> {
+        match self {
+            AnySolver::Adam(x) => x.next_iter(p, s),
+            AnySolver::Gd(x) => x.next_iter(p, s),
+            AnySolver::Lbfgs(x) => x.next_iter(p, s),
+            AnySolver::NewtonCg(x) => x.next_iter(p, s),
+            AnySolver::TrustRegion(x) => x.next_iter(p, s),
+        }
+    }
+}
+
+/// One method's run, saved after every iteration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Saved {
+    /// Layout version of this file.
+    format: u32,
+    /// The configuration it was started with (TOML).
+    config: String,
+    method: Method,
+    solver: AnySolver,
+    state: State,
+    history: Vec<Record>,
+    counts: Counts,
+    /// `‖∇J(0)‖`, the scale of the stopping test.
+    g0: f64,
+    /// Why it ended, once it has.
+    termination: Option<Termination>,
+    /// Wall time spent iterating, over all sessions.
+    seconds: f64,
+}
+
+const FORMAT: u32 = 1;
+
+fn load(path: &Path, config: &str) -> Result<Saved> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let saved: Saved = serde_json::from_str(&text).with_context(|| {
+        format!("{} is not a saved rewind optimisation (use --restart to discard it)", path.display())
+    })?;
+    if saved.format != FORMAT {
+        bail!("{} has format {}, this rewind reads {FORMAT}; use --restart", path.display(), saved.format);
+    }
+    if saved.config != config {
+        bail!(
+            "{} was started with another configuration; run with the same configuration to resume, or --restart",
+            path.display()
+        );
+    }
+    Ok(saved)
+}
+
+/// Runs (or resumes) one method to its end.
+fn one_method(a: &Args, c: &Config, inverse: &mut Inverse, method: Method, dir: &Path) -> Result<Saved> {
+    let config = c.to_toml();
+    let path = dir.join(format!("optimize-{method}.json"));
+    let save = |s: &Saved| -> Result<()> {
+        if !a.common.no_files {
+            rewind_io::write_atomic(&path, serde_json::to_string(s)?.as_bytes())?;
+        }
+        Ok(())
+    };
+    let mut saved = if !a.restart && !a.common.no_files && path.exists() {
+        let s = load(&path, &config)?;
+        if !a.common.quiet {
+            // on stderr, so that --json output stays one object
+            eprintln!("{method}: resuming from iteration {} ({})", s.state.iter, path.display());
+        }
+        s
+    } else {
+        let x0 = vec![0.0; inverse.dim()];
+        let mut p = Counted::new(inverse);
+        let mut g = vec![0.0; x0.len()];
+        let f = p.value_grad(&x0, &mut g).context("the objective failed at the first guess")?;
+        let g0 = norm(&g);
+        let state = State { x: x0, f, g, iter: 0, stalled: false };
+        let history = vec![Record { iter: 0, f, grad_norm: g0, counts: p.counts }];
+        let s = Saved {
+            format: FORMAT,
+            config: config.clone(),
+            method,
+            solver: AnySolver::new(method, c),
+            state,
+            history,
+            counts: p.counts,
+            g0,
+            termination: None,
+            seconds: 0.0,
+        };
+        save(&s)?;
+        s
+    };
+    let opts = Options { grad_tol: c.optimize.rel_grad_tol * saved.g0, max_iter: c.optimize.max_iter };
+    let bar = a.common.bar(opts.max_iter as u64, &method.to_string());
+    bar.set_position(saved.state.iter as u64);
+    while saved.termination.is_none() {
+        if let Some(t) = terminate(&saved.state, &opts) {
+            saved.termination = Some(t);
+            save(&saved)?;
+            break;
+        }
+        let t0 = Instant::now();
+        let mut p = Counted { inner: &mut *inverse, counts: saved.counts };
+        saved
+            .solver
+            .next_iter(&mut p, &mut saved.state)
+            .with_context(|| format!("{method} failed in iteration {}", saved.state.iter + 1))?;
+        saved.counts = p.counts;
+        saved.state.iter += 1;
+        saved.seconds += t0.elapsed().as_secs_f64();
+        saved.history.push(Record {
+            iter: saved.state.iter,
+            f: saved.state.f,
+            grad_norm: norm(&saved.state.g),
+            counts: saved.counts,
+        });
+        save(&saved)?;
+        bar.set_position(saved.state.iter as u64);
+        bar.set_message(format!("{method} J={:.3e}", saved.state.f));
+        if a.abort_after == Some(saved.state.iter) {
+            eprintln!("{method}: aborting after iteration {} as asked (--abort-after)", saved.state.iter);
+            std::process::abort();
+        }
+    }
+    bar.finish_and_clear();
+    Ok(saved)
+}
+
+/// `rewind optimize` (and the optimisation part of `rewind demo`).
+pub(crate) fn main(a: &Args) -> Result<()> {
+    let report = solve(a)?;
+    print_report(&report, a.common.json)
+}
+
+pub(crate) fn solve(a: &Args) -> Result<serde_json::Value> {
+    let mut c = a.common.config()?;
+    if !a.method.is_empty() {
+        c.optimize.methods = a.method.clone();
+    }
+    if let Some(m) = a.max_iter {
+        c.optimize.max_iter = m;
+    }
+    c.validate("command line").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let pool = common::pool(&c)?;
+    pool.install(|| {
+        let dir = if a.common.no_files { c.output.dir.clone() } else { common::out_dir(&c)? };
+        let mut inverse = Inverse::new(&c)?;
+        let mut runs = Vec::new();
+        for &m in &c.optimize.methods {
+            runs.push(one_method(a, &c, &mut inverse, m, &dir)?);
+        }
+        let truth = inverse.truth.clone();
+        let mut rows = Vec::new();
+        for s in &runs {
+            let err: Vec<f64> = s.state.x.iter().zip(&truth).map(|(a, b)| a - b).collect();
+            rows.push(json!({
+                "method": s.method.to_string(),
+                "iterations": s.state.iter,
+                "termination": format!("{:?}", s.termination.unwrap_or(Termination::MaxIterations)),
+                "values": s.counts.f,
+                "gradients": s.counts.grad,
+                "hvps": s.counts.hvp,
+                "seconds": s.seconds,
+                "objective": s.state.f,
+                "misfit": inverse.misfit(&s.state.x)?,
+                "grad_norm_relative": norm(&s.state.g) / s.g0,
+                "error_vs_truth": norm(&err) / norm(&truth),
+            }));
+        }
+        let npoints = inverse.objective.points.len();
+        let nobs = npoints * inverse.objective.observations.len();
+        let mut files = Vec::new();
+        if !a.common.no_files {
+            let path = dir.join("optimize.h5");
+            let mut out = Output::create(&path, common::grid_info(&c))?;
+            common::metadata(&out, &c, "optimize")?;
+            let observed = inverse.observed_field();
+            out.field("truth", &truth)?;
+            out.field("observed_first_time", &observed)?;
+            for s in &runs {
+                out.field(&format!("recovered_{}", s.method), &s.state.x)?;
+                let col = |f: &dyn Fn(&Record) -> f64| s.history.iter().map(f).collect::<Vec<f64>>();
+                let (it, f, gn) = (col(&|r| r.iter as f64), col(&|r| r.f), col(&|r| r.grad_norm));
+                let (ng, nh) = (col(&|r| r.counts.grad as f64), col(&|r| r.counts.hvp as f64));
+                out.table(
+                    &format!("history_{}", s.method),
+                    &[("iter", &it), ("objective", &f), ("grad_norm", &gn), ("gradients", &ng), ("hvps", &nh)],
+                )?;
+            }
+            let p = out.finish()?;
+            files.push(p.display().to_string());
+            files.push(p.with_extension("xmf").display().to_string());
+            if c.output.plots {
+                let n = c.simulation.n;
+                let titles: Vec<String> = runs.iter().map(|s| format!("recovered ({})", s.method)).collect();
+                let mut panels: Vec<(&str, &[f64])> = vec![("true ω₀", &truth), ("observed (first time)", &observed)];
+                for (t, s) in titles.iter().zip(&runs) {
+                    panels.push((t, &s.state.x));
+                }
+                let fp = dir.join("fields.png");
+                rewind_io::plot::fields(&fp, n, n, &panels, true)?;
+                let curves = |f: &dyn Fn(&Record) -> f64| -> Vec<Curve> {
+                    runs.iter()
+                        .map(|s| Curve {
+                            label: s.method.to_string(),
+                            points: s.history.iter().map(|r| (r.iter as f64, f(r))).collect(),
+                        })
+                        .collect()
+                };
+                let cp = dir.join("convergence.png");
+                rewind_io::plot::convergence(&cp, &curves(&|r| r.f), &curves(&|r| r.grad_norm))?;
+                files.push(fp.display().to_string());
+                files.push(cp.display().to_string());
+            }
+        }
+        Ok(json!({
+            "problem": format!(
+                "recover w0 on {n}x{n} from {nobs} noisy observations ({npoints} points x {} times, sigma = {}), beta = {}",
+                inverse.objective.observations.len(), c.observations.sigma, c.optimize.beta, n = c.simulation.n
+            ),
+            "schedule": c.gradient.schedule,
+            "steps": c.simulation.steps,
+            "expected_misfit_from_noise": nobs as f64 / 2.0,
+            "runs": rows,
+            "files": files,
+            "peak_rss_bytes": common::peak_rss_bytes(),
+        }))
+    })
+}
+
+pub(crate) fn print_report(r: &serde_json::Value, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(r)?);
+        return Ok(());
+    }
+    println!("{}", r["problem"].as_str().unwrap_or(""));
+    println!("schedule {}, {} steps", r["schedule"].as_str().unwrap_or(""), r["steps"]);
+    println!(
+        "{:>12} {:>6} {:>14} {:>6} {:>5} {:>9} {:>12} {:>12} {:>10} {:>8}",
+        "method", "iters", "stopped", "grads", "HVPs", "time (s)", "J final", "misfit", "|g|/|g0|", "error"
+    );
+    for row in r["runs"].as_array().into_iter().flatten() {
+        let f = |k: &str| row[k].as_f64().unwrap_or(f64::NAN);
+        println!(
+            "{:>12} {:>6} {:>14} {:>6} {:>5} {:>9.2} {:>12.4e} {:>12.4e} {:>10.2e} {:>8.4}",
+            row["method"].as_str().unwrap_or(""),
+            row["iterations"].as_u64().unwrap_or(0),
+            row["termination"].as_str().unwrap_or(""),
+            row["gradients"].as_u64().unwrap_or(0),
+            row["hvps"].as_u64().unwrap_or(0),
+            f("seconds"),
+            f("objective"),
+            f("misfit"),
+            f("grad_norm_relative"),
+            f("error_vs_truth"),
+        );
+    }
+    println!("(misfit expected at the truth from the noise alone: about {})", r["expected_misfit_from_noise"]);
+    for f in r["files"].as_array().into_iter().flatten() {
+        println!("wrote {}", f.as_str().unwrap_or(""));
+    }
+    Ok(())
+}

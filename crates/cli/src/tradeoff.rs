@@ -1,0 +1,192 @@
+//! `rewind tradeoff`: the gradient of the ns2d objective under a range of
+//! schedules and snapshot budgets, each run in a fresh process (this same
+//! binary, `rewind grad --json`) so that its peak memory is its own; writes
+//! `tradeoff.csv`, `tradeoff.json` and the memory-versus-time plot
+//! `tradeoff.png` with the non-dominated frontier.
+
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use rewind_io::plot::{TradeoffPoint, frontier_of};
+use serde_json::{Value, json};
+
+use crate::common::{self, Common};
+
+/// Arguments of `rewind tradeoff`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    pub(crate) common: Common,
+    /// Schedules to compare, separated by `;` (multilevel budgets contain
+    /// commas); default: store-all,
+    /// periodic:⌈√n⌉, binomial:2,4,8,16,32, online:8,32, multilevel:4,16).
+    #[arg(long, value_delimiter = ';')]
+    pub(crate) schedules: Vec<String>,
+}
+
+fn default_schedules(n: usize) -> Vec<String> {
+    let mut s = vec!["store-all".to_string(), format!("periodic:{}", (n as f64).sqrt().ceil() as usize)];
+    for k in [2, 4, 8, 16, 32] {
+        if k < n {
+            s.push(format!("binomial:{k}"));
+        }
+    }
+    for k in [8, 32] {
+        if k < n {
+            s.push(format!("online:{k}"));
+        }
+    }
+    s.push("multilevel:4,16".into());
+    s
+}
+
+/// `rewind tradeoff`.
+pub(crate) fn main(a: &Args) -> Result<()> {
+    let mut common = a.common.clone();
+    let defaulted = common.config.is_none() && common.size.is_none() && common.n.is_none() && common.steps.is_none();
+    let mut c = common.config()?;
+    if defaulted {
+        // big enough that snapshots dominate memory, small enough for a minute
+        c.simulation.n = 128;
+        c.simulation.steps = 200;
+        c.simulation.dt = 0.01;
+    }
+    common.schedule = None;
+    let schedules = if a.schedules.is_empty() { default_schedules(c.simulation.steps) } else { a.schedules.clone() };
+    for s in &schedules {
+        s.parse::<rewind_checkpoint::Strategy>().with_context(|| format!("bad schedule {s:?} in --schedules"))?;
+    }
+    let dir = common::out_dir(&c)?;
+    let cfg_path = dir.join(".tradeoff-config.toml");
+    rewind_io::write_atomic(&cfg_path, c.to_toml().as_bytes())?;
+    let exe = std::env::current_exe().context("cannot find the rewind executable")?;
+    let bar = a.common.bar(schedules.len() as u64, "schedules");
+    let mut rows: Vec<Value> = Vec::new();
+    for s in &schedules {
+        bar.set_message(s.clone());
+        let out = Command::new(&exe)
+            .args(["grad", "--json", "--quiet", "--no-files", "--schedule", s, "--config"])
+            .arg(&cfg_path)
+            .output()
+            .with_context(|| format!("cannot run {}", exe.display()))?;
+        if !out.status.success() {
+            let _ = std::fs::remove_file(&cfg_path);
+            bail!("the gradient under {s} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        }
+        let r: Value = serde_json::from_slice(&out.stdout).context("unreadable output of rewind grad")?;
+        rows.push(json!({
+            "schedule": s,
+            "grad_s": r["grad_s"],
+            "primal_s": r["primal_s"],
+            "grad_over_primal": r["grad_over_primal"],
+            "forward_steps": r["cost"]["forward_steps"],
+            "recomputation_factor": r["cost"]["recomputation_factor"],
+            "peak_snapshots_ram": r["cost"]["peak_snapshots"][0],
+            "peak_snapshots_disk": r["cost"]["peak_snapshots"][1],
+            "peak_snapshot_bytes": r["cost"]["peak_snapshot_bytes"],
+            "peak_rss_bytes": r["peak_rss_bytes"],
+            "loss": r["loss"],
+            "grad_norm": r["grad_norm"],
+        }));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let _ = std::fs::remove_file(&cfg_path);
+    let same = rows.windows(2).all(|w| w[0]["grad_norm"] == w[1]["grad_norm"] && w[0]["loss"] == w[1]["loss"]);
+    let points: Vec<TradeoffPoint> = rows
+        .iter()
+        .map(|r| TradeoffPoint {
+            label: r["schedule"].as_str().unwrap_or("").to_string(),
+            seconds: r["grad_s"].as_f64().unwrap_or(f64::NAN),
+            bytes: r["peak_rss_bytes"].as_f64().unwrap_or(f64::NAN),
+            snapshot_bytes: r["peak_snapshot_bytes"].as_f64().unwrap_or(f64::NAN),
+        })
+        .collect();
+    let labels = |idx: Vec<usize>| -> Vec<String> { idx.into_iter().map(|i| points[i].label.clone()).collect() };
+    let front = labels(frontier_of(&points, |p| p.bytes));
+    let front_snap = labels(frontier_of(&points, |p| p.snapshot_bytes));
+    let report = json!({
+        "problem": "gradient of the ns2d-periodic objective at field A",
+        "N": c.simulation.n,
+        "steps": c.simulation.steps,
+        "state_bytes": c.simulation.n * c.simulation.n * 8,
+        "gradients_identical": same,
+        "frontier_peak_rss": front,
+        "frontier_snapshot_bytes": front_snap,
+        "runs": rows,
+    });
+    let mut csv = String::from(
+        "schedule,grad_s,grad_over_primal,forward_steps,recomputation_factor,peak_snapshots_ram,peak_snapshots_disk,peak_snapshot_bytes,peak_rss_bytes\n",
+    );
+    for r in &rows {
+        csv.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{}\n",
+            r["schedule"].as_str().unwrap_or(""),
+            r["grad_s"],
+            r["grad_over_primal"],
+            r["forward_steps"],
+            r["recomputation_factor"],
+            r["peak_snapshots_ram"],
+            r["peak_snapshots_disk"],
+            r["peak_snapshot_bytes"],
+            r["peak_rss_bytes"]
+        ));
+    }
+    let mut files = Vec::new();
+    if !a.common.no_files {
+        files.push(rewind_io::write_atomic(dir.join("tradeoff.csv"), csv.as_bytes())?);
+        files.push(rewind_io::write_atomic(
+            dir.join("tradeoff.json"),
+            serde_json::to_string_pretty(&report)?.as_bytes(),
+        )?);
+        if c.output.plots {
+            let title = format!("gradient of ns2d {}², {} steps: memory vs time", c.simulation.n, c.simulation.steps);
+            files.push(rewind_io::plot::tradeoff(dir.join("tradeoff.png"), &title, &points)?);
+        }
+    }
+    if a.common.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!(
+        "gradient of the ns2d objective, {}x{} grid, {} steps, {} per state; each schedule in a fresh process",
+        c.simulation.n,
+        c.simulation.n,
+        c.simulation.steps,
+        human(c.simulation.n * c.simulation.n * 8)
+    );
+    println!(
+        "{:>18} {:>9} {:>8} {:>9} {:>7} {:>9} {:>12} {:>10}",
+        "schedule", "grad (s)", "/primal", "fwd steps", "factor", "snapshots", "snap bytes", "peak RSS"
+    );
+    for r in &rows {
+        let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+        println!(
+            "{:>18} {:>9.3} {:>8.2} {:>9} {:>7.2} {:>9} {:>12} {:>10}",
+            r["schedule"].as_str().unwrap_or(""),
+            f("grad_s"),
+            f("grad_over_primal"),
+            r["forward_steps"],
+            f("recomputation_factor"),
+            format!("{}+{}", r["peak_snapshots_ram"], r["peak_snapshots_disk"]),
+            human(f("peak_snapshot_bytes") as usize),
+            human(f("peak_rss_bytes") as usize),
+        );
+    }
+    println!("frontier in time and peak RSS (not beaten in both): {}", front.join(", "));
+    println!("frontier in time and snapshot memory: {}", front_snap.join(", "));
+    println!("gradients bit-for-bit identical under every schedule: {same}");
+    for f in &files {
+        println!("wrote {}", f.display());
+    }
+    Ok(())
+}
+
+fn human(bytes: usize) -> String {
+    match bytes {
+        b if b >= 1 << 30 => format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{b} B"),
+    }
+}

@@ -1,0 +1,303 @@
+//! End-to-end tests of the `rewind` subcommands on small problems: each
+//! runs the real binary in a scratch directory and checks its figures and
+//! its files (HDF5 read back, PNGs, CSV), bad configurations, a corrupted
+//! snapshot, and an interrupted optimisation that resumes.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use rewind_io::{GridInfo, Input};
+use serde_json::Value;
+
+/// A fresh scratch directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("rewind-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+struct Out {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+fn rewind(dir: &Path, args: &[&str]) -> Out {
+    let out = Command::new(env!("CARGO_BIN_EXE_rewind")).args(args).current_dir(dir).output().expect("run rewind");
+    Out {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn json(o: &Out) -> Value {
+    assert!(o.ok, "rewind failed: {}", o.stderr);
+    serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", o.stdout))
+}
+
+/// A small flow: 16², 20 steps (observation times scale to 5, 10, 15, 20).
+const SMALL: [&str; 4] = ["--n", "16", "--steps", "20"];
+
+fn args<'a>(cmd: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec![cmd];
+    v.extend_from_slice(&SMALL);
+    v.extend_from_slice(extra);
+    v
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    let d = scratch("help");
+    for cmd in ["demo", "run", "grad", "hvp", "optimize", "schedule", "tradeoff", "spec"] {
+        let o = rewind(&d, &[cmd, "--help"]);
+        assert!(o.ok && o.stdout.contains("Usage: rewind"), "{cmd}: {}", o.stderr);
+    }
+    let o = rewind(&d, &["--help"]);
+    assert!(o.stdout.contains("tradeoff") && o.stdout.contains("optimize"));
+}
+
+#[test]
+fn run_writes_the_fields_it_computed() {
+    let d = scratch("run");
+    let r = json(&rewind(&d, &args("run", &["--json", "--out", "o"])));
+    assert_eq!(r["frames"], 3, "{r}"); // steps 0, 10, 20
+    for f in ["o/run.h5", "o/run.xmf", "o/run.png"] {
+        assert!(d.join(f).exists(), "{f} missing");
+    }
+    // the last frame is exactly the library's primal run from field A
+    let params = {
+        let g = rewind_field::Grid::periodic_square(16, 2.0 * std::f64::consts::PI).unwrap();
+        let mut p = rewind_ns2d::spec::params(rewind_ns2d::spec::Size::S);
+        p.n = 16;
+        p.forcing = g.sample(|_, y| 0.1 * (4.0 * y).sin());
+        p
+    };
+    let mut sim = rewind_ns2d::stepper::<f64>(params, rewind_field::Par::Seq).unwrap();
+    let expected = rewind_ns2d::spec::advance(&mut sim, &rewind_ns2d::spec::field_a(16), 20).unwrap();
+    let h = 2.0 * std::f64::consts::PI / 16.0;
+    let input = Input::open(d.join("o/run.h5"), GridInfo { nx: 16, ny: 16, dx: h, dy: h }).unwrap();
+    let rewind_io::Series { steps, times, frames } = input.series("vorticity").unwrap();
+    assert_eq!(steps, vec![0.0, 10.0, 20.0]);
+    assert_eq!(times[2], 20.0 * 0.02);
+    assert_eq!(frames[0], rewind_ns2d::spec::field_a(16));
+    assert_eq!(frames[2], expected);
+    assert!(input.attr("config").unwrap().contains("n = 16"));
+    assert_eq!(input.attr("rewind_version").unwrap(), env!("CARGO_PKG_VERSION"));
+}
+
+#[test]
+fn grad_and_hvp_pass_their_checks_and_agree_across_schedules() {
+    let d = scratch("grad");
+    let mut norms = Vec::new();
+    for s in ["store-all", "binomial:3", "periodic:4", "online:3", "multilevel:1,4,1,1"] {
+        let r = json(&rewind(&d, &args("grad", &["--json", "--check", "--no-files", "--schedule", s])));
+        assert_eq!(r["check"]["passed"], true, "{s}: {r}");
+        assert!(r["check"]["relative_error"].as_f64().unwrap() < 1e-6);
+        norms.push((s, r["grad_norm"].clone(), r["loss"].clone()));
+        if s == "binomial:3" {
+            assert_eq!(r["cost"]["forward_steps"], r["cost"]["optimal_forward_steps"]);
+        }
+        if s.starts_with("multilevel") {
+            assert!(r["cost"]["snapshot_writes"][1].as_u64().unwrap() > 0, "disk level used: {r}");
+        }
+    }
+    for w in norms.windows(2) {
+        assert_eq!((&w[0].1, &w[0].2), (&w[1].1, &w[1].2), "{} vs {}", w[0].0, w[1].0);
+    }
+    let r = json(&rewind(&d, &args("hvp", &["--json", "--check", "--schedule", "multilevel:1,4,1,1", "--out", "o"])));
+    assert_eq!(r["check"]["passed"], true, "{r}");
+    assert_eq!(r["grad_norm"], norms[0].1, "the HVP run's gradient is the gradient");
+    let h = 2.0 * std::f64::consts::PI / 16.0;
+    let input = Input::open(d.join("o/hvp.h5"), GridInfo { nx: 16, ny: 16, dx: h, dy: h }).unwrap();
+    let hv = input.field("hvp").unwrap();
+    let norm = hv.iter().map(|x| x * x).sum::<f64>().sqrt();
+    assert_eq!(norm, r["hvp_norm"].as_f64().unwrap(), "the file holds the reported H v");
+    // text output names the figures
+    let o = rewind(&d, &args("grad", &["--no-files"]));
+    assert!(o.ok && o.stdout.contains("grad_norm") && o.stdout.contains("forward_steps"), "{}", o.stdout);
+}
+
+#[test]
+fn a_corrupted_disk_snapshot_is_reported_not_used() {
+    let d = scratch("corrupt");
+    // a state the multilevel schedule stores on disk
+    let s = json(&rewind(
+        &d,
+        &[
+            "schedule",
+            "--kind",
+            "multilevel",
+            "--steps",
+            "20",
+            "--snapshots",
+            "1",
+            "--disk",
+            "4",
+            "--write-cost",
+            "1",
+            "--read-cost",
+            "1",
+            "--actions",
+            "--json",
+            "--no-plot",
+        ],
+    ));
+    let on_disk: usize = s["action_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str()?.strip_prefix("store ")?.strip_suffix(" (disk)")?.parse().ok())
+        .next()
+        .expect("a disk store");
+    let step = on_disk.to_string();
+    let o = rewind(&d, &args("grad", &["--schedule", "multilevel:1,4,1,1", "--no-files", "--corrupt-snapshot", &step]));
+    assert!(!o.ok, "a corrupted snapshot must fail the run");
+    let line = o.stderr.trim();
+    assert!(line.starts_with("rewind: error:"), "{line}");
+    assert!(line.contains(&format!("snapshot of state {on_disk} is corrupt")) && line.contains("checksum"), "{line}");
+    assert_eq!(line.lines().count(), 1, "one readable line: {line}");
+    // the same run without the damage succeeds
+    assert!(rewind(&d, &args("grad", &["--schedule", "multilevel:1,4,1,1", "--no-files"])).ok);
+}
+
+#[test]
+fn bad_configurations_name_file_key_and_value() {
+    let d = scratch("config");
+    let cases = [
+        (
+            "unknown.toml",
+            "[simulation]\nviscosity = 0.1\n",
+            vec!["unknown.toml", "simulation.viscosity", "unknown field"],
+        ),
+        (
+            "type.toml",
+            "[simulation]\nnu = \"small\"\n",
+            vec!["type.toml", "simulation.nu", "\"small\"", "invalid type"],
+        ),
+        ("range.toml", "[simulation]\nn = 4\n", vec!["range.toml", "simulation.n", "= 4", "at least 8"]),
+        (
+            "schedule.toml",
+            "[gradient]\nschedule = \"bogus:3\"\n",
+            vec!["schedule.toml", "gradient.schedule", "bogus:3"],
+        ),
+        ("method.toml", "[optimize]\nmethods = [\"bfgs\"]\n", vec!["method.toml", "optimize.methods", "bfgs"]),
+        ("syntax.toml", "[simulation\n", vec!["syntax.toml", "TOML syntax"]),
+    ];
+    for (file, text, needles) in cases {
+        std::fs::write(d.join(file), text).unwrap();
+        for cmd in ["run", "grad"] {
+            let o = rewind(&d, &[cmd, "--config", file, "--no-files"]);
+            assert!(!o.ok, "{cmd} accepted {file}");
+            for n in &needles {
+                assert!(o.stderr.contains(n), "{cmd} {file}: {n:?} not in {}", o.stderr);
+            }
+        }
+    }
+    let o = rewind(&d, &["run", "--config", "missing.toml"]);
+    assert!(!o.ok && o.stderr.contains("missing.toml") && o.stderr.contains("cannot read"), "{}", o.stderr);
+    // flags are checked too
+    let o = rewind(&d, &["grad", "--schedule", "binomial:0", "--no-files"]);
+    assert!(!o.ok && o.stderr.contains("gradient.schedule"), "{}", o.stderr);
+    // and a good file is used
+    std::fs::write(d.join("good.toml"), "[simulation]\nn = 16\nsteps = 20\n[observations]\ntimes = [10, 20]\n")
+        .unwrap();
+    let r = json(&rewind(&d, &["run", "--config", "good.toml", "--json", "--no-files"]));
+    assert_eq!((r["N"].as_u64(), r["steps"].as_u64()), (Some(16), Some(20)));
+}
+
+#[test]
+fn an_interrupted_optimisation_resumes_with_nothing_lost() {
+    let d = scratch("resume");
+    let base = args("optimize", &["--method", "lbfgs,newton-cg", "--max-iter", "4", "--json"]);
+    let with = |extra: &[&'static str]| -> Vec<&str> {
+        let mut v = base.clone();
+        v.extend_from_slice(extra);
+        v
+    };
+    let whole = json(&rewind(&d, &with(&["--out", "whole"])));
+    // killed right after saving iteration 2 of L-BFGS, then run again
+    let o = rewind(&d, &with(&["--out", "cut", "--abort-after", "2"]));
+    assert!(!o.ok, "the abort must look like a crash");
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("cut/optimize-lbfgs.json")).unwrap()).unwrap();
+    assert_eq!(saved["state"]["iter"], 2);
+    let o = rewind(&d, &with(&["--out", "cut"]));
+    assert!(o.stderr.contains("lbfgs: resuming from iteration 2"), "{}", o.stderr);
+    let resumed = json(&o);
+    for (a, b) in whole["runs"].as_array().unwrap().iter().zip(resumed["runs"].as_array().unwrap()) {
+        for k in ["iterations", "gradients", "hvps", "objective", "misfit", "grad_norm_relative", "error_vs_truth"] {
+            assert_eq!(a[k], b[k], "{k} of {}", a["method"]);
+        }
+    }
+    // the histories in the HDF5 files are identical too
+    let h = 2.0 * std::f64::consts::PI / 16.0;
+    let g = GridInfo { nx: 16, ny: 16, dx: h, dy: h };
+    let (a, b) =
+        (Input::open(d.join("whole/optimize.h5"), g).unwrap(), Input::open(d.join("cut/optimize.h5"), g).unwrap());
+    for m in ["lbfgs", "newton-cg"] {
+        let group = format!("history_{m}");
+        assert_eq!(a.column(&group, "objective").unwrap(), b.column(&group, "objective").unwrap(), "{m}");
+        assert_eq!(a.column(&group, "objective").unwrap().len(), 5);
+        assert_eq!(a.field(&format!("recovered_{m}")).unwrap(), b.field(&format!("recovered_{m}")).unwrap());
+    }
+    for f in ["fields.png", "convergence.png", "optimize.xmf"] {
+        assert!(d.join("cut").join(f).exists(), "{f}");
+    }
+    // a finished run is not redone; another configuration is refused
+    let again = json(&rewind(&d, &with(&["--out", "cut"])));
+    assert_eq!(again["runs"], resumed["runs"], "wall times too come from the saved runs");
+    let o = rewind(&d, &with(&["--out", "cut", "--schedule", "binomial:5"]));
+    assert!(!o.ok && o.stderr.contains("another configuration") && o.stderr.contains("--restart"), "{}", o.stderr);
+    assert!(rewind(&d, &with(&["--out", "cut", "--schedule", "binomial:5", "--restart"])).ok);
+}
+
+#[test]
+fn tradeoff_writes_its_table_and_plot() {
+    let d = scratch("tradeoff");
+    let r = json(&rewind(
+        &d,
+        &args("tradeoff", &["--json", "--out", "o", "--schedules", "store-all;binomial:2;online:3;multilevel:1,2"]),
+    ));
+    assert_eq!(r["gradients_identical"], true, "{r}");
+    let runs = r["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 4);
+    assert!(runs.iter().all(|x| x["peak_rss_bytes"].as_u64().unwrap() > 0));
+    // fewer snapshots, more forward steps
+    assert!(runs[1]["forward_steps"].as_u64() > runs[0]["forward_steps"].as_u64());
+    assert!(runs[1]["peak_snapshot_bytes"].as_u64() < runs[0]["peak_snapshot_bytes"].as_u64());
+    let csv = std::fs::read_to_string(d.join("o/tradeoff.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 5);
+    assert!(csv.lines().nth(4).unwrap().starts_with("multilevel:1,2,"));
+    assert!(d.join("o/tradeoff.png").exists() && d.join("o/tradeoff.json").exists());
+    assert!(!d.join("o/.tradeoff-config.toml").exists());
+    let o = rewind(&d, &["tradeoff", "--schedules", "binomial:two"]);
+    assert!(!o.ok && o.stderr.contains("binomial:two"), "{}", o.stderr);
+}
+
+#[test]
+fn schedule_draws_its_diagram() {
+    let d = scratch("schedule");
+    let r = json(&rewind(&d, &["schedule", "--steps", "50", "--snapshots", "4", "--json", "--plot", "s.png"]));
+    assert_eq!(r["plot"], "s.png");
+    let png = std::fs::read(d.join("s.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG"));
+}
+
+#[test]
+fn demo_runs_end_to_end() {
+    let d = scratch("demo");
+    std::fs::write(
+        d.join("c.toml"),
+        "[simulation]\nn = 16\nsteps = 20\n[observations]\ntimes = [10, 20]\n[optimize]\nmax_iter = 3\n",
+    )
+    .unwrap();
+    let r = json(&rewind(&d, &["demo", "--config", "c.toml", "--json"]));
+    assert_eq!(r["gradient"]["check"]["passed"], true);
+    assert_eq!(r["hvp"]["check"]["passed"], true);
+    let runs = r["inverse_problem"]["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert!(runs.iter().all(|x| x["iterations"] == 3));
+    assert!(d.join("rewind-out/optimize.h5").exists());
+}
