@@ -7,7 +7,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, criterion_group};
 use rewind_checkpoint::Strategy;
 
 fn generation(c: &mut Criterion) {
@@ -26,4 +26,10 @@ fn generation(c: &mut Criterion) {
 }
 
 criterion_group!(benches, generation);
-criterion_main!(benches);
+fn main() {
+    // criterion's charts are drawn by plotters, whose text needs the font
+    // that rewind-io ships (plotters' `ab_glyph` feature is on in this workspace)
+    rewind_io::plot::register_font().expect("the shipped font loads");
+    benches();
+    criterion::Criterion::default().configure_from_args().final_summary();
+}

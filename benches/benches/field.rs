@@ -10,7 +10,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use rewind_field::{Components, Ctx, Field, FieldTape, Grid, Par, Scalar};
 use rewind_tape::Dual;
 
@@ -67,4 +67,10 @@ fn field_ops(c: &mut Criterion) {
 }
 
 criterion_group!(benches, field_ops);
-criterion_main!(benches);
+fn main() {
+    // criterion's charts are drawn by plotters, whose text needs the font
+    // that rewind-io ships (plotters' `ab_glyph` feature is on in this workspace)
+    rewind_io::plot::register_font().expect("the shipped font loads");
+    benches();
+    criterion::Criterion::default().configure_from_args().final_summary();
+}

@@ -12,7 +12,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use rewind_examples::{rosenbrock, rosenbrock_start};
 use rewind_tape::{Dual, Real, Tape};
 
@@ -68,4 +68,10 @@ fn throughput_bench(c: &mut Criterion) {
 }
 
 criterion_group!(benches, rosenbrock_bench, throughput_bench);
-criterion_main!(benches);
+fn main() {
+    // criterion's charts are drawn by plotters, whose text needs the font
+    // that rewind-io ships (plotters' `ab_glyph` feature is on in this workspace)
+    rewind_io::plot::register_font().expect("the shipped font loads");
+    benches();
+    criterion::Criterion::default().configure_from_args().final_summary();
+}

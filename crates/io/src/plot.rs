@@ -16,6 +16,15 @@ use crate::{AtomicFile, IoError};
 
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 
+/// Registers the shipped font as plotters' "sans-serif" (once; later calls
+/// are free). Every plot of this module does it; call it yourself before
+/// other plotters users in the same process draw text (criterion's charts:
+/// with the `ab_glyph` feature plotters has no font until one is
+/// registered).
+pub fn register_font() -> Result<(), IoError> {
+    font_ready().map_err(|why| IoError::Plot { path: PathBuf::from("(font)"), why })
+}
+
 fn font_ready() -> Result<(), String> {
     static DONE: OnceLock<Result<(), String>> = OnceLock::new();
     DONE.get_or_init(|| {

@@ -119,6 +119,20 @@ impl<S: FieldStep, T: Components> FieldStepper<S, T> {
     pub fn arena_bytes(&self) -> usize {
         self.tape.arena_bytes()
     }
+
+    /// Records step `t` from `x` on the tape, as [`Stepper::step_vjp`]
+    /// does, and stops there: no reverse sweep. What recording costs on
+    /// its own (for benchmarks; the driver never needs it).
+    pub fn step_recorded(&mut self, t: usize, x: &[T], next: &mut [T]) -> Result<(), StepError> {
+        let FieldStepper { sim, scalars, fields, tape, par } = self;
+        tape.record(*par, |c| {
+            let w = c.input(x).map_err(field_err)?;
+            let (s, f) = inputs(c, scalars, fields)?;
+            let w1 = sim.step(t, c, w, &s, &f)?;
+            next.copy_from_slice(w1.value());
+            Ok(())
+        })
+    }
 }
 
 /// The parameters of one recording, as tape inputs.
