@@ -57,10 +57,9 @@ pub(crate) fn powi<T: Real>(x: T, n: i32) -> (T, T) {
         0 => (T::one(), T::zero()),
         1 => (x, T::one()),
         2 => (x * x, x * 2.0),
-        _ => {
-            let p = x.powi(n - 1);
-            (p * x, p * f64::from(n))
-        }
+        // the value as `f64::powi` computes it (x^(n-1)·x can differ by an
+        // ulp, and the primal of a dual or taped run must equal the f64 one)
+        _ => (x.powi(n), x.powi(n - 1) * f64::from(n)),
     }
 }
 
