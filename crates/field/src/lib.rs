@@ -41,4 +41,4 @@ pub use fft::PoissonFft;
 pub use grid::Grid;
 pub use par::Par;
 pub use sparse::SparseSpd;
-pub use tape::{Adjoints, Ctx, Field, FieldTape, Obs, Scalar, Unary};
+pub use tape::{Adjoints, Binary, Ctx, Field, FieldTape, Obs, Scalar, Unary};

@@ -99,6 +99,41 @@ impl Unary {
     }
 }
 
+/// An elementwise function of two arguments of the [`Real`] trait.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[allow(missing_docs)]
+pub enum Binary {
+    /// `aᵇ`
+    Powf,
+    /// `atan2(a, b)` (the angle of the point `(b, a)`)
+    Atan2,
+    Min,
+    Max,
+    /// `√(a² + b²)`
+    Hypot,
+}
+
+impl Binary {
+    /// Applies the function to any scalars.
+    #[inline]
+    pub fn apply<R: Real>(self, a: R, b: R) -> R {
+        match self {
+            Binary::Powf => a.powf(b),
+            Binary::Atan2 => a.atan2(b),
+            Binary::Min => a.min(b),
+            Binary::Max => a.max(b),
+            Binary::Hypot => a.hypot(b),
+        }
+    }
+
+    /// Its partial derivatives `(∂/∂a, ∂/∂b)`, by forward mode on the
+    /// scalar rules.
+    #[inline]
+    pub fn partials<R: Real>(self, a: R, b: R) -> (R, R) {
+        (self.apply(Dual::variable(a), Dual::constant(b)).eps, self.apply(Dual::constant(a), Dual::variable(b)).eps)
+    }
+}
+
 /// One recorded operation; operands are value ids.
 #[derive(Clone, Copy)]
 enum Op<'id> {
@@ -114,6 +149,7 @@ enum Op<'id> {
     Axpy(f64, u32, u32),
     AxpyS(u32, u32, u32),
     Map(Unary, u32),
+    Map2(Binary, u32, u32),
     Sum(u32),
     Dot(u32, u32),
     Shift(u32, isize, isize),
@@ -542,6 +578,11 @@ impl<'id, T: Components> Sweep<'_, 'id, T> {
                 let va = v(a);
                 self.add_with(a, |k| o[k] * u.derivative(va[k]));
             }
+            Op::Map2(f, a, b) => {
+                let (va, vb) = (v(a), v(b));
+                self.add_with(a, |k| o[k] * f.partials(va[k], vb[k]).0);
+                self.add_with(b, |k| o[k] * f.partials(va[k], vb[k]).1);
+            }
             Op::Sum(a) => {
                 let s = o[0];
                 self.add_with(a, |_| s);
@@ -728,6 +769,12 @@ impl<'id, T: Components> Field<'id, T> {
         let c = self.ctx;
         let v = c.map1(self.value(), move |x| f.apply(x));
         c.field(v, Some(Op::Map(f, self.id)))
+    }
+    /// An elementwise function of two fields, `f(self, other)`.
+    pub fn map2(self, other: Self, f: Binary) -> Self {
+        let c = self.ctx;
+        let v = c.map2(self.value(), other.value(), move |a, b| f.apply(a, b));
+        c.field(v, Some(Op::Map2(f, self.id, other.id)))
     }
     /// `m ⊙ a` with a fixed mask (or weight field) `m`.
     pub fn mask(self, m: &[f64]) -> Result<Self, FieldError> {

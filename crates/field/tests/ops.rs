@@ -3,7 +3,9 @@
 //! central differences, and an HVP of a composite objective against a
 //! central difference of its gradient.
 
-use rewind_field::{Components, Ctx, Field, FieldTape, Grid, Par, PoissonFft, Scalar, SparseSpd, Unary, kernels};
+use rewind_field::{
+    Binary, Components, Ctx, Field, FieldTape, Grid, Par, PoissonFft, Scalar, SparseSpd, Unary, kernels,
+};
 
 /// A tape with the Dirichlet Laplacian attached for the sparse-solve case.
 fn tape_for<T: Components>(g: Grid) -> FieldTape<T> {
@@ -25,6 +27,12 @@ enum Case {
     Axpy,
     AxpyS,
     Map(Unary),
+    /// on `a`, which changes sign (abs)
+    MapA(Unary),
+    /// on `d − 1.5` ∈ [−0.5, 0.5] (asin, acos, tan away from its poles)
+    MapC(Unary),
+    /// `f(first, second)` of the inputs named by the case
+    Map2(Binary),
     Shift,
     Laplacian,
     Ddx,
@@ -67,6 +75,22 @@ const CASES: &[Case] = &[
     Case::Map(Unary::Powi(3)),
     Case::Map(Unary::Atan),
     Case::Map(Unary::Recip),
+    Case::Map(Unary::Log1p),
+    Case::Map(Unary::Expm1),
+    Case::Map(Unary::Cbrt),
+    Case::Map(Unary::Cos),
+    Case::Map(Unary::Sinh),
+    Case::Map(Unary::Cosh),
+    Case::Map(Unary::Powi(-2)),
+    Case::MapA(Unary::Abs),
+    Case::MapC(Unary::Tan),
+    Case::MapC(Unary::Asin),
+    Case::MapC(Unary::Acos),
+    Case::Map2(Binary::Powf),
+    Case::Map2(Binary::Atan2),
+    Case::Map2(Binary::Min),
+    Case::Map2(Binary::Max),
+    Case::Map2(Binary::Hypot),
     Case::Shift,
     Case::Laplacian,
     Case::Ddx,
@@ -119,6 +143,11 @@ fn apply<'id, T: Components>(
         Case::Axpy => Out::F(c.axpy(-0.7, a, b)),
         Case::AxpyS => Out::F(c.axpy_s(s, a, b)),
         Case::Map(u) => Out::F(d.map(u)),
+        Case::MapA(u) => Out::F(a.map(u)),
+        Case::MapC(u) => Out::F((d - 1.5).map(u)),
+        // powf needs a positive base: d; the others take a (signed) and b
+        Case::Map2(Binary::Powf) => Out::F(d.map2(b, Binary::Powf)),
+        Case::Map2(f) => Out::F(a.map2(b, f)),
         Case::Shift => Out::F(a.shift(2, -3)),
         Case::Laplacian => Out::F(a.laplacian()),
         Case::Ddx => Out::F(a.ddx()),
@@ -314,6 +343,82 @@ fn hvp_of_a_composite_objective_matches_fd_of_its_gradient() {
         assert!((hv[k] - fd).abs() <= 1e-6 * size, "k = {k}: {} vs {fd}", hv[k]);
     }
     assert!(size > 1e-3);
+}
+
+/// A second composite objective: the operations the first one leaves out
+/// (sparse solve, wall stencils, shifts, masks, division, the fused update
+/// with a taped scalar, divergence, more elementwise functions, sum and dot
+/// of two fields), differentiable in the field `w` and the scalar `s`.
+fn composite2<'id, T: Components>(c: &'id Ctx<'id, T>, w: Field<'id, T>, s: Scalar<'id, T>) -> Scalar<'id, T> {
+    let n = c.grid().len();
+    let mask: Vec<f64> = (0..n).map(|k| if k % 4 == 1 { 0.0 } else { 1.0 + (k % 3) as f64 * 0.5 }).collect();
+    let p = w.solve_sparse().unwrap();
+    let q = p.laplacian0() + w.ddx0() * w.ddy0();
+    let r = c.axpy_s(s, q, w.shift(1, -2)) / (w.map(Unary::Cosh) + 1.0);
+    let m = r.mask(&mask).unwrap().map(Unary::Sin) + w.divergence(p);
+    let e = (w * 0.3).map(Unary::Expm1)
+        + w.map(Unary::Sinh) * 0.1
+        + (w * w + 1.0).map(Unary::Sqrt)
+        + (w * w + 1.0).map2(p, Binary::Powf) * 0.1
+        + w.map2(p + 0.5, Binary::Hypot) * 0.2
+        + w.map2(p + 2.0, Binary::Atan2);
+    m.dot(e) + m.sum() * s + r.sqnorm() * 0.1 + e.map(Unary::Atan).mean() * s * s
+}
+
+#[test]
+fn hvp_of_a_second_composite_matches_fd_of_its_gradient() {
+    let g = Grid::periodic_square(12, 2.0 * std::f64::consts::PI).unwrap();
+    let w0 = g.sample(|x, y| 0.7 * x.sin() * (2.0 * y).cos() + 0.4 * (x - y).cos() + 0.1);
+    let v = g.sample(|x, y| (x + 2.0 * y).sin() - 0.3 * (3.0 * x).cos());
+    let (s0, vs) = (0.8, -0.6);
+    // (∇_w J, ∂J/∂s)
+    let grad = |w: &[f64], s: f64| -> (Vec<f64>, f64) {
+        let mut t = tape_for::<f64>(g);
+        t.record(Par::Seq, |c| {
+            let (wf, sf) = (c.input(w).unwrap(), c.scalar(s));
+            let adj = c.gradient(composite2(c, wf, sf)).unwrap();
+            (adj.field(wf).to_vec(), adj.scalar(sf))
+        })
+    };
+    // forward-over-reverse along (v, vs)
+    let mut t2 = tape_for::<Dual<f64>>(g);
+    let (gw, hv, hs) = t2.record(Par::Seq, |c| {
+        let wd: Vec<Dual<f64>> = w0.iter().zip(&v).map(|(&a, &b)| Dual::new(a, b)).collect();
+        let (wf, sf) = (c.input(&wd).unwrap(), c.scalar(Dual::new(s0, vs)));
+        let adj = c.gradient(composite2(c, wf, sf)).unwrap();
+        let a = adj.field(wf);
+        (a.iter().map(|z| z.re).collect::<Vec<_>>(), a.iter().map(|z| z.eps).collect::<Vec<_>>(), adj.scalar(sf).eps)
+    });
+    let (g0, _) = grad(&w0, s0);
+    for (a, b) in g0.iter().zip(&gw) {
+        assert!((a - b).abs() <= 1e-13 * (1.0 + a.abs()));
+    }
+    let h = 1e-5;
+    let shifted =
+        |sign: f64| grad(&w0.iter().zip(&v).map(|(a, b)| a + sign * h * b).collect::<Vec<_>>(), s0 + sign * h * vs);
+    let ((gp, sp), (gm, sm)) = (shifted(1.0), shifted(-1.0));
+    let size = hv.iter().map(|z| z.abs()).fold(hs.abs(), f64::max);
+    assert!(size > 1e-3, "degenerate test");
+    for k in 0..g.len() {
+        let fd = (gp[k] - gm[k]) / (2.0 * h);
+        assert!((hv[k] - fd).abs() <= 1e-6 * size, "k = {k}: {} vs {fd}", hv[k]);
+    }
+    let fd_s = (sp - sm) / (2.0 * h);
+    assert!((hs - fd_s).abs() <= 1e-6 * size, "s row: {hs} vs {fd_s}");
+    // symmetry: ⟨u, H v⟩ = ⟨v, H u⟩ for a second direction u (w part only)
+    let u = g.sample(|x, y| (2.0 * x - y).cos());
+    let hvp_w = |dir: &[f64]| -> Vec<f64> {
+        let mut t = tape_for::<Dual<f64>>(g);
+        t.record(Par::Seq, |c| {
+            let wd: Vec<Dual<f64>> = w0.iter().zip(dir).map(|(&a, &b)| Dual::new(a, b)).collect();
+            let (wf, sf) = (c.input(&wd).unwrap(), c.scalar(Dual::constant(s0)));
+            let adj = c.gradient(composite2(c, wf, sf)).unwrap();
+            adj.field(wf).iter().map(|z| z.eps).collect()
+        })
+    };
+    let (hu, hv_only) = (hvp_w(&u), hvp_w(&v));
+    let (a, b) = (dot(&v, &hu), dot(&u, &hv_only));
+    assert!((a - b).abs() <= 1e-11 * a.abs().max(b.abs()), "⟨v, Hu⟩ = {a}, ⟨u, Hv⟩ = {b}");
 }
 
 #[test]
