@@ -297,11 +297,46 @@ fn scalar_recurrence_gradient_matches_forward_mode() {
         },
         0.8,
     );
-    for s in [Strategy::StoreAll, Strategy::Binomial { snapshots: 3 }, Strategy::Online { snapshots: 5 }] {
+    // J(x₀, p) by plain f64 steps, for finite differences
+    let j = |x0: f64, p: f64| {
+        let (mut x, mut next) = ([x0], [0.0]);
+        for t in 0..n {
+            Recurrence.step(t, &x, &[p], &mut next);
+            x = next;
+        }
+        x[0] * x[0]
+    };
+    // d²J/dx₀² by nesting: a dual of duals carried through all steps
+    let second = {
+        let mut x = [Dual::new(Dual::new(0.8, 1.0), Dual::new(1.0, 0.0))];
+        let mut next = x;
+        let pd = [Dual::constant(Dual::constant(p))];
+        for t in 0..n {
+            Recurrence.step(t, &x, &pd, &mut next);
+            x = next;
+        }
+        x[0].powi(2).eps.eps
+    };
+    let h = 1e-6;
+    let fd_x = (j(0.8 + h, p) - j(0.8 - h, p)) / (2.0 * h);
+    let fd_p = (j(0.8, p + h) - j(0.8, p - h)) / (2.0 * h);
+    assert!(close(fwd, fd_x, 1e-7), "forward mode {fwd} vs FD {fd_x}");
+    let mut reference: Option<(Vec<f64>, Vec<f64>)> = None;
+    for s in strategies(n) {
         let mut st = TapedStepper::<_, f64>::new(Recurrence, vec![p]);
         let mut ob = TapedObjective::<_, f64>::new(Terminal);
         let g = gradient(&mut st, &mut ob, s, n, &[0.8]).unwrap();
         assert!(close(g.grad_x0[0], fwd, 1e-13), "{s}: {} vs {fwd}", g.grad_x0[0]);
+        assert!(close(g.grad_params[0], fd_p, 1e-7), "{s}: dJ/dp {} vs FD {fd_p}", g.grad_params[0]);
+        match &reference {
+            None => reference = Some((g.grad_x0, g.grad_params)),
+            Some((gx, gp)) => assert!(&g.grad_x0 == gx && &g.grad_params == gp, "{s}: not identical"),
+        }
+        // the HVP (a 1×1 Hessian times v = 1) against the nested forward mode
+        let mut st = TapedStepper::<_, Dual<f64>>::new(Recurrence, vec![p]);
+        let mut ob = TapedObjective::<_, Dual<f64>>::new(Terminal);
+        let out = hvp(&mut st, &mut ob, s, n, &[0.8], &[1.0]).unwrap();
+        assert!(close(out.hvp[0], second, 1e-12), "{s}: H = {} vs {second}", out.hvp[0]);
     }
 }
 
