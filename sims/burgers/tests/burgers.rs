@@ -39,7 +39,12 @@ fn gradient_through_the_shock_matches_fd_and_hvp_is_symmetric() {
     assert!(slope > 5.0, "no shock formed: max slope {slope}");
 
     let mut reference = None;
-    for s in [Strategy::StoreAll, Strategy::Binomial { snapshots: 4 }, Strategy::Online { snapshots: 6 }] {
+    for s in [
+        Strategy::StoreAll,
+        Strategy::Periodic { every: 7 },
+        Strategy::Binomial { snapshots: 4 },
+        Strategy::Online { snapshots: 6 },
+    ] {
         let mut stp = stepper::<f64>(p.clone(), Par::Seq).unwrap();
         let out = gradient(&mut stp, &mut obj.clone(), s, steps, &u0).unwrap();
         match &reference {

@@ -25,7 +25,7 @@ fn gradients_wrt_vorticity_viscosity_and_lid_speed_match_fd() {
     let obj = TerminalMisfit { target: g.sample(|x, _| x - 0.5), area: g.dx * g.dy };
     let steps = 40;
     let mut reference = None;
-    for s in [Strategy::StoreAll, Strategy::Binomial { snapshots: 3 }] {
+    for s in [Strategy::StoreAll, Strategy::Periodic { every: 6 }, Strategy::Binomial { snapshots: 3 }] {
         let mut st = stepper::<f64>(p.clone(), Par::Seq).unwrap();
         let out = gradient(&mut st, &mut obj.clone(), s, steps, &w0).unwrap();
         match &reference {
@@ -60,8 +60,23 @@ fn gradients_wrt_vorticity_viscosity_and_lid_speed_match_fd() {
         hvp(&mut st, &mut obj.clone(), Strategy::Binomial { snapshots: 4 }, steps, &w0, d).unwrap().hvp
     };
     let u = g.sample(|x, y| (x * y * 7.0).sin());
-    let (a, b) = (dot(&u, &hv(&v)), dot(&v, &hv(&u)));
+    let hv_v = hv(&v);
+    let (a, b) = (dot(&u, &hv_v), dot(&v, &hv(&u)));
     assert!((a - b).abs() < 1e-9 * a.abs().max(b.abs()), "{a} vs {b}");
+    // HVP: against a central difference of gradients along v
+    let grad_at = |w: &[f64]| {
+        let mut st = stepper::<f64>(p.clone(), Par::Seq).unwrap();
+        gradient(&mut st, &mut obj.clone(), Strategy::StoreAll, steps, w).unwrap().grad_x0
+    };
+    let h = 1e-5;
+    let gp = grad_at(&w0.iter().zip(&v).map(|(a, b)| a + h * b).collect::<Vec<_>>());
+    let gm = grad_at(&w0.iter().zip(&v).map(|(a, b)| a - h * b).collect::<Vec<_>>());
+    let size = hv_v.iter().map(|z| z.abs()).fold(0.0, f64::max);
+    assert!(size > 0.0, "degenerate direction");
+    for k in 0..g.len() {
+        let fd = (gp[k] - gm[k]) / (2.0 * h);
+        assert!((hv_v[k] - fd).abs() <= 1e-6 * size, "k = {k}: {} vs {fd}", hv_v[k]);
+    }
 }
 
 #[test]

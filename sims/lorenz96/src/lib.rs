@@ -1,10 +1,13 @@
 //! # rewind-lorenz96: a chaotic model for data assimilation
 //!
 //! `dxᵢ/dt = (xᵢ₊₁ − xᵢ₋₂) xᵢ₋₁ − xᵢ + F` on a ring of `N = 40` variables
-//! with `F = 8` (chaotic), advanced by classic RK4. The state is small, so
-//! the step is differentiated by the scalar tape
-//! ([`TapedStepper`](rewind_checkpoint::TapedStepper)); `F` is a
-//! parameter.
+//! with `F = 8` (chaotic), advanced by classic RK4, written twice on
+//! purpose: [`stepper`] differentiates the step with the scalar tape
+//! ([`TapedStepper`](rewind_checkpoint::TapedStepper)), which suits a
+//! state of 40 numbers; [`field_stepper`] writes it on the field tape like
+//! every other simulation (the ring is a periodic 1D field and the index
+//! shifts are periodic rolls). Both give the same gradients and HVPs under
+//! every schedule (tested), and `F` is a differentiable parameter of both.
 //!
 //! **Gradients grow exponentially with the horizon.** In the chaotic
 //! regime nearby trajectories separate like `e^{λt}` with the leading
@@ -16,7 +19,9 @@
 //! limited length. `cargo run --release -p rewind-examples --example
 //! lorenz96_growth` prints the measured growth (README).
 
-use rewind_checkpoint::{LossFn, StepFn, TapedObjective, TapedStepper};
+use rewind_checkpoint::{LossFn, StepError, StepFn, TapedObjective, TapedStepper};
+use rewind_field::{Components, Ctx, Field, FieldError, Grid, Par, Scalar};
+use rewind_sim::{FieldStep, FieldStepper};
 use rewind_tape::Real;
 
 /// The Lorenz-96 right-hand side and its RK4 step.
@@ -100,4 +105,79 @@ pub fn on_attractor(model: Lorenz96, spin_up: usize) -> Vec<f64> {
         std::mem::swap(&mut x, &mut next);
     }
     x
+}
+
+/// Errors of the field-tape stepper.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Lorenz96Error {
+    /// Bad parameters.
+    #[error("invalid parameter {0}")]
+    Param(&'static str),
+    /// A field error.
+    #[error(transparent)]
+    Field(#[from] FieldError),
+}
+
+/// Lorenz-96 on the field tape: the ring `x₀ … x_{N−1}` is a periodic
+/// line of `N` points and `xᵢ₊₁`, `xᵢ₋₁`, `xᵢ₋₂` are periodic rolls of it.
+#[derive(Debug, Clone)]
+pub struct Lorenz96Field {
+    model: Lorenz96,
+    forcing: f64,
+    grid: Grid,
+}
+
+impl Lorenz96Field {
+    /// The model with forcing `F`.
+    pub fn new(model: Lorenz96, forcing: f64) -> Result<Self, Lorenz96Error> {
+        if model.n < 4 {
+            return Err(Lorenz96Error::Param("n: need at least 4 variables"));
+        }
+        if !(model.dt.is_finite() && model.dt > 0.0) {
+            return Err(Lorenz96Error::Param("dt: must be positive and finite"));
+        }
+        if !forcing.is_finite() {
+            return Err(Lorenz96Error::Param("forcing: must be finite"));
+        }
+        Ok(Lorenz96Field { model, forcing, grid: Grid::line(model.n, model.n as f64)? })
+    }
+}
+
+/// `(xᵢ₊₁ − xᵢ₋₂) xᵢ₋₁ − xᵢ + F` (the roll `shift(d, 0)` gives `xᵢ₋d`).
+fn field_rhs<'id, T: Components>(x: Field<'id, T>, f: Scalar<'id, T>) -> Field<'id, T> {
+    (x.shift(-1, 0) - x.shift(2, 0)) * x.shift(1, 0) - x + f
+}
+
+impl FieldStep for Lorenz96Field {
+    fn grid(&self) -> Grid {
+        self.grid
+    }
+
+    /// `F`.
+    fn scalar_params(&self) -> Vec<f64> {
+        vec![self.forcing]
+    }
+
+    fn step<'id, T: Components>(
+        &self,
+        _t: usize,
+        c: &'id Ctx<'id, T>,
+        x: Field<'id, T>,
+        scalars: &[Scalar<'id, T>],
+        _fields: &[Field<'id, T>],
+    ) -> Result<Field<'id, T>, StepError> {
+        let f = scalars[0];
+        rewind_sim::rk4(c, x, self.model.dt, |v| Ok(field_rhs(v, f)))
+    }
+}
+
+/// A field-tape stepper over scalars `T` with forcing `F` (parameter `F`),
+/// its kernels run with `par`.
+pub fn field_stepper<T: Components>(
+    model: Lorenz96,
+    forcing: f64,
+    par: Par,
+) -> Result<FieldStepper<Lorenz96Field, T>, Lorenz96Error> {
+    Ok(FieldStepper::new(Lorenz96Field::new(model, forcing)?, par)?)
 }

@@ -1,7 +1,8 @@
 //! Lorenz-96: exact gradients and HVPs through chaos, and their growth.
 
 use rewind_checkpoint::{Strategy, gradient, hvp};
-use rewind_lorenz96::{Lorenz96, objective, on_attractor, stepper};
+use rewind_field::Par;
+use rewind_lorenz96::{Lorenz96, field_stepper, objective, on_attractor, stepper};
 use rewind_tape::Dual;
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
@@ -91,4 +92,56 @@ fn gradients_grow_exponentially_with_the_horizon() {
     // over 2 and 4 time units the gradient grows by orders of magnitude
     let (g1, g4) = (norm(100), norm(400));
     assert!(g4 > 100.0 * g1, "|g(1)| = {g1}, |g(4)| = {g4}");
+}
+
+#[test]
+fn the_field_tape_version_agrees_with_the_scalar_tape() {
+    let m = Lorenz96::default();
+    let x0 = on_attractor(m, 500);
+    let y: Vec<f64> = (0..m.n).map(|i| (i as f64 * 0.7).cos() * 2.0).collect();
+    let steps = 100;
+    let scalar =
+        gradient(&mut stepper::<f64>(m, 8.0), &mut objective::<f64>(y.clone()), Strategy::StoreAll, steps, &x0)
+            .unwrap();
+    let close = |a: &[f64], b: &[f64], tol: f64| {
+        let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        a.iter().zip(b).all(|(p, q)| (p - q).abs() <= tol * scale)
+    };
+    let mut first: Option<Vec<f64>> = None;
+    for s in [Strategy::StoreAll, Strategy::Periodic { every: 9 }, Strategy::Binomial { snapshots: 4 }] {
+        let mut st = field_stepper::<f64>(m, 8.0, Par::Seq).unwrap();
+        let out = gradient(&mut st, &mut objective::<f64>(y.clone()), s, steps, &x0).unwrap();
+        assert!((out.objective - scalar.objective).abs() <= 1e-12 * scalar.objective.abs(), "{s}");
+        assert!(close(&out.grad_x0, &scalar.grad_x0, 1e-10), "{s}: gradient");
+        assert!(close(&out.grad_params, &scalar.grad_params, 1e-10), "{s}: dJ/dF");
+        match &first {
+            None => first = Some(out.grad_x0),
+            Some(g) => assert_eq!(&out.grad_x0, g, "{s}: not identical across schedules"),
+        }
+    }
+    let v: Vec<f64> = (0..m.n).map(|i| ((i * 3 % 7) as f64 - 3.0) / 3.0).collect();
+    let u: Vec<f64> = (0..m.n).map(|i| (i as f64 * 0.4).sin()).collect();
+    let hv_field = |d: &[f64]| {
+        let mut st = field_stepper::<Dual<f64>>(m, 8.0, Par::Seq).unwrap();
+        hvp(&mut st, &mut objective::<Dual<f64>>(y.clone()), Strategy::Binomial { snapshots: 5 }, steps, &x0, d)
+            .unwrap()
+            .hvp
+    };
+    let hv_scalar = hvp(
+        &mut stepper::<Dual<f64>>(m, 8.0),
+        &mut objective::<Dual<f64>>(y.clone()),
+        Strategy::StoreAll,
+        steps,
+        &x0,
+        &v,
+    )
+    .unwrap()
+    .hvp;
+    let hv = hv_field(&v);
+    assert!(close(&hv, &hv_scalar, 1e-9), "HVP");
+    let (a, b) = (dot(&u, &hv), dot(&v, &hv_field(&u)));
+    assert!((a - b).abs() < 1e-9 * a.abs().max(b.abs()), "{a} vs {b}");
+    // bad parameters are errors, not panics
+    assert!(field_stepper::<f64>(Lorenz96 { n: 3, dt: 0.01 }, 8.0, Par::Seq).is_err());
+    assert!(field_stepper::<f64>(Lorenz96 { n: 40, dt: -1.0 }, 8.0, Par::Seq).is_err());
 }
