@@ -89,7 +89,7 @@ fn truncated_cg<P: Problem + ?Sized>(
 pub struct NewtonCg {
     /// Most CG iterations per Newton step.
     pub max_cg: usize,
-    /// CG iterations of the last step.
+    /// CG iterations (= HVPs) of the last step.
     pub last_cg: usize,
 }
 
@@ -135,12 +135,15 @@ pub struct TrustRegionCg {
     pub max_radius: f64,
     /// Most CG iterations per step.
     pub max_cg: usize,
+    /// CG iterations (= HVPs) of the last step.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub last_cg: usize,
 }
 
 impl TrustRegionCg {
     /// With an initial radius and at most `max_cg` CG iterations per step.
     pub fn new(radius: f64, max_cg: usize) -> Self {
-        TrustRegionCg { radius, max_radius: 1e3 * radius.max(1.0), max_cg: max_cg.max(1) }
+        TrustRegionCg { radius, max_radius: 1e3 * radius.max(1.0), max_cg: max_cg.max(1), last_cg: 0 }
     }
 }
 
@@ -156,7 +159,8 @@ impl Solver for TrustRegionCg {
     }
     fn next_iter<P: Problem + ?Sized>(&mut self, p: &mut Counted<'_, P>, st: &mut State) -> Result<(), OptimError> {
         let n = st.x.len();
-        let Cg { z, hz, .. } = truncated_cg(p, &st.x, &st.g, self.max_cg, Some(self.radius))?;
+        let Cg { z, hz, iterations } = truncated_cg(p, &st.x, &st.g, self.max_cg, Some(self.radius))?;
+        self.last_cg = iterations;
         let predicted = -dot(&st.g, &z) - 0.5 * dot(&z, &hz);
         let xn: Vec<f64> = st.x.iter().zip(&z).map(|(x, z)| x + z).collect();
         let mut gn = vec![0.0; n];

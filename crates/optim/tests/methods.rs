@@ -2,9 +2,11 @@
 //! convex quadratic with a known minimiser and the toy logistic regression.
 
 use rewind_optim::lanczos::extreme_eigenvalues;
+use rewind_optim::solver::terminate;
 use rewind_optim::{
-    Adagrad, Adam, FirstOrder, GradientDescent, Lbfgs, Momentum, Nesterov, NewtonCg, OptimError, Options, Problem,
-    RmsProp, Sgd, Stochastic, Termination, TrustRegionCg, minimize, minimize_stochastic,
+    Adagrad, Adam, Counted, FirstOrder, GradientDescent, Lbfgs, Momentum, Nesterov, NewtonCg, OptimError, Options,
+    Problem, Report, RmsProp, Sgd, Solver, State, Stochastic, Termination, TrustRegionCg, minimize,
+    minimize_stochastic,
 };
 use rewind_tape::{Dual, Real, Tape, Var};
 
@@ -130,6 +132,86 @@ fn newton_cg_converges_quadratically() {
     }
     let (a, b) = tail[tail.len() - 1];
     assert!(b / a < 1e-2, "not superlinear at the end: {a:e} -> {b:e}");
+}
+
+/// Drives a Newton solver by hand and checks that it made exactly one HVP
+/// per CG iteration, every iteration (`last_cg` against the HVP counter).
+fn hvps_per_cg_iteration<S: Solver>(solver: &mut S, last_cg: impl Fn(&S) -> usize) -> (u64, u64) {
+    let mut p = Rosenbrock::new(100);
+    let x0 = p.start();
+    let mut cp = Counted::new(&mut p);
+    let mut g = vec![0.0; x0.len()];
+    let f = cp.value_grad(&x0, &mut g).unwrap();
+    let mut st = State { x: x0, f, g, iter: 0, stalled: false };
+    let opts = Options { grad_tol: 1e-8, max_iter: 500 };
+    let (mut cg_total, mut iters) = (0u64, 0u64);
+    while terminate(&st, &opts).is_none() {
+        let before = cp.counts.hvp;
+        solver.next_iter(&mut cp, &mut st).unwrap();
+        st.iter += 1;
+        let cg = last_cg(solver) as u64;
+        assert!(cg >= 1, "iteration {}: no CG iteration", st.iter);
+        assert_eq!(cp.counts.hvp - before, cg, "iteration {}: HVPs vs CG iterations", st.iter);
+        cg_total += cg;
+        iters += 1;
+    }
+    assert_eq!(terminate(&st, &opts), Some(Termination::Converged));
+    assert_eq!(cp.counts.hvp, cg_total);
+    (iters, cg_total)
+}
+
+#[test]
+fn newton_methods_make_one_hvp_per_cg_iteration() {
+    let (it, cg) = hvps_per_cg_iteration(&mut NewtonCg::new(50), |s| s.last_cg);
+    assert!(it > 5 && cg > it, "Newton-CG: {it} iterations, {cg} CG iterations");
+    let (it, cg) = hvps_per_cg_iteration(&mut TrustRegionCg::new(1.0, 50), |s| s.last_cg);
+    assert!(it > 5 && cg > it, "trust region: {it} iterations, {cg} CG iterations");
+}
+
+/// An objective that fails with an error (not a NaN) after its first call.
+struct Failing {
+    calls: usize,
+}
+impl Problem for Failing {
+    fn dim(&self) -> usize {
+        2
+    }
+    fn value(&mut self, x: &[f64]) -> Result<f64, OptimError> {
+        self.calls += 1;
+        if self.calls > 1 {
+            return Err(OptimError::objective(std::io::Error::other("the simulation diverged at step 17")));
+        }
+        Ok(x[0] * x[0] + 3.0 * x[1] * x[1])
+    }
+    fn value_grad(&mut self, x: &[f64], g: &mut [f64]) -> Result<f64, OptimError> {
+        g[0] = 2.0 * x[0];
+        g[1] = 6.0 * x[1];
+        self.value(x)
+    }
+    fn hvp(&mut self, _x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<(), OptimError> {
+        hv[0] = 2.0 * v[0];
+        hv[1] = 6.0 * v[1];
+        Ok(())
+    }
+}
+
+#[test]
+fn an_objective_error_ends_every_method_with_that_error() {
+    let x0 = [1.0, 1.0];
+    let opts = Options { grad_tol: 1e-300, max_iter: 100 };
+    let runs: Vec<(&str, Result<Report, OptimError>)> = vec![
+        ("gd", minimize(&mut GradientDescent { step: 0.1 }, &mut Failing { calls: 0 }, &x0, &opts)),
+        ("adam", minimize(&mut FirstOrder(Adam::new(0.1)), &mut Failing { calls: 0 }, &x0, &opts)),
+        ("lbfgs", minimize(&mut Lbfgs::new(5), &mut Failing { calls: 0 }, &x0, &opts)),
+        ("newton-cg", minimize(&mut NewtonCg::new(5), &mut Failing { calls: 0 }, &x0, &opts)),
+        ("trust-region", minimize(&mut TrustRegionCg::new(1.0, 5), &mut Failing { calls: 0 }, &x0, &opts)),
+    ];
+    for (name, r) in runs {
+        match r {
+            Err(e) => assert!(e.to_string().contains("diverged at step 17"), "{name}: {e}"),
+            Ok(rep) => panic!("{name}: finished without the error ({:?})", rep.termination),
+        }
+    }
 }
 
 #[test]
@@ -306,6 +388,13 @@ fn first_order_methods_reach_the_rosenbrock_minimum() {
             minimize(&mut FirstOrder(Nesterov::new(2e-4, 0.9)), &mut p, &x0, &opts).unwrap(),
             minimize(&mut FirstOrder(Adam::new(1e-2)), &mut p, &x0, &opts).unwrap(),
         ];
+        // the adaptive and stochastic rules (full batches here)
+        let more = vec![
+            minimize(&mut FirstOrder(Sgd { lr: 1e-3 }), &mut p, &x0, &opts).unwrap(),
+            minimize(&mut FirstOrder(Adagrad::new(0.5)), &mut p, &x0, &opts).unwrap(),
+            minimize(&mut FirstOrder(RmsProp::new(1e-3).with_eps(1.0)), &mut p, &x0, &opts).unwrap(),
+        ];
+        let reports: Vec<_> = reports.into_iter().chain(more).collect();
         for r in &reports {
             assert_eq!(r.termination, Termination::Converged, "{} n = {n}", r.method);
             assert!(r.state.x.iter().all(|v| (v - 1.0).abs() < 1e-3), "{} n = {n}", r.method);
