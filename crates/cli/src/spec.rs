@@ -31,6 +31,9 @@ pub(crate) fn main(a: &Args) -> Result<()> {
     }
     let size: Size = a.size.parse().map_err(anyhow::Error::msg)?;
     let strategy: Strategy = a.schedule.parse().with_context(|| format!("bad --schedule {:?}", a.schedule))?;
+    // a budget the schedule cannot work with is the flag's fault: say so now,
+    // not after the primal run
+    strategy.schedule(size.table().1).with_context(|| format!("bad --schedule {:?}", a.schedule))?;
     let pool = match a.threads {
         Some(0) => bail!("--threads must be at least 1"),
         Some(t) => rayon_pool(t)?,

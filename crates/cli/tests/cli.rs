@@ -187,7 +187,7 @@ fn bad_configurations_name_file_key_and_value() {
     ];
     for (file, text, needles) in cases {
         std::fs::write(d.join(file), text).unwrap();
-        for cmd in ["run", "grad"] {
+        for cmd in ["run", "grad", "hvp", "optimize", "tradeoff", "demo"] {
             let o = rewind(&d, &[cmd, "--config", file, "--no-files"]);
             assert!(!o.ok, "{cmd} accepted {file}");
             for n in &needles {
@@ -300,4 +300,46 @@ fn demo_runs_end_to_end() {
     assert_eq!(runs.len(), 2);
     assert!(runs.iter().all(|x| x["iterations"] == 3));
     assert!(d.join("rewind-out/optimize.h5").exists());
+}
+
+/// `rewind spec ns2d-periodic --size S`: the benchmark's report. Its figures
+/// are the same under two schedules (bit for bit: the recomputed steps are
+/// the same arithmetic) and agree to 1e-8 with an independent implementation
+/// of the spec: `scripts/jax_ns2d.py --size S` (JAX 0.10.2, float64, CPU),
+/// whose output is copied below.
+#[test]
+fn spec_reports_the_benchmark_figures() {
+    let d = scratch("spec");
+    let jax = [
+        ("Jloss", 12.387182769247858),
+        ("grad_norm", 0.82623022001039),
+        ("grad_dot_v", 2.7299622561649457),
+        ("hvp_norm", 0.7068249998107649),
+        ("v_dot_hvp", 12.515715518836345),
+    ];
+    let a = json(&rewind(&d, &["spec", "ns2d-periodic", "--size", "S", "--schedule", "binomial:10", "--threads", "1"]));
+    let b = json(&rewind(&d, &["spec", "ns2d-periodic", "--size", "S", "--schedule", "store-all", "--threads", "2"]));
+    assert_eq!((a["N"].as_u64(), a["steps"].as_u64(), a["dt"].as_f64()), (Some(32), Some(100), Some(0.02)));
+    for (key, reference) in jax {
+        let (x, y) = (a[key].as_f64().unwrap(), b[key].as_f64().unwrap());
+        assert_eq!(x, y, "{key}: binomial:10 vs store-all");
+        assert!((x - reference).abs() <= 1e-8 * reference.abs(), "{key}: rewind {x} vs JAX {reference}");
+    }
+    // Griewank–Walther counting: the binomial optimum for 100 steps, 10 snapshots
+    assert_eq!(a["forward_steps"], a["optimal_forward_steps"]);
+    assert_eq!(a["forward_steps"].as_u64(), Some(322));
+    assert_eq!(b["forward_steps"].as_u64(), Some(199));
+    for key in ["primal_s", "grad_s", "hvp_s", "peak_rss_bytes"] {
+        assert!(a[key].as_f64().is_some_and(|t| t > 0.0), "{key}: {}", a[key]);
+    }
+    // bad input: one readable line, non-zero exit
+    for (bad, needle) in [
+        (vec!["spec", "ns2d-other"], "unknown problem"),
+        (vec!["spec", "ns2d-periodic", "--size", "XL"], "XL"),
+        (vec!["spec", "ns2d-periodic", "--schedule", "binomial:0"], "binomial:0"),
+        (vec!["spec", "ns2d-periodic", "--threads", "0"], "--threads"),
+    ] {
+        let o = rewind(&d, &bad);
+        assert!(!o.ok && o.stderr.contains(needle), "{bad:?}: {}", o.stderr);
+    }
 }
