@@ -5,29 +5,46 @@
 //! for a symmetric `A` is the same solve (`b̄ = A⁻ᵀ x̄ = A⁻¹ x̄`) — reuses the
 //! factorisation. Like the FFT solver it acts on each `f64` component of a
 //! dual number ([`Components`]), so it is differentiable in forward mode and
-//! forward-over-reverse too. On periodic grids prefer the FFT solver: at
+//! forward-over-reverse too. The right-hand-side matrix and faer's work
+//! space are kept between solves, so a step that solves performs no heap
+//! allocation in steady state. On periodic grids prefer the FFT solver: at
 //! N = 128 the factorisation costs ~50 ms and a solve ~3 ms against ~0.2 ms
 //! for an FFT solve (`../shared/DEPENDENCIES.md`).
 
-use faer::linalg::solvers::Solve;
-use faer::sparse::linalg::solvers::{Llt, SymbolicLlt};
+use std::cell::RefCell;
+
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::sparse::linalg::cholesky::{LltRef, SymbolicCholesky, factorize_symbolic_cholesky};
 use faer::sparse::{SparseColMat, Triplet};
-use faer::{Mat, Side};
+use faer::{Conj, Mat, Side};
 
 use crate::components::Components;
 use crate::{FieldError, Grid};
 
+/// The right-hand sides (one column per component of the scalar type, the
+/// widest seen so far) and faer's work space for solving them.
+struct Scratch {
+    rhs: Mat<f64>,
+    stack: MemBuffer,
+}
+
 /// A factorised sparse SPD matrix.
 pub struct SparseSpd {
     n: usize,
-    llt: Llt<usize, f64>,
+    symbolic: SymbolicCholesky<usize>,
+    values: Vec<f64>,
+    scratch: RefCell<Option<Scratch>>,
 }
 
 impl std::fmt::Debug for SparseSpd {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SparseSpd").field("n", &self.n).finish()
+        f.debug_struct("SparseSpd").field("n", &self.n).field("factor_nonzeros", &self.values.len()).finish()
     }
 }
+
+/// The solves are sequential: their result must not depend on the thread
+/// count (faer's supernodal solve splits its dense updates by threads).
+const SOLVE_PAR: faer::Par = faer::Par::Seq;
 
 impl SparseSpd {
     /// Factorises the `n × n` symmetric positive definite matrix given by
@@ -40,13 +57,25 @@ impl SparseSpd {
             entries.iter().map(|&(i, j, v)| Triplet::new(i, j, v)).collect();
         let a = SparseColMat::<usize, f64>::try_new_from_triplets(n, n, &triplets)
             .map_err(|_| FieldError::Singular { what: "sparse matrix (invalid structure)" })?;
-        let sym = SymbolicLlt::try_new(a.symbolic(), Side::Lower)
+        let symbolic = factorize_symbolic_cholesky(a.symbolic(), Side::Lower, Default::default(), Default::default())
             .map_err(|_| FieldError::Singular { what: "sparse matrix (symbolic factorisation)" })?;
-        let llt = Llt::try_new_with_symbolic(sym, a.as_ref(), Side::Lower)
+        let mut values = vec![0.0; symbolic.len_val()];
+        let par = faer::get_global_parallelism();
+        let mut work = MemBuffer::try_new(symbolic.factorize_numeric_llt_scratch::<f64>(par, Default::default()))
+            .map_err(|_| FieldError::Singular { what: "sparse matrix (out of memory for the factorisation)" })?;
+        symbolic
+            .factorize_numeric_llt::<f64>(
+                &mut values,
+                a.as_ref(),
+                Side::Lower,
+                Default::default(),
+                par,
+                MemStack::new(&mut work),
+                Default::default(),
+            )
             .map_err(|_| FieldError::Singular { what: "sparse matrix (not positive definite)" })?;
-        Ok(SparseSpd { n, llt })
+        Ok(SparseSpd { n, symbolic, values, scratch: RefCell::new(None) })
     }
-
     /// The negative 5-point Laplacian `−L` on the points of `grid` with zero
     /// Dirichlet values just outside it (symmetric positive definite).
     pub fn dirichlet_laplacian(grid: &Grid) -> Result<Self, FieldError> {
@@ -88,12 +117,30 @@ impl SparseSpd {
     }
 
     pub(crate) fn solve_checked<T: Components>(&self, b: &[T], x: &mut [T]) {
+        let parts = T::PARTS;
+        let mut guard = self.scratch.borrow_mut();
+        // grown the first time a scalar type with more components comes by
+        if guard.as_ref().is_none_or(|s| s.rhs.ncols() < parts) {
+            let stack = MemBuffer::new(self.symbolic.solve_in_place_scratch::<f64>(parts, SOLVE_PAR));
+            *guard = Some(Scratch { rhs: Mat::zeros(self.n, parts), stack });
+        }
+        let Scratch { rhs, stack } = guard.as_mut().expect("scratch was just made");
         // all components at once, as the columns of one right-hand side
-        let mut rhs = Mat::<f64>::from_fn(self.n, T::PARTS, |i, k| b[i].part(k));
-        self.llt.solve_in_place(rhs.as_mut());
+        let mut cols = rhs.as_mut().subcols_mut(0, parts);
+        for (i, bi) in b.iter().enumerate() {
+            for k in 0..parts {
+                cols[(i, k)] = bi.part(k);
+            }
+        }
+        LltRef::new(&self.symbolic, &self.values).solve_in_place_with_conj(
+            Conj::No,
+            cols.as_mut(),
+            SOLVE_PAR,
+            MemStack::new(stack),
+        );
         for (i, xi) in x.iter_mut().enumerate() {
-            for k in 0..T::PARTS {
-                xi.set_part(k, rhs[(i, k)]);
+            for k in 0..parts {
+                xi.set_part(k, cols[(i, k)]);
             }
         }
     }

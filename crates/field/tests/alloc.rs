@@ -11,7 +11,11 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use rewind_field::{FieldTape, Grid, Par, Unary};
+use rewind_field::{FieldTape, Grid, Par, SparseSpd, Unary};
+use rewind_tape::Dual;
+
+/// The count is global: the tests take turns.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 struct Counting;
 static ALLOCS: AtomicUsize = AtomicUsize::new(0);
@@ -66,7 +70,9 @@ fn step(tape: &mut FieldTape<f64>, par: Par, w0: &[f64], grad: &mut [f64]) -> f6
 
 #[test]
 fn a_reused_tape_allocates_nothing_in_steady_state() {
-    for (n, par) in [(32, Par::Seq), (128, Par::Seq), (128, Par::Rayon)] {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    // 256² points is above the parallel threshold: the rayon path is counted too
+    for (n, par) in [(32, Par::Seq), (128, Par::Seq), (128, Par::Rayon), (256, Par::Rayon)] {
         let g = Grid::periodic_square(n, 2.0 * std::f64::consts::PI).unwrap();
         let w0 = g.sample(|x, y| x.cos() * y.sin() + 0.3 * (2.0 * x + y).cos());
         let mut grad = vec![0.0; g.len()];
@@ -89,4 +95,50 @@ fn a_reused_tape_allocates_nothing_in_steady_state() {
             assert_eq!(allocs, 0, "N = {n}, {par:?}: {allocs} allocations in 10 steady-state steps");
         });
     }
+}
+
+/// A step with walls: the streamfunction by the factorised sparse solve,
+/// wall stencils, and its reverse sweep (another solve), over `T`.
+fn wall_step<T: rewind_field::Components>(tape: &mut FieldTape<T>, par: Par, w0: &[T]) -> f64 {
+    tape.record(par, |c| {
+        let w = c.input(w0).unwrap();
+        let psi = w.solve_sparse().unwrap();
+        let (u, v) = (psi.ddy0(), -psi.ddx0());
+        let rhs = w.laplacian0() * 1e-2 - (u * w.ddx0() + v * w.ddy0());
+        let next = c.axpy(0.01, rhs, w);
+        let j = next.sqnorm() * 0.5;
+        let adj = c.gradient(j).unwrap();
+        adj.field(w)[0].value() + j.value().value()
+    })
+}
+
+#[test]
+fn a_sparse_solve_step_allocates_nothing_in_steady_state() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let g = Grid::new(33, 33, 1.0 / 34.0, 1.0 / 34.0).unwrap();
+    let w0 = g.sample(|x, y| (6.0 * x).sin() * (5.0 * y).sin());
+    let w0d: Vec<Dual<f64>> = w0.iter().zip(g.sample(|x, y| x - y)).map(|(&a, b)| Dual::new(a, b)).collect();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    pool.broadcast(|_| COUNTED.with(|c| c.set(true)));
+    COUNTED.with(|c| c.set(true));
+    pool.install(|| {
+        for par in [Par::Seq, Par::Rayon] {
+            // one operator for both scalar types: its scratch grows once, for Dual
+            let mut tape = FieldTape::<f64>::new(g).with_sparse(SparseSpd::dirichlet_laplacian(&g).unwrap()).unwrap();
+            let mut tape2 =
+                FieldTape::<Dual<f64>>::new(g).with_sparse(SparseSpd::dirichlet_laplacian(&g).unwrap()).unwrap();
+            for _ in 0..3 {
+                wall_step(&mut tape, par, &w0);
+                wall_step(&mut tape2, par, &w0d);
+            }
+            let before = ALLOCS.load(Ordering::Relaxed);
+            let mut sum = 0.0;
+            for _ in 0..10 {
+                sum += wall_step(&mut tape, par, &w0) + wall_step(&mut tape2, par, &w0d);
+            }
+            let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+            assert!(sum.is_finite() && sum != 0.0);
+            assert_eq!(allocs, 0, "{par:?}: {allocs} allocations in 10 steady-state steps with sparse solves");
+        }
+    });
 }
