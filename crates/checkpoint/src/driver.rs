@@ -135,6 +135,49 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
 }
 
+/// A [`Stepper`] that calls `tick` before every single-step evaluation,
+/// primal or recorded (the counting of `Counters::forward_steps`), and is
+/// `inner` otherwise: for progress bars over a schedule whose
+/// forward-step count is known in advance
+/// ([`check`](crate::check())'s `Counts`).
+pub struct Observed<'a, S: ?Sized, F> {
+    /// The stepper.
+    pub inner: &'a mut S,
+    /// Called once per step evaluation.
+    pub tick: F,
+}
+
+impl<S: ?Sized, F> std::fmt::Debug for Observed<'_, S, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Observed").finish_non_exhaustive()
+    }
+}
+
+impl<T, S: Stepper<T> + ?Sized, F: FnMut()> Stepper<T> for Observed<'_, S, F> {
+    fn state_len(&self) -> usize {
+        self.inner.state_len()
+    }
+    fn param_len(&self) -> usize {
+        self.inner.param_len()
+    }
+    fn step(&mut self, t: usize, x: &[T], next: &mut [T]) -> Result<(), StepError> {
+        (self.tick)();
+        self.inner.step(t, x, next)
+    }
+    fn step_vjp(
+        &mut self,
+        t: usize,
+        x: &[T],
+        next: &mut [T],
+        seed: &mut Seed<'_, T>,
+        xbar: &mut [T],
+        pbar: &mut [T],
+    ) -> Result<(), StepError> {
+        (self.tick)();
+        self.inner.step_vjp(t, x, next, seed, xbar, pbar)
+    }
+}
+
 /// Snapshots in memory. Freed buffers are kept for reuse, so a run
 /// allocates only while its number of live snapshots grows.
 #[derive(Debug, Default)]

@@ -28,8 +28,8 @@ pub mod schedule;
 pub use action::{Action, Level};
 pub use check::{Counts, check, check_actions};
 pub use driver::{
-    Counters, DriverError, LossFn, Objective, Outcome, RamStore, SecondOrder, Seed, SnapshotStore, StepError, StepFn,
-    Stepper, StoreError, TapedObjective, TapedStepper, gradient, hvp, run, run_online,
+    Counters, DriverError, LossFn, Objective, Observed, Outcome, RamStore, SecondOrder, Seed, SnapshotStore, StepError,
+    StepFn, Stepper, StoreError, TapedObjective, TapedStepper, gradient, hvp, run, run_online,
 };
 pub use error::{CheckError, ScheduleError};
 pub use schedule::binomial::optimal_forward_steps;

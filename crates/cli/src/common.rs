@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use rewind_checkpoint::{Seed, StepError, Stepper, Strategy};
+use rewind_checkpoint::Strategy;
 use rewind_field::{Components, Grid, Par};
 use rewind_io::GridInfo;
 use rewind_ns2d::spec::{self, Size};
@@ -100,18 +100,24 @@ impl Common {
 
     /// A progress bar of `len` items, hidden with --quiet or --json.
     pub(crate) fn bar(&self, len: u64, what: &str) -> ProgressBar {
-        if self.quiet || self.json {
-            return ProgressBar::hidden();
-        }
-        let bar = ProgressBar::new(len);
-        let style = ProgressStyle::with_template("{msg:>12} [{bar:36}] {pos}/{len} {elapsed_precise} (eta {eta})")
-            .map(|s| s.progress_chars("=> "))
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
-        bar.set_style(style);
-        bar.set_message(what.to_string());
-        bar.enable_steady_tick(Duration::from_millis(250));
-        bar
+        progress_bar(len, what, self.quiet || self.json)
     }
+}
+
+/// A progress bar of `len` units labelled `what` (hidden if `hidden`, and
+/// by indicatif when stderr is not a terminal).
+pub(crate) fn progress_bar(len: u64, what: &str, hidden: bool) -> ProgressBar {
+    if hidden {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    let style = ProgressStyle::with_template("{msg:>12} [{bar:36}] {pos}/{len} {elapsed_precise} (eta {eta})")
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_message(what.to_string());
+    bar.enable_steady_tick(Duration::from_millis(250));
+    bar
 }
 
 /// The schedule of the configuration.
@@ -193,35 +199,4 @@ pub(crate) fn metadata(out: &rewind_io::Output, c: &Config, command: &str) -> Re
     out.attr("rewind_version", env!("CARGO_PKG_VERSION"))?;
     out.attr("problem", "ns2d-periodic (../shared/specs/ns2d-periodic.md)")?;
     Ok(())
-}
-
-/// A [`Stepper`] that advances a progress bar by one per step evaluation.
-pub(crate) struct Progress<'a, S: ?Sized> {
-    pub(crate) inner: &'a mut S,
-    pub(crate) bar: &'a ProgressBar,
-}
-
-impl<T, S: Stepper<T> + ?Sized> Stepper<T> for Progress<'_, S> {
-    fn state_len(&self) -> usize {
-        self.inner.state_len()
-    }
-    fn param_len(&self) -> usize {
-        self.inner.param_len()
-    }
-    fn step(&mut self, t: usize, x: &[T], next: &mut [T]) -> Result<(), StepError> {
-        self.bar.inc(1);
-        self.inner.step(t, x, next)
-    }
-    fn step_vjp(
-        &mut self,
-        t: usize,
-        x: &[T],
-        next: &mut [T],
-        seed: &mut Seed<'_, T>,
-        xbar: &mut [T],
-        pbar: &mut [T],
-    ) -> Result<(), StepError> {
-        self.bar.inc(1);
-        self.inner.step_vjp(t, x, next, seed, xbar, pbar)
-    }
 }

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use rewind_checkpoint::{
-    Counts, Outcome, RamStore, SnapshotStore, StoreError, Strategy, check, optimal_forward_steps, run,
+    Counts, Observed, Outcome, RamStore, SnapshotStore, StoreError, Strategy, check, optimal_forward_steps, run,
 };
 use rewind_field::Components;
 use rewind_io::{DiskScalar, DiskStore, Output};
@@ -18,7 +18,7 @@ use rewind_ns2d::spec::{self, advance};
 use rewind_tape::Dual;
 use serde_json::{Value, json};
 
-use crate::common::{self, Common, Progress, dot, norm};
+use crate::common::{self, Common, dot, norm};
 use crate::config::Config;
 
 /// Arguments of `rewind grad` and `rewind hvp`.
@@ -144,7 +144,7 @@ impl Problem {
         let bar = common.bar(counts.forward_steps, label);
         let t0 = Instant::now();
         let out = {
-            let mut prog = Progress { inner: &mut stepper, bar: &bar };
+            let mut prog = Observed { inner: &mut stepper, tick: || bar.inc(1) };
             run(&mut prog, &mut self.objective, &schedule, x0, [&mut ram, disk.as_mut()])
         };
         let secs = t0.elapsed().as_secs_f64();

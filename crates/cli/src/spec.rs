@@ -23,6 +23,9 @@ pub(crate) struct Args {
     /// Threads for the field kernels (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// No progress bar (it is hidden anyway when stderr is not a terminal).
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 pub(crate) fn main(a: &Args) -> Result<()> {
@@ -31,15 +34,33 @@ pub(crate) fn main(a: &Args) -> Result<()> {
     }
     let size: Size = a.size.parse().map_err(anyhow::Error::msg)?;
     let strategy: Strategy = a.schedule.parse().with_context(|| format!("bad --schedule {:?}", a.schedule))?;
-    // a budget the schedule cannot work with is the flag's fault: say so now,
-    // not after the primal run
-    strategy.schedule(size.table().1).with_context(|| format!("bad --schedule {:?}", a.schedule))?;
     let pool = match a.threads {
         Some(0) => bail!("--threads must be at least 1"),
         Some(t) => rayon_pool(t)?,
         None => rayon_pool(std::thread::available_parallelism().map_or(1, |n| n.get()))?,
     };
-    let r = pool.install(|| spec::run(size, strategy, Par::Rayon)).context("ns2d-periodic run failed")?;
+    // one bar over every step evaluation: target, primal, gradient, HVP
+    let total = spec::evaluations(size, strategy).with_context(|| format!("bad --schedule {:?}", a.schedule))?;
+    let bar = crate::common::progress_bar(total, "target", a.quiet);
+    let mut phase = spec::Phase::Target;
+    let r = pool
+        .install(|| {
+            spec::run_observed(size, strategy, Par::Rayon, |p| {
+                if p != phase {
+                    phase = p;
+                    bar.set_message(match p {
+                        spec::Phase::Target => "target",
+                        spec::Phase::Primal => "primal",
+                        spec::Phase::Gradient => "gradient",
+                        spec::Phase::Hvp => "HVP",
+                    });
+                }
+                bar.inc(1);
+            })
+        })
+        .context("ns2d-periodic run failed");
+    bar.finish_and_clear();
+    let r = r?;
     let report = json!({
         "N": r.n,
         "steps": r.steps,

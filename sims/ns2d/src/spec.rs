@@ -5,12 +5,12 @@
 
 use std::time::Instant;
 
-use rewind_checkpoint::{DriverError, Stepper, Strategy, gradient, hvp};
+use rewind_checkpoint::{DriverError, Observed, Stepper, Strategy, check, gradient, hvp};
 use rewind_field::{Grid, Par};
 use rewind_tape::Dual;
 use thiserror::Error;
 
-use crate::{Ns2d, Ns2dError, Params, TerminalMisfit, stepper};
+use crate::{Ns2dError, Params, TerminalMisfit, stepper};
 
 /// The three sizes of the benchmark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +89,7 @@ pub enum SpecError {
 }
 
 /// `Φ(ω₀)`: `steps` primal steps.
-pub fn advance(stepper: &mut Ns2d<f64>, w0: &[f64], steps: usize) -> Result<Vec<f64>, DriverError> {
+pub fn advance<S: Stepper<f64> + ?Sized>(stepper: &mut S, w0: &[f64], steps: usize) -> Result<Vec<f64>, DriverError> {
     let mut w = w0.to_vec();
     let mut next = vec![0.0; w.len()];
     for t in 0..steps {
@@ -137,28 +137,65 @@ pub struct Report {
     pub gradient: Vec<f64>,
 }
 
+/// The phases of a benchmark run, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// `Φ(ω_B)`, the target (not timed).
+    Target,
+    /// `Φ(ω_A)`, timed.
+    Primal,
+    /// The gradient under the schedule.
+    Gradient,
+    /// The gradient and HVP by forward-over-reverse under the schedule.
+    Hvp,
+}
+
+/// Step evaluations a run at `size` under `strategy` makes (what
+/// [`run_observed`] ticks): two primal sweeps, then the schedule's forward
+/// steps twice (gradient, HVP).
+pub fn evaluations(size: Size, strategy: Strategy) -> Result<u64, DriverError> {
+    let steps = size.table().1;
+    let schedule = strategy.schedule(steps)?;
+    let counts = check(&schedule, strategy.budget(steps))?;
+    Ok(2 * steps as u64 + 2 * counts.forward_steps)
+}
+
 /// Runs the benchmark at `size` under `strategy`.
 pub fn run(size: Size, strategy: Strategy, par: Par) -> Result<Report, SpecError> {
+    run_observed(size, strategy, par, |_| {})
+}
+
+/// [`run`], calling `tick` with the phase before every step evaluation
+/// ([`evaluations`] of them in all), e.g. for a progress bar; the ticks
+/// cost nothing measurable next to a step.
+pub fn run_observed(
+    size: Size,
+    strategy: Strategy,
+    par: Par,
+    mut tick: impl FnMut(Phase),
+) -> Result<Report, SpecError> {
     let (n, steps, dt) = size.table();
     let p = params(size);
     let mut primal = stepper::<f64>(p.clone(), par)?;
-    let target = advance(&mut primal, &field_b(n), steps)?;
+    let target = advance(&mut Observed { inner: &mut primal, tick: || tick(Phase::Target) }, &field_b(n), steps)?;
     let (wa, v) = (field_a(n), direction_v(n));
     let area = (2.0 * std::f64::consts::PI / n as f64).powi(2);
 
     let t0 = Instant::now();
-    let final_a = advance(&mut primal, &wa, steps)?;
+    let final_a = advance(&mut Observed { inner: &mut primal, tick: || tick(Phase::Primal) }, &wa, steps)?;
     let primal_s = t0.elapsed().as_secs_f64();
     std::hint::black_box(final_a);
 
     let mut objective = TerminalMisfit { target: target.clone(), area };
     let t0 = Instant::now();
-    let g = gradient(&mut primal, &mut objective, strategy, steps, &wa)?;
+    let mut observed = Observed { inner: &mut primal, tick: || tick(Phase::Gradient) };
+    let g = gradient(&mut observed, &mut objective, strategy, steps, &wa)?;
     let grad_s = t0.elapsed().as_secs_f64();
 
     let mut dual = stepper::<Dual<f64>>(p, par)?;
     let t0 = Instant::now();
-    let h = hvp(&mut dual, &mut objective, strategy, steps, &wa, &v)?;
+    let mut observed = Observed { inner: &mut dual, tick: || tick(Phase::Hvp) };
+    let h = hvp(&mut observed, &mut objective, strategy, steps, &wa, &v)?;
     let hvp_s = t0.elapsed().as_secs_f64();
 
     let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();

@@ -171,7 +171,18 @@ fn cfl_violation_and_bad_parameters_are_typed_errors() {
 
 #[test]
 fn the_size_s_benchmark_runs_and_its_gradient_agrees_with_fd() {
-    let r = spec::run(Size::S, Strategy::Binomial { snapshots: 10 }, Par::Seq).unwrap();
+    let strategy = Strategy::Binomial { snapshots: 10 };
+    // the progress hook sees every step evaluation, phase by phase, in order
+    let mut ticks: Vec<(spec::Phase, u64)> = Vec::new();
+    let r = spec::run_observed(Size::S, strategy, Par::Seq, |p| match ticks.last_mut() {
+        Some((q, k)) if *q == p => *k += 1,
+        _ => ticks.push((p, 1)),
+    })
+    .unwrap();
+    use spec::Phase::{Gradient, Hvp, Primal, Target};
+    assert_eq!(ticks, vec![(Target, 100), (Primal, 100), (Gradient, 322), (Hvp, 322)]);
+    assert_eq!(spec::evaluations(Size::S, strategy).unwrap(), 844);
+    assert_eq!(r.forward_steps, 322);
     assert_eq!((r.n, r.steps), (32, 100));
     assert!(r.jloss > 0.0 && r.grad_norm > 0.0 && r.hvp_norm > 0.0);
     // ⟨∇J, v⟩ against a central difference along v
