@@ -10,53 +10,10 @@
 use std::hint::black_box;
 use std::time::Duration;
 
+use rewind_examples::field_ops::{OPS, apply, taped_rhs_step};
 use rewind_examples::timing::seconds_per_call;
-use rewind_field::{Components, Ctx, Field, FieldTape, Grid, Par, Scalar, Unary};
+use rewind_field::{FieldTape, Grid, Par};
 use rewind_tape::Dual;
-
-#[derive(Debug, Clone, Copy)]
-enum Op {
-    Add,
-    Axpy,
-    Tanh,
-    Sum,
-    Laplacian,
-    Ddx,
-    Arakawa,
-    Upwind,
-    SemiLagrangian,
-    Poisson,
-}
-
-const OPS: [Op; 10] = [
-    Op::Add,
-    Op::Axpy,
-    Op::Tanh,
-    Op::Sum,
-    Op::Laplacian,
-    Op::Ddx,
-    Op::Arakawa,
-    Op::Upwind,
-    Op::SemiLagrangian,
-    Op::Poisson,
-];
-
-/// The operation, reduced to a scalar so that every case sweeps the same way.
-fn apply<'id, T: Components>(op: Op, c: &'id Ctx<'id, T>, a: Field<'id, T>, b: Field<'id, T>) -> Scalar<'id, T> {
-    let f = match op {
-        Op::Add => a + b,
-        Op::Axpy => c.axpy(0.5, a, b),
-        Op::Tanh => a.map(Unary::Tanh),
-        Op::Sum => return a.sum(),
-        Op::Laplacian => a.laplacian(),
-        Op::Ddx => a.ddx(),
-        Op::Arakawa => a.arakawa(b).expect("square grid"),
-        Op::Upwind => a.upwind(b, b),
-        Op::SemiLagrangian => a.semi_lagrangian(b, b, 0.01),
-        Op::Poisson => a.poisson(),
-    };
-    f.sum()
-}
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
@@ -145,16 +102,7 @@ fn main() {
         );
 
         // a vorticity-equation right-hand side, taped and swept, 1 vs 2 threads
-        let step = |tape: &mut FieldTape<f64>| {
-            tape.record(Par::Rayon, |c| {
-                let w = c.input(&a).expect("len");
-                let psi = w.poisson();
-                let rhs = psi.arakawa(w).expect("square") + w.laplacian() * 1e-3 - w * 0.1;
-                let next = c.axpy(0.01, rhs, w);
-                let j = next.sqnorm();
-                c.gradient(j).map(|adj| adj.field(w)[0])
-            })
-        };
+        let step = |tape: &mut FieldTape<f64>| taped_rhs_step(tape, &a);
         let t1 = one.install(|| seconds_per_call(budget, || step(&mut tape)));
         let t2 = two.install(|| seconds_per_call(budget, || step(&mut tape)));
         println!(

@@ -1,9 +1,19 @@
-//! Field operations (issue: differentiable fields): for N = 128, 256, 512,
-//! the primal of the Laplacian, the Arakawa Jacobian and the FFT Poisson
-//! solve; each recorded with its reverse sweep (primal + VJP); each over
-//! dual numbers (JVP); and a plain copy for the bandwidth comparison.
+//! Field operations (issue: differentiable fields), for N = 128, 256, 512:
+//!
+//! * `field/<op>/{primal,primal+vjp,jvp}/N` for every operation of
+//!   `rewind_examples::field_ops::OPS` (elementwise, reduction, stencils,
+//!   Arakawa, upwind, semi-Lagrangian, FFT Poisson): the primal, the
+//!   recording with its reverse sweep, and the primal over dual numbers,
+//!   with 2 threads;
+//! * `field/{copy,triad,laplacian_kernel,tape_add}/N`: a plain copy and
+//!   triad against the Laplacian kernel and the tape's elementwise add, one
+//!   thread, with byte throughput, for the bandwidth comparison;
+//! * `field/rhs_step/{1,2}threads/N`: one taped vorticity right-hand side
+//!   and its sweep in a 1- and a 2-thread pool (the speed-up), whose arena
+//!   size is printed once per N.
+//!
 //! `cargo run --release -p rewind-examples --example field_figures` prints
-//! the same figures as ratios, for every operation, in one run.
+//! the same figures as ratios in one run.
 
 #![allow(missing_docs)]
 
@@ -11,27 +21,15 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
-use rewind_field::{Components, Ctx, Field, FieldTape, Grid, Par, Scalar};
+use rewind_examples::field_ops::{OPS, apply, taped_rhs_step};
+use rewind_field::{FieldTape, Grid, Par, kernels};
 use rewind_tape::Dual;
-
-#[derive(Debug, Clone, Copy)]
-enum Op {
-    Laplacian,
-    Arakawa,
-    Poisson,
-}
-
-fn apply<'id, T: Components>(op: Op, _c: &'id Ctx<'id, T>, a: Field<'id, T>, b: Field<'id, T>) -> Scalar<'id, T> {
-    match op {
-        Op::Laplacian => a.laplacian().sum(),
-        Op::Arakawa => a.arakawa(b).expect("square grid").sum(),
-        Op::Poisson => a.poisson().sum(),
-    }
-}
 
 fn field_ops(c: &mut Criterion) {
     let mut group = c.benchmark_group("field");
     group.warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1)).sample_size(10);
+    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("thread pool");
+    let two = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("thread pool");
     for n in [128usize, 256, 512] {
         let g = Grid::periodic_square(n, 2.0 * std::f64::consts::PI).expect("grid");
         let a = g.sample(|x, y| x.sin() * (2.0 * y).cos() + 0.3);
@@ -40,28 +38,68 @@ fn field_ops(c: &mut Criterion) {
         let bd: Vec<Dual<f64>> = b.iter().map(|&v| Dual::new(v, 0.5)).collect();
         let mut tape = FieldTape::<f64>::new(g);
         let mut dtape = FieldTape::<Dual<f64>>::new(g);
-        group.throughput(Throughput::Elements(g.len() as u64));
-        let mut out = vec![0.0; g.len()];
+        let len = g.len();
+
+        // bandwidth: nominal bytes read + written per call
+        let mut out = vec![0.0; len];
+        group.throughput(Throughput::Bytes(16 * len as u64));
         group.bench_function(BenchmarkId::new("copy", n), |bch| bch.iter(|| out.copy_from_slice(black_box(&a))));
-        for op in [Op::Laplacian, Op::Arakawa, Op::Poisson] {
+        group.bench_function(BenchmarkId::new("laplacian_kernel", n), |bch| {
+            bch.iter(|| kernels::laplacian(&g, black_box(&a), &mut out, Par::Seq))
+        });
+        group.throughput(Throughput::Bytes(24 * len as u64));
+        group.bench_function(BenchmarkId::new("triad", n), |bch| {
+            bch.iter(|| {
+                for ((o, x), y) in out.iter_mut().zip(black_box(&a)).zip(&b) {
+                    *o = x + 0.5 * y;
+                }
+            })
+        });
+        // (includes copying the two inputs onto the tape)
+        group.bench_function(BenchmarkId::new("tape_add", n), |bch| {
+            bch.iter(|| tape.eval(Par::Seq, |c| (c.input(&a).unwrap() + c.input(&b).unwrap()).value()[0]))
+        });
+
+        group.throughput(Throughput::Elements(len as u64));
+        for op in OPS {
+            // the kernels run in the 2-thread pool (installed once per sample batch)
             group.bench_function(BenchmarkId::new(format!("{op:?}/primal"), n), |bch| {
-                bch.iter(|| tape.eval(Par::Rayon, |c| apply(op, c, c.input(&a).unwrap(), c.input(&b).unwrap()).value()))
+                two.install(|| {
+                    bch.iter(|| {
+                        tape.eval(Par::Rayon, |c| apply(op, c, c.input(&a).unwrap(), c.input(&b).unwrap()).value())
+                    })
+                })
             });
             group.bench_function(BenchmarkId::new(format!("{op:?}/primal+vjp"), n), |bch| {
-                bch.iter(|| {
-                    tape.record(Par::Rayon, |c| {
-                        let fa = c.input(&a).unwrap();
-                        let s = apply(op, c, fa, c.input(&b).unwrap());
-                        c.gradient(s).unwrap().field(fa)[0]
+                two.install(|| {
+                    bch.iter(|| {
+                        tape.record(Par::Rayon, |c| {
+                            let fa = c.input(&a).unwrap();
+                            let s = apply(op, c, fa, c.input(&b).unwrap());
+                            c.gradient(s).unwrap().field(fa)[0]
+                        })
                     })
                 })
             });
             group.bench_function(BenchmarkId::new(format!("{op:?}/jvp"), n), |bch| {
-                bch.iter(|| {
-                    dtape.eval(Par::Rayon, |c| apply(op, c, c.input(&ad).unwrap(), c.input(&bd).unwrap()).value())
+                two.install(|| {
+                    bch.iter(|| {
+                        dtape.eval(Par::Rayon, |c| apply(op, c, c.input(&ad).unwrap(), c.input(&bd).unwrap()).value())
+                    })
                 })
             });
         }
+
+        for (label, pool) in [("rhs_step/1thread", &one), ("rhs_step/2threads", &two)] {
+            group.bench_function(BenchmarkId::new(label, n), |bch| {
+                pool.install(|| bch.iter(|| taped_rhs_step(&mut tape, black_box(&a)).unwrap()))
+            });
+        }
+        eprintln!(
+            "field/rhs_step N = {n}: arena {:.1} MiB ({:.0} bytes per grid point)",
+            tape.arena_bytes() as f64 / (1 << 20) as f64,
+            tape.arena_bytes() as f64 / len as f64
+        );
     }
     group.finish();
 }

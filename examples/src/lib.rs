@@ -81,3 +81,77 @@ pub mod timing {
             .fold(f64::INFINITY, f64::min)
     }
 }
+
+/// The field operations measured by `examples/field_figures.rs` and the
+/// criterion suite `benches/benches/field.rs`, each reduced to a scalar
+/// (a sum) so that every case is swept back the same way; and one taped
+/// right-hand side of the vorticity equation for the thread scaling.
+pub mod field_ops {
+    use rewind_field::{Components, Ctx, Field, FieldError, FieldTape, Par, Scalar, Unary};
+
+    /// An operation.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    #[allow(missing_docs)]
+    pub enum Op {
+        Add,
+        Axpy,
+        Tanh,
+        Sum,
+        Laplacian,
+        Ddx,
+        Arakawa,
+        Upwind,
+        SemiLagrangian,
+        Poisson,
+    }
+
+    /// All of them, elementwise first.
+    pub const OPS: [Op; 10] = [
+        Op::Add,
+        Op::Axpy,
+        Op::Tanh,
+        Op::Sum,
+        Op::Laplacian,
+        Op::Ddx,
+        Op::Arakawa,
+        Op::Upwind,
+        Op::SemiLagrangian,
+        Op::Poisson,
+    ];
+
+    /// `op(a, b)`, summed (`b` is the velocity of the advection cases).
+    pub fn apply<'id, T: Components>(
+        op: Op,
+        c: &'id Ctx<'id, T>,
+        a: Field<'id, T>,
+        b: Field<'id, T>,
+    ) -> Scalar<'id, T> {
+        let f = match op {
+            Op::Add => a + b,
+            Op::Axpy => c.axpy(0.5, a, b),
+            Op::Tanh => a.map(Unary::Tanh),
+            Op::Sum => return a.sum(),
+            Op::Laplacian => a.laplacian(),
+            Op::Ddx => a.ddx(),
+            Op::Arakawa => a.arakawa(b).expect("square grid"),
+            Op::Upwind => a.upwind(b, b),
+            Op::SemiLagrangian => a.semi_lagrangian(b, b, 0.01),
+            Op::Poisson => a.poisson(),
+        };
+        f.sum()
+    }
+
+    /// One taped vorticity right-hand side from `w0` and its reverse sweep
+    /// (the kernels run with [`Par::Rayon`] in the current pool); returns one
+    /// entry of the gradient.
+    pub fn taped_rhs_step(tape: &mut FieldTape<f64>, w0: &[f64]) -> Result<f64, FieldError> {
+        tape.record(Par::Rayon, |c| {
+            let w = c.input(w0)?;
+            let psi = w.poisson();
+            let rhs = psi.arakawa(w)? + w.laplacian() * 1e-3 - w * 0.1;
+            let next = c.axpy(0.01, rhs, w);
+            let j = next.sqnorm();
+            c.gradient(j).map(|adj| adj.field(w)[0])
+        })
+    }
+}
