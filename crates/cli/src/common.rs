@@ -197,6 +197,7 @@ pub(crate) fn metadata(out: &rewind_io::Output, c: &Config, command: &str) -> Re
     out.attr("config", &c.to_toml())?;
     out.attr("command", command)?;
     out.attr("rewind_version", env!("CARGO_PKG_VERSION"))?;
+    out.attr("hdf5_version", &rewind_io::hdf5_library_version())?;
     out.attr("problem", "ns2d-periodic (../shared/specs/ns2d-periodic.md)")?;
     Ok(())
 }

@@ -85,6 +85,8 @@ fn run_writes_the_fields_it_computed() {
     assert_eq!(frames[2], expected);
     assert!(input.attr("config").unwrap().contains("n = 16"));
     assert_eq!(input.attr("rewind_version").unwrap(), env!("CARGO_PKG_VERSION"));
+    let hdf5 = input.attr("hdf5_version").unwrap();
+    assert!(hdf5.starts_with("1.") && hdf5 == rewind_io::hdf5_library_version(), "{hdf5}");
 }
 
 #[test]

@@ -80,6 +80,13 @@ struct SeriesWriter {
     times: Vec<f64>,
 }
 
+/// The version of the HDF5 C library the files are written with, e.g.
+/// `"1.10.8"` (recorded in every file's metadata).
+pub fn hdf5_library_version() -> String {
+    let (major, minor, release) = hdf5::library_version();
+    format!("{major}.{minor}.{release}")
+}
+
 /// An HDF5 file being written (see the module docs for its layout).
 #[derive(Debug)]
 pub struct Output {

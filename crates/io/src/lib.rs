@@ -28,7 +28,7 @@ use std::path::PathBuf;
 use thiserror::Error;
 
 pub use atomic::{AtomicFile, write_atomic};
-pub use h5::{GridInfo, Input, Output, Series};
+pub use h5::{GridInfo, Input, Output, Series, hdf5_library_version};
 pub use snapshot::{DiskScalar, DiskStore};
 
 /// What can go wrong with a file.
