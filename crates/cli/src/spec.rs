@@ -41,19 +41,14 @@ pub(crate) fn main(a: &Args) -> Result<()> {
     };
     // one bar over every step evaluation: target, primal, gradient, HVP
     let total = spec::evaluations(size, strategy).with_context(|| format!("bad --schedule {:?}", a.schedule))?;
-    let bar = crate::common::progress_bar(total, "target", a.quiet);
     let mut phase = spec::Phase::Target;
+    let bar = crate::common::progress_bar(total, phase.label(), a.quiet);
     let r = pool
         .install(|| {
             spec::run_observed(size, strategy, Par::Rayon, |p| {
                 if p != phase {
                     phase = p;
-                    bar.set_message(match p {
-                        spec::Phase::Target => "target",
-                        spec::Phase::Primal => "primal",
-                        spec::Phase::Gradient => "gradient",
-                        spec::Phase::Hvp => "HVP",
-                    });
+                    bar.set_message(p.label());
                 }
                 bar.inc(1);
             })

@@ -126,11 +126,16 @@ impl Binary {
         }
     }
 
-    /// Its partial derivatives `(∂/∂a, ∂/∂b)`, by forward mode on the
-    /// scalar rules.
+    /// `∂f/∂a`, by forward mode on the scalar rules.
     #[inline]
-    pub fn partials<R: Real>(self, a: R, b: R) -> (R, R) {
-        (self.apply(Dual::variable(a), Dual::constant(b)).eps, self.apply(Dual::constant(a), Dual::variable(b)).eps)
+    pub fn d_first<R: Real>(self, a: R, b: R) -> R {
+        self.apply(Dual::variable(a), Dual::constant(b)).eps
+    }
+
+    /// `∂f/∂b`, by forward mode on the scalar rules.
+    #[inline]
+    pub fn d_second<R: Real>(self, a: R, b: R) -> R {
+        self.apply(Dual::constant(a), Dual::variable(b)).eps
     }
 }
 
@@ -580,8 +585,9 @@ impl<'id, T: Components> Sweep<'_, 'id, T> {
             }
             Op::Map2(f, a, b) => {
                 let (va, vb) = (v(a), v(b));
-                self.add_with(a, |k| o[k] * f.partials(va[k], vb[k]).0);
-                self.add_with(b, |k| o[k] * f.partials(va[k], vb[k]).1);
+                // one dual evaluation per partial and point
+                self.add_with(a, |k| o[k] * f.d_first(va[k], vb[k]));
+                self.add_with(b, |k| o[k] * f.d_second(va[k], vb[k]));
             }
             Op::Sum(a) => {
                 let s = o[0];

@@ -249,8 +249,7 @@ impl CustomOp for SumSoftplus {
     fn eval<T: Real>(&self, x: &[T], y: &mut [T]) {
         y[0] = softplus_plain(x);
     }
-    fn vjp<T: Real>(&self, x: &[T], y: &[T], ybar: &[T], xbar: &mut [T]) {
-        let _ = y;
+    fn vjp<T: Real>(&self, x: &[T], _y: &[T], ybar: &[T], xbar: &mut [T]) {
         for (b, &xi) in xbar.iter_mut().zip(x) {
             *b += ybar[0] / ((-xi).exp() + 1.0);
         }

@@ -150,6 +150,18 @@ pub enum Phase {
     Hvp,
 }
 
+impl Phase {
+    /// A short label (for progress bars).
+    pub fn label(self) -> &'static str {
+        match self {
+            Phase::Target => "target",
+            Phase::Primal => "primal",
+            Phase::Gradient => "gradient",
+            Phase::Hvp => "HVP",
+        }
+    }
+}
+
 /// Step evaluations a run at `size` under `strategy` makes (what
 /// [`run_observed`] ticks): two primal sweeps, then the schedule's forward
 /// steps twice (gradient, HVP).
