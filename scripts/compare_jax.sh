@@ -1,25 +1,38 @@
 #!/usr/bin/env bash
 # Compares rewind with a JAX reference (scripts/jax_ns2d.py: float64, CPU) on
-# the benchmark problem `ns2d-periodic` (../shared/specs/ns2d-periodic.md):
+# the benchmark problem `ns2d-periodic` (docs/specs/ns2d-periodic.md):
 #
 #  1. sets up a Python venv in scripts/.venv with pinned jax[cpu]/jaxlib/numpy;
 #  2. builds rewind (cargo build --release -p rewind-cli; SKIP_BUILD=1 skips it);
-#  3. runs, for each size, `rewind spec ns2d-periodic` under binomial:10 and
-#     store-all (REWIND_REPEATS runs each), and the JAX reference in its two
-#     checkpointing variants (remat, nested), one process per variant and per
-#     --what (primal, grad, hvp) so that each peak RSS is its own;
+#  3. runs, for each size, `rewind spec ns2d-periodic` under each of SCHEDULES
+#     (REWIND_REPEATS runs each), and the JAX reference in the formulations
+#     that are fastest on this CPU (RK4 stages as a lax.scan), one process per
+#     variant and per --what (primal, grad, hvp) so that each peak RSS is its own:
+#       remat        jax.checkpoint per step, both cores
+#       remat-1core  the same pinned to one core (taskset): XLA:CPU's primal is
+#                    faster there, its gradient and HVP slower
+#       nested       two-level sqrt(n) checkpointed scan (its best memory saver)
+#     (tried and dropped as slower at size M: RK4 written out, --rk unrolled,
+#     2.1x the gradient time; no checkpointing, 1.8x and 10.8 GB; keeping psi,
+#     --policy psi, the same time in 2x the memory; XLA_FLAGS for the CPU
+#     runtime, thread pools and codegen split: within the noise);
 #  4. checks that Jloss, grad_norm, grad_dot_v, hvp_norm and v_dot_hvp agree to
 #     1e-8 relative between every run (exit 1, naming the figures, if not), and
-#     prints the side-by-side table of times, peak memory and JAX / rewind ratios.
+#     prints the side-by-side table of times, peak memory and JAX / rewind
+#     ratios, against each JAX variant and against the fastest JAX per figure.
 #
 # Usage: scripts/compare_jax.sh            (sizes S and M)
-# Environment: SIZES="S M" (any of S M L), SKIP_BUILD=1, JAX_REPEATS=3,
+# Environment: SIZES="S M L:1000" (a size, or SIZE:STEPS for its grid and time
+#   step over another number of steps), SCHEDULES="binomial:32 store-all",
+#   VARIANTS="remat remat-1core nested", SKIP_BUILD=1, JAX_REPEATS=3,
 #   REWIND_REPEATS=3, THREADS=N (rewind's --threads; default all cores, as JAX),
 #   OUT_DIR=folder for the JSON files (default target/compare-jax, emptied first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SIZES="${SIZES:-S M}"
+SCHEDULES="${SCHEDULES:-binomial:32 store-all}"
+VARIANTS="${VARIANTS:-remat remat-1core nested}"
 JAX_REPEATS="${JAX_REPEATS:-3}"
 REWIND_REPEATS="${REWIND_REPEATS:-3}"
 OUT_DIR="${OUT_DIR:-target/compare-jax}"
@@ -81,21 +94,34 @@ run_to() { # run_to FILE CMD...: CMD's stdout to FILE, with the seconds it took 
   awk -v a="$t0" -v b="$t1" -v c="$*" 'BEGIN { printf "  %-70s %7.1f s\n", c, b - a }' >&2
 }
 
-for size in $SIZES; do
-  echo "compare_jax: size $size" >&2
-  for sched in binomial:10 store-all; do
+for case in $SIZES; do
+  size=${case%%:*}
+  steps=()
+  label=$size
+  if [ "$case" != "$size" ]; then
+    steps=(--steps "${case#*:}")
+    label="$size${case#*:}"
+  fi
+  echo "compare_jax: size $case" >&2
+  for sched in $SCHEDULES; do
     for k in $(seq 1 "$REWIND_REPEATS"); do
-      run_to "$OUT_DIR/rewind_${size}_${sched//:/-}_$k.json" \
-        "$REWIND" spec ns2d-periodic --size "$size" --schedule "$sched" ${threads[@]+"${threads[@]}"}
+      run_to "$OUT_DIR/rewind_${label}_${sched//:/-}_$k.json" \
+        "$REWIND" spec ns2d-periodic --size "$size" ${steps[@]+"${steps[@]}"} --schedule "$sched" ${threads[@]+"${threads[@]}"}
     done
   done
-  if [ "$size" = S ]; then
+  if [ "$case" = S ]; then
     run_to "$OUT_DIR/sanity_S.json" "$PY" scripts/jax_ns2d.py --size S --sanity
   fi
-  for variant in remat nested; do
+  for variant in $VARIANTS; do
+    pin=()
+    jv=$variant
+    if [ "$variant" = remat-1core ]; then
+      pin=(taskset -c 0)
+      jv=remat
+    fi
     for what in primal grad hvp; do
-      run_to "$OUT_DIR/jax_${size}_${variant}_${what}.json" \
-        "$PY" scripts/jax_ns2d.py --size "$size" --variant "$variant" --what "$what" --repeats "$JAX_REPEATS"
+      run_to "$OUT_DIR/jax_${label}_${variant}_${what}.json" \
+        ${pin[@]+"${pin[@]}"} "$PY" scripts/jax_ns2d.py --size "$size" ${steps[@]+"${steps[@]}"} --variant "$jv" --what "$what" --repeats "$JAX_REPEATS"
     done
   done
 done

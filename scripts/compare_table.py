@@ -49,7 +49,7 @@ def ratio(a, b):
 
 def ordered(variants):
     """The JAX variants, remat first."""
-    order = {"remat": 0, "nested": 1}
+    order = {"remat": 0, "remat-1core": 1, "nested": 2}
     return sorted(variants.items(), key=lambda kv: (order.get(kv[0], 9), kv[0]))
 
 
@@ -75,7 +75,7 @@ def main():
             jax.setdefault(size, {}).setdefault(variant, {})[what] = load(path)
     for path in sorted(glob.glob(os.path.join(args.folder, "sanity_*.json"))):
         sanity[os.path.basename(path)[7:-5]] = load(path)
-    sizes = sorted(set(rewind) | set(jax), key=lambda s: SIZE_ORDER.get(s, 9))
+    sizes = sorted(set(rewind) | set(jax), key=lambda s: (SIZE_ORDER.get(s[:1], 9), s))
     if not sizes:
         print(f"compare_table: no runs in {args.folder}", file=sys.stderr)
         return 2
@@ -130,6 +130,7 @@ def main():
 
     print()
     print("== times (seconds) and peak resident memory (MiB), measured in this run")
+    print("   ratios above 1: rewind is faster (time) or smaller (memory) than that JAX run")
     print("   rewind: best of its runs (each run one process doing primal, gradient and HVP; its")
     print("   peak RSS covers all three). JAX: one process per --what, best of its repeats after")
     print("   compilation (compile time apart); 'peak RSS' is the largest of its three processes,")
@@ -171,6 +172,21 @@ def main():
                   f"{fmt_m(r['rss_base']):>9} {fmt_t(r['compile']):>9}  {r['note']}")
         rw = [r for r in rows if r["name"].startswith("rewind")]
         jx = [r for r in rows if r["name"].startswith("jax")]
+        if len(jx) > 1:
+            # the fastest JAX per figure: what a comparison must quote
+            best = {"name": "jax fastest", "rss": None}
+            picks = []
+            for k in ("primal", "grad", "hvp"):
+                cands = [r for r in jx if r[k] is not None]
+                if cands:
+                    b = min(cands, key=lambda r: r[k])
+                    best[k] = b[k]
+                    picks.append(f"{k}: {b['name'][4:]} ({fmt_m(b['rss_' + k] if k != 'primal' else b['rss'])} MiB)")
+                else:
+                    best[k] = None
+            print(f"   {'jax fastest':<22} {fmt_t(best['primal']):>9} {fmt_t(best['grad']):>9} "
+                  f"{fmt_t(best['hvp']):>9}  per figure: {'; '.join(picks)}")
+            jx.append(best)
         if rw and jx:
             print(f"   {'ratio JAX / rewind':<40} {'primal':>7} {'grad':>7} {'hvp':>7} {'peak RSS':>9}")
             for j in jx:

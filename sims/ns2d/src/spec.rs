@@ -1,5 +1,5 @@
 //! The benchmark problem `ns2d-periodic`, exactly as
-//! `../shared/specs/ns2d-periodic.md` defines it: sizes, fields A and B,
+//! `docs/specs/ns2d-periodic.md` defines it: sizes, fields A and B,
 //! the target `Φ(ω_B)`, the direction `v`, the objective
 //! `J(ω₀) = ½ h² Σ (Φ(ω₀) − ω_target)²` and the figures to report.
 
@@ -43,6 +43,23 @@ impl std::str::FromStr for Size {
             "L" | "l" => Ok(Size::L),
             _ => Err(format!("unknown size {s:?}: expected S, M or L")),
         }
+    }
+}
+
+/// One run of the benchmark: a size's grid and time step, and a number of
+/// steps — the size's own (`Case::from(Size::M)`) or another (the 256² grid
+/// of size L for 1000 steps, say, to time it without the full run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Case {
+    /// The grid and time step.
+    pub size: Size,
+    /// Steps of `Φ`.
+    pub steps: usize,
+}
+
+impl From<Size> for Case {
+    fn from(size: Size) -> Case {
+        Case { size, steps: size.table().1 }
     }
 }
 
@@ -165,28 +182,30 @@ impl Phase {
 /// Step evaluations a run at `size` under `strategy` makes (what
 /// [`run_observed`] ticks): two primal sweeps, then the schedule's forward
 /// steps twice (gradient, HVP).
-pub fn evaluations(size: Size, strategy: Strategy) -> Result<u64, DriverError> {
-    let steps = size.table().1;
+pub fn evaluations(case: impl Into<Case>, strategy: Strategy) -> Result<u64, DriverError> {
+    let steps = case.into().steps;
     let schedule = strategy.schedule(steps)?;
     let counts = check(&schedule, strategy.budget(steps))?;
     Ok(2 * steps as u64 + 2 * counts.forward_steps)
 }
 
-/// Runs the benchmark at `size` under `strategy`.
-pub fn run(size: Size, strategy: Strategy, par: Par) -> Result<Report, SpecError> {
-    run_observed(size, strategy, par, |_| {})
+/// Runs the benchmark `case` (a [`Size`], or a size with another step
+/// count) under `strategy`.
+pub fn run(case: impl Into<Case>, strategy: Strategy, par: Par) -> Result<Report, SpecError> {
+    run_observed(case, strategy, par, |_| {})
 }
 
 /// [`run`], calling `tick` with the phase before every step evaluation
 /// ([`evaluations`] of them in all), e.g. for a progress bar; the ticks
 /// cost nothing measurable next to a step.
 pub fn run_observed(
-    size: Size,
+    case: impl Into<Case>,
     strategy: Strategy,
     par: Par,
     mut tick: impl FnMut(Phase),
 ) -> Result<Report, SpecError> {
-    let (n, steps, dt) = size.table();
+    let Case { size, steps } = case.into();
+    let (n, _, dt) = size.table();
     let p = params(size);
     let mut primal = stepper::<f64>(p.clone(), par)?;
     let target = advance(&mut Observed { inner: &mut primal, tick: || tick(Phase::Target) }, &field_b(n), steps)?;
