@@ -539,3 +539,27 @@ fn bad_input_is_a_typed_error() {
     });
     assert!(Grid::new(0, 4, 1.0, 1.0).is_err() && Grid::new(4, 4, -1.0, 1.0).is_err());
 }
+
+#[test]
+fn powf_with_a_constant_exponent_differentiates_at_a_negative_base() {
+    let g = Grid::line(4, 4.0).unwrap();
+    let a = [-3.0, -1.5, 1.5, 3.0];
+    let exact = [-6.0, -3.0, 3.0, 6.0]; // d(a²)/da
+    // reverse mode: the adjoint of the base
+    let mut tape = FieldTape::<f64>::new(g);
+    let adj = tape.record(Par::Seq, |c| {
+        let x = c.input(&a).unwrap();
+        let two = c.input(&[2.0; 4]).unwrap();
+        let y = x.map2(two, Binary::Powf);
+        c.backward(&[(y, &[1.0; 4][..])], &[]).unwrap().field(x).to_vec()
+    });
+    assert_eq!(adj, exact);
+    // forward mode: the tangent, with the exponent a constant field
+    let mut tape = FieldTape::<Dual<f64>>::new(g);
+    let tangent = tape.eval(Par::Seq, |c| {
+        let x = c.input(&a.map(|v| Dual::new(v, 1.0))).unwrap();
+        let two = c.input(&[Dual::constant(2.0); 4]).unwrap();
+        x.map2(two, Binary::Powf).value().iter().map(|z| z.eps).collect::<Vec<_>>()
+    });
+    assert_eq!(tangent, exact);
+}

@@ -33,6 +33,8 @@
 //! "perturbation confusion" cannot happen silently:
 //!
 //! ```compile_fail
+//! // (rustc reports this as "lifetime may not live long enough", an error
+//! // without a code, so it cannot be pinned to one)
 //! use rewind_tape::grad;
 //! let g = grad(|x| {
 //!     let inner = grad(|y| x[0] * y[0], &[1.0]).unwrap(); // error: outer variable on the inner tape

@@ -76,7 +76,7 @@ pub fn custom<T: Real, O: CustomOp + ?Sized>(op: &O, x: &[T]) -> Vec<T> {
 /// Applies a single-output custom operation to `x`. Using it with an
 /// operation of several outputs does not compile:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0080
 /// use rewind_tape::{CustomOp, Real, custom1};
 /// struct Two;
 /// impl CustomOp for Two {

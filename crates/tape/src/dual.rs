@@ -213,6 +213,10 @@ impl<T: Real> Real for Dual<T> {
     fn is_exact_zero(&self) -> bool {
         self.re.is_exact_zero() && self.eps.is_exact_zero()
     }
+    #[inline]
+    fn is_finite(&self) -> bool {
+        self.re.is_finite() && self.eps.is_finite()
+    }
 
     rules::impl_unary_methods!(re);
 
@@ -224,7 +228,16 @@ impl<T: Real> Real for Dual<T> {
     #[inline]
     fn powf(self, b: Self) -> Self {
         let (v, da, db) = rules::powf(self.re, b.re);
-        self.binary(b, v, da, db)
+        // A side with an exactly-zero tangent contributes nothing, even where
+        // its partial is not finite (`∂/∂b = aᵇ ln a` is NaN for a < 0, and
+        // `∂/∂a` is infinite at a = 0 for b < 1): `0 · NaN` would otherwise
+        // poison `x.powf(2.0)` at negative x (JAX's symbolic zeros do the same).
+        match (self.eps.is_exact_zero(), b.eps.is_exact_zero()) {
+            (false, false) => self.binary(b, v, da, db),
+            (false, true) => self.unary(v, da),
+            (true, false) => b.unary(v, db),
+            (true, true) => Dual::constant(v),
+        }
     }
     #[inline]
     fn atan2(self, x: Self) -> Self {

@@ -64,6 +64,11 @@ pub trait Real:
     /// all derivative parts) and carries no dependence on a tape. Used to
     /// skip work in reverse sweeps; `false` is always a safe answer.
     fn is_exact_zero(&self) -> bool;
+    /// True if the value and every derivative part are finite. The checks
+    /// that stop a run at the step where it blew up use this, so that a NaN
+    /// in a tangent alone (a forward-over-reverse run whose value is fine)
+    /// is caught too, not only one in the value.
+    fn is_finite(&self) -> bool;
 
     /// `0`.
     #[inline]
@@ -145,6 +150,10 @@ impl Real for f64 {
     #[inline]
     fn is_exact_zero(&self) -> bool {
         *self == 0.0
+    }
+    #[inline]
+    fn is_finite(&self) -> bool {
+        f64::is_finite(*self)
     }
     #[inline]
     fn exp(self) -> Self {

@@ -24,15 +24,16 @@
 //!
 //! * a variable cannot leave its recording (the tape is reset afterwards):
 //!
-//! ```compile_fail
+//! ```compile_fail,E0521
 //! use rewind_tape::Tape;
 //! let mut tape = Tape::<f64>::new();
-//! let escaped = tape.record(|r| r.var(1.0)); // error: borrowed data escapes
+//! let mut escaped = None;
+//! tape.record(|r| escaped = Some(r.var(1.0))); // error: borrowed data escapes
 //! ```
 //!
 //! * variables of two tapes cannot be combined:
 //!
-//! ```compile_fail
+//! ```compile_fail,E0521
 //! use rewind_tape::Tape;
 //! let (mut t1, mut t2) = (Tape::<f64>::new(), Tape::<f64>::new());
 //! t1.record(|a| {
@@ -47,7 +48,7 @@
 //! * a tape cannot be reset (or dropped, or recorded again) while its
 //!   variables are alive:
 //!
-//! ```compile_fail
+//! ```compile_fail,E0499
 //! use rewind_tape::Tape;
 //! let mut tape = Tape::<f64>::new();
 //! tape.record(|r| {
@@ -60,7 +61,7 @@
 //! * a variable cannot move to another thread (each thread or rayon task
 //!   records on a tape of its own; [`Tape`] itself is `Send`):
 //!
-//! ```compile_fail
+//! ```compile_fail,E0277
 //! use rewind_tape::Tape;
 //! let mut tape = Tape::<f64>::new();
 //! tape.record(|r| {
@@ -70,6 +71,9 @@
 //!     });
 //! });
 //! ```
+//!
+//! (Each example is pinned to its error code, so it cannot pass for another
+//! reason; the positive twins compile in `tests/safety.rs`.)
 //!
 //! None of this relies on `unsafe` code; the one `unsafe` construct of the
 //! crate (the recorder's interior mutability) is explained at
@@ -551,8 +555,10 @@ impl<T: Real> Div for Var<'_, T> {
     type Output = Self;
     #[inline]
     fn div(self, o: Self) -> Self {
+        // the quotient as f64 division computes it (a · (1/b) can differ by
+        // an ulp, and a taped run's primal must equal the f64 one)
+        let q = self.val / o.val;
         let inv = o.val.recip();
-        let q = self.val * inv;
         self.binary(o, q, inv, -q * inv)
     }
 }
@@ -668,6 +674,11 @@ impl<T: Real> Real for Var<'_, T> {
     #[inline]
     fn is_exact_zero(&self) -> bool {
         self.rec.is_none() && self.val.is_exact_zero()
+    }
+    /// The value's finiteness (its adjoint lives on the tape, not here).
+    #[inline]
+    fn is_finite(&self) -> bool {
+        self.val.is_finite()
     }
 
     rules::impl_unary_methods!(val);

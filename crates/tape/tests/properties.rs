@@ -283,3 +283,71 @@ fn dual_of_dual_has_the_mixed_partial() {
     assert_eq!(f.eps.re, 9.0); // ∂f/∂y
     assert_eq!(f.eps.eps, 6.0); // ∂²f/∂x∂y
 }
+
+/// `a` and `b` are the same `f64`, bit for bit (NaNs of one payload alike).
+fn same_bits(a: f64, b: f64) -> bool {
+    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// The primal of every operation is the f64 primal bit for bit, in
+    /// forward mode, reverse mode and their nestings: the checkpoint driver
+    /// recomputes states with one scalar type and reverses them with
+    /// another, and relies on getting the same numbers.
+    #[test]
+    fn every_primal_equals_the_f64_primal_bit_for_bit(
+        k in 0usize..UNARY.len(), u in 0.0f64..1.0, sign: bool,
+        j in 0usize..BINARY.len(), a in -4.0f64..4.0, b in -4.0f64..4.0,
+    ) {
+        let op = UNARY[k];
+        let x = point(op, u, sign);
+        let f = apply(op, x);
+        prop_assert!(same_bits(apply(op, Dual::variable(x)).re, f), "{op:?}({x}) by Dual");
+        prop_assert!(same_bits(apply(op, Dual::variable(Dual::variable(x))).re.re, f), "{op:?}({x}) by Dual<Dual>");
+        let (v, _) = rewind_tape::value_and_grad(|y| apply(op, y[0]), &[x]).unwrap();
+        prop_assert!(same_bits(v, f), "{op:?}({x}) by Var: {v} vs {f}");
+        let (v, _, _) = rewind_tape::grad_and_hvp(|y| apply(op, y[0]), &[x], &[1.0]).unwrap();
+        prop_assert!(same_bits(v, f), "{op:?}({x}) by Var<Dual>: {v} vs {f}");
+
+        let op = BINARY[j];
+        let f = apply2(op, a, b);
+        prop_assert!(same_bits(apply2(op, Dual::variable(a), Dual::constant(b)).re, f), "{op:?}({a}, {b}) by Dual");
+        let (v, _) = rewind_tape::value_and_grad(|y| apply2(op, y[0], y[1]), &[a, b]).unwrap();
+        prop_assert!(same_bits(v, f), "{op:?}({a}, {b}) by Var: {v} vs {f}");
+        let (v, _, _) = rewind_tape::grad_and_hvp(|y| apply2(op, y[0], y[1]), &[a, b], &[1.0, 0.5]).unwrap();
+        prop_assert!(same_bits(v, f), "{op:?}({a}, {b}) by Var<Dual>: {v} vs {f}");
+    }
+}
+
+#[test]
+fn a_taped_quotient_is_the_f64_quotient() {
+    // a · (1/b) is one ulp away from a / b here
+    let (a, b) = (8.714195424658511, 27.30078775092896);
+    let (v, g) = rewind_tape::value_and_grad(|x| x[0] / x[1], &[a, b]).unwrap();
+    assert_eq!(v, a / b);
+    assert!(close(g[0], 1.0 / b, 1e-15) && close(g[1], -a / (b * b), 1e-15), "{g:?}");
+}
+
+fn square_by_powf<T: Real>(x: T) -> T {
+    x.powf(T::from_f64(2.0))
+}
+
+#[test]
+fn powf_with_a_constant_exponent_differentiates_at_a_negative_base() {
+    for x in [-3.0, -1.5, 1.5, 3.0] {
+        assert_eq!(derivative(square_by_powf, x), 2.0 * x, "forward at {x}");
+        assert_eq!(grad(|y| square_by_powf(y[0]), &[x]).unwrap(), vec![2.0 * x], "reverse at {x}");
+        assert_eq!(hvp(|y| square_by_powf(y[0]), &[x], &[1.0]).unwrap(), vec![2.0], "HVP at {x}");
+        let d2 = derivative(|y: Dual<f64>| derivative(square_by_powf, y), x);
+        assert_eq!(d2, 2.0, "second derivative at {x}");
+    }
+    // a constant base and a variable exponent: 2^b, derivative 2^b ln 2
+    let d = derivative(|b: Dual<f64>| Dual::constant(2.0).powf(b), 3.0);
+    assert!(close(d, 8.0 * 2f64.ln(), 1e-15), "{d}");
+    // where the exponent itself varies at a negative base the derivative does
+    // not exist, and says so
+    let d = derivative(|b: Dual<f64>| Dual::constant(-2.0).powf(b), 2.0);
+    assert!(d.is_nan(), "{d}");
+}

@@ -161,3 +161,33 @@ fn reused_tape_allocates_nothing_new_in_steady_state() {
     // 16-operand statements (each after the first carries the partial sum)
     assert_eq!(st.statements, 1000 + 500 * 7 + 1 + (500 - 16usize).div_ceil(15), "{st:?}");
 }
+
+/// The positive twins of the `compile_fail` examples in the `tape` module
+/// docs: the same code with the one forbidden line made legal compiles and
+/// runs, so each of those examples fails for the reason its error code says.
+#[test]
+fn the_compile_fail_examples_differ_from_working_code_in_one_line_only() {
+    let mut tape = Tape::<f64>::new();
+    let mut escaped = None;
+    tape.record(|r| escaped = Some(r.var(1.0).value())); // the value may leave, the variable not
+    assert_eq!(escaped, Some(1.0));
+    let (mut t1, mut t2) = (Tape::<f64>::new(), Tape::<f64>::new());
+    t1.record(|a| {
+        let x = a.var(1.0);
+        t2.record(|b| {
+            let y = b.var(2.0);
+            let _ = y * y; // variables of one tape only
+        });
+        let _ = x * x;
+    });
+    tape.record(|r| {
+        let x = r.var(1.0);
+        let _ = x * x;
+    });
+    tape.reset(); // after the recording, not during it
+    let (mut ta, mut tb) = (Tape::<f64>::new(), Tape::<f64>::new());
+    std::thread::scope(|s| {
+        s.spawn(move || ta.record(|r| r.var(1.0).value())); // a tape per thread
+        s.spawn(move || tb.record(|r| r.var(2.0).value()));
+    });
+}
