@@ -1,5 +1,5 @@
 //! One ns2d time step (the benchmark flow of
-//! `../shared/specs/ns2d-periodic.md`) at N = 64, 128 and 256: the primal
+//! `docs/specs/ns2d-periodic.md`) at N = 64, 128 and 256: the primal
 //! step, the taped forward (recording only), the taped forward with its
 //! reverse sweep (one VJP), and the same over `Dual<f64>` (one step of a
 //! forward-over-reverse HVP). The reverse sweep alone is the difference
@@ -13,9 +13,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group};
+use rewind_checkpoint::DiskStore;
 use rewind_checkpoint::{RamStore, SnapshotStore, Stepper, Strategy, run};
 use rewind_field::Par;
-use rewind_io::DiskStore;
 use rewind_ns2d::spec::{self, Size};
 use rewind_ns2d::{Params, TerminalMisfit, stepper};
 use rewind_tape::Dual;

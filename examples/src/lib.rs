@@ -1,6 +1,8 @@
 //! Small test problems shared by the examples and the benches, each written
 //! once, generically over [`Real`].
 
+#![forbid(unsafe_code)]
+
 use rewind_tape::Real;
 
 /// The extended Rosenbrock function (Moré, Garbow & Hillstrom):

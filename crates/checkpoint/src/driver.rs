@@ -28,16 +28,63 @@ use crate::check::check_actions;
 use crate::schedule::online::Online;
 use crate::{Action, CheckError, Schedule, ScheduleError, Strategy};
 
-/// An error raised by a stepper (a simulation that blew up, a solver that
-/// failed); it is wrapped in [`DriverError::Step`] with the step number.
+/// An error raised by a stepper or an objective (a time step beyond its
+/// stability bound, an input that does not fit the model, a tape or solver
+/// that failed); the driver wraps it in [`DriverError::Step`] with the step
+/// number. Match on the variants; a model's own error types travel in
+/// [`StepError::Model`] and are recovered with [`StepError::model_error`].
 #[derive(Debug, Error)]
-#[error(transparent)]
-pub struct StepError(#[from] pub Box<dyn StdError + Send + Sync>);
+#[non_exhaustive]
+pub enum StepError {
+    /// A time step beyond a stability bound (a CFL number, a diffusion
+    /// number): reduce the time step.
+    #[error("step {step}: {what} number {value:.3} exceeds {max} (reduce dt)")]
+    Unstable {
+        /// The step.
+        step: usize,
+        /// Which bound.
+        what: &'static str,
+        /// Its value.
+        value: f64,
+        /// The bound.
+        max: f64,
+    },
+    /// A state of the model holds a non-finite value.
+    #[error("non-finite value at index {index}")]
+    NonFinite {
+        /// The first such entry.
+        index: usize,
+    },
+    /// An input that does not fit the model (observations for the wrong
+    /// number of points, a point outside the grid, a state of the wrong
+    /// length).
+    #[error("{0}")]
+    BadInput(String),
+    /// The driver stopped the sweep from its seed callback; the reason is
+    /// the [`DriverError`] it returns.
+    #[error("stopped by the driver: {0}")]
+    Stopped(&'static str),
+    /// The scalar tape refused a recording.
+    #[error(transparent)]
+    Tape(#[from] rewind_tape::TapeError),
+    /// An error of the model's own type (a field-tape or linear-solver
+    /// error, say).
+    #[error(transparent)]
+    Model(Box<dyn StdError + Send + Sync>),
+}
 
 impl StepError {
-    /// An error from a message.
-    pub fn msg(text: impl Into<String>) -> Self {
-        StepError(text.into().into())
+    /// Wraps an error of the model's own type.
+    pub fn model(e: impl StdError + Send + Sync + 'static) -> Self {
+        StepError::Model(Box::new(e))
+    }
+
+    /// The model's own error of type `E`, if this is one.
+    pub fn model_error<E: StdError + 'static>(&self) -> Option<&E> {
+        match self {
+            StepError::Model(e) => e.downcast_ref::<E>(),
+            _ => None,
+        }
     }
 }
 
@@ -252,6 +299,18 @@ pub enum DriverError {
         /// First non-finite entry.
         index: usize,
     },
+    /// A step produced a state whose value is finite but whose tangent
+    /// (derivative part, in a forward-mode or forward-over-reverse run) is not.
+    #[error(
+        "the tangent of the state after step {step} is not finite (at index {index}) though its value is: \
+         the derivative blew up"
+    )]
+    NonFiniteTangent {
+        /// The step that produced it.
+        step: usize,
+        /// First entry with a non-finite tangent.
+        index: usize,
+    },
     /// The reverse sweep produced a non-finite adjoint.
     #[error("the adjoint of state {step} is not finite (at index {index})")]
     NonFiniteAdjoint {
@@ -320,8 +379,20 @@ pub struct Outcome<T> {
     pub counters: Counters,
 }
 
+/// The first entry of `v` that is not finite in every part ([`Real::is_finite`]).
 fn first_non_finite<T: Real>(v: &[T]) -> Option<usize> {
-    v.iter().position(|a| !a.value().is_finite())
+    v.iter().position(|a| !a.is_finite())
+}
+
+/// `Ok` if the state after step `step` is finite in every part; else the
+/// error naming the step and the first bad entry — a blow-up of the value,
+/// or of a tangent alone (the value finite, a derivative part not).
+fn check_state<T: Real>(step: usize, v: &[T]) -> Result<(), DriverError> {
+    match first_non_finite(v) {
+        None => Ok(()),
+        Some(index) if v[index].value().is_finite() => Err(DriverError::NonFiniteTangent { step, index }),
+        Some(index) => Err(DriverError::NonFiniteState { step, index }),
+    }
 }
 
 /// The executor shared by [`run`] and [`run_online`].
@@ -352,9 +423,7 @@ impl<'s, 'd, T: Real, S: Stepper<T> + ?Sized, O: Objective<T> + ?Sized> Exec<'s,
         if x0.len() != len {
             return Err(DriverError::Length { what: "initial state", expected: len, got: x0.len() });
         }
-        if let Some(index) = first_non_finite(x0) {
-            return Err(DriverError::NonFiniteState { step: 0, index });
-        }
+        check_state(0, x0)?;
         for (l, st) in stores.iter().enumerate() {
             if !st.is_empty() {
                 return Err(DriverError::Store {
@@ -387,9 +456,7 @@ impl<'s, 'd, T: Real, S: Stepper<T> + ?Sized, O: Objective<T> + ?Sized> Exec<'s,
     fn advance(&mut self, t: usize) -> Result<(), DriverError> {
         self.stepper.step(t, &self.cur, &mut self.tmp).map_err(|source| DriverError::Step { step: t, source })?;
         self.c.forward_steps += 1;
-        if let Some(index) = first_non_finite(&self.tmp) {
-            return Err(DriverError::NonFiniteState { step: t, index });
-        }
+        check_state(t, &self.tmp)?;
         std::mem::swap(&mut self.cur, &mut self.tmp);
         Ok(())
     }
@@ -429,9 +496,9 @@ impl<'s, 'd, T: Real, S: Stepper<T> + ?Sized, O: Objective<T> + ?Sized> Exec<'s,
         let Exec { stepper, objective, cur, tmp, adj, adj_prev, pbar, value, final_state, .. } = self;
         let mut failure: Option<DriverError> = None;
         let mut seed = |next: &[T], ybar: &mut [T]| -> Result<(), StepError> {
-            if let Some(index) = first_non_finite(next) {
-                failure = Some(DriverError::NonFiniteState { step: t, index });
-                return Err(StepError::msg("non-finite state"));
+            if let Err(e) = check_state(t, next) {
+                failure = Some(e);
+                return Err(StepError::Stopped("non-finite state"));
             }
             if last {
                 ybar.iter_mut().for_each(|v| *v = T::zero());
@@ -441,9 +508,9 @@ impl<'s, 'd, T: Real, S: Stepper<T> + ?Sized, O: Objective<T> + ?Sized> Exec<'s,
                 ybar.copy_from_slice(adj);
             }
             let l = objective.loss(t + 1, n, next, ybar)?;
-            if !l.value().is_finite() {
+            if !l.is_finite() {
                 failure = Some(DriverError::NonFiniteLoss { step: t + 1 });
-                return Err(StepError::msg("non-finite loss"));
+                return Err(StepError::Stopped("non-finite loss"));
             }
             *value += l;
             Ok(())
@@ -468,7 +535,7 @@ impl<'s, 'd, T: Real, S: Stepper<T> + ?Sized, O: Objective<T> + ?Sized> Exec<'s,
             .objective
             .loss(0, self.n, &self.x0, &mut self.adj)
             .map_err(|source| DriverError::Step { step: 0, source })?;
-        if !l0.value().is_finite() {
+        if !l0.is_finite() {
             return Err(DriverError::NonFiniteLoss { step: 0 });
         }
         self.value += l0;
@@ -552,8 +619,10 @@ pub fn run_online<T: Real, S: Stepper<T> + ?Sized, O: Objective<T> + ?Sized>(
 }
 
 /// Gradient of the objective through `steps` steps under `strategy`, with
-/// snapshots in RAM (the disk level of a multi-level strategy is simulated
-/// in RAM until the HDF5 store lands).
+/// snapshots in RAM; the disk level of a multi-level strategy is a
+/// [`DiskStore`](crate::DiskStore) under the system's temporary directory
+/// (removed afterwards). For another directory, call [`run`] with your own
+/// stores.
 pub fn gradient<S: Stepper<f64> + ?Sized, O: Objective<f64> + ?Sized>(
     stepper: &mut S,
     objective: &mut O,
@@ -562,8 +631,23 @@ pub fn gradient<S: Stepper<f64> + ?Sized, O: Objective<f64> + ?Sized>(
     x0: &[f64],
 ) -> Result<Outcome<f64>, DriverError> {
     let schedule = strategy.schedule(steps)?;
-    let (mut ram, mut disk) = (RamStore::new(), RamStore::new());
-    run(stepper, objective, &schedule, x0, [&mut ram, &mut disk])
+    let mut ram = RamStore::new();
+    let mut disk = disk_level(strategy)?;
+    run(stepper, objective, &schedule, x0, [&mut ram, &mut *disk])
+}
+
+/// The disk level for `strategy`: a [`DiskStore`](crate::DiskStore) in the
+/// temporary directory where the strategy has one, else an empty RAM store
+/// (never written).
+fn disk_level<T: crate::DiskScalar + Real + 'static>(
+    strategy: Strategy,
+) -> Result<Box<dyn SnapshotStore<T>>, DriverError> {
+    Ok(match strategy {
+        Strategy::MultiLevel { disk, .. } if disk > 0 => Box::new(
+            crate::DiskStore::new(std::env::temp_dir()).map_err(|source| DriverError::Store { step: 0, source })?,
+        ),
+        _ => Box::new(RamStore::new()),
+    })
 }
 
 /// The objective, its gradient and a Hessian-vector product with respect to
@@ -596,8 +680,9 @@ pub fn hvp<S: Stepper<Dual<f64>> + ?Sized, O: Objective<Dual<f64>> + ?Sized>(
     }
     let xd: Vec<Dual<f64>> = x0.iter().zip(v).map(|(&a, &b)| Dual::new(a, b)).collect();
     let schedule = strategy.schedule(steps)?;
-    let (mut ram, mut disk) = (RamStore::new(), RamStore::new());
-    let out = run(stepper, objective, &schedule, &xd, [&mut ram, &mut disk])?;
+    let mut ram = RamStore::new();
+    let mut disk = disk_level(strategy)?;
+    let out = run(stepper, objective, &schedule, &xd, [&mut ram, &mut *disk])?;
     Ok(SecondOrder {
         objective: out.objective.re,
         gradient: out.grad_x0.iter().map(|d| d.re).collect(),
@@ -681,7 +766,7 @@ impl<F: StepFn, T: Real> Stepper<T> for TapedStepper<F, T> {
             }
             seed(next, scratch)?;
             let seeds: Vec<(Var<'_, T>, T)> = out.iter().copied().zip(scratch.iter().copied()).collect();
-            let g = r.backward(&seeds).map_err(|e| StepError(Box::new(e)))?;
+            let g = r.backward(&seeds)?;
             for (b, &xi) in xbar.iter_mut().zip(xs) {
                 *b = g.wrt(xi);
             }
@@ -714,7 +799,7 @@ impl<L: LossFn, T: Real> Objective<T> for TapedObjective<L, T> {
         tape.record(|r| {
             let xs = r.vars(x);
             let Some(y) = l.loss(t, n, xs) else { return Ok(T::zero()) };
-            let g = r.gradient(y).map_err(|e| StepError(Box::new(e)))?;
+            let g = r.gradient(y)?;
             for (b, &xi) in xbar.iter_mut().zip(xs) {
                 *b += g.wrt(xi);
             }

@@ -14,19 +14,24 @@
 //!   step, the VJP of one step) with pluggable [`SnapshotStore`]s and
 //!   returns the objective, the gradient with respect to the initial state
 //!   and the parameters, and cost counters; run with dual numbers it gives
-//!   Hessian-vector products (forward-over-reverse through time).
+//!   Hessian-vector products (forward-over-reverse through time);
+//! * [`disk`]: the disk level, one checksummed file per snapshot.
 //!
 //! The crate knows nothing of fields or simulations: a state is a flat
 //! slice of any [`Real`](rewind_tape::Real) scalar.
 
+#![forbid(unsafe_code)]
+
 mod action;
 pub mod check;
+pub mod disk;
 pub mod driver;
 mod error;
 pub mod schedule;
 
 pub use action::{Action, Level};
 pub use check::{Counts, check, check_actions};
+pub use disk::{DiskScalar, DiskStore};
 pub use driver::{
     Counters, DriverError, LossFn, Objective, Observed, Outcome, RamStore, SecondOrder, Seed, SnapshotStore, StepError,
     StepFn, Stepper, StoreError, TapedObjective, TapedStepper, gradient, hvp, run, run_online,

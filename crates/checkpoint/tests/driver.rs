@@ -409,3 +409,36 @@ fn bad_input_is_a_typed_error() {
     let (mut ram, mut disk) = (RamStore::new(), RamStore::new());
     assert!(matches!(run(&mut st, &mut ob, &bad, &X0, [&mut ram, &mut disk]), Err(DriverError::Check(_))));
 }
+
+/// `x ↦ 0.99 x`, except that step 1234 adds `√(2x₀ − x₀ − x₀)`: its value
+/// is 0 (the argument is exactly 0), its derivative infinite, so a tangent becomes
+/// `0 · ∞ = NaN` while every value stays finite.
+struct PoisonsTheTangent;
+
+impl StepFn for PoisonsTheTangent {
+    fn state_len(&self) -> usize {
+        2
+    }
+    fn step<T: Real>(&self, t: usize, x: &[T], _p: &[T], out: &mut [T]) {
+        out[0] = x[0] * 0.99;
+        out[1] = x[1] * 0.99;
+        if t == 1234 {
+            out[1] += (x[0] * 2.0 - x[0] - x[0]).sqrt();
+        }
+    }
+}
+
+#[test]
+fn a_tangent_that_blows_up_alone_names_the_step() {
+    for s in [Strategy::StoreAll, Strategy::Binomial { snapshots: 5 }, Strategy::Online { snapshots: 4 }] {
+        let mut st = TapedStepper::<_, Dual<f64>>::new(PoisonsTheTangent, vec![]);
+        let mut ob = TapedObjective::<_, Dual<f64>>::new(Terminal);
+        let err = hvp(&mut st, &mut ob, s, 2000, &[1.0, 2.0], &[1.0, -1.0]).unwrap_err();
+        assert!(matches!(err, DriverError::NonFiniteTangent { step: 1234, index: 1 }), "{s}: {err}");
+        assert!(err.to_string().contains("after step 1234"), "{err}");
+    }
+    // the same run without the poisoned step is fine
+    let mut st = TapedStepper::<_, Dual<f64>>::new(PoisonsTheTangent, vec![]);
+    let mut ob = TapedObjective::<_, Dual<f64>>::new(Terminal);
+    assert!(hvp(&mut st, &mut ob, Strategy::Binomial { snapshots: 5 }, 1000, &[1.0, 2.0], &[1.0, -1.0]).is_ok());
+}

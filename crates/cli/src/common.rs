@@ -78,7 +78,8 @@ impl Common {
         if let Some(steps) = self.steps {
             let old = c.simulation.steps;
             c.simulation.steps = steps;
-            if c.observations.times.iter().any(|&t| t > steps) {
+            // (0 steps is refused by validate below, with the key and value)
+            if steps > 0 && c.observations.times.iter().any(|&t| t > steps) {
                 let mut times: Vec<usize> =
                     c.observations.times.iter().map(|&t| (t * steps / old.max(1)).clamp(1, steps)).collect();
                 times.dedup();
@@ -118,6 +119,95 @@ pub(crate) fn progress_bar(len: u64, what: &str, hidden: bool) -> ProgressBar {
     bar.set_message(what.to_string());
     bar.enable_steady_tick(Duration::from_millis(250));
     bar
+}
+
+/// What a command computes, for [`check_fits`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Need {
+    /// Forward steps only.
+    Primal,
+    /// Gradients: a taped step and the schedule's snapshots.
+    Gradient,
+    /// Hessian-vector products: the same over dual numbers (twice the bytes).
+    Hvp,
+}
+
+/// Bytes a taped ns2d step holds in its arena per grid point, f64
+/// (measured: 256–264, `field_figures`); dual numbers take twice as many.
+const ARENA_BYTES_PER_POINT: u64 = 272;
+
+/// Refuses, before anything is allocated, a run whose grid or schedule
+/// cannot fit in the memory this machine has available, with the numbers
+/// and a schedule that fits.
+pub(crate) fn check_fits(c: &Config, need: Need) -> Result<()> {
+    let Some(available) = available_memory_bytes() else { return Ok(()) };
+    check_fits_in(c, need, available)
+}
+
+fn check_fits_in(c: &Config, need: Need, available: u64) -> Result<()> {
+    let s = &c.simulation;
+    let k: u64 = if need == Need::Hvp { 2 } else { 1 };
+    let points = (s.n as u64).saturating_mul(s.n as u64);
+    let state = points.saturating_mul(8 * k);
+    let step = points.saturating_mul(ARENA_BYTES_PER_POINT * k);
+    if step > available {
+        anyhow::bail!(
+            "a {n}² grid does not fit: one state is {} and a step works in about {}, but {} of memory are available",
+            bytes(state),
+            bytes(step),
+            bytes(available),
+            n = s.n
+        );
+    }
+    if need == Need::Primal {
+        return Ok(());
+    }
+    let strategy = strategy(c)?;
+    let plan = rewind_checkpoint::Plan { steps: s.steps, strategy };
+    let needed = step.saturating_add(plan.ram_bytes(state as usize));
+    if needed <= available {
+        return Ok(());
+    }
+    // the most RAM snapshots that fit beside the step and the action list
+    let room = available.saturating_sub(step).saturating_sub(plan.ram_bytes(0)) / 10 * 9;
+    let most = (room / state.max(1)).min(s.steps as u64);
+    let advice = if most >= 1 {
+        format!(
+            "a schedule that fits: binomial:{most} (or fewer snapshots; multilevel:RAM,DISK keeps the rest on disk)"
+        )
+    } else {
+        "no schedule fits: take fewer steps or a smaller grid".into()
+    };
+    anyhow::bail!(
+        "schedule {strategy} over {} steps does not fit: it needs about {} ({} RAM snapshots of {} each, a step's \
+         {} and the schedule's actions), but {} of memory are available; {advice}",
+        s.steps,
+        bytes(needed),
+        strategy.budget(s.steps)[0],
+        bytes(state),
+        bytes(step),
+        bytes(available),
+    )
+}
+
+/// `MemAvailable` of `/proc/meminfo` (None where it cannot be read).
+fn available_memory_bytes() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb.saturating_mul(1024))
+}
+
+/// Bytes as a person writes them: `512 B`, `8.0 KiB`, `74.5 GiB`.
+pub(crate) fn bytes(b: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{b} B") } else { format!("{v:.1} {}", UNITS[u]) }
 }
 
 /// The schedule of the configuration.
@@ -198,6 +288,33 @@ pub(crate) fn metadata(out: &rewind_io::Output, c: &Config, command: &str) -> Re
     out.attr("command", command)?;
     out.attr("rewind_version", env!("CARGO_PKG_VERSION"))?;
     out.attr("hdf5_version", &rewind_io::hdf5_library_version())?;
-    out.attr("problem", "ns2d-periodic (../shared/specs/ns2d-periodic.md)")?;
+    out.attr("problem", "ns2d-periodic (docs/specs/ns2d-periodic.md)")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_that_cannot_fit_is_refused_with_a_schedule_that_does() {
+        let gib = 1u64 << 30;
+        let mut c = Config::default(); // 32², 8 KiB per state
+        c.simulation.steps = 1_000_000;
+        c.gradient.schedule = "store-all".into();
+        let e = check_fits_in(&c, Need::Gradient, gib).unwrap_err().to_string();
+        assert!(e.contains("store-all over 1000000 steps does not fit") && e.contains("1.0 GiB of memory"), "{e}");
+        // the advice fits: 1 GiB less the step and the actions, 90 %, over 8 KiB
+        let advice: usize = e.rsplit("binomial:").next().unwrap().split(' ').next().unwrap().parse().unwrap();
+        c.gradient.schedule = format!("binomial:{advice}");
+        check_fits_in(&c, Need::Gradient, gib).unwrap();
+        assert!(check_fits_in(&c, Need::Hvp, gib).is_err(), "dual states take twice the bytes");
+        c.gradient.schedule = "binomial:32".into();
+        check_fits_in(&c, Need::Hvp, gib).unwrap();
+        // a grid whose step alone cannot fit
+        c.simulation.n = 4096;
+        let e = check_fits_in(&c, Need::Primal, gib).unwrap_err().to_string();
+        assert!(e.contains("4096² grid does not fit") && e.contains("one state is 128.0 MiB"), "{e}");
+        assert_eq!([0, 512, 8192, 80_000_000_000].map(bytes), ["0 B", "512 B", "8.0 KiB", "74.5 GiB"]);
+    }
 }

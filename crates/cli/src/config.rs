@@ -8,8 +8,12 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use rewind_checkpoint::Strategy;
+use rewind_checkpoint::{Plan, Strategy};
 use serde::{Deserialize, Serialize};
+
+/// Threads per core beyond which `simulation.threads` is refused (a pool of
+/// 100 000 threads takes minutes to start and only slows the kernels down).
+pub(crate) const MAX_THREADS_PER_CORE: usize = 8;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -30,13 +34,13 @@ pub(crate) struct Config {
 /// Which initial vorticity of the spec `rewind run` starts from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Initial {
-    /// Field A of `../shared/specs/ns2d-periodic.md`.
+    /// Field A of `docs/specs/ns2d-periodic.md`.
     A,
     /// Field B.
     B,
 }
 
-/// The 2D Navier–Stokes flow of `../shared/specs/ns2d-periodic.md`.
+/// The 2D Navier–Stokes flow of `docs/specs/ns2d-periodic.md`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct Simulation {
@@ -256,6 +260,17 @@ impl Config {
                 return bad(key, v.to_string(), "must be a positive number");
             }
         }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if s.threads > MAX_THREADS_PER_CORE * cores {
+            return bad(
+                "simulation.threads",
+                s.threads.to_string(),
+                &format!(
+                    "this machine has {cores} core(s); more than {} threads only slow the kernels down (0 = one per core)",
+                    MAX_THREADS_PER_CORE * cores
+                ),
+            );
+        }
         for (key, v) in [("simulation.alpha", s.alpha), ("simulation.forcing", s.forcing)] {
             if !v.is_finite() {
                 return bad(key, v.to_string(), "must be finite");
@@ -265,7 +280,7 @@ impl Config {
         match g.schedule.parse::<Strategy>() {
             Err(e) => return bad("gradient.schedule", format!("{:?}", g.schedule), &e.to_string()),
             Ok(st) => {
-                if let Err(e) = st.schedule(s.steps) {
+                if let Err(e) = (Plan { steps: s.steps, strategy: st }).validate() {
                     return bad("gradient.schedule", format!("{:?}", g.schedule), &e.to_string());
                 }
             }

@@ -27,6 +27,7 @@ pub(crate) fn main(a: &Args) -> Result<()> {
         }
     };
     let c = a.common.config()?;
+    crate::common::check_fits(&c, crate::common::Need::Hvp)?;
     say(&format!(
         "rewind demo: 2D Navier-Stokes on a periodic {n}x{n} grid, {} RK4 steps, schedule {}\n",
         c.simulation.steps,

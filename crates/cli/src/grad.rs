@@ -11,8 +11,9 @@ use anyhow::{Context, Result, bail};
 use rewind_checkpoint::{
     Counts, Observed, Outcome, RamStore, SnapshotStore, StoreError, Strategy, check, optimal_forward_steps, run,
 };
+use rewind_checkpoint::{DiskScalar, DiskStore};
 use rewind_field::Components;
-use rewind_io::{DiskScalar, DiskStore, Output};
+use rewind_io::Output;
 use rewind_ns2d::TerminalMisfit;
 use rewind_ns2d::spec::{self, advance};
 use rewind_tape::Dual;
@@ -236,6 +237,7 @@ pub(crate) fn main(a: &Args, second: bool) -> Result<()> {
 /// `--no-files`).
 pub(crate) fn figures(a: &Args, second: bool) -> Result<Value> {
     let c = a.common.config()?;
+    common::check_fits(&c, if second { common::Need::Hvp } else { common::Need::Gradient })?;
     let pool = common::pool(&c)?;
     pool.install(|| if second { hvp(a, &c) } else { grad(a, &c) })
 }

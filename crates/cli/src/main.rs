@@ -1,11 +1,13 @@
 //! `rewind`: the command-line front end.
 //!
 //! Every subcommand runs with no arguments on a built-in default problem
-//! (the ns2d periodic flow of `../shared/specs/ns2d-periodic.md`, size S),
+//! (the ns2d periodic flow of `docs/specs/ns2d-periodic.md`, size S),
 //! takes a TOML configuration (`--config`, keys documented in
 //! `configs/default.toml`) and flags that override it, prints its figures
 //! as text or as one JSON object (`--json`), and shows progress bars on a
 //! terminal. Errors are printed as one line and exit with status 1.
+
+#![forbid(unsafe_code)]
 
 mod common;
 mod config;
@@ -44,7 +46,7 @@ enum Command {
     Schedule(schedule::Args),
     /// Gradient time and peak memory under a range of schedules: table and plot.
     Tradeoff(tradeoff::Args),
-    /// Run a benchmark problem of `../shared/specs` and print its figures as JSON.
+    /// Run a benchmark problem of `docs/specs` and print its figures as JSON.
     Spec(spec::Args),
 }
 

@@ -14,10 +14,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use rewind_checkpoint::{DiskScalar, DiskStore};
 use rewind_checkpoint::{RamStore, SnapshotStore, Strategy, run};
 use rewind_field::Grid;
+use rewind_io::Output;
 use rewind_io::plot::Curve;
-use rewind_io::{DiskScalar, DiskStore, Output};
 use rewind_ns2d::Ns2d;
 use rewind_ns2d::assimilation::{Assimilation, Noise};
 use rewind_ns2d::spec::{self, advance};
@@ -319,6 +320,7 @@ pub(crate) fn main(a: &Args) -> Result<()> {
 
 pub(crate) fn solve(a: &Args) -> Result<serde_json::Value> {
     let mut c = a.common.config()?;
+    crate::common::check_fits(&c, crate::common::Need::Hvp)?;
     if !a.method.is_empty() {
         c.optimize.methods = a.method.clone();
     }

@@ -1,5 +1,5 @@
 //! `rewind spec ns2d-periodic`: the benchmark problem of
-//! `../shared/specs/ns2d-periodic.md`, computed with rewind's own gradient
+//! `docs/specs/ns2d-periodic.md`, computed with rewind's own gradient
 //! and Hessian-vector product, printed as one JSON object.
 
 use anyhow::{Context, Result, bail};
@@ -17,6 +17,10 @@ pub(crate) struct Args {
     /// Size: S (32², 100 steps), M (128², 1000 steps) or L (256², 10 000 steps).
     #[arg(long, default_value = "S")]
     size: String,
+    /// Steps instead of the size's own (same grid and time step), e.g.
+    /// `--size L --steps 1000` to time the 256² grid without the full run.
+    #[arg(long)]
+    steps: Option<usize>,
     /// Checkpoint schedule: store-all, periodic:K, binomial:S, online:S or multilevel:RAM,DISK.
     #[arg(long, default_value = "binomial:10")]
     schedule: String,
@@ -33,19 +37,27 @@ pub(crate) fn main(a: &Args) -> Result<()> {
         bail!("unknown problem {:?}: the benchmark problems are: ns2d-periodic", a.problem);
     }
     let size: Size = a.size.parse().map_err(anyhow::Error::msg)?;
+    let case = match a.steps {
+        Some(0) => bail!("--steps must be at least 1"),
+        Some(steps) => spec::Case { size, steps },
+        None => spec::Case::from(size),
+    };
     let strategy: Strategy = a.schedule.parse().with_context(|| format!("bad --schedule {:?}", a.schedule))?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let most = crate::config::MAX_THREADS_PER_CORE * cores;
     let pool = match a.threads {
         Some(0) => bail!("--threads must be at least 1"),
+        Some(t) if t > most => bail!("--threads {t}: this machine has {cores} core(s); at most {most} threads"),
         Some(t) => rayon_pool(t)?,
-        None => rayon_pool(std::thread::available_parallelism().map_or(1, |n| n.get()))?,
+        None => rayon_pool(cores)?,
     };
     // one bar over every step evaluation: target, primal, gradient, HVP
-    let total = spec::evaluations(size, strategy).with_context(|| format!("bad --schedule {:?}", a.schedule))?;
+    let total = spec::evaluations(case, strategy).with_context(|| format!("bad --schedule {:?}", a.schedule))?;
     let mut phase = spec::Phase::Target;
     let bar = crate::common::progress_bar(total, phase.label(), a.quiet);
     let r = pool
         .install(|| {
-            spec::run_observed(size, strategy, Par::Rayon, |p| {
+            spec::run_observed(case, strategy, Par::Rayon, |p| {
                 if p != phase {
                     phase = p;
                     bar.set_message(p.label());

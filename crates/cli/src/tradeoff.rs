@@ -45,6 +45,7 @@ pub(crate) fn main(a: &Args) -> Result<()> {
     let mut common = a.common.clone();
     let defaulted = common.config.is_none() && common.size.is_none() && common.n.is_none() && common.steps.is_none();
     let mut c = common.config()?;
+    crate::common::check_fits(&c, crate::common::Need::Gradient)?;
     if defaulted {
         // big enough that snapshots dominate memory, small enough for a minute
         c.simulation.n = 128;
@@ -153,7 +154,7 @@ pub(crate) fn main(a: &Args) -> Result<()> {
         c.simulation.n,
         c.simulation.n,
         c.simulation.steps,
-        human(c.simulation.n * c.simulation.n * 8)
+        crate::common::bytes((c.simulation.n * c.simulation.n * 8) as u64)
     );
     println!(
         "{:>18} {:>9} {:>8} {:>9} {:>7} {:>9} {:>12} {:>10}",
@@ -169,8 +170,8 @@ pub(crate) fn main(a: &Args) -> Result<()> {
             r["forward_steps"],
             f("recomputation_factor"),
             format!("{}+{}", r["peak_snapshots_ram"], r["peak_snapshots_disk"]),
-            human(f("peak_snapshot_bytes") as usize),
-            human(f("peak_rss_bytes") as usize),
+            crate::common::bytes(f("peak_snapshot_bytes") as u64),
+            crate::common::bytes(f("peak_rss_bytes") as u64),
         );
     }
     println!("frontier in time and peak RSS (not beaten in both): {}", front.join(", "));
@@ -180,13 +181,4 @@ pub(crate) fn main(a: &Args) -> Result<()> {
         println!("wrote {}", f.display());
     }
     Ok(())
-}
-
-fn human(bytes: usize) -> String {
-    match bytes {
-        b if b >= 1 << 30 => format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64),
-        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
-        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
-        b => format!("{b} B"),
-    }
 }

@@ -19,6 +19,8 @@ fn scratch(name: &str) -> PathBuf {
 
 struct Out {
     ok: bool,
+    /// The exit code (None if a signal ended the process).
+    code: Option<i32>,
     stdout: String,
     stderr: String,
 }
@@ -27,6 +29,7 @@ fn rewind(dir: &Path, args: &[&str]) -> Out {
     let out = Command::new(env!("CARGO_BIN_EXE_rewind")).args(args).current_dir(dir).output().expect("run rewind");
     Out {
         ok: out.status.success(),
+        code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
@@ -344,4 +347,126 @@ fn spec_reports_the_benchmark_figures() {
         let o = rewind(&d, &bad);
         assert!(!o.ok && o.stderr.contains(needle), "{bad:?}: {}", o.stderr);
     }
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_code_1_never_a_panic_a_hang_or_an_abort() {
+    let d = scratch("bad-input");
+    let cases: [(&[&str], &[&str]); 8] = [
+        (&["grad", "--steps", "0"], &["simulation.steps", "at least one step"]),
+        (&["hvp", "--steps", "0", "--size", "S"], &["simulation.steps"]),
+        (&["grad", "--threads", "100000"], &["simulation.threads", "100000", "core"]),
+        (&["spec", "--threads", "100000"], &["--threads 100000", "core"]),
+        // snapshots that cannot fit: refused up front, with the numbers and a schedule that fits
+        (
+            &["grad", "--steps", "100000000", "--schedule", "store-all"],
+            &["store-all over 100000000 steps does not fit", "RAM snapshots", "available", "binomial:"],
+        ),
+        (&["hvp", "--steps", "100000000", "--schedule", "store-all"], &["does not fit", "binomial:"]),
+        // a grid whose one state cannot fit
+        (
+            &["grad", "--n", "100000", "--schedule", "store-all"],
+            &["100000² grid does not fit", "one state is 74.5 GiB"],
+        ),
+        (&["run", "--n", "100000"], &["100000² grid does not fit"]),
+    ];
+    for (argv, needles) in cases {
+        let t0 = std::time::Instant::now();
+        let o = rewind(&d, argv);
+        assert_eq!(o.code, Some(1), "{argv:?}: exit {:?}: {}", o.code, o.stderr);
+        assert!(!o.stderr.contains("panicked") && !o.stderr.contains("backtrace"), "{argv:?}: {}", o.stderr);
+        assert_eq!(o.stderr.trim().lines().count(), 1, "{argv:?}: not one line: {}", o.stderr);
+        assert!(o.stderr.starts_with("rewind: error: "), "{argv:?}: {}", o.stderr);
+        for n in needles {
+            assert!(o.stderr.contains(n), "{argv:?}: {n:?} not in {}", o.stderr);
+        }
+        // refused up front, not after starting the work
+        assert!(t0.elapsed().as_secs() < 20, "{argv:?} took {:?}", t0.elapsed());
+    }
+}
+
+/// Every file under its final name in `dir` is complete: JSON parses, HDF5
+/// opens and reads, PNG ends with its IEND chunk, XDMF with its closing tag.
+/// (Temporaries are `.name.tmp-…`; a killed writer may leave one behind.)
+fn every_final_file_is_whole(dir: &Path, g: GridInfo) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries {
+        let path = e.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.contains(".tmp-") {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        match path.extension().and_then(|x| x.to_str()) {
+            Some("json") => {
+                serde_json::from_slice::<Value>(&bytes).unwrap_or_else(|e| panic!("{name} is partial: {e}"));
+            }
+            Some("h5") => {
+                let f = Input::open(&path, g).unwrap_or_else(|e| panic!("{name} does not open: {e}"));
+                assert!(f.attr("config").is_ok(), "{name} has no metadata");
+            }
+            Some("png") => assert!(
+                bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.ends_with(&[0xae, 0x42, 0x60, 0x82]),
+                "{name} is partial"
+            ),
+            Some("xmf") => {
+                assert!(String::from_utf8_lossy(&bytes).trim_end().ends_with("</Xdmf>"), "{name} is partial")
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn an_optimisation_killed_at_twenty_random_moments_ends_on_the_same_bits() {
+    let d = scratch("kill");
+    let base = args("optimize", &["--method", "lbfgs,newton-cg", "--max-iter", "4", "--json"]);
+    let with = |out: &'static str| -> Vec<&str> {
+        let mut v = base.clone();
+        v.extend_from_slice(&["--out", out]);
+        v
+    };
+    let t0 = std::time::Instant::now();
+    let whole = json(&rewind(&d, &with("whole")));
+    let total = t0.elapsed();
+    let h = 2.0 * std::f64::consts::PI / 16.0;
+    let g = GridInfo { nx: 16, ny: 16, dx: h, dy: h };
+    // 20 kills (SIGKILL), each at a pseudo-random moment within a twelfth of
+    // a whole run's time: every run resumes where the last saved state left
+    // it, so the kills fall at moments spread over the whole optimisation
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut kills = 0;
+    for _ in 0..20 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let at = total.mul_f64((seed % 1000) as f64 / 12_000.0);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rewind"))
+            .args(with("cut"))
+            .current_dir(&d)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(at);
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL: no destructor, no flush
+            kills += 1;
+        }
+        child.wait().unwrap();
+        every_final_file_is_whole(&d.join("cut"), g);
+    }
+    assert!(kills >= 10, "only {kills} of the 20 runs were still running when killed");
+    let resumed = json(&rewind(&d, &with("cut")));
+    for (a, b) in whole["runs"].as_array().unwrap().iter().zip(resumed["runs"].as_array().unwrap()) {
+        for k in ["iterations", "gradients", "hvps", "objective", "misfit", "grad_norm_relative", "error_vs_truth"] {
+            assert_eq!(a[k], b[k], "{k} of {}", a["method"]);
+        }
+    }
+    let (a, b) =
+        (Input::open(d.join("whole/optimize.h5"), g).unwrap(), Input::open(d.join("cut/optimize.h5"), g).unwrap());
+    for m in ["lbfgs", "newton-cg"] {
+        assert_eq!(a.field(&format!("recovered_{m}")).unwrap(), b.field(&format!("recovered_{m}")).unwrap(), "{m}");
+    }
+    every_final_file_is_whole(&d.join("cut"), g);
 }

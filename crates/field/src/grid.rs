@@ -2,7 +2,7 @@
 //!
 //! A field on an `nx × ny` grid is stored row-major, `a[i * ny + j] =
 //! a(xᵢ, yⱼ)`: the first index is x and rows are contiguous in y (the layout
-//! of `../shared/specs/ns2d-periodic.md`). A 1D field is a grid with
+//! of `docs/specs/ns2d-periodic.md`). A 1D field is a grid with
 //! `ny = 1`; the stencils then reduce to their 1D forms.
 
 use crate::FieldError;

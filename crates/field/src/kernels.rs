@@ -87,7 +87,7 @@ pub fn ddy<T: Real + Send + Sync>(g: &Grid, a: &[T], out: &mut [T], par: Par) {
 }
 
 /// The Arakawa Jacobian `J(p, q) = (J₁ + J₂ + J₃) / 3`, each over `4h²`
-/// (`../shared/specs/ns2d-periodic.md`; `h = dx`, the grid must be square).
+/// (`docs/specs/ns2d-periodic.md`; `h = dx`, the grid must be square).
 /// On a periodic grid `⟨a, J(p, q)⟩ = ⟨p, J(q, a)⟩ = ⟨q, J(a, p)⟩`, so its
 /// adjoint is two more Jacobians.
 pub fn arakawa<T: Real + Send + Sync>(g: &Grid, p: &[T], q: &[T], out: &mut [T], par: Par) {

@@ -26,6 +26,8 @@
 //! assert!((grad[0] - w0[0] / 4.0).abs() < 0.01);
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod components;
 mod error;
 pub mod fft;

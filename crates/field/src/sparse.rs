@@ -9,7 +9,7 @@
 //! space are kept between solves, so a step that solves performs no heap
 //! allocation in steady state. On periodic grids prefer the FFT solver: at
 //! N = 128 the factorisation costs ~50 ms and a solve ~3 ms against ~0.2 ms
-//! for an FFT solve (`../shared/DEPENDENCIES.md`).
+//! for an FFT solve (measured on the development machine with faer 0.24).
 
 use std::cell::RefCell;
 

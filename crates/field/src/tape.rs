@@ -24,6 +24,30 @@
 //! of their recording, as in the scalar tape: they cannot outlive it or be
 //! mixed with another one. A [`Field`] always has one value per grid point,
 //! so the arithmetic between fields needs no length checks.
+//!
+//! A handle cannot leave its recording:
+//!
+//! ```compile_fail,E0521
+//! use rewind_field::{FieldTape, Grid, Par};
+//! let mut tape = FieldTape::<f64>::new(Grid::line(4, 1.0).unwrap());
+//! let mut escaped = None;
+//! tape.record(Par::Seq, |c| escaped = Some(c.input(&[0.0; 4]).unwrap())); // error: the handle escapes
+//! ```
+//!
+//! and handles of two recordings cannot be combined:
+//!
+//! ```compile_fail,E0521
+//! use rewind_field::{FieldTape, Grid, Par};
+//! let g = Grid::line(4, 1.0).unwrap();
+//! let (mut t1, mut t2) = (FieldTape::<f64>::new(g), FieldTape::<f64>::new(g));
+//! t1.record(Par::Seq, |a| {
+//!     let x = a.input(&[1.0; 4]).unwrap();
+//!     t2.record(Par::Seq, |b| {
+//!         let y = b.input(&[2.0; 4]).unwrap();
+//!         let _ = x + y; // error: the brands 'a and 'b differ
+//!     });
+//! });
+//! ```
 
 use std::cell::RefCell;
 use std::fmt;

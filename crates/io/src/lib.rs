@@ -7,9 +7,9 @@
 //!   (optimisation histories) and run metadata as attributes — chunked,
 //!   shuffled, deflated and Fletcher-32 checksummed, readable by h5py —
 //!   with an [`xdmf`] sidecar so ParaView opens the fields.
-//! * [`snapshot`]: the disk level of the multi-level checkpoint schedules,
-//!   a [`rewind_checkpoint::SnapshotStore`] whose files carry a CRC-32, so
-//!   a corrupted or truncated snapshot is reported, never used.
+//!
+//! (The disk level of the checkpoint schedules is
+//! `rewind_checkpoint::DiskStore`: it needs no C library.)
 //! * [`atomic`]: every file is written under a temporary name in its final
 //!   directory and renamed into place when complete, so a reader (or a
 //!   resumed run) sees the old file or the new one, never half of one.
@@ -17,10 +17,11 @@
 //!   schedule diagram, the memory-versus-time frontier — using a font
 //!   shipped in the crate (no system font library needed).
 
+#![forbid(unsafe_code)]
+
 pub mod atomic;
 pub mod h5;
 pub mod plot;
-pub mod snapshot;
 pub mod xdmf;
 
 use std::path::PathBuf;
@@ -29,7 +30,6 @@ use thiserror::Error;
 
 pub use atomic::{AtomicFile, write_atomic};
 pub use h5::{GridInfo, Input, Output, Series, hdf5_library_version};
-pub use snapshot::{DiskScalar, DiskStore};
 
 /// What can go wrong with a file.
 #[derive(Debug, Error)]

@@ -293,7 +293,7 @@ fn tradeoff_panel(
         .configure_mesh()
         .x_desc("gradient wall time (s)")
         .y_desc(y_label)
-        .y_label_formatter(&|v| format!("{v:.3}"))
+        .y_label_formatter(&|v| megabytes(*v))
         .draw()?;
     let red = RGBColor(214, 39, 40);
     chart
@@ -304,27 +304,74 @@ fn tradeoff_panel(
         .label("frontier")
         .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], red.stroke_width(2)));
     let blue = RGBColor(31, 119, 180);
-    chart.draw_series(points.iter().filter(|p| memory(p) > 0.0).enumerate().map(|(k, p)| {
-        // alternate label sides so that neighbours overlap less
-        let dy = if k % 2 == 0 { -16 } else { 4 };
-        EmptyElement::at((p.seconds, memory(p)))
-            + Circle::new((0, 0), 4, blue.filled())
-            + Text::new(p.label.clone(), (6, dy), ("sans-serif", 12))
+    // Points are numbered (the list beside the panels names them); points
+    // that lie within a few pixels of each other share one label, "3,4,7",
+    // so that no two labels print on top of each other.
+    let shown: Vec<usize> = (0..points.len()).filter(|&i| memory(&points[i]) > 0.0).collect();
+    let pixel: Vec<(i32, i32)> =
+        shown.iter().map(|&i| chart.backend_coord(&(points[i].seconds, memory(&points[i])))).collect();
+    let mut labelled = vec![false; shown.len()];
+    let mut labels = Vec::new();
+    for a in 0..shown.len() {
+        if labelled[a] {
+            continue;
+        }
+        let mut group = Vec::new();
+        for b in a..shown.len() {
+            let (dx, dy) = (pixel[b].0 - pixel[a].0, pixel[b].1 - pixel[a].1);
+            if !labelled[b] && dx * dx + dy * dy < 18 * 18 {
+                labelled[b] = true;
+                group.push((shown[b] + 1).to_string());
+            }
+        }
+        labels.push((shown[a], group.join(",")));
+    }
+    chart.draw_series(
+        shown.iter().map(|&i| {
+            EmptyElement::at((points[i].seconds, memory(&points[i]))) + Circle::new((0, 0), 4, blue.filled())
+        }),
+    )?;
+    chart.draw_series(labels.into_iter().map(|(i, text)| {
+        EmptyElement::at((points[i].seconds, memory(&points[i]))) + Text::new(text, (6, -16), ("sans-serif", 13))
     }))?;
     chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
     Ok(())
 }
 
+/// A memory tick in megabytes as a person writes it: `100 MB`, `2.5 MB`,
+/// `300 kB`.
+fn megabytes(v: f64) -> String {
+    if v >= 10.0 {
+        format!("{v:.0} MB")
+    } else if v >= 1.0 {
+        format!("{} MB", trim(format!("{v:.1}")))
+    } else {
+        format!("{} kB", trim(format!("{:.1}", v * 1e3)))
+    }
+}
+
+/// `2.0` → `2`, `2.5` → `2.5`.
+fn trim(s: String) -> String {
+    s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
+}
+
 /// Memory against gradient time, two panels: the process's peak resident
 /// memory and the bytes held in snapshots (log scales), each point
-/// labelled with its schedule and the non-dominated points joined.
+/// numbered (the schedules listed beside the panels; points within a few
+/// pixels of each other share one label) and the non-dominated points joined.
 pub fn tradeoff(path: impl AsRef<Path>, title: &str, points: &[TradeoffPoint]) -> Result<PathBuf, IoError> {
-    png(path.as_ref(), (1400, 640), |root| {
+    png(path.as_ref(), (1600, 640), |root| {
         let (head, body) = root.split_vertically(34);
         head.draw_text(title, &("sans-serif", 20).into_text_style(&head), (12, 8))?;
-        let halves = body.split_evenly((1, 2));
-        tradeoff_panel(&halves[0], "peak resident memory", "MB", points, &|p| p.bytes / 1e6)?;
-        tradeoff_panel(&halves[1], "peak snapshot memory", "MB", points, &|p| p.snapshot_bytes / 1e6)?;
+        let (panels, list) = body.split_horizontally(1360);
+        let halves = panels.split_evenly((1, 2));
+        tradeoff_panel(&halves[0], "peak resident memory", "memory", points, &|p| p.bytes / 1e6)?;
+        tradeoff_panel(&halves[1], "peak snapshot memory", "memory", points, &|p| p.snapshot_bytes / 1e6)?;
+        let style = ("sans-serif", 14).into_text_style(&list);
+        list.draw_text("schedules", &("sans-serif", 16).into_text_style(&list), (8, 40))?;
+        for (k, p) in points.iter().enumerate() {
+            list.draw_text(&format!("{:>2}  {}", k + 1, p.label), &style, (8, 66 + 20 * k as i32))?;
+        }
         Ok(())
     })
 }
@@ -364,6 +411,10 @@ mod tests {
         assert_eq!(frontier_of(&pts, |p| p.bytes), vec![0, 2]);
         assert_eq!(frontier_of(&pts, |p| p.snapshot_bytes), vec![0, 1]);
         assert!(is_png(&tradeoff(d.join("t.png"), "t", &pts).unwrap()));
+        assert_eq!(
+            [100.0, 10.0, 2.5, 2.0, 0.5, 0.0125].map(megabytes),
+            ["100 MB", "10 MB", "2.5 MB", "2 MB", "500 kB", "12.5 kB"]
+        );
         std::fs::remove_dir_all(&d).unwrap();
     }
 

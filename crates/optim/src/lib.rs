@@ -20,6 +20,8 @@
 //! evaluation counts and the history. An objective that fails or returns a
 //! non-finite value ends the run with an [`OptimError`].
 
+#![forbid(unsafe_code)]
+
 pub mod argmin_adapter;
 mod error;
 pub mod first_order;

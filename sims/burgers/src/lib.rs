@@ -7,6 +7,8 @@
 //! the field tape (a 1D grid), so gradients and HVPs come from the
 //! checkpoint driver under any schedule; `ν` is a differentiable parameter.
 
+#![forbid(unsafe_code)]
+
 use rewind_checkpoint::StepError;
 use rewind_field::{Components, Ctx, Field, FieldError, Grid, Par, Scalar};
 use rewind_sim::{FieldStep, FieldStepper};

@@ -23,6 +23,8 @@
 //! [`centreline_u`] and [`ghia`] compare the steady `u(0.5, y)` with the
 //! published data of Ghia, Ghia & Shin (J. Comput. Phys. 48, 1982, Table I).
 
+#![forbid(unsafe_code)]
+
 use rewind_checkpoint::{StepError, Stepper};
 use rewind_field::{Components, Ctx, Field, FieldError, Grid, Par, Scalar, SparseSpd};
 use rewind_sim::{FieldStep, FieldStepper, field_err};
@@ -224,10 +226,7 @@ pub fn run_to_steady(stepper: &mut Cavity<f64>, tol: f64, max_steps: usize) -> R
     for t in 0..max_steps {
         stepper.step(t, &w, &mut next).map_err(|source| CavityError::Step { step: t, source })?;
         if let Some(k) = next.iter().position(|v| !v.is_finite()) {
-            return Err(CavityError::Step {
-                step: t,
-                source: StepError::msg(format!("non-finite vorticity at point {k}")),
-            });
+            return Err(CavityError::Step { step: t, source: StepError::NonFinite { index: k } });
         }
         rate = w.iter().zip(&next).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max) / dt;
         std::mem::swap(&mut w, &mut next);

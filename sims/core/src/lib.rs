@@ -8,6 +8,8 @@
 //! (`T = f64`) and Hessian-vector products (`T = Dual<f64>`) under every
 //! checkpoint schedule, with the adjoints of its parameters.
 
+#![forbid(unsafe_code)]
+
 use rewind_checkpoint::{Objective, Seed, StepError, Stepper};
 use rewind_field::{Components, Ctx, Field, FieldError, FieldTape, Grid, Par, Scalar, SparseSpd};
 
@@ -52,32 +54,18 @@ pub fn rk4<'id, T: Components, E>(
     Ok(c.axpy(dt / 6.0, s, x))
 }
 
-/// A time step beyond a stability bound (a CFL number, a diffusion number).
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("step {step}: {what} number {value:.3} exceeds {max} (reduce dt)")]
-pub struct Unstable {
-    /// The step.
-    pub step: usize,
-    /// Which bound.
-    pub what: &'static str,
-    /// Its value.
-    pub value: f64,
-    /// The bound.
-    pub max: f64,
-}
-
 /// Checks `(name, value, bound)` triples for step `step`; the first one
-/// exceeded is an [`Unstable`] error.
+/// exceeded is a [`StepError::Unstable`] error.
 pub fn check_stability(step: usize, bounds: &[(&'static str, f64, f64)]) -> Result<(), StepError> {
     match bounds.iter().find(|(_, v, max)| v > max) {
-        Some(&(what, value, max)) => Err(StepError(Box::new(Unstable { step, what, value, max }))),
+        Some(&(what, value, max)) => Err(StepError::Unstable { step, what, value, max }),
         None => Ok(()),
     }
 }
 
 /// Wraps a field-tape error for the driver.
 pub fn field_err(e: FieldError) -> StepError {
-    StepError(Box::new(e))
+    StepError::model(e)
 }
 
 /// A [`FieldStep`] as a checkpoint [`Stepper`] over scalars `T`.
@@ -219,7 +207,7 @@ impl<T: Components> Objective<T> for TerminalMisfit {
             return Ok(T::zero());
         }
         if x.len() != self.target.len() {
-            return Err(StepError::msg(format!("state has {} values, the target {}", x.len(), self.target.len())));
+            return Err(StepError::BadInput(format!("state has {} values, the target {}", x.len(), self.target.len())));
         }
         let mut j = T::zero();
         for ((xb, &xi), &ti) in xbar.iter_mut().zip(x).zip(&self.target) {

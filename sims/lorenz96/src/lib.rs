@@ -19,6 +19,8 @@
 //! limited length. `cargo run --release -p rewind-examples --example
 //! lorenz96_growth` prints the measured growth (README).
 
+#![forbid(unsafe_code)]
+
 use rewind_checkpoint::{LossFn, StepError, StepFn, TapedObjective, TapedStepper};
 use rewind_field::{Components, Ctx, Field, FieldError, Grid, Par, Scalar};
 use rewind_sim::{FieldStep, FieldStepper};

@@ -61,7 +61,7 @@ impl<T: Components> Objective<T> for Assimilation {
         for (s, y) in &self.observations {
             if *s == t {
                 if y.len() != self.points.len() {
-                    return Err(StepError::msg(format!(
+                    return Err(StepError::BadInput(format!(
                         "{} observations at step {t} for {} points",
                         y.len(),
                         self.points.len()
@@ -69,7 +69,7 @@ impl<T: Components> Objective<T> for Assimilation {
                 }
                 for (&k, &yk) in self.points.iter().zip(y) {
                     let Some(&xk) = x.get(k) else {
-                        return Err(StepError::msg(format!(
+                        return Err(StepError::BadInput(format!(
                             "observation point {k} outside the grid of {} points",
                             x.len()
                         )));

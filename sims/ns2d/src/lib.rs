@@ -6,7 +6,7 @@
 //! ∂ω/∂t = J(ψ, ω) + ν ∇²ω − α ω + f,      ∇²ψ = −ω,
 //! ```
 //!
-//! discretised exactly as `../shared/specs/ns2d-periodic.md` prescribes:
+//! discretised exactly as `docs/specs/ns2d-periodic.md` prescribes:
 //! the Arakawa Jacobian, the 5-point Laplacian, the zero-mean FFT Poisson
 //! solve, classic RK4 with a fixed step. The step is written once over the
 //! field tape ([`rewind_field`]), so the same code advances the flow
@@ -19,6 +19,8 @@
 //! differentiable inputs (`ν` and `f` are the stepper's parameters). A
 //! step that produces a non-finite state, or violates the CFL bound, is a
 //! typed error naming the step.
+
+#![forbid(unsafe_code)]
 
 pub mod assimilation;
 pub mod spec;

@@ -136,38 +136,56 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Validates the plan and generates its actions.
-    pub fn schedule(self) -> Result<Schedule, ScheduleError> {
-        let n = self.steps;
-        if n == 0 {
+    /// Checks the plan without generating its actions (cheap for any
+    /// number of steps): what [`Plan::schedule`] would refuse.
+    pub fn validate(&self) -> Result<(), ScheduleError> {
+        if self.steps == 0 {
             return Err(ScheduleError::NoSteps);
         }
         let need = |what: &'static str, v: usize| if v == 0 { Err(ScheduleError::ZeroBudget { what }) } else { Ok(()) };
-        let actions = match self.strategy {
-            Strategy::StoreAll => periodic::actions(n, n),
-            Strategy::Periodic { every } => {
-                need("periodic period", every)?;
-                periodic::actions(n, every.min(n))
-            }
-            Strategy::Binomial { snapshots } => {
-                need("binomial snapshots", snapshots)?;
-                binomial::actions(n, snapshots)
-            }
-            Strategy::Online { snapshots } => {
-                need("online snapshots", snapshots)?;
-                online::actions(n, snapshots)
-            }
-            Strategy::MultiLevel { ram, disk, write_cost, read_cost } => {
+        match self.strategy {
+            Strategy::StoreAll => Ok(()),
+            Strategy::Periodic { every } => need("periodic period", every),
+            Strategy::Binomial { snapshots } => need("binomial snapshots", snapshots),
+            Strategy::Online { snapshots } => need("online snapshots", snapshots),
+            Strategy::MultiLevel { ram, write_cost, read_cost, .. } => {
                 need("multilevel RAM snapshots", ram)?;
                 for (what, c) in [("disk write cost", write_cost), ("disk read cost", read_cost)] {
                     if !(c.is_finite() && c >= 0.0) {
                         return Err(ScheduleError::BadCost { what, value: c });
                     }
                 }
+                Ok(())
+            }
+        }
+    }
+
+    /// Validates the plan and generates its actions.
+    pub fn schedule(self) -> Result<Schedule, ScheduleError> {
+        self.validate()?;
+        let n = self.steps;
+        let actions = match self.strategy {
+            Strategy::StoreAll => periodic::actions(n, n),
+            Strategy::Periodic { every } => periodic::actions(n, every.min(n)),
+            Strategy::Binomial { snapshots } => binomial::actions(n, snapshots),
+            Strategy::Online { snapshots } => online::actions(n, snapshots),
+            Strategy::MultiLevel { ram, disk, write_cost, read_cost } => {
                 multilevel::actions(n, ram, disk, write_cost, read_cost)
             }
         };
         Ok(Schedule { plan: self, actions })
+    }
+
+    /// An upper estimate of the RAM a run of this plan holds for the
+    /// schedule itself, with states of `state_bytes` bytes: its RAM
+    /// snapshots (the budget, [`Strategy::budget`]) and its list of actions
+    /// (about five per step; the disk level is not counted). Saturates at
+    /// `u64::MAX`. For refusing, before anything is allocated, a run that
+    /// cannot fit.
+    pub fn ram_bytes(&self, state_bytes: usize) -> u64 {
+        let snapshots = (self.strategy.budget(self.steps)[0] as u64).saturating_mul(state_bytes as u64);
+        let actions = (self.steps as u64).saturating_mul(5 * std::mem::size_of::<Action>() as u64);
+        snapshots.saturating_add(actions)
     }
 }
 

@@ -12,6 +12,11 @@
 //! data of one run, so they are not flushed to the disk (`fsync`) — the
 //! operating system's cache is the point of a fast disk level.
 //!
+//! It lives here, not in rewind-io, so that a library user gets the disk
+//! level with no C library (the store needs only `std` and crc32fast);
+//! [`gradient`](crate::gradient) and [`hvp`](crate::hvp) put the disk level
+//! of a multi-level strategy in one under the system's temporary directory.
+//!
 //! Why not HDF5 for snapshots: they are written and read on the hot path of
 //! the reverse sweep, the HDF5 library serialises all calls behind one
 //! lock, and a flat file with a CRC gives the same protection for less.
@@ -21,7 +26,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rewind_checkpoint::{SnapshotStore, StoreError};
+use crate::{SnapshotStore, StoreError};
 use rewind_tape::Dual;
 
 const MAGIC: &[u8; 8] = b"RWSNAP1\0";
@@ -202,7 +207,7 @@ mod tests {
     use super::*;
 
     fn store<T: DiskScalar>() -> DiskStore<T> {
-        DiskStore::new(std::env::temp_dir().join("rewind-io-tests")).unwrap()
+        DiskStore::new(std::env::temp_dir().join("rewind-checkpoint-tests")).unwrap()
     }
 
     #[test]
