@@ -142,6 +142,12 @@ fn the_field_tape_version_agrees_with_the_scalar_tape() {
     let (a, b) = (dot(&u, &hv), dot(&v, &hv_field(&u)));
     assert!((a - b).abs() < 1e-9 * a.abs().max(b.abs()), "{a} vs {b}");
     // bad parameters are errors, not panics
-    assert!(field_stepper::<f64>(Lorenz96 { n: 3, dt: 0.01 }, 8.0, Par::Seq).is_err());
-    assert!(field_stepper::<f64>(Lorenz96 { n: 40, dt: -1.0 }, 8.0, Par::Seq).is_err());
+    assert!(matches!(
+        field_stepper::<f64>(Lorenz96 { n: 3, dt: 0.01 }, 8.0, Par::Seq),
+        Err(rewind_lorenz96::Lorenz96Error::Param(p)) if p.starts_with("n:")
+    ));
+    assert!(matches!(
+        field_stepper::<f64>(Lorenz96 { n: 40, dt: -1.0 }, 8.0, Par::Seq),
+        Err(rewind_lorenz96::Lorenz96Error::Param(p)) if p.starts_with("dt:")
+    ));
 }

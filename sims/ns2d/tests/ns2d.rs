@@ -158,17 +158,27 @@ fn cfl_violation_and_bad_parameters_are_typed_errors() {
         Err(e) => panic!("unexpected error {e}"),
         Ok(_) => panic!("an unstable time step did not blow up"),
     }
-    for bad in [
-        Params { n: 2, ..p.clone() },
-        Params { dt: -1.0, ..p.clone() },
-        Params { nu: f64::NAN, ..p.clone() },
-        Params { forcing: vec![0.0; 3], ..p.clone() },
+    for (bad, param) in [
+        (Params { n: 2, ..p.clone() }, "n"),
+        (Params { dt: -1.0, ..p.clone() }, "dt"),
+        (Params { nu: f64::NAN, ..p.clone() }, "nu"),
+        (Params { forcing: vec![0.0; 3], ..p.clone() }, "forcing"),
     ] {
-        assert!(stepper::<f64>(bad, Par::Seq).is_err());
+        let err = stepper::<f64>(bad, Par::Seq).unwrap_err();
+        let names_it = match &err {
+            rewind_ns2d::Ns2dError::Param { what, .. } => *what == param,
+            rewind_ns2d::Ns2dError::Field(rewind_field::FieldError::Length { what, .. }) => *what == param,
+            _ => false,
+        };
+        assert!(names_it, "{param}: {err}");
     }
     let mut ok = stepper::<f64>(spec::params(Size::S), Par::Seq).unwrap();
     let mut next = vec![0.0; 4];
-    assert!(ok.step(0, &[0.0; 4], &mut next).is_err(), "wrong state length is an error");
+    let err = ok.step(0, &[0.0; 4], &mut next).unwrap_err();
+    assert!(
+        matches!(err.model_error::<rewind_field::FieldError>(), Some(rewind_field::FieldError::Length { got: 4, .. })),
+        "wrong state length: {err}"
+    );
 }
 
 #[test]
