@@ -78,13 +78,17 @@ pub(crate) struct Gradient {
     /// Directory for the disk snapshots of multilevel schedules (default:
     /// the system's temporary directory).
     pub(crate) snapshot_dir: Option<PathBuf>,
+    /// A RAM budget for the run, e.g. "2GiB" or "500MB": rewind then picks
+    /// the fastest schedule that fits it (store-all, binomial or multilevel
+    /// with a disk level) instead of `schedule`.
+    pub(crate) memory: Option<String>,
     /// Relative step of the finite-difference checks (`--check`).
     pub(crate) fd_step: f64,
 }
 
 impl Default for Gradient {
     fn default() -> Self {
-        Gradient { schedule: "binomial:10".into(), snapshot_dir: None, fd_step: 1e-4 }
+        Gradient { schedule: "binomial:10".into(), snapshot_dir: None, memory: None, fd_step: 1e-4 }
     }
 }
 
@@ -284,6 +288,11 @@ impl Config {
                     return bad("gradient.schedule", format!("{:?}", g.schedule), &e.to_string());
                 }
             }
+        }
+        if let Some(m) = &g.memory
+            && let Err(why) = crate::common::parse_bytes(m)
+        {
+            return bad("gradient.memory", format!("{m:?}"), &why);
         }
         if !(g.fd_step.is_finite() && g.fd_step > 0.0 && g.fd_step < 1.0) {
             return bad("gradient.fd_step", g.fd_step.to_string(), "must be in (0, 1)");

@@ -26,8 +26,8 @@ pub(crate) fn main(a: &Args) -> Result<()> {
             println!("{s}");
         }
     };
-    let c = a.common.config()?;
-    crate::common::check_fits(&c, crate::common::Need::Hvp)?;
+    let mut c = a.common.config()?;
+    crate::common::check_fits(&mut c, crate::common::Need::Hvp)?;
     say(&format!(
         "rewind demo: 2D Navier-Stokes on a periodic {n}x{n} grid, {} RK4 steps, schedule {}\n",
         c.simulation.steps,

@@ -236,8 +236,8 @@ pub(crate) fn main(a: &Args, second: bool) -> Result<()> {
 /// The figures of `rewind grad` or `rewind hvp` (files written unless
 /// `--no-files`).
 pub(crate) fn figures(a: &Args, second: bool) -> Result<Value> {
-    let c = a.common.config()?;
-    common::check_fits(&c, if second { common::Need::Hvp } else { common::Need::Gradient })?;
+    let mut c = a.common.config()?;
+    common::check_fits(&mut c, if second { common::Need::Hvp } else { common::Need::Gradient })?;
     let pool = common::pool(&c)?;
     pool.install(|| if second { hvp(a, &c) } else { grad(a, &c) })
 }

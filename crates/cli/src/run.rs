@@ -22,8 +22,8 @@ pub(crate) struct Args {
 
 /// `rewind run`.
 pub(crate) fn main(a: &Args) -> Result<()> {
-    let c = a.common.config()?;
-    crate::common::check_fits(&c, crate::common::Need::Primal)?;
+    let mut c = a.common.config()?;
+    crate::common::check_fits(&mut c, crate::common::Need::Primal)?;
     let pool = common::pool(&c)?;
     pool.install(|| {
         let s = &c.simulation;

@@ -45,7 +45,7 @@ pub(crate) fn main(a: &Args) -> Result<()> {
     let mut common = a.common.clone();
     let defaulted = common.config.is_none() && common.size.is_none() && common.n.is_none() && common.steps.is_none();
     let mut c = common.config()?;
-    crate::common::check_fits(&c, crate::common::Need::Gradient)?;
+    crate::common::check_fits(&mut c, crate::common::Need::Gradient)?;
     if defaulted {
         // big enough that snapshots dominate memory, small enough for a minute
         c.simulation.n = 128;

@@ -470,3 +470,22 @@ fn an_optimisation_killed_at_twenty_random_moments_ends_on_the_same_bits() {
     }
     every_final_file_is_whole(&d.join("cut"), g);
 }
+
+#[test]
+fn a_memory_budget_chooses_the_schedule() {
+    let d = scratch("memory");
+    // 16²: 2 KiB per state, a step's arena about 68 KiB; 20 steps
+    let o = rewind(&d, &args("grad", &["--json", "--no-files", "--memory", "1MiB"]));
+    assert!(o.stderr.contains("memory budget 1.0 MiB: schedule store-all"), "{}", o.stderr);
+    assert_eq!(json(&o)["cost"]["schedule"], "store-all");
+    let o = rewind(&d, &args("grad", &["--json", "--no-files", "--memory", "78KiB"]));
+    let r = json(&o);
+    let s = r["cost"]["schedule"].as_str().unwrap().to_string();
+    assert!(s.starts_with("binomial:") || s.starts_with("multilevel:"), "{s}");
+    assert!(o.stderr.contains(&format!("schedule {s}")), "{}", o.stderr);
+    for (bad, needle) in [("10KiB", "too small"), ("lots", "gradient.memory")] {
+        let o = rewind(&d, &args("grad", &["--memory", bad]));
+        assert_eq!(o.code, Some(1), "{bad}: {}", o.stderr);
+        assert!(o.stderr.contains(needle), "{bad}: {}", o.stderr);
+    }
+}
