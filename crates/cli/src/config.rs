@@ -13,7 +13,13 @@ use serde::{Deserialize, Serialize};
 
 /// Threads per core beyond which `simulation.threads` is refused (a pool of
 /// 100 000 threads takes minutes to start and only slows the kernels down).
-pub(crate) const MAX_THREADS_PER_CORE: usize = 8;
+const MAX_THREADS_PER_CORE: usize = 8;
+
+/// `(cores, most threads accepted)` on this machine.
+pub(crate) fn thread_limit() -> (usize, usize) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores, MAX_THREADS_PER_CORE * cores)
+}
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -264,14 +270,13 @@ impl Config {
                 return bad(key, v.to_string(), "must be a positive number");
             }
         }
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if s.threads > MAX_THREADS_PER_CORE * cores {
+        let (cores, most) = thread_limit();
+        if s.threads > most {
             return bad(
                 "simulation.threads",
                 s.threads.to_string(),
                 &format!(
-                    "this machine has {cores} core(s); more than {} threads only slow the kernels down (0 = one per core)",
-                    MAX_THREADS_PER_CORE * cores
+                    "this machine has {cores} core(s); more than {most} threads only slow the kernels down (0 = one per core)"
                 ),
             );
         }
@@ -290,7 +295,7 @@ impl Config {
             }
         }
         if let Some(m) = &g.memory
-            && let Err(why) = crate::common::parse_bytes(m)
+            && let Err(why) = crate::memory::parse_bytes(m)
         {
             return bad("gradient.memory", format!("{m:?}"), &why);
         }

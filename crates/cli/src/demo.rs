@@ -27,7 +27,7 @@ pub(crate) fn main(a: &Args) -> Result<()> {
         }
     };
     let mut c = a.common.config()?;
-    crate::common::check_fits(&mut c, crate::common::Need::Hvp)?;
+    crate::memory::check_fits(&mut c, crate::memory::Need::Hvp)?;
     say(&format!(
         "rewind demo: 2D Navier-Stokes on a periodic {n}x{n} grid, {} RK4 steps, schedule {}\n",
         c.simulation.steps,

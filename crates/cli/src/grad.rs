@@ -237,7 +237,7 @@ pub(crate) fn main(a: &Args, second: bool) -> Result<()> {
 /// `--no-files`).
 pub(crate) fn figures(a: &Args, second: bool) -> Result<Value> {
     let mut c = a.common.config()?;
-    common::check_fits(&mut c, if second { common::Need::Hvp } else { common::Need::Gradient })?;
+    crate::memory::check_fits(&mut c, if second { crate::memory::Need::Hvp } else { crate::memory::Need::Gradient })?;
     let pool = common::pool(&c)?;
     pool.install(|| if second { hvp(a, &c) } else { grad(a, &c) })
 }

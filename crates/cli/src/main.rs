@@ -13,6 +13,7 @@ mod common;
 mod config;
 mod demo;
 mod grad;
+mod memory;
 mod optimize;
 mod run;
 mod schedule;

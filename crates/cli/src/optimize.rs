@@ -320,7 +320,7 @@ pub(crate) fn main(a: &Args) -> Result<()> {
 
 pub(crate) fn solve(a: &Args) -> Result<serde_json::Value> {
     let mut c = a.common.config()?;
-    crate::common::check_fits(&mut c, crate::common::Need::Hvp)?;
+    crate::memory::check_fits(&mut c, crate::memory::Need::Hvp)?;
     if !a.method.is_empty() {
         c.optimize.methods = a.method.clone();
     }

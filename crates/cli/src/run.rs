@@ -23,7 +23,7 @@ pub(crate) struct Args {
 /// `rewind run`.
 pub(crate) fn main(a: &Args) -> Result<()> {
     let mut c = a.common.config()?;
-    crate::common::check_fits(&mut c, crate::common::Need::Primal)?;
+    crate::memory::check_fits(&mut c, crate::memory::Need::Primal)?;
     let pool = common::pool(&c)?;
     pool.install(|| {
         let s = &c.simulation;

@@ -43,8 +43,7 @@ pub(crate) fn main(a: &Args) -> Result<()> {
         None => spec::Case::from(size),
     };
     let strategy: Strategy = a.schedule.parse().with_context(|| format!("bad --schedule {:?}", a.schedule))?;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let most = crate::config::MAX_THREADS_PER_CORE * cores;
+    let (cores, most) = crate::config::thread_limit();
     let pool = match a.threads {
         Some(0) => bail!("--threads must be at least 1"),
         Some(t) if t > most => bail!("--threads {t}: this machine has {cores} core(s); at most {most} threads"),

@@ -45,7 +45,7 @@ pub(crate) fn main(a: &Args) -> Result<()> {
     let mut common = a.common.clone();
     let defaulted = common.config.is_none() && common.size.is_none() && common.n.is_none() && common.steps.is_none();
     let mut c = common.config()?;
-    crate::common::check_fits(&mut c, crate::common::Need::Gradient)?;
+    crate::memory::check_fits(&mut c, crate::memory::Need::Gradient)?;
     if defaulted {
         // big enough that snapshots dominate memory, small enough for a minute
         c.simulation.n = 128;
@@ -154,7 +154,7 @@ pub(crate) fn main(a: &Args) -> Result<()> {
         c.simulation.n,
         c.simulation.n,
         c.simulation.steps,
-        crate::common::bytes((c.simulation.n * c.simulation.n * 8) as u64)
+        crate::memory::bytes((c.simulation.n * c.simulation.n * 8) as u64)
     );
     println!(
         "{:>18} {:>9} {:>8} {:>9} {:>7} {:>9} {:>12} {:>10}",
@@ -170,8 +170,8 @@ pub(crate) fn main(a: &Args) -> Result<()> {
             r["forward_steps"],
             f("recomputation_factor"),
             format!("{}+{}", r["peak_snapshots_ram"], r["peak_snapshots_disk"]),
-            crate::common::bytes(f("peak_snapshot_bytes") as u64),
-            crate::common::bytes(f("peak_rss_bytes") as u64),
+            crate::memory::bytes(f("peak_snapshot_bytes") as u64),
+            crate::memory::bytes(f("peak_rss_bytes") as u64),
         );
     }
     println!("frontier in time and peak RSS (not beaten in both): {}", front.join(", "));

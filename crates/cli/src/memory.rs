@@ -1,0 +1,245 @@
+//! Memory planning: what a run will hold (a taped step's arena, the
+//! schedule's RAM snapshots and action list), the refusal of a run that
+//! cannot fit in the memory this machine has available, and the schedule a
+//! memory budget (`--memory`, `gradient.memory`) calls for.
+
+use anyhow::Result;
+use rewind_checkpoint::Strategy;
+
+use crate::config::Config;
+
+/// What a command computes, for [`check_fits`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Need {
+    /// Forward steps only.
+    Primal,
+    /// Gradients: a taped step and the schedule's snapshots.
+    Gradient,
+    /// Hessian-vector products: the same over dual numbers (twice the bytes).
+    Hvp,
+}
+
+/// Bytes a taped ns2d step holds in its arena per grid point, f64
+/// (measured: 256–264, `field_figures`); dual numbers take twice as many.
+const ARENA_BYTES_PER_POINT: u64 = 272;
+
+/// With a memory budget (`gradient.memory`, `--memory`), replaces the
+/// schedule by the fastest that fits it; then refuses, before anything is
+/// allocated, a run whose grid or schedule cannot fit in the memory this
+/// machine has available, with the numbers and a schedule that fits.
+pub(crate) fn check_fits(c: &mut Config, need: Need) -> Result<()> {
+    if need != Need::Primal
+        && let Some(m) = c.gradient.memory.clone()
+    {
+        let budget = parse_bytes(&m).map_err(anyhow::Error::msg)?;
+        let (chosen, cost) = schedule_for_budget(c, need, budget)?;
+        eprintln!(
+            "rewind: memory budget {}: schedule {chosen} (about {cost:.0} step evaluations; the fastest that fits)",
+            bytes(budget)
+        );
+        c.gradient.schedule = chosen.to_string();
+    }
+    let Some(available) = available_memory_bytes() else { return Ok(()) };
+    check_fits_in(c, need, available)
+}
+
+/// Bytes of one state and of a taped step's arena, for `need`.
+fn state_and_step_bytes(c: &Config, need: Need) -> (u64, u64) {
+    let k: u64 = if need == Need::Hvp { 2 } else { 1 };
+    let points = (c.simulation.n as u64).saturating_mul(c.simulation.n as u64);
+    (points.saturating_mul(8 * k), points.saturating_mul(ARENA_BYTES_PER_POINT * k))
+}
+
+/// Runs longer than this are planned without generating the candidate
+/// schedules (binomial only).
+const MAX_STEPS_TO_COMPARE: usize = 200_000;
+
+/// The fastest schedule whose RAM fits in `budget` bytes, by the schedule
+/// cost model (a step evaluation costs 1, a disk write or read 10 — the
+/// multilevel default), and its cost: store-all if it fits; otherwise the
+/// best of binomial with every snapshot the budget allows and multilevel
+/// schedules keeping as many in RAM and 1, 4, 16, 64 or 256 times as many
+/// on disk (the disk is not limited here; its files go to
+/// `gradient.snapshot_dir`).
+fn schedule_for_budget(c: &Config, need: Need, budget: u64) -> Result<(Strategy, f64)> {
+    let n = c.simulation.steps;
+    let (state, step) = state_and_step_bytes(c, need);
+    let actions = rewind_checkpoint::Plan { steps: n, strategy: Strategy::StoreAll }.ram_bytes(0);
+    let room = budget.saturating_sub(step).saturating_sub(actions);
+    let s = (room / state.max(1)).min(n as u64) as usize;
+    if s == 0 {
+        anyhow::bail!(
+            "memory budget {} is too small: a step works in about {} and one snapshot is {}",
+            bytes(budget),
+            bytes(step),
+            bytes(state)
+        );
+    }
+    let cost = |st: Strategy| -> Result<f64> {
+        let sched = st.schedule(n)?;
+        let k = rewind_checkpoint::check(&sched, st.budget(n))?;
+        Ok(k.forward_steps as f64 + 10.0 * (k.writes[1] + k.reads[1]) as f64)
+    };
+    if s >= Strategy::StoreAll.budget(n)[0] {
+        return Ok((Strategy::StoreAll, (2 * n - 1) as f64));
+    }
+    let binomial = Strategy::Binomial { snapshots: s };
+    if n > MAX_STEPS_TO_COMPARE {
+        return Ok((binomial, rewind_checkpoint::optimal_forward_steps(n, s) as f64));
+    }
+    let mut best = (binomial, cost(binomial)?);
+    for d in [s, 4 * s, 16 * s, 64 * s, 256 * s] {
+        if s + d >= n {
+            break;
+        }
+        let ml = Strategy::MultiLevel { ram: s, disk: d, write_cost: 10.0, read_cost: 10.0 };
+        let k = cost(ml)?;
+        if k < best.1 {
+            best = (ml, k);
+        }
+    }
+    Ok(best)
+}
+
+/// Bytes from a size as people write it: `2GiB`, `500 MB`, `64KiB`, `1e9`.
+pub(crate) fn parse_bytes(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|ch: char| ch.is_ascii_alphabetic()).unwrap_or(t.len());
+    let (num, unit) = (t[..split].trim(), t[split..].trim());
+    let value: f64 = num.parse().map_err(|_| format!("cannot read {text:?} as a size (e.g. 2GiB, 500MB)"))?;
+    let scale: f64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "tb" => 1e12,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(format!("unknown unit {unit:?} in {text:?} (B, kB, MB, GB, TB, KiB, MiB, GiB, TiB)")),
+    };
+    let b = value * scale;
+    if !(b.is_finite() && b >= 1.0) {
+        return Err(format!("{text:?} is not a positive size"));
+    }
+    Ok(b as u64)
+}
+
+fn check_fits_in(c: &Config, need: Need, available: u64) -> Result<()> {
+    let s = &c.simulation;
+    let (state, step) = state_and_step_bytes(c, need);
+    if step > available {
+        anyhow::bail!(
+            "a {n}² grid does not fit: one state is {} and a step works in about {}, but {} of memory are available",
+            bytes(state),
+            bytes(step),
+            bytes(available),
+            n = s.n
+        );
+    }
+    if need == Need::Primal {
+        return Ok(());
+    }
+    let strategy = crate::common::strategy(c)?;
+    let plan = rewind_checkpoint::Plan { steps: s.steps, strategy };
+    let needed = step.saturating_add(plan.ram_bytes(state as usize));
+    if needed <= available {
+        return Ok(());
+    }
+    // the most RAM snapshots that fit beside the step and the action list
+    let room = available.saturating_sub(step).saturating_sub(plan.ram_bytes(0)) / 10 * 9;
+    let most = (room / state.max(1)).min(s.steps as u64);
+    let advice = if most >= 1 {
+        format!(
+            "a schedule that fits: binomial:{most} (or fewer snapshots; multilevel:RAM,DISK keeps the rest on disk)"
+        )
+    } else {
+        "no schedule fits: take fewer steps or a smaller grid".into()
+    };
+    anyhow::bail!(
+        "schedule {strategy} over {} steps does not fit: it needs about {} ({} RAM snapshots of {} each, a step's \
+         {} and the schedule's actions), but {} of memory are available; {advice}",
+        s.steps,
+        bytes(needed),
+        strategy.budget(s.steps)[0],
+        bytes(state),
+        bytes(step),
+        bytes(available),
+    )
+}
+
+/// `MemAvailable` of `/proc/meminfo` (None where it cannot be read).
+fn available_memory_bytes() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb.saturating_mul(1024))
+}
+
+/// Bytes as a person writes them: `512 B`, `8.0 KiB`, `74.5 GiB`.
+pub(crate) fn bytes(b: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{b} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_that_cannot_fit_is_refused_with_a_schedule_that_does() {
+        let gib = 1u64 << 30;
+        let mut c = Config::default(); // 32², 8 KiB per state
+        c.simulation.steps = 1_000_000;
+        c.gradient.schedule = "store-all".into();
+        let e = check_fits_in(&c, Need::Gradient, gib).unwrap_err().to_string();
+        assert!(e.contains("store-all over 1000000 steps does not fit") && e.contains("1.0 GiB of memory"), "{e}");
+        // the advice fits: 1 GiB less the step and the actions, 90 %, over 8 KiB
+        let advice: usize = e.rsplit("binomial:").next().unwrap().split(' ').next().unwrap().parse().unwrap();
+        c.gradient.schedule = format!("binomial:{advice}");
+        check_fits_in(&c, Need::Gradient, gib).unwrap();
+        assert!(check_fits_in(&c, Need::Hvp, gib).is_err(), "dual states take twice the bytes");
+        c.gradient.schedule = "binomial:32".into();
+        check_fits_in(&c, Need::Hvp, gib).unwrap();
+        // a grid whose step alone cannot fit
+        c.simulation.n = 4096;
+        let e = check_fits_in(&c, Need::Primal, gib).unwrap_err().to_string();
+        assert!(e.contains("4096² grid does not fit") && e.contains("one state is 128.0 MiB"), "{e}");
+        assert_eq!([0, 512, 8192, 80_000_000_000].map(bytes), ["0 B", "512 B", "8.0 KiB", "74.5 GiB"]);
+    }
+
+    #[test]
+    fn a_memory_budget_picks_the_fastest_schedule_that_fits() {
+        let mut c = Config::default(); // 32²: 8 KiB per state, a step's arena 272 KiB
+        c.simulation.steps = 1000;
+        let (state, step) = state_and_step_bytes(&c, Need::Gradient);
+        let actions = 1000 * 5 * std::mem::size_of::<rewind_checkpoint::Action>() as u64;
+        let fits = |s: u64| step + actions + s * state;
+        // room for every state: store-all, 1999 step evaluations
+        let (st, cost) = schedule_for_budget(&c, Need::Gradient, fits(999)).unwrap();
+        assert_eq!((st, cost), (Strategy::StoreAll, 1999.0));
+        // room for 10: nothing slower than binomial:10 is chosen, and it fits
+        let (st, cost) = schedule_for_budget(&c, Need::Gradient, fits(10) + 100).unwrap();
+        assert_eq!(st.budget(1000)[0], 10, "{st}");
+        assert!(cost <= rewind_checkpoint::optimal_forward_steps(1000, 10) as f64, "{st}: {cost}");
+        // dual states: a step and a snapshot take twice the bytes, so the
+        // room of 10 f64 states holds 5
+        let (st, _) = schedule_for_budget(&c, Need::Hvp, fits(10) + step + 100).unwrap();
+        assert_eq!(st.budget(1000)[0], 5, "{st}");
+        // too small for one snapshot
+        let e = schedule_for_budget(&c, Need::Gradient, step).unwrap_err().to_string();
+        assert!(e.contains("too small"), "{e}");
+        // sizes as people write them
+        assert_eq!(parse_bytes("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_bytes("500 MB"), Ok(500_000_000));
+        assert_eq!(parse_bytes("1.5KiB"), Ok(1536));
+        assert!(parse_bytes("lots").is_err() && parse_bytes("3 parsecs").is_err() && parse_bytes("-1GB").is_err());
+    }
+}
