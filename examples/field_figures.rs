@@ -79,8 +79,15 @@ fn main() {
                 *o = x + 0.5 * y;
             }
         });
-        let t_lap =
-            seconds_per_call(budget, || rewind_field::kernels::laplacian(&g, black_box(&a), &mut out, Par::Seq));
+        let t_lap = seconds_per_call(budget, || {
+            rewind_field::kernels::laplacian(
+                &g,
+                black_box(&a),
+                &mut out,
+                rewind_field::kernels::Store::Overwrite,
+                Par::Seq,
+            )
+        });
         let t_add = seconds_per_call(budget, || {
             tape.eval(Par::Seq, |c| (c.input(&a).expect("len") + c.input(&b).expect("len")).value()[0])
         });

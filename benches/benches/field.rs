@@ -45,7 +45,7 @@ fn field_ops(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(16 * len as u64));
         group.bench_function(BenchmarkId::new("copy", n), |bch| bch.iter(|| out.copy_from_slice(black_box(&a))));
         group.bench_function(BenchmarkId::new("laplacian_kernel", n), |bch| {
-            bch.iter(|| kernels::laplacian(&g, black_box(&a), &mut out, Par::Seq))
+            bch.iter(|| kernels::laplacian(&g, black_box(&a), &mut out, kernels::Store::Overwrite, Par::Seq))
         });
         group.throughput(Throughput::Bytes(24 * len as u64));
         group.bench_function(BenchmarkId::new("triad", n), |bch| {

@@ -8,35 +8,78 @@
 //! on every `f64` component of a dual number separately
 //! ([`Components`]), which differentiates it in forward mode too.
 //!
-//! Two complex 2D FFTs per solve (rows, a transpose, columns); plans are
-//! made once. For walls (Dirichlet conditions) use a sparse solve instead.
+//! **The transform.** The data are real, so the rows (contiguous, along
+//! y) go through a real-to-complex FFT ([`realfft`]): `ny/2 + 1`
+//! coefficients per row instead of `ny`, half the butterflies and half
+//! the data of a complex transform. The columns (along x) are transformed
+//! in tiles of [`TILE`] columns: a tile is gathered into contiguous rows,
+//! transformed forward, scaled by `−1/λ`, transformed back, and left in a
+//! column-major buffer from which the inverse row transforms gather their
+//! input. There is no full-size transpose: each value is moved twice, in
+//! cache-sized blocks, between the three stages. Plans are made once.
+//!
+//! **Threads.** Each stage splits its work into fixed blocks (rows, tiles)
+//! whose arithmetic does not depend on which thread runs them, so the
+//! result is bit-for-bit the same for any thread count. For walls
+//! (Dirichlet conditions) use a sparse solve instead.
 
 use std::sync::Arc;
 
 use rayon::prelude::*;
+use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use rustfft::num_complex::Complex;
 use rustfft::{Fft, FftPlanner};
 
 use crate::components::Components;
-use crate::par::{PAR_THRESHOLD, Par};
+use crate::kernels::Store;
+use crate::par::Par;
 use crate::{FieldError, Grid};
 
 type C64 = Complex<f64>;
 
-/// Rows per parallel FFT task (fixed, so results never depend on the
-/// number of threads).
+/// Rows per task of the row transforms.
 const ROWS_PER_TASK: usize = 16;
+
+/// Columns per tile of the column transforms (a tile of 8 columns of 256
+/// complex values is 32 KiB: it stays in L1/L2 through its round trip).
+pub const TILE: usize = 8;
+
+/// Grid points from which a solve uses threads ([`Par::Rayon`]). An FFT
+/// does ~`5 log₂ n` flops per point, far more than an elementwise kernel,
+/// so it pays to split smaller grids than [`crate::par::PAR_THRESHOLD`].
+pub const FFT_PAR_THRESHOLD: usize = 64 * 1024;
 
 /// An FFT Poisson solver for one periodic grid.
 pub struct PoissonFft {
     grid: Grid,
-    fwd_y: Arc<dyn Fft<f64>>,
-    inv_y: Arc<dyn Fft<f64>>,
+    /// Row transforms (length `ny`, real ↔ `ny/2 + 1` complex).
+    r2c: Arc<dyn RealToComplex<f64>>,
+    c2r: Arc<dyn ComplexToReal<f64>>,
+    /// Column transforms (length `nx`, complex).
     fwd_x: Arc<dyn Fft<f64>>,
     inv_x: Arc<dyn Fft<f64>>,
-    /// `−1/(λ n)` in transposed order (`[l][m]`), 0 at the mean.
+    /// `−1/(λ n)` in column-major order (`[j][i]`, `j < ny/2 + 1`), 0 at
+    /// the mean.
     factor: Vec<f64>,
-    scratch_per_task: usize,
+}
+
+/// The work space of one [`PoissonFft`] (made by [`PoissonFft::work`],
+/// reused across solves: a solve then allocates nothing).
+pub struct PoissonWork {
+    nx: usize,
+    ny: usize,
+    /// Row transforms, row-major `nx × (ny/2 + 1)`.
+    rows: Vec<C64>,
+    /// Column transforms, column-major `(ny/2 + 1) × nx`, by tiles.
+    cols: Vec<C64>,
+    tasks: Vec<TaskWork>,
+}
+
+/// What one task of a stage needs for itself.
+struct TaskWork {
+    real: Vec<f64>,
+    row: Vec<C64>,
+    scratch: Vec<C64>,
 }
 
 impl std::fmt::Debug for PoissonFft {
@@ -45,27 +88,32 @@ impl std::fmt::Debug for PoissonFft {
     }
 }
 
+impl std::fmt::Debug for PoissonWork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoissonWork").field("nx", &self.nx).field("ny", &self.ny).finish()
+    }
+}
+
 impl PoissonFft {
     /// Plans the FFTs for `grid`. (`λ(k) < 0` for every `k ≠ 0`, so the
     /// solve is always defined.)
     pub fn new(grid: Grid) -> Self {
         let (nx, ny) = (grid.nx, grid.ny);
+        let nh = ny / 2 + 1;
+        let mut real = RealFftPlanner::<f64>::new();
+        let (r2c, c2r) = (real.plan_fft_forward(ny), real.plan_fft_inverse(ny));
         let mut planner = FftPlanner::<f64>::new();
-        let (fwd_y, inv_y) = (planner.plan_fft_forward(ny), planner.plan_fft_inverse(ny));
         let (fwd_x, inv_x) = (planner.plan_fft_forward(nx), planner.plan_fft_inverse(nx));
         let n = (nx * ny) as f64;
-        let mut factor = vec![0.0; nx * ny];
-        for l in 0..ny {
-            let ly = (2.0 * (2.0 * std::f64::consts::PI * l as f64 / ny as f64).cos() - 2.0) / (grid.dy * grid.dy);
-            for m in 0..nx {
-                let lx = (2.0 * (2.0 * std::f64::consts::PI * m as f64 / nx as f64).cos() - 2.0) / (grid.dx * grid.dx);
-                let lam = lx + ly;
-                factor[l * nx + m] = if m == 0 && l == 0 { 0.0 } else { -1.0 / (lam * n) };
+        let mut factor = vec![0.0; nh * nx];
+        for j in 0..nh {
+            let ly = (2.0 * (2.0 * std::f64::consts::PI * j as f64 / ny as f64).cos() - 2.0) / (grid.dy * grid.dy);
+            for i in 0..nx {
+                let lx = (2.0 * (2.0 * std::f64::consts::PI * i as f64 / nx as f64).cos() - 2.0) / (grid.dx * grid.dx);
+                factor[j * nx + i] = if i == 0 && j == 0 { 0.0 } else { -1.0 / ((lx + ly) * n) };
             }
         }
-        let scratch_per_task =
-            [&fwd_y, &inv_y, &fwd_x, &inv_x].iter().map(|f| f.get_inplace_scratch_len()).max().unwrap_or(0);
-        PoissonFft { grid, fwd_y, inv_y, fwd_x, inv_x, factor, scratch_per_task }
+        PoissonFft { grid, r2c, c2r, fwd_x, inv_x, factor }
     }
 
     /// The grid it solves on.
@@ -73,80 +121,153 @@ impl PoissonFft {
         &self.grid
     }
 
-    /// Length of the complex work buffer [`solve`](Self::solve) needs.
-    pub fn work_len(&self) -> usize {
-        let n = self.grid.len();
-        let tasks = self.grid.nx.max(self.grid.ny).div_ceil(ROWS_PER_TASK);
-        2 * n + tasks * self.scratch_per_task
+    /// A work space for [`solve`](Self::solve).
+    pub fn work(&self) -> PoissonWork {
+        let (nx, ny) = (self.grid.nx, self.grid.ny);
+        let nh = ny / 2 + 1;
+        let tasks = nx.div_ceil(ROWS_PER_TASK).max(nh.div_ceil(TILE));
+        let scratch = [
+            self.r2c.get_scratch_len(),
+            self.c2r.get_scratch_len(),
+            self.fwd_x.get_inplace_scratch_len(),
+            self.inv_x.get_inplace_scratch_len(),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0);
+        let zero = C64::new(0.0, 0.0);
+        let task = || TaskWork { real: vec![0.0; ny], row: vec![zero; nh], scratch: vec![zero; scratch] };
+        PoissonWork {
+            nx,
+            ny,
+            rows: vec![zero; nx * nh],
+            cols: vec![zero; nh * nx],
+            tasks: (0..tasks).map(|_| task()).collect(),
+        }
     }
 
-    /// `out = P a` for any [`Components`] scalar; `work` must have
-    /// [`work_len`](Self::work_len) entries.
-    pub fn solve<T: Components>(&self, a: &[T], out: &mut [T], work: &mut [C64], par: Par) -> Result<(), FieldError> {
+    /// `out = P a` for any [`Components`] scalar, with a work space made by
+    /// [`work`](Self::work) for this grid.
+    pub fn solve<T: Components>(
+        &self,
+        a: &[T],
+        out: &mut [T],
+        work: &mut PoissonWork,
+        par: Par,
+    ) -> Result<(), FieldError> {
         self.grid.check("Poisson right-hand side", a.len())?;
         self.grid.check("Poisson solution", out.len())?;
-        if work.len() < self.work_len() {
-            return Err(FieldError::Length { what: "Poisson work buffer", expected: self.work_len(), got: work.len() });
+        if (work.nx, work.ny) != (self.grid.nx, self.grid.ny) {
+            return Err(FieldError::Length {
+                what: "Poisson work space",
+                expected: self.grid.len(),
+                got: work.nx * work.ny,
+            });
         }
-        self.solve_checked(a, out, work, par);
+        self.solve_checked(a, out, work, Store::Overwrite, par);
         Ok(())
     }
 
-    /// [`solve`](Self::solve) with the lengths already checked.
-    pub(crate) fn solve_checked<T: Components>(&self, a: &[T], out: &mut [T], work: &mut [C64], par: Par) {
-        let n = self.grid.len();
-        let (buf, rest) = work.split_at_mut(n);
-        let (tbuf, scratch) = rest.split_at_mut(n);
+    /// [`solve`](Self::solve) with the lengths already checked, storing
+    /// `P a` into `out` as `store` says.
+    pub(crate) fn solve_checked<T: Components>(
+        &self,
+        a: &[T],
+        out: &mut [T],
+        work: &mut PoissonWork,
+        store: Store,
+        par: Par,
+    ) {
+        let parallel = par == Par::Rayon && self.grid.len() >= FFT_PAR_THRESHOLD && rayon::current_num_threads() > 1;
         for k in 0..T::PARTS {
-            for (b, x) in buf.iter_mut().zip(a) {
-                *b = C64::new(x.part(k), 0.0);
-            }
-            self.solve_c(buf, tbuf, scratch, par);
-            for (o, b) in out.iter_mut().zip(buf.iter()) {
-                o.set_part(k, b.re);
-            }
+            self.forward_rows(a, k, work, parallel);
+            self.columns(work, parallel);
+            self.inverse_rows(out, k, store, work, parallel);
         }
     }
 
-    fn ffts(&self, fft: &dyn Fft<f64>, data: &mut [C64], len: usize, scratch: &mut [C64], par: Par) {
-        let per = self.scratch_per_task;
-        let parallel = par == Par::Rayon && data.len() >= PAR_THRESHOLD && rayon::current_num_threads() > 1;
-        if parallel && per == 0 {
-            data.par_chunks_mut(len * ROWS_PER_TASK).for_each(|d| fft.process_with_scratch(d, &mut []));
-        } else if parallel {
-            data.par_chunks_mut(len * ROWS_PER_TASK).zip(scratch.par_chunks_mut(per)).for_each(|(d, s)| {
-                fft.process_with_scratch(d, s);
-            });
+    /// Real-to-complex transforms of component `k` of the rows of `a`.
+    fn forward_rows<T: Components>(&self, a: &[T], k: usize, w: &mut PoissonWork, parallel: bool) {
+        let (ny, nh) = (self.grid.ny, self.grid.ny / 2 + 1);
+        let block = |(src, dst): (&[T], &mut [C64]), t: &mut TaskWork| {
+            for (s, d) in src.chunks_exact(ny).zip(dst.chunks_exact_mut(nh)) {
+                for (r, x) in t.real.iter_mut().zip(s) {
+                    *r = x.part(k);
+                }
+                let r = self.r2c.process_with_scratch(&mut t.real, d, &mut t.scratch);
+                debug_assert!(r.is_ok(), "lengths fixed by the plan");
+            }
+        };
+        let blocks = a.chunks(ny * ROWS_PER_TASK).zip(w.rows.chunks_mut(nh * ROWS_PER_TASK));
+        if parallel {
+            let blocks = a.par_chunks(ny * ROWS_PER_TASK).zip(w.rows.par_chunks_mut(nh * ROWS_PER_TASK));
+            blocks.zip(w.tasks.par_iter_mut()).for_each(|(b, t)| block(b, t));
         } else {
-            fft.process_with_scratch(data, &mut scratch[..per]);
+            blocks.for_each(|b| block(b, &mut w.tasks[0]));
         }
     }
 
-    /// In place on `buf` (row-major `nx × ny`), using `tbuf` for the transpose.
-    fn solve_c(&self, buf: &mut [C64], tbuf: &mut [C64], scratch: &mut [C64], par: Par) {
-        let (nx, ny) = (self.grid.nx, self.grid.ny);
-        self.ffts(&*self.fwd_y, buf, ny, scratch, par);
-        transpose(buf, tbuf, nx, ny);
-        self.ffts(&*self.fwd_x, tbuf, nx, scratch, par);
-        for (t, f) in tbuf.iter_mut().zip(&self.factor) {
-            *t *= *f;
-        }
-        self.ffts(&*self.inv_x, tbuf, nx, scratch, par);
-        transpose(tbuf, buf, ny, nx);
-        self.ffts(&*self.inv_y, buf, ny, scratch, par);
-    }
-}
-
-/// `dst[j][i] = src[i][j]` for `src` of `rows × cols`.
-fn transpose(src: &[C64], dst: &mut [C64], rows: usize, cols: usize) {
-    const B: usize = 32;
-    for i0 in (0..rows).step_by(B) {
-        for j0 in (0..cols).step_by(B) {
-            for i in i0..(i0 + B).min(rows) {
-                for j in j0..(j0 + B).min(cols) {
-                    dst[j * rows + i] = src[i * cols + j];
+    /// Per tile of columns: gather, forward transform along x, scale by
+    /// `−1/(λ n)`, inverse transform, into `w.cols`.
+    fn columns(&self, w: &mut PoissonWork, parallel: bool) {
+        let (nx, nh) = (self.grid.nx, self.grid.ny / 2 + 1);
+        let rows = &w.rows;
+        let tile = |(ti, (dst, f)): (usize, (&mut [C64], &[f64])), t: &mut TaskWork| {
+            let j0 = ti * TILE;
+            let width = dst.len() / nx;
+            for i in 0..nx {
+                let src = &rows[i * nh + j0..i * nh + j0 + width];
+                for (b, &v) in src.iter().enumerate() {
+                    dst[b * nx + i] = v;
                 }
             }
+            self.fwd_x.process_with_scratch(dst, &mut t.scratch);
+            for (d, &f) in dst.iter_mut().zip(f) {
+                *d *= f;
+            }
+            self.inv_x.process_with_scratch(dst, &mut t.scratch);
+        };
+        if parallel {
+            let tiles = w.cols.par_chunks_mut(nx * TILE).zip(self.factor.par_chunks(nx * TILE)).enumerate();
+            tiles.zip(w.tasks.par_iter_mut()).for_each(|(c, t)| tile(c, t));
+        } else {
+            let tiles = w.cols.chunks_mut(nx * TILE).zip(self.factor.chunks(nx * TILE)).enumerate();
+            tiles.for_each(|c| tile(c, &mut w.tasks[0]));
+        }
+    }
+
+    /// Complex-to-real transforms of the rows gathered from `w.cols`, stored
+    /// into component `k` of `out`.
+    fn inverse_rows<T: Components>(&self, out: &mut [T], k: usize, store: Store, w: &mut PoissonWork, parallel: bool) {
+        let (nx, ny, nh) = (self.grid.nx, self.grid.ny, self.grid.ny / 2 + 1);
+        let cols = &w.cols;
+        let block = |(bi, dst): (usize, &mut [T]), t: &mut TaskWork| {
+            for (r, d) in dst.chunks_exact_mut(ny).enumerate() {
+                let i = bi * ROWS_PER_TASK + r;
+                for (j, v) in t.row.iter_mut().enumerate() {
+                    *v = cols[j * nx + i];
+                }
+                // The spectrum of a real field: the mean and (ny even) the
+                // Nyquist coefficient are real up to round-off.
+                t.row[0].im = 0.0;
+                if ny % 2 == 0 {
+                    t.row[nh - 1].im = 0.0;
+                }
+                let r = self.c2r.process_with_scratch(&mut t.row, &mut t.real, &mut t.scratch);
+                debug_assert!(r.is_ok(), "lengths fixed by the plan");
+                let parts = d.iter_mut().zip(&t.real);
+                match store {
+                    Store::Overwrite => parts.for_each(|(o, &x)| o.set_part(k, x)),
+                    Store::Add => parts.for_each(|(o, &x)| o.set_part(k, o.part(k) + x)),
+                    Store::Subtract => parts.for_each(|(o, &x)| o.set_part(k, o.part(k) - x)),
+                }
+            }
+        };
+        if parallel {
+            let blocks = out.par_chunks_mut(ny * ROWS_PER_TASK).enumerate();
+            blocks.zip(w.tasks.par_iter_mut()).for_each(|(b, t)| block(b, t));
+        } else {
+            out.chunks_mut(ny * ROWS_PER_TASK).enumerate().for_each(|b| block(b, &mut w.tasks[0]));
         }
     }
 }

@@ -13,6 +13,61 @@ use rewind_tape::Real;
 use crate::Grid;
 use crate::par::{Par, for_rows};
 
+/// How a kernel stores its result in `out`.
+///
+/// The reverse sweep adds each rule's contribution into an adjoint that
+/// usually exists already: a kernel that adds (or subtracts) in place
+/// saves the temporary, its zero-fill and a second pass over memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    /// `out = f(…)`.
+    Overwrite,
+    /// `out += f(…)`.
+    Add,
+    /// `out −= f(…)` (the adjoint of an antisymmetric operator).
+    Subtract,
+}
+
+/// A [`Store`] as a type, so that each mode is its own loop.
+trait Put: Copy + Send + Sync {
+    fn put<T: Real>(o: &mut T, v: T);
+}
+#[derive(Clone, Copy)]
+struct Set;
+#[derive(Clone, Copy)]
+struct Plus;
+#[derive(Clone, Copy)]
+struct Minus;
+impl Put for Set {
+    #[inline(always)]
+    fn put<T: Real>(o: &mut T, v: T) {
+        *o = v;
+    }
+}
+impl Put for Plus {
+    #[inline(always)]
+    fn put<T: Real>(o: &mut T, v: T) {
+        *o += v;
+    }
+}
+impl Put for Minus {
+    #[inline(always)]
+    fn put<T: Real>(o: &mut T, v: T) {
+        *o -= v;
+    }
+}
+
+/// Calls the generic body `$f::<T, P>` with the [`Put`] of `$store`.
+macro_rules! stored {
+    ($store:expr, $f:ident($($a:expr),* $(,)?)) => {
+        match $store {
+            Store::Overwrite => $f::<_, Set>($($a),*),
+            Store::Add => $f::<_, Plus>($($a),*),
+            Store::Subtract => $f::<_, Minus>($($a),*),
+        }
+    };
+}
+
 /// The periodic neighbours `(i − 1, i + 1)` of row `i` of `n`.
 #[inline(always)]
 pub(crate) fn nbr(i: usize, n: usize) -> (usize, usize) {
@@ -27,7 +82,11 @@ pub(crate) fn row<T>(a: &[T], ny: usize, i: usize) -> &[T] {
 
 /// The 5-point Laplacian `(a[i+1,j] + a[i−1,j] − 2a)/dx² + (a[i,j+1] +
 /// a[i,j−1] − 2a)/dy²`. Symmetric, so it is its own adjoint.
-pub fn laplacian<T: Real + Send + Sync>(g: &Grid, a: &[T], out: &mut [T], par: Par) {
+pub fn laplacian<T: Real + Send + Sync>(g: &Grid, a: &[T], out: &mut [T], store: Store, par: Par) {
+    stored!(store, laplacian_in(g, a, out, par))
+}
+
+fn laplacian_in<T: Real + Send + Sync, P: Put>(g: &Grid, a: &[T], out: &mut [T], par: Par) {
     let (nx, ny) = (g.nx, g.ny);
     let (cx, cy) = (1.0 / (g.dx * g.dx), 1.0 / (g.dy * g.dy));
     let c0 = -2.0 * (cx + cy);
@@ -38,50 +97,58 @@ pub fn laplacian<T: Real + Send + Sync>(g: &Grid, a: &[T], out: &mut [T], par: P
         if ny < 3 {
             for j in 0..ny {
                 let (jm, jp) = nbr(j, ny);
-                o[j] = at(j, jm, jp);
+                P::put(&mut o[j], at(j, jm, jp));
             }
             return;
         }
-        o[0] = at(0, ny - 1, 1);
-        o[ny - 1] = at(ny - 1, ny - 2, 0);
+        P::put(&mut o[0], at(0, ny - 1, 1));
+        P::put(&mut o[ny - 1], at(ny - 1, ny - 2, 0));
         // interior: zipped slices, no wrap-around, so the loop vectorises
         let inner = o[1..ny - 1].iter_mut().zip(am[1..].iter().zip(&ap[1..])).zip(a0.windows(3));
         for ((o, (&m, &p)), w) in inner {
-            *o = (m + p) * cx + (w[0] + w[2]) * cy + w[1] * c0;
+            P::put(o, (m + p) * cx + (w[0] + w[2]) * cy + w[1] * c0);
         }
     });
 }
 
 /// Central difference along x, `(a[i+1,j] − a[i−1,j]) / 2dx`.
 /// Antisymmetric: its adjoint is its negative.
-pub fn ddx<T: Real + Send + Sync>(g: &Grid, a: &[T], out: &mut [T], par: Par) {
+pub fn ddx<T: Real + Send + Sync>(g: &Grid, a: &[T], out: &mut [T], store: Store, par: Par) {
+    stored!(store, ddx_in(g, a, out, par))
+}
+
+fn ddx_in<T: Real + Send + Sync, P: Put>(g: &Grid, a: &[T], out: &mut [T], par: Par) {
     let (nx, ny) = (g.nx, g.ny);
     let c = 0.5 / g.dx;
     for_rows(par, out, ny, |i, o| {
         let (im, ip) = nbr(i, nx);
         let (am, ap) = (row(a, ny, im), row(a, ny, ip));
         for ((o, &m), &p) in o.iter_mut().zip(am).zip(ap) {
-            *o = (p - m) * c;
+            P::put(o, (p - m) * c);
         }
     });
 }
 
 /// Central difference along y, `(a[i,j+1] − a[i,j−1]) / 2dy`.
-pub fn ddy<T: Real + Send + Sync>(g: &Grid, a: &[T], out: &mut [T], par: Par) {
+pub fn ddy<T: Real + Send + Sync>(g: &Grid, a: &[T], out: &mut [T], store: Store, par: Par) {
+    stored!(store, ddy_in(g, a, out, par))
+}
+
+fn ddy_in<T: Real + Send + Sync, P: Put>(g: &Grid, a: &[T], out: &mut [T], par: Par) {
     let (ny, c) = (g.ny, 0.5 / g.dy);
     for_rows(par, out, ny, |i, o| {
         let a0 = row(a, ny, i);
         if ny < 3 {
             for j in 0..ny {
                 let (jm, jp) = nbr(j, ny);
-                o[j] = (a0[jp] - a0[jm]) * c;
+                P::put(&mut o[j], (a0[jp] - a0[jm]) * c);
             }
             return;
         }
-        o[0] = (a0[1] - a0[ny - 1]) * c;
-        o[ny - 1] = (a0[0] - a0[ny - 2]) * c;
+        P::put(&mut o[0], (a0[1] - a0[ny - 1]) * c);
+        P::put(&mut o[ny - 1], (a0[0] - a0[ny - 2]) * c);
         for (o, w) in o[1..ny - 1].iter_mut().zip(a0.windows(3)) {
-            *o = (w[2] - w[0]) * c;
+            P::put(o, (w[2] - w[0]) * c);
         }
     });
 }
@@ -90,34 +157,83 @@ pub fn ddy<T: Real + Send + Sync>(g: &Grid, a: &[T], out: &mut [T], par: Par) {
 /// (`docs/specs/ns2d-periodic.md`; `h = dx`, the grid must be square).
 /// On a periodic grid `⟨a, J(p, q)⟩ = ⟨p, J(q, a)⟩ = ⟨q, J(a, p)⟩`, so its
 /// adjoint is two more Jacobians.
-pub fn arakawa<T: Real + Send + Sync>(g: &Grid, p: &[T], q: &[T], out: &mut [T], par: Par) {
+pub fn arakawa<T: Real + Send + Sync>(g: &Grid, p: &[T], q: &[T], out: &mut [T], store: Store, par: Par) {
+    stored!(store, arakawa_in(g, p, q, out, par))
+}
+
+/// The Arakawa stencil at one point, from the three rows of `p` and `q`
+/// around it, at columns `j` and its neighbours `jm`, `jp`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn arakawa_at<T: Real>(
+    (pm, p0, pp): (&[T], &[T], &[T]),
+    (qm, q0, qp): (&[T], &[T], &[T]),
+    j: usize,
+    jm: usize,
+    jp: usize,
+    c: f64,
+) -> T {
+    let j1 = (pp[j] - pm[j]) * (q0[jp] - q0[jm]) - (p0[jp] - p0[jm]) * (qp[j] - qm[j]);
+    let j2 =
+        pp[j] * (qp[jp] - qp[jm]) - pm[j] * (qm[jp] - qm[jm]) - p0[jp] * (qp[jp] - qm[jp]) + p0[jm] * (qp[jm] - qm[jm]);
+    let j3 =
+        q0[jp] * (pp[jp] - pm[jp]) - q0[jm] * (pp[jm] - pm[jm]) - qp[j] * (pp[jp] - pp[jm]) + qm[j] * (pm[jp] - pm[jm]);
+    (j1 + j2 + j3) * c
+}
+
+fn arakawa_in<T: Real + Send + Sync, P: Put>(g: &Grid, p: &[T], q: &[T], out: &mut [T], par: Par) {
     let (nx, ny) = (g.nx, g.ny);
     let c = 1.0 / (12.0 * g.dx * g.dy);
     for_rows(par, out, ny, |i, o| {
         let (im, ip) = nbr(i, nx);
-        let (pm, p0, pp) = (row(p, ny, im), row(p, ny, i), row(p, ny, ip));
-        let (qm, q0, qp) = (row(q, ny, im), row(q, ny, i), row(q, ny, ip));
-        for j in 0..ny {
-            let (jm, jp) = nbr(j, ny);
-            let j1 = (pp[j] - pm[j]) * (q0[jp] - q0[jm]) - (p0[jp] - p0[jm]) * (qp[j] - qm[j]);
-            let j2 = pp[j] * (qp[jp] - qp[jm]) - pm[j] * (qm[jp] - qm[jm]) - p0[jp] * (qp[jp] - qm[jp])
-                + p0[jm] * (qp[jm] - qm[jm]);
-            let j3 = q0[jp] * (pp[jp] - pm[jp]) - q0[jm] * (pp[jm] - pm[jm]) - qp[j] * (pp[jp] - pp[jm])
-                + qm[j] * (pm[jp] - pm[jm]);
-            o[j] = (j1 + j2 + j3) * c;
+        let pr = (row(p, ny, im), row(p, ny, i), row(p, ny, ip));
+        let qr = (row(q, ny, im), row(q, ny, i), row(q, ny, ip));
+        if ny < 3 {
+            for j in 0..ny {
+                let (jm, jp) = nbr(j, ny);
+                P::put(&mut o[j], arakawa_at(pr, qr, j, jm, jp, c));
+            }
+            return;
+        }
+        P::put(&mut o[0], arakawa_at(pr, qr, 0, ny - 1, 1, c));
+        P::put(&mut o[ny - 1], arakawa_at(pr, qr, ny - 1, ny - 2, 0, c));
+        // interior: the same formula on slices shifted by −1, 0, +1, all of
+        // one length, so the bounds checks go and the loop vectorises
+        let n = ny - 2;
+        fn sh<T>(r: &[T], n: usize) -> [&[T]; 3] {
+            [&r[..n], &r[1..n + 1], &r[2..n + 2]]
+        }
+        let ([pm_l, pm_c, pm_r], [p0_l, _, p0_r], [pp_l, pp_c, pp_r]) = (sh(pr.0, n), sh(pr.1, n), sh(pr.2, n));
+        let ([qm_l, qm_c, qm_r], [q0_l, _, q0_r], [qp_l, qp_c, qp_r]) = (sh(qr.0, n), sh(qr.1, n), sh(qr.2, n));
+        let o = &mut o[1..n + 1];
+        for j in 0..n {
+            let j1 = (pp_c[j] - pm_c[j]) * (q0_r[j] - q0_l[j]) - (p0_r[j] - p0_l[j]) * (qp_c[j] - qm_c[j]);
+            let j2 = pp_c[j] * (qp_r[j] - qp_l[j]) - pm_c[j] * (qm_r[j] - qm_l[j]) - p0_r[j] * (qp_r[j] - qm_r[j])
+                + p0_l[j] * (qp_l[j] - qm_l[j]);
+            let j3 = q0_r[j] * (pp_r[j] - pm_r[j]) - q0_l[j] * (pp_l[j] - pm_l[j]) - qp_c[j] * (pp_r[j] - pp_l[j])
+                + qm_c[j] * (pm_r[j] - pm_l[j]);
+            P::put(&mut o[j], (j1 + j2 + j3) * c);
         }
     });
 }
 
 /// Periodic roll: `out[i, j] = a[i − di, j − dj]`.
-pub fn shift<T: Real + Send + Sync>(g: &Grid, a: &[T], di: isize, dj: isize, out: &mut [T], par: Par) {
+pub fn shift<T: Real + Send + Sync>(g: &Grid, a: &[T], di: isize, dj: isize, out: &mut [T], store: Store, par: Par) {
+    stored!(store, shift_in(g, a, di, dj, out, par))
+}
+
+fn shift_in<T: Real + Send + Sync, P: Put>(g: &Grid, a: &[T], di: isize, dj: isize, out: &mut [T], par: Par) {
     let (nx, ny) = (g.nx as isize, g.ny);
     let sj = dj.rem_euclid(ny as isize) as usize;
     for_rows(par, out, ny, |i, o| {
         let src = row(a, ny, (i as isize - di).rem_euclid(nx) as usize);
-        // o[j] = src[j − sj]: two contiguous copies
-        o[sj..].copy_from_slice(&src[..ny - sj]);
-        o[..sj].copy_from_slice(&src[ny - sj..]);
+        // o[j] = src[j − sj]: two contiguous runs
+        for (o, &s) in o[sj..].iter_mut().zip(&src[..ny - sj]) {
+            P::put(o, s);
+        }
+        for (o, &s) in o[..sj].iter_mut().zip(&src[ny - sj..]) {
+            P::put(o, s);
+        }
     });
 }
 
@@ -266,7 +382,11 @@ pub fn semi_lagrangian_vjp<T: Real + Send + Sync>(
 /// The 5-point Laplacian with zero values outside the grid (homogeneous
 /// Dirichlet walls just beyond the first and last points). Symmetric: its
 /// own adjoint.
-pub fn laplacian0<T: Real + Send + Sync>(g: &Grid, a: &[T], out: &mut [T], par: Par) {
+pub fn laplacian0<T: Real + Send + Sync>(g: &Grid, a: &[T], out: &mut [T], store: Store, par: Par) {
+    stored!(store, laplacian0_in(g, a, out, par))
+}
+
+fn laplacian0_in<T: Real + Send + Sync, P: Put>(g: &Grid, a: &[T], out: &mut [T], par: Par) {
     let (nx, ny) = (g.nx, g.ny);
     let (cx, cy) = (1.0 / (g.dx * g.dx), 1.0 / (g.dy * g.dy));
     let c0 = -2.0 * (cx + cy);
@@ -280,27 +400,35 @@ pub fn laplacian0<T: Real + Send + Sync>(g: &Grid, a: &[T], out: &mut [T], par: 
             let p = if i + 1 < nx { ap[j] } else { T::zero() };
             let l = if j > 0 { a0[j - 1] } else { T::zero() };
             let r = if j + 1 < ny { a0[j + 1] } else { T::zero() };
-            o[j] = (m + p) * cx + (l + r) * cy + a0[j] * c0;
+            P::put(&mut o[j], (m + p) * cx + (l + r) * cy + a0[j] * c0);
         }
     });
 }
 
 /// Central difference along x with zero values outside the grid.
 /// Antisymmetric: its adjoint is its negative.
-pub fn ddx0<T: Real + Send + Sync>(g: &Grid, a: &[T], out: &mut [T], par: Par) {
+pub fn ddx0<T: Real + Send + Sync>(g: &Grid, a: &[T], out: &mut [T], store: Store, par: Par) {
+    stored!(store, ddx0_in(g, a, out, par))
+}
+
+fn ddx0_in<T: Real + Send + Sync, P: Put>(g: &Grid, a: &[T], out: &mut [T], par: Par) {
     let (nx, ny) = (g.nx, g.ny);
     let c = 0.5 / g.dx;
     for_rows(par, out, ny, |i, o| {
         for j in 0..ny {
             let m = if i > 0 { a[(i - 1) * ny + j] } else { T::zero() };
             let p = if i + 1 < nx { a[(i + 1) * ny + j] } else { T::zero() };
-            o[j] = (p - m) * c;
+            P::put(&mut o[j], (p - m) * c);
         }
     });
 }
 
 /// Central difference along y with zero values outside the grid.
-pub fn ddy0<T: Real + Send + Sync>(g: &Grid, a: &[T], out: &mut [T], par: Par) {
+pub fn ddy0<T: Real + Send + Sync>(g: &Grid, a: &[T], out: &mut [T], store: Store, par: Par) {
+    stored!(store, ddy0_in(g, a, out, par))
+}
+
+fn ddy0_in<T: Real + Send + Sync, P: Put>(g: &Grid, a: &[T], out: &mut [T], par: Par) {
     let ny = g.ny;
     let c = 0.5 / g.dy;
     for_rows(par, out, ny, |i, o| {
@@ -308,7 +436,7 @@ pub fn ddy0<T: Real + Send + Sync>(g: &Grid, a: &[T], out: &mut [T], par: Par) {
         for j in 0..ny {
             let l = if j > 0 { a0[j - 1] } else { T::zero() };
             let r = if j + 1 < ny { a0[j + 1] } else { T::zero() };
-            o[j] = (r - l) * c;
+            P::put(&mut o[j], (r - l) * c);
         }
     });
 }

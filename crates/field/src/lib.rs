@@ -39,8 +39,8 @@ pub mod tape;
 
 pub use components::Components;
 pub use error::FieldError;
-pub use fft::PoissonFft;
+pub use fft::{PoissonFft, PoissonWork};
 pub use grid::Grid;
 pub use par::Par;
 pub use sparse::SparseSpd;
-pub use tape::{Adjoints, Binary, Ctx, Field, FieldTape, Obs, Scalar, Unary};
+pub use tape::{Adjoints, Binary, Coef, Ctx, Field, FieldTape, Obs, Scalar, Unary};

@@ -23,8 +23,9 @@ pub enum Par {
 }
 
 impl Par {
+    /// Whether a kernel over `len` points runs on threads.
     #[inline]
-    fn parallel(self, len: usize) -> bool {
+    pub(crate) fn parallel(self, len: usize) -> bool {
         self == Par::Rayon && len >= PAR_THRESHOLD && rayon::current_num_threads() > 1
     }
 }

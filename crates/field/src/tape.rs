@@ -58,12 +58,11 @@ use std::ops::{Add, Div, Mul, Neg, Sub};
 use bumpalo::Bump;
 use bumpalo::collections::Vec as BVec;
 use rewind_tape::{Dual, Real};
-use rustfft::num_complex::Complex;
 
 use crate::components::Components;
-use crate::fft::PoissonFft;
-use crate::kernels;
-use crate::par::{Par, sum_rows, update};
+use crate::fft::{PoissonFft, PoissonWork};
+use crate::kernels::{self, Store};
+use crate::par::{Par, for_rows, sum_rows, update};
 use crate::sparse::SparseSpd;
 use crate::{FieldError, Grid};
 
@@ -177,6 +176,7 @@ enum Op<'id> {
     AddS(u32, u32),
     Axpy(f64, u32, u32),
     AxpyS(u32, u32, u32),
+    Combine(&'id [(CoefId, u32)]),
     Map(Unary, u32),
     Map2(Binary, u32, u32),
     Sum(u32),
@@ -199,6 +199,41 @@ enum Op<'id> {
     SMul(u32, u32),
 }
 
+/// A recorded coefficient of [`Op::Combine`].
+#[derive(Clone, Copy)]
+enum CoefId {
+    Const(f64),
+    Scalar(u32),
+}
+
+/// A coefficient of a linear combination ([`Ctx::combine`]): a constant
+/// or a scalar on the tape (a parameter, a reduction).
+#[derive(Debug)]
+pub enum Coef<'id, T> {
+    /// A constant.
+    Const(f64),
+    /// A scalar on the tape: the combination is differentiated in it too.
+    Scalar(Scalar<'id, T>),
+}
+
+impl<T> Clone for Coef<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Coef<'_, T> {}
+
+impl<T> From<f64> for Coef<'_, T> {
+    fn from(c: f64) -> Self {
+        Coef::Const(c)
+    }
+}
+impl<'id, T> From<Scalar<'id, T>> for Coef<'id, T> {
+    fn from(s: Scalar<'id, T>) -> Self {
+        Coef::Scalar(s)
+    }
+}
+
 #[derive(Clone, Copy)]
 struct Node<'id> {
     out: u32,
@@ -216,9 +251,9 @@ struct State<'id, T> {
 pub struct FieldTape<T> {
     grid: Grid,
     poisson: PoissonFft,
-    /// The FFT work buffer, kept across steps (zeroing it every solve cost
+    /// The FFT work space, kept across steps (zeroing it every solve cost
     /// 32 bytes of sequential writes per point).
-    work: RefCell<Vec<Complex<f64>>>,
+    work: RefCell<PoissonWork>,
     sparse: Option<SparseSpd>,
     arena: Bump,
     hint: (usize, usize),
@@ -239,7 +274,7 @@ impl<T: Components> FieldTape<T> {
     /// the arena grows on first use.
     pub fn new(grid: Grid) -> Self {
         let poisson = PoissonFft::new(grid);
-        let work = RefCell::new(vec![Complex::new(0.0, 0.0); poisson.work_len()]);
+        let work = RefCell::new(poisson.work());
         FieldTape { grid, poisson, work, sparse: None, arena: Bump::new(), hint: (0, 0), _t: PhantomData }
     }
 
@@ -299,7 +334,7 @@ impl<T: Components> FieldTape<T> {
 pub struct Ctx<'id, T> {
     arena: &'id Bump,
     poisson: &'id PoissonFft,
-    work: &'id RefCell<Vec<Complex<f64>>>,
+    work: &'id RefCell<PoissonWork>,
     sparse: Option<&'id SparseSpd>,
     grid: Grid,
     par: Par,
@@ -427,15 +462,83 @@ impl<'id, T: Components> Ctx<'id, T> {
         out
     }
 
+    /// A new buffer of one value per point, `f(k)` at point `k`: written
+    /// once, without a zero-fill, on one thread; zero-filled and then
+    /// written by rows where the kernels go parallel.
+    fn pointwise(&self, f: impl Fn(usize) -> T + Sync + Send) -> &'id [T] {
+        let (n, ny) = (self.grid.len(), self.grid.ny);
+        if self.par.parallel(n) {
+            self.compute(|o| update(self.par, o, ny, |k, d| *d = f(k)))
+        } else {
+            self.arena.alloc_slice_fill_with(n, f)
+        }
+    }
+
     /// An elementwise map of one or two fields into a new buffer.
     fn map1(&self, a: &[T], f: impl Fn(T) -> T + Sync + Send) -> &'id [T] {
-        let ny = self.grid.ny;
-        self.compute(|o| update(self.par, o, ny, |k, d| *d = f(a[k])))
+        self.pointwise(|k| f(a[k]))
     }
 
     fn map2(&self, a: &[T], b: &[T], f: impl Fn(T, T) -> T + Sync + Send) -> &'id [T] {
-        let ny = self.grid.ny;
-        self.compute(|o| update(self.par, o, ny, |k, d| *d = f(a[k], b[k])))
+        self.pointwise(|k| f(a[k], b[k]))
+    }
+
+    /// A new buffer of one value per point, written by `fill(start, out)`
+    /// in pieces (`out` the values from point `start` on; `fill` must
+    /// overwrite all of it). On one thread the pieces go through a small
+    /// buffer that stays in L1 and are appended: no zero-fill, one pass
+    /// over the output however many passes `fill` makes over its piece.
+    fn chunked(&self, fill: impl Fn(usize, &mut [T]) + Sync + Send) -> &'id [T] {
+        const CHUNK: usize = 256;
+        let (n, ny) = (self.grid.len(), self.grid.ny);
+        if self.par.parallel(n) {
+            return self.compute(|o| for_rows(self.par, o, ny, |i, row| fill(i * ny, row)));
+        }
+        let mut out = BVec::with_capacity_in(n, self.arena);
+        let mut buf = [T::zero(); CHUNK];
+        for start in (0..n).step_by(CHUNK) {
+            let piece = &mut buf[..CHUNK.min(n - start)];
+            fill(start, piece);
+            out.extend_from_slice(piece);
+        }
+        out.into_bump_slice()
+    }
+
+    /// `Σᵢ cᵢ xᵢ` for coefficients that are constants or tape scalars, in
+    /// one pass over memory and as one node: the fused form of a sum of
+    /// scaled fields (a Runge–Kutta stage combination, the terms of a
+    /// right-hand side). The terms are added in order, `((c₀x₀ + c₁x₁) +
+    /// c₂x₂) + …`. An empty list is the zero field.
+    pub fn combine(&'id self, terms: &[(Coef<'id, T>, Field<'id, T>)]) -> Field<'id, T> {
+        let Some(&(c0, x0)) = terms.first() else {
+            let zeros = self.zeros();
+            return self.field(zeros, None);
+        };
+        let coef = |c: Coef<'id, T>| match c {
+            Coef::Const(c) => CoefId::Const(c),
+            Coef::Scalar(s) => CoefId::Scalar(s.id),
+        };
+        let rec: &'id [(CoefId, u32)] = self.arena.alloc_slice_fill_iter(terms.iter().map(|&(c, x)| (coef(c), x.id)));
+        let vals =
+            |c: CoefId, x: u32| (c, self.val(x), if let CoefId::Scalar(s) = c { self.val(s)[0] } else { T::zero() });
+        let first = vals(coef(c0), x0.id);
+        let rest: &[(CoefId, &[T], T)] =
+            self.arena.alloc_slice_fill_iter(terms[1..].iter().map(|&(c, x)| vals(coef(c), x.id)));
+        let v = self.chunked(|start, out| {
+            let len = out.len();
+            let xs = |x: &'id [T]| &x[start..start + len];
+            match first {
+                (CoefId::Const(c), x, _) => out.iter_mut().zip(xs(x)).for_each(|(o, &x)| *o = x * c),
+                (CoefId::Scalar(_), x, s) => out.iter_mut().zip(xs(x)).for_each(|(o, &x)| *o = x * s),
+            }
+            for &(c, x, s) in rest {
+                match c {
+                    CoefId::Const(c) => out.iter_mut().zip(xs(x)).for_each(|(o, &x)| *o += x * c),
+                    CoefId::Scalar(_) => out.iter_mut().zip(xs(x)).for_each(|(o, &x)| *o += x * s),
+                }
+            }
+        });
+        self.field(v, Some(Op::Combine(rec)))
     }
 
     /// An input field (a copy of `data`): the state, a parameter field, a
@@ -530,15 +633,30 @@ impl<'id, T: Components> Sweep<'_, 'id, T> {
 
     /// Adds `f(k)` to the adjoint of value `id`, elementwise (by rows for
     /// fields, sequentially for scalars and observation vectors).
+    ///
+    /// The first contribution to an adjoint is written, not added to zeros
+    /// (one pass instead of a zero-fill and a read-modify-write).
     fn add_with(&mut self, id: u32, f: impl Fn(usize) -> T + Sync + Send) {
         let (par, n, ny) = (self.ctx.par, self.ctx.grid.len(), self.ctx.grid.ny);
         let len = self.vals[id as usize].len();
+        if self.adj[id as usize].is_none() && !(len == n && par.parallel(n)) {
+            self.adj[id as usize] = Some(self.ctx.arena.alloc_slice_fill_with(len, f));
+            return;
+        }
         let a = self.acc(id, len);
         if len == n {
             update(par, a, ny, |k, d| *d += f(k));
         } else {
             a.iter_mut().enumerate().for_each(|(k, d)| *d += f(k));
         }
+    }
+
+    /// Adds a linear kernel's output into the adjoint of field `id`, in
+    /// place: `kernel(adjoint, Store::Add)` (or the given sign), with no
+    /// temporary.
+    fn add_kernel(&mut self, id: u32, sign: Store, kernel: impl FnOnce(&mut [T], Store)) {
+        let n = self.ctx.grid.len();
+        kernel(self.acc(id, n), sign);
     }
 
     /// Adds `Σₖ f(k)` over a field's points to the adjoint of scalar `id`
@@ -603,6 +721,18 @@ impl<'id, T: Components> Sweep<'_, 'id, T> {
                 self.add_with(y, |k| o[k]);
                 self.add_sum(s, |k| o[k] * vx[k]);
             }
+            Op::Combine(terms) => {
+                for &(c, x) in terms {
+                    match c {
+                        CoefId::Const(c) => self.add_with(x, |k| o[k] * c),
+                        CoefId::Scalar(s) => {
+                            let (vx, vs) = (v(x), v(s)[0]);
+                            self.add_with(x, |k| o[k] * vs);
+                            self.add_sum(s, |k| o[k] * vx[k]);
+                        }
+                    }
+                }
+            }
             Op::Map(u, a) => {
                 let va = v(a);
                 self.add_with(a, |k| o[k] * u.derivative(va[k]));
@@ -623,50 +753,18 @@ impl<'id, T: Components> Sweep<'_, 'id, T> {
                 self.add_with(a, |k| vb[k] * s);
                 self.add_with(b, |k| va[k] * s);
             }
-            Op::Shift(a, di, dj) => {
-                let t = self.tmp();
-                kernels::shift(&g, o, -di, -dj, t, par);
-                self.add_with(a, |k| t[k]);
-            }
-            Op::Laplacian(a) => {
-                let t = self.tmp();
-                kernels::laplacian(&g, o, t, par);
-                self.add_with(a, |k| t[k]);
-            }
-            Op::Ddx(a) => {
-                let t = self.tmp();
-                kernels::ddx(&g, o, t, par);
-                self.add_with(a, |k| -t[k]);
-            }
-            Op::Ddy(a) => {
-                let t = self.tmp();
-                kernels::ddy(&g, o, t, par);
-                self.add_with(a, |k| -t[k]);
-            }
-            Op::Laplacian0(a) => {
-                let t = self.tmp();
-                kernels::laplacian0(&g, o, t, par);
-                self.add_with(a, |k| t[k]);
-            }
-            Op::Ddx0(a) => {
-                let t = self.tmp();
-                kernels::ddx0(&g, o, t, par);
-                self.add_with(a, |k| -t[k]);
-            }
-            Op::Ddy0(a) => {
-                let t = self.tmp();
-                kernels::ddy0(&g, o, t, par);
-                self.add_with(a, |k| -t[k]);
-            }
+            Op::Shift(a, di, dj) => self.add_kernel(a, Store::Add, |t, st| kernels::shift(&g, o, -di, -dj, t, st, par)),
+            Op::Laplacian(a) => self.add_kernel(a, Store::Add, |t, st| kernels::laplacian(&g, o, t, st, par)),
+            Op::Ddx(a) => self.add_kernel(a, Store::Subtract, |t, st| kernels::ddx(&g, o, t, st, par)),
+            Op::Ddy(a) => self.add_kernel(a, Store::Subtract, |t, st| kernels::ddy(&g, o, t, st, par)),
+            Op::Laplacian0(a) => self.add_kernel(a, Store::Add, |t, st| kernels::laplacian0(&g, o, t, st, par)),
+            Op::Ddx0(a) => self.add_kernel(a, Store::Subtract, |t, st| kernels::ddx0(&g, o, t, st, par)),
+            Op::Ddy0(a) => self.add_kernel(a, Store::Subtract, |t, st| kernels::ddy0(&g, o, t, st, par)),
             Op::Arakawa(p, q) => {
                 // ⟨ō, J(p, q)⟩ = ⟨p, J(q, ō)⟩ = ⟨q, J(ō, p)⟩
                 let (vp, vq) = (v(p), v(q));
-                let t = self.tmp();
-                kernels::arakawa(&g, vq, o, t, par);
-                self.add_with(p, |k| t[k]);
-                let t = self.tmp();
-                kernels::arakawa(&g, o, vp, t, par);
-                self.add_with(q, |k| t[k]);
+                self.add_kernel(p, Store::Add, |t, st| kernels::arakawa(&g, vq, o, t, st, par));
+                self.add_kernel(q, Store::Add, |t, st| kernels::arakawa(&g, o, vp, t, st, par));
             }
             Op::Upwind(q, u, w) => {
                 let (qb, ub, wb) = (self.tmp(), self.tmp(), self.tmp());
@@ -692,10 +790,8 @@ impl<'id, T: Components> Sweep<'_, 'id, T> {
             Op::Mask(a, m) => self.add_with(a, |k| o[k] * m[k]),
             Op::Poisson(a) => {
                 // P is symmetric: its adjoint is another solve
-                let solver = self.ctx.poisson;
-                let t = self.tmp();
-                solver.solve_checked(o, t, &mut self.ctx.work.borrow_mut(), par);
-                self.add_with(a, |k| t[k]);
+                let (solver, work) = (self.ctx.poisson, self.ctx.work);
+                self.add_kernel(a, Store::Add, |t, st| solver.solve_checked(o, t, &mut work.borrow_mut(), st, par));
             }
             Op::Sparse(a) => {
                 // A symmetric: b̄ = A⁻¹ x̄, with the same factorisation
@@ -719,6 +815,11 @@ impl<'id, T: Components> Sweep<'_, 'id, T> {
 }
 
 impl<'id, T: Components> Field<'id, T> {
+    /// The recording this field belongs to.
+    pub fn ctx(&self) -> &'id Ctx<'id, T> {
+        self.ctx
+    }
+
     /// The values.
     pub fn value(&self) -> &'id [T] {
         self.ctx.val(self.id)
@@ -730,37 +831,37 @@ impl<'id, T: Components> Field<'id, T> {
     /// `Δa`, the 5-point Laplacian (periodic).
     pub fn laplacian(self) -> Self {
         let c = self.ctx;
-        let v = c.compute(|o| kernels::laplacian(&c.grid, self.value(), o, c.par));
+        let v = c.compute(|o| kernels::laplacian(&c.grid, self.value(), o, Store::Overwrite, c.par));
         c.field(v, Some(Op::Laplacian(self.id)))
     }
     /// `∂a/∂x`, central (periodic).
     pub fn ddx(self) -> Self {
         let c = self.ctx;
-        let v = c.compute(|o| kernels::ddx(&c.grid, self.value(), o, c.par));
+        let v = c.compute(|o| kernels::ddx(&c.grid, self.value(), o, Store::Overwrite, c.par));
         c.field(v, Some(Op::Ddx(self.id)))
     }
     /// `∂a/∂y`, central (periodic).
     pub fn ddy(self) -> Self {
         let c = self.ctx;
-        let v = c.compute(|o| kernels::ddy(&c.grid, self.value(), o, c.par));
+        let v = c.compute(|o| kernels::ddy(&c.grid, self.value(), o, Store::Overwrite, c.par));
         c.field(v, Some(Op::Ddy(self.id)))
     }
     /// `Δa` with zero values outside the grid (walls).
     pub fn laplacian0(self) -> Self {
         let c = self.ctx;
-        let v = c.compute(|o| kernels::laplacian0(&c.grid, self.value(), o, c.par));
+        let v = c.compute(|o| kernels::laplacian0(&c.grid, self.value(), o, Store::Overwrite, c.par));
         c.field(v, Some(Op::Laplacian0(self.id)))
     }
     /// `∂a/∂x`, central, with zero values outside the grid.
     pub fn ddx0(self) -> Self {
         let c = self.ctx;
-        let v = c.compute(|o| kernels::ddx0(&c.grid, self.value(), o, c.par));
+        let v = c.compute(|o| kernels::ddx0(&c.grid, self.value(), o, Store::Overwrite, c.par));
         c.field(v, Some(Op::Ddx0(self.id)))
     }
     /// `∂a/∂y`, central, with zero values outside the grid.
     pub fn ddy0(self) -> Self {
         let c = self.ctx;
-        let v = c.compute(|o| kernels::ddy0(&c.grid, self.value(), o, c.par));
+        let v = c.compute(|o| kernels::ddy0(&c.grid, self.value(), o, Store::Overwrite, c.par));
         c.field(v, Some(Op::Ddy0(self.id)))
     }
     /// The divergence `∂u/∂x + ∂v/∂y` of `(self, v)`, central.
@@ -773,7 +874,7 @@ impl<'id, T: Components> Field<'id, T> {
         if c.grid.dx != c.grid.dy {
             return Err(FieldError::NotSquare { what: "the Arakawa Jacobian", dx: c.grid.dx, dy: c.grid.dy });
         }
-        let v = c.compute(|o| kernels::arakawa(&c.grid, self.value(), q.value(), o, c.par));
+        let v = c.compute(|o| kernels::arakawa(&c.grid, self.value(), q.value(), o, Store::Overwrite, c.par));
         Ok(c.field(v, Some(Op::Arakawa(self.id, q.id))))
     }
     /// Upwind advection `u ∂a/∂x + v ∂a/∂y`.
@@ -791,7 +892,7 @@ impl<'id, T: Components> Field<'id, T> {
     /// Periodic roll: `out[i, j] = a[i − di, j − dj]`.
     pub fn shift(self, di: isize, dj: isize) -> Self {
         let c = self.ctx;
-        let v = c.compute(|o| kernels::shift(&c.grid, self.value(), di, dj, o, c.par));
+        let v = c.compute(|o| kernels::shift(&c.grid, self.value(), di, dj, o, Store::Overwrite, c.par));
         c.field(v, Some(Op::Shift(self.id, di, dj)))
     }
     /// An elementwise function.
@@ -832,7 +933,7 @@ impl<'id, T: Components> Field<'id, T> {
     pub fn poisson(self) -> Self {
         let c = self.ctx;
         let out = c.arena.alloc_slice_fill_copy(c.grid.len(), T::zero());
-        c.poisson.solve_checked(self.value(), out, &mut c.work.borrow_mut(), c.par);
+        c.poisson.solve_checked(self.value(), out, &mut c.work.borrow_mut(), Store::Overwrite, c.par);
         c.field(out, Some(Op::Poisson(self.id)))
     }
     /// `A⁻¹ a` with the sparse SPD operator attached to the tape

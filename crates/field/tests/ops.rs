@@ -4,7 +4,7 @@
 //! central difference of its gradient.
 
 use rewind_field::{
-    Binary, Components, Ctx, Field, FieldTape, Grid, Par, PoissonFft, Scalar, SparseSpd, Unary, kernels,
+    Binary, Components, Ctx, Field, FieldTape, Grid, Par, PoissonFft, Scalar, SparseSpd, Unary, kernels, kernels::Store,
 };
 
 /// A tape with the Dirichlet Laplacian attached for the sparse-solve case.
@@ -26,6 +26,7 @@ enum Case {
     AddS,
     Axpy,
     AxpyS,
+    Combine,
     Map(Unary),
     /// on `a`, which changes sign (abs)
     MapA(Unary),
@@ -67,6 +68,7 @@ const CASES: &[Case] = &[
     Case::AddS,
     Case::Axpy,
     Case::AxpyS,
+    Case::Combine,
     Case::Map(Unary::Exp),
     Case::Map(Unary::Ln),
     Case::Map(Unary::Sin),
@@ -142,6 +144,8 @@ fn apply<'id, T: Components>(
         Case::AddS => Out::F(a + s),
         Case::Axpy => Out::F(c.axpy(-0.7, a, b)),
         Case::AxpyS => Out::F(c.axpy_s(s, a, b)),
+        // a field and the scalar twice: their adjoints accumulate
+        Case::Combine => Out::F(c.combine(&[(0.4.into(), a), (s.into(), b), ((-1.3).into(), a), (s.into(), d)])),
         Case::Map(u) => Out::F(d.map(u)),
         Case::MapA(u) => Out::F(a.map(u)),
         Case::MapC(u) => Out::F((d - 1.5).map(u)),
@@ -302,8 +306,9 @@ fn composite<'id, T: Components>(c: &'id Ctx<'id, T>, w: Field<'id, T>, nu: Scal
     let (u, v) = (psi.ddy() + 2.0, -psi.ddx() + 1.5);
     let up = w.upwind(u, v);
     let sl = w.semi_lagrangian(u, v, 0.05);
-    let diff = w.laplacian() * nu;
-    let next = c.axpy(0.1, adv + diff - up, sl).map(Unary::Tanh);
+    let diff = w.laplacian();
+    let rhs = c.combine(&[(1.0.into(), adv), (nu.into(), diff), ((-1.0).into(), up)]);
+    let next = c.axpy(0.1, rhs, sl).map(Unary::Tanh);
     let obs = next.sample(&[3, 40, 77, 120]).unwrap().misfit(&[0.1, -0.2, 0.3, 0.0]).unwrap();
     next.sqnorm() * 0.5 + obs + (next * w).mean()
 }
@@ -423,15 +428,22 @@ fn hvp_of_a_second_composite_matches_fd_of_its_gradient() {
 
 #[test]
 fn poisson_solves_the_discrete_problem_exactly() {
-    for g in [Grid::periodic_square(32, 2.0 * std::f64::consts::PI).unwrap(), Grid::new(12, 20, 0.3, 0.2).unwrap()] {
+    // even and odd lengths (the real transforms differ), partial column tiles
+    let grids = [
+        Grid::periodic_square(32, 2.0 * std::f64::consts::PI).unwrap(),
+        Grid::new(12, 20, 0.3, 0.2).unwrap(),
+        Grid::new(9, 15, 0.3, 0.2).unwrap(),
+        Grid::new(21, 6, 0.25, 0.4).unwrap(),
+    ];
+    for g in grids {
         let p = PoissonFft::new(g);
         let w = g.sample(|x, y| (x + 0.3).sin() * (2.0 * y).cos() + 0.7 + 0.1 * x);
         let mean = w.iter().sum::<f64>() / w.len() as f64;
         let mut psi = vec![0.0; g.len()];
-        let mut work = vec![Default::default(); p.work_len()];
+        let mut work = p.work();
         p.solve(&w, &mut psi, &mut work, Par::Seq).unwrap();
         let mut lap = vec![0.0; g.len()];
-        kernels::laplacian(&g, &psi, &mut lap, Par::Seq);
+        kernels::laplacian(&g, &psi, &mut lap, Store::Overwrite, Par::Seq);
         let scale = w.iter().map(|a| a.abs()).fold(0.0, f64::max);
         for k in 0..g.len() {
             assert!((lap[k] + (w[k] - mean)).abs() < 1e-12 * scale, "{g:?} k = {k}");
@@ -459,7 +471,7 @@ fn sparse_dirichlet_solve_inverts_the_stencil() {
     }
     // the zero-boundary Laplacian kernel is the same operator, negated
     let mut lap0 = vec![0.0; g.len()];
-    kernels::laplacian0(&g, &x, &mut lap0, Par::Seq);
+    kernels::laplacian0(&g, &x, &mut lap0, Store::Overwrite, Par::Seq);
     for k in 0..g.len() {
         assert!((lap0[k] + b[k]).abs() < 1e-11, "k = {k}");
     }
@@ -476,7 +488,7 @@ fn arakawa_conserves_energy_and_enstrophy() {
     let p = g.sample(|x, y| x.sin() * (2.0 * y).cos() + 0.3 * (x + 3.0 * y).cos());
     let q = g.sample(|x, y| (2.0 * x).cos() * y.sin() - 0.2 * (3.0 * x - y).sin());
     let mut j = vec![0.0; g.len()];
-    kernels::arakawa(&g, &p, &q, &mut j, Par::Seq);
+    kernels::arakawa(&g, &p, &q, &mut j, Store::Overwrite, Par::Seq);
     let scale = j.iter().map(|a| a.abs()).sum::<f64>();
     assert!(dot(&p, &j).abs() < 1e-13 * scale && dot(&q, &j).abs() < 1e-13 * scale);
     assert!(j.iter().sum::<f64>().abs() < 1e-13 * scale);
@@ -485,10 +497,40 @@ fn arakawa_conserves_energy_and_enstrophy() {
     let p = g2.sample(|x, y| x.sin() * y.sin());
     let q = g2.sample(|x, y| (x + y).cos());
     let mut j = vec![0.0; g2.len()];
-    kernels::arakawa(&g2, &p, &q, &mut j, Par::Seq);
+    kernels::arakawa(&g2, &p, &q, &mut j, Store::Overwrite, Par::Seq);
     let exact = g2.sample(|x, y| -x.cos() * y.sin() * (x + y).sin() + x.sin() * y.cos() * (x + y).sin());
     let err = j.iter().zip(&exact).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
     assert!(err < 2e-3, "{err}");
+}
+
+#[test]
+fn kernels_add_and_subtract_in_place_as_they_overwrite() {
+    let g = Grid::new(7, 9, 0.3, 0.3).unwrap();
+    let (p, q) = (g.sample(|x, y| (x + 2.0 * y).sin()), g.sample(|x, y| (x * y).cos() + x));
+    let base = g.sample(|x, y| 0.3 * x - y);
+    type Kernel = fn(&Grid, &[f64], &[f64], &mut [f64], Store);
+    let kernels: [(&str, Kernel); 8] = [
+        ("laplacian", |g, a, _, o, s| kernels::laplacian(g, a, o, s, Par::Seq)),
+        ("ddx", |g, a, _, o, s| kernels::ddx(g, a, o, s, Par::Seq)),
+        ("ddy", |g, a, _, o, s| kernels::ddy(g, a, o, s, Par::Seq)),
+        ("laplacian0", |g, a, _, o, s| kernels::laplacian0(g, a, o, s, Par::Seq)),
+        ("ddx0", |g, a, _, o, s| kernels::ddx0(g, a, o, s, Par::Seq)),
+        ("ddy0", |g, a, _, o, s| kernels::ddy0(g, a, o, s, Par::Seq)),
+        ("arakawa", |g, a, b, o, s| kernels::arakawa(g, a, b, o, s, Par::Seq)),
+        ("shift", |g, a, _, o, s| kernels::shift(g, a, 2, -3, o, s, Par::Seq)),
+    ];
+    for (name, k) in kernels {
+        let mut f = vec![f64::NAN; g.len()];
+        k(&g, &p, &q, &mut f, Store::Overwrite);
+        assert!(f.iter().all(|x| x.is_finite()), "{name} overwrites every point");
+        let (mut plus, mut minus) = (base.clone(), base.clone());
+        k(&g, &p, &q, &mut plus, Store::Add);
+        k(&g, &p, &q, &mut minus, Store::Subtract);
+        for i in 0..g.len() {
+            assert_eq!(plus[i].to_bits(), (base[i] + f[i]).to_bits(), "{name} add at {i}");
+            assert_eq!(minus[i].to_bits(), (base[i] - f[i]).to_bits(), "{name} subtract at {i}");
+        }
+    }
 }
 
 #[test]

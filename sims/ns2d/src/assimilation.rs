@@ -50,7 +50,7 @@ impl<T: Components> Objective<T> for Assimilation {
         if t == 0 && self.beta > 0.0 {
             // ½ β h² Σ|∇ω|² = −½ β h² ⟨ω, Lω⟩, gradient −β h² Lω
             let mut lap = vec![T::zero(); x.len()];
-            kernels::laplacian(&self.grid, x, &mut lap, Par::Seq);
+            kernels::laplacian(&self.grid, x, &mut lap, kernels::Store::Overwrite, Par::Seq);
             let c = self.beta * self.grid.dx * self.grid.dy;
             for ((b, &xi), &li) in xbar.iter_mut().zip(x).zip(&lap) {
                 j += xi * li * (-0.5 * c);
