@@ -32,7 +32,7 @@ use rustfft::{Fft, FftPlanner};
 
 use crate::components::Components;
 use crate::kernels::Store;
-use crate::par::Par;
+use crate::par::{Par, weight};
 use crate::{FieldError, Grid};
 
 type C64 = Complex<f64>;
@@ -43,11 +43,6 @@ const ROWS_PER_TASK: usize = 16;
 /// Columns per tile of the column transforms (a tile of 8 columns of 256
 /// complex values is 32 KiB: it stays in L1/L2 through its round trip).
 pub const TILE: usize = 8;
-
-/// Grid points from which a solve uses threads ([`Par::Rayon`]). An FFT
-/// does ~`5 log₂ n` flops per point, far more than an elementwise kernel,
-/// so it pays to split smaller grids than [`crate::par::PAR_THRESHOLD`].
-pub const FFT_PAR_THRESHOLD: usize = 64 * 1024;
 
 /// An FFT Poisson solver for one periodic grid.
 pub struct PoissonFft {
@@ -178,7 +173,8 @@ impl PoissonFft {
         store: Store,
         par: Par,
     ) {
-        let parallel = par == Par::Rayon && self.grid.len() >= FFT_PAR_THRESHOLD && rayon::current_num_threads() > 1;
+        // each stage is its own parallel region, of one f64 component
+        let parallel = par.parallel::<f64>(self.grid.len(), weight::FFT);
         for k in 0..T::PARTS {
             self.forward_rows(a, k, work, parallel);
             self.columns(work, parallel);

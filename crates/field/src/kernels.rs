@@ -11,7 +11,7 @@
 use rewind_tape::Real;
 
 use crate::Grid;
-use crate::par::{Par, for_rows};
+use crate::par::{Par, for_rows, weight};
 
 /// How a kernel stores its result in `out`.
 ///
@@ -90,7 +90,7 @@ fn laplacian_in<T: Real + Send + Sync, P: Put>(g: &Grid, a: &[T], out: &mut [T],
     let (nx, ny) = (g.nx, g.ny);
     let (cx, cy) = (1.0 / (g.dx * g.dx), 1.0 / (g.dy * g.dy));
     let c0 = -2.0 * (cx + cy);
-    for_rows(par, out, ny, |i, o| {
+    for_rows(par, weight::STENCIL, out, ny, |i, o| {
         let (im, ip) = nbr(i, nx);
         let (am, a0, ap) = (row(a, ny, im), row(a, ny, i), row(a, ny, ip));
         let at = |j: usize, jm: usize, jp: usize| (am[j] + ap[j]) * cx + (a0[jm] + a0[jp]) * cy + a0[j] * c0;
@@ -120,7 +120,7 @@ pub fn ddx<T: Real + Send + Sync>(g: &Grid, a: &[T], out: &mut [T], store: Store
 fn ddx_in<T: Real + Send + Sync, P: Put>(g: &Grid, a: &[T], out: &mut [T], par: Par) {
     let (nx, ny) = (g.nx, g.ny);
     let c = 0.5 / g.dx;
-    for_rows(par, out, ny, |i, o| {
+    for_rows(par, weight::STENCIL, out, ny, |i, o| {
         let (im, ip) = nbr(i, nx);
         let (am, ap) = (row(a, ny, im), row(a, ny, ip));
         for ((o, &m), &p) in o.iter_mut().zip(am).zip(ap) {
@@ -136,7 +136,7 @@ pub fn ddy<T: Real + Send + Sync>(g: &Grid, a: &[T], out: &mut [T], store: Store
 
 fn ddy_in<T: Real + Send + Sync, P: Put>(g: &Grid, a: &[T], out: &mut [T], par: Par) {
     let (ny, c) = (g.ny, 0.5 / g.dy);
-    for_rows(par, out, ny, |i, o| {
+    for_rows(par, weight::STENCIL, out, ny, |i, o| {
         let a0 = row(a, ny, i);
         if ny < 3 {
             for j in 0..ny {
@@ -184,7 +184,7 @@ fn arakawa_at<T: Real>(
 fn arakawa_in<T: Real + Send + Sync, P: Put>(g: &Grid, p: &[T], q: &[T], out: &mut [T], par: Par) {
     let (nx, ny) = (g.nx, g.ny);
     let c = 1.0 / (12.0 * g.dx * g.dy);
-    for_rows(par, out, ny, |i, o| {
+    for_rows(par, weight::HEAVY, out, ny, |i, o| {
         let (im, ip) = nbr(i, nx);
         let pr = (row(p, ny, im), row(p, ny, i), row(p, ny, ip));
         let qr = (row(q, ny, im), row(q, ny, i), row(q, ny, ip));
@@ -225,7 +225,7 @@ pub fn shift<T: Real + Send + Sync>(g: &Grid, a: &[T], di: isize, dj: isize, out
 fn shift_in<T: Real + Send + Sync, P: Put>(g: &Grid, a: &[T], di: isize, dj: isize, out: &mut [T], par: Par) {
     let (nx, ny) = (g.nx as isize, g.ny);
     let sj = dj.rem_euclid(ny as isize) as usize;
-    for_rows(par, out, ny, |i, o| {
+    for_rows(par, weight::STENCIL, out, ny, |i, o| {
         let src = row(a, ny, (i as isize - di).rem_euclid(nx) as usize);
         // o[j] = src[j − sj]: two contiguous runs
         for (o, &s) in o[sj..].iter_mut().zip(&src[..ny - sj]) {
@@ -251,7 +251,7 @@ fn neg<T: Real>(u: T) -> T {
 pub fn upwind<T: Real + Send + Sync>(g: &Grid, q: &[T], u: &[T], v: &[T], out: &mut [T], par: Par) {
     let (nx, ny) = (g.nx, g.ny);
     let (cx, cy) = (1.0 / g.dx, 1.0 / g.dy);
-    for_rows(par, out, ny, |i, o| {
+    for_rows(par, weight::HEAVY, out, ny, |i, o| {
         let (im, ip) = nbr(i, nx);
         let (qm, q0, qp) = (row(q, ny, im), row(q, ny, i), row(q, ny, ip));
         let (u0, v0) = (row(u, ny, i), row(v, ny, i));
@@ -280,7 +280,7 @@ pub fn upwind_vjp<T: Real + Send + Sync>(
     let (nx, ny) = (g.nx, g.ny);
     let (cx, cy) = (1.0 / g.dx, 1.0 / g.dy);
     // q̄ₖ = āₖ(u⁺ₖ − u⁻ₖ)/dx − āₖ₊₁u⁺ₖ₊₁/dx + āₖ₋₁u⁻ₖ₋₁/dx  (and along y)
-    for_rows(par, qbar, ny, |i, o| {
+    for_rows(par, weight::HEAVY, qbar, ny, |i, o| {
         let (im, ip) = nbr(i, nx);
         let (a0, am, ap) = (row(abar, ny, i), row(abar, ny, im), row(abar, ny, ip));
         let (u0, um, up) = (row(u, ny, i), row(u, ny, im), row(u, ny, ip));
@@ -292,7 +292,7 @@ pub fn upwind_vjp<T: Real + Send + Sync>(
             o[j] += x * cx + y * cy;
         }
     });
-    for_rows(par, ubar, ny, |i, o| {
+    for_rows(par, weight::HEAVY, ubar, ny, |i, o| {
         let (im, ip) = nbr(i, nx);
         let (qm, q0, qp) = (row(q, ny, im), row(q, ny, i), row(q, ny, ip));
         let (a0, u0) = (row(abar, ny, i), row(u, ny, i));
@@ -301,7 +301,7 @@ pub fn upwind_vjp<T: Real + Send + Sync>(
             o[j] += a0[j] * d * cx;
         }
     });
-    for_rows(par, vbar, ny, |i, o| {
+    for_rows(par, weight::HEAVY, vbar, ny, |i, o| {
         let (q0, a0, v0) = (row(q, ny, i), row(abar, ny, i), row(v, ny, i));
         for j in 0..ny {
             let (jm, jp) = nbr(j, ny);
@@ -328,7 +328,7 @@ fn departure<T: Real>(g: &Grid, i: usize, j: usize, u: T, v: T, dt: f64) -> (usi
 #[allow(clippy::too_many_arguments)]
 pub fn semi_lagrangian<T: Real + Send + Sync>(g: &Grid, q: &[T], u: &[T], v: &[T], dt: f64, out: &mut [T], par: Par) {
     let (nx, ny) = (g.nx, g.ny);
-    for_rows(par, out, ny, |i, o| {
+    for_rows(par, weight::HEAVY, out, ny, |i, o| {
         for j in 0..ny {
             let k = i * ny + j;
             let (i0, j0, fx, fy) = departure(g, i, j, u[k], v[k], dt);
@@ -391,7 +391,7 @@ fn laplacian0_in<T: Real + Send + Sync, P: Put>(g: &Grid, a: &[T], out: &mut [T]
     let (cx, cy) = (1.0 / (g.dx * g.dx), 1.0 / (g.dy * g.dy));
     let c0 = -2.0 * (cx + cy);
     let zero = [T::zero()];
-    for_rows(par, out, ny, |i, o| {
+    for_rows(par, weight::STENCIL, out, ny, |i, o| {
         let a0 = row(a, ny, i);
         let am = if i > 0 { row(a, ny, i - 1) } else { &zero[..] };
         let ap = if i + 1 < nx { row(a, ny, i + 1) } else { &zero[..] };
@@ -414,7 +414,7 @@ pub fn ddx0<T: Real + Send + Sync>(g: &Grid, a: &[T], out: &mut [T], store: Stor
 fn ddx0_in<T: Real + Send + Sync, P: Put>(g: &Grid, a: &[T], out: &mut [T], par: Par) {
     let (nx, ny) = (g.nx, g.ny);
     let c = 0.5 / g.dx;
-    for_rows(par, out, ny, |i, o| {
+    for_rows(par, weight::STENCIL, out, ny, |i, o| {
         for j in 0..ny {
             let m = if i > 0 { a[(i - 1) * ny + j] } else { T::zero() };
             let p = if i + 1 < nx { a[(i + 1) * ny + j] } else { T::zero() };
@@ -431,7 +431,7 @@ pub fn ddy0<T: Real + Send + Sync>(g: &Grid, a: &[T], out: &mut [T], store: Stor
 fn ddy0_in<T: Real + Send + Sync, P: Put>(g: &Grid, a: &[T], out: &mut [T], par: Par) {
     let ny = g.ny;
     let c = 0.5 / g.dy;
-    for_rows(par, out, ny, |i, o| {
+    for_rows(par, weight::STENCIL, out, ny, |i, o| {
         let a0 = row(a, ny, i);
         for j in 0..ny {
             let l = if j > 0 { a0[j - 1] } else { T::zero() };

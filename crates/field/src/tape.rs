@@ -62,7 +62,7 @@ use rewind_tape::{Dual, Real};
 use crate::components::Components;
 use crate::fft::{PoissonFft, PoissonWork};
 use crate::kernels::{self, Store};
-use crate::par::{Par, for_rows, sum_rows, update};
+use crate::par::{Par, for_rows, sum_rows, update, weight};
 use crate::sparse::SparseSpd;
 use crate::{FieldError, Grid};
 
@@ -467,8 +467,8 @@ impl<'id, T: Components> Ctx<'id, T> {
     /// written by rows where the kernels go parallel.
     fn pointwise(&self, f: impl Fn(usize) -> T + Sync + Send) -> &'id [T] {
         let (n, ny) = (self.grid.len(), self.grid.ny);
-        if self.par.parallel(n) {
-            self.compute(|o| update(self.par, o, ny, |k, d| *d = f(k)))
+        if self.par.parallel::<T>(n, weight::ELEMENTWISE) {
+            self.compute(|o| update(self.par, weight::ELEMENTWISE, o, ny, |k, d| *d = f(k)))
         } else {
             self.arena.alloc_slice_fill_with(n, f)
         }
@@ -491,8 +491,8 @@ impl<'id, T: Components> Ctx<'id, T> {
     fn chunked(&self, fill: impl Fn(usize, &mut [T]) + Sync + Send) -> &'id [T] {
         const CHUNK: usize = 256;
         let (n, ny) = (self.grid.len(), self.grid.ny);
-        if self.par.parallel(n) {
-            return self.compute(|o| for_rows(self.par, o, ny, |i, row| fill(i * ny, row)));
+        if self.par.parallel::<T>(n, weight::ELEMENTWISE) {
+            return self.compute(|o| for_rows(self.par, weight::ELEMENTWISE, o, ny, |i, row| fill(i * ny, row)));
         }
         let mut out = BVec::with_capacity_in(n, self.arena);
         let mut buf = [T::zero(); CHUNK];
@@ -639,13 +639,13 @@ impl<'id, T: Components> Sweep<'_, 'id, T> {
     fn add_with(&mut self, id: u32, f: impl Fn(usize) -> T + Sync + Send) {
         let (par, n, ny) = (self.ctx.par, self.ctx.grid.len(), self.ctx.grid.ny);
         let len = self.vals[id as usize].len();
-        if self.adj[id as usize].is_none() && !(len == n && par.parallel(n)) {
+        if self.adj[id as usize].is_none() && !(len == n && par.parallel::<T>(n, weight::ELEMENTWISE)) {
             self.adj[id as usize] = Some(self.ctx.arena.alloc_slice_fill_with(len, f));
             return;
         }
         let a = self.acc(id, len);
         if len == n {
-            update(par, a, ny, |k, d| *d += f(k));
+            update(par, weight::ELEMENTWISE, a, ny, |k, d| *d += f(k));
         } else {
             a.iter_mut().enumerate().for_each(|(k, d)| *d += f(k));
         }
@@ -664,7 +664,7 @@ impl<'id, T: Components> Sweep<'_, 'id, T> {
     fn add_sum(&mut self, id: u32, f: impl Fn(usize) -> T + Sync + Send) {
         let g = self.ctx.grid;
         let partials = self.ctx.arena.alloc_slice_fill_copy(g.nx, T::zero());
-        let total = sum_rows(self.ctx.par, g.len(), partials, T::zero(), |i| {
+        let total = sum_rows(self.ctx.par, g.len(), weight::ELEMENTWISE, partials, T::zero(), |i| {
             (i * g.ny..(i + 1) * g.ny).fold(T::zero(), |s, k| s + f(k))
         });
         self.acc(id, 1)[0] += total;
@@ -913,7 +913,7 @@ impl<'id, T: Components> Field<'id, T> {
         c.grid.check("mask", m.len())?;
         let m: &'id [f64] = c.arena.alloc_slice_copy(m);
         let a = self.value();
-        let v = c.compute(|o| update(c.par, o, c.grid.ny, |k, d| *d = a[k] * m[k]));
+        let v = c.compute(|o| update(c.par, weight::ELEMENTWISE, o, c.grid.ny, |k, d| *d = a[k] * m[k]));
         Ok(c.field(v, Some(Op::Mask(self.id, m))))
     }
     /// The values at the given linear indices (an observation operator).
@@ -951,7 +951,7 @@ impl<'id, T: Components> Field<'id, T> {
         let c = self.ctx;
         let (g, a) = (c.grid, self.value());
         let partials = c.arena.alloc_slice_fill_copy(g.nx, T::zero());
-        let s = sum_rows(c.par, g.len(), partials, T::zero(), |i| {
+        let s = sum_rows(c.par, g.len(), weight::ELEMENTWISE, partials, T::zero(), |i| {
             a[i * g.ny..(i + 1) * g.ny].iter().fold(T::zero(), |s, &x| s + x)
         });
         c.scalar_of(s, Some(Op::Sum(self.id)))
@@ -965,7 +965,7 @@ impl<'id, T: Components> Field<'id, T> {
         let c = self.ctx;
         let (g, x, y) = (c.grid, self.value(), b.value());
         let partials = c.arena.alloc_slice_fill_copy(g.nx, T::zero());
-        let s = sum_rows(c.par, g.len(), partials, T::zero(), |i| {
+        let s = sum_rows(c.par, g.len(), weight::ELEMENTWISE, partials, T::zero(), |i| {
             (i * g.ny..(i + 1) * g.ny).fold(T::zero(), |s, k| s + x[k] * y[k])
         });
         c.scalar_of(s, Some(Op::Dot(self.id, b.id)))

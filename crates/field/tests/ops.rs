@@ -4,7 +4,8 @@
 //! central difference of its gradient.
 
 use rewind_field::{
-    Binary, Components, Ctx, Field, FieldTape, Grid, Par, PoissonFft, Scalar, SparseSpd, Unary, kernels, kernels::Store,
+    Binary, Components, Ctx, Field, FieldTape, Grid, Par, PoissonFft, Scalar, SparseSpd, Unary, kernels,
+    kernels::Store, par::weight,
 };
 
 /// A tape with the Dirichlet Laplacian attached for the sparse-solve case.
@@ -535,12 +536,19 @@ fn kernels_add_and_subtract_in_place_as_they_overwrite() {
 
 #[test]
 fn results_are_bit_identical_for_any_thread_count() {
-    let g = Grid::periodic_square(256, 2.0 * std::f64::consts::PI).unwrap(); // above the parallel threshold
-    let w0 = g.sample(|x, y| x.cos() * (2.0 * y).sin() + 0.5 * (x + y).sin());
+    // 512²: every kernel goes parallel there (at 256² the elementwise ones
+    // stay sequential, see rewind_field::par::PAR_WORK)
+    let big = Grid::periodic_square(512, 2.0 * std::f64::consts::PI).unwrap();
+    let g = Grid::periodic_square(256, 2.0 * std::f64::consts::PI).unwrap();
+    let (w0_big, w0) = (
+        big.sample(|x, y| x.cos() * (2.0 * y).sin() + 0.5 * (x + y).sin()),
+        g.sample(|x, y| x.cos() * (2.0 * y).sin() + 0.5 * (x + y).sin()),
+    );
     let run = |par: Par| -> (f64, Vec<f64>) {
+        let (g, w0) = (big, &w0_big);
         let mut t = FieldTape::<f64>::new(g);
         t.record(par, |c| {
-            let wf = c.input(&w0).unwrap();
+            let wf = c.input(w0).unwrap();
             let j = composite(c, wf, c.scalar(0.01));
             (j.value(), c.gradient(j).unwrap().field(wf).to_vec())
         })
@@ -554,10 +562,37 @@ fn results_are_bit_identical_for_any_thread_count() {
             (j.value(), c.gradient(j).unwrap().field(wf).to_vec())
         })
     };
-    let (seq, seq2) = (run(Par::Seq), run2(Par::Seq));
+    // forward-over-reverse at 256², where the dual-number passes go parallel:
+    // the value, then the gradient and the HVP parts of the adjoint
+    let run_dual = |par: Par| -> (f64, Vec<f64>) {
+        let mut t = FieldTape::<Dual<f64>>::new(g);
+        let wd: Vec<Dual<f64>> = w0.iter().map(|&a| Dual::new(a, (3.0 * a).sin())).collect();
+        t.record(par, |c| {
+            let wf = c.input(&wd).unwrap();
+            let j = composite(c, wf, c.scalar(Dual::constant(0.01)));
+            let adj = c.gradient(j).unwrap();
+            (j.value().re, adj.field(wf).iter().flat_map(|z| [z.re, z.eps]).collect())
+        })
+    };
+    let (seq, seq2, seq3) = (run(Par::Seq), run2(Par::Seq), run_dual(Par::Seq));
     for threads in [1, 2, 3] {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        for (par, seq) in [(pool.install(|| run(Par::Rayon)), &seq), (pool.install(|| run2(Par::Rayon)), &seq2)] {
+        // the paths these runs take: parallel from two threads on
+        let goes_parallel = pool.install(|| {
+            [
+                Par::Rayon.parallel::<f64>(big.len(), weight::ELEMENTWISE),
+                Par::Rayon.parallel::<Dual<f64>>(g.len(), weight::ELEMENTWISE),
+                Par::Rayon.parallel::<f64>(g.len(), weight::FFT),
+                Par::Rayon.parallel::<f64>(g.len(), weight::HEAVY),
+            ]
+        });
+        assert!(goes_parallel.iter().all(|&p| p == (threads > 1)), "{threads} threads: {goes_parallel:?}");
+        let runs = [
+            (pool.install(|| run(Par::Rayon)), &seq),
+            (pool.install(|| run2(Par::Rayon)), &seq2),
+            (pool.install(|| run_dual(Par::Rayon)), &seq3),
+        ];
+        for (par, seq) in runs {
             assert_eq!(par.0.to_bits(), seq.0.to_bits(), "{threads} threads");
             assert!(par.1.iter().zip(&seq.1).all(|(a, b)| a.to_bits() == b.to_bits()), "{threads} threads");
         }
