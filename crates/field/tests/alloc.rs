@@ -71,8 +71,9 @@ fn step(tape: &mut FieldTape<f64>, par: Par, w0: &[f64], grad: &mut [f64]) -> f6
 #[test]
 fn a_reused_tape_allocates_nothing_in_steady_state() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    // 256² points is above the parallel threshold: the rayon path is counted too
-    for (n, par) in [(32, Par::Seq), (128, Par::Seq), (128, Par::Rayon), (256, Par::Rayon)] {
+    // 256² and 512² go parallel (512²: the elementwise passes too, see
+    // rewind_field::par::PAR_WORK): the rayon paths are counted too
+    for (n, par) in [(32, Par::Seq), (128, Par::Seq), (128, Par::Rayon), (256, Par::Rayon), (512, Par::Rayon)] {
         let g = Grid::periodic_square(n, 2.0 * std::f64::consts::PI).unwrap();
         let w0 = g.sample(|x, y| x.cos() * y.sin() + 0.3 * (2.0 * x + y).cos());
         let mut grad = vec![0.0; g.len()];
