@@ -64,6 +64,26 @@ pub enum FieldError {
     /// A reverse sweep was asked of a context that does not record.
     #[error("this context evaluates without recording: use FieldTape::record to differentiate")]
     NotRecording,
+    /// A stencil that reads no value, or more than the limit.
+    #[error("a stencil reads {local} local values per point (inputs x offsets); it must read 1 to {max}")]
+    StencilSize {
+        /// Inputs times offsets.
+        local: usize,
+        /// The limit ([`stencil::MAX_LOCAL`](crate::stencil::MAX_LOCAL)).
+        max: usize,
+    },
+    /// A stencil offset that reaches across the whole grid.
+    #[error("stencil offset ({di}, {dj}) reaches beyond the {nx} x {ny} grid")]
+    StencilReach {
+        /// Offset along x.
+        di: isize,
+        /// Offset along y.
+        dj: isize,
+        /// Points along x.
+        nx: usize,
+        /// Points along y.
+        ny: usize,
+    },
     /// A field given to a solver was made for another grid.
     #[error("{what} was made for another grid")]
     GridMismatch {

@@ -35,6 +35,7 @@ mod grid;
 pub mod kernels;
 pub mod par;
 pub mod sparse;
+pub mod stencils;
 pub mod tape;
 
 pub use components::Components;
@@ -42,5 +43,8 @@ pub use error::FieldError;
 pub use fft::{PoissonFft, PoissonWork};
 pub use grid::Grid;
 pub use par::Par;
+pub use rewind_tape::{Binary, Unary};
+pub use rewind_tape::{Dual, Real};
 pub use sparse::SparseSpd;
-pub use tape::{Adjoints, Binary, Coef, Ctx, Field, FieldTape, Obs, Scalar, Unary};
+pub use tape::stencil::{self, Boundary, Stencil};
+pub use tape::{Adjoints, Coef, Ctx, Field, FieldTape, Obs, Scalar};

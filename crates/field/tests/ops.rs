@@ -4,9 +4,33 @@
 //! central difference of its gradient.
 
 use rewind_field::{
-    Binary, Components, Ctx, Field, FieldTape, Grid, Par, PoissonFft, Scalar, SparseSpd, Unary, kernels,
-    kernels::Store, par::weight,
+    Binary, Boundary, Components, Ctx, Field, FieldTape, Grid, Par, PoissonFft, Real, Scalar, SparseSpd, Stencil,
+    Unary, kernels, kernels::Store, par::weight,
 };
+
+/// A nonlinear user kernel with the automatic rule: `tanh(a) · b[i+1, j−1]
+/// + a[i−1, j]²`.
+#[derive(Clone, Copy)]
+struct Skewed(f64);
+impl Stencil for Skewed {
+    const INPUTS: usize = 2;
+    const OFFSETS: &'static [(isize, isize)] = &[(0, 0), (1, -1), (-1, 0)];
+    fn eval<R: Real>(&self, _: &Grid, l: &[R]) -> R {
+        l[0].tanh() * l[4] + l[2] * l[2] * self.0
+    }
+}
+
+/// The same reach with zero values outside the grid.
+#[derive(Clone, Copy)]
+struct SkewedWalls;
+impl Stencil for SkewedWalls {
+    const INPUTS: usize = 2;
+    const OFFSETS: &'static [(isize, isize)] = &[(0, 0), (1, -1), (-1, 0)];
+    const BOUNDARY: Boundary = Boundary::Zero;
+    fn eval<R: Real>(&self, g: &Grid, l: &[R]) -> R {
+        Skewed(0.7).eval(g, l) + l[5].sin()
+    }
+}
 
 /// A tape with the Dirichlet Laplacian attached for the sparse-solve case.
 fn tape_for<T: Components>(g: Grid) -> FieldTape<T> {
@@ -55,6 +79,12 @@ enum Case {
     Sqnorm,
     SampleMisfit,
     ScalarArith,
+    ScalarFunctions,
+    ScalarField,
+    FluxDivergence,
+    CGrid,
+    UserAuto,
+    UserWalls,
 }
 
 const CASES: &[Case] = &[
@@ -114,6 +144,12 @@ const CASES: &[Case] = &[
     Case::Sqnorm,
     Case::SampleMisfit,
     Case::ScalarArith,
+    Case::ScalarFunctions,
+    Case::ScalarField,
+    Case::FluxDivergence,
+    Case::CGrid,
+    Case::UserAuto,
+    Case::UserWalls,
 ];
 
 enum Out<'id, T> {
@@ -173,6 +209,20 @@ fn apply<'id, T: Components>(
         Case::Sqnorm => Out::S(a.sqnorm()),
         Case::SampleMisfit => Out::S(a.sample(&OBS).unwrap().misfit(&OBS_DATA).unwrap()),
         Case::ScalarArith => Out::S((a.sum() * s + b.dot(d)) * 0.5),
+        // every scalar operator, f64 on either side
+        Case::ScalarFunctions => {
+            let m = d.mean();
+            let t = (s - m) / (m + 1.0) - 2.0 / s + (3.0 - s) * 0.25 + m.ln().exp() * s.sqrt() - s.powi(3) / 4.0;
+            Out::S(-(t / m) + 1.0)
+        }
+        Case::ScalarField => Out::F(s * a - s + (2.0 - b) / s + 1.0 + s + (a / 3.0)),
+        Case::FluxDivergence => Out::F(a.flux_divergence(d)),
+        Case::CGrid => Out::F(
+            a.dx_plus() * b.avg_x_plus() + a.dy_minus().avg_y_plus() + b.dx_minus().avg_x_minus() * b.dy_plus()
+                - a.avg_y_minus(),
+        ),
+        Case::UserAuto => Out::F(c.apply(Skewed(0.3), &[a, b]).unwrap()),
+        Case::UserWalls => Out::F(c.apply(SkewedWalls, &[b, a]).unwrap()),
     }
 }
 
@@ -308,7 +358,9 @@ fn composite<'id, T: Components>(c: &'id Ctx<'id, T>, w: Field<'id, T>, nu: Scal
     let up = w.upwind(u, v);
     let sl = w.semi_lagrangian(u, v, 0.05);
     let diff = w.laplacian();
-    let rhs = c.combine(&[(1.0.into(), adv), (nu.into(), diff), ((-1.0).into(), up)]);
+    // a user kernel: its forward pass and its gather go by rows on threads
+    let user = c.apply(Skewed(0.1), &[w, u]).unwrap();
+    let rhs = c.combine(&[(1.0.into(), adv), (nu.into(), diff), ((-1.0).into(), up), (0.1.into(), user)]);
     let next = c.axpy(0.1, rhs, sl).map(Unary::Tanh);
     let obs = next.sample(&[3, 40, 77, 120]).unwrap().misfit(&[0.1, -0.2, 0.3, 0.0]).unwrap();
     next.sqnorm() * 0.5 + obs + (next * w).mean()
@@ -639,4 +691,101 @@ fn powf_with_a_constant_exponent_differentiates_at_a_negative_base() {
         x.map2(two, Binary::Powf).value().iter().map(|z| z.eps).collect::<Vec<_>>()
     });
     assert_eq!(tangent, exact);
+}
+
+#[test]
+fn hand_written_partials_agree_with_forward_mode_and_pass_the_dot_product_test() {
+    use rewind_field::stencil::check_stencil;
+    use rewind_field::stencils::*;
+    for g in [Grid::new(9, 7, 0.3, 0.5).unwrap(), Grid::line(11, 2.0).unwrap()] {
+        let x = inputs(&g, 0.4);
+        let (one, two) = ([&x.a[..]], [&x.d[..], &x.b[..]]);
+        let checks = [
+            ("flux divergence", check_stencil(FluxDivergence, g, &two, 1).unwrap()),
+            ("dx+", check_stencil(DxPlus, g, &one, 2).unwrap()),
+            ("dx-", check_stencil(DxMinus, g, &one, 3).unwrap()),
+            ("dy+", check_stencil(DyPlus, g, &one, 4).unwrap()),
+            ("dy-", check_stencil(DyMinus, g, &one, 5).unwrap()),
+            ("avg x+", check_stencil(AvgXPlus, g, &one, 6).unwrap()),
+            ("avg x-", check_stencil(AvgXMinus, g, &one, 7).unwrap()),
+            ("avg y+", check_stencil(AvgYPlus, g, &one, 8).unwrap()),
+            ("avg y-", check_stencil(AvgYMinus, g, &one, 9).unwrap()),
+            ("automatic", check_stencil(Skewed(0.3), g, &two, 10).unwrap()),
+            ("automatic, walls", check_stencil(SkewedWalls, g, &two, 11).unwrap()),
+        ];
+        for (name, c) in checks {
+            assert!(c.passes(1e-12), "{name} on {g:?}: {c:?}");
+        }
+    }
+    // a wrong closed form is caught by both measures
+    #[derive(Clone, Copy)]
+    struct Wrong;
+    impl Stencil for Wrong {
+        const INPUTS: usize = 1;
+        const OFFSETS: &'static [(isize, isize)] = &[(0, 0), (1, 0)];
+        fn eval<R: Real>(&self, _: &Grid, l: &[R]) -> R {
+            l[0] * l[1]
+        }
+        fn partial<R: Real>(&self, _: &Grid, l: &[R], _: usize) -> R {
+            l[1] // right for i = 0 only: ∂/∂l[1] is l[0]
+        }
+    }
+    let g = Grid::periodic_square(6, 1.0).unwrap();
+    let x = inputs(&g, 0.2);
+    let c = rewind_field::stencil::check_stencil(Wrong, g, &[&x.a], 1).unwrap();
+    assert!(c.partial > 1e-3 && c.dot_product > 1e-3, "{c:?}");
+}
+
+#[test]
+fn flux_divergence_with_unit_coefficient_is_the_laplacian_and_cgrid_differences_conserve() {
+    let g = Grid::new(10, 8, 0.4, 0.3).unwrap();
+    let x = inputs(&g, 0.7);
+    let mut tape = FieldTape::<f64>::new(g);
+    tape.eval(Par::Seq, |c| {
+        let (a, one) = (c.input(&x.a).unwrap(), c.input(&vec![1.0; g.len()]).unwrap());
+        let (fd, lap) = (a.flux_divergence(one), a.laplacian());
+        for (p, q) in fd.value().iter().zip(lap.value()) {
+            assert!((p - q).abs() <= 1e-12 * q.abs().max(1.0), "{p} vs {q}");
+        }
+        // the flux form sums to zero (mass conservation) to round-off, for
+        // any κ, and so do the backward differences of face fluxes
+        let kappa = c.input(&x.d).unwrap();
+        let scale: f64 = x.a.iter().map(|v| v.abs()).sum::<f64>() / (g.dx * g.dx);
+        for total in [a.flux_divergence(kappa).sum(), a.dx_minus().sum(), (a * kappa).dy_minus().sum()] {
+            assert!(total.value().abs() <= 1e-13 * scale, "{}", total.value());
+        }
+    });
+}
+
+#[test]
+fn user_operations_refuse_what_does_not_fit() {
+    #[derive(Clone, Copy)]
+    struct Far;
+    impl Stencil for Far {
+        const INPUTS: usize = 1;
+        const OFFSETS: &'static [(isize, isize)] = &[(0, 9)];
+        fn eval<R: Real>(&self, _: &Grid, l: &[R]) -> R {
+            l[0]
+        }
+    }
+    #[derive(Clone, Copy)]
+    struct Wide;
+    impl Stencil for Wide {
+        const INPUTS: usize = 7;
+        const OFFSETS: &'static [(isize, isize)] = &[(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)];
+        fn eval<R: Real>(&self, _: &Grid, l: &[R]) -> R {
+            l[0]
+        }
+    }
+    let g = Grid::periodic_square(8, 1.0).unwrap();
+    let mut tape = FieldTape::<f64>::new(g);
+    tape.eval(Par::Seq, |c| {
+        let a = c.input(&vec![1.0; g.len()]).unwrap();
+        assert!(matches!(
+            c.apply(Skewed(1.0), &[a]),
+            Err(rewind_field::FieldError::Length { expected: 2, got: 1, .. })
+        ));
+        assert!(matches!(c.apply(Far, &[a]), Err(rewind_field::FieldError::StencilReach { dj: 9, .. })));
+        assert!(matches!(c.apply(Wide, &[a; 7]), Err(rewind_field::FieldError::StencilSize { local: 35, .. })));
+    });
 }

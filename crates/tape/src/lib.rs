@@ -41,6 +41,7 @@
 mod api;
 mod custom;
 mod dual;
+pub mod elementary;
 mod error;
 pub mod fd;
 mod ops;
@@ -54,6 +55,7 @@ pub use api::{
 };
 pub use custom::{CustomOp, custom, custom1};
 pub use dual::Dual;
+pub use elementary::{Binary, Unary};
 pub use error::TapeError;
 pub use fd::{check_custom_op, check_gradient};
 pub use real::Real;

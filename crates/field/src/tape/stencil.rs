@@ -1,0 +1,298 @@
+//! User operations: a local kernel written once, differentiated for free.
+//!
+//! A [`Stencil`] computes one output value per grid point from the values
+//! of its input fields at fixed offsets around the point — a reaction
+//! term, a limiter, a flux divergence, a staggered difference. The user
+//! writes the value, [`Stencil::eval`], once, generically over [`Real`];
+//! [`Ctx::apply`] records it on the field tape like any built-in
+//! operation, and
+//!
+//! - its **JVP** is the same `eval` run on dual numbers (a recording over
+//!   `Dual<f64>` propagates tangents through it);
+//! - its **VJP** is a gather: the adjoint of input `k` at point `q` is
+//!   `Σₘ ō[q − oₘ] ∂f/∂(input k at offset m)` evaluated at `q − oₘ`, with
+//!   the partial derivatives by forward mode over the kernel's local
+//!   inputs ([`auto_partial`]) unless the kernel supplies its own
+//!   ([`Stencil::partial`]);
+//! - **HVPs** follow: the sweep of a dual recording differentiates the
+//!   partials once more, by the same forward mode one level up.
+//!
+//! A hand-written partial is checked against the automatic one, and the
+//! assembled operation by the dot-product test `⟨J v, w⟩ = ⟨v, Jᵀ w⟩`,
+//! with [`check_stencil`]. The gather writes every adjoint point once, so
+//! it runs by rows on threads and gives the same bits for any thread
+//! count.
+//!
+//! ```
+//! use rewind_field::{FieldTape, Grid, Par, Real, stencil::Stencil};
+//!
+//! /// u v² (the Gray–Scott reaction), one pass instead of two products.
+//! #[derive(Clone, Copy)]
+//! struct Reaction;
+//! impl Stencil for Reaction {
+//!     const INPUTS: usize = 2;
+//!     const OFFSETS: &'static [(isize, isize)] = &[(0, 0)];
+//!     fn eval<R: Real>(&self, _: &Grid, x: &[R]) -> R {
+//!         x[0] * x[1] * x[1]
+//!     }
+//! }
+//!
+//! let grid = Grid::line(8, 1.0).unwrap();
+//! let mut tape = FieldTape::<f64>::new(grid);
+//! let (du, dv) = tape.record(Par::Seq, |c| {
+//!     let (u, v) = (c.input(&[2.0; 8]).unwrap(), c.input(&[3.0; 8]).unwrap());
+//!     let r = c.apply(Reaction, &[u, v]).unwrap().sum();
+//!     let adj = c.gradient(r).unwrap();
+//!     (adj.field(u)[0], adj.field(v)[0])
+//! });
+//! assert_eq!((du, dv), (9.0, 12.0)); // v², 2uv
+//! ```
+
+use rewind_tape::{Dual, Real};
+
+use super::sweep::Op;
+use super::{Ctx, Field};
+use crate::components::Components;
+use crate::par::{Par, for_rows, weight};
+use crate::{FieldError, FieldTape, Grid};
+
+/// Most local inputs (input fields × offsets) a stencil may read per point.
+pub const MAX_LOCAL: usize = 32;
+
+/// What a stencil reads outside the grid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Boundary {
+    /// The grid is periodic in both directions.
+    Periodic,
+    /// Values outside the grid are zero (walls with homogeneous values).
+    Zero,
+}
+
+/// A local operation: `out[p] = f(inputs at p + OFFSETS)`.
+///
+/// `local[k * OFFSETS.len() + m]` is input field `k` at offset
+/// `OFFSETS[m] = (di, dj)` from the point (`di` along x, the row index;
+/// `dj` along y). A pointwise kernel has `OFFSETS = &[(0, 0)]`. The type
+/// is plain data (`Copy`, `'static`): coefficients go in its fields, fields
+/// go in as inputs.
+pub trait Stencil: Copy + Send + Sync + 'static {
+    /// Number of input fields.
+    const INPUTS: usize;
+    /// The offsets read from every input.
+    const OFFSETS: &'static [(isize, isize)];
+    /// What is read outside the grid.
+    const BOUNDARY: Boundary = Boundary::Periodic;
+
+    /// The output at one point from its local inputs.
+    fn eval<R: Real>(&self, grid: &Grid, local: &[R]) -> R;
+
+    /// `∂f/∂local[i]`. The default is forward mode over `eval`
+    /// ([`auto_partial`]); a closed form is faster — check it with
+    /// [`check_stencil`].
+    #[inline]
+    fn partial<R: Real>(&self, grid: &Grid, local: &[R], i: usize) -> R {
+        auto_partial(self, grid, local, i)
+    }
+}
+
+/// `∂f/∂local[i]` by forward mode: `eval` on dual numbers with input `i`
+/// seeded.
+#[inline]
+pub fn auto_partial<K: Stencil, R: Real>(kernel: &K, grid: &Grid, local: &[R], i: usize) -> R {
+    let mut d = [Dual::constant(R::zero()); MAX_LOCAL];
+    for (d, &x) in d.iter_mut().zip(local) {
+        *d = Dual::constant(x);
+    }
+    d[i] = Dual::variable(local[i]);
+    kernel.eval(grid, &d[..local.len()]).eps
+}
+
+/// The reverse rule of a recorded stencil, for one scalar type (the
+/// object-safe face of [`Stencil`]).
+pub(super) trait Rule<T>: Sync {
+    /// Adds the adjoint of input `k` to `abar`, given the adjoint `obar`
+    /// of the output.
+    fn vjp(&self, grid: &Grid, inputs: &[&[T]], obar: &[T], k: usize, abar: &mut [T], par: Par);
+}
+
+/// Index of `(i + di, j + dj)` under the boundary rule, or `None` outside
+/// a walled grid. The offsets are checked to reach no farther than the
+/// grid's size (one wrap).
+#[inline]
+fn neighbour(g: &Grid, b: Boundary, i: usize, j: usize, di: isize, dj: isize) -> Option<usize> {
+    let (ii, jj) = (i as isize + di, j as isize + dj);
+    match b {
+        Boundary::Zero => g.inside(ii, jj),
+        Boundary::Periodic => {
+            let (nx, ny) = (g.nx as isize, g.ny as isize);
+            let ii = if ii < 0 {
+                ii + nx
+            } else if ii >= nx {
+                ii - nx
+            } else {
+                ii
+            };
+            let jj = if jj < 0 {
+                jj + ny
+            } else if jj >= ny {
+                jj - ny
+            } else {
+                jj
+            };
+            Some(ii as usize * g.ny + jj as usize)
+        }
+    }
+}
+
+/// Writes the local inputs of point `(i, j)` into `local`.
+#[inline]
+fn gather<K: Stencil, T: Real>(g: &Grid, inputs: &[&[T]], i: usize, j: usize, local: &mut [T]) {
+    let m = K::OFFSETS.len();
+    for (o, &(di, dj)) in K::OFFSETS.iter().enumerate() {
+        let at = neighbour(g, K::BOUNDARY, i, j, di, dj);
+        for (k, x) in inputs.iter().enumerate() {
+            local[k * m + o] = at.map_or(T::zero(), |p| x[p]);
+        }
+    }
+}
+
+impl<K: Stencil, T: Components> Rule<T> for K {
+    fn vjp(&self, g: &Grid, inputs: &[&[T]], obar: &[T], k: usize, abar: &mut [T], par: Par) {
+        let m = K::OFFSETS.len();
+        let len = K::INPUTS * m;
+        for_rows(par, weight::HEAVY * m, abar, g.ny, |i, row| {
+            let mut local = [T::zero(); MAX_LOCAL];
+            for (j, d) in row.iter_mut().enumerate() {
+                let mut acc = T::zero();
+                // q = (i, j) was read at offset o by the point p = q − o
+                for (o, &(di, dj)) in K::OFFSETS.iter().enumerate() {
+                    let Some(p) = neighbour(g, K::BOUNDARY, i, j, -di, -dj) else { continue };
+                    let (pi, pj) = (p / g.ny, p % g.ny);
+                    gather::<K, T>(g, inputs, pi, pj, &mut local[..len]);
+                    acc += obar[p] * self.partial(g, &local[..len], k * m + o);
+                }
+                *d += acc;
+            }
+        });
+    }
+}
+
+/// Checks that the kernel fits the grid and the inputs.
+fn check<K: Stencil>(g: &Grid, inputs: usize) -> Result<(), FieldError> {
+    if inputs != K::INPUTS {
+        return Err(FieldError::Length { what: "stencil inputs", expected: K::INPUTS, got: inputs });
+    }
+    let local = K::INPUTS * K::OFFSETS.len();
+    if local == 0 || local > MAX_LOCAL {
+        return Err(FieldError::StencilSize { local, max: MAX_LOCAL });
+    }
+    if let Some(&(di, dj)) = K::OFFSETS.iter().find(|&&(di, dj)| di.unsigned_abs() > g.nx || dj.unsigned_abs() > g.ny) {
+        return Err(FieldError::StencilReach { di, dj, nx: g.nx, ny: g.ny });
+    }
+    Ok(())
+}
+
+impl<'id, T: Components> Ctx<'id, T> {
+    /// Records the user operation `kernel` on `inputs` (one field per
+    /// [`Stencil::INPUTS`]): its value by `eval`, its VJP by the gather of
+    /// its partial derivatives (see the [module](self) docs).
+    pub fn apply<K: Stencil>(&'id self, kernel: K, inputs: &[Field<'id, T>]) -> Result<Field<'id, T>, FieldError> {
+        check::<K>(&self.grid, inputs.len())?;
+        Ok(self.apply_checked(kernel, inputs))
+    }
+
+    /// [`Ctx::apply`] for a kernel already known to fit.
+    pub(crate) fn apply_checked<K: Stencil>(&'id self, kernel: K, inputs: &[Field<'id, T>]) -> Field<'id, T> {
+        let g = self.grid;
+        let vals: &'id [&'id [T]] = self.arena.alloc_slice_fill_iter(inputs.iter().map(|f| f.value()));
+        let len = K::INPUTS * K::OFFSETS.len();
+        let out = self.compute(|o| {
+            for_rows(self.par, weight::HEAVY, o, g.ny, |i, row| {
+                let mut local = [T::zero(); MAX_LOCAL];
+                for (j, d) in row.iter_mut().enumerate() {
+                    gather::<K, T>(&g, vals, i, j, &mut local[..len]);
+                    *d = kernel.eval(&g, &local[..len]);
+                }
+            })
+        });
+        let rule: &'id dyn Rule<T> = self.arena.alloc(kernel);
+        let ids: &'id [u32] = self.arena.alloc_slice_fill_iter(inputs.iter().map(|f| f.id));
+        self.field(out, Some(Op::User(rule, ids)))
+    }
+}
+
+/// What [`check_stencil`] found: relative errors, ≈ 1e-15 for a correct
+/// kernel.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StencilCheck {
+    /// Largest difference between [`Stencil::partial`] and [`auto_partial`]
+    /// over the grid's points and the local inputs, relative to
+    /// `max(1, |auto|)`.
+    pub partial: f64,
+    /// `|⟨J v, w⟩ − ⟨v, Jᵀ w⟩| / max(|⟨J v, w⟩|, |⟨v, Jᵀ w⟩|)` for seeded
+    /// random `v` (one per input) and `w`: `J v` by the dual recording,
+    /// `Jᵀ w` by the tape's sweep.
+    pub dot_product: f64,
+}
+
+impl StencilCheck {
+    /// Both errors below `tol`.
+    pub fn passes(&self, tol: f64) -> bool {
+        self.partial <= tol && self.dot_product <= tol
+    }
+}
+
+/// Checks a kernel at the point `inputs` (one field per input): its
+/// partials against forward mode and its recorded VJP against its JVP
+/// (the dot-product test), with directions from a generator seeded by
+/// `seed`.
+pub fn check_stencil<K: Stencil>(
+    kernel: K,
+    grid: Grid,
+    inputs: &[&[f64]],
+    seed: u64,
+) -> Result<StencilCheck, FieldError> {
+    check::<K>(&grid, inputs.len())?;
+    for x in inputs {
+        grid.check("stencil input", x.len())?;
+    }
+    let len = K::INPUTS * K::OFFSETS.len();
+    let mut partial: f64 = 0.0;
+    let mut local = [0.0; MAX_LOCAL];
+    for p in 0..grid.len() {
+        gather::<K, f64>(&grid, inputs, p / grid.ny, p % grid.ny, &mut local[..len]);
+        for i in 0..len {
+            let (mine, auto) =
+                (kernel.partial(&grid, &local[..len], i), auto_partial(&kernel, &grid, &local[..len], i));
+            partial = partial.max((mine - auto).abs() / auto.abs().max(1.0));
+        }
+    }
+    let mut rng = seed;
+    let mut uniform = move || {
+        rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (rng >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+    };
+    let v: Vec<Vec<f64>> = inputs.iter().map(|_| (0..grid.len()).map(|_| uniform()).collect()).collect();
+    let w: Vec<f64> = (0..grid.len()).map(|_| uniform()).collect();
+    // ⟨J v, w⟩ from the tangents of a dual evaluation
+    let jv_w: f64 = FieldTape::<Dual<f64>>::new(grid).eval(Par::Seq, |c| {
+        let fields = inputs
+            .iter()
+            .zip(&v)
+            .map(|(x, v)| c.input(&x.iter().zip(v).map(|(&a, &b)| Dual::new(a, b)).collect::<Vec<_>>()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let out = c.apply(kernel, &fields)?;
+        Ok::<_, FieldError>(out.value().iter().zip(&w).map(|(o, &w)| o.eps * w).sum::<f64>())
+    })?;
+    // ⟨v, Jᵀ w⟩ from the sweep
+    let v_jtw: f64 = FieldTape::<f64>::new(grid).record(Par::Seq, |c| {
+        let fields = inputs.iter().map(|x| c.input(x)).collect::<Result<Vec<_>, _>>()?;
+        let out = c.apply(kernel, &fields)?;
+        let adj = c.backward(&[(out, &w)], &[])?;
+        Ok::<_, FieldError>(
+            fields.iter().zip(&v).map(|(&f, v)| adj.field(f).iter().zip(v).map(|(a, b)| a * b).sum::<f64>()).sum(),
+        )
+    })?;
+    let scale = jv_w.abs().max(v_jtw.abs()).max(f64::MIN_POSITIVE);
+    Ok(StencilCheck { partial, dot_product: (jv_w - v_jtw).abs() / scale })
+}
