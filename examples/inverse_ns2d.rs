@@ -8,47 +8,16 @@
 
 use std::time::Instant;
 
-use rewind_checkpoint::{Strategy, gradient, hvp};
+use rewind_checkpoint::Strategy;
 use rewind_field::Par;
 use rewind_ns2d::assimilation::{Assimilation, Noise};
 use rewind_ns2d::spec::{self, Size};
 use rewind_ns2d::{Ns2d, Params, stepper};
-use rewind_optim::{Adam, FirstOrder, Lbfgs, NewtonCg, OptimError, Options, Problem, Report, minimize};
-use rewind_tape::Dual;
+use rewind_optim::{Adam, FirstOrder, Lbfgs, NewtonCg, OptimError, Options, Problem as _, Report, minimize};
+use rewind_sim::Problem;
 
 /// Default regularisation weight (`--beta`).
 const BETA: f64 = 1.0;
-
-/// The inverse problem as an optimisation problem over `ω₀`.
-struct Inverse {
-    primal: Ns2d<f64>,
-    dual: Ns2d<Dual<f64>>,
-    objective: Assimilation,
-    steps: usize,
-    strategy: Strategy,
-}
-
-impl Problem for Inverse {
-    fn dim(&self) -> usize {
-        self.objective.grid.len()
-    }
-    fn value(&mut self, x: &[f64]) -> Result<f64, OptimError> {
-        let mut g = vec![0.0; x.len()];
-        self.value_grad(x, &mut g)
-    }
-    fn value_grad(&mut self, x: &[f64], g: &mut [f64]) -> Result<f64, OptimError> {
-        let out = gradient(&mut self.primal, &mut self.objective, self.strategy, self.steps, x)
-            .map_err(OptimError::objective)?;
-        g.copy_from_slice(&out.grad_x0);
-        Ok(out.objective)
-    }
-    fn hvp(&mut self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<(), OptimError> {
-        let out =
-            hvp(&mut self.dual, &mut self.objective, self.strategy, self.steps, x, v).map_err(OptimError::objective)?;
-        hv.copy_from_slice(&out.hvp);
-        Ok(())
-    }
-}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -90,13 +59,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         objective.points.len()
     );
     let strategy = Strategy::Binomial { snapshots: 10 };
-    let mut problem = Inverse {
-        primal: stepper::<f64>(params.clone(), Par::Seq)?,
-        dual: stepper::<Dual<f64>>(params.clone(), Par::Seq)?,
-        objective,
-        steps,
-        strategy,
-    };
+    // the simulation as an optimisation problem over ω₀ (rewind_sim::Problem)
+    let mut problem = Problem::new(Ns2d::new(params)?, objective, strategy, steps, Par::Seq)?;
     let x0 = vec![0.0; grid.len()];
     let g0 = {
         let mut g = vec![0.0; x0.len()];
@@ -120,12 +84,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut states = Vec::new();
         let mut w = r.state.x.clone();
         let mut done = 0;
-        for (t, _) in &problem.objective.observations {
-            w = spec::advance(&mut problem.primal, &w, t - done)?;
-            done = *t;
-            states.push((*t, w.clone()));
+        let times: Vec<usize> = problem.loss().observations.iter().map(|(t, _)| *t).collect();
+        for t in times {
+            w = spec::advance(problem.sim(), &w, t - done)?;
+            done = t;
+            states.push((t, w.clone()));
         }
-        let misfit = problem.objective.misfit(&states);
+        let misfit = problem.loss().misfit(&states);
         let err: Vec<f64> = r.state.x.iter().zip(&truth).map(|(a, b)| a - b).collect();
         println!(
             "{:>10} {:>6} {:>8} {:>6} {:>9.2} {:>12.4e} {:>12.4e} {:>10.2e} {:>14.4}",
@@ -140,7 +105,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             norm(&err) / norm(&truth)
         );
     }
-    println!("(expected misfit at the truth, from the noise alone: about {})", problem.objective.points.len() * 4 / 2);
+    println!("(expected misfit at the truth, from the noise alone: about {})", problem.loss().points.len() * 4 / 2);
     Ok(())
 }
 

@@ -81,7 +81,7 @@ fn driver(c: &mut Criterion) {
     let mut sim = stepper::<f64>(p, Par::Seq).unwrap();
     let target = spec::advance(&mut sim, &spec::field_b(n), steps).unwrap();
     let area = (2.0 * std::f64::consts::PI / n as f64).powi(2);
-    let mut objective = TerminalMisfit { target, area };
+    let mut objective = sim.objective(TerminalMisfit { target, area });
     let x0 = spec::field_a(n);
     let dir = std::env::temp_dir();
     for name in ["store-all", "binomial:10", "multilevel:4,16,1,1"] {

@@ -123,11 +123,16 @@ pub trait Stepper<T> {
     ) -> Result<(), StepError>;
 }
 
-/// The objective `J = Σₜ ℓₜ(xₜ)` over the states `t = 0..=n` of a run.
+/// The objective `J = Σₜ ℓₜ(xₜ, p)` over the states `t = 0..=n` of a run.
+///
+/// The driver calls `loss` exactly once for each state of a run (however
+/// often the schedule recomputes it), so an objective may accumulate.
 pub trait Objective<T> {
-    /// The loss `ℓₜ(xₜ)` at state `t` of a run of `n` steps (zero where
-    /// there is none), adding its gradient to `xbar`.
-    fn loss(&mut self, t: usize, n: usize, x: &[T], xbar: &mut [T]) -> Result<T, StepError>;
+    /// The loss `ℓₜ(xₜ, p)` at state `t` of a run of `n` steps (zero where
+    /// there is none), adding `∂ℓₜ/∂xₜ` to `xbar` and `∂ℓₜ/∂p` to `pbar`
+    /// (the stepper's parameters, [`Stepper::param_len`] of them; a loss
+    /// that does not depend on them leaves `pbar` alone).
+    fn loss(&mut self, t: usize, n: usize, x: &[T], xbar: &mut [T], pbar: &mut [T]) -> Result<T, StepError>;
 }
 
 /// Storage for snapshots of one level (RAM here; a disk store on HDF5 comes
@@ -407,6 +412,9 @@ struct Exec<'s, 'd, T, S: ?Sized, O: ?Sized> {
     adj: Vec<T>,
     adj_prev: Vec<T>,
     pbar: Vec<T>,
+    /// The objective's parameter adjoints (kept apart from `pbar`, which
+    /// the stepper holds during a VJP; added at the end).
+    loss_pbar: Vec<T>,
     value: T,
     final_state: Vec<T>,
     c: Counters,
@@ -447,6 +455,7 @@ impl<'s, 'd, T: Real, S: Stepper<T> + ?Sized, O: Objective<T> + ?Sized> Exec<'s,
             adj: vec![T::zero(); len],
             adj_prev: vec![T::zero(); len],
             pbar: vec![T::zero(); np],
+            loss_pbar: vec![T::zero(); np],
             value: T::zero(),
             final_state: Vec::new(),
             c: Counters::default(),
@@ -493,7 +502,7 @@ impl<'s, 'd, T: Real, S: Stepper<T> + ?Sized, O: Objective<T> + ?Sized> Exec<'s,
     /// adjoint carried from later steps plus `∇ℓₜ₊₁`, and sweeps back to `x̄ₜ`.
     fn reverse(&mut self, t: usize) -> Result<(), DriverError> {
         let (n, last) = (self.n, t + 1 == self.n);
-        let Exec { stepper, objective, cur, tmp, adj, adj_prev, pbar, value, final_state, .. } = self;
+        let Exec { stepper, objective, cur, tmp, adj, adj_prev, pbar, loss_pbar, value, final_state, .. } = self;
         let mut failure: Option<DriverError> = None;
         let mut seed = |next: &[T], ybar: &mut [T]| -> Result<(), StepError> {
             if let Err(e) = check_state(t, next) {
@@ -507,7 +516,7 @@ impl<'s, 'd, T: Real, S: Stepper<T> + ?Sized, O: Objective<T> + ?Sized> Exec<'s,
             } else {
                 ybar.copy_from_slice(adj);
             }
-            let l = objective.loss(t + 1, n, next, ybar)?;
+            let l = objective.loss(t + 1, n, next, ybar, loss_pbar)?;
             if !l.is_finite() {
                 failure = Some(DriverError::NonFiniteLoss { step: t + 1 });
                 return Err(StepError::Stopped("non-finite loss"));
@@ -533,12 +542,15 @@ impl<'s, 'd, T: Real, S: Stepper<T> + ?Sized, O: Objective<T> + ?Sized> Exec<'s,
     fn finish(mut self) -> Result<Outcome<T>, DriverError> {
         let l0 = self
             .objective
-            .loss(0, self.n, &self.x0, &mut self.adj)
+            .loss(0, self.n, &self.x0, &mut self.adj, &mut self.loss_pbar)
             .map_err(|source| DriverError::Step { step: 0, source })?;
         if !l0.is_finite() {
             return Err(DriverError::NonFiniteLoss { step: 0 });
         }
         self.value += l0;
+        for (p, &l) in self.pbar.iter_mut().zip(&self.loss_pbar) {
+            *p += l;
+        }
         Ok(Outcome {
             steps: self.n,
             objective: self.value,
@@ -618,11 +630,37 @@ pub fn run_online<T: Real, S: Stepper<T> + ?Sized, O: Objective<T> + ?Sized>(
     ex.finish()
 }
 
+/// Runs `strategy` over `stepper` for `steps` steps from `x0` (values,
+/// or duals for second order), with snapshots in RAM and, where the
+/// strategy has a disk level, a [`DiskStore`](crate::DiskStore) in
+/// `disk_dir` (its files removed afterwards).
+pub fn run_strategy<T, S, O>(
+    stepper: &mut S,
+    objective: &mut O,
+    strategy: Strategy,
+    steps: usize,
+    x0: &[T],
+    disk_dir: &std::path::Path,
+) -> Result<Outcome<T>, DriverError>
+where
+    T: crate::DiskScalar + Real + 'static,
+    S: Stepper<T> + ?Sized,
+    O: Objective<T> + ?Sized,
+{
+    let schedule = strategy.schedule(steps)?;
+    let mut ram = RamStore::new();
+    let mut disk: Box<dyn SnapshotStore<T>> = if strategy.budget(steps)[1] > 0 {
+        Box::new(crate::DiskStore::new(disk_dir).map_err(|source| DriverError::Store { step: 0, source })?)
+    } else {
+        Box::new(RamStore::new())
+    };
+    run(stepper, objective, &schedule, x0, [&mut ram, &mut *disk])
+}
+
 /// Gradient of the objective through `steps` steps under `strategy`, with
 /// snapshots in RAM; the disk level of a multi-level strategy is a
 /// [`DiskStore`](crate::DiskStore) under the system's temporary directory
-/// (removed afterwards). For another directory, call [`run`] with your own
-/// stores.
+/// (removed afterwards). For another directory, call [`run_strategy`].
 pub fn gradient<S: Stepper<f64> + ?Sized, O: Objective<f64> + ?Sized>(
     stepper: &mut S,
     objective: &mut O,
@@ -630,24 +668,7 @@ pub fn gradient<S: Stepper<f64> + ?Sized, O: Objective<f64> + ?Sized>(
     steps: usize,
     x0: &[f64],
 ) -> Result<Outcome<f64>, DriverError> {
-    let schedule = strategy.schedule(steps)?;
-    let mut ram = RamStore::new();
-    let mut disk = disk_level(strategy)?;
-    run(stepper, objective, &schedule, x0, [&mut ram, &mut *disk])
-}
-
-/// The disk level for `strategy`: a [`DiskStore`](crate::DiskStore) in the
-/// temporary directory where the strategy has one, else an empty RAM store
-/// (never written).
-fn disk_level<T: crate::DiskScalar + Real + 'static>(
-    strategy: Strategy,
-) -> Result<Box<dyn SnapshotStore<T>>, DriverError> {
-    Ok(match strategy {
-        Strategy::MultiLevel { disk, .. } if disk > 0 => Box::new(
-            crate::DiskStore::new(std::env::temp_dir()).map_err(|source| DriverError::Store { step: 0, source })?,
-        ),
-        _ => Box::new(RamStore::new()),
-    })
+    run_strategy(stepper, objective, strategy, steps, x0, &std::env::temp_dir())
 }
 
 /// The objective, its gradient and a Hessian-vector product with respect to
@@ -679,10 +700,7 @@ pub fn hvp<S: Stepper<Dual<f64>> + ?Sized, O: Objective<Dual<f64>> + ?Sized>(
         return Err(DriverError::Length { what: "direction v", expected: x0.len(), got: v.len() });
     }
     let xd: Vec<Dual<f64>> = x0.iter().zip(v).map(|(&a, &b)| Dual::new(a, b)).collect();
-    let schedule = strategy.schedule(steps)?;
-    let mut ram = RamStore::new();
-    let mut disk = disk_level(strategy)?;
-    let out = run(stepper, objective, &schedule, &xd, [&mut ram, &mut *disk])?;
+    let out = run_strategy(stepper, objective, strategy, steps, &xd, &std::env::temp_dir())?;
     Ok(SecondOrder {
         objective: out.objective.re,
         gradient: out.grad_x0.iter().map(|d| d.re).collect(),
@@ -794,7 +812,7 @@ impl<L: LossFn, T: Real> TapedObjective<L, T> {
 }
 
 impl<L: LossFn, T: Real> Objective<T> for TapedObjective<L, T> {
-    fn loss(&mut self, t: usize, n: usize, x: &[T], xbar: &mut [T]) -> Result<T, StepError> {
+    fn loss(&mut self, t: usize, n: usize, x: &[T], xbar: &mut [T], _pbar: &mut [T]) -> Result<T, StepError> {
         let TapedObjective { l, tape } = self;
         tape.record(|r| {
             let xs = r.vars(x);

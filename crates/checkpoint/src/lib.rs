@@ -34,7 +34,7 @@ pub use check::{Counts, check, check_actions};
 pub use disk::{DiskScalar, DiskStore};
 pub use driver::{
     Counters, DriverError, LossFn, Objective, Observed, Outcome, RamStore, SecondOrder, Seed, SnapshotStore, StepError,
-    StepFn, Stepper, StoreError, TapedObjective, TapedStepper, gradient, hvp, run, run_online,
+    StepFn, Stepper, StoreError, TapedObjective, TapedStepper, gradient, hvp, run, run_online, run_strategy,
 };
 pub use error::{CheckError, ScheduleError};
 pub use schedule::binomial::optimal_forward_steps;

@@ -12,6 +12,7 @@ use rewind_field::{Components, Grid, Par};
 use rewind_io::GridInfo;
 use rewind_ns2d::spec::{self, Size};
 use rewind_ns2d::{Ns2d, Params, stepper};
+use rewind_sim::Sim;
 
 use crate::config::Config;
 
@@ -160,7 +161,7 @@ pub(crate) fn grid_info(c: &Config) -> GridInfo {
 }
 
 /// A stepper of the configured flow over scalars `T`.
-pub(crate) fn ns2d<T: Components>(c: &Config) -> Result<Ns2d<T>> {
+pub(crate) fn ns2d<T: Components>(c: &Config) -> Result<Sim<Ns2d, T>> {
     stepper::<T>(params(c), par(c)).context("cannot set up the ns2d simulation")
 }
 

@@ -145,8 +145,9 @@ impl Problem {
         let bar = common.bar(counts.forward_steps, label);
         let t0 = Instant::now();
         let out = {
+            let mut objective = stepper.objective(self.objective.clone());
             let mut prog = Observed { inner: &mut stepper, tick: || bar.inc(1) };
-            run(&mut prog, &mut self.objective, &schedule, x0, [&mut ram, disk.as_mut()])
+            run(&mut prog, &mut objective, &schedule, x0, [&mut ram, disk.as_mut()])
         };
         let secs = t0.elapsed().as_secs_f64();
         bar.finish_and_clear();

@@ -10,12 +10,10 @@
 //! saved iteration with nothing lost: the resumed run is bit-for-bit the
 //! run that was not interrupted. `--restart` discards saved runs.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use rewind_checkpoint::{DiskScalar, DiskStore};
-use rewind_checkpoint::{RamStore, SnapshotStore, Strategy, run};
 use rewind_field::Grid;
 use rewind_io::Output;
 use rewind_io::plot::Curve;
@@ -27,7 +25,6 @@ use rewind_optim::{
     Adam, Counted, Counts, FirstOrder, GradientDescent, Lbfgs, NewtonCg, OptimError, Options, Problem, Record, Solver,
     State, Termination, TrustRegionCg,
 };
-use rewind_tape::Dual;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -55,59 +52,11 @@ pub(crate) struct Args {
     pub(crate) abort_after: Option<usize>,
 }
 
-/// The inverse problem as an optimisation problem over `ω₀`.
+/// The inverse problem: the simulation as an optimisation problem over
+/// `ω₀` ([`rewind_sim::Problem`]), and the truth it should recover.
 pub(crate) struct Inverse {
-    primal: Ns2d<f64>,
-    dual: Ns2d<Dual<f64>>,
-    pub(crate) objective: Assimilation,
-    steps: usize,
-    strategy: Strategy,
-    snapshot_dir: PathBuf,
+    pub(crate) problem: rewind_sim::Problem<Ns2d, Assimilation>,
     pub(crate) truth: Vec<f64>,
-}
-
-/// Runs the schedule, with a disk store for the disk level if it has one.
-fn through_schedule<T: rewind_field::Components + DiskScalar>(
-    stepper: &mut Ns2d<T>,
-    objective: &mut Assimilation,
-    strategy: Strategy,
-    steps: usize,
-    x0: &[T],
-    snapshot_dir: &Path,
-) -> Result<rewind_checkpoint::Outcome<T>, OptimError> {
-    let schedule = strategy.schedule(steps).map_err(OptimError::objective)?;
-    let mut ram = RamStore::new();
-    let mut disk: Box<dyn SnapshotStore<T>> = if strategy.budget(steps)[1] > 0 {
-        Box::new(DiskStore::new(snapshot_dir).map_err(OptimError::objective)?)
-    } else {
-        Box::new(RamStore::new())
-    };
-    run(stepper, objective, &schedule, x0, [&mut ram, disk.as_mut()]).map_err(OptimError::objective)
-}
-
-impl Problem for Inverse {
-    fn dim(&self) -> usize {
-        self.objective.grid.len()
-    }
-    fn value(&mut self, x: &[f64]) -> Result<f64, OptimError> {
-        let mut g = vec![0.0; x.len()];
-        self.value_grad(x, &mut g)
-    }
-    fn value_grad(&mut self, x: &[f64], g: &mut [f64]) -> Result<f64, OptimError> {
-        let out =
-            through_schedule(&mut self.primal, &mut self.objective, self.strategy, self.steps, x, &self.snapshot_dir)?;
-        g.copy_from_slice(&out.grad_x0);
-        Ok(out.objective)
-    }
-    fn hvp(&mut self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<(), OptimError> {
-        let xd: Vec<Dual<f64>> = x.iter().zip(v).map(|(&a, &b)| Dual::new(a, b)).collect();
-        let out =
-            through_schedule(&mut self.dual, &mut self.objective, self.strategy, self.steps, &xd, &self.snapshot_dir)?;
-        for (h, d) in hv.iter_mut().zip(&out.grad_x0) {
-            *h = d.eps;
-        }
-        Ok(())
-    }
 }
 
 impl Inverse {
@@ -129,34 +78,32 @@ impl Inverse {
             done = t;
             observations.push((t, points.iter().map(|&i| w[i] + o.sigma * noise.normal()).collect::<Vec<f64>>()));
         }
-        Ok(Inverse {
-            primal: sim,
-            dual: common::ns2d::<Dual<f64>>(c)?,
-            objective: Assimilation { grid, points, observations, sigma: o.sigma, beta: c.optimize.beta },
-            steps: s.steps,
-            strategy: common::strategy(c)?,
-            snapshot_dir: c.gradient.snapshot_dir.clone().unwrap_or_else(std::env::temp_dir),
-            truth,
-        })
+        let loss = Assimilation { grid, points, observations, sigma: o.sigma, beta: c.optimize.beta };
+        let problem = rewind_sim::Problem::new(sim.model().clone(), loss, common::strategy(c)?, s.steps, sim.par())
+            .context("cannot set up the inverse problem")?
+            .with_disk_dir(c.gradient.snapshot_dir.clone().unwrap_or_else(std::env::temp_dir));
+        Ok(Inverse { problem, truth })
     }
 
     /// The misfit part of `J` at `x` (primal runs only).
     pub(crate) fn misfit(&mut self, x: &[f64]) -> Result<f64> {
         let mut states = Vec::new();
         let (mut w, mut done) = (x.to_vec(), 0);
-        for (t, _) in &self.objective.observations {
-            w = advance(&mut self.primal, &w, t - done)?;
-            done = *t;
-            states.push((*t, w.clone()));
+        let times: Vec<usize> = self.problem.loss().observations.iter().map(|(t, _)| *t).collect();
+        for t in times {
+            w = advance(self.problem.sim(), &w, t - done)?;
+            done = t;
+            states.push((t, w.clone()));
         }
-        Ok(self.objective.misfit(&states))
+        Ok(self.problem.loss().misfit(&states))
     }
 
     /// The observations at the first time as a field (NaN where unobserved).
     pub(crate) fn observed_field(&self) -> Vec<f64> {
-        let mut f = vec![f64::NAN; self.objective.grid.len()];
-        if let Some((_, y)) = self.objective.observations.first() {
-            for (&k, &v) in self.objective.points.iter().zip(y) {
+        let loss = self.problem.loss();
+        let mut f = vec![f64::NAN; loss.grid.len()];
+        if let Some((_, y)) = loss.observations.first() {
+            for (&k, &v) in loss.points.iter().zip(y) {
                 f[k] = v;
             }
         }
@@ -254,8 +201,8 @@ fn one_method(a: &Args, c: &Config, inverse: &mut Inverse, method: Method, dir: 
         }
         s
     } else {
-        let x0 = vec![0.0; inverse.dim()];
-        let mut p = Counted::new(inverse);
+        let x0 = vec![0.0; inverse.problem.dim()];
+        let mut p = Counted::new(&mut inverse.problem);
         let mut g = vec![0.0; x0.len()];
         let f = p.value_grad(&x0, &mut g).context("the objective failed at the first guess")?;
         let g0 = norm(&g);
@@ -286,7 +233,7 @@ fn one_method(a: &Args, c: &Config, inverse: &mut Inverse, method: Method, dir: 
             break;
         }
         let t0 = Instant::now();
-        let mut p = Counted { inner: &mut *inverse, counts: saved.counts };
+        let mut p = Counted { inner: &mut inverse.problem, counts: saved.counts };
         saved
             .solver
             .next_iter(&mut p, &mut saved.state)
@@ -354,8 +301,8 @@ pub(crate) fn solve(a: &Args) -> Result<serde_json::Value> {
                 "error_vs_truth": norm(&err) / norm(&truth),
             }));
         }
-        let npoints = inverse.objective.points.len();
-        let nobs = npoints * inverse.objective.observations.len();
+        let npoints = inverse.problem.loss().points.len();
+        let nobs = npoints * inverse.problem.loss().observations.len();
         let mut files = Vec::new();
         if !a.common.no_files {
             let path = dir.join("optimize.h5");
@@ -403,7 +350,7 @@ pub(crate) fn solve(a: &Args) -> Result<serde_json::Value> {
         Ok(json!({
             "problem": format!(
                 "recover w0 on {n}x{n} from {nobs} noisy observations ({npoints} points x {} times, sigma = {}), beta = {}",
-                inverse.objective.observations.len(), c.observations.sigma, c.optimize.beta, n = c.simulation.n
+                inverse.problem.loss().observations.len(), c.observations.sigma, c.optimize.beta, n = c.simulation.n
             ),
             "schedule": c.gradient.schedule,
             "steps": c.simulation.steps,

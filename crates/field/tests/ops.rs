@@ -78,6 +78,7 @@ enum Case {
     Dot,
     Sqnorm,
     SampleMisfit,
+    FieldMisfit,
     ScalarArith,
     ScalarFunctions,
     ScalarField,
@@ -143,6 +144,7 @@ const CASES: &[Case] = &[
     Case::Dot,
     Case::Sqnorm,
     Case::SampleMisfit,
+    Case::FieldMisfit,
     Case::ScalarArith,
     Case::ScalarFunctions,
     Case::ScalarField,
@@ -208,6 +210,7 @@ fn apply<'id, T: Components>(
         Case::Dot => Out::S(a.dot(b)),
         Case::Sqnorm => Out::S(a.sqnorm()),
         Case::SampleMisfit => Out::S(a.sample(&OBS).unwrap().misfit(&OBS_DATA).unwrap()),
+        Case::FieldMisfit => Out::S(a.misfit(&mask).unwrap()),
         Case::ScalarArith => Out::S((a.sum() * s + b.dot(d)) * 0.5),
         // every scalar operator, f64 on either side
         Case::ScalarFunctions => {

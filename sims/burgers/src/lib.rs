@@ -4,14 +4,14 @@
 //! with central differences and classic RK4. From `u₀ = sin x + ½` a shock
 //! steepens until viscosity balances it (around `t ≈ 1`), which makes the
 //! adjoint stiff: a good test of the reverse sweep. The step is written on
-//! the field tape (a 1D grid), so gradients and HVPs come from the
-//! checkpoint driver under any schedule; `ν` is a differentiable parameter.
+//! the field tape (a 1D grid) as a [`Model`], so gradients and HVPs come
+//! from the checkpoint driver under any schedule; `ν` (parameter `nu`) is
+//! differentiable.
 
 #![forbid(unsafe_code)]
 
-use rewind_checkpoint::StepError;
 use rewind_field::{Components, Ctx, Field, FieldError, Grid, Par, Scalar};
-use rewind_sim::{FieldStep, FieldStepper};
+use rewind_sim::{Layout, Method, Model, ParamSet, Sim, SimError, State};
 use thiserror::Error;
 
 /// Parameters.
@@ -43,17 +43,20 @@ pub enum BurgersError {
     /// A field error.
     #[error(transparent)]
     Field(#[from] FieldError),
+    /// A simulation error.
+    #[error(transparent)]
+    Sim(#[from] SimError),
 }
 
-/// The time step.
+/// The Burgers flow as a [`Model`]: state `u`, parameter `nu`.
 #[derive(Debug, Clone)]
-pub struct BurgersStep {
+pub struct Burgers {
     params: Params,
     grid: Grid,
 }
 
-impl BurgersStep {
-    /// The step for `params`.
+impl Burgers {
+    /// The model for `params` (checked).
     pub fn new(params: Params) -> Result<Self, BurgersError> {
         if params.n < 4 {
             return Err(BurgersError::Param("n: need at least 4 points"));
@@ -65,7 +68,7 @@ impl BurgersStep {
             return Err(BurgersError::Param("nu: must be finite and >= 0"));
         }
         let grid = Grid::line(params.n, 2.0 * std::f64::consts::PI)?;
-        Ok(BurgersStep { params, grid })
+        Ok(Burgers { params, grid })
     }
 
     /// The grid.
@@ -84,41 +87,37 @@ fn rhs<'id, T: Components>(u: Field<'id, T>, nu: Scalar<'id, T>) -> Field<'id, T
     (u * u).ddx() * -0.5 + u.laplacian() * nu
 }
 
-impl FieldStep for BurgersStep {
-    fn grid(&self) -> Grid {
-        self.grid
+impl Model for Burgers {
+    fn layout(&self) -> Layout {
+        Layout::new(self.grid).field("u")
     }
 
-    /// `ν`.
-    fn scalar_params(&self) -> Vec<f64> {
-        vec![self.params.nu]
+    fn params(&self) -> ParamSet {
+        ParamSet::new().scalar("nu", self.params.nu)
     }
 
     fn step<'id, T: Components>(
         &self,
         t: usize,
         c: &'id Ctx<'id, T>,
-        u: Field<'id, T>,
-        scalars: &[Scalar<'id, T>],
-        _fields: &[Field<'id, T>],
-    ) -> Result<Field<'id, T>, StepError> {
-        let (dt, h, nu) = (self.params.dt, self.grid.dx, scalars[0]);
+        x: &State<'id, T>,
+        p: &rewind_sim::Params<'_, 'id, T>,
+    ) -> Result<State<'id, T>, SimError> {
+        let ([u], nu) = (x.split()?, p.scalar("nu")?);
+        let (dt, h) = (self.params.dt, self.grid.dx);
         let umax = u.value().iter().fold(0.0f64, |m, v| m.max(v.value().abs()));
         let cfl = dt * umax / h;
         let diffusive = dt * nu.value().value() / (h * h);
         // RK4 with central differences: stable up to |λ dt| ≈ 2.8 on the
         // imaginary axis and 2.78 on the negative real axis (4ν dt/h² there)
         rewind_sim::check_stability(t, &[("advective CFL", cfl, 2.0), ("diffusion", diffusive, 0.6)])?;
-        rewind_sim::rk4(c, u, dt, |v| Ok(rhs(v, nu)))
+        Method::Rk4.step(c, x, dt, |s| Ok::<_, SimError>(State::from([rhs(s.split::<1>()?[0], nu)])))
     }
 }
 
-/// The Burgers flow as a checkpointable stepper (parameter: `ν`).
-pub type Burgers<T> = FieldStepper<BurgersStep, T>;
-
-/// A stepper for `params` running its kernels with `par`.
-pub fn stepper<T: Components>(params: Params, par: Par) -> Result<Burgers<T>, BurgersError> {
-    Ok(FieldStepper::new(BurgersStep::new(params)?, par)?)
+/// A stepper for `params` over scalars `T`, its kernels run with `par`.
+pub fn stepper<T: Components>(params: Params, par: Par) -> Result<Sim<Burgers, T>, BurgersError> {
+    Ok(Sim::new(Burgers::new(params)?, par)?)
 }
 
 #[cfg(test)]
@@ -126,7 +125,7 @@ mod tests {
     use super::*;
     #[test]
     fn the_default_is_stable() {
-        let s = BurgersStep::new(Params::default()).unwrap();
+        let s = Burgers::new(Params::default()).unwrap();
         let h = s.grid().dx;
         assert!(0.01 * 1.5 / h < 2.0 && 0.01 * 0.05 / (h * h) < 0.6);
     }

@@ -1,10 +1,9 @@
 //! Gradients and HVPs through a steepening shock.
 
-use rewind_burgers::{Params, stepper};
-use rewind_checkpoint::{DriverError, StepError, Stepper, Strategy, gradient, hvp};
+use rewind_burgers::{Burgers, Params, stepper};
+use rewind_checkpoint::{DriverError, StepError, Stepper, Strategy};
 use rewind_field::Par;
-use rewind_sim::TerminalMisfit;
-use rewind_tape::Dual;
+use rewind_sim::{Problem, SimError, TerminalMisfit};
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
@@ -24,11 +23,12 @@ fn run(u0: &[f64], steps: usize) -> Vec<f64> {
 fn gradient_through_the_shock_matches_fd_and_hvp_is_symmetric() {
     let steps = 150; // t = 1.5, past the shock formation
     let p = Params::default();
-    let st = rewind_burgers::BurgersStep::new(p.clone()).unwrap();
+    let st = Burgers::new(p.clone()).unwrap();
     let u0 = st.initial();
     let g = *st.grid();
     let target: Vec<f64> = g.sample(|x, _| 0.3 * (2.0 * x).cos());
     let obj = TerminalMisfit { target, area: g.dx };
+    let problem = |s| Problem::new(st.clone(), obj.clone(), s, steps, Par::Seq).unwrap();
     let j = |u: &[f64]| {
         let un = run(u, steps);
         0.5 * g.dx * un.iter().zip(&obj.target).map(|(a, b)| (a - b) * (a - b)).sum::<f64>()
@@ -45,57 +45,66 @@ fn gradient_through_the_shock_matches_fd_and_hvp_is_symmetric() {
         Strategy::Binomial { snapshots: 4 },
         Strategy::Online { snapshots: 6 },
     ] {
-        let mut stp = stepper::<f64>(p.clone(), Par::Seq).unwrap();
-        let out = gradient(&mut stp, &mut obj.clone(), s, steps, &u0).unwrap();
+        let out = problem(s).gradient(&u0).unwrap();
         match &reference {
             None => reference = Some(out),
             Some(r) => {
-                assert_eq!(out.grad_x0, r.grad_x0, "{s}");
-                assert_eq!(out.grad_params, r.grad_params, "{s}");
+                assert_eq!(out.x0, r.x0, "{s}");
+                assert_eq!(out.params, r.params, "{s}");
             }
         }
     }
     let r = reference.unwrap();
     let v: Vec<f64> = g.sample(|x, _| (3.0 * x).sin() + 0.2);
-    let taylor = rewind_tape::fd::taylor_test(j, &u0, &r.grad_x0, &v).unwrap();
+    let taylor = rewind_tape::fd::taylor_test(j, &u0, &r.x0, &v).unwrap();
     assert!(taylor.passed(), "{taylor:?}");
-    // ν-gradient against finite differences
-    let jnu = |nu: f64| {
-        let mut stp = stepper::<f64>(Params { nu, ..p.clone() }, Par::Seq).unwrap();
-        gradient(&mut stp, &mut obj.clone(), Strategy::StoreAll, steps, &u0).unwrap().objective
+    // ν-gradient against finite differences, ν changed in place
+    let mut pr = problem(Strategy::StoreAll);
+    let mut jnu = |nu: f64| {
+        pr.set_param("nu", &[nu]).unwrap();
+        pr.value(&u0).unwrap()
     };
     let h = 1e-6;
     let fd = (jnu(p.nu + h) - jnu(p.nu - h)) / (2.0 * h);
-    assert!((r.grad_params[0] - fd).abs() < 1e-6 * fd.abs(), "{} vs {fd}", r.grad_params[0]);
-    // HVP: FD of gradients and symmetry
-    let hv = |dir: &[f64]| {
-        let mut stp = stepper::<Dual<f64>>(p.clone(), Par::Seq).unwrap();
-        hvp(&mut stp, &mut obj.clone(), Strategy::Binomial { snapshots: 5 }, steps, &u0, dir).unwrap().hvp
-    };
+    let gnu = r.param("nu").unwrap()[0];
+    assert!((gnu - fd).abs() < 1e-6 * fd.abs(), "{gnu} vs {fd}");
+    // HVP: FD of gradients and symmetry, in state directions and in ν
+    let mut pr = problem(Strategy::Binomial { snapshots: 5 });
+    let mut hv = |dir: &[f64], dnu: f64| pr.hvp(&u0, dir, &[dnu]).unwrap();
     let w: Vec<f64> = g.sample(|x, _| x.cos());
-    let (hvv, hvw) = (hv(&v), hv(&w));
-    let (a, b) = (dot(&w, &hvv), dot(&v, &hvw));
+    let zero = vec![0.0; w.len()];
+    let (hvv, hvw, hnu) = (hv(&v, 0.0), hv(&w, 0.0), hv(&zero, 1.0));
+    let (a, b) = (dot(&w, &hvv.x0), dot(&v, &hvw.x0));
     assert!((a - b).abs() < 1e-9 * a.abs().max(b.abs()), "{a} vs {b}");
-    let grad_at = |u: &[f64]| {
-        let mut stp = stepper::<f64>(p.clone(), Par::Seq).unwrap();
-        gradient(&mut stp, &mut obj.clone(), Strategy::Binomial { snapshots: 5 }, steps, u).unwrap().grad_x0
+    // the mixed block: ⟨v, ∂²J/∂x∂ν⟩ two ways
+    let (a, b) = (hvv.params[0], dot(&v, &hnu.x0));
+    assert!((a - b).abs() < 1e-9 * a.abs().max(b.abs()), "mixed {a} vs {b}");
+    let mut pr = problem(Strategy::Binomial { snapshots: 5 });
+    let mut grad_at = |u: &[f64], nu: f64| {
+        pr.set_param("nu", &[nu]).unwrap();
+        pr.gradient(u).unwrap()
     };
     let e = 1e-5;
-    let gp = grad_at(&u0.iter().zip(&v).map(|(a, b)| a + e * b).collect::<Vec<_>>());
-    let gm = grad_at(&u0.iter().zip(&v).map(|(a, b)| a - e * b).collect::<Vec<_>>());
-    let size = hvv.iter().map(|x| x.abs()).fold(0.0, f64::max);
+    let gp = grad_at(&u0.iter().zip(&v).map(|(a, b)| a + e * b).collect::<Vec<_>>(), p.nu);
+    let gm = grad_at(&u0.iter().zip(&v).map(|(a, b)| a - e * b).collect::<Vec<_>>(), p.nu);
+    let size = hvv.x0.iter().map(|x| x.abs()).fold(0.0, f64::max);
     for k in 0..u0.len() {
-        assert!((hvv[k] - (gp[k] - gm[k]) / (2.0 * e)).abs() < 1e-5 * size, "k = {k}");
+        assert!((hvv.x0[k] - (gp.x0[k] - gm.x0[k]) / (2.0 * e)).abs() < 1e-5 * size, "k = {k}");
     }
+    // ∂²J/∂ν² against differences of the ν-gradient
+    let en = 1e-6;
+    let (gp, gm) = (grad_at(&u0, p.nu + en), grad_at(&u0, p.nu - en));
+    let fd = (gp.params[0] - gm.params[0]) / (2.0 * en);
+    assert!((hnu.params[0] - fd).abs() < 1e-5 * fd.abs(), "{} vs {fd}", hnu.params[0]);
 }
 
 #[test]
 fn an_unstable_time_step_is_refused_with_its_step() {
-    let mut stp = stepper::<f64>(Params { dt: 0.5, ..Params::default() }, Par::Seq).unwrap();
-    let u0 = vec![1.0; 128];
+    let p = Params { dt: 0.5, ..Params::default() };
     let obj = TerminalMisfit { target: vec![0.0; 128], area: 1.0 };
-    match gradient(&mut stp, &mut obj.clone(), Strategy::StoreAll, 10, &u0) {
-        Err(DriverError::Step { step: 0, source: StepError::Unstable { step: 0, .. } }) => {}
+    let mut pr = Problem::new(Burgers::new(p).unwrap(), obj, Strategy::StoreAll, 10, Par::Seq).unwrap();
+    match pr.gradient(&[1.0; 128]) {
+        Err(SimError::Driver(DriverError::Step { step: 0, source: StepError::Unstable { step: 0, .. } })) => {}
         other => panic!("expected a stability error at step 0, got {other:?}"),
     }
     assert!(matches!(

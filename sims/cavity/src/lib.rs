@@ -27,7 +27,7 @@
 
 use rewind_checkpoint::{StepError, Stepper};
 use rewind_field::{Components, Ctx, Field, FieldError, Grid, Par, Scalar, SparseSpd};
-use rewind_sim::{FieldStep, FieldStepper, field_err};
+use rewind_sim::{Layout, Method, Model, ParamSet, Sim, SimError, State};
 use thiserror::Error;
 
 /// Parameters.
@@ -80,6 +80,9 @@ pub enum CavityError {
     /// A field error.
     #[error(transparent)]
     Field(#[from] FieldError),
+    /// A simulation error.
+    #[error(transparent)]
+    Sim(#[from] SimError),
 }
 
 /// The cavity's time step on the interior grid.
@@ -166,38 +169,42 @@ impl CavityStep {
     }
 }
 
-impl FieldStep for CavityStep {
-    fn grid(&self) -> Grid {
-        self.grid
+impl Model for CavityStep {
+    fn layout(&self) -> Layout {
+        Layout::new(self.grid).field("vorticity")
     }
 
-    /// `ν = U/Re`, then the lid speed `U`.
-    fn scalar_params(&self) -> Vec<f64> {
-        vec![self.params.lid / self.params.reynolds, self.params.lid]
+    /// `nu = U/Re`, then the lid speed `lid = U`.
+    fn params(&self) -> ParamSet {
+        ParamSet::new().scalar("nu", self.params.lid / self.params.reynolds).scalar("lid", self.params.lid)
+    }
+
+    /// The Dirichlet Laplacian of the streamfunction solve (constant).
+    fn sparse(&self) -> Result<Option<SparseSpd>, SimError> {
+        Ok(Some(SparseSpd::dirichlet_laplacian(&self.grid)?))
     }
 
     fn step<'id, T: Components>(
         &self,
         t: usize,
         c: &'id Ctx<'id, T>,
-        x: Field<'id, T>,
-        scalars: &[Scalar<'id, T>],
-        _fields: &[Field<'id, T>],
-    ) -> Result<Field<'id, T>, StepError> {
-        let (nu, lid) = (scalars[0], scalars[1]);
+        x: &State<'id, T>,
+        p: &rewind_sim::Params<'_, 'id, T>,
+    ) -> Result<State<'id, T>, SimError> {
+        let (nu, lid) = (p.scalar("nu")?, p.scalar("lid")?);
         let (dt, h) = (self.params.dt, self.grid.dx);
         // stability of the state the step starts from (first stage's ψ):
         // RK4 with central differences is stable up to |λ dt| ≈ 2.8
         let mut speed = None;
-        let next = rewind_sim::rk4(c, x, dt, |w| {
+        let next = Method::Rk4.step(c, x, dt, |s| {
+            let [w] = s.split()?;
             let (r, psi) = self.rhs(c, w, nu, lid)?;
             speed.get_or_insert_with(|| {
                 let (u, v) = (psi.ddy0().value(), psi.ddx0().value());
                 u.iter().chain(v).fold(lid.value().value().abs(), |m, a| m.max(a.value().abs()))
             });
-            Ok::<_, FieldError>(r)
-        })
-        .map_err(field_err)?;
+            Ok::<_, SimError>(State::from([r]))
+        })?;
         let cfl = dt * speed.unwrap_or(0.0) / h;
         let diffusion = dt * nu.value().value() * 8.0 / (h * h);
         rewind_sim::check_stability(t, &[("advective CFL", cfl, 1.4), ("diffusion", diffusion, 2.7)])?;
@@ -205,22 +212,19 @@ impl FieldStep for CavityStep {
     }
 }
 
-/// The cavity as a checkpointable stepper; parameters `ν`, then `U`.
-pub type Cavity<T> = FieldStepper<CavityStep, T>;
+/// The cavity as a checkpointable stepper; parameters `nu`, then `lid`.
+pub type Cavity<T> = Sim<CavityStep, T>;
 
 /// A stepper for `params` (the sparse Laplacian is factorised here, once).
 pub fn stepper<T: Components>(params: Params, par: Par) -> Result<Cavity<T>, CavityError> {
-    let step = CavityStep::new(params)?;
-    let grid = step.grid;
-    let s = FieldStepper::new(step, par)?;
-    Ok(s.with_sparse(SparseSpd::dirichlet_laplacian(&grid)?)?)
+    Ok(Sim::new(CavityStep::new(params)?, par)?)
 }
 
 /// Advances from rest (`ω = 0`) until `max|ω⁺ − ω| / dt < tol`, at most
 /// `max_steps` steps; returns the steady vorticity and the steps taken.
 pub fn run_to_steady(stepper: &mut Cavity<f64>, tol: f64, max_steps: usize) -> Result<(Vec<f64>, usize), CavityError> {
-    let n = stepper.sim().grid.len();
-    let dt = stepper.sim().params.dt;
+    let n = stepper.model().grid.len();
+    let dt = stepper.model().params.dt;
     let (mut w, mut next) = (vec![0.0; n], vec![0.0; n]);
     let mut rate = f64::INFINITY;
     for t in 0..max_steps {

@@ -2,10 +2,35 @@
 //! steady state on a coarse grid against the published centre line.
 
 use rewind_cavity::{CavityStep, Params, centreline_u, ghia, max_deviation, run_to_steady, stepper};
-use rewind_checkpoint::{DriverError, StepError, Strategy, gradient, hvp};
+use rewind_checkpoint::{DriverError, StepError, Strategy};
 use rewind_field::Par;
-use rewind_sim::TerminalMisfit;
+use rewind_sim::{Model, Sim, TerminalMisfit};
 use rewind_tape::Dual;
+
+/// The driver's gradient with the misfit recorded on the tape.
+fn gradient<M: Model>(
+    st: &mut Sim<M, f64>,
+    obj: &mut TerminalMisfit,
+    s: Strategy,
+    steps: usize,
+    x0: &[f64],
+) -> Result<rewind_checkpoint::Outcome<f64>, DriverError> {
+    let mut ob = st.objective(obj.clone());
+    rewind_checkpoint::gradient(st, &mut ob, s, steps, x0)
+}
+
+/// The driver's HVP with the misfit recorded on the tape.
+fn hvp<M: Model>(
+    st: &mut Sim<M, Dual<f64>>,
+    obj: &mut TerminalMisfit,
+    s: Strategy,
+    steps: usize,
+    x0: &[f64],
+    v: &[f64],
+) -> Result<rewind_checkpoint::SecondOrder, DriverError> {
+    let mut ob = st.objective(obj.clone());
+    rewind_checkpoint::hvp(st, &mut ob, s, steps, x0, v)
+}
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()

@@ -21,9 +21,9 @@
 
 #![forbid(unsafe_code)]
 
-use rewind_checkpoint::{LossFn, StepError, StepFn, TapedObjective, TapedStepper};
+use rewind_checkpoint::{LossFn, StepFn, TapedObjective, TapedStepper};
 use rewind_field::{Components, Ctx, Field, FieldError, Grid, Par, Scalar};
-use rewind_sim::{FieldStep, FieldStepper};
+use rewind_sim::{Layout, Method, Model, ParamSet, Sim, SimError, State};
 use rewind_tape::Real;
 
 /// The Lorenz-96 right-hand side and its RK4 step.
@@ -119,6 +119,9 @@ pub enum Lorenz96Error {
     /// A field error.
     #[error(transparent)]
     Field(#[from] FieldError),
+    /// A simulation error.
+    #[error(transparent)]
+    Sim(#[from] SimError),
 }
 
 /// Lorenz-96 on the field tape: the ring `x₀ … x_{N−1}` is a periodic
@@ -151,35 +154,34 @@ fn field_rhs<'id, T: Components>(x: Field<'id, T>, f: Scalar<'id, T>) -> Field<'
     (x.shift(-1, 0) - x.shift(2, 0)) * x.shift(1, 0) - x + f
 }
 
-impl FieldStep for Lorenz96Field {
-    fn grid(&self) -> Grid {
-        self.grid
+impl Model for Lorenz96Field {
+    fn layout(&self) -> Layout {
+        Layout::new(self.grid).field("x")
     }
 
     /// `F`.
-    fn scalar_params(&self) -> Vec<f64> {
-        vec![self.forcing]
+    fn params(&self) -> ParamSet {
+        ParamSet::new().scalar("forcing", self.forcing)
     }
 
     fn step<'id, T: Components>(
         &self,
         _t: usize,
         c: &'id Ctx<'id, T>,
-        x: Field<'id, T>,
-        scalars: &[Scalar<'id, T>],
-        _fields: &[Field<'id, T>],
-    ) -> Result<Field<'id, T>, StepError> {
-        let f = scalars[0];
-        rewind_sim::rk4(c, x, self.model.dt, |v| Ok(field_rhs(v, f)))
+        x: &State<'id, T>,
+        p: &rewind_sim::Params<'_, 'id, T>,
+    ) -> Result<State<'id, T>, SimError> {
+        let f = p.scalar("forcing")?;
+        Method::Rk4.step(c, x, self.model.dt, |s| Ok::<_, SimError>(State::from([field_rhs(s.split::<1>()?[0], f)])))
     }
 }
 
-/// A field-tape stepper over scalars `T` with forcing `F` (parameter `F`),
-/// its kernels run with `par`.
+/// A field-tape stepper over scalars `T` with forcing `F` (parameter
+/// `forcing`), its kernels run with `par`.
 pub fn field_stepper<T: Components>(
     model: Lorenz96,
     forcing: f64,
     par: Par,
-) -> Result<FieldStepper<Lorenz96Field, T>, Lorenz96Error> {
-    Ok(FieldStepper::new(Lorenz96Field::new(model, forcing)?, par)?)
+) -> Result<Sim<Lorenz96Field, T>, Lorenz96Error> {
+    Ok(Sim::new(Lorenz96Field::new(model, forcing)?, par)?)
 }

@@ -4,12 +4,12 @@
 //!
 //! `J(ω₀) = ½ Σₜ Σₖ (ωₜ[iₖ] − yₜₖ)² / σ² + ½ β h² Σ |∇ω₀|²`, the gradient
 //! term written as `−½ β h² ⟨ω₀, L ω₀⟩` with the 5-point Laplacian `L`.
+//! A [`Loss`] on the field tape: its gradient is the tape's.
 
-use rewind_checkpoint::{Objective, StepError};
-use rewind_field::{Components, Grid, Par, kernels};
+use rewind_field::{Components, Ctx, Grid, Scalar};
+use rewind_sim::{Loss, Params, SimError, State};
 
-/// Observations and the regulariser, an [`Objective`] of the checkpoint
-/// driver over any scalar type.
+/// Observations and the regulariser.
 #[derive(Debug, Clone)]
 pub struct Assimilation {
     /// The grid.
@@ -44,41 +44,28 @@ impl Assimilation {
     }
 }
 
-impl<T: Components> Objective<T> for Assimilation {
-    fn loss(&mut self, t: usize, _n: usize, x: &[T], xbar: &mut [T]) -> Result<T, StepError> {
-        let mut j = T::zero();
+impl Loss for Assimilation {
+    fn at(&self, t: usize, _n: usize) -> bool {
+        (t == 0 && self.beta > 0.0) || self.observations.iter().any(|(s, _)| *s == t)
+    }
+
+    fn loss<'id, T: Components>(
+        &self,
+        t: usize,
+        _n: usize,
+        c: &'id Ctx<'id, T>,
+        x: &State<'id, T>,
+        _p: &Params<'_, 'id, T>,
+    ) -> Result<Scalar<'id, T>, SimError> {
+        let [w] = x.split()?;
+        let mut j = c.scalar(T::zero());
         if t == 0 && self.beta > 0.0 {
-            // ½ β h² Σ|∇ω|² = −½ β h² ⟨ω, Lω⟩, gradient −β h² Lω
-            let mut lap = vec![T::zero(); x.len()];
-            kernels::laplacian(&self.grid, x, &mut lap, kernels::Store::Overwrite, Par::Seq);
-            let c = self.beta * self.grid.dx * self.grid.dy;
-            for ((b, &xi), &li) in xbar.iter_mut().zip(x).zip(&lap) {
-                j += xi * li * (-0.5 * c);
-                *b += li * (-c);
-            }
+            // ½ β h² Σ|∇ω|² = −½ β h² ⟨ω, Lω⟩
+            j = j + w.dot(w.laplacian()) * (-0.5 * self.beta * self.grid.dx * self.grid.dy);
         }
-        let w = 1.0 / (self.sigma * self.sigma);
-        for (s, y) in &self.observations {
-            if *s == t {
-                if y.len() != self.points.len() {
-                    return Err(StepError::BadInput(format!(
-                        "{} observations at step {t} for {} points",
-                        y.len(),
-                        self.points.len()
-                    )));
-                }
-                for (&k, &yk) in self.points.iter().zip(y) {
-                    let Some(&xk) = x.get(k) else {
-                        return Err(StepError::BadInput(format!(
-                            "observation point {k} outside the grid of {} points",
-                            x.len()
-                        )));
-                    };
-                    let d = xk - yk;
-                    j += d * d * (0.5 * w);
-                    xbar[k] += d * w;
-                }
-            }
+        let weight = 0.5 / (self.sigma * self.sigma);
+        for (_, y) in self.observations.iter().filter(|(s, _)| *s == t) {
+            j = j + w.sample(&self.points)?.misfit(y)? * weight;
         }
         Ok(j)
     }

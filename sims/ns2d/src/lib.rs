@@ -11,12 +11,14 @@
 //! solve, classic RK4 with a fixed step. The step is written once over the
 //! field tape ([`rewind_field`]), so the same code advances the flow
 //! (`f64`), its tangents (`Dual<f64>`), its adjoint (the tape's sweep) and
-//! Hessian-vector products (the sweep over duals). [`Ns2d`] implements the
-//! checkpoint crate's [`Stepper`](rewind_checkpoint::Stepper): gradients
-//! and HVPs run under any checkpoint schedule.
+//! Hessian-vector products (the sweep over duals). [`Ns2d`] is a
+//! [`Model`]: as a [`Sim`] it is a checkpoint
+//! [`Stepper`](rewind_checkpoint::Stepper), so gradients and HVPs run
+//! under any checkpoint schedule.
 //!
-//! The initial vorticity, the viscosity `ν` and the forcing field `f` are
-//! differentiable inputs (`ν` and `f` are the stepper's parameters). A
+//! The initial vorticity (the state field `vorticity`), the viscosity
+//! (parameter `nu`) and the forcing field (parameter `forcing`) are
+//! differentiable inputs. A
 //! step that produces a non-finite state, or violates the CFL bound, is a
 //! typed error naming the step.
 
@@ -25,10 +27,9 @@
 pub mod assimilation;
 pub mod spec;
 
-use rewind_checkpoint::StepError;
 use rewind_field::{Components, Ctx, Field, FieldError, Grid, Par, Scalar};
 pub use rewind_sim::TerminalMisfit;
-use rewind_sim::{FieldStep, FieldStepper, field_err};
+use rewind_sim::{Layout, Method, Model, ParamSet, Sim, SimError, State};
 use thiserror::Error;
 
 /// Physical and numerical parameters of the periodic problem.
@@ -65,6 +66,9 @@ pub enum Ns2dError {
     /// A field error.
     #[error(transparent)]
     Field(#[from] FieldError),
+    /// A simulation error.
+    #[error(transparent)]
+    Sim(#[from] SimError),
 }
 
 impl Params {
@@ -143,74 +147,70 @@ pub fn rk4<'id, T: Components>(
     alpha: f64,
     f: Field<'id, T>,
     dt: f64,
-) -> Result<(Field<'id, T>, f64), FieldError> {
+) -> Result<(Field<'id, T>, f64), SimError> {
     // the CFL number of the state the step starts from (first stage's ψ)
     let mut umax = None;
-    let next = rewind_sim::rk4(c, w, dt, |v| {
+    let next = Method::Rk4.step(c, &State::from([w]), dt, |s| {
+        let [v] = s.split()?;
         let (k, psi) = rhs(v, nu, alpha, f)?;
         umax.get_or_insert_with(|| max_speed(psi));
-        Ok::<_, FieldError>(k)
+        Ok::<_, SimError>(State::from([k]))
     })?;
+    let [next] = next.split()?;
     Ok((next, dt * umax.unwrap_or(0.0) / c.grid().dx))
 }
 
-/// The periodic flow's time step (RK4 on the field tape), with `ν` and the
-/// forcing as parameters.
+/// The periodic flow as a [`Model`]: state `vorticity`; parameters `nu`
+/// (the viscosity) and `forcing` (a field).
 #[derive(Debug, Clone)]
-pub struct Ns2dStep {
+pub struct Ns2d {
     params: Params,
     grid: Grid,
 }
 
-impl Ns2dStep {
-    /// The step for `params` (checked).
+impl Ns2d {
+    /// The model for `params` (checked).
     pub fn new(params: Params) -> Result<Self, Ns2dError> {
         let grid = params.validate()?;
-        Ok(Ns2dStep { params, grid })
+        Ok(Ns2d { params, grid })
     }
 
     /// The parameters.
     pub fn params(&self) -> &Params {
         &self.params
     }
+
+    /// The grid.
+    pub fn grid(&self) -> &Grid {
+        &self.grid
+    }
 }
 
-impl FieldStep for Ns2dStep {
-    fn grid(&self) -> Grid {
-        self.grid
+impl Model for Ns2d {
+    fn layout(&self) -> Layout {
+        Layout::new(self.grid).field("vorticity")
     }
 
-    /// `ν`.
-    fn scalar_params(&self) -> Vec<f64> {
-        vec![self.params.nu]
-    }
-
-    /// The forcing field.
-    fn field_params(&self) -> Vec<&[f64]> {
-        vec![&self.params.forcing]
+    fn params(&self) -> ParamSet {
+        ParamSet::new().scalar("nu", self.params.nu).field("forcing", self.params.forcing.clone())
     }
 
     fn step<'id, T: Components>(
         &self,
         t: usize,
         c: &'id Ctx<'id, T>,
-        x: Field<'id, T>,
-        scalars: &[Scalar<'id, T>],
-        fields: &[Field<'id, T>],
-    ) -> Result<Field<'id, T>, StepError> {
-        let p = &self.params;
-        let (next, cfl) = rk4(c, x, scalars[0], p.alpha, fields[0], p.dt).map_err(field_err)?;
-        rewind_sim::check_stability(t, &[("CFL", cfl, p.max_cfl)])?;
-        Ok(next)
+        x: &State<'id, T>,
+        p: &rewind_sim::Params<'_, 'id, T>,
+    ) -> Result<State<'id, T>, SimError> {
+        let [w] = x.split()?;
+        let (next, cfl) = rk4(c, w, p.scalar("nu")?, self.params.alpha, p.field("forcing")?, self.params.dt)?;
+        rewind_sim::check_stability(t, &[("CFL", cfl, self.params.max_cfl)])?;
+        Ok(State::from([next]))
     }
 }
 
-/// The periodic flow as a checkpointable stepper over scalars `T` (`f64`
-/// for gradients, `Dual<f64>` for Hessian-vector products); its parameters
-/// are `ν`, then the forcing field.
-pub type Ns2d<T> = FieldStepper<Ns2dStep, T>;
-
-/// A stepper for `params` running its kernels with `par`.
-pub fn stepper<T: Components>(params: Params, par: Par) -> Result<Ns2d<T>, Ns2dError> {
-    Ok(FieldStepper::new(Ns2dStep::new(params)?, par)?)
+/// A stepper for `params` over scalars `T` (`f64` for gradients,
+/// `Dual<f64>` for Hessian-vector products), its kernels run with `par`.
+pub fn stepper<T: Components>(params: Params, par: Par) -> Result<Sim<Ns2d, T>, Ns2dError> {
+    Ok(Sim::new(Ns2d::new(params)?, par)?)
 }

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use rewind_checkpoint::{DriverError, Observed, Stepper, Strategy, check, gradient, hvp};
+use rewind_checkpoint::{DriverError, Observed, Strategy, check, gradient, hvp};
 use rewind_field::{Grid, Par};
 use rewind_tape::Dual;
 use thiserror::Error;
@@ -105,19 +105,7 @@ pub enum SpecError {
     Driver(#[from] DriverError),
 }
 
-/// `Φ(ω₀)`: `steps` primal steps.
-pub fn advance<S: Stepper<f64> + ?Sized>(stepper: &mut S, w0: &[f64], steps: usize) -> Result<Vec<f64>, DriverError> {
-    let mut w = w0.to_vec();
-    let mut next = vec![0.0; w.len()];
-    for t in 0..steps {
-        stepper.step(t, &w, &mut next).map_err(|source| DriverError::Step { step: t, source })?;
-        if let Some(index) = next.iter().position(|v| !v.is_finite()) {
-            return Err(DriverError::NonFiniteState { step: t, index });
-        }
-        std::mem::swap(&mut w, &mut next);
-    }
-    Ok(w)
-}
+pub use rewind_sim::advance;
 
 /// The figures the spec asks for, and what they cost.
 #[derive(Debug, Clone, PartialEq)]
@@ -217,13 +205,14 @@ pub fn run_observed(
     let primal_s = t0.elapsed().as_secs_f64();
     std::hint::black_box(final_a);
 
-    let mut objective = TerminalMisfit { target: target.clone(), area };
+    let mut objective = primal.objective(TerminalMisfit { target: target.clone(), area });
     let t0 = Instant::now();
     let mut observed = Observed { inner: &mut primal, tick: || tick(Phase::Gradient) };
     let g = gradient(&mut observed, &mut objective, strategy, steps, &wa)?;
     let grad_s = t0.elapsed().as_secs_f64();
 
     let mut dual = stepper::<Dual<f64>>(p, par)?;
+    let mut objective = dual.objective(TerminalMisfit { target: target.clone(), area });
     let t0 = Instant::now();
     let mut observed = Observed { inner: &mut dual, tick: || tick(Phase::Hvp) };
     let h = hvp(&mut observed, &mut objective, strategy, steps, &wa, &v)?;

@@ -1,11 +1,37 @@
 //! The periodic Navier–Stokes benchmark: known answers, gradients and HVPs
 //! through time checked against finite differences, schedules and symmetry.
 
-use rewind_checkpoint::{DriverError, StepError, Stepper, Strategy, gradient, hvp};
+use rewind_checkpoint::{DriverError, StepError, Stepper, Strategy};
 use rewind_field::Par;
 use rewind_ns2d::spec::{self, Size};
 use rewind_ns2d::{Params, TerminalMisfit, stepper};
+use rewind_sim::{Model, Sim};
 use rewind_tape::Dual;
+
+/// The driver's gradient with the misfit recorded on the tape.
+fn gradient<M: Model>(
+    st: &mut Sim<M, f64>,
+    obj: &mut TerminalMisfit,
+    s: Strategy,
+    steps: usize,
+    x0: &[f64],
+) -> Result<rewind_checkpoint::Outcome<f64>, DriverError> {
+    let mut ob = st.objective(obj.clone());
+    rewind_checkpoint::gradient(st, &mut ob, s, steps, x0)
+}
+
+/// The driver's HVP with the misfit recorded on the tape.
+fn hvp<M: Model>(
+    st: &mut Sim<M, Dual<f64>>,
+    obj: &mut TerminalMisfit,
+    s: Strategy,
+    steps: usize,
+    x0: &[f64],
+    v: &[f64],
+) -> Result<rewind_checkpoint::SecondOrder, DriverError> {
+    let mut ob = st.objective(obj.clone());
+    rewind_checkpoint::hvp(st, &mut ob, s, steps, x0, v)
+}
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
@@ -176,7 +202,7 @@ fn cfl_violation_and_bad_parameters_are_typed_errors() {
     let mut next = vec![0.0; 4];
     let err = ok.step(0, &[0.0; 4], &mut next).unwrap_err();
     assert!(
-        matches!(err.model_error::<rewind_field::FieldError>(), Some(rewind_field::FieldError::Length { got: 4, .. })),
+        matches!(err.model_error::<rewind_sim::SimError>(), Some(rewind_sim::SimError::Length { got: 4, .. })),
         "wrong state length: {err}"
     );
 }

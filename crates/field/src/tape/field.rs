@@ -171,6 +171,14 @@ impl<'id, T: Components> Field<'id, T> {
     pub fn sqnorm(self) -> Scalar<'id, T> {
         self.dot(self)
     }
+    /// `‖a − data‖²`: the misfit to a whole field of data (a target state).
+    pub fn misfit(self, data: &[f64]) -> Result<Scalar<'id, T>, FieldError> {
+        let c = self.ctx;
+        c.grid.check("data", data.len())?;
+        let a = self.value();
+        let d = c.compute(|o| update(c.par, weight::ELEMENTWISE, o, c.grid.ny, |k, x| *x = a[k] - data[k]));
+        Ok(c.field(d, Some(Op::Pass(self.id))).sqnorm())
+    }
 }
 
 macro_rules! field_binop {

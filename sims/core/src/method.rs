@@ -1,0 +1,115 @@
+//! Explicit Runge–Kutta methods on whole states, as Butcher tableaux.
+//!
+//! A method is plain data: the stage coefficients `aᵢⱼ` and weights `bⱼ`,
+//! each a fraction `p/q` so that `dt·p/q` is computed as `dt/q` when
+//! `p = 1` (the rounding of the hand-written RK4 it replaces). A stage
+//! state with one increment is one `axpy` per field; the final
+//! combination `x + dt Σ bⱼ kⱼ` is one fused pass per field
+//! ([`Ctx::combine`]), the increments first, then `x`.
+
+use rewind_field::{Coef, Components, Ctx, Field, Scalar};
+use smallvec::SmallVec;
+
+use crate::{SimError, State};
+
+/// An explicit Runge–Kutta method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Method {
+    /// Forward Euler (first order, one stage).
+    Euler,
+    /// The three-stage strong-stability-preserving method of Shu and Osher
+    /// (third order; total-variation diminishing under `dt ≤ dt_Euler`).
+    SspRk3,
+    /// The classic four-stage method (fourth order).
+    Rk4,
+}
+
+/// A fraction `p/q`.
+type Frac = (i32, i32);
+
+impl Method {
+    /// Every method, for listings and tests.
+    pub const ALL: [Method; 3] = [Method::Euler, Method::SspRk3, Method::Rk4];
+
+    /// The number of right-hand-side evaluations per step.
+    pub fn stages(self) -> usize {
+        self.tableau().1.len()
+    }
+
+    /// `(a, b)`: row `i` of `a` holds the coefficients of stages `0..i`.
+    fn tableau(self) -> (&'static [&'static [Frac]], &'static [Frac]) {
+        match self {
+            Method::Euler => (&[&[]], &[(1, 1)]),
+            Method::SspRk3 => (&[&[], &[(1, 1)], &[(1, 4), (1, 4)]], &[(1, 6), (1, 6), (2, 3)]),
+            Method::Rk4 => {
+                (&[&[], &[(1, 2)], &[(0, 1), (1, 2)], &[(0, 1), (0, 1), (1, 1)]], &[(1, 6), (1, 3), (1, 3), (1, 6)])
+            }
+        }
+    }
+
+    /// One step `x ↦ x⁺` of size `dt` on the tape, with `rhs` called once
+    /// per stage, in stage order. A right-hand side whose parts do not
+    /// match the state's is an error ([`SimError::Shape`]).
+    pub fn step<'id, T: Components, E: From<SimError>>(
+        self,
+        c: &'id Ctx<'id, T>,
+        x: &State<'id, T>,
+        dt: f64,
+        mut rhs: impl FnMut(&State<'id, T>) -> Result<State<'id, T>, E>,
+    ) -> Result<State<'id, T>, E> {
+        let (a, b) = self.tableau();
+        let mut k: SmallVec<[State<'id, T>; 4]> = SmallVec::new();
+        for row in a {
+            let y = if row.iter().all(|f| f.0 == 0) { x.clone() } else { combination(c, x, &k, row, dt) };
+            let ki = rhs(&y)?;
+            if ki.fields().len() != x.fields().len() || ki.scalars().len() != x.scalars().len() {
+                return Err(SimError::Shape(format!(
+                    "the right-hand side has {} fields and {} scalars, the state {} and {}",
+                    ki.fields().len(),
+                    ki.scalars().len(),
+                    x.fields().len(),
+                    x.scalars().len()
+                ))
+                .into());
+            }
+            k.push(ki);
+        }
+        Ok(combination(c, x, &k, b, dt))
+    }
+}
+
+/// `dt·p/q`, as `dt/q` when `p = 1`.
+fn times(dt: f64, (p, q): Frac) -> f64 {
+    if p == 1 { dt / q as f64 } else { dt * p as f64 / q as f64 }
+}
+
+/// `x + Σⱼ dt·wⱼ kⱼ` over the nonzero weights, part by part.
+fn combination<'id, T: Components>(
+    c: &'id Ctx<'id, T>,
+    x: &State<'id, T>,
+    k: &[State<'id, T>],
+    w: &[Frac],
+    dt: f64,
+) -> State<'id, T> {
+    let terms: SmallVec<[(f64, usize); 4]> =
+        w.iter().enumerate().filter(|(_, f)| f.0 != 0).map(|(j, &f)| (times(dt, f), j)).collect();
+    let mut out = State::empty();
+    for (i, &xi) in x.fields().iter().enumerate() {
+        let f = match terms.as_slice() {
+            &[(a, j)] => c.axpy(a, k[j].fields()[i], xi),
+            _ => {
+                let mut t: SmallVec<[(Coef<'id, T>, Field<'id, T>); 5]> =
+                    terms.iter().map(|&(a, j)| (a.into(), k[j].fields()[i])).collect();
+                t.push((1.0.into(), xi));
+                c.combine(&t)
+            }
+        };
+        out.push_field(f);
+    }
+    for (i, &xi) in x.scalars().iter().enumerate() {
+        let s: Scalar<'id, T> = terms.iter().fold(xi, |s, &(a, j)| s + k[j].scalars()[i] * a);
+        out.push_scalar(s);
+    }
+    out
+}

@@ -1,0 +1,166 @@
+//! A user's model: its state's layout, its named parameters with their
+//! defaults, and one time step written once on the field tape.
+
+use rewind_field::{Components, Ctx, Field, Grid, Scalar, SparseSpd};
+use smallvec::SmallVec;
+
+use crate::{Layout, SimError, State};
+
+/// A parameter's value: one number, or one per grid point.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParamValue {
+    /// A scalar (a viscosity, a rate).
+    Scalar(f64),
+    /// A field on the state's grid (a forcing, a conductivity).
+    Field(Vec<f64>),
+}
+
+impl ParamValue {
+    /// The values (one for a scalar).
+    pub fn values(&self) -> &[f64] {
+        match self {
+            ParamValue::Scalar(v) => std::slice::from_ref(v),
+            ParamValue::Field(v) => v,
+        }
+    }
+    /// Whether it is a field.
+    pub fn is_field(&self) -> bool {
+        matches!(self, ParamValue::Field(_))
+    }
+}
+
+/// Named parameters with their values, in order: plain data.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ParamSet {
+    entries: Vec<(String, ParamValue)>,
+}
+
+impl ParamSet {
+    /// No parameters.
+    pub fn new() -> Self {
+        ParamSet::default()
+    }
+    /// Adds the scalar parameter `name`.
+    pub fn scalar(mut self, name: &str, value: f64) -> Self {
+        self.entries.push((name.to_string(), ParamValue::Scalar(value)));
+        self
+    }
+    /// Adds the field parameter `name`.
+    pub fn field(mut self, name: &str, values: Vec<f64>) -> Self {
+        self.entries.push((name.to_string(), ParamValue::Field(values)));
+        self
+    }
+    /// The parameters, in order.
+    pub fn entries(&self) -> &[(String, ParamValue)] {
+        &self.entries
+    }
+    /// The value of `name`.
+    pub fn get(&self, name: &str) -> Option<&ParamValue> {
+        self.entries.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+    /// The names, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.entries.iter().map(|(n, _)| n.clone()).collect()
+    }
+    /// Each field of the grid's length, every value finite, no name twice.
+    pub fn check(&self, grid: &Grid) -> Result<(), SimError> {
+        for (k, (name, v)) in self.entries.iter().enumerate() {
+            if self.entries[..k].iter().any(|(n, _)| n == name) {
+                return Err(SimError::Layout(format!("two parameters named `{name}`")));
+            }
+            if v.is_field() && v.values().len() != grid.len() {
+                let got = v.values().len();
+                return Err(SimError::Length { what: format!("parameter {name}"), expected: grid.len(), got });
+            }
+            if v.values().iter().any(|x| !x.is_finite()) {
+                return Err(SimError::NonFinite { what: format!("parameter {name}") });
+            }
+        }
+        Ok(())
+    }
+    /// Length of the flat parameter vector (a scalar counts one, a field
+    /// its grid's length).
+    pub fn len(&self) -> usize {
+        self.entries.iter().map(|(_, v)| v.values().len()).sum()
+    }
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+    /// Where `name` lives in the flat parameter vector.
+    pub fn range(&self, name: &str) -> Result<std::ops::Range<usize>, SimError> {
+        let mut o = 0;
+        for (n, v) in &self.entries {
+            let l = v.values().len();
+            if n == name {
+                return Ok(o..o + l);
+            }
+            o += l;
+        }
+        Err(SimError::Unknown { what: "parameter", name: name.to_string(), known: self.names() })
+    }
+}
+
+/// A parameter on the tape.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Handle<'id, T> {
+    Scalar(Scalar<'id, T>),
+    Field(Field<'id, T>),
+}
+
+/// The parameters of one recorded step, looked up by name.
+#[derive(Debug, Clone)]
+pub struct Params<'p, 'id, T> {
+    pub(crate) entries: SmallVec<[(&'p str, Handle<'id, T>); 4]>,
+}
+
+impl<'id, T: Components> Params<'_, 'id, T> {
+    /// The scalar parameter `name`.
+    pub fn scalar(&self, name: &str) -> Result<Scalar<'id, T>, SimError> {
+        match self.find(name)? {
+            Handle::Scalar(s) => Ok(s),
+            Handle::Field(_) => Err(SimError::Kind { name: name.to_string(), is: "a field", wanted: "a scalar" }),
+        }
+    }
+    /// The field parameter `name`.
+    pub fn field(&self, name: &str) -> Result<Field<'id, T>, SimError> {
+        match self.find(name)? {
+            Handle::Field(f) => Ok(f),
+            Handle::Scalar(_) => Err(SimError::Kind { name: name.to_string(), is: "a scalar", wanted: "a field" }),
+        }
+    }
+    fn find(&self, name: &str) -> Result<Handle<'id, T>, SimError> {
+        self.entries.iter().find(|(n, _)| *n == name).map(|&(_, h)| h).ok_or_else(|| SimError::Unknown {
+            what: "parameter",
+            name: name.to_string(),
+            known: self.entries.iter().map(|(n, _)| n.to_string()).collect(),
+        })
+    }
+}
+
+/// A simulation: a state layout, named parameters and one time step,
+/// written once over any scalar type `T` — `f64` for values and
+/// gradients, `Dual<f64>` for Hessian-vector products.
+pub trait Model {
+    /// The state's fields and scalars.
+    fn layout(&self) -> Layout;
+    /// The parameters and their default values (none by default).
+    fn params(&self) -> ParamSet {
+        ParamSet::new()
+    }
+    /// A factorised sparse SPD operator for [`Field::solve_sparse`] (none
+    /// by default). Its entries are constants: a model whose operator
+    /// depends on a parameter must not build it from the parameter's value
+    /// here (the parameter's derivative through it would be lost).
+    fn sparse(&self) -> Result<Option<SparseSpd>, SimError> {
+        Ok(None)
+    }
+    /// `xₜ₊₁` from `xₜ` (step `t`) on the tape `c`, with the parameters `p`.
+    fn step<'id, T: Components>(
+        &self,
+        t: usize,
+        c: &'id Ctx<'id, T>,
+        x: &State<'id, T>,
+        p: &Params<'_, 'id, T>,
+    ) -> Result<State<'id, T>, SimError>;
+}

@@ -1,0 +1,264 @@
+//! A simulation as an optimisation problem: a [`Model`], a [`Loss`], a
+//! checkpoint [`Strategy`] and a number of steps, with the objective's
+//! gradient by name and Hessian-vector products in any direction of the
+//! initial state and the parameters jointly — the one home for what the
+//! command line's `optimize` and the examples need.
+
+use std::path::PathBuf;
+
+use rewind_checkpoint::{Counters, Objective, Outcome, StepError, Stepper, Strategy, run_strategy};
+use rewind_field::{Dual, Par};
+use rewind_optim::OptimError;
+
+use crate::{Layout, Loss, LossObjective, Model, ParamSet, Sim, SimError};
+
+/// `J`, `∂J/∂x₀` and `∂J/∂p` (flat; by name with [`Gradient::param`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gradient {
+    /// `J`.
+    pub objective: f64,
+    /// `∂J/∂x₀`, in the layout's order.
+    pub x0: Vec<f64>,
+    /// `∂J/∂p`, in the parameters' order.
+    pub params: Vec<f64>,
+    /// `xₙ`.
+    pub final_state: Vec<f64>,
+    /// What it cost.
+    pub counters: Counters,
+    names: ParamSet,
+}
+
+impl Gradient {
+    /// `∂J/∂p` for the parameter `name`.
+    pub fn param(&self, name: &str) -> Result<&[f64], SimError> {
+        Ok(&self.params[self.names.range(name)?])
+    }
+}
+
+/// The gradient and the product `∇²J (v_x, v_p)` at one point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecondOrder {
+    /// The gradient at the point.
+    pub gradient: Gradient,
+    /// The initial-state part of `∇²J v`.
+    pub x0: Vec<f64>,
+    /// The parameter part of `∇²J v`.
+    pub params: Vec<f64>,
+}
+
+impl SecondOrder {
+    /// The part of `∇²J v` for the parameter `name`.
+    pub fn param(&self, name: &str) -> Result<&[f64], SimError> {
+        Ok(&self.params[self.gradient.names.range(name)?])
+    }
+}
+
+/// A model, a loss and a checkpoint strategy over `steps` steps.
+#[derive(Debug)]
+pub struct Problem<M, L> {
+    primal: Sim<M, f64>,
+    dual: Sim<M, Dual<f64>>,
+    loss: LossObjective<L, f64>,
+    loss_dual: LossObjective<L, Dual<f64>>,
+    strategy: Strategy,
+    steps: usize,
+    disk_dir: PathBuf,
+}
+
+impl<M: Model + Clone, L: Loss + Clone> Problem<M, L> {
+    /// The problem at the model's default parameters; a disk level (if
+    /// the strategy has one) goes to the system's temporary directory.
+    pub fn new(model: M, loss: L, strategy: Strategy, steps: usize, par: Par) -> Result<Self, SimError> {
+        strategy.schedule(steps)?;
+        let primal = Sim::new(model.clone(), par)?;
+        let dual = Sim::new(model, par)?;
+        let (layout, params) = (primal.layout().clone(), primal.param_set().clone());
+        let loss_f =
+            LossObjective::new(loss.clone(), layout.clone(), params.clone(), primal.param_values().to_vec(), par);
+        let loss_dual = LossObjective::new(loss, layout, params, dual.param_values().to_vec(), par);
+        Ok(Problem { primal, dual, loss: loss_f, loss_dual, strategy, steps, disk_dir: std::env::temp_dir() })
+    }
+
+    /// Snapshots of the disk level go to `dir`.
+    pub fn with_disk_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.disk_dir = dir.into();
+        self
+    }
+    /// The primal stepper (for running the model on its own).
+    pub fn sim(&mut self) -> &mut Sim<M, f64> {
+        &mut self.primal
+    }
+    /// The state's layout.
+    pub fn layout(&self) -> &Layout {
+        self.primal.layout()
+    }
+    /// The parameters' names and defaults.
+    pub fn param_set(&self) -> &ParamSet {
+        self.primal.param_set()
+    }
+    /// The loss.
+    pub fn loss(&self) -> &L {
+        self.loss.loss()
+    }
+    /// The model.
+    pub fn model(&self) -> &M {
+        self.primal.model()
+    }
+    /// The number of steps.
+    pub fn steps(&self) -> usize {
+        self.steps
+    }
+    /// The strategy.
+    pub fn strategy(&self) -> Strategy {
+        self.strategy
+    }
+    /// Changes the strategy (checked against the number of steps).
+    pub fn set_strategy(&mut self, strategy: Strategy) -> Result<(), SimError> {
+        strategy.schedule(self.steps)?;
+        self.strategy = strategy;
+        Ok(())
+    }
+
+    /// Sets the parameter `name` everywhere (no plan is rebuilt).
+    pub fn set_param(&mut self, name: &str, value: &[f64]) -> Result<(), SimError> {
+        self.primal.set_param(name, value)?;
+        let d: Vec<Dual<f64>> = value.iter().map(|&v| Dual::constant(v)).collect();
+        self.dual.set_param(name, &d)?;
+        self.loss.set_param_values(self.primal.param_values());
+        self.loss_dual.set_param_values(self.dual.param_values());
+        Ok(())
+    }
+
+    /// The flat parameter values.
+    pub fn param_values(&self) -> &[f64] {
+        self.primal.param_values()
+    }
+
+    /// Sets every parameter from a flat vector.
+    pub fn set_param_values(&mut self, values: &[f64]) -> Result<(), SimError> {
+        self.primal.set_param_values(values)?;
+        let d: Vec<Dual<f64>> = values.iter().map(|&v| Dual::constant(v)).collect();
+        self.dual.set_param_values(&d)?;
+        self.loss.set_param_values(self.primal.param_values());
+        self.loss_dual.set_param_values(self.dual.param_values());
+        Ok(())
+    }
+
+    /// A flat parameter direction from some parameters by name (the
+    /// others zero).
+    pub fn param_direction(&self, parts: &[(&str, &[f64])]) -> Result<Vec<f64>, SimError> {
+        let ps = self.param_set();
+        let mut v = vec![0.0; ps.len()];
+        for &(name, d) in parts {
+            let r = ps.range(name)?;
+            if d.len() != r.len() {
+                return Err(SimError::Length { what: format!("direction of {name}"), expected: r.len(), got: d.len() });
+            }
+            v[r].copy_from_slice(d);
+        }
+        Ok(v)
+    }
+
+    /// `J(x₀)` alone: one forward run, no snapshots, no reverse sweep.
+    pub fn value(&mut self, x0: &[f64]) -> Result<f64, SimError> {
+        self.layout().check_len(x0.len())?;
+        let (mut x, mut next) = (x0.to_vec(), vec![0.0; x0.len()]);
+        let (mut xbar, mut pbar) = (vec![0.0; x0.len()], vec![0.0; self.param_set().len()]);
+        let n = self.steps;
+        let mut j = 0.0;
+        for t in 0..=n {
+            let l = Objective::loss(&mut self.loss, t, n, &x, &mut xbar, &mut pbar)
+                .map_err(|source| SimError::At { step: t, source })?;
+            if !l.is_finite() {
+                return Err(SimError::At { step: t, source: StepError::Stopped("non-finite loss") });
+            }
+            j += l;
+            if t < n {
+                self.primal.step(t, &x, &mut next).map_err(|source| SimError::At { step: t, source })?;
+                if let Some(index) = next.iter().position(|v| !v.is_finite()) {
+                    return Err(SimError::At { step: t, source: StepError::NonFinite { index } });
+                }
+                std::mem::swap(&mut x, &mut next);
+            }
+        }
+        Ok(j)
+    }
+
+    /// `J(x₀)` and its gradient with respect to the initial state and the
+    /// parameters, through the checkpointed loop.
+    pub fn gradient(&mut self, x0: &[f64]) -> Result<Gradient, SimError> {
+        self.layout().check_len(x0.len())?;
+        let out = run_strategy(&mut self.primal, &mut self.loss, self.strategy, self.steps, x0, &self.disk_dir)?;
+        Ok(self.gradient_of(out))
+    }
+
+    fn gradient_of(&self, out: Outcome<f64>) -> Gradient {
+        Gradient {
+            objective: out.objective,
+            x0: out.grad_x0,
+            params: out.grad_params,
+            final_state: out.final_state,
+            counters: out.counters,
+            names: self.param_set().clone(),
+        }
+    }
+
+    /// The gradient and `∇²J v` for the direction `v = (v_x, v_p)`
+    /// (initial state, flat parameters), by forward-over-reverse through
+    /// the same schedule: the state and the parameters become duals.
+    pub fn hvp(&mut self, x0: &[f64], v_x: &[f64], v_p: &[f64]) -> Result<SecondOrder, SimError> {
+        self.layout().check_len(x0.len())?;
+        self.layout().check_len(v_x.len()).map_err(|_| SimError::Length {
+            what: "direction v_x".into(),
+            expected: x0.len(),
+            got: v_x.len(),
+        })?;
+        let np = self.param_set().len();
+        if v_p.len() != np {
+            return Err(SimError::Length { what: "direction v_p".into(), expected: np, got: v_p.len() });
+        }
+        let pd: Vec<Dual<f64>> = self.primal.param_values().iter().zip(v_p).map(|(&a, &b)| Dual::new(a, b)).collect();
+        self.dual.set_param_values(&pd)?;
+        self.loss_dual.set_param_values(&pd);
+        let xd: Vec<Dual<f64>> = x0.iter().zip(v_x).map(|(&a, &b)| Dual::new(a, b)).collect();
+        let out = run_strategy(&mut self.dual, &mut self.loss_dual, self.strategy, self.steps, &xd, &self.disk_dir);
+        // back to constants, whatever happened
+        let pc: Vec<Dual<f64>> = self.primal.param_values().iter().map(|&a| Dual::constant(a)).collect();
+        self.dual.set_param_values(&pc)?;
+        self.loss_dual.set_param_values(&pc);
+        let out = out?;
+        let re = |v: &[Dual<f64>]| v.iter().map(|d| d.re).collect::<Vec<_>>();
+        let eps = |v: &[Dual<f64>]| v.iter().map(|d| d.eps).collect::<Vec<_>>();
+        let gradient = Gradient {
+            objective: out.objective.re,
+            x0: re(&out.grad_x0),
+            params: re(&out.grad_params),
+            final_state: re(&out.final_state),
+            counters: out.counters,
+            names: self.param_set().clone(),
+        };
+        Ok(SecondOrder { gradient, x0: eps(&out.grad_x0), params: eps(&out.grad_params) })
+    }
+}
+
+/// The problem over the initial state (parameters fixed), for the
+/// optimizers.
+impl<M: Model + Clone, L: Loss + Clone> rewind_optim::Problem for Problem<M, L> {
+    fn dim(&self) -> usize {
+        self.layout().len()
+    }
+    fn value(&mut self, x: &[f64]) -> Result<f64, OptimError> {
+        Problem::value(self, x).map_err(OptimError::objective)
+    }
+    fn value_grad(&mut self, x: &[f64], g: &mut [f64]) -> Result<f64, OptimError> {
+        let out = self.gradient(x).map_err(OptimError::objective)?;
+        g.copy_from_slice(&out.x0);
+        Ok(out.objective)
+    }
+    fn hvp(&mut self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<(), OptimError> {
+        let zeros = vec![0.0; self.param_set().len()];
+        let out = Problem::hvp(self, x, v, &zeros).map_err(OptimError::objective)?;
+        hv.copy_from_slice(&out.x0);
+        Ok(())
+    }
+}

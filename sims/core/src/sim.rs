@@ -1,0 +1,273 @@
+//! A [`Model`] as a checkpoint [`Stepper`]: the step evaluated without
+//! recording on forward sweeps, recorded and swept back on reverse ones,
+//! with the adjoints of every parameter.
+
+use rewind_checkpoint::{Seed, StepError, Stepper};
+use rewind_field::{Components, Ctx, Field, FieldTape, Par};
+use smallvec::SmallVec;
+
+use crate::model::Handle;
+use crate::{Layout, Model, ParamSet, Params, SimError, State};
+
+/// A model stepping over scalars `T`, with its parameters' current values.
+#[derive(Debug)]
+pub struct Sim<M, T> {
+    model: M,
+    layout: Layout,
+    params: ParamSet,
+    /// The flat parameter vector (as `T`: duals carry a direction).
+    values: Vec<T>,
+    tape: FieldTape<T>,
+    par: Par,
+}
+
+impl<M: Model, T: Components> Sim<M, T> {
+    /// The stepper of `model` at its default parameters, kernels run with
+    /// `par`; its sparse operator (if any) is factorised here, once.
+    pub fn new(model: M, par: Par) -> Result<Self, SimError> {
+        let layout = model.layout();
+        layout.check()?;
+        let params = model.params();
+        params.check(layout.grid())?;
+        let values = params.entries().iter().flat_map(|(_, v)| v.values().iter().map(|&x| T::from_f64(x))).collect();
+        let mut tape = FieldTape::new(*layout.grid());
+        if let Some(s) = model.sparse()? {
+            tape = tape.with_sparse(s)?;
+        }
+        Ok(Sim { model, layout, params, values, tape, par })
+    }
+
+    /// The model.
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+    /// The state's layout.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+    /// The parameters' names and defaults.
+    pub fn param_set(&self) -> &ParamSet {
+        &self.params
+    }
+    /// The current values of the parameter `name`.
+    pub fn param(&self, name: &str) -> Result<&[T], SimError> {
+        Ok(&self.values[self.params.range(name)?])
+    }
+    /// The whole flat parameter vector.
+    pub fn param_values(&self) -> &[T] {
+        &self.values
+    }
+    /// Sets the parameter `name` (one value for a scalar, one per grid
+    /// point for a field). No plan or factorisation is rebuilt.
+    pub fn set_param(&mut self, name: &str, value: &[T]) -> Result<(), SimError> {
+        let r = self.params.range(name)?;
+        if value.len() != r.len() {
+            return Err(SimError::Length { what: format!("parameter {name}"), expected: r.len(), got: value.len() });
+        }
+        if value.iter().any(|v| !v.is_finite()) {
+            return Err(SimError::NonFinite { what: format!("parameter {name}") });
+        }
+        self.values[r].copy_from_slice(value);
+        Ok(())
+    }
+    /// Sets the whole flat parameter vector.
+    pub fn set_param_values(&mut self, values: &[T]) -> Result<(), SimError> {
+        if values.len() != self.values.len() {
+            return Err(SimError::Length { what: "parameters".into(), expected: self.values.len(), got: values.len() });
+        }
+        self.values.copy_from_slice(values);
+        Ok(())
+    }
+    /// The objective of `loss` for this simulation, at its current
+    /// parameters (for the checkpoint driver's functions; [`Problem`](crate::Problem)
+    /// keeps the two in step when parameters change).
+    pub fn objective<L: crate::Loss>(&self, loss: L) -> crate::LossObjective<L, T> {
+        crate::LossObjective::new(loss, self.layout.clone(), self.params.clone(), self.values.clone(), self.par)
+    }
+    /// The kernels' parallelism.
+    pub fn par(&self) -> Par {
+        self.par
+    }
+    /// Bytes held by the step's arena.
+    pub fn arena_bytes(&self) -> usize {
+        self.tape.arena_bytes()
+    }
+
+    /// Records step `t` from `x` on the tape, as [`Stepper::step_vjp`]
+    /// does, and stops there: no reverse sweep. What recording costs on
+    /// its own (for benchmarks; the driver never needs it).
+    pub fn step_recorded(&mut self, t: usize, x: &[T], next: &mut [T]) -> Result<(), StepError> {
+        let Sim { model, layout, params, values, tape, par } = self;
+        tape.record(*par, |c| {
+            let (xs, p) = inputs(c, layout, params, values, x)?;
+            let y = run_step(model, t, c, &xs, &p)?;
+            write(layout, &y, next)
+        })
+    }
+}
+
+/// The state and the parameters as tape inputs.
+pub(crate) fn inputs<'p, 'id, T: Components>(
+    c: &'id Ctx<'id, T>,
+    layout: &Layout,
+    params: &'p ParamSet,
+    values: &[T],
+    x: &[T],
+) -> Result<(State<'id, T>, Params<'p, 'id, T>), StepError> {
+    layout.check_len(x.len()).map_err(StepError::model)?;
+    let n = layout.grid().len();
+    let nf = layout.fields().len();
+    let mut s = State::empty();
+    for k in 0..nf {
+        s.push_field(c.input(&x[k * n..(k + 1) * n]).map_err(StepError::model)?);
+    }
+    for &v in &x[nf * n..] {
+        s.push_scalar(c.scalar(v));
+    }
+    let mut entries = SmallVec::new();
+    let mut o = 0;
+    for (name, v) in params.entries() {
+        let l = v.values().len();
+        let h = if v.is_field() {
+            Handle::Field(c.input(&values[o..o + l]).map_err(StepError::model)?)
+        } else {
+            Handle::Scalar(c.scalar(values[o]))
+        };
+        entries.push((name.as_str(), h));
+        o += l;
+    }
+    Ok((s, Params { entries }))
+}
+
+/// The model's step, its errors as the driver's.
+fn run_step<'id, M: Model, T: Components>(
+    model: &M,
+    t: usize,
+    c: &'id Ctx<'id, T>,
+    x: &State<'id, T>,
+    p: &Params<'_, 'id, T>,
+) -> Result<State<'id, T>, StepError> {
+    let y = model.step(t, c, x, p).map_err(SimError::into_step)?;
+    if y.fields().len() != x.fields().len() || y.scalars().len() != x.scalars().len() {
+        return Err(StepError::model(SimError::Shape(format!(
+            "step {t} returned {} fields and {} scalars, the layout has {} and {}",
+            y.fields().len(),
+            y.scalars().len(),
+            x.fields().len(),
+            x.scalars().len()
+        ))));
+    }
+    Ok(y)
+}
+
+/// Writes a state's values into the flat `out`.
+fn write<T: Components>(layout: &Layout, y: &State<'_, T>, out: &mut [T]) -> Result<(), StepError> {
+    layout.check_len(out.len()).map_err(StepError::model)?;
+    let n = layout.grid().len();
+    for (k, f) in y.fields().iter().enumerate() {
+        out[k * n..(k + 1) * n].copy_from_slice(f.value());
+    }
+    let o = y.fields().len() * n;
+    for (k, s) in y.scalars().iter().enumerate() {
+        out[o + k] = s.value();
+    }
+    Ok(())
+}
+
+/// Adds the parameters' adjoints to the flat `pbar`.
+pub(crate) fn add_param_adjoints<'id, T: Components>(
+    p: &Params<'_, 'id, T>,
+    adj: &rewind_field::Adjoints<'id, T>,
+    pbar: &mut [T],
+) {
+    let mut o = 0;
+    for (_, h) in &p.entries {
+        match *h {
+            Handle::Scalar(s) => {
+                pbar[o] += adj.scalar(s);
+                o += 1;
+            }
+            Handle::Field(f) => {
+                let a = adj.field(f);
+                for (b, &v) in pbar[o..o + a.len()].iter_mut().zip(a) {
+                    *b += v;
+                }
+                o += a.len();
+            }
+        }
+    }
+}
+
+/// Writes the state's adjoints into the flat `xbar`.
+pub(crate) fn write_state_adjoints<'id, T: Components>(
+    x: &State<'id, T>,
+    adj: &rewind_field::Adjoints<'id, T>,
+    xbar: &mut [T],
+    add: bool,
+) {
+    let n = x.fields().first().map_or(0, |f| f.value().len());
+    for (k, &f) in x.fields().iter().enumerate() {
+        let dst = &mut xbar[k * n..(k + 1) * n];
+        if add {
+            dst.iter_mut().zip(adj.field(f)).for_each(|(b, &a)| *b += a);
+        } else {
+            dst.copy_from_slice(adj.field(f));
+        }
+    }
+    let o = x.fields().len() * n;
+    for (k, &s) in x.scalars().iter().enumerate() {
+        if add {
+            xbar[o + k] += adj.scalar(s);
+        } else {
+            xbar[o + k] = adj.scalar(s);
+        }
+    }
+}
+
+impl<M: Model, T: Components> Stepper<T> for Sim<M, T> {
+    fn state_len(&self) -> usize {
+        self.layout.len()
+    }
+
+    fn param_len(&self) -> usize {
+        self.values.len()
+    }
+
+    fn step(&mut self, t: usize, x: &[T], next: &mut [T]) -> Result<(), StepError> {
+        let Sim { model, layout, params, values, tape, par } = self;
+        tape.eval(*par, |c| {
+            let (xs, p) = inputs(c, layout, params, values, x)?;
+            let y = run_step(model, t, c, &xs, &p)?;
+            write(layout, &y, next)
+        })
+    }
+
+    fn step_vjp(
+        &mut self,
+        t: usize,
+        x: &[T],
+        next: &mut [T],
+        seed: &mut Seed<'_, T>,
+        xbar: &mut [T],
+        pbar: &mut [T],
+    ) -> Result<(), StepError> {
+        let Sim { model, layout, params, values, tape, par } = self;
+        tape.record(*par, |c| {
+            let (xs, p) = inputs(c, layout, params, values, x)?;
+            let y = run_step(model, t, c, &xs, &p)?;
+            write(layout, &y, next)?;
+            // x̄ₜ₊₁ goes into xbar (free until the sweep), then x̄ₜ overwrites it
+            seed(next, xbar)?;
+            let n = layout.grid().len();
+            let nf = y.fields().len();
+            let fs: SmallVec<[(Field<'_, T>, &[T]); 4]> =
+                y.fields().iter().enumerate().map(|(k, &f)| (f, &xbar[k * n..(k + 1) * n])).collect();
+            let ss: SmallVec<[_; 4]> = y.scalars().iter().enumerate().map(|(k, &s)| (s, xbar[nf * n + k])).collect();
+            let adj = c.backward(&fs, &ss).map_err(StepError::model)?;
+            drop(fs);
+            write_state_adjoints(&xs, &adj, xbar, false);
+            add_param_adjoints(&p, &adj, pbar);
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,97 @@
+//! The model layer on its own: integrator orders, layouts and parameters
+//! by name, errors for what does not fit.
+
+use rewind_checkpoint::Strategy;
+use rewind_field::{Components, Ctx, Grid, Par, Scalar};
+use rewind_sim::{Layout, Loss, Method, Model, ParamSet, Params, Problem, Sim, SimError, State, advance};
+
+/// `du/dt = −λ u + s`, `ds/dt = 0` on a line of 4 points, with a scalar
+/// in the state: `u(T) = u₀ e^{−λT} + s (1 − e^{−λT}) / λ`.
+#[derive(Debug, Clone)]
+struct Decay {
+    method: Method,
+    dt: f64,
+}
+
+impl Model for Decay {
+    fn layout(&self) -> Layout {
+        Layout::new(Grid::line(4, 4.0).unwrap()).field("u").scalar("s")
+    }
+    fn params(&self) -> ParamSet {
+        ParamSet::new().scalar("lambda", 1.3)
+    }
+    fn step<'id, T: Components>(
+        &self,
+        _t: usize,
+        c: &'id Ctx<'id, T>,
+        x: &State<'id, T>,
+        p: &Params<'_, 'id, T>,
+    ) -> Result<State<'id, T>, SimError> {
+        let l = p.scalar("lambda")?;
+        self.method.step(c, x, self.dt, |y| {
+            let ([u], s) = (y.split()?, y.scalars()[0]);
+            Ok::<_, SimError>(State::new(&[-(u * l) + s], &[s * 0.0]))
+        })
+    }
+}
+
+#[test]
+fn each_method_converges_at_its_order_on_fields_and_scalars() {
+    for (method, order) in [(Method::Euler, 1.0), (Method::SspRk3, 3.0), (Method::Rk4, 4.0)] {
+        let err = |steps: usize| {
+            let m = Decay { method, dt: 1.0 / steps as f64 };
+            let mut sim = Sim::<_, f64>::new(m, Par::Seq).unwrap();
+            let x = advance(&mut sim, &[1.0, 2.0, 3.0, 4.0, 0.5], steps).unwrap();
+            let e = (-1.3f64).exp();
+            assert_eq!(x[4], 0.5, "the scalar stays put");
+            (x[1] - (2.0 * e + 0.5 * (1.0 - e) / 1.3)).abs()
+        };
+        let rate = (err(20) / err(40)).log2();
+        assert!((rate - order).abs() < 0.15, "{method:?}: observed order {rate}, expected {order}");
+        assert_eq!(method.stages(), order as usize);
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Nothing;
+
+impl Loss for Nothing {
+    fn at(&self, t: usize, n: usize) -> bool {
+        t == n
+    }
+    fn loss<'id, T: Components>(
+        &self,
+        _t: usize,
+        _n: usize,
+        _c: &'id Ctx<'id, T>,
+        x: &State<'id, T>,
+        p: &Params<'_, 'id, T>,
+    ) -> Result<Scalar<'id, T>, SimError> {
+        // asking for a parameter that is not there is an error, not a panic
+        let _ = p.field("lambda")?;
+        Ok(x.scalars()[0])
+    }
+}
+
+#[test]
+fn names_lengths_and_kinds_are_checked() {
+    let g = Grid::line(4, 4.0).unwrap();
+    assert!(Layout::new(g).scalar("s").check().is_err(), "no field");
+    assert!(Layout::new(g).field("u").field("u").check().is_err(), "a name twice");
+    let l = Layout::new(g).field("u").scalar("s");
+    assert_eq!(l.len(), 5);
+    assert!(matches!(l.pack(&[("u", &[1.0; 4])]), Err(SimError::Missing { .. })));
+    assert!(matches!(l.pack(&[("u", &[1.0; 3]), ("s", &[0.0])]), Err(SimError::Length { .. })));
+    let e = l.range("w").unwrap_err().to_string();
+    assert!(e.contains("u, s"), "{e}");
+    let m = Decay { method: Method::Rk4, dt: 0.1 };
+    let mut sim = Sim::<_, f64>::new(m.clone(), Par::Seq).unwrap();
+    assert!(sim.set_param("lambda", &[1.0, 2.0]).is_err());
+    assert!(sim.set_param("lambda", &[f64::NAN]).is_err());
+    assert!(sim.set_param("mu", &[1.0]).is_err());
+    let mut p = Problem::new(m, Nothing, Strategy::StoreAll, 3, Par::Seq).unwrap();
+    let e = p.gradient(&[1.0; 5]).unwrap_err().to_string();
+    assert!(e.contains("is a scalar, not a field"), "{e}");
+    assert!(p.gradient(&[1.0; 4]).is_err(), "a state of the wrong length");
+    assert!(p.hvp(&[1.0; 5], &[1.0; 5], &[]).is_err(), "a parameter direction of the wrong length");
+}
