@@ -1,4 +1,4 @@
-//! Your own model in ~50 lines: FitzHugh–Nagumo excitable media, two fields
+//! Your own model in under 50 lines (model and loss): FitzHugh–Nagumo excitable media, two fields
 //! (u, w), a log-parameterised diffusivity and a stimulus field as named
 //! parameters; gradient and HVP under binomial checkpointing, checked
 //! against finite differences. `cargo run --release -p rewind-examples --example your_own_model`

@@ -46,6 +46,10 @@ pub(crate) struct Common {
     /// Output directory.
     #[arg(long, value_name = "DIR")]
     pub(crate) out: Option<PathBuf>,
+    /// The model (see `rewind sims`); ns2d by default. The models other
+    /// than ns2d run their built-in default problem (a twin experiment).
+    #[arg(long, value_enum, value_name = "NAME")]
+    pub(crate) sim: Option<crate::models::SimName>,
     /// Print the figures as one JSON object on stdout.
     #[arg(long)]
     pub(crate) json: bool,
@@ -165,7 +169,7 @@ pub(crate) fn ns2d<T: Components>(c: &Config) -> Result<Sim<Ns2d, T>> {
     stepper::<T>(params(c), par(c)).context("cannot set up the ns2d simulation")
 }
 
-fn par(c: &Config) -> Par {
+pub(crate) fn par(c: &Config) -> Par {
     if c.simulation.threads == 1 { Par::Seq } else { Par::Rayon }
 }
 

@@ -237,6 +237,9 @@ pub(crate) fn main(a: &Args, second: bool) -> Result<()> {
 /// The figures of `rewind grad` or `rewind hvp` (files written unless
 /// `--no-files`).
 pub(crate) fn figures(a: &Args, second: bool) -> Result<Value> {
+    if crate::models::chosen(&a.common) != crate::models::SimName::Ns2d {
+        return crate::models::grad_figures(&a.common, second, a.check);
+    }
     let mut c = a.common.config()?;
     crate::memory::check_fits(&mut c, if second { crate::memory::Need::Hvp } else { crate::memory::Need::Gradient })?;
     let pool = common::pool(&c)?;

@@ -14,6 +14,7 @@ mod config;
 mod demo;
 mod grad;
 mod memory;
+mod models;
 mod optimize;
 mod run;
 mod schedule;
@@ -49,6 +50,12 @@ enum Command {
     Tradeoff(tradeoff::Args),
     /// Run a benchmark problem of `docs/specs` and print its figures as JSON.
     Spec(spec::Args),
+    /// List the models (`--sim NAME` of run, grad, hvp, optimize, tradeoff).
+    Sims {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() {
@@ -62,6 +69,7 @@ fn main() {
         Command::Schedule(a) => schedule::main(&a),
         Command::Tradeoff(a) => tradeoff::main(&a),
         Command::Spec(a) => spec::main(&a),
+        Command::Sims { json } => models::list(json),
     };
     if let Err(e) = result {
         eprintln!("rewind: error: {e:#}");

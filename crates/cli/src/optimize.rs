@@ -261,6 +261,9 @@ fn one_method(a: &Args, c: &Config, inverse: &mut Inverse, method: Method, dir: 
 
 /// `rewind optimize` (and the optimisation part of `rewind demo`).
 pub(crate) fn main(a: &Args) -> Result<()> {
+    if crate::models::chosen(&a.common) != crate::models::SimName::Ns2d {
+        return crate::models::optimize(&a.common, &a.method, a.max_iter);
+    }
     let report = solve(a)?;
     print_report(&report, a.common.json)
 }

@@ -22,6 +22,9 @@ pub(crate) struct Args {
 
 /// `rewind run`.
 pub(crate) fn main(a: &Args) -> Result<()> {
+    if crate::models::chosen(&a.common) != crate::models::SimName::Ns2d {
+        return crate::models::run(&a.common);
+    }
     let mut c = a.common.config()?;
     crate::memory::check_fits(&mut c, crate::memory::Need::Primal)?;
     let pool = common::pool(&c)?;

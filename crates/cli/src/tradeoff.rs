@@ -45,8 +45,15 @@ pub(crate) fn main(a: &Args) -> Result<()> {
     let mut common = a.common.clone();
     let defaulted = common.config.is_none() && common.size.is_none() && common.n.is_none() && common.steps.is_none();
     let mut c = common.config()?;
+    let sim = crate::models::chosen(&a.common);
+    let generic = sim != crate::models::SimName::Ns2d;
     crate::memory::check_fits(&mut c, crate::memory::Need::Gradient)?;
-    if defaulted {
+    if generic {
+        // the model's own default problem, its steps unless --steps
+        c.simulation.steps = a.common.steps.unwrap_or(
+            crate::models::build(sim, rewind_checkpoint::Strategy::StoreAll, None, rewind_field::Par::Seq)?.steps(),
+        );
+    } else if defaulted {
         // big enough that snapshots dominate memory, small enough for a minute
         c.simulation.n = 128;
         c.simulation.steps = 200;
@@ -65,11 +72,12 @@ pub(crate) fn main(a: &Args) -> Result<()> {
     let mut rows: Vec<Value> = Vec::new();
     for s in &schedules {
         bar.set_message(s.clone());
-        let out = Command::new(&exe)
-            .args(["grad", "--json", "--quiet", "--no-files", "--schedule", s, "--config"])
-            .arg(&cfg_path)
-            .output()
-            .with_context(|| format!("cannot run {}", exe.display()))?;
+        let mut cmd = Command::new(&exe);
+        cmd.args(["grad", "--json", "--quiet", "--no-files", "--schedule", s, "--config"]).arg(&cfg_path);
+        if generic {
+            cmd.args(["--sim", sim.name(), "--steps", &c.simulation.steps.to_string()]);
+        }
+        let out = cmd.output().with_context(|| format!("cannot run {}", exe.display()))?;
         if !out.status.success() {
             let _ = std::fs::remove_file(&cfg_path);
             bail!("the gradient under {s} failed: {}", String::from_utf8_lossy(&out.stderr).trim());

@@ -489,3 +489,36 @@ fn a_memory_budget_chooses_the_schedule() {
         assert!(o.stderr.contains(needle), "{bad}: {}", o.stderr);
     }
 }
+
+#[test]
+fn every_model_runs_and_passes_grad_check_and_hvp_check() {
+    let d = scratch("sims");
+    let o = rewind(&d, &["sims", "--json"]);
+    let list = json(&o);
+    let names: Vec<&str> = list.as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["ns2d", "burgers", "cavity", "lorenz96", "shallow-water", "gray-scott"]);
+    for name in names {
+        // the models' own defaults (ns2d's is the 32² spec problem)
+        let steps = if name == "ns2d" { "20" } else { "30" };
+        let base = ["--sim", name, "--steps", steps, "--schedule", "binomial:4", "--json", "--no-files", "--check"];
+        for cmd in ["grad", "hvp"] {
+            let r = json(&rewind(&d, &[&[cmd][..], &base[..]].concat()));
+            assert_eq!(r["check"]["passed"], Value::Bool(true), "{name} {cmd}: {r}");
+        }
+        if name != "ns2d" {
+            let r = json(&rewind(&d, &["run", "--sim", name, "--steps", steps, "--json"]));
+            assert_eq!(r["steps"], 30, "{name}");
+            assert!(d.join("rewind-out").join(format!("run-{name}.h5")).exists(), "{name}: no run file");
+        }
+    }
+    // the optimizers and the trade-off study on another model
+    let r = json(&rewind(&d, &["optimize", "--sim", "burgers", "--method", "lbfgs", "--max-iter", "5", "--json"]));
+    assert!(r["runs"][0]["final_j"].as_f64().unwrap() < r["runs"][0]["initial_j"].as_f64().unwrap_or(f64::INFINITY));
+    let o = rewind(
+        &d,
+        &["tradeoff", "--sim", "gray-scott", "--steps", "20", "--schedules", "store-all;binomial:3", "--quiet"],
+    );
+    assert!(o.ok, "{}", o.stderr);
+    let o = rewind(&d, &["grad", "--sim", "no-such-model"]);
+    assert!(!o.ok && o.stderr.contains("no-such-model"), "{}", o.stderr);
+}

@@ -86,7 +86,7 @@ pub enum CavityError {
 }
 
 /// The cavity's time step on the interior grid.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct CavityStep {
     params: Params,
     grid: Grid,
