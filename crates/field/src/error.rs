@@ -58,6 +58,11 @@ pub enum FieldError {
         /// Which operator.
         what: &'static str,
     },
+    /// A sparse operator used the wrong way: an affine (parameter-dependent)
+    /// one solved as constant, which would drop the parameter's derivative,
+    /// or a constant one solved at a parameter.
+    #[error("{0}")]
+    Operator(&'static str),
     /// A sparse solve on a tape without a sparse operator.
     #[error("no sparse operator is attached to this tape (FieldTape::with_sparse)")]
     NoSolver,

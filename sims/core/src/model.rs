@@ -148,10 +148,13 @@ pub trait Model {
     fn params(&self) -> ParamSet {
         ParamSet::new()
     }
-    /// A factorised sparse SPD operator for [`Field::solve_sparse`] (none
-    /// by default). Its entries are constants: a model whose operator
-    /// depends on a parameter must not build it from the parameter's value
-    /// here (the parameter's derivative through it would be lost).
+    /// A sparse SPD operator for [`Field::solve_sparse`] (constant) or
+    /// [`Field::solve_sparse_at`] (affine in a tape scalar,
+    /// [`SparseSpd::affine`]: implicit diffusion with the conductivity a
+    /// parameter); none by default. Build an operator that depends on a
+    /// parameter as an affine one, never from the parameter's value here:
+    /// solving an affine operator as constant is a typed error, but a
+    /// constant matrix made from a value cannot know it depends on it.
     fn sparse(&self) -> Result<Option<SparseSpd>, SimError> {
         Ok(None)
     }

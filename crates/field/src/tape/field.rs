@@ -138,9 +138,22 @@ impl<'id, T: Components> Field<'id, T> {
     pub fn solve_sparse(self) -> Result<Self, FieldError> {
         let c = self.ctx;
         let solver = c.sparse.ok_or(FieldError::NoSolver)?;
+        solver.check_constant()?;
         let out = c.arena.alloc_slice_fill_copy(c.grid.len(), T::zero());
         solver.solve_checked(self.value(), out);
         Ok(c.field(out, Some(Op::Sparse(self.id))))
+    }
+    /// `A(s)⁻¹ a` with the affine sparse operator `A(s) = A₀ + s A₁`
+    /// attached to the tape ([`SparseSpd::affine`](crate::SparseSpd::affine)),
+    /// at the tape scalar `s` (a parameter): differentiable in `a` and `s`.
+    pub fn solve_sparse_at(self, s: Scalar<'id, T>) -> Result<Self, FieldError> {
+        let c = self.ctx;
+        let solver = c.sparse.ok_or(FieldError::NoSolver)?;
+        let sv = s.value();
+        solver.factor_at(sv.part(0))?;
+        let out = c.arena.alloc_slice_fill_copy(c.grid.len(), T::zero());
+        solver.solve_at_checked(sv, self.value(), out);
+        Ok(c.field(out, Some(Op::SparseAt(self.id, s.id))))
     }
 
     /// `Σ a`.

@@ -44,6 +44,8 @@ pub(super) enum Op<'id, T> {
     Mask(u32, &'id [f64]),
     Poisson(u32),
     Sparse(u32),
+    /// `A(s)⁻¹ b` for an affine operator: `(b, s)`.
+    SparseAt(u32, u32),
     /// A user operation ([`Ctx::apply`]) on the given inputs.
     User(&'id dyn Rule<T>, &'id [u32]),
 }
@@ -240,6 +242,24 @@ impl<'id, T: Components> Sweep<'_, 'id, T> {
                     let t = self.tmp();
                     solver.solve_checked(o, t);
                     self.add_with(a, |k| t[k]);
+                }
+            }
+            Op::SparseAt(a, s) => {
+                // A(s) symmetric: b̄ = A(s)⁻¹ x̄ and s̄ = −⟨b̄, A₁ x⟩
+                if let Some(solver) = self.ctx.sparse {
+                    let sv = v(s)[0];
+                    let (t, y) = (self.tmp(), self.tmp());
+                    if solver.factor_at(sv.part(0)).is_ok() {
+                        solver.solve_at_checked(sv, o, t);
+                    } else {
+                        // (refactorised at a value that is no longer SPD:
+                        // the driver reports the non-finite adjoint's step)
+                        t.iter_mut().for_each(|x| *x = T::from_f64(f64::NAN));
+                    }
+                    solver.apply_a1(out, y);
+                    let (t, y): (&[T], &[T]) = (t, y);
+                    self.add_with(a, |k| t[k]);
+                    self.add_sum(s, |k| -(t[k] * y[k]));
                 }
             }
             Op::User(rule, ids) => {
