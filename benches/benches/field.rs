@@ -12,6 +12,12 @@
 //!   and its sweep in a 1- and a 2-thread pool (the speed-up), whose arena
 //!   size is printed once per N.
 //!
+//! * `stencil_vs_builtin/{builtin,stencil,stencil_auto}/{primal,primal+vjp,jvp}/N`:
+//!   the 5-point Laplacian as the built-in operation, as a user
+//!   [`Stencil`] with its closed-form partials, and as a `Stencil` with
+//!   the automatic (forward-mode) partials, one thread: what moving a
+//!   built-in stencil onto the user mechanism would cost.
+//!
 //! `cargo run --release -p rewind-examples --example field_figures` prints
 //! the same figures as ratios in one run.
 
@@ -22,7 +28,8 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use rewind_examples::field_ops::{OPS, apply, taped_rhs_step};
-use rewind_field::{FieldTape, Grid, Par, kernels};
+use rewind_field::stencil::Stencil;
+use rewind_field::{FieldTape, Grid, Par, Real, kernels};
 use rewind_tape::Dual;
 
 fn field_ops(c: &mut Criterion) {
@@ -104,7 +111,86 @@ fn field_ops(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, field_ops);
+/// The 5-point Laplacian as a user stencil; `HAND` selects the closed-form
+/// partials over the automatic ones.
+#[derive(Clone, Copy)]
+struct Laplacian<const HAND: bool>;
+
+impl<const HAND: bool> Stencil for Laplacian<HAND> {
+    const INPUTS: usize = 1;
+    const OFFSETS: &'static [(isize, isize)] = &[(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)];
+    #[inline]
+    fn eval<R: Real>(&self, g: &Grid, x: &[R]) -> R {
+        let (cx, cy) = (1.0 / (g.dx * g.dx), 1.0 / (g.dy * g.dy));
+        (x[1] + x[2]) * cx + (x[3] + x[4]) * cy - x[0] * (2.0 * (cx + cy))
+    }
+    #[inline]
+    fn partial<R: Real>(&self, g: &Grid, x: &[R], i: usize) -> R {
+        if !HAND {
+            return rewind_field::stencil::auto_partial(self, g, x, i);
+        }
+        let (cx, cy) = (1.0 / (g.dx * g.dx), 1.0 / (g.dy * g.dy));
+        R::from_f64(match i {
+            0 => -2.0 * (cx + cy),
+            1 | 2 => cx,
+            _ => cy,
+        })
+    }
+}
+
+fn stencil_vs_builtin(c: &mut Criterion) {
+    let mut group = c.benchmark_group("stencil_vs_builtin");
+    group.warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1)).sample_size(10);
+    for n in [128usize, 256] {
+        let g = Grid::periodic_square(n, 2.0 * std::f64::consts::PI).expect("grid");
+        let a = g.sample(|x, y| x.sin() * (2.0 * y).cos() + 0.3);
+        let ad: Vec<Dual<f64>> = a.iter().map(|&v| Dual::new(v, 1.0)).collect();
+        let mut tape = FieldTape::<f64>::new(g);
+        let mut dtape = FieldTape::<Dual<f64>>::new(g);
+        group.throughput(Throughput::Elements(g.len() as u64));
+        // the three agree (to round-off) before anything is timed
+        let built = tape.eval(Par::Seq, |c| c.input(&a).unwrap().laplacian().value().to_vec());
+        let user =
+            tape.eval(Par::Seq, |c| c.apply(Laplacian::<true>, &[c.input(&a).unwrap()]).unwrap().value().to_vec());
+        let err = built.iter().zip(&user).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+        assert!(err < 1e-9 * built.iter().map(|x| x.abs()).fold(0.0, f64::max), "stencil Laplacian differs: {err}");
+        macro_rules! variant {
+            ($name:literal, |$f:ident| $lap:expr) => {
+                group.bench_function(BenchmarkId::new(concat!($name, "/primal"), n), |bch| {
+                    bch.iter(|| {
+                        tape.eval(Par::Seq, |c| {
+                            let $f = c.input(black_box(&a)).unwrap();
+                            $lap.value()[0]
+                        })
+                    })
+                });
+                group.bench_function(BenchmarkId::new(concat!($name, "/primal+vjp"), n), |bch| {
+                    bch.iter(|| {
+                        tape.record(Par::Seq, |c| {
+                            let $f = c.input(black_box(&a)).unwrap();
+                            let l = $lap;
+                            c.gradient((l * l).sum()).unwrap().field($f)[0]
+                        })
+                    })
+                });
+                group.bench_function(BenchmarkId::new(concat!($name, "/jvp"), n), |bch| {
+                    bch.iter(|| {
+                        dtape.eval(Par::Seq, |c| {
+                            let $f = c.input(black_box(&ad)).unwrap();
+                            $lap.value()[0]
+                        })
+                    })
+                });
+            };
+        }
+        variant!("builtin", |f| f.laplacian());
+        variant!("stencil", |f| f.ctx().apply(Laplacian::<true>, &[f]).unwrap());
+        variant!("stencil_auto", |f| f.ctx().apply(Laplacian::<false>, &[f]).unwrap());
+    }
+    group.finish();
+}
+
+criterion_group!(benches, field_ops, stencil_vs_builtin);
 fn main() {
     // criterion's charts are drawn by plotters, whose text needs the font
     // that rewind-io ships (plotters' `ab_glyph` feature is on in this workspace)

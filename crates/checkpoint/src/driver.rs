@@ -363,8 +363,14 @@ pub struct Counters {
     pub reads: [u64; 2],
     /// Most snapshots held at once per level.
     pub peak_snapshots: [usize; 2],
-    /// Most bytes held in snapshots at once (both levels).
+    /// Most bytes held in snapshots at once (both levels; with the kept
+    /// copies of a reused run, [`kept_bytes`](Self::kept_bytes), included).
     pub peak_snapshot_bytes: usize,
+    /// Primal steps not run because a kept first forward sweep was reused
+    /// ([`crate::reuse`]).
+    pub reused_steps: u64,
+    /// Bytes of the kept copies of a reusable run's first snapshots.
+    pub kept_bytes: usize,
 }
 
 /// The result of a run.
@@ -400,14 +406,15 @@ fn check_state<T: Real>(step: usize, v: &[T]) -> Result<(), DriverError> {
     }
 }
 
-/// The executor shared by [`run`] and [`run_online`].
-struct Exec<'s, 'd, T, S: ?Sized, O: ?Sized> {
+/// The executor shared by [`run`], [`run_online`] and the replays of
+/// [`crate::reuse`].
+pub(crate) struct Exec<'s, 'd, T, S: ?Sized, O: ?Sized> {
     stepper: &'s mut S,
     objective: &'s mut O,
-    stores: [&'d mut dyn SnapshotStore<T>; 2],
-    n: usize,
+    pub(crate) stores: [&'d mut dyn SnapshotStore<T>; 2],
+    pub(crate) n: usize,
     x0: Vec<T>,
-    cur: Vec<T>,
+    pub(crate) cur: Vec<T>,
     tmp: Vec<T>,
     adj: Vec<T>,
     adj_prev: Vec<T>,
@@ -417,11 +424,11 @@ struct Exec<'s, 'd, T, S: ?Sized, O: ?Sized> {
     loss_pbar: Vec<T>,
     value: T,
     final_state: Vec<T>,
-    c: Counters,
+    pub(crate) c: Counters,
 }
 
 impl<'s, 'd, T: Real, S: Stepper<T> + ?Sized, O: Objective<T> + ?Sized> Exec<'s, 'd, T, S, O> {
-    fn new(
+    pub(crate) fn new(
         stepper: &'s mut S,
         objective: &'s mut O,
         stores: [&'d mut dyn SnapshotStore<T>; 2],
@@ -470,7 +477,7 @@ impl<'s, 'd, T: Real, S: Stepper<T> + ?Sized, O: Objective<T> + ?Sized> Exec<'s,
         Ok(())
     }
 
-    fn apply(&mut self, a: Action) -> Result<(), DriverError> {
+    pub(crate) fn apply(&mut self, a: Action) -> Result<(), DriverError> {
         match a {
             Action::Advance { from, to } => {
                 for t in from..to {
@@ -539,7 +546,7 @@ impl<'s, 'd, T: Real, S: Stepper<T> + ?Sized, O: Objective<T> + ?Sized> Exec<'s,
     }
 
     /// Adds `ℓ₀(x₀)` and assembles the outcome.
-    fn finish(mut self) -> Result<Outcome<T>, DriverError> {
+    pub(crate) fn finish(mut self) -> Result<Outcome<T>, DriverError> {
         let l0 = self
             .objective
             .loss(0, self.n, &self.x0, &mut self.adj, &mut self.loss_pbar)
@@ -832,6 +839,10 @@ impl fmt::Display for Counters {
             f,
             "{} forward steps, {} VJPs, writes {:?}, reads {:?}, peak snapshots {:?} ({} bytes)",
             self.forward_steps, self.vjps, self.writes, self.reads, self.peak_snapshots, self.peak_snapshot_bytes
-        )
+        )?;
+        if self.reused_steps > 0 || self.kept_bytes > 0 {
+            write!(f, "; {} steps reused, {} bytes kept", self.reused_steps, self.kept_bytes)?;
+        }
+        Ok(())
     }
 }

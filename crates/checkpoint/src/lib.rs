@@ -15,7 +15,9 @@
 //!   returns the objective, the gradient with respect to the initial state
 //!   and the parameters, and cost counters; run with dual numbers it gives
 //!   Hessian-vector products (forward-over-reverse through time);
-//! * [`disk`]: the disk level, one checksummed file per snapshot.
+//! * [`disk`]: the disk level, one checksummed file per snapshot;
+//! * [`reuse`]: a run's first forward sweep kept, so that products at a
+//!   fixed point (Gauss–Newton, eigensolvers) replay only the reverse part.
 //!
 //! The crate knows nothing of fields or simulations: a state is a flat
 //! slice of any [`Real`](rewind_tape::Real) scalar.
@@ -27,6 +29,7 @@ pub mod check;
 pub mod disk;
 pub mod driver;
 mod error;
+pub mod reuse;
 pub mod schedule;
 
 pub use action::{Action, Level};
@@ -37,5 +40,6 @@ pub use driver::{
     StepFn, Stepper, StoreError, TapedObjective, TapedStepper, gradient, hvp, run, run_online, run_strategy,
 };
 pub use error::{CheckError, ScheduleError};
+pub use reuse::{Kept, replay, run_keeping};
 pub use schedule::binomial::optimal_forward_steps;
 pub use schedule::{Plan, Schedule, Strategy};

@@ -3,7 +3,8 @@
 //! closed forms, and pass the dot-product test.
 
 use rewind_checkpoint::{
-    DriverError, LossFn, RamStore, StepFn, Strategy, TapedObjective, TapedStepper, gradient, hvp, run, run_online,
+    DriverError, LossFn, RamStore, StepFn, Strategy, TapedObjective, TapedStepper, gradient, hvp, replay, run,
+    run_keeping, run_online,
 };
 use rewind_tape::{Dual, Real};
 
@@ -441,4 +442,54 @@ fn a_tangent_that_blows_up_alone_names_the_step() {
     let mut st = TapedStepper::<_, Dual<f64>>::new(PoisonsTheTangent, vec![]);
     let mut ob = TapedObjective::<_, Dual<f64>>::new(Terminal);
     assert!(hvp(&mut st, &mut ob, Strategy::Binomial { snapshots: 5 }, 1000, &[1.0, 2.0], &[1.0, -1.0]).is_ok());
+}
+
+#[test]
+fn a_kept_first_sweep_replays_to_the_same_bits_with_any_objective() {
+    let n = 60;
+    let dir = std::env::temp_dir();
+    for s in strategies(n) {
+        let mut st = TapedStepper::<_, f64>::new(Lorenz { dt: 0.01 }, PARAMS.to_vec());
+        let mut ob = TapedObjective::<_, f64>::new(Misfit);
+        let (full, mut kept) = run_keeping(&mut st, &mut ob, s, n, &X0, &dir).unwrap();
+        let plain = gradient(&mut st, &mut ob, s, n, &X0).unwrap_or_else(|e| panic!("{s}: {e}"));
+        assert_eq!((&full.grad_x0, &full.grad_params), (&plain.grad_x0, &plain.grad_params), "{s}");
+        // the same run, plus the kept copies
+        let kept_bytes = full.counters.kept_bytes;
+        assert_eq!(kept_bytes, kept.bytes(), "{s}");
+        assert_eq!(full.counters.peak_snapshot_bytes, plain.counters.peak_snapshot_bytes + kept_bytes, "{s}");
+        assert_eq!(
+            (full.counters.forward_steps, full.counters.writes),
+            (plain.counters.forward_steps, plain.counters.writes)
+        );
+        assert!(kept.saved_steps() > 0 && kept.saved_steps() < full.counters.forward_steps, "{s}: {kept:?}");
+        // the same objective again: the same bits, the first sweep not run
+        let again = replay(&mut st, &mut ob, &mut kept).unwrap();
+        assert_eq!(
+            (&again.grad_x0, &again.grad_params, &again.final_state, again.objective),
+            (&full.grad_x0, &full.grad_params, &full.final_state, full.objective),
+            "{s}"
+        );
+        assert_eq!(again.counters.reused_steps, kept.saved_steps(), "{s}");
+        assert_eq!(again.counters.forward_steps + kept.saved_steps(), full.counters.forward_steps, "{s}");
+        assert_eq!(again.counters.vjps, n as u64, "{s}");
+        assert!(again.counters.kept_bytes > 0 && again.counters.peak_snapshot_bytes >= again.counters.kept_bytes);
+        // another objective (other adjoint seeds) on the kept trajectory
+        let mut lin = TapedObjective::<_, f64>::new(Linear([0.3, -1.0, 2.0]));
+        let replayed = replay(&mut st, &mut lin, &mut kept).unwrap();
+        let direct = gradient(&mut st, &mut lin, s, n, &X0).unwrap();
+        assert_eq!((replayed.grad_x0, replayed.grad_params), (direct.grad_x0, direct.grad_params), "{s}");
+    }
+}
+
+#[test]
+fn a_replay_with_a_stepper_of_another_length_is_an_error() {
+    let mut st = TapedStepper::<_, f64>::new(Lorenz { dt: 0.01 }, PARAMS.to_vec());
+    let mut ob = TapedObjective::<_, f64>::new(Misfit);
+    let (_, mut kept) =
+        run_keeping(&mut st, &mut ob, Strategy::Binomial { snapshots: 3 }, 20, &X0, &std::env::temp_dir()).unwrap();
+    let mut other = TapedStepper::<_, f64>::new(Recurrence, vec![]);
+    let mut lin = TapedObjective::<_, f64>::new(Terminal);
+    let err = replay(&mut other, &mut lin, &mut kept).unwrap_err();
+    assert!(matches!(err, DriverError::Length { .. }), "{err}");
 }

@@ -30,6 +30,11 @@ pub(crate) struct Args {
     /// No progress bar (it is hidden anyway when stderr is not a terminal).
     #[arg(long, short)]
     quiet: bool,
+    /// Also time K Gauss–Newton products at ω_A after a gradient that keeps
+    /// the point's first forward sweep (`Problem::linearise`), and one
+    /// product at a point not kept: the figures go under "gauss_newton".
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    gauss_newton: usize,
 }
 
 pub(crate) fn main(a: &Args) -> Result<()> {
@@ -67,6 +72,12 @@ pub(crate) fn main(a: &Args) -> Result<()> {
         .context("ns2d-periodic run failed");
     bar.finish_and_clear();
     let r = r?;
+    let gauss_newton = match a.gauss_newton {
+        0 => serde_json::Value::Null,
+        k => pool
+            .install(|| gauss_newton_figures(case, strategy, k, r.grad_s))
+            .context("Gauss–Newton products failed")?,
+    };
     let report = json!({
         "N": r.n,
         "steps": r.steps,
@@ -90,9 +101,60 @@ pub(crate) fn main(a: &Args) -> Result<()> {
             _ => None,
         },
         "threads": pool.current_num_threads(),
+        "gauss_newton": gauss_newton,
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
+}
+
+/// `k` Gauss–Newton products of the spec's objective at ω_A in the
+/// directions `v` rolled by whole rows, timed one by one after a gradient
+/// that keeps the point (`Problem::linearise`); then one product at a
+/// point not kept. Ratios are to `grad_s`, the spec's gradient of the same
+/// run.
+fn gauss_newton_figures(case: spec::Case, strategy: Strategy, k: usize, grad_s: f64) -> Result<serde_json::Value> {
+    use std::time::Instant;
+    let n = case.size.table().0;
+    let p = spec::params(case.size);
+    let mut st = rewind_ns2d::stepper::<f64>(p.clone(), Par::Rayon)?;
+    let target = spec::advance(&mut st, &spec::field_b(n), case.steps)?;
+    let area = (2.0 * std::f64::consts::PI / n as f64).powi(2);
+    let loss = rewind_ns2d::TerminalMisfit { target, area };
+    let mut problem = rewind_sim::Problem::new(rewind_ns2d::Ns2d::new(p)?, loss, strategy, case.steps, Par::Rayon)?;
+    let (wa, v) = (spec::field_a(n), spec::direction_v(n));
+    let no_p = vec![0.0; problem.param_set().len()];
+    let t0 = Instant::now();
+    problem.linearise(&wa)?;
+    let linearise_s = t0.elapsed().as_secs_f64();
+    let (mut times, mut last) = (Vec::new(), None);
+    for j in 0..k {
+        let mut dir = v.clone();
+        dir.rotate_left((j * n) % v.len());
+        let t0 = Instant::now();
+        let g = problem.gauss_newton(&wa, &dir, &no_p)?;
+        times.push(t0.elapsed().as_secs_f64());
+        last = Some(g);
+    }
+    let last = last.context("no product")?;
+    let mean = times.iter().sum::<f64>() / times.len() as f64;
+    problem.forget_linearisation();
+    let t0 = Instant::now();
+    let cold = problem.gauss_newton(&wa, &v, &no_p)?;
+    let cold_s = t0.elapsed().as_secs_f64();
+    Ok(json!({
+        "linearise_s": linearise_s,
+        "linearise_over_grad": linearise_s / grad_s,
+        "product_s": times,
+        "product_over_grad": mean / grad_s,
+        "tangent_steps": last.tangent_steps,
+        "forward_steps": last.counters.forward_steps,
+        "reused_steps": last.counters.reused_steps,
+        "kept_bytes": last.counters.kept_bytes,
+        "peak_snapshot_bytes": last.counters.peak_snapshot_bytes,
+        "cold_product_s": cold_s,
+        "cold_over_grad": cold_s / grad_s,
+        "cold_forward_steps": cold.counters.forward_steps,
+    }))
 }
 
 fn rayon_pool(threads: usize) -> Result<rayon::ThreadPool> {

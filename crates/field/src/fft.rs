@@ -94,18 +94,45 @@ impl PoissonFft {
     /// solve is always defined.)
     pub fn new(grid: Grid) -> Self {
         let (nx, ny) = (grid.nx, grid.ny);
+        let n = (nx * ny) as f64;
+        Self::with_factor(grid, |i, j| {
+            let ly = (2.0 * (2.0 * std::f64::consts::PI * j as f64 / ny as f64).cos() - 2.0) / (grid.dy * grid.dy);
+            let lx = (2.0 * (2.0 * std::f64::consts::PI * i as f64 / nx as f64).cos() - 2.0) / (grid.dx * grid.dx);
+            if i == 0 && j == 0 { 0.0 } else { -1.0 / ((lx + ly) * n) }
+        })
+    }
+
+    /// The same transform for another Fourier multiplier:
+    /// [`solve`](Self::solve) computes `F⁻¹ (m(kₓ, k_y) F a)`, where
+    /// `kₓ, k_y` are the signed wavenumbers (radians per unit length) of
+    /// each coefficient. `m` must be even (`m(−k) = m(k)`), which keeps the
+    /// result real and the operator symmetric: its adjoint is itself. A
+    /// spectral correlation model is one ([`crate::Correlation`]).
+    pub fn multiplier(grid: Grid, m: impl Fn(f64, f64) -> f64) -> Self {
+        let (nx, ny) = (grid.nx, grid.ny);
+        let n = (nx * ny) as f64;
+        let (lx, ly) = (nx as f64 * grid.dx, ny as f64 * grid.dy);
+        let tau = 2.0 * std::f64::consts::PI;
+        Self::with_factor(grid, |i, j| {
+            let si = if 2 * i > nx { i as f64 - nx as f64 } else { i as f64 };
+            let sj = if 2 * j > ny { j as f64 - ny as f64 } else { j as f64 };
+            m(tau * si / lx, tau * sj / ly) / n
+        })
+    }
+
+    /// Plans the FFTs with the factor of coefficient `(i, j)` (`i < nx`
+    /// along x, `j ≤ ny/2` along y), normalisation included.
+    fn with_factor(grid: Grid, f: impl Fn(usize, usize) -> f64) -> Self {
+        let (nx, ny) = (grid.nx, grid.ny);
         let nh = ny / 2 + 1;
         let mut real = RealFftPlanner::<f64>::new();
         let (r2c, c2r) = (real.plan_fft_forward(ny), real.plan_fft_inverse(ny));
         let mut planner = FftPlanner::<f64>::new();
         let (fwd_x, inv_x) = (planner.plan_fft_forward(nx), planner.plan_fft_inverse(nx));
-        let n = (nx * ny) as f64;
         let mut factor = vec![0.0; nh * nx];
         for j in 0..nh {
-            let ly = (2.0 * (2.0 * std::f64::consts::PI * j as f64 / ny as f64).cos() - 2.0) / (grid.dy * grid.dy);
             for i in 0..nx {
-                let lx = (2.0 * (2.0 * std::f64::consts::PI * i as f64 / nx as f64).cos() - 2.0) / (grid.dx * grid.dx);
-                factor[j * nx + i] = if i == 0 && j == 0 { 0.0 } else { -1.0 / ((lx + ly) * n) };
+                factor[j * nx + i] = f(i, j);
             }
         }
         PoissonFft { grid, r2c, c2r, fwd_x, inv_x, factor }

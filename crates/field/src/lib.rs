@@ -29,6 +29,7 @@
 #![forbid(unsafe_code)]
 
 mod components;
+mod correlation;
 mod error;
 pub mod fft;
 mod grid;
@@ -39,6 +40,7 @@ pub mod stencils;
 pub mod tape;
 
 pub use components::Components;
+pub use correlation::{Correlation, CorrelationKind};
 pub use error::FieldError;
 pub use fft::{PoissonFft, PoissonWork};
 pub use grid::Grid;

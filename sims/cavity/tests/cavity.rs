@@ -4,33 +4,7 @@
 use rewind_cavity::{CavityStep, Params, centreline_u, ghia, max_deviation, run_to_steady, stepper};
 use rewind_checkpoint::{DriverError, StepError, Strategy};
 use rewind_field::Par;
-use rewind_sim::{Model, Sim, TerminalMisfit};
-use rewind_tape::Dual;
-
-/// The driver's gradient with the misfit recorded on the tape.
-fn gradient<M: Model>(
-    st: &mut Sim<M, f64>,
-    obj: &mut TerminalMisfit,
-    s: Strategy,
-    steps: usize,
-    x0: &[f64],
-) -> Result<rewind_checkpoint::Outcome<f64>, DriverError> {
-    let mut ob = st.objective(obj.clone());
-    rewind_checkpoint::gradient(st, &mut ob, s, steps, x0)
-}
-
-/// The driver's HVP with the misfit recorded on the tape.
-fn hvp<M: Model>(
-    st: &mut Sim<M, Dual<f64>>,
-    obj: &mut TerminalMisfit,
-    s: Strategy,
-    steps: usize,
-    x0: &[f64],
-    v: &[f64],
-) -> Result<rewind_checkpoint::SecondOrder, DriverError> {
-    let mut ob = st.objective(obj.clone());
-    rewind_checkpoint::hvp(st, &mut ob, s, steps, x0, v)
-}
+use rewind_sim::{Problem, SimError, TerminalMisfit};
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
@@ -49,53 +23,51 @@ fn gradients_wrt_vorticity_viscosity_and_lid_speed_match_fd() {
     let w0 = g.sample(|x, y| 3.0 * (5.0 * x).sin() * (4.0 * y).sin());
     let obj = TerminalMisfit { target: g.sample(|x, _| x - 0.5), area: g.dx * g.dy };
     let steps = 40;
+    let mut problem = Problem::new(step, obj, Strategy::StoreAll, steps, Par::Seq).unwrap();
     let mut reference = None;
     for s in [Strategy::StoreAll, Strategy::Periodic { every: 6 }, Strategy::Binomial { snapshots: 3 }] {
-        let mut st = stepper::<f64>(p.clone(), Par::Seq).unwrap();
-        let out = gradient(&mut st, &mut obj.clone(), s, steps, &w0).unwrap();
+        problem.set_strategy(s).unwrap();
+        let out = problem.gradient(&w0).unwrap();
         match &reference {
             None => reference = Some(out),
             Some(r) => {
-                assert_eq!(out.grad_x0, r.grad_x0, "{s}");
-                assert_eq!(out.grad_params, r.grad_params, "{s}");
+                assert_eq!(out.x0, r.x0, "{s}");
+                assert_eq!(out.params, r.params, "{s}");
             }
         }
     }
     let r = reference.unwrap();
-    let j = |p: &Params, w: &[f64]| {
-        let mut st = stepper::<f64>(p.clone(), Par::Seq).unwrap();
-        gradient(&mut st, &mut obj.clone(), Strategy::StoreAll, steps, w).unwrap().objective
-    };
     let v = g.sample(|x, y| (3.0 * x + y).cos());
-    let t = rewind_tape::fd::taylor_test(|w| j(&p, w), &w0, &r.grad_x0, &v).unwrap();
+    let cell = std::cell::RefCell::new(&mut problem);
+    let t = rewind_tape::fd::taylor_test(|w| cell.borrow_mut().value(w).unwrap(), &w0, &r.x0, &v).unwrap();
     assert!(t.passed(), "{t:?}");
-    // ν = U/Re and the lid speed U are the parameters
+    // ν = U/Re and the lid speed U are the parameters, each set in place
     let h = 1e-6;
-    let nu = p.lid / p.reynolds;
-    let with_nu = |nu: f64| j(&Params { reynolds: p.lid / nu, ..p.clone() }, &w0);
-    let fd_nu = (with_nu(nu + h) - with_nu(nu - h)) / (2.0 * h);
-    assert!((r.grad_params[0] - fd_nu).abs() < 1e-6 * fd_nu.abs().max(1e-3), "{} vs {fd_nu}", r.grad_params[0]);
-    // changing U at fixed ν: Re = U/ν
-    let with_u = |u: f64| j(&Params { lid: u, reynolds: u / nu, ..p.clone() }, &w0);
-    let fd_u = (with_u(1.0 + h) - with_u(1.0 - h)) / (2.0 * h);
-    assert!((r.grad_params[1] - fd_u).abs() < 1e-6 * fd_u.abs().max(1e-3), "{} vs {fd_u}", r.grad_params[1]);
-    // HVP: symmetry
-    let hv = |d: &[f64]| {
-        let mut st = stepper::<Dual<f64>>(p.clone(), Par::Seq).unwrap();
-        hvp(&mut st, &mut obj.clone(), Strategy::Binomial { snapshots: 4 }, steps, &w0, d).unwrap().hvp
+    let mut fd_param = |name: &str, at: f64, want: f64| {
+        let mut j = |x: f64| {
+            problem.set_param(name, &[x]).unwrap();
+            problem.value(&w0).unwrap()
+        };
+        let fd = (j(at + h) - j(at - h)) / (2.0 * h);
+        problem.set_param(name, &[at]).unwrap();
+        assert!((want - fd).abs() < 1e-6 * fd.abs().max(1e-3), "{name}: {want} vs {fd}");
     };
+    fd_param("nu", p.lid / p.reynolds, r.param("nu").unwrap()[0]);
+    fd_param("lid", p.lid, r.param("lid").unwrap()[0]);
+    // HVP: symmetry
+    problem.set_strategy(Strategy::Binomial { snapshots: 4 }).unwrap();
+    let no_p = vec![0.0; problem.param_set().len()];
+    let mut hv = |d: &[f64]| problem.hvp(&w0, d, &no_p).unwrap().x0;
     let u = g.sample(|x, y| (x * y * 7.0).sin());
     let hv_v = hv(&v);
     let (a, b) = (dot(&u, &hv_v), dot(&v, &hv(&u)));
     assert!((a - b).abs() < 1e-9 * a.abs().max(b.abs()), "{a} vs {b}");
     // HVP: against a central difference of gradients along v
-    let grad_at = |w: &[f64]| {
-        let mut st = stepper::<f64>(p.clone(), Par::Seq).unwrap();
-        gradient(&mut st, &mut obj.clone(), Strategy::StoreAll, steps, w).unwrap().grad_x0
-    };
+    problem.set_strategy(Strategy::StoreAll).unwrap();
     let h = 1e-5;
-    let gp = grad_at(&w0.iter().zip(&v).map(|(a, b)| a + h * b).collect::<Vec<_>>());
-    let gm = grad_at(&w0.iter().zip(&v).map(|(a, b)| a - h * b).collect::<Vec<_>>());
+    let mut grad_at =
+        |s: f64| problem.gradient(&w0.iter().zip(&v).map(|(a, b)| a + s * b).collect::<Vec<_>>()).unwrap().x0;
+    let (gp, gm) = (grad_at(h), grad_at(-h));
     let size = hv_v.iter().map(|z| z.abs()).fold(0.0, f64::max);
     assert!(size > 0.0, "degenerate direction");
     for k in 0..g.len() {
@@ -120,11 +92,15 @@ fn coarse_steady_state_is_close_to_the_published_centre_line() {
 #[test]
 fn an_unstable_time_step_is_a_typed_error_naming_the_step() {
     let p = Params { dt: 0.5, ..small() };
-    let mut st = stepper::<f64>(p.clone(), Par::Seq).unwrap();
-    let g = *CavityStep::new(p).unwrap().grid();
-    let obj = TerminalMisfit { target: vec![0.0; g.len()], area: 1.0 };
-    let err = gradient(&mut st, &mut obj.clone(), Strategy::StoreAll, 5, &vec![0.0; g.len()]).unwrap_err();
-    assert!(matches!(err, DriverError::Step { step: 0, source: StepError::Unstable { step: 0, .. } }), "{err}");
+    let step = CavityStep::new(p).unwrap();
+    let n = step.grid().len();
+    let obj = TerminalMisfit { target: vec![0.0; n], area: 1.0 };
+    let mut problem = Problem::new(step, obj, Strategy::StoreAll, 5, Par::Seq).unwrap();
+    let err = problem.gradient(&vec![0.0; n]).unwrap_err();
+    assert!(
+        matches!(err, SimError::Driver(DriverError::Step { step: 0, source: StepError::Unstable { step: 0, .. } })),
+        "{err}"
+    );
     assert!(matches!(
         stepper::<f64>(Params { n: 3, ..small() }, Par::Seq),
         Err(rewind_cavity::CavityError::Param(p)) if p.starts_with("n:")

@@ -26,15 +26,17 @@ mod model;
 mod problem;
 mod sim;
 mod state;
+pub mod var;
 
 pub use check::{DerivativeCheck, check};
 pub use error::SimError;
 pub use loss::{Loss, LossObjective, TerminalMisfit};
 pub use method::Method;
 pub use model::{Model, ParamSet, ParamValue, Params};
-pub use problem::{Gradient, Problem, SecondOrder};
+pub use problem::{GaussNewton, Gradient, Problem, SecondOrder};
 pub use sim::Sim;
 pub use state::{Layout, State};
+pub use var::{Analysis, Incremental, incremental};
 
 use rewind_checkpoint::{DriverError, StepError, Stepper};
 

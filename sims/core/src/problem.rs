@@ -6,11 +6,14 @@
 
 use std::path::PathBuf;
 
-use rewind_checkpoint::{Counters, Objective, Outcome, StepError, Stepper, Strategy, run_strategy};
+use rewind_checkpoint::{Counters, Kept, Objective, Outcome, StepError, Stepper, Strategy, run_strategy};
 use rewind_field::{Dual, Par};
 use rewind_optim::OptimError;
 
 use crate::{Layout, Loss, LossObjective, Model, ParamSet, Sim, SimError};
+
+mod gauss_newton;
+pub use gauss_newton::GaussNewton;
 
 /// `J`, `∂J/∂x₀` and `∂J/∂p` (flat; by name with [`Gradient::param`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -63,6 +66,10 @@ pub struct Problem<M, L> {
     strategy: Strategy,
     steps: usize,
     disk_dir: PathBuf,
+    /// The first forward sweep kept at a linearisation point.
+    kept: Option<Kept<f64>>,
+    /// Whether Gauss–Newton products keep it.
+    reuse: bool,
 }
 
 impl<M: Model + Clone, L: Loss + Clone> Problem<M, L> {
@@ -76,12 +83,23 @@ impl<M: Model + Clone, L: Loss + Clone> Problem<M, L> {
         let loss_f =
             LossObjective::new(loss.clone(), layout.clone(), params.clone(), primal.param_values().to_vec(), par);
         let loss_dual = LossObjective::new(loss, layout, params, dual.param_values().to_vec(), par);
-        Ok(Problem { primal, dual, loss: loss_f, loss_dual, strategy, steps, disk_dir: std::env::temp_dir() })
+        Ok(Problem {
+            primal,
+            dual,
+            loss: loss_f,
+            loss_dual,
+            strategy,
+            steps,
+            disk_dir: std::env::temp_dir(),
+            kept: None,
+            reuse: true,
+        })
     }
 
     /// Snapshots of the disk level go to `dir`.
     pub fn with_disk_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.disk_dir = dir.into();
+        self.kept = None;
         self
     }
     /// The primal stepper (for running the model on its own).
@@ -116,11 +134,13 @@ impl<M: Model + Clone, L: Loss + Clone> Problem<M, L> {
     pub fn set_strategy(&mut self, strategy: Strategy) -> Result<(), SimError> {
         strategy.schedule(self.steps)?;
         self.strategy = strategy;
+        self.kept = None;
         Ok(())
     }
 
     /// Sets the parameter `name` everywhere (no plan is rebuilt).
     pub fn set_param(&mut self, name: &str, value: &[f64]) -> Result<(), SimError> {
+        self.kept = None;
         self.primal.set_param(name, value)?;
         let d: Vec<Dual<f64>> = value.iter().map(|&v| Dual::constant(v)).collect();
         self.dual.set_param(name, &d)?;
@@ -136,6 +156,7 @@ impl<M: Model + Clone, L: Loss + Clone> Problem<M, L> {
 
     /// Sets every parameter from a flat vector.
     pub fn set_param_values(&mut self, values: &[f64]) -> Result<(), SimError> {
+        self.kept = None;
         self.primal.set_param_values(values)?;
         let d: Vec<Dual<f64>> = values.iter().map(|&v| Dual::constant(v)).collect();
         self.dual.set_param_values(&d)?;
@@ -192,6 +213,21 @@ impl<M: Model + Clone, L: Loss + Clone> Problem<M, L> {
         Ok(self.gradient_of(out))
     }
 
+    /// Checks the lengths of a point and a direction `(v_x, v_p)`.
+    fn check_direction(&self, x0: &[f64], v_x: &[f64], v_p: &[f64]) -> Result<(), SimError> {
+        self.layout().check_len(x0.len())?;
+        self.layout().check_len(v_x.len()).map_err(|_| SimError::Length {
+            what: "direction v_x".into(),
+            expected: x0.len(),
+            got: v_x.len(),
+        })?;
+        let np = self.param_set().len();
+        if v_p.len() != np {
+            return Err(SimError::Length { what: "direction v_p".into(), expected: np, got: v_p.len() });
+        }
+        Ok(())
+    }
+
     fn gradient_of(&self, out: Outcome<f64>) -> Gradient {
         Gradient {
             objective: out.objective,
@@ -207,16 +243,7 @@ impl<M: Model + Clone, L: Loss + Clone> Problem<M, L> {
     /// (initial state, flat parameters), by forward-over-reverse through
     /// the same schedule: the state and the parameters become duals.
     pub fn hvp(&mut self, x0: &[f64], v_x: &[f64], v_p: &[f64]) -> Result<SecondOrder, SimError> {
-        self.layout().check_len(x0.len())?;
-        self.layout().check_len(v_x.len()).map_err(|_| SimError::Length {
-            what: "direction v_x".into(),
-            expected: x0.len(),
-            got: v_x.len(),
-        })?;
-        let np = self.param_set().len();
-        if v_p.len() != np {
-            return Err(SimError::Length { what: "direction v_p".into(), expected: np, got: v_p.len() });
-        }
+        self.check_direction(x0, v_x, v_p)?;
         let pd: Vec<Dual<f64>> = self.primal.param_values().iter().zip(v_p).map(|(&a, &b)| Dual::new(a, b)).collect();
         self.dual.set_param_values(&pd)?;
         self.loss_dual.set_param_values(&pd);

@@ -4,33 +4,12 @@
 use rewind_checkpoint::{DriverError, StepError, Stepper, Strategy};
 use rewind_field::Par;
 use rewind_ns2d::spec::{self, Size};
-use rewind_ns2d::{Params, TerminalMisfit, stepper};
-use rewind_sim::{Model, Sim};
-use rewind_tape::Dual;
+use rewind_ns2d::{Ns2d, Params, TerminalMisfit, stepper};
+use rewind_sim::{Problem, SimError};
 
-/// The driver's gradient with the misfit recorded on the tape.
-fn gradient<M: Model>(
-    st: &mut Sim<M, f64>,
-    obj: &mut TerminalMisfit,
-    s: Strategy,
-    steps: usize,
-    x0: &[f64],
-) -> Result<rewind_checkpoint::Outcome<f64>, DriverError> {
-    let mut ob = st.objective(obj.clone());
-    rewind_checkpoint::gradient(st, &mut ob, s, steps, x0)
-}
-
-/// The driver's HVP with the misfit recorded on the tape.
-fn hvp<M: Model>(
-    st: &mut Sim<M, Dual<f64>>,
-    obj: &mut TerminalMisfit,
-    s: Strategy,
-    steps: usize,
-    x0: &[f64],
-    v: &[f64],
-) -> Result<rewind_checkpoint::SecondOrder, DriverError> {
-    let mut ob = st.objective(obj.clone());
-    rewind_checkpoint::hvp(st, &mut ob, s, steps, x0, v)
+/// The benchmark's problem: the model at `p`, the misfit, a strategy.
+fn problem(p: &Params, obj: &TerminalMisfit, s: Strategy, steps: usize) -> Problem<Ns2d, TerminalMisfit> {
+    Problem::new(Ns2d::new(p.clone()).unwrap(), obj.clone(), s, steps, Par::Seq).unwrap()
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
@@ -90,12 +69,10 @@ fn gradient_is_identical_under_every_schedule_and_matches_fd() {
         Strategy::Binomial { snapshots: 3 },
         Strategy::Online { snapshots: 4 },
     ] {
-        let mut st = stepper::<f64>(p.clone(), Par::Seq).unwrap();
-        let mut ob = obj.clone();
-        let out = gradient(&mut st, &mut ob, s, steps, &wa).unwrap();
+        let out = problem(&p, &obj, s, steps).gradient(&wa).unwrap();
         match &reference {
-            None => reference = Some(out.grad_x0),
-            Some(r) => assert_eq!(&out.grad_x0, r, "{s}"),
+            None => reference = Some(out.x0),
+            Some(r) => assert_eq!(&out.x0, r, "{s}"),
         }
     }
     let g = reference.unwrap();
@@ -117,28 +94,22 @@ fn hvp_matches_fd_of_gradients_and_is_symmetric() {
     let (p, wa, v, obj) = small(steps);
     let u: Vec<f64> =
         rewind_field::Grid::periodic_square(16, 2.0 * std::f64::consts::PI).unwrap().sample(|x, y| (2.0 * x - y).cos());
-    let run_hvp = |dir: &[f64], s: Strategy| {
-        let mut st = stepper::<Dual<f64>>(p.clone(), Par::Seq).unwrap();
-        let mut ob = obj.clone();
-        hvp(&mut st, &mut ob, s, steps, &wa, dir).unwrap()
-    };
+    let no_p = vec![0.0; 1 + wa.len()];
+    let run_hvp = |dir: &[f64], s: Strategy| problem(&p, &obj, s, steps).hvp(&wa, dir, &no_p).unwrap().x0;
     let hv = run_hvp(&v, Strategy::Binomial { snapshots: 4 });
-    assert_eq!(hv.hvp, run_hvp(&v, Strategy::StoreAll).hvp, "HVP identical under schedules");
-    let grad_at = |w: &[f64]| {
-        let mut st = stepper::<f64>(p.clone(), Par::Seq).unwrap();
-        let mut ob = obj.clone();
-        gradient(&mut st, &mut ob, Strategy::Binomial { snapshots: 5 }, steps, w).unwrap().grad_x0
-    };
+    assert_eq!(hv, run_hvp(&v, Strategy::StoreAll), "HVP identical under schedules");
+    let mut five = problem(&p, &obj, Strategy::Binomial { snapshots: 5 }, steps);
+    let mut grad_at = |w: &[f64]| five.gradient(w).unwrap().x0;
     let h = 1e-5;
     let gp = grad_at(&wa.iter().zip(&v).map(|(a, b)| a + h * b).collect::<Vec<_>>());
     let gm = grad_at(&wa.iter().zip(&v).map(|(a, b)| a - h * b).collect::<Vec<_>>());
-    let size = hv.hvp.iter().map(|a| a.abs()).fold(0.0, f64::max);
+    let size = hv.iter().map(|a| a.abs()).fold(0.0, f64::max);
     for k in 0..wa.len() {
         let fd = (gp[k] - gm[k]) / (2.0 * h);
-        assert!((hv.hvp[k] - fd).abs() < 1e-6 * size, "k = {k}: {} vs {fd}", hv.hvp[k]);
+        assert!((hv[k] - fd).abs() < 1e-6 * size, "k = {k}: {} vs {fd}", hv[k]);
     }
     let hu = run_hvp(&u, Strategy::Binomial { snapshots: 4 });
-    let (a, b) = (dot(&u, &hv.hvp), dot(&v, &hu.hvp));
+    let (a, b) = (dot(&u, &hv), dot(&v, &hu));
     assert!((a - b).abs() < 1e-10 * a.abs().max(b.abs()), "<u, Hv> = {a}, <v, Hu> = {b}");
 }
 
@@ -146,9 +117,7 @@ fn hvp_matches_fd_of_gradients_and_is_symmetric() {
 fn viscosity_and_forcing_gradients_match_fd() {
     let steps = 20;
     let (p, wa, _, obj) = small(steps);
-    let mut st = stepper::<f64>(p.clone(), Par::Seq).unwrap();
-    let mut ob = obj.clone();
-    let out = gradient(&mut st, &mut ob, Strategy::Binomial { snapshots: 3 }, steps, &wa).unwrap();
+    let out = problem(&p, &obj, Strategy::Binomial { snapshots: 3 }, steps).gradient(&wa).unwrap();
     let with = |nu: f64, df: f64| {
         let mut q = p.clone();
         q.nu = nu;
@@ -157,9 +126,10 @@ fn viscosity_and_forcing_gradients_match_fd() {
     };
     let h = 1e-6;
     let fd_nu = (with(p.nu + h, 0.0) - with(p.nu - h, 0.0)) / (2.0 * h);
-    assert!((out.grad_params[0] - fd_nu).abs() < 1e-6 * fd_nu.abs().max(1e-6), "{} vs {fd_nu}", out.grad_params[0]);
+    let ad_nu = out.param("nu").unwrap()[0];
+    assert!((ad_nu - fd_nu).abs() < 1e-6 * fd_nu.abs().max(1e-6), "{ad_nu} vs {fd_nu}");
     let fd_f = (with(p.nu, h) - with(p.nu, -h)) / (2.0 * h);
-    let ad_f: f64 = out.grad_params[1..].iter().enumerate().map(|(k, g)| g * ((k % 5) as f64 - 2.0)).sum();
+    let ad_f: f64 = out.param("forcing").unwrap().iter().enumerate().map(|(k, g)| g * ((k % 5) as f64 - 2.0)).sum();
     assert!((ad_f - fd_f).abs() < 1e-6 * fd_f.abs().max(1e-6), "{ad_f} vs {fd_f}");
 }
 
@@ -167,20 +137,20 @@ fn viscosity_and_forcing_gradients_match_fd() {
 fn cfl_violation_and_bad_parameters_are_typed_errors() {
     let (mut p, wa, _, obj) = small(10);
     p.dt = 2.0;
-    let mut st = stepper::<f64>(p.clone(), Par::Seq).unwrap();
-    let mut ob = obj.clone();
-    let err = gradient(&mut st, &mut ob, Strategy::StoreAll, 10, &wa).unwrap_err();
+    let err = problem(&p, &obj, Strategy::StoreAll, 10).gradient(&wa).unwrap_err();
     assert!(
-        matches!(err, DriverError::Step { step: 0, source: StepError::Unstable { step: 0, what: "CFL", .. } }),
+        matches!(
+            err,
+            SimError::Driver(DriverError::Step { step: 0, source: StepError::Unstable { step: 0, what: "CFL", .. } })
+        ),
         "{err}"
     );
     // with the CFL check relaxed the state blows up, and the step is named
     p.max_cfl = f64::INFINITY;
     p.dt = 5.0;
     let strong: Vec<f64> = wa.iter().map(|w| 30.0 * w).collect();
-    let mut st = stepper::<f64>(p.clone(), Par::Seq).unwrap();
-    match gradient(&mut st, &mut ob, Strategy::StoreAll, 400, &strong) {
-        Err(DriverError::NonFiniteState { step, .. }) => assert!(step < 400),
+    match problem(&p, &obj, Strategy::StoreAll, 400).gradient(&strong) {
+        Err(SimError::Driver(DriverError::NonFiniteState { step, .. })) => assert!(step < 400),
         Err(e) => panic!("unexpected error {e}"),
         Ok(_) => panic!("an unstable time step did not blow up"),
     }
@@ -202,7 +172,7 @@ fn cfl_violation_and_bad_parameters_are_typed_errors() {
     let mut next = vec![0.0; 4];
     let err = ok.step(0, &[0.0; 4], &mut next).unwrap_err();
     assert!(
-        matches!(err.model_error::<rewind_sim::SimError>(), Some(rewind_sim::SimError::Length { got: 4, .. })),
+        matches!(err.model_error::<SimError>(), Some(SimError::Length { got: 4, .. })),
         "wrong state length: {err}"
     );
 }
@@ -238,4 +208,34 @@ fn the_size_s_benchmark_runs_and_its_gradient_agrees_with_fd() {
     let fd = (j(eps) - j(-eps)) / (2.0 * eps);
     assert!((fd - r.grad_dot_v).abs() < 1e-7 * r.grad_dot_v.abs(), "{fd} vs {}", r.grad_dot_v);
     assert!((j(0.0) - r.jloss).abs() < 1e-13 * r.jloss);
+}
+
+#[test]
+fn gauss_newton_matches_differences_of_the_linearised_residual_and_drops_the_model_curvature() {
+    let steps = 20;
+    let (p, wa, v, obj) = small(steps);
+    let no_p = vec![0.0; 1 + wa.len()];
+    let mut pr = problem(&p, &obj, Strategy::Binomial { snapshots: 4 }, steps);
+    let gn = pr.gauss_newton(&wa, &v, &no_p).unwrap();
+    // M v, M = ∂xₙ/∂x₀, by central differences of the final state
+    let mut st = stepper::<f64>(p.clone(), Par::Seq).unwrap();
+    let mut at = |e: f64| {
+        let w: Vec<f64> = wa.iter().zip(&v).map(|(a, b)| a + e * b).collect();
+        spec::advance(&mut st, &w, steps).unwrap()
+    };
+    let (h, x) = (1e-5, at(0.0));
+    let mv: Vec<f64> = at(h).iter().zip(&at(-h)).map(|(a, b)| (a - b) / (2.0 * h)).collect();
+    // Mᵀ (a M v) is the gradient of ½ a ‖xₙ − (xₙ(x₀) − M v)‖² at x₀
+    let target: Vec<f64> = x.iter().zip(&mv).map(|(a, b)| a - b).collect();
+    let linearised = TerminalMisfit { target, area: obj.area };
+    let fd = problem(&p, &linearised, Strategy::StoreAll, steps).gradient(&wa).unwrap().x0;
+    let size = gn.x0.iter().map(|a| a.abs()).fold(0.0, f64::max);
+    for (k, (a, b)) in gn.x0.iter().zip(&fd).enumerate() {
+        assert!((a - b).abs() < 1e-6 * size, "k = {k}: {a} vs {b}");
+    }
+    assert!(dot(&v, &gn.x0) > 0.0);
+    // the full HVP also holds the model's curvature weighted by the residual
+    let hv = pr.hvp(&wa, &v, &no_p).unwrap().x0;
+    let gap = hv.iter().zip(&gn.x0).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    assert!(gap > 1e-3 * size, "the HVP equals the Gauss–Newton product ({gap} vs {size})");
 }

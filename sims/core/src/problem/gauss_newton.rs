@@ -1,0 +1,184 @@
+//! Gauss–Newton products through the checkpointed loop, at a kept
+//! linearisation point.
+//!
+//! For an objective that is a sum of losses of the states and the
+//! parameters, `J = Σₜ ℓₜ(xₜ, p)`, the Gauss–Newton matrix keeps the
+//! curvature of the losses and drops that of the model:
+//!
+//! `G = Σₜ Jₜᵀ ∇²ℓₜ Jₜ`,  `Jₜ = ∂(xₜ, p)/∂(x₀, p)`.
+//!
+//! It is positive semidefinite where every `ℓₜ` is convex — a misfit
+//! `½‖H xₜ − y‖²_W` with a linear `H` and `W ⪰ 0`, a background
+//! `½‖x₀ − x_b‖²_{B⁻¹}` — and equals the Hessian for a linear model. (It is
+//! the *generalised* Gauss–Newton matrix: a loss with a nonlinear
+//! observation operator keeps that operator's curvature in `∇²ℓₜ`.) One
+//! product `G v` is
+//!
+//! 1. one tangent-linear run over dual numbers from `(x₀ + ε v_x, p + ε v_p)`
+//!    — steps without recording, no snapshots — which at every loss takes
+//!    the seed `∇²ℓₜ (δxₜ, δp)` from the loss differentiated by the duals;
+//! 2. one adjoint sweep in `f64` through the checkpoint schedule whose
+//!    losses are those seeds: `G v = Σₜ Jₜᵀ seedₜ`.
+//!
+//! The adjoint sweep runs on the primal trajectory, which does not depend
+//! on `v`: the first forward sweep of its schedule is kept
+//! ([`rewind_checkpoint::reuse`]) and every later product at the same
+//! point (a CG solve, an eigensolver's block) replays only the reverse
+//! part. [`Problem::linearise`] makes the gradient that starts such a
+//! sequence keep it too.
+
+use rewind_checkpoint::{Counters, Objective, StepError, Stepper, replay, run_keeping, run_strategy};
+use rewind_field::{Dual, Real};
+
+use super::{Gradient, Problem};
+use crate::{Loss, Model, ParamSet, SimError};
+
+/// The product `G v = (Gᵥ_x, Gᵥ_p)` of the Gauss–Newton matrix with a
+/// direction of (initial state, parameters).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GaussNewton {
+    /// The initial-state part of `G v`.
+    pub x0: Vec<f64>,
+    /// The parameter part of `G v` (flat; by name with [`GaussNewton::param`]).
+    pub params: Vec<f64>,
+    /// Steps of the tangent-linear run (over dual numbers, not recorded).
+    pub tangent_steps: u64,
+    /// What the adjoint sweep cost; `reused_steps` counts the primal steps
+    /// not run because the point's first forward sweep was kept.
+    pub counters: Counters,
+    names: ParamSet,
+}
+
+impl GaussNewton {
+    /// The part of `G v` for the parameter `name`.
+    pub fn param(&self, name: &str) -> Result<&[f64], SimError> {
+        Ok(&self.params[self.names.range(name)?])
+    }
+}
+
+/// The losses of the adjoint sweep: a seed added to `x̄ₜ` at chosen states.
+struct Seeds {
+    /// `(t, seed)`, increasing in `t`.
+    at: Vec<(usize, Vec<f64>)>,
+}
+
+impl Objective<f64> for Seeds {
+    fn loss(&mut self, t: usize, _n: usize, _x: &[f64], xbar: &mut [f64], _pbar: &mut [f64]) -> Result<f64, StepError> {
+        if let Ok(k) = self.at.binary_search_by_key(&t, |(s, _)| *s) {
+            for (b, s) in xbar.iter_mut().zip(&self.at[k].1) {
+                *b += s;
+            }
+        }
+        Ok(0.0)
+    }
+}
+
+impl<M: Model + Clone, L: Loss + Clone> Problem<M, L> {
+    /// The gradient at `x₀`, like [`Problem::gradient`], keeping the
+    /// schedule's first forward sweep so that the Gauss–Newton products
+    /// that follow at the same point replay only its reverse part (at most
+    /// the strategy's snapshot budget is copied; see
+    /// [`rewind_checkpoint::reuse`]). Changing a parameter or the strategy
+    /// drops what is kept.
+    pub fn linearise(&mut self, x0: &[f64]) -> Result<Gradient, SimError> {
+        self.layout().check_len(x0.len())?;
+        let (out, kept) = run_keeping(&mut self.primal, &mut self.loss, self.strategy, self.steps, x0, &self.disk_dir)?;
+        self.kept = Some(kept);
+        Ok(self.gradient_of(out))
+    }
+
+    /// Drops the kept first forward sweep (its snapshots' memory).
+    pub fn forget_linearisation(&mut self) {
+        self.kept = None;
+    }
+
+    /// Whether [`Problem::gauss_newton`] keeps the first forward sweep of a
+    /// new point for the products that follow (the default; costs the
+    /// copies of at most the strategy's snapshot budget).
+    pub fn set_reuse(&mut self, reuse: bool) {
+        self.reuse = reuse;
+        if !reuse {
+            self.kept = None;
+        }
+    }
+
+    /// Whether a first forward sweep from exactly `x0` is kept.
+    pub fn is_linearised_at(&self, x0: &[f64]) -> bool {
+        self.kept.as_ref().is_some_and(|k| {
+            let kx = k.x0();
+            kx.len() == x0.len() && kx.iter().zip(x0).all(|(a, b)| a.to_bits() == b.to_bits())
+        })
+    }
+
+    /// `G v` for the direction `v = (v_x, v_p)` at `x₀` (see the
+    /// [module](self) docs): a tangent-linear run, then an adjoint sweep
+    /// that replays the kept first forward sweep if one from `x₀` is kept,
+    /// and keeps its own otherwise.
+    pub fn gauss_newton(&mut self, x0: &[f64], v_x: &[f64], v_p: &[f64]) -> Result<GaussNewton, SimError> {
+        self.check_direction(x0, v_x, v_p)?;
+        let pd: Vec<Dual<f64>> = self.primal.param_values().iter().zip(v_p).map(|(&a, &b)| Dual::new(a, b)).collect();
+        self.dual.set_param_values(&pd)?;
+        self.loss_dual.set_param_values(&pd);
+        let tangent = self.tangent_seeds(x0, v_x);
+        // back to constants, whatever happened
+        let pc: Vec<Dual<f64>> = self.primal.param_values().iter().map(|&a| Dual::constant(a)).collect();
+        self.dual.set_param_values(&pc)?;
+        self.loss_dual.set_param_values(&pc);
+        let (mut seeds, pseed) = tangent?;
+        let hit = self.is_linearised_at(x0);
+        let out = match self.kept.as_mut() {
+            Some(kept) if hit => replay(&mut self.primal, &mut seeds, kept)?,
+            _ if self.reuse => {
+                let (out, kept) =
+                    run_keeping(&mut self.primal, &mut seeds, self.strategy, self.steps, x0, &self.disk_dir)?;
+                self.kept = Some(kept);
+                out
+            }
+            _ => run_strategy(&mut self.primal, &mut seeds, self.strategy, self.steps, x0, &self.disk_dir)?,
+        };
+        let mut params = out.grad_params;
+        for (p, s) in params.iter_mut().zip(&pseed) {
+            *p += s;
+        }
+        Ok(GaussNewton {
+            x0: out.grad_x0,
+            params,
+            tangent_steps: self.steps as u64,
+            counters: out.counters,
+            names: self.param_set().clone(),
+        })
+    }
+
+    /// The tangent-linear run: the seeds `∇²ℓₜ (δxₜ, δp)` for the states
+    /// with a loss, and the parameter part of the losses' curvature
+    /// `Σₜ ∇²_{p·}ℓₜ (δxₜ, δp)`. The dual parameters are set by the caller.
+    fn tangent_seeds(&mut self, x0: &[f64], v_x: &[f64]) -> Result<(Seeds, Vec<f64>), SimError> {
+        let n = self.steps;
+        let zero = Dual::constant(0.0);
+        let mut x: Vec<Dual<f64>> = x0.iter().zip(v_x).map(|(&a, &b)| Dual::new(a, b)).collect();
+        let (mut next, mut xbar) = (vec![zero; x.len()], vec![zero; x.len()]);
+        let np = self.param_set().len();
+        let (mut pbar, mut pseed) = (vec![zero; np], vec![0.0; np]);
+        let mut at = Vec::new();
+        for t in 0..=n {
+            xbar.fill(zero);
+            pbar.fill(zero);
+            Objective::loss(&mut self.loss_dual, t, n, &x, &mut xbar, &mut pbar)
+                .map_err(|source| SimError::At { step: t, source })?;
+            if xbar.iter().any(|d| d.eps != 0.0) {
+                at.push((t, xbar.iter().map(|d| d.eps).collect()));
+            }
+            for (s, d) in pseed.iter_mut().zip(&pbar) {
+                *s += d.eps;
+            }
+            if t < n {
+                self.dual.step(t, &x, &mut next).map_err(|source| SimError::At { step: t, source })?;
+                if let Some(index) = next.iter().position(|v| !Real::is_finite(v)) {
+                    return Err(SimError::At { step: t, source: StepError::NonFinite { index } });
+                }
+                std::mem::swap(&mut x, &mut next);
+            }
+        }
+        Ok((Seeds { at }, pseed))
+    }
+}

@@ -1,0 +1,230 @@
+//! Incremental 4D-Var: outer nonlinear iterations, inner conjugate
+//! gradients on the Gauss–Newton model, in the control variable of a
+//! spectral background covariance.
+//!
+//! The objective is `J(x₀) = ½‖x₀ − x_b‖²_{B⁻¹} + J_o(x₀)`, with `J_o` the
+//! problem's loss (the observation terms, no background of its own) and
+//! `B` a [`Correlation`] applied to every field of the state (the state's
+//! scalars, if any, have the variance of the correlation and no spatial
+//! correlation). The control-variable transform `x₀ = x_b + B^{1/2} χ`
+//! turns the background term into `½‖χ‖²`, so the Gauss–Newton matrix in
+//! `χ`, `I + B^{1/2} G_o B^{1/2}`, has every eigenvalue at least 1 — the
+//! inner problem is well conditioned where the observations are few. Each
+//! outer iteration linearises at `x₀` ([`Problem::linearise`], which keeps
+//! the first forward sweep of the checkpoint schedule), solves
+//! `(I + B^{1/2} G_o B^{1/2}) δ = −∇_χ J` by CG with Gauss–Newton products
+//! ([`Problem::gauss_newton`], replaying that sweep), and takes the step
+//! `χ ← χ + δ` — halved while it does not decrease `J`.
+
+use std::time::Instant;
+
+use rewind_field::Correlation;
+
+use crate::{Layout, Loss, Model, Problem, SimError};
+
+/// The settings of [`incremental`] (plain data).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Incremental {
+    /// Outer (nonlinear) iterations at most.
+    pub outer: usize,
+    /// CG iterations per outer iteration at most.
+    pub inner: usize,
+    /// The inner solve stops at `‖r‖ ≤ inner_tol ‖∇_χ J‖`.
+    pub inner_tol: f64,
+    /// The outer loop stops at `‖∇_χ J‖ ≤ tol ‖∇_χ J(χ = 0)‖`.
+    pub tol: f64,
+}
+
+impl Default for Incremental {
+    fn default() -> Self {
+        Incremental { outer: 10, inner: 30, inner_tol: 1e-3, tol: 1e-6 }
+    }
+}
+
+/// One outer iteration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OuterStep {
+    /// `J` at the linearisation point.
+    pub objective: f64,
+    /// Its observation part `J_o`.
+    pub misfit: f64,
+    /// `‖∇_χ J‖` there.
+    pub grad_norm: f64,
+    /// CG iterations (one Gauss–Newton product each).
+    pub cg_iterations: usize,
+    /// Step halvings before `J` decreased.
+    pub halvings: usize,
+    /// Wall seconds of the iteration.
+    pub seconds: f64,
+}
+
+/// The analysis and how it was reached.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Analysis {
+    /// The analysis `x₀ = x_b + B^{1/2} χ`.
+    pub x0: Vec<f64>,
+    /// The control variable `χ`.
+    pub chi: Vec<f64>,
+    /// `J` at the analysis.
+    pub objective: f64,
+    /// Its observation part.
+    pub misfit: f64,
+    /// The outer iterations.
+    pub outer: Vec<OuterStep>,
+    /// Gradients computed (outer linearisations).
+    pub gradients: usize,
+    /// Gauss–Newton products.
+    pub products: usize,
+    /// Objective evaluations of the step control.
+    pub values: usize,
+    /// Wall seconds in all.
+    pub seconds: f64,
+}
+
+/// The map `χ ↦ B^{1/2} χ` on a whole state, and its use.
+struct Control<'b> {
+    b: &'b mut Correlation,
+    layout: Layout,
+}
+
+impl Control<'_> {
+    /// `out = B^{1/2} a`, field by field; scalars scaled by `σ`.
+    fn sqrt(&mut self, a: &[f64]) -> Result<Vec<f64>, SimError> {
+        let n = self.layout.grid().len();
+        let nf = self.layout.fields().len();
+        let mut out = vec![0.0; a.len()];
+        for k in 0..nf {
+            self.b.apply_sqrt(&a[k * n..(k + 1) * n], &mut out[k * n..(k + 1) * n])?;
+        }
+        let sigma = self.b.variance().sqrt();
+        for (o, &x) in out[nf * n..].iter_mut().zip(&a[nf * n..]) {
+            *o = sigma * x;
+        }
+        Ok(out)
+    }
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Incremental 4D-Var from the background `x_b` (see the [module](self)
+/// docs) on `problem`, whose loss holds the observation terms only, with
+/// the background covariance `b` on its grid. The parameters stay at their
+/// values; the checkpoint strategy is the problem's.
+pub fn incremental<M: Model + Clone, L: Loss + Clone>(
+    problem: &mut Problem<M, L>,
+    background: &[f64],
+    b: &mut Correlation,
+    settings: Incremental,
+) -> Result<Analysis, SimError> {
+    let start = Instant::now();
+    let layout = problem.layout().clone();
+    layout.check_len(background.len())?;
+    if b.grid() != layout.grid() {
+        return Err(SimError::Layout("the background covariance is on another grid than the model".into()));
+    }
+    if let Some(k) = background.iter().position(|v| !v.is_finite()) {
+        return Err(SimError::NonFinite { what: format!("background (entry {k})") });
+    }
+    let mut control = Control { b, layout };
+    let no_p = vec![0.0; problem.param_set().len()];
+    let len = background.len();
+    let at = |control: &mut Control<'_>, chi: &[f64]| -> Result<Vec<f64>, SimError> {
+        let d = control.sqrt(chi)?;
+        Ok(background.iter().zip(&d).map(|(a, b)| a + b).collect())
+    };
+    let mut chi = vec![0.0; len];
+    let mut x0 = background.to_vec();
+    let (mut outer, mut gradients, mut products, mut values) = (Vec::new(), 0, 0, 0);
+    let mut first_norm = None;
+    let (mut objective, mut misfit) = (f64::NAN, f64::NAN);
+    for _ in 0..settings.outer.max(1) {
+        let t0 = Instant::now();
+        let g = problem.linearise(&x0)?;
+        gradients += 1;
+        misfit = g.objective;
+        objective = 0.5 * dot(&chi, &chi) + misfit;
+        let bg = control.sqrt(&g.x0)?;
+        let grad: Vec<f64> = chi.iter().zip(&bg).map(|(c, b)| c + b).collect();
+        let gnorm = dot(&grad, &grad).sqrt();
+        let reference = *first_norm.get_or_insert(gnorm);
+        let mut step = OuterStep { objective, misfit, grad_norm: gnorm, cg_iterations: 0, halvings: 0, seconds: 0.0 };
+        if gnorm <= settings.tol * reference || gnorm == 0.0 {
+            step.seconds = t0.elapsed().as_secs_f64();
+            outer.push(step);
+            break;
+        }
+        // CG on (I + B^½ G B^½) δ = −∇, from δ = 0
+        let mut delta = vec![0.0; len];
+        let mut r: Vec<f64> = grad.iter().map(|v| -v).collect();
+        let mut d = r.clone();
+        let mut rr = dot(&r, &r);
+        for _ in 0..settings.inner {
+            let bd = control.sqrt(&d)?;
+            let gn = problem.gauss_newton(&x0, &bd, &no_p)?;
+            products += 1;
+            step.cg_iterations += 1;
+            let hd: Vec<f64> = control.sqrt(&gn.x0)?.iter().zip(&d).map(|(a, b)| a + b).collect();
+            let curvature = dot(&d, &hd);
+            if curvature.is_nan() || curvature <= 0.0 {
+                return Err(SimError::NonFinite { what: "Gauss–Newton curvature (not positive)".into() });
+            }
+            let alpha = rr / curvature;
+            for k in 0..len {
+                delta[k] += alpha * d[k];
+                r[k] -= alpha * hd[k];
+            }
+            let rr_new = dot(&r, &r);
+            if rr_new.sqrt() <= settings.inner_tol * gnorm {
+                break;
+            }
+            let beta = rr_new / rr;
+            rr = rr_new;
+            for k in 0..len {
+                d[k] = r[k] + beta * d[k];
+            }
+        }
+        // the step, halved while J does not decrease
+        let mut scale = 1.0;
+        loop {
+            let trial: Vec<f64> = chi.iter().zip(&delta).map(|(c, s)| c + scale * s).collect();
+            let x_trial = at(&mut control, &trial)?;
+            let j = problem.value(&x_trial);
+            values += 1;
+            let decreased = matches!(&j, Ok(j) if 0.5 * dot(&trial, &trial) + j < objective);
+            if decreased || step.halvings == 8 {
+                if decreased {
+                    chi = trial;
+                    x0 = x_trial;
+                }
+                break;
+            }
+            scale *= 0.5;
+            step.halvings += 1;
+        }
+        step.seconds = t0.elapsed().as_secs_f64();
+        let stalled = step.halvings == 8;
+        outer.push(step);
+        if stalled {
+            break;
+        }
+    }
+    // the final point's objective, if the last iteration moved
+    if outer.last().is_some_and(|s| s.grad_norm > settings.tol * first_norm.unwrap_or(0.0)) {
+        misfit = problem.value(&x0)?;
+        values += 1;
+        objective = 0.5 * dot(&chi, &chi) + misfit;
+    }
+    Ok(Analysis {
+        x0,
+        chi,
+        objective,
+        misfit,
+        outer,
+        gradients,
+        products,
+        values,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}

@@ -1,0 +1,184 @@
+//! Gauss–Newton products: equal to the Hessian in the directions in which
+//! the model is affine, symmetric and positive semidefinite,
+//! the same bits under every schedule and when a kept first sweep is
+//! replayed.
+
+use rewind_checkpoint::Strategy;
+use rewind_field::{Components, Ctx, Grid, Par, Scalar};
+use rewind_sim::{Layout, Loss, Model, ParamSet, Params, Problem, SimError, State};
+
+/// `u ← u + dt (κ Δu + q)` (forward Euler), periodic: affine in `(u, q)`
+/// at fixed `κ`.
+#[derive(Debug, Clone)]
+struct Diffuse;
+
+fn grid() -> Grid {
+    Grid::periodic_square(8, 1.0).unwrap()
+}
+
+impl Model for Diffuse {
+    fn layout(&self) -> Layout {
+        Layout::new(grid()).field("u")
+    }
+    fn params(&self) -> ParamSet {
+        ParamSet::new().scalar("kappa", 0.01).field("q", grid().sample(|x, y| (6.0 * x).sin() + y))
+    }
+    fn step<'id, T: Components>(
+        &self,
+        _t: usize,
+        _c: &'id Ctx<'id, T>,
+        x: &State<'id, T>,
+        p: &Params<'_, 'id, T>,
+    ) -> Result<State<'id, T>, SimError> {
+        let [u] = x.split()?;
+        let dt = 0.002;
+        Ok(State::from([u + (u.laplacian() * p.scalar("kappa")? + p.field("q")?) * dt]))
+    }
+}
+
+/// A background term on `u₀`, a regularisation of `q`, and observations
+/// of the whole field every third state: every term quadratic.
+#[derive(Debug, Clone)]
+struct FourDVar {
+    background: Vec<f64>,
+    data: Vec<f64>,
+}
+
+impl Loss for FourDVar {
+    fn at(&self, t: usize, _n: usize) -> bool {
+        t % 3 == 0
+    }
+    fn loss<'id, T: Components>(
+        &self,
+        t: usize,
+        _n: usize,
+        c: &'id Ctx<'id, T>,
+        x: &State<'id, T>,
+        p: &Params<'_, 'id, T>,
+    ) -> Result<Scalar<'id, T>, SimError> {
+        let [u] = x.split()?;
+        let shifted: Vec<f64> = self.data.iter().map(|d| d * (1.0 + 0.1 * t as f64)).collect();
+        let mut j = u.misfit(&shifted)? * 0.5;
+        if t == 0 {
+            let q = p.field("q")?;
+            j = j + u.misfit(&self.background)? * 2.0 + (q * q).sum() * 0.3;
+        }
+        Ok(j * (1.0 / c.grid().len() as f64))
+    }
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn max_abs(a: &[f64]) -> f64 {
+    a.iter().fold(0.0, |m, x| m.max(x.abs()))
+}
+
+fn problem(s: Strategy) -> Problem<Diffuse, FourDVar> {
+    let g = grid();
+    let loss = FourDVar { background: g.sample(|x, _| x.cos()), data: g.sample(|x, y| (x - y).sin()) };
+    Problem::new(Diffuse, loss, s, 20, Par::Seq).unwrap()
+}
+
+#[test]
+fn on_an_affine_model_the_gauss_newton_product_is_the_hessian() {
+    let g = grid();
+    let x0 = g.sample(|x, y| (2.0 * x).sin() * y);
+    let v_x = g.sample(|x, y| (3.0 * y).cos() + x);
+    let mut p = problem(Strategy::Binomial { snapshots: 3 });
+    let v_p = p.param_direction(&[("q", &g.sample(|x, _| 1.0 - x))]).unwrap();
+    let gn = p.gauss_newton(&x0, &v_x, &v_p).unwrap();
+    let h = p.hvp(&x0, &v_x, &v_p).unwrap();
+    // the rows of u₀ and q (in which the model is affine) agree; the row of
+    // κ, which multiplies u, holds the model's curvature in the Hessian only
+    let (gq, hq) = (gn.param("q").unwrap(), h.param("q").unwrap());
+    let size = max_abs(&h.x0).max(max_abs(hq));
+    assert!(size > 0.0);
+    for (a, b) in gn.x0.iter().zip(&h.x0).chain(gq.iter().zip(hq)) {
+        assert!((a - b).abs() <= 1e-12 * size, "{a} vs {b}");
+    }
+    let (gk, hk) = (gn.param("kappa").unwrap()[0], h.param("kappa").unwrap()[0]);
+    assert!((gk - hk).abs() > 1e-3 * hk.abs(), "κ row: {gk} vs {hk}");
+    assert_eq!(gn.tangent_steps, 20);
+}
+
+#[test]
+fn products_are_symmetric_semidefinite_schedule_independent_and_replayed_to_the_same_bits() {
+    let g = grid();
+    let x0 = g.sample(|x, y| (2.0 * x).sin() * y);
+    let (u, v) = (g.sample(|x, y| (5.0 * x).cos() - y), g.sample(|x, y| (3.0 * y).cos() + x));
+    let mut reference = problem(Strategy::StoreAll);
+    reference.set_reuse(false);
+    let np = reference.param_set().len();
+    let (u_p, v_p) = ((0..np).map(|k| (k as f64 * 0.37).sin()).collect::<Vec<_>>(), vec![0.1; np]);
+    let gv = reference.gauss_newton(&x0, &v, &v_p).unwrap();
+    let gu = reference.gauss_newton(&x0, &u, &u_p).unwrap();
+    let (a, b) = (dot(&u, &gv.x0) + dot(&u_p, &gv.params), dot(&v, &gu.x0) + dot(&v_p, &gu.params));
+    assert!((a - b).abs() < 1e-12 * a.abs().max(b.abs()), "⟨u, Gv⟩ = {a}, ⟨v, Gu⟩ = {b}");
+    assert!(dot(&v, &gv.x0) + dot(&v_p, &gv.params) > 0.0);
+    assert_eq!(gv.counters.reused_steps, 0);
+    for s in
+        [Strategy::Binomial { snapshots: 3 }, Strategy::MultiLevel { ram: 1, disk: 2, write_cost: 1.0, read_cost: 1.0 }]
+    {
+        let mut p = problem(s);
+        let first = p.gauss_newton(&x0, &v, &v_p).unwrap();
+        assert_eq!((&first.x0, &first.params), (&gv.x0, &gv.params), "{s}");
+        assert!(p.is_linearised_at(&x0));
+        // at the same point the first forward sweep is replayed
+        let second = p.gauss_newton(&x0, &u, &u_p).unwrap();
+        assert_eq!((&second.x0, &second.params), (&gu.x0, &gu.params), "{s}");
+        assert!(second.counters.reused_steps > 0, "{s}");
+        assert_eq!(second.counters.forward_steps + second.counters.reused_steps, first.counters.forward_steps, "{s}");
+        // a gradient by `linearise` keeps the point too; a parameter change drops it
+        let x1: Vec<f64> = x0.iter().map(|a| a + 0.01).collect();
+        let (kept, plain) = (p.linearise(&x1).unwrap(), p.gradient(&x1).unwrap());
+        assert_eq!((kept.objective, &kept.x0, &kept.params), (plain.objective, &plain.x0, &plain.params), "{s}");
+        assert!(kept.counters.kept_bytes > 0 && plain.counters.kept_bytes == 0);
+        assert!(p.is_linearised_at(&x1) && !p.is_linearised_at(&x0));
+        let at_x1 = p.gauss_newton(&x1, &v, &v_p).unwrap();
+        assert!(at_x1.counters.reused_steps > 0);
+        p.set_param("kappa", &[0.02]).unwrap();
+        assert!(!p.is_linearised_at(&x1));
+    }
+}
+
+#[test]
+fn a_direction_of_the_wrong_length_is_a_typed_error() {
+    let mut p = problem(Strategy::Binomial { snapshots: 3 });
+    let n = grid().len();
+    let np = p.param_set().len();
+    let err = p.gauss_newton(&vec![0.0; n], &vec![0.0; n - 1], &vec![0.0; np]).unwrap_err();
+    assert!(matches!(err, SimError::Length { .. }), "{err}");
+    let err = p.gauss_newton(&vec![0.0; n], &vec![0.0; n], &[0.0]).unwrap_err();
+    assert!(matches!(err, SimError::Length { .. }), "{err}");
+}
+
+#[test]
+fn incremental_4dvar_on_an_affine_model_reaches_the_minimum_in_one_outer_iteration() {
+    use rewind_field::{Correlation, CorrelationKind};
+    use rewind_sim::{Incremental, incremental};
+    let g = grid();
+    let mut p = problem(Strategy::Binomial { snapshots: 3 });
+    let mut b = Correlation::new(g, CorrelationKind::Gaussian, 0.15, 0.5).unwrap();
+    let background = g.sample(|x, y| 0.3 * (x + y).sin());
+    let settings = Incremental { outer: 3, inner: 64, inner_tol: 1e-10, tol: 1e-8 };
+    let a = incremental(&mut p, &background, &mut b, settings).unwrap();
+    // J is quadratic in χ: one Gauss–Newton (= Newton) step solves it
+    assert!(a.outer.len() >= 2, "{:?}", a.outer);
+    assert!(a.outer[1].grad_norm <= 1e-7 * a.outer[0].grad_norm, "{:?}", a.outer);
+    assert!(a.objective < a.outer[0].objective && a.outer[0].halvings == 0);
+    assert_eq!(a.products, a.outer.iter().map(|s| s.cg_iterations).sum::<usize>());
+    // the analysis is x_b + B^½ χ, and J(χ) = ½‖χ‖² + J_o(x₀)
+    let mut bchi = vec![0.0; g.len()];
+    b.apply_sqrt(&a.chi, &mut bchi).unwrap();
+    for k in 0..g.len() {
+        assert!((a.x0[k] - background[k] - bchi[k]).abs() < 1e-12);
+    }
+    let jo = p.value(&a.x0).unwrap();
+    assert!((a.objective - (0.5 * a.chi.iter().map(|c| c * c).sum::<f64>() + jo)).abs() < 1e-12 * a.objective);
+    // a covariance on another grid is refused
+    let mut other =
+        Correlation::new(Grid::periodic_square(4, 1.0).unwrap(), CorrelationKind::Gaussian, 0.2, 1.0).unwrap();
+    assert!(matches!(incremental(&mut p, &background, &mut other, settings), Err(SimError::Layout(_))));
+}
