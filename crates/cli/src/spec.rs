@@ -126,13 +126,14 @@ fn gauss_newton_figures(case: spec::Case, strategy: Strategy, k: usize, grad_s: 
     let t0 = Instant::now();
     problem.linearise(&wa)?;
     let linearise_s = t0.elapsed().as_secs_f64();
-    let (mut times, mut last) = (Vec::new(), None);
+    let (mut times, mut tangent, mut last) = (Vec::new(), Vec::new(), None);
     for j in 0..k {
         let mut dir = v.clone();
         dir.rotate_left((j * n) % v.len());
         let t0 = Instant::now();
         let g = problem.gauss_newton(&wa, &dir, &no_p)?;
         times.push(t0.elapsed().as_secs_f64());
+        tangent.push(g.tangent_seconds);
         last = Some(g);
     }
     let last = last.context("no product")?;
@@ -147,6 +148,7 @@ fn gauss_newton_figures(case: spec::Case, strategy: Strategy, k: usize, grad_s: 
         "product_s": times,
         "product_over_grad": mean / grad_s,
         "tangent_steps": last.tangent_steps,
+        "tangent_s": tangent,
         "forward_steps": last.counters.forward_steps,
         "reused_steps": last.counters.reused_steps,
         "kept_bytes": last.counters.kept_bytes,

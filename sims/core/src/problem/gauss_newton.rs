@@ -43,6 +43,9 @@ pub struct GaussNewton {
     pub params: Vec<f64>,
     /// Steps of the tangent-linear run (over dual numbers, not recorded).
     pub tangent_steps: u64,
+    /// Wall seconds of the tangent-linear run (the rest of the product is
+    /// the adjoint sweep).
+    pub tangent_seconds: f64,
     /// What the adjoint sweep cost; `reused_steps` counts the primal steps
     /// not run because the point's first forward sweep was kept.
     pub counters: Counters,
@@ -119,7 +122,9 @@ impl<M: Model + Clone, L: Loss + Clone> Problem<M, L> {
         let pd: Vec<Dual<f64>> = self.primal.param_values().iter().zip(v_p).map(|(&a, &b)| Dual::new(a, b)).collect();
         self.dual.set_param_values(&pd)?;
         self.loss_dual.set_param_values(&pd);
+        let start = std::time::Instant::now();
         let tangent = self.tangent_seeds(x0, v_x);
+        let tangent_seconds = start.elapsed().as_secs_f64();
         // back to constants, whatever happened
         let pc: Vec<Dual<f64>> = self.primal.param_values().iter().map(|&a| Dual::constant(a)).collect();
         self.dual.set_param_values(&pc)?;
@@ -144,6 +149,7 @@ impl<M: Model + Clone, L: Loss + Clone> Problem<M, L> {
             x0: out.grad_x0,
             params,
             tangent_steps: self.steps as u64,
+            tangent_seconds,
             counters: out.counters,
             names: self.param_set().clone(),
         })
