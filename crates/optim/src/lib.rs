@@ -13,6 +13,8 @@
 //! * [`NewtonCg`] (line search) and [`TrustRegionCg`] (Steihaug–Toint):
 //!   one HVP per CG iteration, negative curvature handled;
 //! * [`lanczos::extreme_eigenvalues`] of the Hessian;
+//! * [`randomized::eigenpairs`]: the dominant eigenpairs of a symmetric
+//!   operator from blocks of products (double-pass randomized method);
 //! * [`ArgminProblem`]: any problem handed to the argmin crate.
 //!
 //! Solvers are explicit state machines ([`Solver::next_iter`],
@@ -30,6 +32,7 @@ pub mod linesearch;
 pub mod newton;
 mod problem;
 pub mod quasi_newton;
+pub mod randomized;
 pub mod solver;
 
 pub use argmin_adapter::ArgminProblem;

@@ -78,6 +78,9 @@ pub enum SimError {
     /// A schedule that cannot be made.
     #[error(transparent)]
     Schedule(#[from] ScheduleError),
+    /// A solver of `rewind-optim` failed (the eigensolver, say).
+    #[error(transparent)]
+    Optim(#[from] rewind_optim::OptimError),
 }
 
 impl SimError {

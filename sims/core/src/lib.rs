@@ -23,6 +23,7 @@ mod error;
 mod loss;
 mod method;
 mod model;
+pub mod posterior;
 mod problem;
 mod sim;
 mod state;
@@ -33,10 +34,11 @@ pub use error::SimError;
 pub use loss::{Loss, LossObjective, TerminalMisfit};
 pub use method::Method;
 pub use model::{Model, ParamSet, ParamValue, Params};
+pub use posterior::{Posterior, Spectrum, posterior};
 pub use problem::{GaussNewton, Gradient, Problem, SecondOrder};
 pub use sim::Sim;
 pub use state::{Layout, State};
-pub use var::{Analysis, Incremental, incremental};
+pub use var::{Analysis, ControlProblem, Incremental, incremental};
 
 use rewind_checkpoint::{DriverError, StepError, Stepper};
 

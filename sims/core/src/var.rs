@@ -81,17 +81,35 @@ pub struct Analysis {
     pub seconds: f64,
 }
 
-/// The map `χ ↦ B^{1/2} χ` on a whole state, and its use.
-struct Control<'b> {
+/// The map `χ ↦ B^{1/2} χ` on a whole state: `B^{1/2}` on each field,
+/// `σ` on each scalar.
+pub(crate) struct Control<'b> {
     b: &'b mut Correlation,
-    layout: Layout,
+    /// Fields of the state (the scalars follow them).
+    fields: usize,
 }
 
-impl Control<'_> {
-    /// `out = B^{1/2} a`, field by field; scalars scaled by `σ`.
-    fn sqrt(&mut self, a: &[f64]) -> Result<Vec<f64>, SimError> {
-        let n = self.layout.grid().len();
-        let nf = self.layout.fields().len();
+impl<'b> Control<'b> {
+    /// The map for states of `layout`, whose grid must be `b`'s.
+    pub(crate) fn new(b: &'b mut Correlation, layout: &Layout) -> Result<Self, SimError> {
+        if b.grid() != layout.grid() {
+            return Err(SimError::Layout("the background covariance is on another grid than the model".into()));
+        }
+        Ok(Control { b, fields: layout.fields().len() })
+    }
+
+    /// The map for states of `fields` fields on `b`'s grid (then scalars).
+    pub(crate) fn with_fields(b: &'b mut Correlation, fields: usize) -> Self {
+        Control { b, fields }
+    }
+
+    /// `B^{1/2} a`.
+    pub(crate) fn sqrt(&mut self, a: &[f64]) -> Result<Vec<f64>, SimError> {
+        let n = self.b.grid().len();
+        let nf = self.fields;
+        if a.len() < nf * n {
+            return Err(SimError::Length { what: "control vector".into(), expected: nf * n, got: a.len() });
+        }
         let mut out = vec![0.0; a.len()];
         for k in 0..nf {
             self.b.apply_sqrt(&a[k * n..(k + 1) * n], &mut out[k * n..(k + 1) * n])?;
@@ -101,6 +119,16 @@ impl Control<'_> {
             *o = sigma * x;
         }
         Ok(out)
+    }
+
+    /// The fields of the state.
+    pub(crate) fn fields(&self) -> usize {
+        self.fields
+    }
+
+    /// `diag B` for states of length `len`: the variance everywhere.
+    pub(crate) fn variance_diagonal(&self, len: usize) -> Vec<f64> {
+        vec![self.b.variance(); len]
     }
 }
 
@@ -121,13 +149,10 @@ pub fn incremental<M: Model + Clone, L: Loss + Clone>(
     let start = Instant::now();
     let layout = problem.layout().clone();
     layout.check_len(background.len())?;
-    if b.grid() != layout.grid() {
-        return Err(SimError::Layout("the background covariance is on another grid than the model".into()));
-    }
+    let mut control = Control::new(b, &layout)?;
     if let Some(k) = background.iter().position(|v| !v.is_finite()) {
         return Err(SimError::NonFinite { what: format!("background (entry {k})") });
     }
-    let mut control = Control { b, layout };
     let no_p = vec![0.0; problem.param_set().len()];
     let len = background.len();
     let at = |control: &mut Control<'_>, chi: &[f64]| -> Result<Vec<f64>, SimError> {
@@ -227,4 +252,75 @@ pub fn incremental<M: Model + Clone, L: Loss + Clone>(
         values,
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// `J(χ) = ½‖χ‖² + J_o(x_b + B^{1/2} χ)` as a problem of the optimizers
+/// of `rewind-optim` over the control variable: the same objective as
+/// [`incremental`]'s, for L-BFGS and the Newton methods, whose Hessian
+/// product is the Gauss–Newton one `χ̇ ↦ χ̇ + B^{1/2} G B^{1/2} χ̇` (at the
+/// point of the last gradient, which [`Problem::linearise`] keeps).
+pub struct ControlProblem<'a, M, L> {
+    problem: &'a mut Problem<M, L>,
+    background: Vec<f64>,
+    control: Control<'a>,
+}
+
+impl<M, L> std::fmt::Debug for ControlProblem<'_, M, L> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlProblem").field("dim", &self.background.len()).finish_non_exhaustive()
+    }
+}
+
+impl<'a, M: Model + Clone, L: Loss + Clone> ControlProblem<'a, M, L> {
+    /// The problem in `χ` around `background`, with the covariance `b`.
+    pub fn new(problem: &'a mut Problem<M, L>, background: &[f64], b: &'a mut Correlation) -> Result<Self, SimError> {
+        let layout = problem.layout().clone();
+        layout.check_len(background.len())?;
+        let control = Control::new(b, &layout)?;
+        Ok(ControlProblem { problem, background: background.to_vec(), control })
+    }
+
+    /// The state `x₀ = x_b + B^{1/2} χ`.
+    pub fn state(&mut self, chi: &[f64]) -> Result<Vec<f64>, SimError> {
+        let d = self.control.sqrt(chi)?;
+        Ok(self.background.iter().zip(&d).map(|(a, b)| a + b).collect())
+    }
+
+    /// The simulation problem (for its loss and model).
+    pub fn problem(&mut self) -> &mut Problem<M, L> {
+        self.problem
+    }
+}
+
+impl<M: Model + Clone, L: Loss + Clone> rewind_optim::Problem for ControlProblem<'_, M, L> {
+    fn dim(&self) -> usize {
+        self.background.len()
+    }
+    fn value(&mut self, chi: &[f64]) -> Result<f64, rewind_optim::OptimError> {
+        use rewind_optim::OptimError;
+        let x = self.state(chi).map_err(OptimError::objective)?;
+        Ok(0.5 * dot(chi, chi) + self.problem.value(&x).map_err(OptimError::objective)?)
+    }
+    fn value_grad(&mut self, chi: &[f64], g: &mut [f64]) -> Result<f64, rewind_optim::OptimError> {
+        use rewind_optim::OptimError;
+        let x = self.state(chi).map_err(OptimError::objective)?;
+        let out = self.problem.linearise(&x).map_err(OptimError::objective)?;
+        let bg = self.control.sqrt(&out.x0).map_err(OptimError::objective)?;
+        for ((gi, c), b) in g.iter_mut().zip(chi).zip(&bg) {
+            *gi = c + b;
+        }
+        Ok(0.5 * dot(chi, chi) + out.objective)
+    }
+    fn hvp(&mut self, chi: &[f64], v: &[f64], hv: &mut [f64]) -> Result<(), rewind_optim::OptimError> {
+        use rewind_optim::OptimError;
+        let x = self.state(chi).map_err(OptimError::objective)?;
+        let no_p = vec![0.0; self.problem.param_set().len()];
+        let bv = self.control.sqrt(v).map_err(OptimError::objective)?;
+        let gn = self.problem.gauss_newton(&x, &bv, &no_p).map_err(OptimError::objective)?;
+        let bgn = self.control.sqrt(&gn.x0).map_err(OptimError::objective)?;
+        for ((h, a), b) in hv.iter_mut().zip(v).zip(&bgn) {
+            *h = a + b;
+        }
+        Ok(())
+    }
 }

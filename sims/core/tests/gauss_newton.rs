@@ -182,3 +182,100 @@ fn incremental_4dvar_on_an_affine_model_reaches_the_minimum_in_one_outer_iterati
         Correlation::new(Grid::periodic_square(4, 1.0).unwrap(), CorrelationKind::Gaussian, 0.2, 1.0).unwrap();
     assert!(matches!(incremental(&mut p, &background, &mut other, settings), Err(SimError::Layout(_))));
 }
+
+#[test]
+fn the_low_rank_laplace_posterior_of_an_affine_model_is_the_inverse_of_the_gauss_newton_hessian() {
+    use rewind_field::{Correlation, CorrelationKind};
+    use rewind_sim::{Spectrum, posterior};
+    let g = grid();
+    let n = g.len();
+    let mut p = problem(Strategy::Binomial { snapshots: 3 });
+    let mut b = Correlation::new(g, CorrelationKind::Gaussian, 0.15, 0.5).unwrap();
+    let xa = g.sample(|x, y| 0.2 * (x - y).cos());
+    // full rank: Γ (B⁻¹ + G) w = w exactly
+    let full = posterior(&mut p, &xa, &mut b, Spectrum { k: n, oversample: 0, seed: 3 }).unwrap();
+    assert_eq!(full.products, 2 * n);
+    let no_p = vec![0.0; p.param_set().len()];
+    for w in [g.sample(|x, y| (4.0 * x).sin() + y), g.sample(|x, _| (x - 0.5).abs())] {
+        let (mut half, mut binv) = (vec![0.0; n], vec![0.0; n]);
+        b.apply_inv_sqrt(&w, &mut half).unwrap();
+        b.apply_inv_sqrt(&half, &mut binv).unwrap();
+        let gw = p.gauss_newton(&xa, &w, &no_p).unwrap().x0;
+        let h: Vec<f64> = binv.iter().zip(&gw).map(|(a, b)| a + b).collect();
+        let back = full.covariance(&mut b, &h).unwrap();
+        let size = max_abs(&w);
+        for (a, b) in back.iter().zip(&w) {
+            assert!((a - b).abs() < 1e-8 * size, "{a} vs {b}");
+        }
+    }
+    // the data shrink the variance below the background's everywhere
+    assert!(full.std.iter().zip(&full.background_std).all(|(s, b)| *s < *b && *s > 0.0));
+    // samples: x_a + S z with S Sᵀ = Γ
+    let columns: Vec<Vec<f64>> = (0..n)
+        .map(|j| {
+            let mut z = vec![0.0; n];
+            z[j] = 1.0;
+            let s = full.sample(&mut b, &z).unwrap();
+            s.iter().zip(&xa).map(|(a, m)| a - m).collect()
+        })
+        .collect();
+    let w = g.sample(|x, y| (2.0 * y).cos() * x);
+    let st_w: Vec<f64> = columns.iter().map(|c| dot(c, &w)).collect();
+    let mut sst_w = vec![0.0; n];
+    for (c, &a) in columns.iter().zip(&st_w) {
+        for (o, v) in sst_w.iter_mut().zip(c) {
+            *o += a * v;
+        }
+    }
+    let gamma_w = full.covariance(&mut b, &w).unwrap();
+    for (a, b) in sst_w.iter().zip(&gamma_w) {
+        assert!((a - b).abs() < 1e-10 * max_abs(&gamma_w), "{a} vs {b}");
+    }
+    // a few pairs by the randomized method: Rayleigh–Ritz values, so lower
+    // bounds of the true ones (this spectrum decays slowly, in clusters: its
+    // accuracy on a decaying spectrum is tested in rewind-optim)
+    let few = posterior(&mut p, &xa, &mut b, Spectrum { k: 4, oversample: 8, seed: 5 }).unwrap();
+    assert_eq!(few.products, 24);
+    for (i, (a, e)) in few.eigenvalues.iter().zip(&full.eigenvalues).enumerate() {
+        assert!(*a <= e * (1.0 + 1e-9) && *a > 0.0, "λ{i}: {a} vs {e}");
+    }
+    // each pair can only take variance away from the background
+    assert!(few.std.iter().zip(&few.background_std).all(|(s, b)| s <= b));
+    assert!(full.eigenvalues.windows(2).all(|w| w[0] >= w[1]));
+}
+
+#[test]
+fn the_problem_in_the_control_variable_has_the_gradient_and_hessian_of_its_differences() {
+    use rewind_field::{Correlation, CorrelationKind};
+    use rewind_optim::Problem as _;
+    use rewind_sim::ControlProblem;
+    let g = grid();
+    let n = g.len();
+    let mut p = problem(Strategy::Binomial { snapshots: 3 });
+    let mut b = Correlation::new(g, CorrelationKind::Matern { nu: 1.0 }, 0.2, 0.4).unwrap();
+    let background = g.sample(|x, y| (x * y).sin());
+    let mut cp = ControlProblem::new(&mut p, &background, &mut b).unwrap();
+    let chi = g.sample(|x, y| 0.3 * (5.0 * x).cos() - y);
+    let v = g.sample(|x, y| (2.0 * y).sin() + x * x);
+    let mut grad = vec![0.0; n];
+    cp.value_grad(&chi, &mut grad).unwrap();
+    let h = 1e-5;
+    let at = |s: f64| chi.iter().zip(&v).map(|(a, b)| a + s * b).collect::<Vec<_>>();
+    let fd = (cp.value(&at(h)).unwrap() - cp.value(&at(-h)).unwrap()) / (2.0 * h);
+    let ad = dot(&grad, &v);
+    assert!((fd - ad).abs() < 1e-7 * ad.abs(), "{fd} vs {ad}");
+    // J(χ) is quadratic here (an affine model): the Gauss–Newton product is
+    // the difference of gradients
+    let mut hv = vec![0.0; n];
+    cp.hvp(&chi, &v, &mut hv).unwrap();
+    let (mut gp, mut gm) = (vec![0.0; n], vec![0.0; n]);
+    cp.value_grad(&at(h), &mut gp).unwrap();
+    cp.value_grad(&at(-h), &mut gm).unwrap();
+    let size = max_abs(&hv);
+    for k in 0..n {
+        let d = (gp[k] - gm[k]) / (2.0 * h);
+        assert!((hv[k] - d).abs() < 1e-6 * size, "k = {k}: {} vs {d}", hv[k]);
+    }
+    // χ = 0 is the background
+    assert_eq!(cp.state(&vec![0.0; n]).unwrap(), background);
+}
