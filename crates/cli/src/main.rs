@@ -13,6 +13,7 @@ mod common;
 mod config;
 mod demo;
 mod grad;
+mod hessian;
 mod memory;
 mod models;
 mod optimize;
@@ -50,6 +51,9 @@ enum Command {
     Tradeoff(tradeoff::Args),
     /// Run a benchmark problem of `docs/specs` and print its figures as JSON.
     Spec(spec::Args),
+    /// The dominant eigenvalues of the prior-preconditioned Gauss–Newton
+    /// Hessian and the posterior's pointwise standard deviation.
+    Hessian(hessian::Args),
     /// List the models (`--sim NAME` of run, grad, hvp, optimize, tradeoff).
     Sims {
         /// As JSON.
@@ -66,6 +70,7 @@ fn main() {
         Command::Grad(a) => grad::main(&a, false),
         Command::Hvp(a) => grad::main(&a, true),
         Command::Optimize(a) => optimize::main(&a),
+        Command::Hessian(a) => crate::models::hessian(&a.common, &a.settings),
         Command::Schedule(a) => schedule::main(&a),
         Command::Tradeoff(a) => tradeoff::main(&a),
         Command::Spec(a) => spec::main(&a),

@@ -93,6 +93,13 @@ pub(crate) trait AnyProblem: Send {
     fn truth(&self) -> &[f64];
     /// The problem over the initial state, for the optimizers.
     fn as_optim(&mut self) -> &mut dyn rewind_optim::Problem;
+    /// The low-rank Laplace posterior at `x` with the background covariance `b`.
+    fn posterior(
+        &mut self,
+        x: &[f64],
+        b: &mut rewind_field::Correlation,
+        s: rewind_sim::Spectrum,
+    ) -> Result<rewind_sim::Posterior, SimError>;
 }
 
 struct Built<M> {
@@ -138,6 +145,14 @@ impl<M: Model + Clone + Send> AnyProblem for Built<M> {
     }
     fn as_optim(&mut self) -> &mut dyn rewind_optim::Problem {
         &mut self.problem
+    }
+    fn posterior(
+        &mut self,
+        x: &[f64],
+        b: &mut rewind_field::Correlation,
+        s: rewind_sim::Spectrum,
+    ) -> Result<rewind_sim::Posterior, SimError> {
+        rewind_sim::posterior(&mut self.problem, x, b, s)
     }
 }
 
@@ -353,6 +368,79 @@ pub(crate) fn run(common: &crate::common::Common) -> Result<()> {
                 v["min"].as_f64().unwrap_or(f64::NAN),
                 v["max"].as_f64().unwrap_or(f64::NAN)
             );
+        }
+    }
+    Ok(())
+}
+
+/// `rewind hessian`: the dominant eigenpairs of the prior-preconditioned
+/// Gauss–Newton Hessian of the model's twin experiment at its truth (the
+/// minimiser), with a Gaussian background covariance of `length_cells`
+/// cells and standard deviation `spread` × max|truth|, and the Laplace
+/// posterior's pointwise standard deviation.
+pub(crate) fn hessian(common: &crate::common::Common, a: &crate::hessian::Settings) -> Result<()> {
+    let (mut p, c) = from_args(common)?;
+    let name = chosen(common).name();
+    let l = p.layout().clone();
+    let g = *l.grid();
+    let truth = p.truth().to_vec();
+    let scale = truth.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let spread = a.spread * if scale > 0.0 { scale } else { 1.0 };
+    let cell = if g.nx > 1 { g.dx } else { g.dy };
+    let kind = rewind_field::CorrelationKind::Gaussian;
+    let mut b = rewind_field::Correlation::new(g, kind, a.length_cells * cell, spread * spread)
+        .context("cannot make the background covariance")?;
+    let spectrum = rewind_sim::Spectrum { k: a.k, oversample: a.oversample, seed: a.seed };
+    let t0 = std::time::Instant::now();
+    let post = crate::common::pool(&c)?
+        .install(|| p.posterior(&truth, &mut b, spectrum))
+        .with_context(|| format!("the {name} eigensolver failed"))?;
+    let secs = t0.elapsed().as_secs_f64();
+    let mut std = serde_json::Map::new();
+    for f in l.fields().iter().chain(l.scalars()) {
+        let s = l.part(&post.std, f)?;
+        std.insert(f.clone(), serde_json::json!(s.iter().sum::<f64>() / s.len().max(1) as f64));
+    }
+    let report = serde_json::json!({
+        "model": name, "k": a.k, "oversample": a.oversample, "seed": a.seed, "products": post.products,
+        "seconds": secs, "eigenvalues": post.eigenvalues, "background_std": spread,
+        "length": a.length_cells * cell, "mean_posterior_std": std,
+    });
+    if !common.no_files {
+        let dir = crate::common::out_dir(&c)?;
+        let path = dir.join(format!("hessian-{name}.h5"));
+        let mut out = rewind_io::Output::create(&path, rewind_io::GridInfo { nx: g.nx, ny: g.ny, dx: g.dx, dy: g.dy })?;
+        out.attr("model", name)?;
+        out.attr("report", &report.to_string())?;
+        for f in l.fields() {
+            out.field(&format!("posterior_std_{f}"), l.part(&post.std, f)?)?;
+            for (j, u) in post.eigenvectors.iter().take(4).enumerate() {
+                out.field(&format!("eigenvector_{j}_{f}"), l.part(u, f)?)?;
+            }
+        }
+        let index: Vec<f64> = (0..post.eigenvalues.len()).map(|j| j as f64).collect();
+        out.table("eigenvalues", &[("index", &index), ("value", &post.eigenvalues)])?;
+        out.finish()?;
+        let curve = rewind_io::plot::Curve {
+            label: format!("{name}, k = {}", a.k),
+            points: post.eigenvalues.iter().enumerate().map(|(j, &v)| (j as f64, v)).collect(),
+        };
+        let title = "eigenvalues of the prior-preconditioned Gauss–Newton Hessian";
+        rewind_io::plot::decay(dir.join(format!("hessian-{name}-eigenvalues.png")), title, "index", &[curve])?;
+        if g.nx > 1 && g.ny > 1 {
+            let f = &l.fields()[0];
+            let panels = [("truth", l.part(&truth, f)?), ("posterior std", l.part(&post.std, f)?)];
+            rewind_io::plot::fields(dir.join(format!("hessian-{name}-std.png")), g.nx, g.ny, &panels, false)?;
+        }
+    }
+    if common.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{name}: {} eigenpairs from {} Gauss–Newton products in {secs:.2} s", a.k, post.products);
+        let shown: Vec<String> = post.eigenvalues.iter().map(|v| format!("{v:.3e}")).collect();
+        println!("  eigenvalues: {}", shown.join(" "));
+        for (f, v) in &std {
+            println!("  mean posterior std of {f}: {:.4e} (background {spread:.4e})", v.as_f64().unwrap_or(f64::NAN));
         }
     }
     Ok(())

@@ -53,7 +53,7 @@ fn args<'a>(cmd: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
 #[test]
 fn every_subcommand_has_help() {
     let d = scratch("help");
-    for cmd in ["demo", "run", "grad", "hvp", "optimize", "schedule", "tradeoff", "spec"] {
+    for cmd in ["demo", "run", "grad", "hvp", "optimize", "hessian", "schedule", "tradeoff", "spec"] {
         let o = rewind(&d, &[cmd, "--help"]);
         assert!(o.ok && o.stdout.contains("Usage: rewind"), "{cmd}: {}", o.stderr);
     }
@@ -521,4 +521,28 @@ fn every_model_runs_and_passes_grad_check_and_hvp_check() {
     assert!(o.ok, "{}", o.stderr);
     let o = rewind(&d, &["grad", "--sim", "no-such-model"]);
     assert!(!o.ok && o.stderr.contains("no-such-model"), "{}", o.stderr);
+}
+
+#[test]
+fn hessian_prints_a_decaying_spectrum_and_writes_the_posterior() {
+    let d = scratch("hessian");
+    let r = json(&rewind(
+        &d,
+        &["hessian", "--sim", "gray-scott", "--steps", "20", "--k", "5", "--oversample", "3", "--json"],
+    ));
+    assert_eq!(r["products"], 16, "{r}");
+    let l: Vec<f64> = r["eigenvalues"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert_eq!(l.len(), 5);
+    assert!(l.windows(2).all(|w| w[0] >= w[1]) && l[4] > 0.0, "{l:?}");
+    let background = r["background_std"].as_f64().unwrap();
+    for f in ["u", "v"] {
+        let s = r["mean_posterior_std"][f].as_f64().unwrap();
+        assert!(s > 0.0 && s <= background, "{f}: {s} vs {background}");
+    }
+    let out = d.join("rewind-out");
+    for f in ["hessian-gray-scott.h5", "hessian-gray-scott-eigenvalues.png", "hessian-gray-scott-std.png"] {
+        assert!(out.join(f).exists(), "no {f}");
+    }
+    let o = rewind(&d, &["hessian", "--sim", "burgers", "--length-cells=-1"]);
+    assert!(!o.ok && o.stderr.contains("correlation length"), "{}", o.stderr);
 }

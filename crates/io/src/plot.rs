@@ -176,6 +176,14 @@ pub fn convergence(path: impl AsRef<Path>, objective: &[Curve], grad_norm: &[Cur
     })
 }
 
+/// Positive sequences (eigenvalues, say) against their index, log scale.
+pub fn decay(path: impl AsRef<Path>, title: &str, x_label: &str, curves: &[Curve]) -> Result<PathBuf, IoError> {
+    png(path.as_ref(), (640, 480), |root| {
+        log_chart(root, title, x_label, curves)?;
+        Ok(())
+    })
+}
+
 /// The schedule diagram: x is work (step evaluations, forward and
 /// reverse), y the state index. Advances are blue lines, reversed steps
 /// red, snapshots dots (green: RAM, orange: disk).
