@@ -6,10 +6,14 @@
 //!
 //! The truth is the background plus a draw from `B` (the prior is right),
 //! so the error of the background is what the observations must remove.
+//! Pictures go to `--out DIR` (default `rewind-out/assimilation`): the
+//! fields (truth, background, analysis, errors, posterior std), the
+//! convergence of each method against wall time and against work
+//! (gradients + Gauss–Newton products), and the eigenvalue decay.
 //!
 //! `cargo run --release -p rewind-examples --example assimilation_ns2d
 //! [-- --n 64 --steps 100 --stride 4 --sigma 0.05 --length 0.5 --spread 0.5
-//! --schedule binomial:10 --outer 8 --inner 40 --posterior 40]`
+//! --schedule binomial:10 --outer 8 --inner 40 --posterior 40 --out DIR]`
 
 use std::time::Instant;
 
@@ -33,11 +37,14 @@ fn rel_error(x: &[f64], truth: &[f64]) -> f64 {
     norm(&x.iter().zip(truth).map(|(a, b)| a - b).collect::<Vec<_>>()) / norm(truth)
 }
 
-/// A problem that notes `(seconds since start, J)` at every gradient.
+/// A problem that notes `(seconds since start, J)` at every gradient, and
+/// the work done by then (gradients + products).
 struct Timed<'p, P: ?Sized> {
     inner: &'p mut P,
     start: Instant,
     trace: Vec<(f64, f64)>,
+    work: Vec<f64>,
+    products: usize,
 }
 
 impl<P: rewind_optim::Problem + ?Sized> rewind_optim::Problem for Timed<'_, P> {
@@ -50,9 +57,11 @@ impl<P: rewind_optim::Problem + ?Sized> rewind_optim::Problem for Timed<'_, P> {
     fn value_grad(&mut self, x: &[f64], g: &mut [f64]) -> Result<f64, rewind_optim::OptimError> {
         let f = self.inner.value_grad(x, g)?;
         self.trace.push((self.start.elapsed().as_secs_f64(), f));
+        self.work.push((self.trace.len() + self.products) as f64);
         Ok(f)
     }
     fn hvp(&mut self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<(), rewind_optim::OptimError> {
+        self.products += 1;
         self.inner.hvp(x, v, hv)
     }
 }
@@ -74,6 +83,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let inner: usize = arg(&args, "--inner", 40);
     let schedule: String = arg(&args, "--schedule", "binomial:10".to_string());
     let posterior_k: usize = arg(&args, "--posterior", 40);
+    let out: std::path::PathBuf = arg(&args, "--out", "rewind-out/assimilation".into());
+    std::fs::create_dir_all(&out)?;
+    rewind_io::plot::register_font()?;
     let grid = Grid::periodic_square(n, 2.0 * std::f64::consts::PI)?;
     let mut params: Params = spec::params(Size::S);
     params.n = n;
@@ -116,14 +128,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // L-BFGS and Newton-CG (Gauss–Newton products) on J(χ)
     let chi0 = vec![0.0; grid.len()];
-    let (mut runs, mut traces) = (Vec::new(), Vec::new());
+    let (mut runs, mut traces, mut works) = (Vec::new(), Vec::new(), Vec::new());
     for method in ["L-BFGS", "GN-CG (line search)"] {
         let mut cp = ControlProblem::new(&mut problem, &background, &mut b)?;
         let mut g = vec![0.0; chi0.len()];
         cp.value_grad(&chi0, &mut g)?;
         let opts = Options { grad_tol: 1e-6 * norm(&g), max_iter: if method == "L-BFGS" { 400 } else { 20 } };
         let t0 = Instant::now();
-        let mut timed = Timed { inner: &mut cp, start: t0, trace: Vec::new() };
+        let mut timed = Timed { inner: &mut cp, start: t0, trace: Vec::new(), work: Vec::new(), products: 0 };
         let r = if method == "L-BFGS" {
             minimize(&mut Lbfgs::new(10), &mut timed, &chi0, &opts)?
         } else {
@@ -131,6 +143,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         let secs = t0.elapsed().as_secs_f64();
         traces.push(timed.trace);
+        works.push(timed.work);
         let x = cp.state(&r.state.x)?;
         let misfit = problem.value(&x)?;
         runs.push((method, r.state.iter, r.counts.grad, r.counts.hvp, secs, r.state.f, misfit, rel_error(&x, &truth)));
@@ -161,13 +174,66 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // wall time to reach L-BFGS's final J, to a relative 1e-5 and 1e-3
     // (far below the noise floor's spread, about √(n_obs/2))
     let j_lbfgs = runs[0].5;
-    let mut trace_4dvar = Vec::new();
-    let mut elapsed = 0.0;
+    let (mut trace_4dvar, mut work_4dvar) = (Vec::new(), Vec::new());
+    let (mut elapsed, mut work) = (0.0, 0.0);
     for s in &a.outer {
+        work += 1.0;
         trace_4dvar.push((elapsed, s.objective));
+        work_4dvar.push(work);
         elapsed += s.seconds;
+        work += s.cg_iterations as f64;
     }
     trace_4dvar.push((a.seconds, a.objective));
+    work_4dvar.push(work);
+    // convergence: J / J* − 1 (J* the least final J) against time and work
+    let j_star = runs.iter().map(|r| r.5).fold(f64::INFINITY, f64::min) * (1.0 - 1e-9);
+    let curves = |by_work: bool| -> Vec<rewind_io::plot::Curve> {
+        let named = [("L-BFGS", &traces[0], &works[0]), ("Newton-CG (GN)", &traces[1], &works[1])];
+        let mut c: Vec<rewind_io::plot::Curve> = named
+            .iter()
+            .map(|(label, tr, wk)| rewind_io::plot::Curve {
+                label: label.to_string(),
+                points: tr
+                    .iter()
+                    .zip(wk.iter())
+                    .map(|(&(t, j), &w)| (if by_work { w } else { t }, j / j_star - 1.0))
+                    .collect(),
+            })
+            .collect();
+        c.push(rewind_io::plot::Curve {
+            label: "incremental 4D-Var".into(),
+            points: trace_4dvar
+                .iter()
+                .zip(&work_4dvar)
+                .map(|(&(t, j), &w)| (if by_work { w } else { t }, j / j_star - 1.0))
+                .collect(),
+        });
+        c
+    };
+    rewind_io::plot::decay(out.join("convergence-time.png"), "J / J* - 1", "wall seconds", &curves(false))?;
+    rewind_io::plot::decay(
+        out.join("convergence-work.png"),
+        "J / J* - 1",
+        "gradients + Gauss-Newton products",
+        &curves(true),
+    )?;
+    let error_b: Vec<f64> = background.iter().zip(&truth).map(|(a, t)| a - t).collect();
+    let error_a: Vec<f64> = a.x0.iter().zip(&truth).map(|(x, t)| x - t).collect();
+    let fields_png = out.join("fields.png");
+    rewind_io::plot::fields(
+        &fields_png,
+        n,
+        n,
+        &[("truth", &truth), ("background", &background), ("analysis", &a.x0)],
+        true,
+    )?;
+    rewind_io::plot::fields(
+        out.join("errors.png"),
+        n,
+        n,
+        &[("background - truth", &error_b), ("analysis - truth", &error_a)],
+        true,
+    )?;
     for rel in [1e-5, 1e-3] {
         let j = j_lbfgs * (1.0 + rel);
         let show = |t: Option<f64>| t.map_or("not reached".to_string(), |t| format!("{t:.2} s"));
@@ -205,6 +271,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         post.background_std[0],
         post.eigenvalues.iter().map(|l| format!("{l:.3e}")).collect::<Vec<_>>()
     );
+    let curve = rewind_io::plot::Curve {
+        label: format!("k = {posterior_k}"),
+        points: post.eigenvalues.iter().enumerate().map(|(j, &v)| (j as f64, v)).collect(),
+    };
+    let title = "eigenvalues of the prior-preconditioned Gauss-Newton Hessian";
+    rewind_io::plot::decay(out.join("eigenvalues.png"), title, "index", &[curve])?;
+    let abs_error: Vec<f64> = error_a.iter().map(|e| e.abs()).collect();
+    rewind_io::plot::fields(
+        out.join("posterior.png"),
+        n,
+        n,
+        &[("posterior std", &post.std), ("|analysis - truth|", &abs_error)],
+        true,
+    )?;
+    println!("pictures in {}", out.display());
     let err_pointwise: f64 = a.x0.iter().zip(&truth).map(|(x, t)| (x - t).powi(2)).sum::<f64>() / a.x0.len() as f64;
     println!("rms error of the analysis {:.4} (the posterior's mean std is its prediction)", err_pointwise.sqrt());
     Ok(())
