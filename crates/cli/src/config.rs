@@ -132,6 +132,9 @@ pub(crate) enum Method {
     NewtonCg,
     /// Trust-region Newton-CG (Steihaug–Toint).
     TrustRegion,
+    /// Newton-CG whose Hessian products are Gauss–Newton products
+    /// (tangent-linear run + adjoint sweep on the kept trajectory).
+    GaussNewton,
 }
 
 impl fmt::Display for Method {
@@ -142,6 +145,7 @@ impl fmt::Display for Method {
             Method::Lbfgs => "lbfgs",
             Method::NewtonCg => "newton-cg",
             Method::TrustRegion => "trust-region",
+            Method::GaussNewton => "gauss-newton",
         })
     }
 }
@@ -151,7 +155,7 @@ impl fmt::Display for Method {
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct Optimize {
     /// Methods to run, one after the other: adam, gd, lbfgs, newton-cg,
-    /// trust-region.
+    /// trust-region, gauss-newton.
     pub(crate) methods: Vec<Method>,
     /// Most iterations per method.
     pub(crate) max_iter: usize,

@@ -93,6 +93,8 @@ pub(crate) trait AnyProblem: Send {
     fn truth(&self) -> &[f64];
     /// The problem over the initial state, for the optimizers.
     fn as_optim(&mut self) -> &mut dyn rewind_optim::Problem;
+    /// The same with Gauss–Newton products as its Hessian products.
+    fn as_gauss_newton(&mut self) -> Box<dyn rewind_optim::Problem + '_>;
     /// The low-rank Laplace posterior at `x` with the background covariance `b`.
     fn posterior(
         &mut self,
@@ -145,6 +147,9 @@ impl<M: Model + Clone + Send> AnyProblem for Built<M> {
     }
     fn as_optim(&mut self) -> &mut dyn rewind_optim::Problem {
         &mut self.problem
+    }
+    fn as_gauss_newton(&mut self) -> Box<dyn rewind_optim::Problem + '_> {
+        Box::new(rewind_sim::GaussNewtonProblem(&mut self.problem))
     }
     fn posterior(
         &mut self,
@@ -513,13 +518,13 @@ pub(crate) fn optimize(
         for &m in &methods {
             let o = &c.optimize;
             let t0 = std::time::Instant::now();
-            let problem = p.as_optim();
             let r = match m {
-                Method::Adam => minimize(&mut FirstOrder(Adam::new(o.learning_rate)), problem, &x0, &opts),
-                Method::Gd => minimize(&mut GradientDescent { step: 1.0 }, problem, &x0, &opts),
-                Method::Lbfgs => minimize(&mut Lbfgs::new(o.memory), problem, &x0, &opts),
-                Method::NewtonCg => minimize(&mut NewtonCg::new(o.max_cg), problem, &x0, &opts),
-                Method::TrustRegion => minimize(&mut TrustRegionCg::new(1.0, o.max_cg), problem, &x0, &opts),
+                Method::Adam => minimize(&mut FirstOrder(Adam::new(o.learning_rate)), p.as_optim(), &x0, &opts),
+                Method::Gd => minimize(&mut GradientDescent { step: 1.0 }, p.as_optim(), &x0, &opts),
+                Method::Lbfgs => minimize(&mut Lbfgs::new(o.memory), p.as_optim(), &x0, &opts),
+                Method::NewtonCg => minimize(&mut NewtonCg::new(o.max_cg), p.as_optim(), &x0, &opts),
+                Method::TrustRegion => minimize(&mut TrustRegionCg::new(1.0, o.max_cg), p.as_optim(), &x0, &opts),
+                Method::GaussNewton => minimize(&mut NewtonCg::new(o.max_cg), &mut *p.as_gauss_newton(), &x0, &opts),
             }
             .with_context(|| format!("{m} on {name} failed"))?;
             let secs = t0.elapsed().as_secs_f64();

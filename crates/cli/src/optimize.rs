@@ -119,6 +119,8 @@ enum AnySolver {
     Lbfgs(Lbfgs),
     NewtonCg(NewtonCg),
     TrustRegion(TrustRegionCg),
+    /// Newton-CG run on the Gauss–Newton view of the problem.
+    GaussNewton(NewtonCg),
 }
 
 impl AnySolver {
@@ -130,6 +132,7 @@ impl AnySolver {
             Method::Lbfgs => AnySolver::Lbfgs(Lbfgs::new(o.memory)),
             Method::NewtonCg => AnySolver::NewtonCg(NewtonCg::new(o.max_cg)),
             Method::TrustRegion => AnySolver::TrustRegion(TrustRegionCg::new(1.0, o.max_cg)),
+            Method::GaussNewton => AnySolver::GaussNewton(NewtonCg::new(o.max_cg)),
         }
     }
 
@@ -140,6 +143,7 @@ impl AnySolver {
             AnySolver::Lbfgs(x) => x.next_iter(p, s),
             AnySolver::NewtonCg(x) => x.next_iter(p, s),
             AnySolver::TrustRegion(x) => x.next_iter(p, s),
+            AnySolver::GaussNewton(x) => x.next_iter(p, s),
         }
     }
 }
@@ -233,12 +237,19 @@ fn one_method(a: &Args, c: &Config, inverse: &mut Inverse, method: Method, dir: 
             break;
         }
         let t0 = Instant::now();
-        let mut p = Counted { inner: &mut inverse.problem, counts: saved.counts };
-        saved
-            .solver
-            .next_iter(&mut p, &mut saved.state)
-            .with_context(|| format!("{method} failed in iteration {}", saved.state.iter + 1))?;
-        saved.counts = p.counts;
+        let step = if method == Method::GaussNewton {
+            let mut gn = rewind_sim::GaussNewtonProblem(&mut inverse.problem);
+            let mut p = Counted { inner: &mut gn, counts: saved.counts };
+            let r = saved.solver.next_iter(&mut p, &mut saved.state);
+            saved.counts = p.counts;
+            r
+        } else {
+            let mut p = Counted { inner: &mut inverse.problem, counts: saved.counts };
+            let r = saved.solver.next_iter(&mut p, &mut saved.state);
+            saved.counts = p.counts;
+            r
+        };
+        step.with_context(|| format!("{method} failed in iteration {}", saved.state.iter + 1))?;
         saved.state.iter += 1;
         saved.seconds += t0.elapsed().as_secs_f64();
         saved.history.push(Record {

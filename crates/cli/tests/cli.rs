@@ -514,6 +514,12 @@ fn every_model_runs_and_passes_grad_check_and_hvp_check() {
     // the optimizers and the trade-off study on another model
     let r = json(&rewind(&d, &["optimize", "--sim", "burgers", "--method", "lbfgs", "--max-iter", "5", "--json"]));
     assert!(r["runs"][0]["final_j"].as_f64().unwrap() < r["runs"][0]["initial_j"].as_f64().unwrap_or(f64::INFINITY));
+    // a Gauss–Newton method: Newton-CG on Gauss–Newton products
+    let r =
+        json(&rewind(&d, &["optimize", "--sim", "burgers", "--method", "gauss-newton", "--max-iter", "3", "--json"]));
+    let run = &r["runs"][0];
+    assert_eq!(run["method"], "gauss-newton", "{r}");
+    assert!(run["final_j"].as_f64().unwrap() < run["initial_j"].as_f64().unwrap() && run["hvps"].as_u64().unwrap() > 0);
     let o = rewind(
         &d,
         &["tradeoff", "--sim", "gray-scott", "--steps", "20", "--schedules", "store-all;binomial:3", "--quiet"],

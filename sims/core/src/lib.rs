@@ -35,7 +35,7 @@ pub use loss::{Loss, LossObjective, TerminalMisfit};
 pub use method::Method;
 pub use model::{Model, ParamSet, ParamValue, Params};
 pub use posterior::{Posterior, Spectrum, posterior};
-pub use problem::{GaussNewton, Gradient, Problem, SecondOrder};
+pub use problem::{GaussNewton, GaussNewtonProblem, Gradient, Problem, SecondOrder};
 pub use sim::Sim;
 pub use state::{Layout, State};
 pub use var::{Analysis, ControlProblem, Incremental, incremental};

@@ -13,7 +13,7 @@ use rewind_optim::OptimError;
 use crate::{Layout, Loss, LossObjective, Model, ParamSet, Sim, SimError};
 
 mod gauss_newton;
-pub use gauss_newton::GaussNewton;
+pub use gauss_newton::{GaussNewton, GaussNewtonProblem};
 
 /// `J`, `∂J/∂x₀` and `∂J/∂p` (flat; by name with [`Gradient::param`]).
 #[derive(Debug, Clone, PartialEq)]

@@ -188,3 +188,31 @@ impl<M: Model + Clone, L: Loss + Clone> Problem<M, L> {
         Ok((Seeds { at }, pseed))
     }
 }
+
+/// The problem over the initial state (parameters fixed) whose Hessian
+/// products are Gauss–Newton products, for the optimizers: Newton-CG on it
+/// is a Gauss–Newton method. Its gradients keep their point
+/// ([`Problem::linearise`]), so the CG products that follow replay the
+/// first forward sweep.
+#[derive(Debug)]
+pub struct GaussNewtonProblem<'a, M, L>(pub &'a mut Problem<M, L>);
+
+impl<M: Model + Clone, L: Loss + Clone> rewind_optim::Problem for GaussNewtonProblem<'_, M, L> {
+    fn dim(&self) -> usize {
+        self.0.layout().len()
+    }
+    fn value(&mut self, x: &[f64]) -> Result<f64, rewind_optim::OptimError> {
+        self.0.value(x).map_err(rewind_optim::OptimError::objective)
+    }
+    fn value_grad(&mut self, x: &[f64], g: &mut [f64]) -> Result<f64, rewind_optim::OptimError> {
+        let out = self.0.linearise(x).map_err(rewind_optim::OptimError::objective)?;
+        g.copy_from_slice(&out.x0);
+        Ok(out.objective)
+    }
+    fn hvp(&mut self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<(), rewind_optim::OptimError> {
+        let zeros = vec![0.0; self.0.param_set().len()];
+        let out = self.0.gauss_newton(x, v, &zeros).map_err(rewind_optim::OptimError::objective)?;
+        hv.copy_from_slice(&out.x0);
+        Ok(())
+    }
+}
