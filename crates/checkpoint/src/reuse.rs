@@ -97,12 +97,11 @@ fn live_after(prefix: &[Action]) -> Vec<(Level, usize)> {
 
 /// A store for the disk level: a checksummed disk store under `dir` if
 /// the level is used, else an (unused) RAM store.
-fn store_for<T: DiskScalar + Copy + Send + 'static>(
+fn disk_store<T: DiskScalar + Copy + Send + 'static>(
     used: bool,
-    level: usize,
     dir: &Path,
 ) -> Result<Box<dyn SnapshotStore<T> + Send>, DriverError> {
-    if used && level == 1 {
+    if used {
         Ok(Box::new(DiskStore::new(dir).map_err(|source| DriverError::Store { step: 0, source })?))
     } else {
         Ok(Box::new(RamStore::new()))
@@ -147,9 +146,9 @@ where
     let split = actions.iter().position(|a| matches!(a, Action::Reverse { .. })).unwrap_or(actions.len());
     let live = live_after(&actions[..split]);
     let disk_used = strategy.budget(steps)[1] > 0;
-    let (mut ram, mut disk) = (RamStore::new(), store_for::<T>(disk_used, 1, disk_dir)?);
+    let (mut ram, mut disk) = (RamStore::new(), disk_store::<T>(disk_used, disk_dir)?);
     let mut kept_stores: [Box<dyn SnapshotStore<T> + Send>; 2] =
-        [Box::new(RamStore::new()), store_for::<T>(disk_used, 1, disk_dir)?];
+        [Box::new(RamStore::new()), disk_store::<T>(disk_used, disk_dir)?];
     let mut ex = Exec::new(stepper, objective, [&mut ram, &mut *disk], x0)?;
     ex.n = steps;
     for &a in &actions[..split] {
@@ -194,7 +193,7 @@ where
     O: Objective<T> + ?Sized,
 {
     let disk_used = kept.strategy.budget(kept.schedule.steps())[1] > 0;
-    let (mut ram, mut disk) = (RamStore::new(), store_for::<T>(disk_used, 1, &kept.disk_dir)?);
+    let (mut ram, mut disk) = (RamStore::new(), disk_store::<T>(disk_used, &kept.disk_dir)?);
     let mut ex = Exec::new(stepper, objective, [&mut ram, &mut *disk], &kept.x0)?;
     ex.n = kept.schedule.steps();
     {

@@ -81,14 +81,10 @@ impl Correlation {
         };
         // the mean of the shape over the grid's wavenumbers fixes diag B = σ²
         let (nx, ny) = (grid.nx, grid.ny);
-        let (lx, ly) = (nx as f64 * grid.dx, ny as f64 * grid.dy);
-        let tau = 2.0 * std::f64::consts::PI;
         let (mut total, mut smallest) = (0.0, f64::INFINITY);
         for i in 0..nx {
-            let si = if 2 * i > nx { i as f64 - nx as f64 } else { i as f64 };
             for j in 0..ny {
-                let sj = if 2 * j > ny { j as f64 - ny as f64 } else { j as f64 };
-                let (kx, ky) = (tau * si / lx, tau * sj / ly);
+                let (kx, ky) = crate::fft::wavenumber(&grid, i, j);
                 let s = shape(kx * kx + ky * ky);
                 total += s;
                 smallest = smallest.min(s);

@@ -44,6 +44,14 @@ const ROWS_PER_TASK: usize = 16;
 /// complex values is 32 KiB: it stays in L1/L2 through its round trip).
 pub const TILE: usize = 8;
 
+/// The signed wavenumbers `(kₓ, k_y)` (radians per unit length) of the
+/// Fourier coefficient `(i, j)` of a periodic grid.
+pub(crate) fn wavenumber(g: &Grid, i: usize, j: usize) -> (f64, f64) {
+    let signed = |k: usize, n: usize| if 2 * k > n { k as f64 - n as f64 } else { k as f64 };
+    let tau = 2.0 * std::f64::consts::PI;
+    (tau * signed(i, g.nx) / (g.nx as f64 * g.dx), tau * signed(j, g.ny) / (g.ny as f64 * g.dy))
+}
+
 /// An FFT Poisson solver for one periodic grid.
 pub struct PoissonFft {
     grid: Grid,
@@ -109,14 +117,10 @@ impl PoissonFft {
     /// result real and the operator symmetric: its adjoint is itself. A
     /// spectral correlation model is one ([`crate::Correlation`]).
     pub fn multiplier(grid: Grid, m: impl Fn(f64, f64) -> f64) -> Self {
-        let (nx, ny) = (grid.nx, grid.ny);
-        let n = (nx * ny) as f64;
-        let (lx, ly) = (nx as f64 * grid.dx, ny as f64 * grid.dy);
-        let tau = 2.0 * std::f64::consts::PI;
+        let n = (grid.nx * grid.ny) as f64;
         Self::with_factor(grid, |i, j| {
-            let si = if 2 * i > nx { i as f64 - nx as f64 } else { i as f64 };
-            let sj = if 2 * j > ny { j as f64 - ny as f64 } else { j as f64 };
-            m(tau * si / lx, tau * sj / ly) / n
+            let (kx, ky) = wavenumber(&grid, i, j);
+            m(kx, ky) / n
         })
     }
 

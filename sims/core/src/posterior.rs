@@ -23,7 +23,7 @@ use rewind_field::Correlation;
 use rewind_optim::OptimError;
 use rewind_optim::randomized::eigenpairs;
 
-use crate::var::Control;
+use crate::var::{Control, dot};
 use crate::{Loss, Model, Problem, SimError};
 
 /// The settings of [`posterior`] (plain data).
@@ -124,10 +124,6 @@ pub fn posterior<M: Model + Clone, L: Loss + Clone>(
         products: pairs.products,
         fields,
     })
-}
-
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 impl Posterior {

@@ -132,7 +132,7 @@ impl<'b> Control<'b> {
     }
 }
 
-fn dot(a: &[f64], b: &[f64]) -> f64 {
+pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
@@ -147,31 +147,20 @@ pub fn incremental<M: Model + Clone, L: Loss + Clone>(
     settings: Incremental,
 ) -> Result<Analysis, SimError> {
     let start = Instant::now();
-    let layout = problem.layout().clone();
-    layout.check_len(background.len())?;
-    let mut control = Control::new(b, &layout)?;
     if let Some(k) = background.iter().position(|v| !v.is_finite()) {
         return Err(SimError::NonFinite { what: format!("background (entry {k})") });
     }
-    let no_p = vec![0.0; problem.param_set().len()];
+    let mut cp = ControlProblem::new(problem, background, b)?;
     let len = background.len();
-    let at = |control: &mut Control<'_>, chi: &[f64]| -> Result<Vec<f64>, SimError> {
-        let d = control.sqrt(chi)?;
-        Ok(background.iter().zip(&d).map(|(a, b)| a + b).collect())
-    };
     let mut chi = vec![0.0; len];
-    let mut x0 = background.to_vec();
     let (mut outer, mut gradients, mut products, mut values) = (Vec::new(), 0, 0, 0);
     let mut first_norm = None;
     let (mut objective, mut misfit) = (f64::NAN, f64::NAN);
     for _ in 0..settings.outer.max(1) {
         let t0 = Instant::now();
-        let g = problem.linearise(&x0)?;
+        let (j, jo, grad) = cp.gradient(&chi)?;
         gradients += 1;
-        misfit = g.objective;
-        objective = 0.5 * dot(&chi, &chi) + misfit;
-        let bg = control.sqrt(&g.x0)?;
-        let grad: Vec<f64> = chi.iter().zip(&bg).map(|(c, b)| c + b).collect();
+        (objective, misfit) = (j, jo);
         let gnorm = dot(&grad, &grad).sqrt();
         let reference = *first_norm.get_or_insert(gnorm);
         let mut step = OuterStep { objective, misfit, grad_norm: gnorm, cg_iterations: 0, halvings: 0, seconds: 0.0 };
@@ -186,11 +175,9 @@ pub fn incremental<M: Model + Clone, L: Loss + Clone>(
         let mut d = r.clone();
         let mut rr = dot(&r, &r);
         for _ in 0..settings.inner {
-            let bd = control.sqrt(&d)?;
-            let gn = problem.gauss_newton(&x0, &bd, &no_p)?;
+            let hd = cp.product(&chi, &d)?;
             products += 1;
             step.cg_iterations += 1;
-            let hd: Vec<f64> = control.sqrt(&gn.x0)?.iter().zip(&d).map(|(a, b)| a + b).collect();
             let curvature = dot(&d, &hd);
             if curvature.is_nan() || curvature <= 0.0 {
                 return Err(SimError::NonFinite { what: "Gauss–Newton curvature (not positive)".into() });
@@ -214,14 +201,12 @@ pub fn incremental<M: Model + Clone, L: Loss + Clone>(
         let mut scale = 1.0;
         loop {
             let trial: Vec<f64> = chi.iter().zip(&delta).map(|(c, s)| c + scale * s).collect();
-            let x_trial = at(&mut control, &trial)?;
-            let j = problem.value(&x_trial);
+            let j = cp.objective(&trial);
             values += 1;
-            let decreased = matches!(&j, Ok(j) if 0.5 * dot(&trial, &trial) + j < objective);
+            let decreased = matches!(&j, Ok((j, _)) if *j < objective);
             if decreased || step.halvings == 8 {
                 if decreased {
                     chi = trial;
-                    x0 = x_trial;
                 }
                 break;
             }
@@ -237,12 +222,11 @@ pub fn incremental<M: Model + Clone, L: Loss + Clone>(
     }
     // the final point's objective, if the last iteration moved
     if outer.last().is_some_and(|s| s.grad_norm > settings.tol * first_norm.unwrap_or(0.0)) {
-        misfit = problem.value(&x0)?;
+        (objective, misfit) = cp.objective(&chi)?;
         values += 1;
-        objective = 0.5 * dot(&chi, &chi) + misfit;
     }
     Ok(Analysis {
-        x0,
+        x0: cp.state(&chi)?,
         chi,
         objective,
         misfit,
@@ -290,6 +274,38 @@ impl<'a, M: Model + Clone, L: Loss + Clone> ControlProblem<'a, M, L> {
     pub fn problem(&mut self) -> &mut Problem<M, L> {
         self.problem
     }
+
+    /// `(J(χ), J_o)`: one forward run.
+    pub fn objective(&mut self, chi: &[f64]) -> Result<(f64, f64), SimError> {
+        let x = self.state(chi)?;
+        let jo = self.problem.value(&x)?;
+        Ok((0.5 * dot(chi, chi) + jo, jo))
+    }
+
+    /// `(J(χ), J_o, ∇_χ J = χ + B^{1/2} ∇_x J_o)`, keeping the point for the
+    /// products that follow ([`Problem::linearise`]).
+    pub fn gradient(&mut self, chi: &[f64]) -> Result<(f64, f64, Vec<f64>), SimError> {
+        let x = self.state(chi)?;
+        let out = self.problem.linearise(&x)?;
+        let mut g = self.control.sqrt(&out.x0)?;
+        for (gi, c) in g.iter_mut().zip(chi) {
+            *gi += c;
+        }
+        Ok((0.5 * dot(chi, chi) + out.objective, out.objective, g))
+    }
+
+    /// The Gauss–Newton product `v + B^{1/2} G B^{1/2} v` at `χ`.
+    pub fn product(&mut self, chi: &[f64], v: &[f64]) -> Result<Vec<f64>, SimError> {
+        let x = self.state(chi)?;
+        let no_p = vec![0.0; self.problem.param_set().len()];
+        let bv = self.control.sqrt(v)?;
+        let gn = self.problem.gauss_newton(&x, &bv, &no_p)?;
+        let mut h = self.control.sqrt(&gn.x0)?;
+        for (hi, a) in h.iter_mut().zip(v) {
+            *hi += a;
+        }
+        Ok(h)
+    }
 }
 
 impl<M: Model + Clone, L: Loss + Clone> rewind_optim::Problem for ControlProblem<'_, M, L> {
@@ -297,30 +313,15 @@ impl<M: Model + Clone, L: Loss + Clone> rewind_optim::Problem for ControlProblem
         self.background.len()
     }
     fn value(&mut self, chi: &[f64]) -> Result<f64, rewind_optim::OptimError> {
-        use rewind_optim::OptimError;
-        let x = self.state(chi).map_err(OptimError::objective)?;
-        Ok(0.5 * dot(chi, chi) + self.problem.value(&x).map_err(OptimError::objective)?)
+        Ok(self.objective(chi).map_err(rewind_optim::OptimError::objective)?.0)
     }
     fn value_grad(&mut self, chi: &[f64], g: &mut [f64]) -> Result<f64, rewind_optim::OptimError> {
-        use rewind_optim::OptimError;
-        let x = self.state(chi).map_err(OptimError::objective)?;
-        let out = self.problem.linearise(&x).map_err(OptimError::objective)?;
-        let bg = self.control.sqrt(&out.x0).map_err(OptimError::objective)?;
-        for ((gi, c), b) in g.iter_mut().zip(chi).zip(&bg) {
-            *gi = c + b;
-        }
-        Ok(0.5 * dot(chi, chi) + out.objective)
+        let (j, _, grad) = self.gradient(chi).map_err(rewind_optim::OptimError::objective)?;
+        g.copy_from_slice(&grad);
+        Ok(j)
     }
     fn hvp(&mut self, chi: &[f64], v: &[f64], hv: &mut [f64]) -> Result<(), rewind_optim::OptimError> {
-        use rewind_optim::OptimError;
-        let x = self.state(chi).map_err(OptimError::objective)?;
-        let no_p = vec![0.0; self.problem.param_set().len()];
-        let bv = self.control.sqrt(v).map_err(OptimError::objective)?;
-        let gn = self.problem.gauss_newton(&x, &bv, &no_p).map_err(OptimError::objective)?;
-        let bgn = self.control.sqrt(&gn.x0).map_err(OptimError::objective)?;
-        for ((h, a), b) in hv.iter_mut().zip(v).zip(&bgn) {
-            *h = a + b;
-        }
+        hv.copy_from_slice(&self.product(chi, v).map_err(rewind_optim::OptimError::objective)?);
         Ok(())
     }
 }

@@ -94,7 +94,7 @@ fn hvp_matches_fd_of_gradients_and_is_symmetric() {
     let (p, wa, v, obj) = small(steps);
     let u: Vec<f64> =
         rewind_field::Grid::periodic_square(16, 2.0 * std::f64::consts::PI).unwrap().sample(|x, y| (2.0 * x - y).cos());
-    let no_p = vec![0.0; 1 + wa.len()];
+    let no_p = vec![0.0; problem(&p, &obj, Strategy::StoreAll, steps).param_set().len()];
     let run_hvp = |dir: &[f64], s: Strategy| problem(&p, &obj, s, steps).hvp(&wa, dir, &no_p).unwrap().x0;
     let hv = run_hvp(&v, Strategy::Binomial { snapshots: 4 });
     assert_eq!(hv, run_hvp(&v, Strategy::StoreAll), "HVP identical under schedules");
@@ -214,8 +214,8 @@ fn the_size_s_benchmark_runs_and_its_gradient_agrees_with_fd() {
 fn gauss_newton_matches_differences_of_the_linearised_residual_and_drops_the_model_curvature() {
     let steps = 20;
     let (p, wa, v, obj) = small(steps);
-    let no_p = vec![0.0; 1 + wa.len()];
     let mut pr = problem(&p, &obj, Strategy::Binomial { snapshots: 4 }, steps);
+    let no_p = vec![0.0; pr.param_set().len()];
     let gn = pr.gauss_newton(&wa, &v, &no_p).unwrap();
     // M v, M = ∂xₙ/∂x₀, by central differences of the final state
     let mut st = stepper::<f64>(p.clone(), Par::Seq).unwrap();
