@@ -23,7 +23,7 @@ use rewind_ns2d::assimilation::{Assimilation, Noise};
 use rewind_ns2d::spec::{self, Size};
 use rewind_ns2d::{Ns2d, Params, stepper};
 use rewind_optim::{Lbfgs, NewtonCg, Options, Problem as _, minimize};
-use rewind_sim::{ControlProblem, Incremental, Problem, Spectrum, incremental, posterior};
+use rewind_sim::{ControlProblem, Ensemble, Incremental, Problem, Spectrum, incremental, posterior};
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -261,7 +261,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     let t0 = Instant::now();
-    let post = posterior(&mut problem, &a.x0, &mut b, Spectrum { k: posterior_k, oversample: 10, seed: 1 })?;
+    let post = posterior(
+        &mut problem,
+        &a.x0,
+        &mut b,
+        Spectrum { k: posterior_k, oversample: 10, seed: 1 },
+        &Ensemble::serial(),
+        |_, _| {},
+    )?;
     let mean_std = post.std.iter().sum::<f64>() / post.std.len() as f64;
     println!(
         "posterior: {} GN products, {:.2} s; mean pointwise std {:.4} (background {:.4}); eigenvalues {:?}",

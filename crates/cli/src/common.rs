@@ -170,16 +170,34 @@ pub(crate) fn ns2d<T: Components>(c: &Config) -> Result<Sim<Ns2d, T>> {
 }
 
 pub(crate) fn par(c: &Config) -> Par {
-    if c.simulation.threads == 1 { Par::Seq } else { Par::Rayon }
+    if threads(c) == 1 { Par::Seq } else { Par::Rayon }
+}
+
+/// Threads of the configuration: `simulation.threads`, or with 0 one per
+/// core of this rank's share of the machine ([`crate::ranks`]).
+pub(crate) fn threads(c: &Config) -> usize {
+    match c.simulation.threads {
+        0 => crate::ranks::cores_per_rank(),
+        t => t,
+    }
+}
+
+/// Sizes rayon's global pool to `threads`, for work that must stay on the
+/// main thread while its kernels run in parallel: an ensemble's exchanges
+/// (MPI is called from the main thread only, never from inside
+/// `ThreadPool::install`). Once per process.
+pub(crate) fn global_pool(threads: usize) -> Result<()> {
+    if rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().is_err()
+        && rayon::current_num_threads() != threads
+    {
+        anyhow::bail!("the thread pool was already started with {} threads", rayon::current_num_threads());
+    }
+    Ok(())
 }
 
 /// The thread pool of the configuration.
 pub(crate) fn pool(c: &Config) -> Result<rayon::ThreadPool> {
-    let t = match c.simulation.threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        t => t,
-    };
-    rayon::ThreadPoolBuilder::new().num_threads(t).build().context("cannot start the thread pool")
+    rayon::ThreadPoolBuilder::new().num_threads(threads(c)).build().context("cannot start the thread pool")
 }
 
 /// Peak resident set size of this process, from `/proc/self/status`.
@@ -188,6 +206,17 @@ pub(crate) fn peak_rss_bytes() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+/// A fingerprint of the exact bits of `v` (to compare results across runs,
+/// rank counts and thread counts without printing every value).
+pub(crate) fn bits(v: &[f64]) -> String {
+    // FNV-1a over the little-endian bytes
+    let h = v
+        .iter()
+        .flat_map(|x| x.to_bits().to_le_bytes())
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    format!("{h:016x}")
 }
 
 pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {

@@ -17,6 +17,7 @@ mod hessian;
 mod memory;
 mod models;
 mod optimize;
+mod ranks;
 mod run;
 mod schedule;
 mod spec;
@@ -64,20 +65,57 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
-    let result = match cli.command {
+    let ensemble = match ranks::init() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("rewind: error: {e:#}");
+            std::process::exit(1);
+        }
+    };
+    let result = run(cli.command, &ensemble);
+    let root = ensemble.is_root();
+    // finalises MPI: `exit` below would skip it
+    drop(ensemble);
+    if let Err(e) = result {
+        // an ensemble's failure is reported alike on every rank: rank 0 says
+        // it; an error of this rank alone is said by this rank
+        let shared = e.chain().any(|c| {
+            c.downcast_ref::<rewind_sim::SimError>().is_some_and(is_ensemble)
+                || c.is::<rewind_ensemble::EnsembleError>()
+        });
+        if root || !shared {
+            eprintln!("rewind: error: {e:#}");
+        }
+        std::process::exit(1);
+    }
+}
+
+fn is_ensemble(e: &rewind_sim::SimError) -> bool {
+    matches!(e, rewind_sim::SimError::Ensemble(_))
+}
+
+fn run(command: Command, ensemble: &rewind_sim::Ensemble) -> anyhow::Result<()> {
+    let spread = matches!(command, Command::Hessian(_) | Command::Tradeoff(_) | Command::Spec(_));
+    if ensemble.size() > 1 && !spread {
+        // nothing independent to spread: rank 0 runs it, the others wait
+        if !ensemble.is_root() {
+            return Ok(());
+        }
+        eprintln!(
+            "rewind: this subcommand has no independent work to spread over {} ranks; rank 0 runs it alone (hessian, tradeoff and spec --hvp-ensemble spread theirs)",
+            ensemble.size()
+        );
+    }
+    match command {
         Command::Demo(a) => demo::main(&a),
         Command::Run(a) => run::main(&a),
         Command::Grad(a) => grad::main(&a, false),
         Command::Hvp(a) => grad::main(&a, true),
         Command::Optimize(a) => optimize::main(&a),
-        Command::Hessian(a) => crate::models::hessian(&a.common, &a.settings),
+        Command::Hessian(a) => crate::models::hessian(&a.common, &a.settings, ensemble),
         Command::Schedule(a) => schedule::main(&a),
-        Command::Tradeoff(a) => tradeoff::main(&a),
-        Command::Spec(a) => spec::main(&a),
+        Command::Tradeoff(a) => tradeoff::main(&a, ensemble),
+        Command::Spec(a) => spec::main(&a, ensemble),
         Command::Sims { json } => models::list(json),
-    };
-    if let Err(e) = result {
-        eprintln!("rewind: error: {e:#}");
-        std::process::exit(1);
     }
 }

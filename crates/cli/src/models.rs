@@ -95,12 +95,15 @@ pub(crate) trait AnyProblem: Send {
     fn as_optim(&mut self) -> &mut dyn rewind_optim::Problem;
     /// The same with Gauss–Newton products as its Hessian products.
     fn as_gauss_newton(&mut self) -> Box<dyn rewind_optim::Problem + '_>;
-    /// The low-rank Laplace posterior at `x` with the background covariance `b`.
+    /// The low-rank Laplace posterior at `x` with the background covariance
+    /// `b`, its products spread over `e`.
     fn posterior(
         &mut self,
         x: &[f64],
         b: &mut rewind_field::Correlation,
         s: rewind_sim::Spectrum,
+        e: &rewind_sim::Ensemble,
+        progress: &mut dyn FnMut(usize, usize),
     ) -> Result<rewind_sim::Posterior, SimError>;
 }
 
@@ -156,8 +159,10 @@ impl<M: Model + Clone + Send> AnyProblem for Built<M> {
         x: &[f64],
         b: &mut rewind_field::Correlation,
         s: rewind_sim::Spectrum,
+        e: &rewind_sim::Ensemble,
+        progress: &mut dyn FnMut(usize, usize),
     ) -> Result<rewind_sim::Posterior, SimError> {
-        rewind_sim::posterior(&mut self.problem, x, b, s)
+        rewind_sim::posterior(&mut self.problem, x, b, s, e, progress)
     }
 }
 
@@ -383,7 +388,14 @@ pub(crate) fn run(common: &crate::common::Common) -> Result<()> {
 /// minimiser), with a Gaussian background covariance of `length_cells`
 /// cells and standard deviation `spread` × max|truth|, and the Laplace
 /// posterior's pointwise standard deviation.
-pub(crate) fn hessian(common: &crate::common::Common, a: &crate::hessian::Settings) -> Result<()> {
+///
+/// The eigensolver's blocks of products are spread over the ranks of
+/// `ensemble`; every rank ends with the same figures, rank 0 reports them.
+pub(crate) fn hessian(
+    common: &crate::common::Common,
+    a: &crate::hessian::Settings,
+    ensemble: &rewind_sim::Ensemble,
+) -> Result<()> {
     let (mut p, c) = from_args(common)?;
     let name = chosen(common).name();
     let l = p.layout().clone();
@@ -396,11 +408,19 @@ pub(crate) fn hessian(common: &crate::common::Common, a: &crate::hessian::Settin
     let mut b = rewind_field::Correlation::new(g, kind, a.length_cells * cell, spread * spread)
         .context("cannot make the background covariance")?;
     let spectrum = rewind_sim::Spectrum { k: a.k, oversample: a.oversample, seed: a.seed };
+    let root = ensemble.is_root();
+    let total = 2 * (a.k + a.oversample).min(l.len()) as u64;
+    let bar = crate::common::progress_bar(total, "products", common.quiet || common.json || !root);
     let t0 = std::time::Instant::now();
-    let post = crate::common::pool(&c)?
-        .install(|| p.posterior(&truth, &mut b, spectrum))
+    crate::common::global_pool(crate::common::threads(&c))?;
+    let post = p
+        .posterior(&truth, &mut b, spectrum, ensemble, &mut |d, _| bar.set_position(d as u64))
         .with_context(|| format!("the {name} eigensolver failed"))?;
+    bar.finish_and_clear();
     let secs = t0.elapsed().as_secs_f64();
+    if !root {
+        return Ok(());
+    }
     let mut std = serde_json::Map::new();
     for f in l.fields().iter().chain(l.scalars()) {
         let s = l.part(&post.std, f)?;
@@ -410,6 +430,10 @@ pub(crate) fn hessian(common: &crate::common::Common, a: &crate::hessian::Settin
         "model": name, "k": a.k, "oversample": a.oversample, "seed": a.seed, "products": post.products,
         "seconds": secs, "eigenvalues": post.eigenvalues, "background_std": spread,
         "length": a.length_cells * cell, "mean_posterior_std": std,
+        "ranks": ensemble.size(), "threads_per_rank": crate::common::threads(&c),
+        "exchange_s": ensemble.exchange_seconds(),
+        "eigenvalue_bits": crate::common::bits(&post.eigenvalues),
+        "posterior_std_bits": crate::common::bits(&post.std),
     });
     if !common.no_files {
         let dir = crate::common::out_dir(&c)?;

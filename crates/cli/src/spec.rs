@@ -35,9 +35,20 @@ pub(crate) struct Args {
     /// product at a point not kept: the figures go under "gauss_newton".
     #[arg(long, value_name = "K", default_value_t = 0)]
     gauss_newton: usize,
+    /// Instead of the spec's figures: an ensemble of K independent HVPs at
+    /// ω_A (directions v rolled by whole rows), spread over the ranks of
+    /// `mpirun` (one rank without it), and summed in member order; prints
+    /// the wall time, each product's time and the sum's bits.
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    hvp_ensemble: usize,
+    /// Make member `M` of --hvp-ensemble fail (for tests of the faults):
+    /// `M:blowup` starts its run from 10⁴ ω_A (the flow blows up), `M:nan`
+    /// puts a NaN in its direction, `M:panic` panics.
+    #[arg(long, hide = true, value_name = "M:KIND")]
+    fault: Option<String>,
 }
 
-pub(crate) fn main(a: &Args) -> Result<()> {
+pub(crate) fn main(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
     if a.problem != "ns2d-periodic" {
         bail!("unknown problem {:?}: the benchmark problems are: ns2d-periodic", a.problem);
     }
@@ -49,12 +60,33 @@ pub(crate) fn main(a: &Args) -> Result<()> {
     };
     let strategy: Strategy = a.schedule.parse().with_context(|| format!("bad --schedule {:?}", a.schedule))?;
     let (cores, most) = crate::config::thread_limit();
-    let pool = match a.threads {
+    let threads = match a.threads {
         Some(0) => bail!("--threads must be at least 1"),
         Some(t) if t > most => bail!("--threads {t}: this machine has {cores} core(s); at most {most} threads"),
-        Some(t) => rayon_pool(t)?,
-        None => rayon_pool(cores)?,
+        Some(t) => t,
+        None => crate::ranks::cores_per_rank(),
     };
+    if a.hvp_ensemble > 0 {
+        // the kernels in the global pool, the exchanges on the main thread
+        crate::common::global_pool(threads)?;
+        let fault = match a.fault.as_deref().map(|f| f.split_once(':')) {
+            None => None,
+            Some(Some((m, kind))) if ["blowup", "nan", "panic"].contains(&kind) => {
+                Some((m.parse::<usize>().context("--fault M:KIND: M is a member index")?, kind.to_string()))
+            }
+            Some(_) => bail!("--fault takes M:blowup, M:nan or M:panic"),
+        };
+        let report = hvp_ensemble(case, strategy, a.hvp_ensemble, ensemble, a.quiet, fault)?;
+        if ensemble.is_root() {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        return Ok(());
+    }
+    if !ensemble.is_root() {
+        // the spec's own figures are one run: rank 0's
+        return Ok(());
+    }
+    let pool = rayon_pool(threads)?;
     // one bar over every step evaluation: target, primal, gradient, HVP
     let total = spec::evaluations(case, strategy).with_context(|| format!("bad --schedule {:?}", a.schedule))?;
     let mut phase = spec::Phase::Target;
@@ -115,12 +147,7 @@ pub(crate) fn main(a: &Args) -> Result<()> {
 fn gauss_newton_figures(case: spec::Case, strategy: Strategy, k: usize, grad_s: f64) -> Result<serde_json::Value> {
     use std::time::Instant;
     let n = case.size.table().0;
-    let p = spec::params(case.size);
-    let mut st = rewind_ns2d::stepper::<f64>(p.clone(), Par::Rayon)?;
-    let target = spec::advance(&mut st, &spec::field_b(n), case.steps)?;
-    let area = (2.0 * std::f64::consts::PI / n as f64).powi(2);
-    let loss = rewind_ns2d::TerminalMisfit { target, area };
-    let mut problem = rewind_sim::Problem::new(rewind_ns2d::Ns2d::new(p)?, loss, strategy, case.steps, Par::Rayon)?;
+    let mut problem = spec_problem(case, strategy)?;
     let (wa, v) = (spec::field_a(n), spec::direction_v(n));
     let no_p = vec![0.0; problem.param_set().len()];
     let t0 = Instant::now();
@@ -156,6 +183,88 @@ fn gauss_newton_figures(case: spec::Case, strategy: Strategy, k: usize, grad_s: 
         "cold_product_s": cold_s,
         "cold_over_grad": cold_s / grad_s,
         "cold_forward_steps": cold.counters.forward_steps,
+    }))
+}
+
+/// The spec's objective (the misfit to the state reached from ω_B) as a
+/// [`rewind_sim::Problem`].
+type SpecProblem = rewind_sim::Problem<rewind_ns2d::Ns2d, rewind_ns2d::TerminalMisfit>;
+
+fn spec_problem(case: spec::Case, strategy: Strategy) -> Result<SpecProblem> {
+    let n = case.size.table().0;
+    let p = spec::params(case.size);
+    let mut st = rewind_ns2d::stepper::<f64>(p.clone(), Par::Rayon)?;
+    let target = spec::advance(&mut st, &spec::field_b(n), case.steps)?;
+    let area = (2.0 * std::f64::consts::PI / n as f64).powi(2);
+    let loss = rewind_ns2d::TerminalMisfit { target, area };
+    Ok(rewind_sim::Problem::new(rewind_ns2d::Ns2d::new(p)?, loss, strategy, case.steps, Par::Rayon)?)
+}
+
+/// `k` HVPs of the spec's objective at ω_A, member `j` in the direction `v`
+/// rolled by `j` rows, spread over `ensemble` and summed in member order.
+fn hvp_ensemble(
+    case: spec::Case,
+    strategy: Strategy,
+    k: usize,
+    ensemble: &rewind_sim::Ensemble,
+    quiet: bool,
+    fault: Option<(usize, String)>,
+) -> Result<serde_json::Value> {
+    use std::time::Instant;
+    let t_all = Instant::now();
+    let n = case.size.table().0;
+    // every rank makes the target itself (one primal run)
+    let t0 = Instant::now();
+    let mut problem = ensemble.everywhere(|| spec_problem(case, strategy).map_err(|e| format!("{e:#}")))?;
+    let setup_s = t0.elapsed().as_secs_f64();
+    let (wa, v) = (spec::field_a(n), spec::direction_v(n));
+    let no_p = vec![0.0; problem.param_set().len()];
+    let bar = crate::common::progress_bar(k as u64, "HVPs", quiet || !ensemble.is_root());
+    let t0 = Instant::now();
+    let members = ensemble.map(
+        k,
+        |j| -> Result<(Vec<f64>, Vec<f64>), rewind_sim::SimError> {
+            let mut dir = v.clone();
+            dir.rotate_left((j * n) % v.len());
+            let mut at = std::borrow::Cow::Borrowed(&wa);
+            match fault.as_ref().filter(|(m, _)| *m == j).map(|(_, k)| k.as_str()) {
+                Some("blowup") => at = std::borrow::Cow::Owned(wa.iter().map(|w| w * 1e4).collect()),
+                Some("nan") => dir[n + 1] = f64::NAN,
+                Some("panic") => panic!("fault injected into member {j} (--fault)"),
+                _ => {}
+            }
+            let t = Instant::now();
+            let h = problem.hvp(&at, &dir, &no_p)?;
+            Ok((vec![t.elapsed().as_secs_f64(), h.gradient.counters.forward_steps as f64], h.x0))
+        },
+        |d, _| bar.set_position(d as u64),
+    );
+    bar.finish_and_clear();
+    let members = members.context("the HVP ensemble failed")?;
+    let products_s = t0.elapsed().as_secs_f64();
+    let mut sum = vec![0.0; wa.len()];
+    for (_, h) in &members {
+        sum.iter_mut().zip(h).for_each(|(s, x)| *s += x);
+    }
+    let member_s: Vec<f64> = members.iter().map(|(t, _)| t[0]).collect();
+    let norm = |x: &[f64]| x.iter().map(|v| v * v).sum::<f64>().sqrt();
+    Ok(json!({
+        "N": n,
+        "steps": case.steps,
+        "schedule": strategy.to_string(),
+        "members": k,
+        "ranks": ensemble.size(),
+        "threads_per_rank": rayon::current_num_threads(),
+        "setup_s": setup_s,
+        "products_s": products_s,
+        "wall_s": t_all.elapsed().as_secs_f64(),
+        "member_s": member_s,
+        "member_forward_steps": members.iter().map(|(t, _)| t[1]).collect::<Vec<_>>(),
+        "exchange_s_rank0": ensemble.exchange_seconds(),
+        "hvp_norms": members.iter().map(|(_, h)| norm(h)).collect::<Vec<_>>(),
+        "sum_norm": norm(&sum),
+        "sum_bits": crate::common::bits(&sum),
+        "peak_rss_bytes_rank0": crate::common::peak_rss_bytes(),
     }))
 }
 

@@ -3,8 +3,10 @@
 //! binary, `rewind grad --json`) so that its peak memory is its own; writes
 //! `tradeoff.csv`, `tradeoff.json` and the memory-versus-time plot
 //! `tradeoff.png` with the non-dominated frontier.
-
-use std::process::Command;
+//!
+//! Under `mpirun -n K` the schedules are spread over the ranks, one run
+//! per rank at a time (each run's peak memory is still its own; its time
+//! is measured while the other ranks' runs share the machine).
 
 use anyhow::{Context, Result, bail};
 use rewind_io::plot::{TradeoffPoint, frontier_of};
@@ -41,7 +43,7 @@ fn default_schedules(n: usize) -> Vec<String> {
 }
 
 /// `rewind tradeoff`.
-pub(crate) fn main(a: &Args) -> Result<()> {
+pub(crate) fn main(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
     let mut common = a.common.clone();
     let defaulted = common.config.is_none() && common.size.is_none() && common.n.is_none() && common.steps.is_none();
     let mut c = common.config()?;
@@ -64,26 +66,32 @@ pub(crate) fn main(a: &Args) -> Result<()> {
     for s in &schedules {
         s.parse::<rewind_checkpoint::Strategy>().with_context(|| format!("bad schedule {s:?} in --schedules"))?;
     }
+    let root = ensemble.is_root();
+    // every rank writes the configuration its runs read (ranks may be on
+    // different machines), under its own name
     let dir = common::out_dir(&c)?;
-    let cfg_path = dir.join(".tradeoff-config.toml");
+    let cfg_path = dir.join(format!(".tradeoff-config-{}.toml", ensemble.rank()));
     rewind_io::write_atomic(&cfg_path, c.to_toml().as_bytes())?;
     let exe = std::env::current_exe().context("cannot find the rewind executable")?;
-    let bar = a.common.bar(schedules.len() as u64, "schedules");
-    let mut rows: Vec<Value> = Vec::new();
-    for s in &schedules {
-        bar.set_message(s.clone());
-        let mut cmd = Command::new(&exe);
-        cmd.args(["grad", "--json", "--quiet", "--no-files", "--schedule", s, "--config"]).arg(&cfg_path);
+    let threads = common::threads(&c).to_string();
+    let bar = common::progress_bar(schedules.len() as u64, "schedules", a.common.quiet || a.common.json || !root);
+    let run_one = |m: usize| -> Result<String> {
+        let s = &schedules[m];
+        if root {
+            bar.set_message(s.clone());
+        }
+        let mut cmd = crate::ranks::child(&exe);
+        cmd.args(["grad", "--json", "--quiet", "--no-files", "--threads", &threads, "--schedule", s, "--config"]);
+        cmd.arg(&cfg_path);
         if generic {
             cmd.args(["--sim", sim.name(), "--steps", &c.simulation.steps.to_string()]);
         }
         let out = cmd.output().with_context(|| format!("cannot run {}", exe.display()))?;
         if !out.status.success() {
-            let _ = std::fs::remove_file(&cfg_path);
             bail!("the gradient under {s} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
         }
         let r: Value = serde_json::from_slice(&out.stdout).context("unreadable output of rewind grad")?;
-        rows.push(json!({
+        Ok(json!({
             "schedule": s,
             "grad_s": r["grad_s"],
             "primal_s": r["primal_s"],
@@ -96,11 +104,18 @@ pub(crate) fn main(a: &Args) -> Result<()> {
             "peak_rss_bytes": r["peak_rss_bytes"],
             "loss": r["loss"],
             "grad_norm": r["grad_norm"],
-        }));
-        bar.inc(1);
-    }
+        })
+        .to_string())
+    };
+    let rows =
+        ensemble.map(schedules.len(), |m| run_one(m).map_err(|e| format!("{e:#}")), |d, _| bar.set_position(d as u64));
     bar.finish_and_clear();
     let _ = std::fs::remove_file(&cfg_path);
+    let rows: Vec<Value> =
+        rows?.iter().map(|r| serde_json::from_str(r)).collect::<Result<_, _>>().context("unreadable row")?;
+    if !root {
+        return Ok(());
+    }
     let same = rows.windows(2).all(|w| w[0]["grad_norm"] == w[1]["grad_norm"] && w[0]["loss"] == w[1]["loss"]);
     let points: Vec<TradeoffPoint> = rows
         .iter()
@@ -120,6 +135,8 @@ pub(crate) fn main(a: &Args) -> Result<()> {
         "steps": c.simulation.steps,
         "state_bytes": c.simulation.n * c.simulation.n * 8,
         "gradients_identical": same,
+        "ranks": ensemble.size(),
+        "threads_per_run": common::threads(&c),
         "frontier_peak_rss": front,
         "frontier_snapshot_bytes": front_snap,
         "runs": rows,

@@ -91,16 +91,20 @@ fn orthonormalise(vs: &mut Vec<Vec<f64>>) {
     *vs = out;
 }
 
-/// The `k` largest eigenpairs of the symmetric operator `apply` (`out = A v`)
-/// on vectors of length `n`, with `oversample` extra probes, from the
-/// seed `seed` (see the [module](self) docs). `k + oversample` is capped at
-/// `n`. An operator that fails ends the run with its error.
+/// The `k` largest eigenpairs of the symmetric operator `A` on vectors of
+/// length `n`, with `oversample` extra probes, from the seed `seed` (see
+/// the [module](self) docs). `k + oversample` is capped at `n`.
+///
+/// `apply` takes a block of vectors and returns `A v` for each, in order:
+/// the products of a block are independent, so it may run them in
+/// parallel or spread them over processes (`rewind_ensemble`); the method
+/// asks for two blocks. An operator that fails ends the run with its error.
 pub fn eigenpairs(
     n: usize,
     k: usize,
     oversample: usize,
     seed: u64,
-    mut apply: impl FnMut(&[f64], &mut [f64]) -> Result<(), OptimError>,
+    mut apply: impl FnMut(&[Vec<f64>]) -> Result<Vec<Vec<f64>>, OptimError>,
 ) -> Result<Eigenpairs, OptimError> {
     if n == 0 || k == 0 {
         return Err(OptimError::Invalid { what: "randomized eigensolver", why: "needs n ≥ 1 and k ≥ 1".into() });
@@ -108,15 +112,9 @@ pub fn eigenpairs(
     let l = (k + oversample).min(n);
     let k = k.min(l);
     let mut rng = Normal::new(seed);
-    let mut products = 0;
-    let mut y: Vec<Vec<f64>> = Vec::with_capacity(l);
-    for _ in 0..l {
-        let omega = rng.vector(n);
-        let mut a = vec![0.0; n];
-        apply(&omega, &mut a)?;
-        products += 1;
-        y.push(a);
-    }
+    let omega: Vec<Vec<f64>> = (0..l).map(|_| rng.vector(n)).collect();
+    let mut y = block(&mut apply, &omega, n)?;
+    let mut products = l;
     orthonormalise(&mut y);
     let q = y;
     let m = q.len();
@@ -124,13 +122,8 @@ pub fn eigenpairs(
         // A Ω = 0: the operator vanishes on every probe
         return Ok(Eigenpairs { values: vec![0.0; k], vectors: Vec::new(), products });
     }
-    let mut aq = Vec::with_capacity(m);
-    for qi in &q {
-        let mut a = vec![0.0; n];
-        apply(qi, &mut a)?;
-        products += 1;
-        aq.push(a);
-    }
+    let aq = block(&mut apply, &q, n)?;
+    products += m;
     // T = Qᵀ A Q, symmetrised against round-off
     let t = Mat::<f64>::from_fn(m, m, |i, j| 0.5 * (dot(&q[i], &aq[j]) + dot(&q[j], &aq[i])));
     let evd = t
@@ -150,6 +143,26 @@ pub fn eigenpairs(
     Ok(Eigenpairs { values, vectors, products })
 }
 
+/// `apply` on `vs`, its answer checked: one product of length `n` per vector.
+fn block(
+    apply: &mut impl FnMut(&[Vec<f64>]) -> Result<Vec<Vec<f64>>, OptimError>,
+    vs: &[Vec<f64>],
+    n: usize,
+) -> Result<Vec<Vec<f64>>, OptimError> {
+    let out = apply(vs)?;
+    if out.len() != vs.len() || out.iter().any(|a| a.len() != n) {
+        return Err(OptimError::Invalid {
+            what: "randomized eigensolver",
+            why: format!(
+                "the operator returned {} products for a block of {}, or a product not of length {n}",
+                out.len(),
+                vs.len()
+            ),
+        });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,12 +180,17 @@ mod tests {
     fn the_dominant_pairs_of_a_known_spectrum_are_found() {
         let n = 40;
         let (lambda, u) = operator(n);
-        let apply = |v: &[f64], out: &mut [f64]| {
-            out.iter_mut().for_each(|o| *o = 0.0);
-            for (l, ui) in lambda.iter().zip(&u) {
-                axpy(l * dot(ui, v), ui, out);
-            }
-            Ok(())
+        let apply = |vs: &[Vec<f64>]| {
+            Ok(vs
+                .iter()
+                .map(|v| {
+                    let mut out = vec![0.0; n];
+                    for (l, ui) in lambda.iter().zip(&u) {
+                        axpy(l * dot(ui, v), ui, &mut out);
+                    }
+                    out
+                })
+                .collect())
         };
         let e = eigenpairs(n, 6, 10, 1, apply).unwrap();
         assert_eq!(e.products, 32);
@@ -196,8 +214,11 @@ mod tests {
 
     #[test]
     fn bad_sizes_and_failing_operators_are_errors() {
-        assert!(matches!(eigenpairs(0, 1, 0, 1, |_, _| Ok(())), Err(OptimError::Invalid { .. })));
-        let fail = |_: &[f64], _: &mut [f64]| Err(OptimError::Invalid { what: "op", why: "broken".into() });
+        assert!(matches!(eigenpairs(0, 1, 0, 1, |vs| Ok(vs.to_vec())), Err(OptimError::Invalid { .. })));
+        let fail = |_: &[Vec<f64>]| Err(OptimError::Invalid { what: "op", why: "broken".into() });
         assert!(eigenpairs(5, 2, 1, 1, fail).is_err());
+        // an operator that answers a block with the wrong number of products
+        let short = |vs: &[Vec<f64>]| Ok(vs[1..].to_vec());
+        assert!(matches!(eigenpairs(5, 2, 1, 1, short), Err(OptimError::Invalid { .. })));
     }
 }

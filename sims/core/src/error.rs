@@ -81,6 +81,9 @@ pub enum SimError {
     /// A solver of `rewind-optim` failed (the eigensolver, say).
     #[error(transparent)]
     Optim(#[from] rewind_optim::OptimError),
+    /// A member of an ensemble (on this rank or another) failed.
+    #[error(transparent)]
+    Ensemble(#[from] rewind_ensemble::EnsembleError),
 }
 
 impl SimError {

@@ -36,6 +36,9 @@ pub use method::Method;
 pub use model::{Model, ParamSet, ParamValue, Params};
 pub use posterior::{Posterior, Spectrum, posterior};
 pub use problem::{GaussNewton, GaussNewtonProblem, Gradient, Problem, SecondOrder};
+/// The ensemble of [`posterior`] (and of anything spread over MPI ranks):
+/// `rewind_ensemble`'s, re-exported so a model crate needs no other import.
+pub use rewind_ensemble::Ensemble;
 pub use sim::Sim;
 pub use state::{Layout, State};
 pub use var::{Analysis, ControlProblem, Incremental, incremental};

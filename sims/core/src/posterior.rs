@@ -19,6 +19,7 @@
 //! Eigenvalues `λⱼ ≥ 1` mark the directions the data constrain more than
 //! the background does.
 
+use rewind_ensemble::Ensemble;
 use rewind_field::Correlation;
 use rewind_optim::OptimError;
 use rewind_optim::randomized::eigenpairs;
@@ -65,11 +66,19 @@ pub struct Posterior {
 /// The Laplace posterior of `problem` (its loss: the observation terms) at
 /// the analysis `mean` with the background covariance `b` (see the
 /// [module](self) docs).
+///
+/// The eigensolver's two blocks of Gauss–Newton products are spread over
+/// the ranks of `ensemble` (one process: [`Ensemble::serial`]); every rank
+/// linearises its own copy of the problem at `mean` and ends with the same
+/// posterior, to the bit, whatever the number of ranks. `progress(done,
+/// total)` counts the products made ensemble-wide.
 pub fn posterior<M: Model + Clone, L: Loss + Clone>(
     problem: &mut Problem<M, L>,
     mean: &[f64],
     b: &mut Correlation,
     settings: Spectrum,
+    ensemble: &Ensemble,
+    mut progress: impl FnMut(usize, usize),
 ) -> Result<Posterior, SimError> {
     let layout = problem.layout().clone();
     layout.check_len(mean.len())?;
@@ -77,28 +86,30 @@ pub fn posterior<M: Model + Clone, L: Loss + Clone>(
     let n = mean.len();
     let no_p = vec![0.0; problem.param_set().len()];
     if !problem.is_linearised_at(mean) {
-        problem.linearise(mean)?;
+        ensemble.everywhere(|| problem.linearise(mean))?;
     }
+    let total = 2 * (settings.k + settings.oversample).min(n);
+    let mut made = 0;
     let mut failure = None;
-    let pairs = eigenpairs(n, settings.k, settings.oversample, settings.seed, |d, out| {
-        let r = (|| -> Result<Vec<f64>, SimError> {
-            let bd = control.sqrt(d)?;
-            let gn = problem.gauss_newton(mean, &bd, &no_p)?;
-            control.sqrt(&gn.x0)
-        })();
-        match r {
-            Ok(v) => {
-                out.copy_from_slice(&v);
-                Ok(())
-            }
-            Err(e) => {
-                failure = Some(e);
-                Err(OptimError::Invalid { what: "Gauss–Newton product", why: "failed".into() })
-            }
-        }
+    let pairs = eigenpairs(n, settings.k, settings.oversample, settings.seed, |block| {
+        let done_before = made;
+        let r = ensemble.map(
+            block.len(),
+            |i| -> Result<Vec<f64>, SimError> {
+                let bd = control.sqrt(&block[i])?;
+                let gn = problem.gauss_newton(mean, &bd, &no_p)?;
+                control.sqrt(&gn.x0)
+            },
+            |done, _| progress(done_before + done, total),
+        );
+        made += block.len();
+        r.map_err(|e| {
+            failure = Some(e);
+            OptimError::Invalid { what: "Gauss–Newton product", why: "failed".into() }
+        })
     });
     let pairs = match (pairs, failure) {
-        (_, Some(e)) => return Err(e),
+        (_, Some(e)) => return Err(e.into()),
         (p, None) => p?,
     };
     let eigenvalues: Vec<f64> = pairs.values.iter().map(|&l| l.max(0.0)).collect();

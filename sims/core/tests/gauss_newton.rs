@@ -5,7 +5,7 @@
 
 use rewind_checkpoint::Strategy;
 use rewind_field::{Components, Ctx, Grid, Par, Scalar};
-use rewind_sim::{Layout, Loss, Model, ParamSet, Params, Problem, SimError, State};
+use rewind_sim::{Ensemble, Layout, Loss, Model, ParamSet, Params, Problem, SimError, State};
 
 /// `u ← u + dt (κ Δu + q)` (forward Euler), periodic: affine in `(u, q)`
 /// at fixed `κ`.
@@ -193,7 +193,9 @@ fn the_low_rank_laplace_posterior_of_an_affine_model_is_the_inverse_of_the_gauss
     let mut b = Correlation::new(g, CorrelationKind::Gaussian, 0.15, 0.5).unwrap();
     let xa = g.sample(|x, y| 0.2 * (x - y).cos());
     // full rank: Γ (B⁻¹ + G) w = w exactly
-    let full = posterior(&mut p, &xa, &mut b, Spectrum { k: n, oversample: 0, seed: 3 }).unwrap();
+    let full =
+        posterior(&mut p, &xa, &mut b, Spectrum { k: n, oversample: 0, seed: 3 }, &Ensemble::serial(), |_, _| {})
+            .unwrap();
     assert_eq!(full.products, 2 * n);
     let no_p = vec![0.0; p.param_set().len()];
     for w in [g.sample(|x, y| (4.0 * x).sin() + y), g.sample(|x, _| (x - 0.5).abs())] {
@@ -234,7 +236,8 @@ fn the_low_rank_laplace_posterior_of_an_affine_model_is_the_inverse_of_the_gauss
     // a few pairs by the randomized method: Rayleigh–Ritz values, so lower
     // bounds of the true ones (this spectrum decays slowly, in clusters: its
     // accuracy on a decaying spectrum is tested in rewind-optim)
-    let few = posterior(&mut p, &xa, &mut b, Spectrum { k: 4, oversample: 8, seed: 5 }).unwrap();
+    let few = posterior(&mut p, &xa, &mut b, Spectrum { k: 4, oversample: 8, seed: 5 }, &Ensemble::serial(), |_, _| {})
+        .unwrap();
     assert_eq!(few.products, 24);
     for (i, (a, e)) in few.eigenvalues.iter().zip(&full.eigenvalues).enumerate() {
         assert!(*a <= e * (1.0 + 1e-9) && *a > 0.0, "λ{i}: {a} vs {e}");

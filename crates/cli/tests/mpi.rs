@@ -1,0 +1,164 @@
+//! `mpirun -n K rewind …` (feature `mpi`; run by `scripts/mpi_tests.sh`,
+//! which CI calls): the spread subcommands give the same bits on 1, 2 and
+//! 3 ranks (oversubscribed on a 2-core machine) as the plain binary
+//! alone, rank 0 alone prints and writes, and a member that fails stops
+//! every rank with one message naming the member, its rank and the step —
+//! nothing hangs.
+
+#![cfg(feature = "mpi")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("rewind-mpi-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+struct Out {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+const LIMIT: Duration = Duration::from_secs(300);
+
+/// `rewind args…` under `mpirun -n ranks`, or alone (`ranks` = 0, and
+/// MPI not started); a run that outlives [`LIMIT`] fails the test (a hang).
+fn rewind(dir: &Path, ranks: usize, args: &[&str]) -> Out {
+    let exe = env!("CARGO_BIN_EXE_rewind");
+    let mut cmd = if ranks == 0 {
+        let mut c = Command::new(exe);
+        c.env("REWIND_NO_MPI", "1");
+        c
+    } else {
+        let mut c = Command::new("mpirun");
+        c.args(["-n", &ranks.to_string(), exe]);
+        c
+    };
+    let mut child = cmd
+        .args(args)
+        .current_dir(dir)
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .env("OMPI_MCA_rmaps_base_oversubscribe", "1")
+        .env_remove("RUST_BACKTRACE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mpirun (OpenMPI: scripts/setup.sh --mpi)");
+    let t0 = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if t0.elapsed() > LIMIT {
+            let _ = child.kill();
+            panic!("rewind {args:?} on {ranks} ranks hung (killed after {LIMIT:?})");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("output");
+    Out {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn json(o: &Out) -> Value {
+    assert!(o.ok, "rewind failed: {}", o.stderr);
+    // one object: rank 0 alone printed
+    serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("not one JSON object ({e}): {}", o.stdout))
+}
+
+#[test]
+fn the_hessian_spectrum_and_posterior_are_the_same_bits_on_any_number_of_ranks() {
+    let d = scratch("hessian");
+    let args = ["hessian", "--sim", "burgers", "--k", "5", "--oversample", "3", "--json", "--no-files", "-q"];
+    let alone = json(&rewind(&d, 0, &args));
+    assert_eq!(alone["ranks"], 1);
+    for ranks in 1..=3 {
+        let r = json(&rewind(&d, ranks, &args));
+        assert_eq!(r["ranks"], ranks, "{r}");
+        assert_eq!(r["products"], 16);
+        for key in ["eigenvalue_bits", "posterior_std_bits"] {
+            assert_eq!(r[key], alone[key], "{key} on {ranks} ranks");
+        }
+    }
+}
+
+#[test]
+fn an_ensemble_of_hvps_sums_to_the_same_bits_on_any_number_of_ranks() {
+    let d = scratch("hvps");
+    let args = ["spec", "--size", "S", "--steps", "12", "--hvp-ensemble", "5", "-q"];
+    let alone = json(&rewind(&d, 0, &args));
+    for ranks in 1..=3 {
+        let r = json(&rewind(&d, ranks, &args));
+        assert_eq!(r["ranks"], ranks);
+        assert_eq!(r["sum_bits"], alone["sum_bits"], "on {ranks} ranks");
+        assert_eq!(r["hvp_norms"], alone["hvp_norms"]);
+        assert_eq!(r["member_s"].as_array().map(Vec::len), Some(5));
+    }
+}
+
+#[test]
+fn tradeoff_spreads_its_schedules_and_rank_0_writes_the_files() {
+    let d = scratch("tradeoff");
+    let out = d.join("out");
+    let out_s = out.to_str().unwrap();
+    let args =
+        ["tradeoff", "--n", "16", "--steps", "24", "--schedules", "store-all;binomial:3;online:4", "--out", out_s];
+    let mut one = args.to_vec();
+    one.extend(["--json", "-q"]);
+    let alone = json(&rewind(&d, 1, &one));
+    let two = json(&rewind(&d, 2, &one));
+    assert_eq!(two["ranks"], 2);
+    assert_eq!(two["gradients_identical"], true);
+    let norms =
+        |r: &Value| -> Vec<Value> { r["runs"].as_array().unwrap().iter().map(|x| x["grad_norm"].clone()).collect() };
+    assert_eq!(norms(&two), norms(&alone));
+    let written: Value = serde_json::from_slice(&std::fs::read(out.join("tradeoff.json")).unwrap()).unwrap();
+    assert_eq!(written["ranks"], 2);
+    assert!(out.join("tradeoff.csv").exists() && out.join("tradeoff.png").exists());
+    // no rank left its configuration copy behind
+    let left: Vec<_> = std::fs::read_dir(&out).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+    assert!(!left.iter().any(|f| f.to_string_lossy().starts_with(".tradeoff-config")), "{left:?}");
+}
+
+#[test]
+fn a_member_that_blows_up_stops_every_rank_with_one_message() {
+    let d = scratch("faults");
+    let base = ["spec", "--size", "S", "--steps", "12", "--hvp-ensemble", "6", "-q"];
+    for (ranks, fault, member, words) in [
+        (3usize, "4:blowup", 4usize, "CFL number"),
+        (2, "3:nan", 3, "not finite"),
+        (3, "2:panic", 2, "panicked: fault injected"),
+    ] {
+        let mut args = base.to_vec();
+        args.extend(["--fault", fault]);
+        let o = rewind(&d, ranks, &args);
+        assert!(!o.ok, "{fault} on {ranks} ranks succeeded: {}", o.stdout);
+        let errors: Vec<&str> = o.stderr.lines().filter(|l| l.starts_with("rewind: error:")).collect();
+        assert_eq!(errors.len(), 1, "one message, from rank 0: {}", o.stderr);
+        let want = format!("ensemble member {member} (on rank {} of {ranks}) failed", member % ranks);
+        assert!(errors[0].contains(&want) && errors[0].contains(words), "{fault}: {}", errors[0]);
+        assert!(o.stdout.trim().is_empty(), "no figures after a failure: {}", o.stdout);
+    }
+    // the blow-up names the step
+    let mut args = base.to_vec();
+    args.extend(["--fault", "1:blowup"]);
+    let o = rewind(&d, 2, &args);
+    assert!(o.stderr.contains("step 0"), "{}", o.stderr);
+}
+
+#[test]
+fn a_subcommand_without_independent_work_runs_on_rank_0_alone() {
+    let d = scratch("root");
+    let o = rewind(&d, 2, &["grad", "--n", "16", "--steps", "10", "--json", "--no-files", "-q"]);
+    let r = json(&o);
+    assert!(r["grad_norm"].as_f64().is_some_and(|g| g > 0.0), "{r}");
+    assert!(o.stderr.contains("rank 0 runs it alone"), "{}", o.stderr);
+}

@@ -1,0 +1,71 @@
+//! The ensemble on real MPI ranks: `mpi_check` (src/bin) under `mpirun -n
+//! 1…4`, oversubscribed. Built and run only with the feature `mpi`
+//! (`scripts/mpi_tests.sh`, called by CI).
+
+#![cfg(feature = "mpi")]
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// `mpirun -n ranks mpi_check args…`: (exit success, stdout, stderr);
+/// a run that outlives `limit` is killed and fails the test (a hang).
+fn mpirun(ranks: usize, args: &[&str], limit: Duration) -> (bool, String, String) {
+    let mut child = Command::new("mpirun")
+        .args(["-n", &ranks.to_string(), env!("CARGO_BIN_EXE_mpi_check")])
+        .args(args)
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .env("OMPI_MCA_rmaps_base_oversubscribe", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mpirun (OpenMPI: scripts/setup.sh --mpi)");
+    let t0 = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if t0.elapsed() > limit {
+            let _ = child.kill();
+            panic!("mpirun -n {ranks} mpi_check {args:?} hung (killed after {limit:?})");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("output");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// The bits rank 0 printed (the line's last hexadecimal word after "bits").
+fn bits_of(line: &str) -> String {
+    line.split("bits ").nth(1).and_then(|s| s.split([' ', ',', '\n']).next()).unwrap_or("").to_string()
+}
+
+#[test]
+fn sums_and_a_replicated_lbfgs_are_bit_identical_on_one_to_four_ranks() {
+    for mode in ["sum", "lbfgs"] {
+        let mut seen = Vec::new();
+        for ranks in 1..=4 {
+            let (ok, out, err) = mpirun(ranks, &[mode, "11"], LIMIT);
+            assert!(ok, "{mode} on {ranks} ranks failed: {err}");
+            assert!(out.contains(&format!("on {ranks} rank(s)")), "{out}");
+            seen.push(bits_of(&out));
+        }
+        assert!(seen[0].len() == 16 && seen.iter().all(|b| *b == seen[0]), "{mode}: bits by rank count {seen:?}");
+    }
+}
+
+#[test]
+fn a_failing_member_stops_every_rank_with_one_message_and_nothing_hangs() {
+    for (mode, member) in [("fail", 5usize), ("panic", 2)] {
+        for ranks in [2usize, 3] {
+            // the check passes on a rank only if the ensemble returned the
+            // error naming the member and its rank there
+            let (ok, out, err) = mpirun(ranks, &[mode, &member.to_string()], LIMIT);
+            assert!(ok, "{mode} {member} on {ranks} ranks: {err}");
+            let want = format!("ensemble member {member} (on rank {} of {ranks}) failed", member % ranks);
+            assert!(out.contains(&want), "{out}");
+        }
+    }
+    let (ok, out, err) = mpirun(3, &["everywhere", "2"], LIMIT);
+    assert!(ok, "{err}");
+    assert!(out.contains("rank 2 of 3 failed: cannot read snapshot 3"), "{out}");
+}
