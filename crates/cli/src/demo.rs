@@ -71,8 +71,16 @@ pub(crate) fn main(a: &Args) -> Result<()> {
     // 30 iterations each keeps the demo near a minute; `rewind optimize
     // --method adam,lbfgs,newton-cg --max-iter 400` runs the full comparison
     let max_iter = if c.optimize.max_iter == crate::config::Optimize::default().max_iter { Some(30) } else { None };
-    let opt = optimize::Args { common: a.common.clone(), method: methods, max_iter, restart: true, abort_after: None };
-    let o = optimize::solve(&opt)?;
+    let opt = optimize::Args {
+        common: a.common.clone(),
+        method: methods,
+        max_iter,
+        restart: true,
+        abort_after: None,
+        members: 1,
+        member_spread: 0.0,
+    };
+    let o = optimize::solve(&opt, &rewind_sim::Ensemble::serial())?;
     if a.common.json {
         println!("{}", serde_json::to_string_pretty(&json!({ "gradient": g, "hvp": h, "inverse_problem": o }))?);
         return Ok(());

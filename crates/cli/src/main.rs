@@ -95,14 +95,18 @@ fn is_ensemble(e: &rewind_sim::SimError) -> bool {
 }
 
 fn run(command: Command, ensemble: &rewind_sim::Ensemble) -> anyhow::Result<()> {
-    let spread = matches!(command, Command::Hessian(_) | Command::Tradeoff(_) | Command::Spec(_));
+    let spread = match &command {
+        Command::Hessian(_) | Command::Tradeoff(_) | Command::Spec(_) => true,
+        Command::Optimize(a) => a.members > 1,
+        _ => false,
+    };
     if ensemble.size() > 1 && !spread {
         // nothing independent to spread: rank 0 runs it, the others wait
         if !ensemble.is_root() {
             return Ok(());
         }
         eprintln!(
-            "rewind: this subcommand has no independent work to spread over {} ranks; rank 0 runs it alone (hessian, tradeoff and spec --hvp-ensemble spread theirs)",
+            "rewind: this subcommand has no independent work to spread over {} ranks; rank 0 runs it alone (hessian, tradeoff, optimize --members and spec --hvp-ensemble spread theirs)",
             ensemble.size()
         );
     }
@@ -111,7 +115,7 @@ fn run(command: Command, ensemble: &rewind_sim::Ensemble) -> anyhow::Result<()> 
         Command::Run(a) => run::main(&a),
         Command::Grad(a) => grad::main(&a, false),
         Command::Hvp(a) => grad::main(&a, true),
-        Command::Optimize(a) => optimize::main(&a),
+        Command::Optimize(a) => optimize::main(&a, ensemble),
         Command::Hessian(a) => crate::models::hessian(&a.common, &a.settings, ensemble),
         Command::Schedule(a) => schedule::main(&a),
         Command::Tradeoff(a) => tradeoff::main(&a, ensemble),

@@ -50,6 +50,15 @@ pub(crate) struct Args {
     /// interruption, for tests).
     #[arg(long, hide = true)]
     pub(crate) abort_after: Option<usize>,
+    /// Fit one initial state to the observations under an ensemble of K
+    /// models whose viscosities spread around the configured one (the
+    /// objective is the sum of the members' objectives); under `mpirun` the
+    /// members run on different ranks.
+    #[arg(long, default_value_t = 1, value_name = "K")]
+    pub(crate) members: usize,
+    /// The members' viscosities span ν (1 ± SPREAD), evenly.
+    #[arg(long, default_value_t = 0.5, value_name = "SPREAD")]
+    pub(crate) member_spread: f64,
 }
 
 /// The inverse problem: the simulation as an optimisation problem over
@@ -57,6 +66,9 @@ pub(crate) struct Args {
 pub(crate) struct Inverse {
     pub(crate) problem: rewind_sim::Problem<Ns2d, Assimilation>,
     pub(crate) truth: Vec<f64>,
+    /// With `--members K > 1`: the ensemble's models (the same loss, each
+    /// its own viscosity); the objective is their sum ([`rewind_ensemble::Sum`]).
+    pub(crate) members: Vec<rewind_sim::Problem<Ns2d, Assimilation>>,
 }
 
 impl Inverse {
@@ -82,7 +94,38 @@ impl Inverse {
         let problem = rewind_sim::Problem::new(sim.model().clone(), loss, common::strategy(c)?, s.steps, sim.par())
             .context("cannot set up the inverse problem")?
             .with_disk_dir(c.gradient.snapshot_dir.clone().unwrap_or_else(std::env::temp_dir));
-        Ok(Inverse { problem, truth })
+        Ok(Inverse { problem, truth, members: Vec::new() })
+    }
+
+    /// The same observations under `k` models with viscosities spread
+    /// evenly over `ν (1 ± spread)` (`k > 1`; cheap: nothing runs yet).
+    pub(crate) fn with_members(mut self, c: &Config, k: usize, spread: f64) -> Result<Self> {
+        if k < 2 {
+            return Ok(self);
+        }
+        if !(0.0..1.0).contains(&spread) {
+            bail!("--member-spread {spread}: must be in [0, 1) (the viscosities ν (1 ± spread) stay positive)");
+        }
+        let nu = c.simulation.nu;
+        for m in 0..k {
+            let nu_m = nu * (1.0 + spread * (2.0 * m as f64 / (k - 1) as f64 - 1.0));
+            let mut p = rewind_sim::Problem::new(
+                self.problem.model().clone(),
+                self.problem.loss().clone(),
+                common::strategy(c)?,
+                c.simulation.steps,
+                self.problem.sim().par(),
+            )?
+            .with_disk_dir(c.gradient.snapshot_dir.clone().unwrap_or_else(std::env::temp_dir));
+            p.set_param("nu", &[nu_m])?;
+            self.members.push(p);
+        }
+        Ok(self)
+    }
+
+    /// The members' viscosities (empty without members).
+    fn member_nus(&self) -> Vec<f64> {
+        self.members.iter().filter_map(|p| p.param_set().range("nu").ok().map(|r| p.param_values()[r.start])).collect()
     }
 
     /// The misfit part of `J` at `x` (primal runs only).
@@ -188,25 +231,35 @@ fn load(path: &Path, config: &str) -> Result<Saved> {
 }
 
 /// Runs (or resumes) one method to its end.
-fn one_method(a: &Args, c: &Config, inverse: &mut Inverse, method: Method, dir: &Path) -> Result<Saved> {
+fn one_method(
+    a: &Args,
+    c: &Config,
+    inverse: &mut Inverse,
+    method: Method,
+    dir: &Path,
+    ensemble: &rewind_ensemble::Ensemble,
+) -> Result<Saved> {
     let config = c.to_toml();
+    let root = ensemble.is_root();
     let path = dir.join(format!("optimize-{method}.json"));
     let save = |s: &Saved| -> Result<()> {
-        if !a.common.no_files {
+        // rank 0 saves; a resumed run reads it on every rank
+        if !a.common.no_files && root {
             rewind_io::write_atomic(&path, serde_json::to_string(s)?.as_bytes())?;
         }
         Ok(())
     };
     let mut saved = if !a.restart && !a.common.no_files && path.exists() {
         let s = load(&path, &config)?;
-        if !a.common.quiet {
+        if !a.common.quiet && root {
             // on stderr, so that --json output stays one object
             eprintln!("{method}: resuming from iteration {} ({})", s.state.iter, path.display());
         }
         s
     } else {
         let x0 = vec![0.0; inverse.problem.dim()];
-        let mut p = Counted::new(&mut inverse.problem);
+        let mut objective = objective(inverse, ensemble, false)?;
+        let mut p = Counted::new(&mut *objective);
         let mut g = vec![0.0; x0.len()];
         let f = p.value_grad(&x0, &mut g).context("the objective failed at the first guess")?;
         let g0 = norm(&g);
@@ -228,7 +281,7 @@ fn one_method(a: &Args, c: &Config, inverse: &mut Inverse, method: Method, dir: 
         s
     };
     let opts = Options { grad_tol: c.optimize.rel_grad_tol * saved.g0, max_iter: c.optimize.max_iter };
-    let bar = a.common.bar(opts.max_iter as u64, &method.to_string());
+    let bar = common::progress_bar(opts.max_iter as u64, &method.to_string(), a.common.quiet || a.common.json || !root);
     bar.set_position(saved.state.iter as u64);
     while saved.termination.is_none() {
         if let Some(t) = terminate(&saved.state, &opts) {
@@ -237,14 +290,9 @@ fn one_method(a: &Args, c: &Config, inverse: &mut Inverse, method: Method, dir: 
             break;
         }
         let t0 = Instant::now();
-        let step = if method == Method::GaussNewton {
-            let mut gn = rewind_sim::GaussNewtonProblem(&mut inverse.problem);
-            let mut p = Counted { inner: &mut gn, counts: saved.counts };
-            let r = saved.solver.next_iter(&mut p, &mut saved.state);
-            saved.counts = p.counts;
-            r
-        } else {
-            let mut p = Counted { inner: &mut inverse.problem, counts: saved.counts };
+        let step = {
+            let mut objective = objective(inverse, ensemble, method == Method::GaussNewton)?;
+            let mut p = Counted { inner: &mut *objective, counts: saved.counts };
             let r = saved.solver.next_iter(&mut p, &mut saved.state);
             saved.counts = p.counts;
             r
@@ -270,16 +318,41 @@ fn one_method(a: &Args, c: &Config, inverse: &mut Inverse, method: Method, dir: 
     Ok(saved)
 }
 
-/// `rewind optimize` (and the optimisation part of `rewind demo`).
-pub(crate) fn main(a: &Args) -> Result<()> {
-    if crate::models::chosen(&a.common) != crate::models::SimName::Ns2d {
-        return crate::models::optimize(&a.common, &a.method, a.max_iter);
-    }
-    let report = solve(a)?;
-    print_report(&report, a.common.json)
+/// The objective the solvers see: the problem, or the sum over the
+/// members spread over `ensemble`; with Gauss–Newton products as its
+/// Hessian products if `gauss_newton`.
+fn objective<'a>(
+    inverse: &'a mut Inverse,
+    ensemble: &'a rewind_ensemble::Ensemble,
+    gauss_newton: bool,
+) -> Result<Box<dyn Problem + 'a>> {
+    Ok(match (inverse.members.is_empty(), gauss_newton) {
+        (true, false) => Box::new(&mut inverse.problem),
+        (true, true) => Box::new(rewind_sim::GaussNewtonProblem(&mut inverse.problem)),
+        (false, false) => Box::new(rewind_ensemble::Sum::new(ensemble, inverse.members.iter_mut().collect())?),
+        (false, true) => Box::new(rewind_ensemble::Sum::new(
+            ensemble,
+            inverse.members.iter_mut().map(rewind_sim::GaussNewtonProblem).collect(),
+        )?),
+    })
 }
 
-pub(crate) fn solve(a: &Args) -> Result<serde_json::Value> {
+/// `rewind optimize` (and the optimisation part of `rewind demo`).
+pub(crate) fn main(a: &Args, ensemble: &rewind_ensemble::Ensemble) -> Result<()> {
+    if crate::models::chosen(&a.common) != crate::models::SimName::Ns2d {
+        if a.members > 1 {
+            bail!("--members is for the ns2d problem (the viscosity ensemble)");
+        }
+        return crate::models::optimize(&a.common, &a.method, a.max_iter);
+    }
+    let report = solve(a, ensemble)?;
+    if ensemble.is_root() {
+        print_report(&report, a.common.json)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn solve(a: &Args, ensemble: &rewind_ensemble::Ensemble) -> Result<serde_json::Value> {
     let mut c = a.common.config()?;
     crate::memory::check_fits(&mut c, crate::memory::Need::Hvp)?;
     if !a.method.is_empty() {
@@ -289,13 +362,16 @@ pub(crate) fn solve(a: &Args) -> Result<serde_json::Value> {
         c.optimize.max_iter = m;
     }
     c.validate("command line").map_err(|e| anyhow::anyhow!("{e}"))?;
-    let pool = common::pool(&c)?;
-    pool.install(|| {
-        let dir = if a.common.no_files { c.output.dir.clone() } else { common::out_dir(&c)? };
-        let mut inverse = Inverse::new(&c)?;
+    // the kernels in the global pool, so that an ensemble's exchanges
+    // stay on the main thread
+    common::global_pool(common::threads(&c))?;
+    let root = ensemble.is_root();
+    {
+        let dir = if a.common.no_files || !root { c.output.dir.clone() } else { common::out_dir(&c)? };
+        let mut inverse = Inverse::new(&c)?.with_members(&c, a.members, a.member_spread)?;
         let mut runs = Vec::new();
         for &m in &c.optimize.methods {
-            runs.push(one_method(a, &c, &mut inverse, m, &dir)?);
+            runs.push(one_method(a, &c, &mut inverse, m, &dir, ensemble)?);
         }
         let truth = inverse.truth.clone();
         let mut rows = Vec::new();
@@ -310,15 +386,17 @@ pub(crate) fn solve(a: &Args) -> Result<serde_json::Value> {
                 "hvps": s.counts.hvp,
                 "seconds": s.seconds,
                 "objective": s.state.f,
+                "objective_at_start": s.history.first().map_or(f64::NAN, |r| r.f),
                 "misfit": inverse.misfit(&s.state.x)?,
                 "grad_norm_relative": norm(&s.state.g) / s.g0,
                 "error_vs_truth": norm(&err) / norm(&truth),
+                "x_bits": common::bits(&s.state.x),
             }));
         }
         let npoints = inverse.problem.loss().points.len();
         let nobs = npoints * inverse.problem.loss().observations.len();
         let mut files = Vec::new();
-        if !a.common.no_files {
+        if !a.common.no_files && root {
             let path = dir.join("optimize.h5");
             let mut out = Output::create(&path, common::grid_info(&c))?;
             common::metadata(&out, &c, "optimize")?;
@@ -369,11 +447,14 @@ pub(crate) fn solve(a: &Args) -> Result<serde_json::Value> {
             "schedule": c.gradient.schedule,
             "steps": c.simulation.steps,
             "expected_misfit_from_noise": nobs as f64 / 2.0,
+            "members": inverse.members.len().max(1),
+            "member_nu": inverse.member_nus(),
+            "ranks": ensemble.size(),
             "runs": rows,
             "files": files,
             "peak_rss_bytes": common::peak_rss_bytes(),
         }))
-    })
+    }
 }
 
 pub(crate) fn print_report(r: &serde_json::Value, json: bool) -> Result<()> {

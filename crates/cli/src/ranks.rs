@@ -3,7 +3,8 @@
 //! it, or outside `mpirun`, the ensemble is this process alone.
 //!
 //! Subcommands with independent work (`hessian`'s blocks of Gauss–Newton
-//! products, `tradeoff`'s schedules, `spec --hvp-ensemble`'s products)
+//! products, `tradeoff`'s schedules, `optimize --members`' models, `spec
+//! --hvp-ensemble`'s products)
 //! spread it over the ranks and reduce it in member order, so every rank
 //! holds the same figures; rank 0 alone prints and writes files. The
 //! others run on rank 0 alone. A rank's thread pool gets the cores of its

@@ -24,6 +24,11 @@ pub(crate) struct Args {
     /// periodic:⌈√n⌉, binomial:2,4,8,16,32, online:8,32, multilevel:4,16).
     #[arg(long, value_delimiter = ';')]
     pub(crate) schedules: Vec<String>,
+    /// Corrupt the disk snapshot of state S in the run of schedule number M
+    /// (`M:S`, for tests of the faults: that run must fail, and with it
+    /// every rank).
+    #[arg(long, hide = true, value_name = "M:S")]
+    pub(crate) fault: Option<String>,
 }
 
 fn default_schedules(n: usize) -> Vec<String> {
@@ -66,6 +71,14 @@ pub(crate) fn main(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
     for s in &schedules {
         s.parse::<rewind_checkpoint::Strategy>().with_context(|| format!("bad schedule {s:?} in --schedules"))?;
     }
+    let fault = match a.fault.as_deref().map(|f| f.split_once(':')) {
+        None => None,
+        Some(Some((m, st))) => Some((
+            m.parse::<usize>().context("--fault M:S: M is a schedule's index")?,
+            st.parse::<usize>().context("--fault M:S: S is a state")?,
+        )),
+        Some(None) => bail!("--fault takes M:S"),
+    };
     let root = ensemble.is_root();
     // every rank writes the configuration its runs read (ranks may be on
     // different machines), under its own name
@@ -83,6 +96,9 @@ pub(crate) fn main(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
         let mut cmd = crate::ranks::child(&exe);
         cmd.args(["grad", "--json", "--quiet", "--no-files", "--threads", &threads, "--schedule", s, "--config"]);
         cmd.arg(&cfg_path);
+        if let Some((_, state)) = fault.filter(|(fm, _)| *fm == m) {
+            cmd.args(["--corrupt-snapshot", &state.to_string()]);
+        }
         if generic {
             cmd.args(["--sim", sim.name(), "--steps", &c.simulation.steps.to_string()]);
         }

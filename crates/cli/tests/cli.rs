@@ -552,3 +552,31 @@ fn hessian_prints_a_decaying_spectrum_and_writes_the_posterior() {
     let o = rewind(&d, &["hessian", "--sim", "burgers", "--length-cells=-1"]);
     assert!(!o.ok && o.stderr.contains("correlation length"), "{}", o.stderr);
 }
+
+#[test]
+fn optimize_over_an_ensemble_of_models_sums_their_objectives() {
+    let d = scratch("members");
+    let run = |extra: &[&str]| {
+        let mut a = args("optimize", &["--method", "lbfgs", "--max-iter", "1", "--json", "--no-files", "-q"]);
+        a.extend_from_slice(extra);
+        json(&rewind(&d, &a))
+    };
+    let one = run(&[]);
+    // two members with the configured viscosity: exactly twice the objective
+    let two = run(&["--members", "2", "--member-spread", "0"]);
+    assert_eq!(two["members"], 2);
+    let j = |r: &Value| r["runs"][0]["objective_at_start"].as_f64().unwrap();
+    assert_eq!(j(&two), 2.0 * j(&one));
+    // spread viscosities: a different objective, the members' ν listed
+    let three = run(&["--members", "3", "--member-spread", "0.5"]);
+    let nu: Vec<f64> = three["member_nu"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert_eq!(nu.len(), 3);
+    assert!((nu[0] - 0.5e-3).abs() < 1e-15 && (nu[1] - 1e-3).abs() < 1e-15 && (nu[2] - 1.5e-3).abs() < 1e-15, "{nu:?}");
+    // the models differ: after one step the objective is not the one of
+    // three copies of the configured model
+    let same = run(&["--members", "3", "--member-spread", "0"]);
+    let end = |r: &Value| r["runs"][0]["objective"].as_f64().unwrap();
+    assert_ne!(end(&three), end(&same));
+    let bad = rewind(&d, &args("optimize", &["--members", "2", "--member-spread", "1.5", "--no-files", "-q"]));
+    assert!(!bad.ok && bad.stderr.contains("--member-spread 1.5"), "{}", bad.stderr);
+}

@@ -105,6 +105,28 @@ fn an_ensemble_of_hvps_sums_to_the_same_bits_on_any_number_of_ranks() {
 }
 
 #[test]
+fn an_optimizer_on_an_ensemble_of_models_takes_the_same_steps_on_any_number_of_ranks() {
+    let d = scratch("optimize");
+    let out = d.join("out");
+    let args = ["optimize", "--n", "16", "--steps", "20", "--method", "lbfgs,gauss-newton", "--max-iter", "3"];
+    let mut args = args.to_vec();
+    args.extend(["--members", "3", "--json", "-q", "--restart", "--out", out.to_str().unwrap()]);
+    let alone = json(&rewind(&d, 0, &args));
+    assert_eq!(alone["members"], 3);
+    for ranks in [1, 2, 3] {
+        let r = json(&rewind(&d, ranks, &args));
+        assert_eq!(r["ranks"], ranks);
+        for (a, b) in r["runs"].as_array().unwrap().iter().zip(alone["runs"].as_array().unwrap()) {
+            for key in ["x_bits", "objective", "iterations", "gradients", "hvps", "misfit"] {
+                assert_eq!(a[key], b[key], "{key} of {} on {ranks} ranks", a["method"]);
+            }
+        }
+        // rank 0 saved the resumable run
+        assert!(out.join("optimize-lbfgs.json").exists() && out.join("optimize.h5").exists());
+    }
+}
+
+#[test]
 fn tradeoff_spreads_its_schedules_and_rank_0_writes_the_files() {
     let d = scratch("tradeoff");
     let out = d.join("out");
@@ -152,6 +174,48 @@ fn a_member_that_blows_up_stops_every_rank_with_one_message() {
     args.extend(["--fault", "1:blowup"]);
     let o = rewind(&d, 2, &args);
     assert!(o.stderr.contains("step 0"), "{}", o.stderr);
+}
+
+#[test]
+fn a_corrupted_snapshot_in_one_ranks_run_stops_every_rank() {
+    let d = scratch("corrupt");
+    // a state that multilevel:1,4,1,1 over 24 steps keeps on disk
+    let s = json(&rewind(
+        &d,
+        0,
+        &["schedule", "--kind", "multilevel", "--steps", "24", "--snapshots", "1", "--disk", "4"]
+            .into_iter()
+            .chain(["--write-cost", "1", "--read-cost", "1", "--actions", "--json", "--no-plot"])
+            .collect::<Vec<_>>(),
+    ));
+    let on_disk: usize = s["action_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str()?.strip_prefix("store ")?.strip_suffix(" (disk)")?.parse().ok())
+        .next()
+        .expect("a disk store");
+    let out = d.join("out");
+    let fault = format!("1:{on_disk}");
+    let o = rewind(
+        &d,
+        2,
+        &["tradeoff", "--n", "16", "--steps", "24", "--schedules", "store-all;multilevel:1,4,1,1;binomial:3"]
+            .into_iter()
+            .chain(["--out", out.to_str().unwrap(), "-q", "--fault", &fault])
+            .collect::<Vec<_>>(),
+    );
+    assert!(!o.ok);
+    let errors: Vec<&str> = o.stderr.lines().filter(|l| l.starts_with("rewind: error:")).collect();
+    assert_eq!(errors.len(), 1, "{}", o.stderr);
+    assert!(
+        errors[0].contains("ensemble member 1 (on rank 1 of 2) failed")
+            && errors[0].contains(&format!("snapshot of state {on_disk} is corrupt")),
+        "{}",
+        errors[0]
+    );
+    // nothing half-written: the failed study wrote no table
+    assert!(!out.join("tradeoff.json").exists() && !out.join("tradeoff.csv").exists());
 }
 
 #[test]

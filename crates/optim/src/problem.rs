@@ -18,6 +18,22 @@ pub trait Problem {
     }
 }
 
+/// A borrowed problem is a problem (a sum of borrowed members, say).
+impl<P: Problem + ?Sized> Problem for &mut P {
+    fn dim(&self) -> usize {
+        (**self).dim()
+    }
+    fn value(&mut self, x: &[f64]) -> Result<f64, OptimError> {
+        (**self).value(x)
+    }
+    fn value_grad(&mut self, x: &[f64], g: &mut [f64]) -> Result<f64, OptimError> {
+        (**self).value_grad(x, g)
+    }
+    fn hvp(&mut self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<(), OptimError> {
+        (**self).hvp(x, v, hv)
+    }
+}
+
 /// An objective that is a sum over samples, for stochastic methods.
 pub trait Stochastic: Problem {
     /// Number of samples.
