@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+mod assimilate;
 mod common;
 mod config;
 mod demo;
@@ -46,6 +47,10 @@ enum Command {
     Hvp(grad::Args),
     /// Recover an initial vorticity from sparse noisy observations; resumable.
     Optimize(optimize::Args),
+    /// The flagship twin experiment at 64²: L-BFGS, Newton-CG on
+    /// Gauss–Newton products and incremental 4D-Var with a background
+    /// covariance, the posterior, pictures.
+    Assimilate(assimilate::Args),
     /// Generate a checkpoint schedule, print what it costs and draw it.
     Schedule(schedule::Args),
     /// Gradient time and peak memory under a range of schedules: table and plot.
@@ -116,6 +121,7 @@ fn run(command: Command, ensemble: &rewind_sim::Ensemble) -> anyhow::Result<()> 
         Command::Grad(a) => grad::main(&a, false),
         Command::Hvp(a) => grad::main(&a, true),
         Command::Optimize(a) => optimize::main(&a, ensemble),
+        Command::Assimilate(a) => assimilate::main(&a),
         Command::Hessian(a) => crate::models::hessian(&a.common, &a.settings, ensemble),
         Command::Schedule(a) => schedule::main(&a),
         Command::Tradeoff(a) => tradeoff::main(&a, ensemble),

@@ -53,7 +53,7 @@ fn args<'a>(cmd: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
 #[test]
 fn every_subcommand_has_help() {
     let d = scratch("help");
-    for cmd in ["demo", "run", "grad", "hvp", "optimize", "hessian", "schedule", "tradeoff", "spec"] {
+    for cmd in ["demo", "run", "grad", "hvp", "optimize", "assimilate", "hessian", "schedule", "tradeoff", "spec"] {
         let o = rewind(&d, &[cmd, "--help"]);
         assert!(o.ok && o.stdout.contains("Usage: rewind"), "{cmd}: {}", o.stderr);
     }
@@ -301,10 +301,49 @@ fn demo_runs_end_to_end() {
     let r = json(&rewind(&d, &["demo", "--config", "c.toml", "--json"]));
     assert_eq!(r["gradient"]["check"]["passed"], true);
     assert_eq!(r["hvp"]["check"]["passed"], true);
-    let runs = r["inverse_problem"]["runs"].as_array().unwrap();
-    assert_eq!(runs.len(), 2);
-    assert!(runs.iter().all(|x| x["iterations"] == 3));
-    assert!(d.join("rewind-out/optimize.h5").exists());
+    // the flagship at 32² (twice the grid), three methods of 3 iterations
+    let a = &r["assimilation"];
+    let runs = a["runs"].as_array().unwrap();
+    let names: Vec<&str> = runs.iter().map(|x| x["method"].as_str().unwrap()).collect();
+    assert_eq!(names, ["L-BFGS", "Newton-CG (GN)", "incremental 4D-Var"]);
+    assert!(runs.iter().all(|x| x["iterations"] == 3), "{a}");
+    // every method improves on the background
+    let background = a["background_error"].as_f64().unwrap();
+    assert!(runs.iter().all(|x| x["error_vs_truth"].as_f64().unwrap() < background), "{a}");
+    assert_eq!(a["posterior"]["eigenpairs"], 20);
+    for f in ["assimilate.h5", "fields.png", "errors.png", "convergence-time.png", "eigenvalues.png", "posterior.png"] {
+        assert!(d.join("rewind-out/assimilate").join(f).exists(), "{f}");
+    }
+}
+
+#[test]
+fn assimilate_recovers_the_truth_and_refuses_bad_settings() {
+    let d = scratch("assimilate");
+    let r = json(&rewind(
+        &d,
+        &["assimilate", "--n", "16", "--steps", "8", "--stride", "2", "--methods", "4dvar", "--outer", "3"]
+            .into_iter()
+            .chain(["--posterior", "0", "--json", "--no-files"])
+            .collect::<Vec<_>>(),
+    ));
+    let run = &r["runs"][0];
+    assert_eq!(run["method"], "incremental 4D-Var");
+    // 256 observations of 256 unknowns with a right prior: the analysis is
+    // far better than the background, and its misfit near the noise floor
+    let (e, eb) = (run["error_vs_truth"].as_f64().unwrap(), r["background_error"].as_f64().unwrap());
+    assert!(e < 0.5 * eb, "error {e} vs background {eb}");
+    let misfit = run["misfit"].as_f64().unwrap();
+    assert!(misfit < 2.0 * r["expected_misfit_at_truth"].as_f64().unwrap(), "{r}");
+    for bad in [&["--methods", "sgd"][..], &["--steps", "2"], &["--schedule", "binomial:0"], &["--sigma", "0"]] {
+        let mut a = vec!["assimilate", "--n", "16", "--no-files", "-q"];
+        a.extend_from_slice(bad);
+        let o = rewind(&d, &a);
+        assert!(
+            !o.ok && o.stderr.starts_with("rewind: error:") && o.stderr.trim().lines().count() == 1,
+            "{bad:?}: {}",
+            o.stderr
+        );
+    }
 }
 
 /// `rewind spec ns2d-periodic --size S`: the benchmark's report. Its figures

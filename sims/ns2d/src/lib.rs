@@ -26,6 +26,7 @@
 
 pub mod assimilation;
 pub mod spec;
+pub mod twin;
 
 use rewind_field::{Components, Ctx, Field, FieldError, Grid, Par, Scalar};
 pub use rewind_sim::TerminalMisfit;

@@ -1,0 +1,436 @@
+//! `rewind assimilate`: the flagship twin experiment (`rewind_ns2d::twin`)
+//! — recover the initial vorticity at 64² from 1024 noisy observations
+//! with a right background covariance — by L-BFGS and by Newton-CG on
+//! Gauss–Newton products, both on `J(χ)` in the control variable, and by
+//! incremental 4D-Var; then the Laplace posterior at the analysis. Prints
+//! the table (iterations, gradients, products, seconds, J, misfit, error vs
+//! truth) and the time each method takes to reach L-BFGS's final J; draws
+//! truth / background / analysis / error fields, convergence against wall
+//! time and against gradient-equivalents, the eigenvalue decay and the
+//! posterior standard deviation; writes `assimilate.h5`.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use rewind_checkpoint::Strategy;
+use rewind_field::Par;
+use rewind_io::plot::Curve;
+use rewind_ns2d::twin::{Twin, TwinSettings};
+use rewind_optim::{Lbfgs, NewtonCg, OptimError, Options, Problem, minimize};
+use rewind_sim::{ControlProblem, Incremental, Spectrum, incremental, posterior};
+use serde_json::{Value, json};
+
+use crate::common::norm;
+
+/// Arguments of `rewind assimilate`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct Args {
+    /// Grid points per side.
+    #[arg(long, default_value_t = 64)]
+    pub(crate) n: usize,
+    /// Time steps (observed after 1/4, 1/2, 3/4 and all of them).
+    #[arg(long, default_value_t = 100)]
+    pub(crate) steps: usize,
+    /// Every STRIDE-th point along each axis is observed.
+    #[arg(long, default_value_t = 4)]
+    pub(crate) stride: usize,
+    /// Observation noise (standard deviation).
+    #[arg(long, default_value_t = 0.05)]
+    pub(crate) sigma: f64,
+    /// Correlation length of the Gaussian background covariance B.
+    #[arg(long, default_value_t = 0.5)]
+    pub(crate) length: f64,
+    /// Standard deviation of B.
+    #[arg(long, default_value_t = 0.5)]
+    pub(crate) spread: f64,
+    /// Checkpoint schedule.
+    #[arg(long, default_value = "binomial:10")]
+    pub(crate) schedule: String,
+    /// Methods, comma-separated: lbfgs, gauss-newton (Newton-CG on
+    /// Gauss–Newton products), 4dvar (incremental).
+    #[arg(long, value_delimiter = ',', default_value = "lbfgs,gauss-newton,4dvar")]
+    pub(crate) methods: Vec<String>,
+    /// Outer iterations of incremental 4D-Var.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) outer: usize,
+    /// Most CG iterations per inner loop (4D-Var) or Newton step.
+    #[arg(long, default_value_t = 40)]
+    pub(crate) inner: usize,
+    /// Most iterations of each method (L-BFGS: 400, Newton-CG: 20 and
+    /// 4D-Var: --outer unless given).
+    #[arg(long)]
+    pub(crate) max_iter: Option<usize>,
+    /// Eigenpairs of the posterior (0: no posterior).
+    #[arg(long, default_value_t = 40)]
+    pub(crate) posterior: usize,
+    /// Threads for the field kernels (0: all cores).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) threads: usize,
+    /// Output directory.
+    #[arg(long, default_value = "rewind-out/assimilate")]
+    pub(crate) out: std::path::PathBuf,
+    /// Print the figures as one JSON object on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// No progress messages.
+    #[arg(long, short)]
+    pub(crate) quiet: bool,
+    /// Write no files (HDF5, plots): figures only.
+    #[arg(long)]
+    pub(crate) no_files: bool,
+}
+
+/// A problem that notes `(seconds since start, J)` at every gradient and
+/// the work done by then (gradients + products).
+struct Timed<'p, P: ?Sized> {
+    inner: &'p mut P,
+    start: Instant,
+    trace: Vec<(f64, f64)>,
+    work: Vec<f64>,
+    products: usize,
+}
+
+impl<P: Problem + ?Sized> Problem for Timed<'_, P> {
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+    fn value(&mut self, x: &[f64]) -> Result<f64, OptimError> {
+        self.inner.value(x)
+    }
+    fn value_grad(&mut self, x: &[f64], g: &mut [f64]) -> Result<f64, OptimError> {
+        let f = self.inner.value_grad(x, g)?;
+        self.trace.push((self.start.elapsed().as_secs_f64(), f));
+        self.work.push((self.trace.len() + self.products) as f64);
+        Ok(f)
+    }
+    fn hvp(&mut self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<(), OptimError> {
+        self.products += 1;
+        self.inner.hvp(x, v, hv)
+    }
+}
+
+/// One method's run.
+struct Run {
+    name: &'static str,
+    iterations: usize,
+    gradients: u64,
+    products: u64,
+    seconds: f64,
+    objective: f64,
+    misfit: f64,
+    error: f64,
+    x0: Vec<f64>,
+    /// `(seconds, J)` whenever J was known.
+    trace: Vec<(f64, f64)>,
+    /// Gradients + products done at each point of `trace`.
+    work: Vec<f64>,
+}
+
+/// The first time `trace` reaches `j`.
+fn time_to(trace: &[(f64, f64)], j: f64) -> Option<f64> {
+    trace.iter().find(|(_, f)| *f <= j).map(|(t, _)| *t)
+}
+
+/// `rewind assimilate` (also part 3 of `rewind demo`): the figures as JSON.
+pub(crate) fn solve(a: &Args) -> Result<Value> {
+    for m in &a.methods {
+        if !["lbfgs", "gauss-newton", "4dvar"].contains(&m.as_str()) {
+            bail!("unknown method {m:?} in --methods (known: lbfgs, gauss-newton, 4dvar)");
+        }
+    }
+    if a.methods.is_empty() {
+        bail!("--methods: at least one method");
+    }
+    let strategy: Strategy = a.schedule.parse().with_context(|| format!("bad --schedule {:?}", a.schedule))?;
+    let settings = TwinSettings {
+        n: a.n,
+        steps: a.steps,
+        stride: a.stride,
+        sigma: a.sigma,
+        length: a.length,
+        spread: a.spread,
+        strategy,
+        ..TwinSettings::default()
+    };
+    let threads = if a.threads == 0 { crate::ranks::cores_per_rank() } else { a.threads };
+    crate::common::global_pool(threads)?;
+    let par = if threads == 1 { Par::Seq } else { Par::Rayon };
+    let say = |s: String| {
+        if !a.quiet && !a.json {
+            eprintln!("{s}");
+        }
+    };
+    let mut twin = Twin::new(&settings, par).context("cannot set up the twin experiment")?;
+    let (n, n_obs) = (a.n, twin.observations);
+    let background = twin.background.clone();
+    let chi0 = vec![0.0; background.len()];
+    let mut runs: Vec<Run> = Vec::new();
+    for method in &a.methods {
+        say(format!("assimilate: {method} ..."));
+        if method == "4dvar" {
+            let t0 = Instant::now();
+            let outer = a.max_iter.unwrap_or(a.outer);
+            let settings = Incremental { outer, inner: a.inner, inner_tol: 1e-3, tol: 1e-6 };
+            let an = incremental(&mut twin.problem, &background, &mut twin.b, settings)
+                .context("incremental 4D-Var failed")?;
+            let seconds = t0.elapsed().as_secs_f64();
+            // J at each linearisation, at its start time; work = gradients + products so far
+            let (mut trace, mut work, mut elapsed, mut done) = (Vec::new(), Vec::new(), 0.0, 0.0);
+            for s in &an.outer {
+                done += 1.0;
+                trace.push((elapsed, s.objective));
+                work.push(done);
+                elapsed += s.seconds;
+                done += s.cg_iterations as f64;
+            }
+            trace.push((an.seconds, an.objective));
+            work.push(done);
+            let error = twin.error(&an.x0);
+            runs.push(Run {
+                name: "incremental 4D-Var",
+                iterations: an.outer.len(),
+                gradients: an.gradients as u64,
+                products: an.products as u64,
+                seconds,
+                objective: an.objective,
+                misfit: an.misfit,
+                error,
+                x0: an.x0,
+                trace,
+                work,
+            });
+            continue;
+        }
+        let mut cp = ControlProblem::new(&mut twin.problem, &background, &mut twin.b)?;
+        let mut g = vec![0.0; chi0.len()];
+        cp.value_grad(&chi0, &mut g)?;
+        let lbfgs = method == "lbfgs";
+        let opts = Options { grad_tol: 1e-6 * norm(&g), max_iter: a.max_iter.unwrap_or(if lbfgs { 400 } else { 20 }) };
+        let t0 = Instant::now();
+        let mut timed = Timed { inner: &mut cp, start: t0, trace: Vec::new(), work: Vec::new(), products: 0 };
+        let r = if lbfgs {
+            minimize(&mut Lbfgs::new(10), &mut timed, &chi0, &opts)
+        } else {
+            minimize(&mut NewtonCg::new(a.inner), &mut timed, &chi0, &opts)
+        }
+        .with_context(|| format!("{method} failed"))?;
+        let seconds = t0.elapsed().as_secs_f64();
+        let (trace, work) = (timed.trace, timed.work);
+        let x0 = cp.state(&r.state.x)?;
+        let misfit = twin.problem.value(&x0)?;
+        runs.push(Run {
+            name: if lbfgs { "L-BFGS" } else { "Newton-CG (GN)" },
+            iterations: r.state.iter,
+            gradients: r.counts.grad,
+            products: r.counts.hvp,
+            seconds,
+            objective: r.state.f,
+            misfit,
+            error: twin.error(&x0),
+            x0,
+            trace,
+            work,
+        });
+    }
+    // time to reach L-BFGS's final J (relative 1e-5), when L-BFGS ran
+    let reference = runs.iter().find(|r| r.name == "L-BFGS").map(|r| r.objective);
+    let rows: Vec<Value> = runs
+        .iter()
+        .map(|r| {
+            let to = reference.and_then(|j| time_to(&r.trace, j * (1.0 + 1e-5)));
+            json!({
+                "method": r.name, "iterations": r.iterations, "gradients": r.gradients,
+                "gauss_newton_products": r.products, "seconds": r.seconds, "objective": r.objective,
+                "misfit": r.misfit, "error_vs_truth": r.error,
+                "seconds_to_lbfgs_objective": to,
+            })
+        })
+        .collect();
+    // the posterior at the best analysis (least J)
+    let best = runs.iter().min_by(|a, b| a.objective.total_cmp(&b.objective)).context("no run")?;
+    let post = if a.posterior > 0 {
+        say(format!("assimilate: posterior from {} eigenpairs ...", a.posterior));
+        let t0 = Instant::now();
+        let spectrum = Spectrum { k: a.posterior, oversample: 10, seed: 1 };
+        let ens = rewind_sim::Ensemble::serial();
+        let p = posterior(&mut twin.problem, &best.x0, &mut twin.b, spectrum, &ens, |_, _| {})
+            .context("the posterior failed")?;
+        Some((p, t0.elapsed().as_secs_f64()))
+    } else {
+        None
+    };
+    let rms = |v: &mut dyn Iterator<Item = f64>| -> f64 {
+        let (s, c) = v.fold((0.0, 0usize), |(s, c), x| (s + x * x, c + 1));
+        (s / c.max(1) as f64).sqrt()
+    };
+    let rms_error = rms(&mut best.x0.iter().zip(&twin.truth).map(|(x, t)| x - t));
+    let posterior_json = post.as_ref().map(|(p, secs)| {
+        json!({
+            "eigenpairs": p.eigenvalues.len(), "products": p.products, "seconds": secs,
+            "eigenvalues": p.eigenvalues,
+            "mean_std": p.std.iter().sum::<f64>() / p.std.len() as f64,
+            "background_std": p.background_std[0],
+            "rms_error_of_analysis": rms_error,
+        })
+    });
+    let mut files = Vec::new();
+    if !a.no_files {
+        files = draw(a, &twin, &runs, best, post.as_ref().map(|(p, _)| p))?;
+    }
+    Ok(json!({
+        "problem": format!(
+            "recover w0 on {n}x{n} ({} unknowns), {} steps, from {n_obs} observations (every {}th point at steps {:?}, sigma {}); B Gaussian, length {}, std {}; {strategy}",
+            n * n, a.steps, a.stride, twin.times, a.sigma, a.length, a.spread
+        ),
+        "observations": n_obs,
+        "expected_misfit_at_truth": n_obs as f64 / 2.0,
+        "background_error": twin.error(&background),
+        "runs": rows,
+        "posterior": posterior_json,
+        "files": files,
+    }))
+}
+
+/// The pictures and `assimilate.h5`.
+fn draw(a: &Args, twin: &Twin, runs: &[Run], best: &Run, post: Option<&rewind_sim::Posterior>) -> Result<Vec<String>> {
+    let n = a.n;
+    std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
+    let out = |name: &str| a.out.join(name);
+    let mut files = Vec::new();
+    let (truth, background) = (&twin.truth, &twin.background);
+    let error_b: Vec<f64> = background.iter().zip(truth).map(|(x, t)| x - t).collect();
+    let error_a: Vec<f64> = best.x0.iter().zip(truth).map(|(x, t)| x - t).collect();
+    files.push(rewind_io::plot::fields(
+        out("fields.png"),
+        n,
+        n,
+        &[("truth", truth), ("background", background), ("analysis", &best.x0)],
+        true,
+    )?);
+    files.push(rewind_io::plot::fields(
+        out("errors.png"),
+        n,
+        n,
+        &[("background - truth", &error_b), ("analysis - truth", &error_a)],
+        true,
+    )?);
+    // convergence: J / J* − 1, J* just below the least final J
+    let j_star = runs.iter().map(|r| r.objective).fold(f64::INFINITY, f64::min) * (1.0 - 1e-9);
+    let curves = |by_work: bool| -> Vec<Curve> {
+        runs.iter()
+            .map(|r| Curve {
+                label: r.name.to_string(),
+                points: r
+                    .trace
+                    .iter()
+                    .zip(&r.work)
+                    .map(|(&(t, j), &w)| (if by_work { w } else { t }, j / j_star - 1.0))
+                    .collect(),
+            })
+            .collect()
+    };
+    files.push(rewind_io::plot::decay(out("convergence-time.png"), "J / J* - 1", "wall seconds", &curves(false))?);
+    files.push(rewind_io::plot::decay(
+        out("convergence-work.png"),
+        "J / J* - 1",
+        "gradients + Gauss-Newton products",
+        &curves(true),
+    )?);
+    let path = out("assimilate.h5");
+    let grid = rewind_io::GridInfo { nx: n, ny: n, dx: twin.grid.dx, dy: twin.grid.dy };
+    let mut h5 = rewind_io::Output::create(&path, grid)?;
+    h5.attr("command", "assimilate")?;
+    h5.attr("rewind_version", env!("CARGO_PKG_VERSION"))?;
+    h5.field("truth", truth)?;
+    h5.field("background", background)?;
+    for r in runs {
+        let key = r.name.to_lowercase().replace([' ', '(', ')', '-'], "_");
+        h5.field(&format!("analysis_{key}"), &r.x0)?;
+        let (t, j): (Vec<f64>, Vec<f64>) = r.trace.iter().copied().unzip();
+        h5.table(&format!("convergence_{key}"), &[("seconds", &t), ("objective", &j), ("work", &r.work)])?;
+    }
+    if let Some(p) = post {
+        let abs_error: Vec<f64> = error_a.iter().map(|e| e.abs()).collect();
+        files.push(rewind_io::plot::fields(
+            out("posterior.png"),
+            n,
+            n,
+            &[("posterior std", &p.std), ("|analysis - truth|", &abs_error)],
+            true,
+        )?);
+        let curve = Curve {
+            label: format!("k = {}", p.eigenvalues.len()),
+            points: p.eigenvalues.iter().enumerate().map(|(j, &v)| (j as f64, v)).collect(),
+        };
+        let title = "eigenvalues of the prior-preconditioned Gauss-Newton Hessian";
+        files.push(rewind_io::plot::decay(out("eigenvalues.png"), title, "index", &[curve])?);
+        h5.field("posterior_std", &p.std)?;
+        let index: Vec<f64> = (0..p.eigenvalues.len()).map(|j| j as f64).collect();
+        h5.table("eigenvalues", &[("index", &index), ("value", &p.eigenvalues)])?;
+    }
+    let h5 = h5.finish()?;
+    files.push(h5.with_extension("xmf"));
+    files.push(h5);
+    Ok(files.iter().map(|f| f.display().to_string()).collect())
+}
+
+/// `rewind assimilate`.
+pub(crate) fn main(a: &Args) -> Result<()> {
+    let r = solve(a)?;
+    print_report(&r, a.json)
+}
+
+/// The report as text (or JSON).
+pub(crate) fn print_report(r: &Value, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(r)?);
+        return Ok(());
+    }
+    let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    println!("{}", r["problem"].as_str().unwrap_or(""));
+    println!(
+        "background error {:.3}; misfit expected at the truth about {}",
+        f(&r["background_error"]),
+        r["expected_misfit_at_truth"]
+    );
+    println!(
+        "{:>20} {:>6} {:>6} {:>6} {:>9} {:>12} {:>12} {:>8} {:>14}",
+        "method", "iters", "grads", "GN", "time (s)", "J final", "misfit", "error", "to L-BFGS J (s)"
+    );
+    for row in r["runs"].as_array().into_iter().flatten() {
+        let to = row["seconds_to_lbfgs_objective"].as_f64().map_or("not reached".to_string(), |t| format!("{t:.2}"));
+        println!(
+            "{:>20} {:>6} {:>6} {:>6} {:>9.2} {:>12.5e} {:>12.5e} {:>8.4} {:>14}",
+            row["method"].as_str().unwrap_or(""),
+            row["iterations"].as_u64().unwrap_or(0),
+            row["gradients"].as_u64().unwrap_or(0),
+            row["gauss_newton_products"].as_u64().unwrap_or(0),
+            f(&row["seconds"]),
+            f(&row["objective"]),
+            f(&row["misfit"]),
+            f(&row["error_vs_truth"]),
+            to
+        );
+    }
+    if let Some(p) = r["posterior"].as_object() {
+        let ev: Vec<String> =
+            p["eigenvalues"].as_array().into_iter().flatten().take(8).map(|v| format!("{:.3e}", f(v))).collect();
+        println!(
+            "posterior: {} eigenpairs from {} Gauss-Newton products in {:.1} s; eigenvalues {} ...",
+            p["eigenpairs"],
+            p["products"],
+            f(&p["seconds"]),
+            ev.join(" ")
+        );
+        println!(
+            "  mean pointwise posterior std {:.4} (background {:.4}); rms error of the analysis {:.4}",
+            f(&p["mean_std"]),
+            f(&p["background_std"]),
+            f(&p["rms_error_of_analysis"])
+        );
+    }
+    for file in r["files"].as_array().into_iter().flatten() {
+        println!("wrote {}", file.as_str().unwrap_or(""));
+    }
+    Ok(())
+}
