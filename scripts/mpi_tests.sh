@@ -11,8 +11,12 @@ cd "$(dirname "$0")/.."
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 
 scripts/setup.sh --mpi
+# Whole-workspace commands with the feature added: dependencies keep the
+# features of the default build (a `-p` build resolves them anew and
+# recompiles much of the tree), so only the crates above rewind-ensemble
+# are built again.
+features=rewind-ensemble/mpi,rewind-cli/mpi
 # the code behind the feature gets the lints the default build gets
-cargo clippy -p rewind-ensemble -p rewind-cli --features rewind-ensemble/mpi,rewind-cli/mpi --all-targets -- -D warnings
+cargo clippy --workspace --all-targets --features "$features" -- -D warnings
 # one mpirun at a time: the cases time themselves out if a rank hangs
-cargo test -p rewind-ensemble --features mpi --test mpi -- --test-threads=1
-cargo test -p rewind-cli --features mpi --test mpi -- --test-threads=1
+cargo test --workspace --features "$features" --test mpi -- --test-threads=1
