@@ -86,14 +86,6 @@ pub enum EnsembleError {
     Comm(String),
 }
 
-/// The members' results, exchanged after every round.
-enum Outcome<T> {
-    /// This rank had no member in the round (the last round of an uneven split).
-    Idle,
-    Done(T),
-    Failed(String),
-}
-
 const IDLE: u8 = 0;
 const DONE: u8 = 1;
 const FAILED: u8 = 2;
@@ -198,25 +190,16 @@ impl Ensemble {
         let rounds = n.div_ceil(size);
         for round in 0..rounds {
             let member = round * size + rank;
-            let mine = if member < n {
-                match catch_unwind(AssertUnwindSafe(|| run(member))) {
-                    Ok(Ok(v)) => Outcome::Done(v),
-                    Ok(Err(e)) => Outcome::Failed(e.to_string()),
-                    Err(panic) => Outcome::Failed(format!("panicked: {}", panic_message(&panic))),
-                }
-            } else {
-                Outcome::Idle
-            };
             let mut bytes = Vec::new();
-            match &mine {
-                Outcome::Idle => bytes.push(IDLE),
-                Outcome::Done(v) => {
-                    bytes.push(DONE);
-                    v.encode(&mut bytes);
-                }
-                Outcome::Failed(msg) => {
-                    bytes.push(FAILED);
-                    bytes.extend_from_slice(msg.as_bytes());
+            if member >= n {
+                bytes.push(IDLE);
+            } else {
+                match attempt(|| run(member)) {
+                    Ok(v) => {
+                        bytes.push(DONE);
+                        v.encode(&mut bytes);
+                    }
+                    Err(msg) => bytes = failed(&msg),
                 }
             }
             let all = self.all_gather(&bytes)?;
@@ -224,13 +207,9 @@ impl Ensemble {
                 return Err(EnsembleError::Comm(format!("{} answers from {size} ranks", all.len())));
             }
             // the first failure in member order, the same on every rank
-            for (r, b) in all.iter().enumerate() {
-                if b.first() == Some(&FAILED) {
-                    let message = String::from_utf8_lossy(&b[1..]).into_owned();
-                    return Err(EnsembleError::Member { member: round * size + r, rank: r, size, message });
-                }
+            if let Some((r, message)) = first_failure(&all) {
+                return Err(EnsembleError::Member { member: round * size + r, rank: r, size, message });
             }
-            drop(mine);
             for (r, b) in all.into_iter().enumerate() {
                 let m = round * size + r;
                 match (b.first(), m < n) {
@@ -274,29 +253,42 @@ impl Ensemble {
     /// exchanged, and the first failing rank's error is returned everywhere
     /// as [`EnsembleError::Rank`].
     pub fn everywhere<T, E: Display>(&self, run: impl FnOnce() -> Result<T, E>) -> Result<T, EnsembleError> {
-        let (rank, size) = (self.rank(), self.size());
-        let mine = match catch_unwind(AssertUnwindSafe(run)) {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(panic) => Err(format!("panicked: {}", panic_message(&panic))),
+        let size = self.size();
+        let mine = attempt(run);
+        let bytes = match &mine {
+            Ok(_) => vec![DONE],
+            Err(msg) => failed(msg),
         };
-        let mut bytes = Vec::new();
-        match &mine {
-            Ok(_) => bytes.push(DONE),
-            Err(msg) => {
-                bytes.push(FAILED);
-                bytes.extend_from_slice(msg.as_bytes());
-            }
-        }
         let all = self.all_gather(&bytes)?;
-        for (r, b) in all.iter().enumerate() {
-            if b.first() == Some(&FAILED) {
-                let message = String::from_utf8_lossy(&b[1..]).into_owned();
-                return Err(EnsembleError::Rank { rank: r, size, message });
-            }
+        // this rank's own failure is among them
+        if let Some((rank, message)) = first_failure(&all) {
+            return Err(EnsembleError::Rank { rank, size, message });
         }
-        mine.map_err(|message| EnsembleError::Rank { rank, size, message })
+        mine.map_err(|message| EnsembleError::Rank { rank: self.rank(), size, message })
     }
+}
+
+/// `run()`, its error or panic as text (it will cross a process boundary).
+fn attempt<T, E: Display>(run: impl FnOnce() -> Result<T, E>) -> Result<T, String> {
+    match catch_unwind(AssertUnwindSafe(run)) {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(panic) => Err(format!("panicked: {}", panic_message(&panic))),
+    }
+}
+
+/// A failure's message as sent in an exchange.
+fn failed(message: &str) -> Vec<u8> {
+    let mut b = vec![FAILED];
+    b.extend_from_slice(message.as_bytes());
+    b
+}
+
+/// The first rank (in rank order) whose answer is a failure, and its message.
+fn first_failure(all: &[Vec<u8>]) -> Option<(usize, String)> {
+    all.iter()
+        .enumerate()
+        .find(|(_, b)| b.first() == Some(&FAILED))
+        .map(|(r, b)| (r, String::from_utf8_lossy(&b[1..]).into_owned()))
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
