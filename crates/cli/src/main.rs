@@ -73,7 +73,7 @@ fn main() {
     let ensemble = match ranks::init() {
         Ok(e) => e,
         Err(e) => {
-            eprintln!("rewind: error: {e:#}");
+            say_error(&e);
             std::process::exit(1);
         }
     };
@@ -89,10 +89,22 @@ fn main() {
                 || c.is::<rewind_ensemble::EnsembleError>()
         });
         if root || !shared {
-            eprintln!("rewind: error: {e:#}");
+            say_error(&e);
         }
         std::process::exit(1);
     }
+}
+
+/// The one error line, written by a single `write` call: under mpirun,
+/// stderr is forwarded in the chunks it was written in, and `eprintln!`
+/// writes a formatted message piece by piece, so mpirun's own notice of the
+/// failed rank could land inside the line.
+fn say_error(e: &anyhow::Error) {
+    use std::io::Write;
+    let line = format!("rewind: error: {e:#}\n");
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(line.as_bytes());
+    let _ = err.flush();
 }
 
 fn is_ensemble(e: &rewind_sim::SimError) -> bool {
