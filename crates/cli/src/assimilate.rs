@@ -1,8 +1,10 @@
 //! `rewind assimilate`: the flagship twin experiment (`rewind_ns2d::twin`)
 //! — recover the initial vorticity at 64² from 1024 noisy observations
 //! with a right background covariance — by L-BFGS and by Newton-CG on
-//! Gauss–Newton products, both on `J(χ)` in the control variable, and by
-//! incremental 4D-Var; then the Laplace posterior at the analysis. Prints
+//! Gauss–Newton products, both on `J(χ)` in the control variable, by
+//! incremental 4D-Var and by multi-incremental 4D-Var (inner loops on the
+//! grid twice as coarse, `rewind_sim::Coarse`); then the Laplace posterior
+//! at the analysis. Prints
 //! the table (iterations, gradients, products, seconds, J, misfit, error vs
 //! truth) and the time each method takes to reach L-BFGS's final J; draws
 //! truth / background / analysis / error fields, convergence against wall
@@ -17,7 +19,7 @@ use rewind_field::Par;
 use rewind_io::plot::Curve;
 use rewind_ns2d::twin::{Twin, TwinSettings};
 use rewind_optim::{Lbfgs, NewtonCg, OptimError, Options, Problem, minimize};
-use rewind_sim::{ControlProblem, Incremental, Spectrum, incremental, posterior};
+use rewind_sim::{Coarse, ControlProblem, Incremental, Spectrum, incremental, posterior};
 use serde_json::{Value, json};
 
 use crate::common::norm;
@@ -47,12 +49,25 @@ pub(crate) struct Args {
     #[arg(long, default_value = "binomial:10")]
     pub(crate) schedule: String,
     /// Methods, comma-separated: lbfgs, gauss-newton (Newton-CG on
-    /// Gauss–Newton products), 4dvar (incremental).
-    #[arg(long, value_delimiter = ',', default_value = "lbfgs,gauss-newton,4dvar")]
+    /// Gauss–Newton products), 4dvar (incremental), 4dvar-coarse
+    /// (multi-incremental: the first --coarse-outer inner loops on a grid
+    /// --coarse-factor times coarser).
+    #[arg(long, value_delimiter = ',', default_value = "lbfgs,gauss-newton,4dvar,4dvar-coarse")]
     pub(crate) methods: Vec<String>,
     /// Outer iterations of incremental 4D-Var.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 10)]
     pub(crate) outer: usize,
+    /// How many times coarser the grid of 4dvar-coarse's inner loops is.
+    #[arg(long, default_value_t = 2)]
+    pub(crate) coarse_factor: usize,
+    /// Outer iterations of 4dvar-coarse whose inner loop is coarse, the
+    /// first ones (default: all until they stall).
+    #[arg(long)]
+    pub(crate) coarse_outer: Option<usize>,
+    /// Checkpoint schedule of the coarse inner loops (the default keeps
+    /// every coarse state: at 32² and 100 steps, 0.8 MB).
+    #[arg(long, default_value = "store-all")]
+    pub(crate) coarse_schedule: String,
     /// Most CG iterations per inner loop (4D-Var) or Newton step.
     #[arg(long, default_value_t = 40)]
     pub(crate) inner: usize,
@@ -115,6 +130,8 @@ struct Run {
     iterations: usize,
     gradients: u64,
     products: u64,
+    /// Gauss–Newton products on the coarse grid (multi-incremental).
+    coarse_products: u64,
     seconds: f64,
     objective: f64,
     misfit: f64,
@@ -124,6 +141,8 @@ struct Run {
     trace: Vec<(f64, f64)>,
     /// Gradients + products done at each point of `trace`.
     work: Vec<f64>,
+    /// 4D-Var's outer iterations.
+    outer: Vec<Value>,
 }
 
 /// The first time `trace` reaches `j`.
@@ -134,8 +153,8 @@ fn time_to(trace: &[(f64, f64)], j: f64) -> Option<f64> {
 /// `rewind assimilate` (also part 3 of `rewind demo`): the figures as JSON.
 pub(crate) fn solve(a: &Args) -> Result<Value> {
     for m in &a.methods {
-        if !["lbfgs", "gauss-newton", "4dvar"].contains(&m.as_str()) {
-            bail!("unknown method {m:?} in --methods (known: lbfgs, gauss-newton, 4dvar)");
+        if !["lbfgs", "gauss-newton", "4dvar", "4dvar-coarse"].contains(&m.as_str()) {
+            bail!("unknown method {m:?} in --methods (known: lbfgs, gauss-newton, 4dvar, 4dvar-coarse)");
         }
     }
     if a.methods.is_empty() {
@@ -164,33 +183,57 @@ pub(crate) fn solve(a: &Args) -> Result<Value> {
     let (n, n_obs) = (a.n, twin.observations);
     let background = twin.background.clone();
     let chi0 = vec![0.0; background.len()];
+    // the coarse copy for multi-incremental 4D-Var, made before any run so
+    // that settings it cannot take fail at once (it runs nothing)
+    let mut copy = if a.methods.iter().any(|m| m == "4dvar-coarse") {
+        let coarse: Strategy =
+            a.coarse_schedule.parse().with_context(|| format!("bad --coarse-schedule {:?}", a.coarse_schedule))?;
+        Some(twin.coarse(a.coarse_factor, coarse).context("cannot make the coarse twin for 4dvar-coarse")?)
+    } else {
+        None
+    };
     let mut runs: Vec<Run> = Vec::new();
     for method in &a.methods {
         say(format!("assimilate: {method} ..."));
-        if method == "4dvar" {
+        if method == "4dvar" || method == "4dvar-coarse" {
+            let multi = method == "4dvar-coarse";
             let t0 = Instant::now();
             let outer = a.max_iter.unwrap_or(a.outer);
-            let settings = Incremental { outer, inner: a.inner, inner_tol: 1e-3, tol: 1e-6 };
-            let an = incremental(&mut twin.problem, &background, &mut twin.b, settings)
-                .context("incremental 4D-Var failed")?;
+            let coarse_outer = if multi { a.coarse_outer.unwrap_or(usize::MAX) } else { 0 };
+            let settings = Incremental { outer, inner: a.inner, inner_tol: 1e-3, tol: 1e-6, coarse_outer };
+            let coarse = if multi { copy.as_mut().map(|(problem, b)| Coarse { problem, b }) } else { None };
+            let an = incremental(&mut twin.problem, &background, &mut twin.b, coarse, settings)
+                .with_context(|| format!("{method} failed"))?;
             let seconds = t0.elapsed().as_secs_f64();
-            // J at each linearisation, at its start time; work = gradients + products so far
+            // J at each linearisation, at its start time; work = gradients +
+            // products so far, a coarse product counted as its share of the
+            // grid points
+            let share = 1.0 / (a.coarse_factor * a.coarse_factor) as f64;
             let (mut trace, mut work, mut elapsed, mut done) = (Vec::new(), Vec::new(), 0.0, 0.0);
             for s in &an.outer {
                 done += 1.0;
                 trace.push((elapsed, s.objective));
                 work.push(done);
                 elapsed += s.seconds;
-                done += s.cg_iterations as f64;
+                done += s.cg_iterations as f64 * if s.coarse { share } else { 1.0 };
             }
             trace.push((an.seconds, an.objective));
             work.push(done);
             let error = twin.error(&an.x0);
+            let steps = an
+                .outer
+                .iter()
+                .map(|s| {
+                    json!({"objective": s.objective, "grad_norm": s.grad_norm, "cg_iterations": s.cg_iterations,
+                        "coarse": s.coarse, "halvings": s.halvings, "seconds": s.seconds})
+                })
+                .collect();
             runs.push(Run {
-                name: "incremental 4D-Var",
+                name: if multi { "multi-incremental 4D-Var" } else { "incremental 4D-Var" },
                 iterations: an.outer.len(),
                 gradients: an.gradients as u64,
                 products: an.products as u64,
+                coarse_products: an.coarse_products as u64,
                 seconds,
                 objective: an.objective,
                 misfit: an.misfit,
@@ -198,6 +241,7 @@ pub(crate) fn solve(a: &Args) -> Result<Value> {
                 x0: an.x0,
                 trace,
                 work,
+                outer: steps,
             });
             continue;
         }
@@ -223,6 +267,7 @@ pub(crate) fn solve(a: &Args) -> Result<Value> {
             iterations: r.state.iter,
             gradients: r.counts.grad,
             products: r.counts.hvp,
+            coarse_products: 0,
             seconds,
             objective: r.state.f,
             misfit,
@@ -230,6 +275,7 @@ pub(crate) fn solve(a: &Args) -> Result<Value> {
             x0,
             trace,
             work,
+            outer: Vec::new(),
         });
     }
     // time to reach L-BFGS's final J (relative 1e-5), when L-BFGS ran
@@ -240,9 +286,9 @@ pub(crate) fn solve(a: &Args) -> Result<Value> {
             let to = reference.and_then(|j| time_to(&r.trace, j * (1.0 + 1e-5)));
             json!({
                 "method": r.name, "iterations": r.iterations, "gradients": r.gradients,
-                "gauss_newton_products": r.products, "seconds": r.seconds, "objective": r.objective,
+                "gauss_newton_products": r.products, "coarse_products": r.coarse_products, "seconds": r.seconds, "objective": r.objective,
                 "misfit": r.misfit, "error_vs_truth": r.error,
-                "seconds_to_lbfgs_objective": to,
+                "seconds_to_lbfgs_objective": to, "outer_iterations": r.outer,
             })
         })
         .collect();
@@ -333,7 +379,7 @@ fn draw(a: &Args, twin: &Twin, runs: &[Run], best: &Run, post: Option<&rewind_si
     files.push(rewind_io::plot::decay(
         out("convergence-work.png"),
         "J / J* - 1",
-        "gradients + Gauss-Newton products",
+        "gradients + Gauss-Newton products (a coarse one counted as its share of the points)",
         &curves(true),
     )?);
     let path = out("assimilate.h5");
@@ -394,17 +440,18 @@ pub(crate) fn print_report(r: &Value, json: bool) -> Result<()> {
         r["expected_misfit_at_truth"]
     );
     println!(
-        "{:>20} {:>6} {:>6} {:>6} {:>9} {:>12} {:>12} {:>8} {:>14}",
-        "method", "iters", "grads", "GN", "time (s)", "J final", "misfit", "error", "to L-BFGS J (s)"
+        "{:>25} {:>6} {:>6} {:>6} {:>9} {:>9} {:>12} {:>12} {:>8} {:>14}",
+        "method", "iters", "grads", "GN", "coarse GN", "time (s)", "J final", "misfit", "error", "to L-BFGS J (s)"
     );
     for row in r["runs"].as_array().into_iter().flatten() {
         let to = row["seconds_to_lbfgs_objective"].as_f64().map_or("not reached".to_string(), |t| format!("{t:.2}"));
         println!(
-            "{:>20} {:>6} {:>6} {:>6} {:>9.2} {:>12.5e} {:>12.5e} {:>8.4} {:>14}",
+            "{:>25} {:>6} {:>6} {:>6} {:>9} {:>9.2} {:>12.5e} {:>12.5e} {:>8.4} {:>14}",
             row["method"].as_str().unwrap_or(""),
             row["iterations"].as_u64().unwrap_or(0),
             row["gradients"].as_u64().unwrap_or(0),
             row["gauss_newton_products"].as_u64().unwrap_or(0),
+            row["coarse_products"].as_u64().unwrap_or(0),
             f(&row["seconds"]),
             f(&row["objective"]),
             f(&row["misfit"]),

@@ -69,9 +69,19 @@ pub(crate) fn main(a: &Args) -> Result<()> {
     say(&format!(
         "2. data assimilation (the flagship twin experiment): recover w0 on {n}x{n} from noisy observations at 4 times,"
     ));
-    say("   with a Gaussian background covariance; L-BFGS, Newton-CG on Gauss-Newton products, incremental 4D-Var;");
+    say("   with a Gaussian background covariance; L-BFGS, Newton-CG on Gauss-Newton products, incremental 4D-Var");
+    say("   and multi-incremental 4D-Var (inner loops on the grid twice as coarse);");
     say("   then the Laplace posterior from the dominant eigenpairs of the prior-preconditioned Gauss-Newton Hessian");
     let max_iter = (c.optimize.max_iter != crate::config::Optimize::default().max_iter).then_some(c.optimize.max_iter);
+    // multi-incremental 4D-Var needs the observed points on the coarse grid
+    let mut methods: Vec<String> = vec!["lbfgs".into(), "gauss-newton".into(), "4dvar".into()];
+    if c.observations.stride % 2 == 0 {
+        methods.push("4dvar-coarse".into());
+    } else {
+        say(
+            "   (observation stride odd: no multi-incremental 4D-Var, whose coarse grid must hold the observed points)",
+        );
+    }
     let flagship = assimilate::Args {
         n,
         steps: c.simulation.steps,
@@ -80,8 +90,11 @@ pub(crate) fn main(a: &Args) -> Result<()> {
         length: 0.5,
         spread: 0.5,
         schedule: c.gradient.schedule.clone(),
-        methods: vec!["lbfgs".into(), "gauss-newton".into(), "4dvar".into()],
-        outer: 8,
+        methods,
+        outer: 10,
+        coarse_factor: 2,
+        coarse_outer: None,
+        coarse_schedule: "store-all".into(),
         inner: 40,
         max_iter,
         posterior: 20,

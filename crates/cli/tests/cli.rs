@@ -301,11 +301,11 @@ fn demo_runs_end_to_end() {
     let r = json(&rewind(&d, &["demo", "--config", "c.toml", "--json"]));
     assert_eq!(r["gradient"]["check"]["passed"], true);
     assert_eq!(r["hvp"]["check"]["passed"], true);
-    // the flagship at 32² (twice the grid), three methods of 3 iterations
+    // the flagship at 32² (twice the grid), four methods of 3 iterations
     let a = &r["assimilation"];
     let runs = a["runs"].as_array().unwrap();
     let names: Vec<&str> = runs.iter().map(|x| x["method"].as_str().unwrap()).collect();
-    assert_eq!(names, ["L-BFGS", "Newton-CG (GN)", "incremental 4D-Var"]);
+    assert_eq!(names, ["L-BFGS", "Newton-CG (GN)", "incremental 4D-Var", "multi-incremental 4D-Var"]);
     assert!(runs.iter().all(|x| x["iterations"] == 3), "{a}");
     // every method improves on the background
     let background = a["background_error"].as_f64().unwrap();
@@ -321,20 +321,36 @@ fn assimilate_recovers_the_truth_and_refuses_bad_settings() {
     let d = scratch("assimilate");
     let r = json(&rewind(
         &d,
-        &["assimilate", "--n", "16", "--steps", "8", "--stride", "2", "--methods", "4dvar", "--outer", "3"]
+        &["assimilate", "--n", "16", "--steps", "8", "--stride", "2", "--methods", "4dvar,4dvar-coarse"]
             .into_iter()
-            .chain(["--posterior", "0", "--json", "--no-files"])
+            .chain(["--outer", "6", "--posterior", "0", "--json", "--no-files"])
             .collect::<Vec<_>>(),
     ));
-    let run = &r["runs"][0];
-    assert_eq!(run["method"], "incremental 4D-Var");
-    // 256 observations of 256 unknowns with a right prior: the analysis is
-    // far better than the background, and its misfit near the noise floor
-    let (e, eb) = (run["error_vs_truth"].as_f64().unwrap(), r["background_error"].as_f64().unwrap());
-    assert!(e < 0.5 * eb, "error {e} vs background {eb}");
-    let misfit = run["misfit"].as_f64().unwrap();
-    assert!(misfit < 2.0 * r["expected_misfit_at_truth"].as_f64().unwrap(), "{r}");
-    for bad in [&["--methods", "sgd"][..], &["--steps", "2"], &["--schedule", "binomial:0"], &["--sigma", "0"]] {
+    let names: Vec<&Value> = r["runs"].as_array().unwrap().iter().map(|x| &x["method"]).collect();
+    assert_eq!(names, ["incremental 4D-Var", "multi-incremental 4D-Var"]);
+    for run in r["runs"].as_array().unwrap() {
+        // 256 observations of 256 unknowns with a right prior: the analysis
+        // is far better than the background, its misfit near the noise floor
+        let (e, eb) = (run["error_vs_truth"].as_f64().unwrap(), r["background_error"].as_f64().unwrap());
+        assert!(e < 0.5 * eb, "error {e} vs background {eb}");
+        let misfit = run["misfit"].as_f64().unwrap();
+        assert!(misfit < 2.0 * r["expected_misfit_at_truth"].as_f64().unwrap(), "{r}");
+    }
+    // the first multi-incremental inner loops ran on the 8² grid, which
+    // lacks scales of B: once they stalled, the rest ran on 16²
+    let outer = r["runs"][1]["outer_iterations"].as_array().unwrap();
+    assert!(r["runs"][1]["coarse_products"].as_u64().unwrap() > 0);
+    assert_eq!(outer[0]["coarse"], true);
+    assert!(outer.iter().any(|o| o["coarse"] == false), "{outer:?}");
+    for bad in [
+        &["--methods", "sgd"][..],
+        &["--steps", "2"],
+        &["--schedule", "binomial:0"],
+        &["--sigma", "0"],
+        &["--stride", "3"],
+        &["--coarse-factor", "3"],
+        &["--coarse-schedule", "binomial:x"],
+    ] {
         let mut a = vec!["assimilate", "--n", "16", "--no-files", "-q"];
         a.extend_from_slice(bad);
         let o = rewind(&d, &a);

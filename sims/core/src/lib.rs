@@ -41,7 +41,7 @@ pub use problem::{GaussNewton, GaussNewtonProblem, Gradient, Problem, SecondOrde
 pub use rewind_ensemble::Ensemble;
 pub use sim::Sim;
 pub use state::{Layout, State};
-pub use var::{Analysis, ControlProblem, Incremental, incremental};
+pub use var::{Analysis, Coarse, ControlProblem, Incremental, incremental};
 
 use rewind_checkpoint::{DriverError, StepError, Stepper};
 

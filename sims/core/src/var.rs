@@ -15,10 +15,19 @@
 //! `(I + B^{1/2} G_o B^{1/2}) δ = −∇_χ J` by CG with Gauss–Newton products
 //! ([`Problem::gauss_newton`], replaying that sweep), and takes the step
 //! `χ ← χ + δ` — halved while it does not decrease `J`.
+//!
+//! **Multi-incremental.** The inner loops may run on a coarser copy of the
+//! problem ([`Coarse`]), as operational 4D-Var does: the outer loop keeps
+//! the full objective and its exact gradient, the inner CG runs on the
+//! coarse Gauss–Newton matrix, whose products cost a fraction of the full
+//! ones; the control vectors move between the grids by spectral resampling
+//! ([`Resample`]). It converges to the full analysis as far as the coarse
+//! grid holds the scales of `B`; when a coarse outer iteration stops
+//! gaining, the remaining ones run on the full problem.
 
 use std::time::Instant;
 
-use rewind_field::Correlation;
+use rewind_field::{Correlation, FieldError, Resample};
 
 use crate::{Layout, Loss, Model, Problem, SimError};
 
@@ -33,11 +42,16 @@ pub struct Incremental {
     pub inner_tol: f64,
     /// The outer loop stops at `‖∇_χ J‖ ≤ tol ‖∇_χ J(χ = 0)‖`.
     pub tol: f64,
+    /// Outer iterations, the first ones, whose inner loop runs on the
+    /// coarse problem when one is given ([`Coarse`]; default: all of
+    /// them). The outer loop's objective and gradient are always the
+    /// problem's own.
+    pub coarse_outer: usize,
 }
 
 impl Default for Incremental {
     fn default() -> Self {
-        Incremental { outer: 10, inner: 30, inner_tol: 1e-3, tol: 1e-6 }
+        Incremental { outer: 10, inner: 30, inner_tol: 1e-3, tol: 1e-6, coarse_outer: usize::MAX }
     }
 }
 
@@ -52,6 +66,8 @@ pub struct OuterStep {
     pub grad_norm: f64,
     /// CG iterations (one Gauss–Newton product each).
     pub cg_iterations: usize,
+    /// Whether they ran on the coarse problem.
+    pub coarse: bool,
     /// Step halvings before `J` decreased.
     pub halvings: usize,
     /// Wall seconds of the iteration.
@@ -73,8 +89,10 @@ pub struct Analysis {
     pub outer: Vec<OuterStep>,
     /// Gradients computed (outer linearisations).
     pub gradients: usize,
-    /// Gauss–Newton products.
+    /// Gauss–Newton products of the problem.
     pub products: usize,
+    /// Gauss–Newton products of the coarse problem.
+    pub coarse_products: usize,
     /// Objective evaluations of the step control.
     pub values: usize,
     /// Wall seconds in all.
@@ -136,26 +154,167 @@ pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// A coarse outer iteration after which `‖∇_χ J‖` is still above this
+/// share of its value before ends the coarse ones.
+const STALLED: f64 = 0.9;
+
+/// A coarser copy of the problem for the inner loops of multi-incremental
+/// 4D-Var: the same model, fields, scalars and observations on a coarser
+/// grid of the same periodic domain, with the background covariance `b`
+/// (same kind, length and variance) on that grid.
+///
+/// An outer iteration with a coarse inner loop linearises the coarse
+/// problem at the analysis resampled to its grid (point values kept,
+/// [`Resample::values`]), solves `(I + B_c^{1/2} G_c B_c^{1/2}) δ_c =
+/// −Pᵀ ∇_χ J` with the fine gradient, and steps `χ ← χ + P δ_c` — `P` the
+/// isometric prolongation of control vectors ([`Resample::isometric`], its
+/// adjoint the map back). Because `B` damps the scales only the fine grid
+/// holds, the coarse Gauss–Newton matrix approximates `Pᵀ H P` well and a
+/// product costs a fraction of a fine one; the outer loop, on the fine
+/// objective, stays exact.
+pub struct Coarse<'a, M, L> {
+    /// The problem on the coarse grid (its loss: the observation terms).
+    pub problem: &'a mut Problem<M, L>,
+    /// The background covariance on the coarse grid.
+    pub b: &'a mut Correlation,
+}
+
+impl<M, L> std::fmt::Debug for Coarse<'_, M, L> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Coarse").field("b", &self.b).finish_non_exhaustive()
+    }
+}
+
+/// The maps between the fine and the coarse problem, field by field (the
+/// scalars are copied).
+struct Transfer {
+    down: Resample,
+    up: Resample,
+    fields: usize,
+    fine: usize,
+    coarse: usize,
+}
+
+impl Transfer {
+    fn new(fine: &Layout, coarse: &Layout) -> Result<Self, SimError> {
+        if fine.fields().len() != coarse.fields().len() || fine.scalars().len() != coarse.scalars().len() {
+            return Err(SimError::Layout(format!(
+                "the coarse problem has {} fields and {} scalars, the problem {} and {}",
+                coarse.fields().len(),
+                coarse.scalars().len(),
+                fine.fields().len(),
+                fine.scalars().len()
+            )));
+        }
+        let layout = |e: FieldError| SimError::Layout(format!("coarse inner loops: {e}"));
+        Ok(Transfer {
+            down: Resample::new(*fine.grid(), *coarse.grid()).map_err(layout)?,
+            up: Resample::new(*coarse.grid(), *fine.grid()).map_err(layout)?,
+            fields: fine.fields().len(),
+            fine: fine.grid().len(),
+            coarse: coarse.grid().len(),
+        })
+    }
+
+    /// Each field of `a` through `map` (from grids of `n` to `m` points).
+    fn each(
+        &self,
+        a: &[f64],
+        (n, m): (usize, usize),
+        map: impl Fn(&[f64], &mut [f64]) -> Result<(), FieldError>,
+    ) -> Result<Vec<f64>, SimError> {
+        let nf = self.fields;
+        let mut out = vec![0.0; nf * m + (a.len() - nf * n)];
+        for k in 0..nf {
+            map(&a[k * n..(k + 1) * n], &mut out[k * m..(k + 1) * m]).map_err(SimError::from)?;
+        }
+        out[nf * m..].copy_from_slice(&a[nf * n..]);
+        Ok(out)
+    }
+
+    /// A fine state on the coarse grid, point values kept.
+    fn state_down(&self, x: &[f64]) -> Result<Vec<f64>, SimError> {
+        self.each(x, (self.fine, self.coarse), |a, o| self.down.values(a, o))
+    }
+    /// `Pᵀ g`: a fine control vector to the coarse one.
+    fn control_down(&self, g: &[f64]) -> Result<Vec<f64>, SimError> {
+        self.each(g, (self.fine, self.coarse), |a, o| self.down.isometric(a, o))
+    }
+    /// `P δ`: a coarse control vector to the fine one.
+    fn control_up(&self, d: &[f64]) -> Result<Vec<f64>, SimError> {
+        self.each(d, (self.coarse, self.fine), |a, o| self.up.isometric(a, o))
+    }
+}
+
+/// Conjugate gradients on `A δ = rhs` from `δ = 0`, `A` by `product`,
+/// until `‖r‖ ≤ tol` or `max` products: `(δ, products)`.
+fn conjugate_gradients(
+    mut product: impl FnMut(&[f64]) -> Result<Vec<f64>, SimError>,
+    rhs: &[f64],
+    max: usize,
+    tol: f64,
+) -> Result<(Vec<f64>, usize), SimError> {
+    let len = rhs.len();
+    let mut delta = vec![0.0; len];
+    let mut r = rhs.to_vec();
+    let mut d = r.clone();
+    let mut rr = dot(&r, &r);
+    let mut products = 0;
+    while products < max && rr.sqrt() > tol {
+        let hd = product(&d)?;
+        products += 1;
+        let curvature = dot(&d, &hd);
+        if curvature.is_nan() || curvature <= 0.0 {
+            return Err(SimError::NonFinite { what: "Gauss–Newton curvature (not positive)".into() });
+        }
+        let alpha = rr / curvature;
+        for k in 0..len {
+            delta[k] += alpha * d[k];
+            r[k] -= alpha * hd[k];
+        }
+        let rr_new = dot(&r, &r);
+        let beta = rr_new / rr;
+        rr = rr_new;
+        for k in 0..len {
+            d[k] = r[k] + beta * d[k];
+        }
+    }
+    Ok((delta, products))
+}
+
 /// Incremental 4D-Var from the background `x_b` (see the [module](self)
 /// docs) on `problem`, whose loss holds the observation terms only, with
 /// the background covariance `b` on its grid. The parameters stay at their
-/// values; the checkpoint strategy is the problem's.
+/// values; the checkpoint strategy is the problem's. With `coarse`, the
+/// first [`Incremental::coarse_outer`] outer iterations run their inner
+/// loop on it (multi-incremental: see [`Coarse`]), the rest on the problem;
+/// so do all after a coarse one that reduced `‖∇_χ J‖` by less than 10 %.
 pub fn incremental<M: Model + Clone, L: Loss + Clone>(
     problem: &mut Problem<M, L>,
     background: &[f64],
     b: &mut Correlation,
+    mut coarse: Option<Coarse<'_, M, L>>,
     settings: Incremental,
 ) -> Result<Analysis, SimError> {
     let start = Instant::now();
     if let Some(k) = background.iter().position(|v| !v.is_finite()) {
         return Err(SimError::NonFinite { what: format!("background (entry {k})") });
     }
+    let transfer = match &mut coarse {
+        Some(c) => {
+            let t = Transfer::new(problem.layout(), c.problem.layout())?;
+            Control::new(c.b, c.problem.layout())?;
+            Some(t)
+        }
+        None => None,
+    };
     let mut cp = ControlProblem::new(problem, background, b)?;
     let len = background.len();
     let mut chi = vec![0.0; len];
-    let (mut outer, mut gradients, mut products, mut values) = (Vec::new(), 0, 0, 0);
+    let (mut outer, mut gradients, mut products, mut coarse_products, mut values) = (Vec::new(), 0, 0, 0, 0);
     let mut first_norm = None;
     let (mut objective, mut misfit) = (f64::NAN, f64::NAN);
+    let mut coarse_left = if coarse.is_some() { settings.coarse_outer } else { 0 };
     for _ in 0..settings.outer.max(1) {
         let t0 = Instant::now();
         let (j, jo, grad) = cp.gradient(&chi)?;
@@ -163,40 +322,65 @@ pub fn incremental<M: Model + Clone, L: Loss + Clone>(
         (objective, misfit) = (j, jo);
         let gnorm = dot(&grad, &grad).sqrt();
         let reference = *first_norm.get_or_insert(gnorm);
-        let mut step = OuterStep { objective, misfit, grad_norm: gnorm, cg_iterations: 0, halvings: 0, seconds: 0.0 };
+        // coarse loops are exhausted once one gains little: what is left of
+        // the gradient is in scales the coarse grid does not hold
+        if outer.last().is_some_and(|s: &OuterStep| s.coarse && gnorm > STALLED * s.grad_norm) {
+            coarse_left = 0;
+        }
+        let on_coarse = coarse_left > 0;
+        coarse_left = coarse_left.saturating_sub(1);
+        let mut step = OuterStep {
+            objective,
+            misfit,
+            grad_norm: gnorm,
+            cg_iterations: 0,
+            coarse: on_coarse,
+            halvings: 0,
+            seconds: 0.0,
+        };
         if gnorm <= settings.tol * reference || gnorm == 0.0 {
+            step.coarse = false;
             step.seconds = t0.elapsed().as_secs_f64();
             outer.push(step);
             break;
         }
-        // CG on (I + B^½ G B^½) δ = −∇, from δ = 0
-        let mut delta = vec![0.0; len];
-        let mut r: Vec<f64> = grad.iter().map(|v| -v).collect();
-        let mut d = r.clone();
-        let mut rr = dot(&r, &r);
-        for _ in 0..settings.inner {
-            let hd = cp.product(&chi, &d)?;
-            products += 1;
-            step.cg_iterations += 1;
-            let curvature = dot(&d, &hd);
-            if curvature.is_nan() || curvature <= 0.0 {
-                return Err(SimError::NonFinite { what: "Gauss–Newton curvature (not positive)".into() });
+        let rhs: Vec<f64> = grad.iter().map(|v| -v).collect();
+        let delta = match (&mut coarse, &transfer) {
+            (Some(c), Some(t)) if on_coarse => {
+                // CG on (I + B_c^½ G_c B_c^½) δ_c = −Pᵀ∇ at the analysis on the coarse grid
+                let xc = t.state_down(&cp.state(&chi)?)?;
+                let rhs_c = t.control_down(&rhs)?;
+                let tol = settings.inner_tol * dot(&rhs_c, &rhs_c).sqrt();
+                let no_p = vec![0.0; c.problem.param_set().len()];
+                let mut control = Control::new(c.b, c.problem.layout())?;
+                let problem = &mut *c.problem;
+                let (dc, n) = conjugate_gradients(
+                    |v| {
+                        let bv = control.sqrt(v)?;
+                        let gn = problem.gauss_newton(&xc, &bv, &no_p)?;
+                        let mut h = control.sqrt(&gn.x0)?;
+                        for (hi, a) in h.iter_mut().zip(v) {
+                            *hi += a;
+                        }
+                        Ok(h)
+                    },
+                    &rhs_c,
+                    settings.inner,
+                    tol,
+                )?;
+                coarse_products += n;
+                step.cg_iterations = n;
+                t.control_up(&dc)?
             }
-            let alpha = rr / curvature;
-            for k in 0..len {
-                delta[k] += alpha * d[k];
-                r[k] -= alpha * hd[k];
+            _ => {
+                // CG on (I + B^½ G B^½) δ = −∇
+                let (d, n) =
+                    conjugate_gradients(|v| cp.product(&chi, v), &rhs, settings.inner, settings.inner_tol * gnorm)?;
+                products += n;
+                step.cg_iterations = n;
+                d
             }
-            let rr_new = dot(&r, &r);
-            if rr_new.sqrt() <= settings.inner_tol * gnorm {
-                break;
-            }
-            let beta = rr_new / rr;
-            rr = rr_new;
-            for k in 0..len {
-                d[k] = r[k] + beta * d[k];
-            }
-        }
+        };
         // the step, halved while J does not decrease
         let mut scale = 1.0;
         loop {
@@ -233,6 +417,7 @@ pub fn incremental<M: Model + Clone, L: Loss + Clone>(
         outer,
         gradients,
         products,
+        coarse_products,
         values,
         seconds: start.elapsed().as_secs_f64(),
     })

@@ -162,8 +162,8 @@ fn incremental_4dvar_on_an_affine_model_reaches_the_minimum_in_one_outer_iterati
     let mut p = problem(Strategy::Binomial { snapshots: 3 });
     let mut b = Correlation::new(g, CorrelationKind::Gaussian, 0.15, 0.5).unwrap();
     let background = g.sample(|x, y| 0.3 * (x + y).sin());
-    let settings = Incremental { outer: 3, inner: 64, inner_tol: 1e-10, tol: 1e-8 };
-    let a = incremental(&mut p, &background, &mut b, settings).unwrap();
+    let settings = Incremental { outer: 3, inner: 64, inner_tol: 1e-10, tol: 1e-8, coarse_outer: 0 };
+    let a = incremental(&mut p, &background, &mut b, None, settings).unwrap();
     // J is quadratic in χ: one Gauss–Newton (= Newton) step solves it
     assert!(a.outer.len() >= 2, "{:?}", a.outer);
     assert!(a.outer[1].grad_norm <= 1e-7 * a.outer[0].grad_norm, "{:?}", a.outer);
@@ -180,7 +180,7 @@ fn incremental_4dvar_on_an_affine_model_reaches_the_minimum_in_one_outer_iterati
     // a covariance on another grid is refused
     let mut other =
         Correlation::new(Grid::periodic_square(4, 1.0).unwrap(), CorrelationKind::Gaussian, 0.2, 1.0).unwrap();
-    assert!(matches!(incremental(&mut p, &background, &mut other, settings), Err(SimError::Layout(_))));
+    assert!(matches!(incremental(&mut p, &background, &mut other, None, settings), Err(SimError::Layout(_))));
 }
 
 #[test]

@@ -23,6 +23,11 @@ use crate::assimilation::{Assimilation, Noise};
 use crate::spec::{self, Size};
 use crate::{Ns2d, Params, stepper};
 
+/// The steady forcing `0.1 sin 4y`.
+fn forcing(grid: &Grid) -> Vec<f64> {
+    grid.sample(|_, y| 0.1 * (4.0 * y).sin())
+}
+
 /// The experiment's settings (plain data).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TwinSettings {
@@ -77,6 +82,10 @@ pub struct Twin {
     pub observations: usize,
     /// The grid.
     pub grid: Grid,
+    /// What the problem was made of, for [`Twin::coarse`].
+    settings: TwinSettings,
+    params: Params,
+    par: Par,
 }
 
 impl Twin {
@@ -98,7 +107,7 @@ impl Twin {
         let mut params: Params = spec::params(Size::S);
         params.n = s.n;
         params.dt = 0.02 * 32.0 / s.n as f64;
-        params.forcing = grid.sample(|_, y| 0.1 * (4.0 * y).sin());
+        params.forcing = forcing(&grid);
         let mut b = Correlation::new(grid, CorrelationKind::Gaussian, s.length, s.spread * s.spread)?;
         // background: a large-scale flow; truth: the background plus a draw from B
         let background = grid.sample(|x, y| x.sin() * (2.0 * y).cos() + 0.5 * (x + y).cos());
@@ -118,8 +127,42 @@ impl Twin {
         }
         let observations = points.len() * times.len();
         let loss = Assimilation { grid, points, observations: observed, sigma: s.sigma, beta: 0.0 };
-        let problem = Problem::new(Ns2d::new(params)?, loss, s.strategy, s.steps, par)?;
-        Ok(Twin { problem, b, background, truth, times, observations, grid })
+        let problem = Problem::new(Ns2d::new(params.clone())?, loss, s.strategy, s.steps, par)?;
+        Ok(Twin { problem, b, background, truth, times, observations, grid, settings: s.clone(), params, par })
+    }
+
+    /// The same experiment on the grid `factor` times coarser along each
+    /// axis, for the inner loops of multi-incremental 4D-Var
+    /// ([`rewind_sim::Coarse`]): the same time step, steps, forcing and
+    /// observations (every observed point must lie on the coarse grid:
+    /// `factor` divides `n` and the stride), and `B` of the same length
+    /// and variance on the coarse grid; checkpointed by `strategy`.
+    pub fn coarse(
+        &self,
+        factor: usize,
+        strategy: Strategy,
+    ) -> Result<(Problem<Ns2d, Assimilation>, Correlation), Ns2dError> {
+        let s = &self.settings;
+        if factor < 2 || s.n % factor != 0 || s.stride % factor != 0 || s.n / factor < 4 {
+            return Err(Ns2dError::Param {
+                what: "coarse twin",
+                why: format!(
+                    "the factor {factor} must be at least 2 and divide n = {} (leaving ≥ 4 points) and the stride {}",
+                    s.n, s.stride
+                ),
+            });
+        }
+        let nc = s.n / factor;
+        let grid = Grid::periodic_square(nc, 2.0 * std::f64::consts::PI)?;
+        let mut params = self.params.clone();
+        params.n = nc;
+        params.forcing = forcing(&grid);
+        let fine = self.problem.loss();
+        let points = fine.points.iter().map(|&k| grid.idx(k / s.n / factor, k % s.n / factor)).collect();
+        let loss = Assimilation { grid, points, observations: fine.observations.clone(), sigma: s.sigma, beta: 0.0 };
+        let problem = Problem::new(Ns2d::new(params)?, loss, strategy, s.steps, self.par)?;
+        let b = Correlation::new(grid, CorrelationKind::Gaussian, s.length, s.spread * s.spread)?;
+        Ok((problem, b))
     }
 
     /// `‖x − truth‖ / ‖truth‖`.
@@ -157,5 +200,55 @@ mod tests {
         ] {
             assert!(Twin::new(&bad, Par::Seq).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn coarse_inner_loops_reach_the_analysis_of_the_full_ones() {
+        use rewind_sim::{Coarse, Incremental, incremental};
+        let settings = Incremental { outer: 12, inner: 60, inner_tol: 1e-6, tol: 1e-7, coarse_outer: usize::MAX };
+        let solve = |s: &TwinSettings, coarse_outer: usize| {
+            let mut full = Twin::new(s, Par::Seq).unwrap();
+            let background = full.background.clone();
+            let exact = incremental(&mut full.problem, &background, &mut full.b, None, settings).unwrap();
+            let mut multi = Twin::new(s, Par::Seq).unwrap();
+            let (mut cp, mut cb) = multi.coarse(2, s.strategy).unwrap();
+            assert_eq!(cp.layout().grid().len(), 64);
+            let coarse = Some(Coarse { problem: &mut cp, b: &mut cb });
+            let settings = Incremental { coarse_outer, ..settings };
+            let a = incremental(&mut multi.problem, &background, &mut multi.b, coarse, settings).unwrap();
+            let rel = (a.objective - exact.objective) / exact.objective;
+            (a, exact, rel)
+        };
+        // B's length 1.5: the 8² grid holds nearly all of B's scales; the
+        // outer loop, on the fine objective, reaches the fine analysis with
+        // a fraction of the fine products
+        let long = TwinSettings { n: 16, steps: 8, stride: 2, length: 1.5, ..TwinSettings::default() };
+        let (a, exact, rel) = solve(&long, usize::MAX);
+        assert!(a.outer[0].objective > 2.0 * exact.objective, "{} vs {}", a.outer[0].objective, exact.objective);
+        assert!(a.outer.iter().take(3).all(|o| o.coarse), "{:?}", a.outer);
+        assert!(rel.abs() < 1e-6, "J {} vs {} ({rel:.2e})", a.objective, exact.objective);
+        assert!(a.coarse_products > 0 && 2 * a.products < exact.products, "{} vs {}", a.products, exact.products);
+        // length 0.5: the scales the 8² grid lacks stay at the background
+        // until the coarse loops stall; fine ones then reach the analysis
+        let short = TwinSettings { length: 0.5, ..long.clone() };
+        let (a, exact, rel) = solve(&short, usize::MAX);
+        let switched = a.outer.iter().position(|o| !o.coarse).expect("fine loops after the coarse ones");
+        assert!(switched > 0 && a.outer[switched..].iter().all(|o| !o.coarse), "{:?}", a.outer);
+        assert!(rel.abs() < 1e-6, "J {} vs {} ({rel:.2e})", a.objective, exact.objective);
+        // none coarse: the same bits as without a coarse problem
+        let (a, exact, _) = solve(&short, 0);
+        assert_eq!((a.objective.to_bits(), a.coarse_products), (exact.objective.to_bits(), 0));
+        // coarse copies that cannot be made
+        let mut t = Twin::new(&long, Par::Seq).unwrap();
+        assert!(t.coarse(3, long.strategy).is_err());
+        let odd = Twin::new(&TwinSettings { stride: 3, ..long.clone() }, Par::Seq).unwrap();
+        assert!(odd.coarse(2, long.strategy).is_err());
+        // a coarse problem whose covariance is on another grid
+        let (mut cp, _) = t.coarse(2, long.strategy).unwrap();
+        let mut wrong =
+            Correlation::new(Grid::periodic_square(4, 1.0).unwrap(), CorrelationKind::Gaussian, 0.5, 0.25).unwrap();
+        let background = t.background.clone();
+        let coarse = Some(Coarse { problem: &mut cp, b: &mut wrong });
+        assert!(incremental(&mut t.problem, &background, &mut t.b, coarse, settings).is_err());
     }
 }
