@@ -64,8 +64,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         lead.join(" "),
         post.background_std[0]
     );
-    // multi-incremental: every inner loop on the 32² copy (all of its 100
-    // states kept: 0.8 MB), the outer loop on the 64² objective
+    // multi-incremental: the inner loops on the 32² copy (all of its 100
+    // states kept: 0.8 MB) until they stall, the outer loop on the 64²
+    // objective
     let (mut coarse, mut coarse_b) = twin.coarse(2, Strategy::StoreAll)?;
     let m = incremental(
         &mut twin.problem,

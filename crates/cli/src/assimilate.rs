@@ -208,7 +208,7 @@ pub(crate) fn solve(a: &Args) -> Result<Value> {
             // J at each linearisation, at its start time; work = gradients +
             // products so far, a coarse product counted as its share of the
             // grid points
-            let share = 1.0 / (a.coarse_factor * a.coarse_factor) as f64;
+            let share = (a.coarse_factor as f64).powi(-2);
             let (mut trace, mut work, mut elapsed, mut done) = (Vec::new(), Vec::new(), 0.0, 0.0);
             for s in &an.outer {
                 done += 1.0;
@@ -286,7 +286,8 @@ pub(crate) fn solve(a: &Args) -> Result<Value> {
             let to = reference.and_then(|j| time_to(&r.trace, j * (1.0 + 1e-5)));
             json!({
                 "method": r.name, "iterations": r.iterations, "gradients": r.gradients,
-                "gauss_newton_products": r.products, "coarse_products": r.coarse_products, "seconds": r.seconds, "objective": r.objective,
+                "gauss_newton_products": r.products, "coarse_products": r.coarse_products,
+                "seconds": r.seconds, "objective": r.objective,
                 "misfit": r.misfit, "error_vs_truth": r.error,
                 "seconds_to_lbfgs_objective": to, "outer_iterations": r.outer,
             })

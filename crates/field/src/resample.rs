@@ -11,9 +11,12 @@
 //! from coarse to fine trigonometric interpolation. [`Resample::values`]
 //! keeps point values (a band-limited field is reproduced exactly on the
 //! other grid); [`Resample::isometric`] scales by `√(N_from / N_to)` (`N`
-//! the points of a grid), which makes the map from coarse to fine an
-//! isometry of the plain dot product and the map back its adjoint — the
-//! transfer of control vectors, whose norm is the background term.
+//! the points of a grid), which makes the map back the adjoint of the map
+//! there, and the map from coarse to fine an isometry of the plain dot
+//! product on the coarse band (`PᵀP` is the projection onto it; with an
+//! even coarse size its Nyquist modes are dropped) — the transfer of
+//! control vectors, whose norm is the background term. A grid onto itself
+//! is that projection.
 //!
 //! Transfers are occasional (once per outer iteration), so the transform is
 //! a plain complex 2D FFT ([`rustfft`]) with nothing shared with the
@@ -111,8 +114,8 @@ impl Resample {
         self.apply(a, out, 1.0 / (self.from.len() as f64))
     }
 
-    /// `out = √(N_from/N_to) ·` [`values`](Self::values)`(a)`: from coarse
-    /// to fine an isometry, and the adjoint of the map back.
+    /// `out = √(N_from/N_to) ·` [`values`](Self::values)`(a)`: the adjoint
+    /// of the map back; from coarse to fine an isometry on the band.
     pub fn isometric(&self, a: &[f64], out: &mut [f64]) -> Result<(), FieldError> {
         let (nf, nt) = (self.from.len() as f64, self.to.len() as f64);
         self.apply(a, out, (nf / nt).sqrt() / nf)
@@ -201,6 +204,15 @@ mod tests {
             assert!((a - b).abs() < 1e-12);
         }
         assert!((dot(&p, &p) - dot(&band, &band)).abs() < 1e-12 * dot(&band, &band));
+        // a grid onto itself is that projection: the coarse Nyquist mode
+        // (4 along x on 8 points) goes, the band stays
+        let same = Resample::new(coarse, coarse).unwrap();
+        let nyquist = coarse.sample(|x, _| (std::f64::consts::TAU * 4.0 * x).cos());
+        let mixed: Vec<f64> = band.iter().zip(&nyquist).map(|(a, b)| a + b).collect();
+        same.values(&mixed, &mut back).unwrap();
+        for (a, b) in back.iter().zip(&band) {
+            assert!((a - b).abs() < 1e-12);
+        }
     }
 
     #[test]

@@ -11,6 +11,9 @@ pub enum SimError {
     /// A bad state layout or parameter set.
     #[error("invalid model: {0}")]
     Layout(String),
+    /// Solver settings that cannot work.
+    #[error("invalid settings: {0}")]
+    Settings(String),
     /// A name that is not there.
     #[error("no {what} named `{name}` (known: {})", known.join(", "))]
     Unknown {

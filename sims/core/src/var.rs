@@ -43,9 +43,9 @@ pub struct Incremental {
     /// The outer loop stops at `‖∇_χ J‖ ≤ tol ‖∇_χ J(χ = 0)‖`.
     pub tol: f64,
     /// Outer iterations, the first ones, whose inner loop runs on the
-    /// coarse problem when one is given ([`Coarse`]; default: all of
-    /// them). The outer loop's objective and gradient are always the
-    /// problem's own.
+    /// coarse problem when one is given ([`Coarse`]; default: all of them,
+    /// until a coarse one stalls — see [`incremental`]). The outer loop's
+    /// objective and gradient are always the problem's own.
     pub coarse_outer: usize,
 }
 
@@ -166,12 +166,15 @@ const STALLED: f64 = 0.9;
 /// An outer iteration with a coarse inner loop linearises the coarse
 /// problem at the analysis resampled to its grid (point values kept,
 /// [`Resample::values`]), solves `(I + B_c^{1/2} G_c B_c^{1/2}) δ_c =
-/// −Pᵀ ∇_χ J` with the fine gradient, and steps `χ ← χ + P δ_c` — `P` the
-/// isometric prolongation of control vectors ([`Resample::isometric`], its
-/// adjoint the map back). Because `B` damps the scales only the fine grid
-/// holds, the coarse Gauss–Newton matrix approximates `Pᵀ H P` well and a
-/// product costs a fraction of a fine one; the outer loop, on the fine
-/// objective, stays exact.
+/// −Pᵀ ∇_χ J` with the fine gradient on the coarse band (the coarse
+/// grid's modes without its Nyquist ones, where `PᵀP = I`), and steps
+/// `χ ← χ + P δ_c` — `P` the isometric prolongation of control vectors
+/// ([`Resample::isometric`], its adjoint the map back). Where the coarse
+/// grid holds the scales `B` does not damp (its length well above the
+/// coarse spacing), the coarse Gauss–Newton matrix approximates `Pᵀ H P`
+/// well and a product costs a fraction of a fine one; the outer loop, on
+/// the fine objective, stays exact. Where it does not, the coarse loops
+/// stall and [`incremental`] goes on with the full problem.
 pub struct Coarse<'a, M, L> {
     /// The problem on the coarse grid (its loss: the observation terms).
     pub problem: &'a mut Problem<M, L>,
@@ -190,6 +193,8 @@ impl<M, L> std::fmt::Debug for Coarse<'_, M, L> {
 struct Transfer {
     down: Resample,
     up: Resample,
+    /// The coarse grid onto itself: `PᵀP`, the projection onto the band.
+    band: Resample,
     fields: usize,
     fine: usize,
     coarse: usize,
@@ -210,6 +215,7 @@ impl Transfer {
         Ok(Transfer {
             down: Resample::new(*fine.grid(), *coarse.grid()).map_err(layout)?,
             up: Resample::new(*coarse.grid(), *fine.grid()).map_err(layout)?,
+            band: Resample::new(*coarse.grid(), *coarse.grid()).map_err(layout)?,
             fields: fine.fields().len(),
             fine: fine.grid().len(),
             coarse: coarse.grid().len(),
@@ -224,7 +230,12 @@ impl Transfer {
         map: impl Fn(&[f64], &mut [f64]) -> Result<(), FieldError>,
     ) -> Result<Vec<f64>, SimError> {
         let nf = self.fields;
-        let mut out = vec![0.0; nf * m + (a.len() - nf * n)];
+        let scalars = a.len().checked_sub(nf * n).ok_or_else(|| SimError::Length {
+            what: "state or control vector to resample".into(),
+            expected: nf * n,
+            got: a.len(),
+        })?;
+        let mut out = vec![0.0; nf * m + scalars];
         for k in 0..nf {
             map(&a[k * n..(k + 1) * n], &mut out[k * m..(k + 1) * m]).map_err(SimError::from)?;
         }
@@ -239,6 +250,10 @@ impl Transfer {
     /// `Pᵀ g`: a fine control vector to the coarse one.
     fn control_down(&self, g: &[f64]) -> Result<Vec<f64>, SimError> {
         self.each(g, (self.fine, self.coarse), |a, o| self.down.isometric(a, o))
+    }
+    /// `PᵀP v`: a coarse control vector without the modes `P` drops.
+    fn project(&self, v: &[f64]) -> Result<Vec<f64>, SimError> {
+        self.each(v, (self.coarse, self.coarse), |a, o| self.band.values(a, o))
     }
     /// `P δ`: a coarse control vector to the fine one.
     fn control_up(&self, d: &[f64]) -> Result<Vec<f64>, SimError> {
@@ -288,7 +303,9 @@ fn conjugate_gradients(
 /// values; the checkpoint strategy is the problem's. With `coarse`, the
 /// first [`Incremental::coarse_outer`] outer iterations run their inner
 /// loop on it (multi-incremental: see [`Coarse`]), the rest on the problem;
-/// so do all after a coarse one that reduced `‖∇_χ J‖` by less than 10 %.
+/// so do all after a coarse one that reduced `‖∇_χ J‖` by less than 10 %
+/// or whose step did not decrease `J`. Settings with `inner_tol ∉ [0, 1)`,
+/// `tol < 0` or `inner = 0` are [`SimError::Settings`].
 pub fn incremental<M: Model + Clone, L: Loss + Clone>(
     problem: &mut Problem<M, L>,
     background: &[f64],
@@ -299,6 +316,13 @@ pub fn incremental<M: Model + Clone, L: Loss + Clone>(
     let start = Instant::now();
     if let Some(k) = background.iter().position(|v| !v.is_finite()) {
         return Err(SimError::NonFinite { what: format!("background (entry {k})") });
+    }
+    let usable = (0.0..1.0).contains(&settings.inner_tol) && settings.tol >= 0.0 && settings.inner > 0;
+    if !usable {
+        return Err(SimError::Settings(format!(
+            "incremental 4D-Var needs 0 ≤ inner_tol < 1, tol ≥ 0 and inner ≥ 1 (got {}, {}, {})",
+            settings.inner_tol, settings.tol, settings.inner
+        )));
     }
     let transfer = match &mut coarse {
         Some(c) => {
@@ -362,7 +386,8 @@ pub fn incremental<M: Model + Clone, L: Loss + Clone>(
                         for (hi, a) in h.iter_mut().zip(v) {
                             *hi += a;
                         }
-                        Ok(h)
+                        // onto the range of Pᵀ, where the CG vectors live
+                        t.project(&h)
                     },
                     &rhs_c,
                     settings.inner,
@@ -399,8 +424,12 @@ pub fn incremental<M: Model + Clone, L: Loss + Clone>(
         }
         step.seconds = t0.elapsed().as_secs_f64();
         let stalled = step.halvings == 8;
+        let was_coarse = step.coarse;
         outer.push(step);
-        if stalled {
+        if stalled && was_coarse {
+            // a coarse step that does not decrease J: the full problem goes on
+            coarse_left = 0;
+        } else if stalled {
             break;
         }
     }

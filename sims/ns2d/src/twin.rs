@@ -217,13 +217,14 @@ mod tests {
             let settings = Incremental { coarse_outer, ..settings };
             let a = incremental(&mut multi.problem, &background, &mut multi.b, coarse, settings).unwrap();
             let rel = (a.objective - exact.objective) / exact.objective;
-            (a, exact, rel)
+            let errors = (multi.error(&a.x0), full.error(&exact.x0));
+            (a, exact, rel, errors)
         };
         // B's length 1.5: the 8² grid holds nearly all of B's scales; the
         // outer loop, on the fine objective, reaches the fine analysis with
         // a fraction of the fine products
         let long = TwinSettings { n: 16, steps: 8, stride: 2, length: 1.5, ..TwinSettings::default() };
-        let (a, exact, rel) = solve(&long, usize::MAX);
+        let (a, exact, rel, _) = solve(&long, usize::MAX);
         assert!(a.outer[0].objective > 2.0 * exact.objective, "{} vs {}", a.outer[0].objective, exact.objective);
         assert!(a.outer.iter().take(3).all(|o| o.coarse), "{:?}", a.outer);
         assert!(rel.abs() < 1e-6, "J {} vs {} ({rel:.2e})", a.objective, exact.objective);
@@ -231,12 +232,13 @@ mod tests {
         // length 0.5: the scales the 8² grid lacks stay at the background
         // until the coarse loops stall; fine ones then reach the analysis
         let short = TwinSettings { length: 0.5, ..long.clone() };
-        let (a, exact, rel) = solve(&short, usize::MAX);
+        let (a, exact, rel, (e, e_full)) = solve(&short, usize::MAX);
         let switched = a.outer.iter().position(|o| !o.coarse).expect("fine loops after the coarse ones");
         assert!(switched > 0 && a.outer[switched..].iter().all(|o| !o.coarse), "{:?}", a.outer);
         assert!(rel.abs() < 1e-6, "J {} vs {} ({rel:.2e})", a.objective, exact.objective);
+        assert!((e - e_full).abs() < 1e-3, "error vs truth {e} against {e_full}");
         // none coarse: the same bits as without a coarse problem
-        let (a, exact, _) = solve(&short, 0);
+        let (a, exact, _, _) = solve(&short, 0);
         assert_eq!((a.objective.to_bits(), a.coarse_products), (exact.objective.to_bits(), 0));
         // coarse copies that cannot be made
         let mut t = Twin::new(&long, Par::Seq).unwrap();
@@ -250,5 +252,10 @@ mod tests {
         let background = t.background.clone();
         let coarse = Some(Coarse { problem: &mut cp, b: &mut wrong });
         assert!(incremental(&mut t.problem, &background, &mut t.b, coarse, settings).is_err());
+        // settings that cannot work
+        for bad in [Incremental { inner_tol: 1.0, ..settings }, Incremental { inner: 0, ..settings }] {
+            let e = incremental(&mut t.problem, &background, &mut t.b, None, bad).unwrap_err();
+            assert!(matches!(e, rewind_sim::SimError::Settings(_)), "{e}");
+        }
     }
 }
