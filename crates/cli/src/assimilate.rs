@@ -4,9 +4,9 @@
 //! Gauss–Newton products, both on `J(χ)` in the control variable, by
 //! incremental 4D-Var and by multi-incremental 4D-Var (inner loops on the
 //! grid twice as coarse, `rewind_sim::Coarse`); then the Laplace posterior
-//! at the analysis. Prints
-//! the table (iterations, gradients, products, seconds, J, misfit, error vs
-//! truth) and the time each method takes to reach L-BFGS's final J; draws
+//! at the analysis. Prints the table (iterations, gradients, products,
+//! seconds, J, misfit, error vs truth) and the time each method takes to
+//! reach L-BFGS's final J; draws
 //! truth / background / analysis / error fields, convergence against wall
 //! time and against gradient-equivalents, the eigenvalue decay and the
 //! posterior standard deviation; writes `assimilate.h5`.
@@ -124,9 +124,42 @@ impl<P: Problem + ?Sized> Problem for Timed<'_, P> {
     }
 }
 
+/// A method of `--methods`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Lbfgs,
+    GaussNewton,
+    Incremental,
+    MultiIncremental,
+}
+
+impl Method {
+    /// `(--methods name, table name)`.
+    const ALL: [(Method, &'static str, &'static str); 4] = [
+        (Method::Lbfgs, "lbfgs", "L-BFGS"),
+        (Method::GaussNewton, "gauss-newton", "Newton-CG (GN)"),
+        (Method::Incremental, "4dvar", "incremental 4D-Var"),
+        (Method::MultiIncremental, "4dvar-coarse", "multi-incremental 4D-Var"),
+    ];
+
+    fn parse(s: &str) -> Result<Method> {
+        match Method::ALL.iter().find(|(_, key, _)| *key == s) {
+            Some(&(m, _, _)) => Ok(m),
+            None => {
+                let known: Vec<&str> = Method::ALL.iter().map(|(_, key, _)| *key).collect();
+                bail!("unknown method {s:?} in --methods (known: {})", known.join(", "))
+            }
+        }
+    }
+
+    fn name(self) -> &'static str {
+        Method::ALL.iter().find(|(m, _, _)| *m == self).map_or("", |(_, _, name)| name)
+    }
+}
+
 /// One method's run.
 struct Run {
-    name: &'static str,
+    method: Method,
     iterations: usize,
     gradients: u64,
     products: u64,
@@ -150,14 +183,10 @@ fn time_to(trace: &[(f64, f64)], j: f64) -> Option<f64> {
     trace.iter().find(|(_, f)| *f <= j).map(|(t, _)| *t)
 }
 
-/// `rewind assimilate` (also part 3 of `rewind demo`): the figures as JSON.
+/// `rewind assimilate` (also part 2 of `rewind demo`): the figures as JSON.
 pub(crate) fn solve(a: &Args) -> Result<Value> {
-    for m in &a.methods {
-        if !["lbfgs", "gauss-newton", "4dvar", "4dvar-coarse"].contains(&m.as_str()) {
-            bail!("unknown method {m:?} in --methods (known: lbfgs, gauss-newton, 4dvar, 4dvar-coarse)");
-        }
-    }
-    if a.methods.is_empty() {
+    let methods = a.methods.iter().map(|m| Method::parse(m)).collect::<Result<Vec<_>>>()?;
+    if methods.is_empty() {
         bail!("--methods: at least one method");
     }
     let strategy: Strategy = a.schedule.parse().with_context(|| format!("bad --schedule {:?}", a.schedule))?;
@@ -185,7 +214,7 @@ pub(crate) fn solve(a: &Args) -> Result<Value> {
     let chi0 = vec![0.0; background.len()];
     // the coarse copy for multi-incremental 4D-Var, made before any run so
     // that settings it cannot take fail at once (it runs nothing)
-    let mut copy = if a.methods.iter().any(|m| m == "4dvar-coarse") {
+    let mut copy = if methods.contains(&Method::MultiIncremental) {
         let coarse: Strategy =
             a.coarse_schedule.parse().with_context(|| format!("bad --coarse-schedule {:?}", a.coarse_schedule))?;
         Some(twin.coarse(a.coarse_factor, coarse).context("cannot make the coarse twin for 4dvar-coarse")?)
@@ -193,17 +222,17 @@ pub(crate) fn solve(a: &Args) -> Result<Value> {
         None
     };
     let mut runs: Vec<Run> = Vec::new();
-    for method in &a.methods {
-        say(format!("assimilate: {method} ..."));
-        if method == "4dvar" || method == "4dvar-coarse" {
-            let multi = method == "4dvar-coarse";
+    for method in methods {
+        say(format!("assimilate: {} ...", method.name()));
+        if matches!(method, Method::Incremental | Method::MultiIncremental) {
+            let multi = method == Method::MultiIncremental;
             let t0 = Instant::now();
             let outer = a.max_iter.unwrap_or(a.outer);
             let coarse_outer = if multi { a.coarse_outer.unwrap_or(usize::MAX) } else { 0 };
             let settings = Incremental { outer, inner: a.inner, inner_tol: 1e-3, tol: 1e-6, coarse_outer };
             let coarse = if multi { copy.as_mut().map(|(problem, b)| Coarse { problem, b }) } else { None };
             let an = incremental(&mut twin.problem, &background, &mut twin.b, coarse, settings)
-                .with_context(|| format!("{method} failed"))?;
+                .with_context(|| format!("{} failed", method.name()))?;
             let seconds = t0.elapsed().as_secs_f64();
             // J at each linearisation, at its start time; work = gradients +
             // products so far, a coarse product counted as its share of the
@@ -229,7 +258,7 @@ pub(crate) fn solve(a: &Args) -> Result<Value> {
                 })
                 .collect();
             runs.push(Run {
-                name: if multi { "multi-incremental 4D-Var" } else { "incremental 4D-Var" },
+                method,
                 iterations: an.outer.len(),
                 gradients: an.gradients as u64,
                 products: an.products as u64,
@@ -248,7 +277,7 @@ pub(crate) fn solve(a: &Args) -> Result<Value> {
         let mut cp = ControlProblem::new(&mut twin.problem, &background, &mut twin.b)?;
         let mut g = vec![0.0; chi0.len()];
         cp.value_grad(&chi0, &mut g)?;
-        let lbfgs = method == "lbfgs";
+        let lbfgs = method == Method::Lbfgs;
         let opts = Options { grad_tol: 1e-6 * norm(&g), max_iter: a.max_iter.unwrap_or(if lbfgs { 400 } else { 20 }) };
         let t0 = Instant::now();
         let mut timed = Timed { inner: &mut cp, start: t0, trace: Vec::new(), work: Vec::new(), products: 0 };
@@ -257,13 +286,13 @@ pub(crate) fn solve(a: &Args) -> Result<Value> {
         } else {
             minimize(&mut NewtonCg::new(a.inner), &mut timed, &chi0, &opts)
         }
-        .with_context(|| format!("{method} failed"))?;
+        .with_context(|| format!("{} failed", method.name()))?;
         let seconds = t0.elapsed().as_secs_f64();
         let (trace, work) = (timed.trace, timed.work);
         let x0 = cp.state(&r.state.x)?;
         let misfit = twin.problem.value(&x0)?;
         runs.push(Run {
-            name: if lbfgs { "L-BFGS" } else { "Newton-CG (GN)" },
+            method,
             iterations: r.state.iter,
             gradients: r.counts.grad,
             products: r.counts.hvp,
@@ -279,13 +308,13 @@ pub(crate) fn solve(a: &Args) -> Result<Value> {
         });
     }
     // time to reach L-BFGS's final J (relative 1e-5), when L-BFGS ran
-    let reference = runs.iter().find(|r| r.name == "L-BFGS").map(|r| r.objective);
+    let reference = runs.iter().find(|r| r.method == Method::Lbfgs).map(|r| r.objective);
     let rows: Vec<Value> = runs
         .iter()
         .map(|r| {
             let to = reference.and_then(|j| time_to(&r.trace, j * (1.0 + 1e-5)));
             json!({
-                "method": r.name, "iterations": r.iterations, "gradients": r.gradients,
+                "method": r.method.name(), "iterations": r.iterations, "gradients": r.gradients,
                 "gauss_newton_products": r.products, "coarse_products": r.coarse_products,
                 "seconds": r.seconds, "objective": r.objective,
                 "misfit": r.misfit, "error_vs_truth": r.error,
@@ -366,7 +395,7 @@ fn draw(a: &Args, twin: &Twin, runs: &[Run], best: &Run, post: Option<&rewind_si
     let curves = |by_work: bool| -> Vec<Curve> {
         runs.iter()
             .map(|r| Curve {
-                label: r.name.to_string(),
+                label: r.method.name().to_string(),
                 points: r
                     .trace
                     .iter()
@@ -391,7 +420,7 @@ fn draw(a: &Args, twin: &Twin, runs: &[Run], best: &Run, post: Option<&rewind_si
     h5.field("truth", truth)?;
     h5.field("background", background)?;
     for r in runs {
-        let key = r.name.to_lowercase().replace([' ', '(', ')', '-'], "_");
+        let key = r.method.name().to_lowercase().replace([' ', '(', ')', '-'], "_");
         h5.field(&format!("analysis_{key}"), &r.x0)?;
         let (t, j): (Vec<f64>, Vec<f64>) = r.trace.iter().copied().unzip();
         h5.table(&format!("convergence_{key}"), &[("seconds", &t), ("objective", &j), ("work", &r.work)])?;

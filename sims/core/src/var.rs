@@ -261,6 +261,25 @@ impl Transfer {
     }
 }
 
+/// The Gauss–Newton product in the control variable,
+/// `v + B^{1/2} G(x) B^{1/2} v`, at the state `x` (the problem's
+/// parameters fixed).
+fn control_product<M: Model + Clone, L: Loss + Clone>(
+    problem: &mut Problem<M, L>,
+    control: &mut Control<'_>,
+    x: &[f64],
+    v: &[f64],
+) -> Result<Vec<f64>, SimError> {
+    let no_p = vec![0.0; problem.param_set().len()];
+    let bv = control.sqrt(v)?;
+    let gn = problem.gauss_newton(x, &bv, &no_p)?;
+    let mut h = control.sqrt(&gn.x0)?;
+    for (hi, a) in h.iter_mut().zip(v) {
+        *hi += a;
+    }
+    Ok(h)
+}
+
 /// Conjugate gradients on `A δ = rhs` from `δ = 0`, `A` by `product`,
 /// until `‖r‖ ≤ tol` or `max` products: `(δ, products)`.
 fn conjugate_gradients(
@@ -375,20 +394,10 @@ pub fn incremental<M: Model + Clone, L: Loss + Clone>(
                 let xc = t.state_down(&cp.state(&chi)?)?;
                 let rhs_c = t.control_down(&rhs)?;
                 let tol = settings.inner_tol * dot(&rhs_c, &rhs_c).sqrt();
-                let no_p = vec![0.0; c.problem.param_set().len()];
                 let mut control = Control::new(c.b, c.problem.layout())?;
-                let problem = &mut *c.problem;
                 let (dc, n) = conjugate_gradients(
-                    |v| {
-                        let bv = control.sqrt(v)?;
-                        let gn = problem.gauss_newton(&xc, &bv, &no_p)?;
-                        let mut h = control.sqrt(&gn.x0)?;
-                        for (hi, a) in h.iter_mut().zip(v) {
-                            *hi += a;
-                        }
-                        // onto the range of Pᵀ, where the CG vectors live
-                        t.project(&h)
-                    },
+                    // onto the range of Pᵀ, where the CG vectors live
+                    |v| t.project(&control_product(c.problem, &mut control, &xc, v)?),
                     &rhs_c,
                     settings.inner,
                     tol,
@@ -399,8 +408,13 @@ pub fn incremental<M: Model + Clone, L: Loss + Clone>(
             }
             _ => {
                 // CG on (I + B^½ G B^½) δ = −∇
-                let (d, n) =
-                    conjugate_gradients(|v| cp.product(&chi, v), &rhs, settings.inner, settings.inner_tol * gnorm)?;
+                let x = cp.state(&chi)?;
+                let (d, n) = conjugate_gradients(
+                    |v| control_product(cp.problem, &mut cp.control, &x, v),
+                    &rhs,
+                    settings.inner,
+                    settings.inner_tol * gnorm,
+                )?;
                 products += n;
                 step.cg_iterations = n;
                 d
@@ -511,14 +525,7 @@ impl<'a, M: Model + Clone, L: Loss + Clone> ControlProblem<'a, M, L> {
     /// The Gauss–Newton product `v + B^{1/2} G B^{1/2} v` at `χ`.
     pub fn product(&mut self, chi: &[f64], v: &[f64]) -> Result<Vec<f64>, SimError> {
         let x = self.state(chi)?;
-        let no_p = vec![0.0; self.problem.param_set().len()];
-        let bv = self.control.sqrt(v)?;
-        let gn = self.problem.gauss_newton(&x, &bv, &no_p)?;
-        let mut h = self.control.sqrt(&gn.x0)?;
-        for (hi, a) in h.iter_mut().zip(v) {
-            *hi += a;
-        }
-        Ok(h)
+        control_product(self.problem, &mut self.control, &x, v)
     }
 }
 
