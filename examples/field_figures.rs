@@ -20,7 +20,7 @@ fn main() {
     let budget = Duration::from_millis(if quick { 60 } else { 400 });
     let two = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("thread pool");
     let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("thread pool");
-    println!("field operations, 2 threads (Par::Rayon), best of 5 batches; VJP = (record + sweep) - primal");
+    println!("field operations, 2 threads (Par::Threads), best of 5 batches; VJP = (record + sweep) - primal");
     for n in [128usize, 256, 512] {
         let g = Grid::periodic_square(n, 2.0 * std::f64::consts::PI).expect("grid");
         let a = g.sample(|x, y| x.sin() * (2.0 * y).cos() + 0.3);
@@ -36,19 +36,19 @@ fn main() {
         for op in OPS {
             let (tp, tr, tj) = two.install(|| {
                 let tp = seconds_per_call(budget, || {
-                    tape.eval(Par::Rayon, |c| {
+                    tape.eval(Par::Threads, |c| {
                         apply(op, c, c.input(&a).expect("len"), c.input(&b).expect("len")).value()
                     })
                 });
                 let tr = seconds_per_call(budget, || {
-                    tape.record(Par::Rayon, |c| {
+                    tape.record(Par::Threads, |c| {
                         let fa = c.input(&a).expect("len");
                         let s = apply(op, c, fa, c.input(&b).expect("len"));
                         c.gradient(s).map(|adj| adj.field(fa)[0])
                     })
                 });
                 let tj = seconds_per_call(budget, || {
-                    dtape.eval(Par::Rayon, |c| {
+                    dtape.eval(Par::Threads, |c| {
                         apply(op, c, c.input(&ad).expect("len"), c.input(&bd).expect("len")).value()
                     })
                 });

@@ -73,14 +73,14 @@ fn field_ops(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new(format!("{op:?}/primal"), n), |bch| {
                 two.install(|| {
                     bch.iter(|| {
-                        tape.eval(Par::Rayon, |c| apply(op, c, c.input(&a).unwrap(), c.input(&b).unwrap()).value())
+                        tape.eval(Par::Threads, |c| apply(op, c, c.input(&a).unwrap(), c.input(&b).unwrap()).value())
                     })
                 })
             });
             group.bench_function(BenchmarkId::new(format!("{op:?}/primal+vjp"), n), |bch| {
                 two.install(|| {
                     bch.iter(|| {
-                        tape.record(Par::Rayon, |c| {
+                        tape.record(Par::Threads, |c| {
                             let fa = c.input(&a).unwrap();
                             let s = apply(op, c, fa, c.input(&b).unwrap());
                             c.gradient(s).unwrap().field(fa)[0]
@@ -91,7 +91,7 @@ fn field_ops(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new(format!("{op:?}/jvp"), n), |bch| {
                 two.install(|| {
                     bch.iter(|| {
-                        dtape.eval(Par::Rayon, |c| apply(op, c, c.input(&ad).unwrap(), c.input(&bd).unwrap()).value())
+                        dtape.eval(Par::Threads, |c| apply(op, c, c.input(&ad).unwrap(), c.input(&bd).unwrap()).value())
                     })
                 })
             });

@@ -202,7 +202,7 @@ pub(crate) fn solve(a: &Args) -> Result<Value> {
     };
     let threads = if a.threads == 0 { crate::ranks::cores_per_rank() } else { a.threads };
     crate::common::global_pool(threads)?;
-    let par = if threads == 1 { Par::Seq } else { Par::Rayon };
+    let par = if threads == 1 { Par::Seq } else { Par::Threads };
     let say = |s: String| {
         if !a.quiet && !a.json {
             eprintln!("{s}");

@@ -25,7 +25,8 @@
 
 use std::sync::Arc;
 
-use rayon::prelude::*;
+use rewind_team::ChunksMut;
+
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use rustfft::num_complex::Complex;
 use rustfft::{Fft, FftPlanner};
@@ -205,16 +206,16 @@ impl PoissonFft {
         par: Par,
     ) {
         // each stage is its own parallel region, of one f64 component
-        let parallel = par.parallel::<f64>(self.grid.len(), weight::FFT);
+        let threads = par.threads::<f64>(self.grid.len(), weight::FFT);
         for k in 0..T::PARTS {
-            self.forward_rows(a, k, work, parallel);
-            self.columns(work, parallel);
-            self.inverse_rows(out, k, store, work, parallel);
+            self.forward_rows(a, k, work, threads);
+            self.columns(work, threads);
+            self.inverse_rows(out, k, store, work, threads);
         }
     }
 
     /// Real-to-complex transforms of component `k` of the rows of `a`.
-    fn forward_rows<T: Components>(&self, a: &[T], k: usize, w: &mut PoissonWork, parallel: bool) {
+    fn forward_rows<T: Components>(&self, a: &[T], k: usize, w: &mut PoissonWork, threads: usize) {
         let (ny, nh) = (self.grid.ny, self.grid.ny / 2 + 1);
         let block = |(src, dst): (&[T], &mut [C64]), t: &mut TaskWork| {
             for (s, d) in src.chunks_exact(ny).zip(dst.chunks_exact_mut(nh)) {
@@ -225,18 +226,22 @@ impl PoissonFft {
                 debug_assert!(r.is_ok(), "lengths fixed by the plan");
             }
         };
-        let blocks = a.chunks(ny * ROWS_PER_TASK).zip(w.rows.chunks_mut(nh * ROWS_PER_TASK));
-        if parallel {
-            let blocks = a.par_chunks(ny * ROWS_PER_TASK).zip(w.rows.par_chunks_mut(nh * ROWS_PER_TASK));
-            blocks.zip(w.tasks.par_iter_mut()).for_each(|(b, t)| block(b, t));
+        if threads > 1 {
+            let dst = ChunksMut::new(&mut w.rows, nh * ROWS_PER_TASK);
+            let tasks = ChunksMut::new(&mut w.tasks, 1);
+            rewind_team::run(threads, dst.count(), |b| {
+                let src = &a[b * ny * ROWS_PER_TASK..((b + 1) * ny * ROWS_PER_TASK).min(a.len())];
+                block((src, dst.take(b)), &mut tasks.take(b)[0]);
+            });
         } else {
+            let blocks = a.chunks(ny * ROWS_PER_TASK).zip(w.rows.chunks_mut(nh * ROWS_PER_TASK));
             blocks.for_each(|b| block(b, &mut w.tasks[0]));
         }
     }
 
     /// Per tile of columns: gather, forward transform along x, scale by
     /// `−1/(λ n)`, inverse transform, into `w.cols`.
-    fn columns(&self, w: &mut PoissonWork, parallel: bool) {
+    fn columns(&self, w: &mut PoissonWork, threads: usize) {
         let (nx, nh) = (self.grid.nx, self.grid.ny / 2 + 1);
         let rows = &w.rows;
         let tile = |(ti, (dst, f)): (usize, (&mut [C64], &[f64])), t: &mut TaskWork| {
@@ -254,9 +259,13 @@ impl PoissonFft {
             }
             self.inv_x.process_with_scratch(dst, &mut t.scratch);
         };
-        if parallel {
-            let tiles = w.cols.par_chunks_mut(nx * TILE).zip(self.factor.par_chunks(nx * TILE)).enumerate();
-            tiles.zip(w.tasks.par_iter_mut()).for_each(|(c, t)| tile(c, t));
+        if threads > 1 {
+            let dst = ChunksMut::new(&mut w.cols, nx * TILE);
+            let tasks = ChunksMut::new(&mut w.tasks, 1);
+            rewind_team::run(threads, dst.count(), |c| {
+                let f = &self.factor[c * nx * TILE..((c + 1) * nx * TILE).min(self.factor.len())];
+                tile((c, (dst.take(c), f)), &mut tasks.take(c)[0]);
+            });
         } else {
             let tiles = w.cols.chunks_mut(nx * TILE).zip(self.factor.chunks(nx * TILE)).enumerate();
             tiles.for_each(|c| tile(c, &mut w.tasks[0]));
@@ -265,7 +274,7 @@ impl PoissonFft {
 
     /// Complex-to-real transforms of the rows gathered from `w.cols`, stored
     /// into component `k` of `out`.
-    fn inverse_rows<T: Components>(&self, out: &mut [T], k: usize, store: Store, w: &mut PoissonWork, parallel: bool) {
+    fn inverse_rows<T: Components>(&self, out: &mut [T], k: usize, store: Store, w: &mut PoissonWork, threads: usize) {
         let (nx, ny, nh) = (self.grid.nx, self.grid.ny, self.grid.ny / 2 + 1);
         let cols = &w.cols;
         let block = |(bi, dst): (usize, &mut [T]), t: &mut TaskWork| {
@@ -290,9 +299,10 @@ impl PoissonFft {
                 }
             }
         };
-        if parallel {
-            let blocks = out.par_chunks_mut(ny * ROWS_PER_TASK).enumerate();
-            blocks.zip(w.tasks.par_iter_mut()).for_each(|(b, t)| block(b, t));
+        if threads > 1 {
+            let dst = ChunksMut::new(out, ny * ROWS_PER_TASK);
+            let tasks = ChunksMut::new(&mut w.tasks, 1);
+            rewind_team::run(threads, dst.count(), |b| block((b, dst.take(b)), &mut tasks.take(b)[0]));
         } else {
             out.chunks_mut(ny * ROWS_PER_TASK).enumerate().for_each(|b| block(b, &mut w.tasks[0]));
         }

@@ -4,29 +4,31 @@
 //! is computed by the same arithmetic whichever thread computes it, and
 //! reductions add per-row partial sums in row order — so results are
 //! bit-for-bit identical for any number of threads, and with `Par::Seq`.
+//!
+//! The threads are a [`rewind_team`] team, whose workers stay awake
+//! between the loops of a time step: handing a loop over costs about a
+//! microsecond, where waking one of rayon's sleeping workers cost 25–35 µs
+//! on the 2-vCPU machine of the figures. How many threads a kernel uses is
+//! the size of the current rayon pool (so `ThreadPool::install` and
+//! `rewind --threads` set it), capped by the cores.
 
-use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
-/// The work from which a kernel uses threads with [`Par::Rayon`], in units
-/// of one elementwise `f64` operation per point (a kernel's *weight* says
-/// how many such units one of its points costs; an operation on dual
-/// numbers of `p` components counts `p²`: a product of `Dual<f64>` is three
-/// multiplications and an addition).
-///
-/// Waking a sleeping worker costs 25–35 µs on the 2-vCPU machine these
-/// figures come from (a worker idle for 20 µs is asleep), as much as an
-/// elementwise pass over 256² points in cache: with one threshold in
-/// points for every kernel, a taped step at 256² ran 0.83× as fast on two
-/// threads as on one. With the work as the measure, `f64` elementwise
-/// passes and simple stencils at 256² stay on one thread while the FFT,
-/// the Arakawa kernel and the dual-number passes of HVPs go parallel.
-pub const PAR_WORK: usize = 256 * 1024;
+use rewind_team::{ChunksMut, InitChunks};
 
-/// Below this many points a kernel stays on one thread whatever its work:
-/// at 128² (16K points) the dual-number Arakawa kernel, at [`PAR_WORK`],
-/// made the HVP of `rewind spec --size M` slower on two threads (9.7 s
-/// against 9.2 s on one).
-pub const PAR_MIN_POINTS: usize = 32 * 1024;
+/// The work from which a kernel uses threads with [`Par::Threads`], in
+/// units of one elementwise `f64` operation per point (a kernel's *weight*
+/// says how many such units one of its points costs; an operation on dual
+/// numbers of `p` components counts `p²`: a product of `Dual<f64>` is
+/// three multiplications and an addition).
+pub const PAR_WORK: usize = 32 * 1024;
+
+/// Below this many points a kernel stays on one thread whatever its work.
+pub const PAR_MIN_POINTS: usize = 4 * 1024;
+
+/// Pieces per thread of a parallel loop: the threads take pieces until none
+/// is left, so a thread that falls behind costs at most a piece.
+const PIECES_PER_THREAD: usize = 4;
 
 /// Weights of the kernels (work units per point, see [`PAR_WORK`]).
 pub mod weight {
@@ -45,33 +47,85 @@ pub mod weight {
 pub enum Par {
     /// One thread.
     Seq,
-    /// The current rayon pool, from [`PAR_WORK`] and [`PAR_MIN_POINTS`] on.
+    /// As many threads as the current rayon pool has (capped by the
+    /// cores), from [`PAR_WORK`] and [`PAR_MIN_POINTS`] on.
     #[default]
-    Rayon,
+    Threads,
 }
 
 impl Par {
+    /// How many threads a kernel over `len` points of `T` of `weight` uses
+    /// (1: it runs on the calling thread).
+    #[inline]
+    pub fn threads<T>(self, len: usize, weight: usize) -> usize {
+        // arithmetic on dual numbers of p f64 parts costs ~p² f64 operations
+        let parts = (std::mem::size_of::<T>() / 8).max(1);
+        if self == Par::Threads && len >= PAR_MIN_POINTS && len * weight * parts * parts >= PAR_WORK {
+            rayon::current_num_threads().min(rewind_team::workers() + 1)
+        } else {
+            1
+        }
+    }
+
     /// Whether a kernel over `len` points of `T` of `weight` runs on threads.
     #[inline]
     pub fn parallel<T>(self, len: usize, weight: usize) -> bool {
-        // arithmetic on dual numbers of p f64 parts costs ~p² f64 operations
-        let parts = (std::mem::size_of::<T>() / 8).max(1);
-        self == Par::Rayon
-            && len >= PAR_MIN_POINTS
-            && len * weight * parts * parts >= PAR_WORK
-            && rayon::current_num_threads() > 1
+        self.threads::<T>(len, weight) > 1
     }
+}
+
+/// Rows per piece when `rows` rows are shared by `threads` threads.
+#[inline]
+pub(crate) fn rows_per_piece(rows: usize, threads: usize) -> usize {
+    rows.div_ceil(threads * PIECES_PER_THREAD).max(1)
 }
 
 /// Calls `f(i, row)` for every row `i` of `out` (rows of `ny` values), on
 /// threads if the work (`weight` per point) is large enough.
 #[inline]
 pub fn for_rows<T: Send>(par: Par, weight: usize, out: &mut [T], ny: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
-    if par.parallel::<T>(out.len(), weight) {
-        out.par_chunks_mut(ny).enumerate().for_each(|(i, row)| f(i, row));
+    let threads = par.threads::<T>(out.len(), weight);
+    if threads > 1 && ny > 0 {
+        let per = rows_per_piece(out.len() / ny, threads);
+        let pieces = ChunksMut::new(out, per * ny);
+        rewind_team::run(threads, pieces.count(), |p| {
+            for (r, row) in pieces.take(p).chunks_mut(ny).enumerate() {
+                f(p * per + r, row);
+            }
+        });
     } else {
         out.chunks_mut(ny).enumerate().for_each(|(i, row)| f(i, row));
     }
+}
+
+/// The new buffer `out` (rows of `ny` values), each row set to `zero` and
+/// then passed to `f(i, row)`, on threads if the work is large enough. A
+/// row is zero-filled by the thread that writes it, just before, while it is
+/// in that core's cache: a kernel writing a new buffer costs no separate
+/// zero-fill pass over memory.
+#[inline]
+pub fn fill_rows<T: Copy + Send + Sync>(
+    par: Par,
+    weight: usize,
+    out: &mut [MaybeUninit<T>],
+    ny: usize,
+    zero: T,
+    f: impl Fn(usize, &mut [T]) + Sync + Send,
+) -> &mut [T] {
+    let threads = par.threads::<T>(out.len(), weight);
+    let per = if threads > 1 { rows_per_piece(out.len() / ny.max(1), threads) } else { 1 };
+    let pieces = InitChunks::new(out, (per * ny).max(1), zero);
+    let piece = |p: usize| {
+        for (r, row) in pieces.take(p).chunks_mut(ny.max(1)).enumerate() {
+            f(p * per + r, row);
+        }
+    };
+    if threads > 1 {
+        rewind_team::run(threads, pieces.count(), piece);
+    } else {
+        (0..pieces.count()).for_each(piece);
+    }
+    pieces.finish()
 }
 
 /// `Σᵢ row_sum(i)` for `i < partials.len()`: the row sums are written to
@@ -87,8 +141,15 @@ pub fn sum_rows<T: Copy + Send + Sync + std::ops::Add<Output = T>>(
     zero: T,
     row_sum: impl Fn(usize) -> T + Sync + Send,
 ) -> T {
-    if par.parallel::<T>(len, weight) {
-        partials.par_iter_mut().enumerate().for_each(|(i, p)| *p = row_sum(i));
+    let threads = par.threads::<T>(len, weight);
+    if threads > 1 {
+        let per = rows_per_piece(partials.len(), threads);
+        let pieces = ChunksMut::new(partials, per);
+        rewind_team::run(threads, pieces.count(), |p| {
+            for (r, s) in pieces.take(p).iter_mut().enumerate() {
+                *s = row_sum(p * per + r);
+            }
+        });
     } else {
         partials.iter_mut().enumerate().for_each(|(i, p)| *p = row_sum(i));
     }

@@ -1,9 +1,9 @@
 //! A taped step on a reused tape performs no heap allocation in steady
 //! state: counted with a global allocator that counts.
 //!
-//! Only threads that do the work are counted (the test thread and the
-//! workers of the test's own rayon pool, each marked by a thread-local
-//! flag): the harness's other threads, or a worker that is still starting
+//! Only threads that do the work are counted (the test thread, the
+//! workers of the test's own rayon pool and those of the kernels' thread
+//! team, each marked by a thread-local flag): the harness's other threads, or a worker that is still starting
 //! up, allocate on their own schedule and would make the count depend on
 //! timing rather than on the tape.
 
@@ -52,6 +52,28 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// Marks the workers of the thread team as counted: hands it loops until
+/// every worker has run a piece of one.
+fn count_the_team() {
+    use std::sync::atomic::AtomicBool;
+    let marked: Vec<AtomicBool> = (0..rewind_team::workers()).map(|_| AtomicBool::new(false)).collect();
+    let me = std::thread::current().id();
+    for _ in 0..100_000 {
+        if marked.iter().all(|m| m.load(Ordering::Relaxed)) {
+            return;
+        }
+        rewind_team::run(2, 64, |_| {
+            if std::thread::current().id() != me {
+                let name = std::thread::current().name().map(str::to_owned).unwrap_or_default();
+                let w: usize = name.strip_prefix("rewind-team-").and_then(|w| w.parse().ok()).expect("a team worker");
+                marked[w].store(true, Ordering::Relaxed);
+                COUNTED.with(|c| c.set(true));
+            }
+        });
+    }
+    panic!("a worker of the team never ran a piece");
+}
+
 /// One taped "time step" and its reverse sweep, writing the gradient into
 /// a caller's buffer; returns the loss.
 fn step(tape: &mut FieldTape<f64>, par: Par, w0: &[f64], grad: &mut [f64]) -> f64 {
@@ -71,9 +93,10 @@ fn step(tape: &mut FieldTape<f64>, par: Par, w0: &[f64], grad: &mut [f64]) -> f6
 #[test]
 fn a_reused_tape_allocates_nothing_in_steady_state() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    // 256² and 512² go parallel (512²: the elementwise passes too, see
-    // rewind_field::par::PAR_WORK): the rayon paths are counted too
-    for (n, par) in [(32, Par::Seq), (128, Par::Seq), (128, Par::Rayon), (256, Par::Rayon), (512, Par::Rayon)] {
+    // 128² (stencils, FFT), 256² and 512² (all kernels) go parallel, see
+    // rewind_field::par::PAR_WORK: the team's paths are counted too
+    count_the_team();
+    for (n, par) in [(32, Par::Seq), (128, Par::Seq), (128, Par::Threads), (256, Par::Threads), (512, Par::Threads)] {
         let g = Grid::periodic_square(n, 2.0 * std::f64::consts::PI).unwrap();
         let w0 = g.sample(|x, y| x.cos() * y.sin() + 0.3 * (2.0 * x + y).cos());
         let mut grad = vec![0.0; g.len()];
@@ -122,8 +145,9 @@ fn a_sparse_solve_step_allocates_nothing_in_steady_state() {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
     pool.broadcast(|_| COUNTED.with(|c| c.set(true)));
     COUNTED.with(|c| c.set(true));
+    count_the_team();
     pool.install(|| {
-        for par in [Par::Seq, Par::Rayon] {
+        for par in [Par::Seq, Par::Threads] {
             // one operator for both scalar types: its scratch grows once, for Dual
             let mut tape = FieldTape::<f64>::new(g).with_sparse(SparseSpd::dirichlet_laplacian(&g).unwrap()).unwrap();
             let mut tape2 =

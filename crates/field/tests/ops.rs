@@ -591,8 +591,8 @@ fn kernels_add_and_subtract_in_place_as_they_overwrite() {
 
 #[test]
 fn results_are_bit_identical_for_any_thread_count() {
-    // 512²: every kernel goes parallel there (at 256² the elementwise ones
-    // stay sequential, see rewind_field::par::PAR_WORK)
+    // 512² and 256²: every kernel goes parallel there (see
+    // rewind_field::par::PAR_WORK); at 128² the f64 elementwise ones do not
     let big = Grid::periodic_square(512, 2.0 * std::f64::consts::PI).unwrap();
     let g = Grid::periodic_square(256, 2.0 * std::f64::consts::PI).unwrap();
     let (w0_big, w0) = (
@@ -635,19 +635,26 @@ fn results_are_bit_identical_for_any_thread_count() {
         // the paths these runs take: parallel from two threads on
         let goes_parallel = pool.install(|| {
             [
-                Par::Rayon.parallel::<f64>(big.len(), weight::ELEMENTWISE),
-                Par::Rayon.parallel::<Dual<f64>>(g.len(), weight::ELEMENTWISE),
-                Par::Rayon.parallel::<f64>(g.len(), weight::FFT),
-                Par::Rayon.parallel::<f64>(g.len(), weight::HEAVY),
+                Par::Threads.parallel::<f64>(big.len(), weight::ELEMENTWISE),
+                Par::Threads.parallel::<Dual<f64>>(g.len(), weight::ELEMENTWISE),
+                Par::Threads.parallel::<f64>(g.len(), weight::FFT),
+                Par::Threads.parallel::<f64>(g.len(), weight::HEAVY),
             ]
         });
-        assert!(goes_parallel.iter().all(|&p| p == (threads > 1)), "{threads} threads: {goes_parallel:?}");
-        let runs = [
-            (pool.install(|| run(Par::Rayon)), &seq),
-            (pool.install(|| run2(Par::Rayon)), &seq2),
-            (pool.install(|| run_dual(Par::Rayon)), &seq3),
-        ];
-        for (par, seq) in runs {
+        let team = threads > 1 && rewind_team::workers() > 0;
+        assert!(goes_parallel.iter().all(|&p| p == team), "{threads} threads: {goes_parallel:?}");
+        // and the loops were handed to the team (only this test of the file
+        // uses threads, so the team is free)
+        let shared = |f: &(dyn Fn(Par) -> (f64, Vec<f64>) + Sync)| {
+            pool.install(|| {
+                let before = rewind_team::shared_loops();
+                let r = f(Par::Threads);
+                (r, rewind_team::shared_loops() - before)
+            })
+        };
+        let runs = [(shared(&run), &seq), (shared(&run2), &seq2), (shared(&run_dual), &seq3)];
+        for ((par, loops), seq) in runs {
+            assert_eq!(loops > 0, team, "{threads} threads: {loops} loops shared with the team");
             assert_eq!(par.0.to_bits(), seq.0.to_bits(), "{threads} threads");
             assert!(par.1.iter().zip(&seq.1).all(|(a, b)| a.to_bits() == b.to_bits()), "{threads} threads");
         }

@@ -129,7 +129,7 @@ impl<'id, T: Components> Field<'id, T> {
     /// Laplacian (periodic, exact, by FFT; see [`PoissonFft`]).
     pub fn poisson(self) -> Self {
         let c = self.ctx;
-        let out = c.arena.alloc_slice_fill_copy(c.grid.len(), T::zero());
+        let out = c.zeroed();
         c.poisson.solve_checked(self.value(), out, &mut c.work.borrow_mut(), Store::Overwrite, c.par);
         c.field(out, Some(Op::Poisson(self.id)))
     }
@@ -139,7 +139,7 @@ impl<'id, T: Components> Field<'id, T> {
         let c = self.ctx;
         let solver = c.sparse.ok_or(FieldError::NoSolver)?;
         solver.check_constant()?;
-        let out = c.arena.alloc_slice_fill_copy(c.grid.len(), T::zero());
+        let out = c.zeroed();
         solver.solve_checked(self.value(), out);
         Ok(c.field(out, Some(Op::Sparse(self.id))))
     }
@@ -151,7 +151,7 @@ impl<'id, T: Components> Field<'id, T> {
         let solver = c.sparse.ok_or(FieldError::NoSolver)?;
         let sv = s.value();
         solver.factor_at(sv.part(0))?;
-        let out = c.arena.alloc_slice_fill_copy(c.grid.len(), T::zero());
+        let out = c.zeroed();
         solver.solve_at_checked(sv, self.value(), out);
         Ok(c.field(out, Some(Op::SparseAt(self.id, s.id))))
     }

@@ -58,14 +58,14 @@ mod sweep;
 use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
-use std::mem::ManuallyDrop;
+use std::mem::{ManuallyDrop, MaybeUninit};
 
 use bumpalo::Bump;
 use bumpalo::collections::Vec as BVec;
 
 use crate::components::Components;
 use crate::fft::{PoissonFft, PoissonWork};
-use crate::par::{Par, for_rows, update, weight};
+use crate::par::{Par, fill_rows, weight};
 use crate::sparse::SparseSpd;
 use crate::{FieldError, Grid};
 
@@ -260,7 +260,21 @@ impl<'id, T: Components> Ctx<'id, T> {
     }
 
     fn zeros(&self) -> &'id [T] {
-        self.arena.alloc_slice_fill_copy(self.grid.len(), T::zero())
+        self.zeroed()
+    }
+
+    /// A new buffer of one zero per point, zero-filled by rows by the
+    /// threads that go on to write it (see [`fill_rows`]).
+    pub(super) fn zeroed(&self) -> &'id mut [T] {
+        self.fill(weight::ELEMENTWISE, |_, _| {})
+    }
+
+    /// A new buffer of one value per point, each row zeroed and then written
+    /// by `f(i, row)` (on threads where the work of `weight` pays).
+    pub(super) fn fill(&self, weight: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) -> &'id mut [T] {
+        let n = self.grid.len();
+        let out = self.arena.alloc_slice_fill_copy(n, MaybeUninit::uninit());
+        fill_rows(self.par, weight, out, self.grid.ny, T::zero(), f)
     }
 
     fn push(&'id self, vals: &'id [T], op: Option<Op<'id, T>>) -> u32 {
@@ -289,18 +303,18 @@ impl<'id, T: Components> Ctx<'id, T> {
 
     /// A new zero buffer of one value per point, filled by `f`.
     fn compute(&self, f: impl FnOnce(&mut [T])) -> &'id [T] {
-        let out = self.arena.alloc_slice_fill_copy(self.grid.len(), T::zero());
+        let out = self.zeroed();
         f(out);
         out
     }
 
     /// A new buffer of one value per point, `f(k)` at point `k`: written
-    /// once, without a zero-fill, on one thread; zero-filled and then
-    /// written by rows where the kernels go parallel.
+    /// once, without a zero-fill, on one thread; by rows (each zeroed in
+    /// cache first) where the kernels go parallel.
     fn pointwise(&self, f: impl Fn(usize) -> T + Sync + Send) -> &'id [T] {
         let (n, ny) = (self.grid.len(), self.grid.ny);
         if self.par.parallel::<T>(n, weight::ELEMENTWISE) {
-            self.compute(|o| update(self.par, weight::ELEMENTWISE, o, ny, |k, d| *d = f(k)))
+            self.fill(weight::ELEMENTWISE, |i, row| row.iter_mut().enumerate().for_each(|(j, d)| *d = f(i * ny + j)))
         } else {
             self.arena.alloc_slice_fill_with(n, f)
         }
@@ -324,7 +338,7 @@ impl<'id, T: Components> Ctx<'id, T> {
         const CHUNK: usize = 256;
         let (n, ny) = (self.grid.len(), self.grid.ny);
         if self.par.parallel::<T>(n, weight::ELEMENTWISE) {
-            return self.compute(|o| for_rows(self.par, weight::ELEMENTWISE, o, ny, |i, row| fill(i * ny, row)));
+            return self.fill(weight::ELEMENTWISE, |i, row| fill(i * ny, row));
         }
         let mut out = BVec::with_capacity_in(n, self.arena);
         let mut buf = [T::zero(); CHUNK];

@@ -66,12 +66,13 @@ pub(super) struct Sweep<'a, 'id, T> {
 impl<'id, T: Components> Sweep<'_, 'id, T> {
     /// The adjoint buffer of value `id` (allocated as zeros on first use).
     pub(super) fn acc(&mut self, id: u32, len: usize) -> &mut [T] {
-        let arena = self.ctx.arena;
-        self.adj[id as usize].get_or_insert_with(|| arena.alloc_slice_fill_copy(len, T::zero()))
+        let ctx = self.ctx;
+        let new = || if len == ctx.grid.len() { ctx.zeroed() } else { ctx.arena.alloc_slice_fill_copy(len, T::zero()) };
+        self.adj[id as usize].get_or_insert_with(new)
     }
 
     fn tmp(&self) -> &'id mut [T] {
-        self.ctx.arena.alloc_slice_fill_copy(self.ctx.grid.len(), T::zero())
+        self.ctx.zeroed()
     }
 
     /// Adds `f(k)` to the adjoint of value `id`, elementwise (by rows for
@@ -82,8 +83,15 @@ impl<'id, T: Components> Sweep<'_, 'id, T> {
     fn add_with(&mut self, id: u32, f: impl Fn(usize) -> T + Sync + Send) {
         let (par, n, ny) = (self.ctx.par, self.ctx.grid.len(), self.ctx.grid.ny);
         let len = self.vals[id as usize].len();
-        if self.adj[id as usize].is_none() && !(len == n && par.parallel::<T>(n, weight::ELEMENTWISE)) {
-            self.adj[id as usize] = Some(self.ctx.arena.alloc_slice_fill_with(len, f));
+        if self.adj[id as usize].is_none() {
+            let first = if len == n && par.parallel::<T>(n, weight::ELEMENTWISE) {
+                self.ctx.fill(weight::ELEMENTWISE, |i, row| {
+                    row.iter_mut().enumerate().for_each(|(j, d)| *d = f(i * ny + j))
+                })
+            } else {
+                self.ctx.arena.alloc_slice_fill_with(len, f)
+            };
+            self.adj[id as usize] = Some(first);
             return;
         }
         let a = self.acc(id, len);
