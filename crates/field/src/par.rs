@@ -21,7 +21,7 @@ use rewind_team::{ChunksMut, InitChunks};
 /// says how many such units one of its points costs; an operation on dual
 /// numbers of `p` components counts `p²`: a product of `Dual<f64>` is
 /// three multiplications and an addition).
-pub const PAR_WORK: usize = 32 * 1024;
+pub const PAR_WORK: usize = 16 * 1024;
 
 /// Below this many points a kernel stays on one thread whatever its work.
 pub const PAR_MIN_POINTS: usize = 4 * 1024;
@@ -128,6 +128,40 @@ pub fn fill_rows<T: Copy + Send + Sync>(
     pieces.finish()
 }
 
+/// `dst.copy_from_slice(src)` by rows of `ny`, on threads if the copy is
+/// large enough.
+///
+/// # Panics
+/// If the lengths differ.
+#[inline]
+pub fn copy<T: Copy + Send + Sync>(par: Par, dst: &mut [T], src: &[T], ny: usize) {
+    assert_eq!(dst.len(), src.len(), "copy between slices of different lengths");
+    for_rows(par, weight::ELEMENTWISE, dst, ny.max(1), |i, row| {
+        let start = i * ny.max(1);
+        row.copy_from_slice(&src[start..start + row.len()]);
+    });
+}
+
+/// `maxᵢ row_max(i)` over `rows` rows (`len` points of `weight` in all;
+/// `−∞` for no rows), on threads if the work is large enough: a maximum
+/// is exact in any order, so the result is the same for any thread count.
+/// (`f64::max` semantics: a NaN row maximum is ignored.)
+pub fn max_rows(par: Par, rows: usize, len: usize, weight: usize, row_max: impl Fn(usize) -> f64 + Sync + Send) -> f64 {
+    const MAX_PIECES: usize = 256;
+    let threads = par.threads::<f64>(len, weight);
+    if threads <= 1 || rows < 2 {
+        return (0..rows).map(row_max).fold(f64::NEG_INFINITY, f64::max);
+    }
+    let per = rows_per_piece(rows, threads).max(rows.div_ceil(MAX_PIECES));
+    let mut partials = [f64::NEG_INFINITY; MAX_PIECES];
+    let pieces = ChunksMut::new(&mut partials[..rows.div_ceil(per)], 1);
+    rewind_team::run(threads, pieces.count(), |p| {
+        let end = ((p + 1) * per).min(rows);
+        pieces.take(p)[0] = (p * per..end).map(&row_max).fold(f64::NEG_INFINITY, f64::max);
+    });
+    partials.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b))
+}
+
 /// `Σᵢ row_sum(i)` for `i < partials.len()`: the row sums are written to
 /// `partials` (in parallel or not) and added in row order, so the result
 /// is the same for any thread count. `len` points of `weight` are the work
@@ -166,4 +200,30 @@ pub fn update<T: Send>(par: Par, weight: usize, dst: &mut [T], ny: usize, f: imp
             f(base + j, d);
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copies_and_maxima_are_the_same_on_any_thread_count() {
+        let (rows, ny) = (300, 256);
+        let src: Vec<f64> = (0..rows * ny).map(|k| ((k * 7919) % 1009) as f64 - 500.0).collect();
+        let want = src.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
+        let row_max = |i: usize| src[i * ny..(i + 1) * ny].iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            for par in [Par::Seq, Par::Threads] {
+                let (max, copied) = pool.install(|| {
+                    let mut dst = vec![0.0; src.len()];
+                    copy(par, &mut dst, &src, ny);
+                    (max_rows(par, rows, src.len(), weight::ELEMENTWISE, row_max), dst)
+                });
+                assert_eq!(max, want, "{threads} threads, {par:?}");
+                assert_eq!(copied, src, "{threads} threads, {par:?}");
+            }
+        }
+        assert_eq!(max_rows(Par::Threads, 0, 0, 1, row_max), f64::NEG_INFINITY);
+    }
 }

@@ -3,6 +3,7 @@
 //! with the adjoints of every parameter.
 
 use rewind_checkpoint::{Seed, StepError, Stepper};
+use rewind_field::par::{self, weight};
 use rewind_field::{Components, Ctx, Field, FieldTape, Par};
 use smallvec::SmallVec;
 
@@ -165,7 +166,7 @@ fn write<T: Components>(layout: &Layout, y: &State<'_, T>, out: &mut [T]) -> Res
     layout.check_len(out.len()).map_err(StepError::model)?;
     let n = layout.grid().len();
     for (k, f) in y.fields().iter().enumerate() {
-        out[k * n..(k + 1) * n].copy_from_slice(f.value());
+        par::copy(f.ctx().par(), &mut out[k * n..(k + 1) * n], f.value(), layout.grid().ny);
     }
     let o = y.fields().len() * n;
     for (k, s) in y.scalars().iter().enumerate() {
@@ -208,10 +209,11 @@ pub(crate) fn write_state_adjoints<'id, T: Components>(
     let n = x.fields().first().map_or(0, |f| f.value().len());
     for (k, &f) in x.fields().iter().enumerate() {
         let dst = &mut xbar[k * n..(k + 1) * n];
+        let (a, par, ny) = (adj.field(f), f.ctx().par(), f.grid().ny);
         if add {
-            dst.iter_mut().zip(adj.field(f)).for_each(|(b, &a)| *b += a);
+            par::update(par, weight::ELEMENTWISE, dst, ny, |k, b| *b += a[k]);
         } else {
-            dst.copy_from_slice(adj.field(f));
+            par::copy(par, dst, a, ny);
         }
     }
     let o = x.fields().len() * n;

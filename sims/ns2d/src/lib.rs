@@ -28,6 +28,7 @@ pub mod assimilation;
 pub mod spec;
 pub mod twin;
 
+use rewind_field::par::weight;
 use rewind_field::{Components, Ctx, Field, FieldError, Grid, Par, Scalar};
 pub use rewind_sim::TerminalMisfit;
 use rewind_sim::{Layout, Method, Model, ParamSet, Sim, SimError, State};
@@ -124,10 +125,10 @@ pub fn max_speed<T: Components>(psi: Field<'_, T>) -> f64 {
     let row = |i: usize| &p[i * ny..(i + 1) * ny];
     // by rows, with no index arithmetic in the inner loops (a modulo per
     // point cost more than the rest of the step's elementwise work)
-    let mut m: f64 = 0.0;
-    for i in 0..nx {
+    let row_max = |i: usize| {
         let (im, ip) = (if i == 0 { nx - 1 } else { i - 1 }, if i + 1 == nx { 0 } else { i + 1 });
         let (pm, p0, pp) = (row(im), row(i), row(ip));
+        let mut m: f64 = 0.0;
         for (a, b) in pm.iter().zip(pp) {
             m = m.max(((b.value() - a.value()) * cx).abs());
         }
@@ -135,8 +136,9 @@ pub fn max_speed<T: Components>(psi: Field<'_, T>) -> f64 {
             let (jm, jp) = (if j == 0 { ny - 1 } else { j - 1 }, if j + 1 == ny { 0 } else { j + 1 });
             m = m.max(((p0[jp].value() - p0[jm].value()) * cy).abs());
         }
-    }
-    m
+        m
+    };
+    rewind_field::par::max_rows(psi.ctx().par(), nx, g.len(), weight::STENCIL, row_max).max(0.0)
 }
 
 /// One classic RK4 step `ω ↦ ω⁺` on the tape; returns `ω⁺` and the CFL

@@ -254,6 +254,12 @@ impl<'id, T: Components> Ctx<'id, T> {
         &self.grid
     }
 
+    /// How the kernels of this recording use threads (for a model's own
+    /// loops over field values, with [`crate::par`]).
+    pub fn par(&self) -> Par {
+        self.par
+    }
+
     /// Whether operations are being recorded.
     pub fn is_recording(&self) -> bool {
         self.recording
@@ -354,7 +360,9 @@ impl<'id, T: Components> Ctx<'id, T> {
     /// target. Its adjoint is available after a sweep.
     pub fn input(&'id self, data: &[T]) -> Result<Field<'id, T>, FieldError> {
         self.grid.check("field input", data.len())?;
-        Ok(self.field(self.arena.alloc_slice_copy(data), None))
+        let ny = self.grid.ny;
+        let copy = self.fill(weight::ELEMENTWISE, |i, row| row.copy_from_slice(&data[i * ny..(i + 1) * ny]));
+        Ok(self.field(copy, None))
     }
 
     /// A field sampled from `f(x, y)` at the grid points (a constant).
