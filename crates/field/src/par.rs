@@ -30,6 +30,9 @@ pub const PAR_MIN_POINTS: usize = 4 * 1024;
 /// is left, so a thread that falls behind costs at most a piece.
 const PIECES_PER_THREAD: usize = 4;
 
+/// Values per piece of [`fill_rows`] on one thread (32 KiB of `f64`).
+const SEQ_PIECE: usize = 4096;
+
 /// Weights of the kernels (work units per point, see [`PAR_WORK`]).
 pub mod weight {
     /// An elementwise operation, a reduction, a copy.
@@ -113,7 +116,10 @@ pub fn fill_rows<T: Copy + Send + Sync>(
     f: impl Fn(usize, &mut [T]) + Sync + Send,
 ) -> &mut [T] {
     let threads = par.threads::<T>(out.len(), weight);
-    let per = if threads > 1 { rows_per_piece(out.len() / ny.max(1), threads) } else { 1 };
+    // on one thread, pieces of about L1's size (a claim per piece is an
+    // atomic operation: one per row would cost as much as a small grid's
+    // whole pass)
+    let per = if threads > 1 { rows_per_piece(out.len() / ny.max(1), threads) } else { (SEQ_PIECE / ny.max(1)).max(1) };
     let pieces = InitChunks::new(out, (per * ny).max(1), zero);
     let piece = |p: usize| {
         for (r, row) in pieces.take(p).chunks_mut(ny.max(1)).enumerate() {

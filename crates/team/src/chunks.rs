@@ -24,6 +24,7 @@ impl Claims {
         }
     }
 
+    #[inline]
     fn word(&self, c: usize) -> &AtomicU64 {
         match self {
             Claims::Inline(w) => &w[c / 64],
@@ -35,6 +36,7 @@ impl Claims {
     ///
     /// # Panics
     /// If it was claimed before.
+    #[inline]
     fn claim(&self, c: usize) {
         let bit = 1u64 << (c % 64);
         let before = self.word(c).fetch_or(bit, Relaxed);
