@@ -63,10 +63,13 @@ impl Par {
     pub fn threads<T>(self, len: usize, weight: usize) -> usize {
         // arithmetic on dual numbers of p f64 parts costs ~p² f64 operations
         let parts = (std::mem::size_of::<T>() / 8).max(1);
-        if self == Par::Threads && len >= PAR_MIN_POINTS && len * weight * parts * parts >= PAR_WORK {
-            rayon::current_num_threads().min(rewind_team::workers() + 1)
-        } else {
-            1
+        if self != Par::Threads || len < PAR_MIN_POINTS || len * weight * parts * parts < PAR_WORK {
+            return 1;
+        }
+        // a one-thread pool never starts the team
+        match rayon::current_num_threads() {
+            1 => 1,
+            pool => pool.min(rewind_team::workers() + 1),
         }
     }
 
@@ -121,16 +124,12 @@ pub fn fill_rows<T: Copy + Send + Sync>(
     // whole pass)
     let per = if threads > 1 { rows_per_piece(out.len() / ny.max(1), threads) } else { (SEQ_PIECE / ny.max(1)).max(1) };
     let pieces = InitChunks::new(out, (per * ny).max(1), zero);
-    let piece = |p: usize| {
+    // (`run` on one thread is a plain loop on this one)
+    rewind_team::run(threads, pieces.count(), |p| {
         for (r, row) in pieces.take(p).chunks_mut(ny.max(1)).enumerate() {
             f(p * per + r, row);
         }
-    };
-    if threads > 1 {
-        rewind_team::run(threads, pieces.count(), piece);
-    } else {
-        (0..pieces.count()).for_each(piece);
-    }
+    });
     pieces.finish()
 }
 

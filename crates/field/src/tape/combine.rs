@@ -48,7 +48,7 @@ impl<'id, T: Components> Ctx<'id, T> {
     /// c₂x₂) + …`. An empty list is the zero field.
     pub fn combine(&'id self, terms: &[(Coef<'id, T>, Field<'id, T>)]) -> Field<'id, T> {
         let Some(&(c0, x0)) = terms.first() else {
-            let zeros = self.zeros();
+            let zeros = self.zeroed();
             return self.field(zeros, None);
         };
         let coef = |c: Coef<'id, T>| match c {

@@ -236,7 +236,7 @@ impl<'id, T: Components> Adjoints<'id, T> {
     pub fn field(&self, f: Field<'id, T>) -> &[T] {
         match self.adj.get(f.id as usize) {
             Some(Some(a)) => a,
-            _ => self.ctx.zeros(),
+            _ => self.ctx.zeroed(),
         }
     }
     /// The adjoint of a scalar.
@@ -263,10 +263,6 @@ impl<'id, T: Components> Ctx<'id, T> {
     /// Whether operations are being recorded.
     pub fn is_recording(&self) -> bool {
         self.recording
-    }
-
-    fn zeros(&self) -> &'id [T] {
-        self.zeroed()
     }
 
     /// A new buffer of one zero per point, zero-filled by rows by the
