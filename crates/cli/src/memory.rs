@@ -170,7 +170,7 @@ fn check_fits_in(c: &Config, need: Need, available: u64) -> Result<()> {
 }
 
 /// `MemAvailable` of `/proc/meminfo` (None where it cannot be read).
-fn available_memory_bytes() -> Option<u64> {
+pub(crate) fn available_memory_bytes() -> Option<u64> {
     let info = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;

@@ -1,6 +1,6 @@
-//! `rewind spec ns2d-periodic`: the benchmark problem of
-//! `docs/specs/ns2d-periodic.md`, computed with rewind's own gradient
-//! and Hessian-vector product, printed as one JSON object.
+//! `rewind spec ns2d-periodic|shallow-water`: the benchmark problems of
+//! `docs/specs/`, computed with rewind's own gradient and Hessian-vector
+//! product, printed as one JSON object.
 
 use anyhow::{Context, Result, bail};
 use rewind_checkpoint::Strategy;
@@ -11,14 +11,19 @@ use serde_json::json;
 /// Arguments of `rewind spec`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The problem (only `ns2d-periodic` so far).
+    /// The problem: `ns2d-periodic` or `shallow-water`.
     #[arg(default_value = "ns2d-periodic")]
     problem: String,
-    /// Size: S (32², 100 steps), M (128², 1000 steps) or L (256², 10 000 steps).
-    #[arg(long, default_value = "S")]
-    size: String,
+    /// ns2d-periodic's size: S (32², 100 steps; the default), M (128², 1000
+    /// steps) or L (256², 10 000 steps).
+    #[arg(long)]
+    size: Option<String>,
+    /// shallow-water's grid: N² points (default 128), dt = 2.56/N.
+    #[arg(long)]
+    n: Option<usize>,
     /// Steps instead of the size's own (same grid and time step), e.g.
-    /// `--size L --steps 1000` to time the 256² grid without the full run.
+    /// `--size L --steps 1000` to time the 256² grid without the full run;
+    /// shallow-water's run length (default 100).
     #[arg(long)]
     steps: Option<usize>,
     /// Checkpoint schedule: store-all, periodic:K, binomial:S, online:S or multilevel:RAM,DISK.
@@ -49,23 +54,22 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn main(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
-    if a.problem != "ns2d-periodic" {
-        bail!("unknown problem {:?}: the benchmark problems are: ns2d-periodic", a.problem);
+    match a.problem.as_str() {
+        "ns2d-periodic" => {}
+        "shallow-water" => return shallow_water(a, ensemble),
+        other => bail!("unknown problem {other:?}: the benchmark problems are: ns2d-periodic, shallow-water"),
     }
-    let size: Size = a.size.parse().map_err(anyhow::Error::msg)?;
+    if a.n.is_some() {
+        bail!("--n is shallow-water's; ns2d-periodic's grid is set by --size S|M|L");
+    }
+    let size: Size = a.size.as_deref().unwrap_or("S").parse().map_err(anyhow::Error::msg)?;
     let case = match a.steps {
         Some(0) => bail!("--steps must be at least 1"),
         Some(steps) => spec::Case { size, steps },
         None => spec::Case::from(size),
     };
     let strategy: Strategy = a.schedule.parse().with_context(|| format!("bad --schedule {:?}", a.schedule))?;
-    let (cores, most) = crate::config::thread_limit();
-    let threads = match a.threads {
-        Some(0) => bail!("--threads must be at least 1"),
-        Some(t) if t > most => bail!("--threads {t}: this machine has {cores} core(s); at most {most} threads"),
-        Some(t) => t,
-        None => crate::ranks::cores_per_rank(),
-    };
+    let threads = threads(a)?;
     if a.hvp_ensemble > 0 {
         // the kernels in the global pool, the exchanges on the main thread
         crate::common::global_pool(threads)?;
@@ -134,6 +138,108 @@ pub(crate) fn main(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
         },
         "threads": pool.current_num_threads(),
         "gauss_newton": gauss_newton,
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+/// `--threads`, checked, or the cores of this rank.
+fn threads(a: &Args) -> Result<usize> {
+    let (cores, most) = crate::config::thread_limit();
+    Ok(match a.threads {
+        Some(0) => bail!("--threads must be at least 1"),
+        Some(t) if t > most => bail!("--threads {t}: this machine has {cores} core(s); at most {most} threads"),
+        Some(t) => t,
+        None => crate::ranks::cores_per_rank(),
+    })
+}
+
+/// Bytes a taped shallow-water step holds in its arena per grid point and
+/// `f64` component, at most (measured by `field_figures`; an upper bound
+/// here, for the refusal of runs that cannot fit).
+const SHALLOW_WATER_ARENA_BYTES_PER_POINT: u64 = 2048;
+
+/// `rewind spec shallow-water`: the figures of `docs/specs/shallow-water.md`.
+fn shallow_water(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
+    use rewind_shallow_water::spec as sw;
+    if a.size.is_some() {
+        bail!("--size is ns2d-periodic's; shallow-water takes --n N (grid) and --steps K");
+    }
+    if a.gauss_newton > 0 || a.hvp_ensemble > 0 {
+        bail!("--gauss-newton and --hvp-ensemble are ns2d-periodic's; shallow-water has neither");
+    }
+    let case = sw::Case { n: a.n.unwrap_or(128), steps: a.steps.unwrap_or(100) };
+    if case.n < 4 {
+        bail!("--n {}: shallow-water needs at least 4 points per direction", case.n);
+    }
+    if case.steps == 0 {
+        bail!("--steps must be at least 1");
+    }
+    let strategy: Strategy = a.schedule.parse().with_context(|| format!("bad --schedule {:?}", a.schedule))?;
+    let total = sw::evaluations(case, strategy).with_context(|| format!("bad --schedule {:?}", a.schedule))?;
+    // refused before anything is allocated: the HVP's dual snapshots and
+    // taped step are the largest
+    let points = (case.n as u64).saturating_mul(case.n as u64);
+    let snapshots = (strategy.budget(case.steps)[0] as u64).min(case.steps as u64);
+    let need = points
+        .saturating_mul(3 * 16)
+        .saturating_mul(snapshots.saturating_add(4))
+        .saturating_add(points.saturating_mul(2 * SHALLOW_WATER_ARENA_BYTES_PER_POINT));
+    if let Some(available) = crate::memory::available_memory_bytes()
+        && need > available
+    {
+        bail!(
+            "shallow-water at {}² under {strategy} needs about {} ({snapshots} dual snapshots and a taped step), \
+             but {} of memory are available",
+            case.n,
+            crate::memory::bytes(need),
+            crate::memory::bytes(available)
+        );
+    }
+    let threads = threads(a)?;
+    if !ensemble.is_root() {
+        return Ok(());
+    }
+    let pool = rayon_pool(threads)?;
+    let mut phase = rewind_sim::Phase::Target;
+    let bar = crate::common::progress_bar(total, phase.label(), a.quiet);
+    let r = pool
+        .install(|| {
+            sw::run_observed(case, strategy, Par::Threads, |p| {
+                if p != phase {
+                    phase = p;
+                    bar.set_message(p.label());
+                }
+                bar.inc(1);
+            })
+        })
+        .context("shallow-water run failed");
+    bar.finish_and_clear();
+    let r = r?;
+    let report = json!({
+        "problem": "shallow-water",
+        "N": r.n,
+        "steps": r.steps,
+        "dt": r.dt,
+        "g": 1.0,
+        "f": 1.0,
+        "Jloss": r.jloss,
+        "grad_norm": r.grad_norm,
+        "grad_g": r.grad_g,
+        "grad_f": r.grad_f,
+        "grad_dot_v": r.grad_dot_v,
+        "hvp_norm": r.hvp_norm,
+        "v_dot_hvp": r.v_dot_hvp,
+        "primal_s": r.primal_s,
+        "grad_s": r.grad_s,
+        "hvp_s": r.hvp_s,
+        "grad_over_primal": r.grad_s / r.primal_s,
+        "hvp_over_grad": r.hvp_s / r.grad_s,
+        "peak_rss_bytes": crate::common::peak_rss_bytes(),
+        "peak_snapshot_bytes": r.peak_snapshot_bytes,
+        "schedule": r.schedule,
+        "forward_steps": r.forward_steps,
+        "threads": pool.current_num_threads(),
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

@@ -45,6 +45,31 @@ pub use var::{Analysis, Coarse, ControlProblem, Incremental, incremental};
 
 use rewind_checkpoint::{DriverError, StepError, Stepper};
 
+/// The phases of a benchmark run (`rewind spec`), in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// The run that makes the target (not timed).
+    Target,
+    /// The primal run from the point, timed.
+    Primal,
+    /// The gradient under the schedule.
+    Gradient,
+    /// The gradient and HVP by forward-over-reverse under the schedule.
+    Hvp,
+}
+
+impl Phase {
+    /// A short label (for progress bars).
+    pub fn label(self) -> &'static str {
+        match self {
+            Phase::Target => "target",
+            Phase::Primal => "primal",
+            Phase::Gradient => "gradient",
+            Phase::Hvp => "HVP",
+        }
+    }
+}
+
 /// `xₙ` after `steps` steps of `stepper` from `x0`, without recording; a
 /// failed step or a non-finite state is an error naming the step.
 pub fn advance<S: Stepper<f64> + ?Sized>(stepper: &mut S, x0: &[f64], steps: usize) -> Result<Vec<f64>, DriverError> {

@@ -142,30 +142,7 @@ pub struct Report {
     pub gradient: Vec<f64>,
 }
 
-/// The phases of a benchmark run, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    /// `Φ(ω_B)`, the target (not timed).
-    Target,
-    /// `Φ(ω_A)`, timed.
-    Primal,
-    /// The gradient under the schedule.
-    Gradient,
-    /// The gradient and HVP by forward-over-reverse under the schedule.
-    Hvp,
-}
-
-impl Phase {
-    /// A short label (for progress bars).
-    pub fn label(self) -> &'static str {
-        match self {
-            Phase::Target => "target",
-            Phase::Primal => "primal",
-            Phase::Gradient => "gradient",
-            Phase::Hvp => "HVP",
-        }
-    }
-}
+pub use rewind_sim::Phase;
 
 /// Step evaluations a run at `size` under `strategy` makes (what
 /// [`run_observed`] ticks): two primal sweeps, then the schedule's forward

@@ -29,6 +29,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod spec;
+
 use rewind_field::{Components, Ctx, Field, Grid, Scalar};
 use rewind_sim::{Layout, Method, Model, ParamSet, Params, SimError, State};
 
