@@ -36,20 +36,18 @@ fn main() {
         for op in OPS {
             let (tp, tr, tj) = two.install(|| {
                 let tp = seconds_per_call(budget, || {
-                    tape.eval(Par::Threads, |c| {
-                        apply(op, c, c.input(&a).expect("len"), c.input(&b).expect("len")).value()
-                    })
+                    tape.eval(Par::Threads, |c| apply(op, c.input(&a).expect("len"), c.input(&b).expect("len")).value())
                 });
                 let tr = seconds_per_call(budget, || {
                     tape.record(Par::Threads, |c| {
                         let fa = c.input(&a).expect("len");
-                        let s = apply(op, c, fa, c.input(&b).expect("len"));
+                        let s = apply(op, fa, c.input(&b).expect("len"));
                         c.gradient(s).map(|adj| adj.field(fa)[0])
                     })
                 });
                 let tj = seconds_per_call(budget, || {
                     dtape.eval(Par::Threads, |c| {
-                        apply(op, c, c.input(&ad).expect("len"), c.input(&bd).expect("len")).value()
+                        apply(op, c.input(&ad).expect("len"), c.input(&bd).expect("len")).value()
                     })
                 });
                 (tp, tr, tj)
@@ -80,13 +78,7 @@ fn main() {
             }
         });
         let t_lap = seconds_per_call(budget, || {
-            rewind_field::kernels::laplacian(
-                &g,
-                black_box(&a),
-                &mut out,
-                rewind_field::kernels::Store::Overwrite,
-                Par::Seq,
-            )
+            tape.eval(Par::Seq, |c| c.input(black_box(&a)).expect("len").laplacian().value()[0])
         });
         let t_add = seconds_per_call(budget, || {
             tape.eval(Par::Seq, |c| (c.input(&a).expect("len") + c.input(&b).expect("len")).value()[0])

@@ -13,24 +13,34 @@ is taken by jax.value_and_grad through lax.scan, its Hessian-vector product
 along v = (sin(x + 2y), cos(2x - y), sin 3x cos y, 0.5, -0.3) by
 forward-over-reverse (jax.jvp of jax.grad).
 
-Formulation (the fastest we found on XLA:CPU, jax 0.10.2, 2 cores, N = 128,
-K = 100; see the --rk and --shift options for the alternatives measured):
+Formulation: the fastest we found on XLA:CPU (jax 0.10.2, the 2-core VM,
+N = 128, K = 100, remat, best of 3 after compilation, seconds; the
+alternatives stay selectable by option):
+
+                                          primal    grad     hvp
+    --rk scan --shift roll (default)       0.106   0.547   1.316
+      the same on one core (taskset -c 0)  0.074   0.681   2.146
+    --rk unrolled                          0.094   2.806  17.725
+      the same on one core                 0.110       -       -
+    --shift concat                         0.107   0.558   1.307
+    --shift pad                            0.104   0.595   1.379
+    state stacked as one (3, N, N) array   0.081   0.62    1.96
+      the same on one core                 0.087       -       -
 
 * the RK4 step's four stages run as a lax.scan over the stage coefficients
-  (``--rk scan``, default), as in scripts/jax_ns2d.py; writing k1..k4 out
-  (``--rk unrolled``) agrees to round-off. Measured (best of 3, s):
-      rk        primal  grad   hvp
-      scan      0.070   0.36   0.81
-      unrolled  0.106   0.77   1.59
-  (unrolled: 1.5x the primal, 2.1x the gradient, 2.0x the HVP);
-* the periodic shifts as jnp.roll (``--shift roll``, default): the same
-  static slices + concatenate as spelling them out (``--shift concat``,
-  within the noise of roll), and faster than one wrapped copy with ghost
-  layers sliced per shift (``--shift pad``, as jax_ns2d.py does for its
-  9-point stencils; 1.1-1.3x slower here, where each array is shifted at
-  most twice): see the header of scripts/compare_jax.sh for the figures;
-* the state a tuple of three (N, N) arrays (a stacked (3, N, N) array was
-  no faster and needs slicing in the right-hand side).
+  (``--rk scan``), as in scripts/jax_ns2d.py; writing k1..k4 out
+  (``--rk unrolled``) agrees to round-off but its gradient takes 5.1x and
+  its HVP 13x as long (compile 27 s instead of 3 s, 1.3 GB); its primal is
+  1.13x faster on two cores, but the scanned primal on one core (what
+  compare_jax.sh's remat-1core runs) beats both;
+* the periodic shifts as jnp.roll (``--shift roll``): the same static
+  slices + concatenate as spelling them out (``--shift concat``, within the
+  noise), and faster than one wrapped copy sliced per shift (``--shift
+  pad``, jax_ns2d.py's way for its 9-point stencils: 1.08x the gradient,
+  1.05x the HVP here, where no array is shifted more than twice);
+* the state a tuple of three (N, N) arrays: one stacked (3, N, N) array
+  (tried in a scratch copy, not kept) has the faster two-core primal but
+  1.13x the gradient and 1.49x the HVP, and a slower one-core primal.
 
 Three ways to checkpoint the scan over the steps:
 
@@ -40,6 +50,10 @@ Three ways to checkpoint the scan over the steps:
   jax.checkpoint on the segment (outer body) and on the step (inner body):
   ~2 sqrt(K) states are held at once, for about one extra forward sweep.
 * ``store``: no checkpointing; XLA keeps every step's residuals.
+
+At N = 128, K = 100 (same runs as above; gradient, HVP in s, the process's
+peak RSS doing primal, gradient and HVP): remat 0.547, 1.316, 536 MiB;
+nested (10x10) 0.637, 1.587, 537 MiB; store 0.644, 1.425, 1507 MiB.
 
 Usage:
     python scripts/jax_shallow_water.py --n N --steps K [--variant remat|nested|store]
@@ -336,7 +350,6 @@ def fd_check(n, steps, shift, rk):
     loss, grad_fn, hvp_fn = jax.jit(loss), jax.jit(grad_fn), jax.jit(hvp_fn)
     vs, vg, vf = pb.vx, V_G, V_F
     vflat = flat(list(vs) + [vg, vf])
-    j, hv_ = None, None
     j, gr, hv = hvp_fn(pb.xa, G0, F0, vs, vg, vf)
     gflat = flat(list(gr[0]) + [gr[1], gr[2]])
     hflat = flat(list(hv[0]) + [hv[1], hv[2]])
@@ -395,7 +408,6 @@ def main():
 
     pb = Problem(args.n, args.steps, rk=args.rk, shift=args.shift)
     baseline_rss = peak_rss_bytes()  # interpreter + jax + the fields, before any compilation
-    advance = {"remat": pb.advance_remat, "nested": pb.advance_nested, "store": pb.advance_plain}[args.variant]
     loss, grad_fn, hvp_fn, target = make_functions(pb, args.variant)
     g0, f0 = jnp.asarray(G0), jnp.asarray(F0)
     vg, vf = jnp.asarray(V_G), jnp.asarray(V_F)
@@ -451,7 +463,6 @@ def main():
         rep["grad_over_primal"] = rep["grad_s"] / rep["primal_s"]
     if rep["grad_s"] and rep["hvp_s"]:
         rep["hvp_over_grad"] = rep["hvp_s"] / rep["grad_s"]
-    del advance
     k, m, r = pb.nested_split()
     rep.update({
         "peak_rss_bytes": peak_rss_bytes(),

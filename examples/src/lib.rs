@@ -89,7 +89,7 @@ pub mod timing {
 /// (a sum) so that every case is swept back the same way; and one taped
 /// right-hand side of the vorticity equation for the thread scaling.
 pub mod field_ops {
-    use rewind_field::{Components, Ctx, Field, FieldError, FieldTape, Par, Scalar, Unary};
+    use rewind_field::{Components, Field, FieldError, FieldTape, Par, Scalar, Unary};
 
     /// An operation.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,15 +122,10 @@ pub mod field_ops {
     ];
 
     /// `op(a, b)`, summed (`b` is the velocity of the advection cases).
-    pub fn apply<'id, T: Components>(
-        op: Op,
-        c: &'id Ctx<'id, T>,
-        a: Field<'id, T>,
-        b: Field<'id, T>,
-    ) -> Scalar<'id, T> {
+    pub fn apply<'id, T: Components>(op: Op, a: Field<'id, T>, b: Field<'id, T>) -> Scalar<'id, T> {
         let f = match op {
             Op::Add => a + b,
-            Op::Axpy => c.axpy(0.5, a, b),
+            Op::Axpy => a * 0.5 + b,
             Op::Tanh => a.map(Unary::Tanh),
             Op::Sum => return a.sum(),
             Op::Laplacian => a.laplacian(),
@@ -151,7 +146,7 @@ pub mod field_ops {
             let w = c.input(w0)?;
             let psi = w.poisson();
             let rhs = psi.arakawa(w)? + w.laplacian() * 1e-3 - w * 0.1;
-            let next = c.axpy(0.01, rhs, w);
+            let next = rhs * 0.01 + w;
             let j = next.sqnorm();
             c.gradient(j).map(|adj| adj.field(w)[0])
         })

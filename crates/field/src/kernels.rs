@@ -1,5 +1,7 @@
-//! The numerical kernels on periodic grids, written once over [`Real`], and
-//! their adjoints.
+//! The numerical kernels that are not stencils of fixed offsets, written
+//! once over [`Real`], and their adjoints: the Arakawa Jacobian, upwind
+//! and semi-Lagrangian advection, periodic shifts. (The Laplacian and the
+//! differences are [`Stencil`](crate::Stencil)s: [`crate::stencils`].)
 //!
 //! Each kernel overwrites `out`; each adjoint ("`_vjp`") *adds* the
 //! transpose applied to the output adjoint into the input adjoints. Rows
@@ -78,79 +80,6 @@ pub(crate) fn nbr(i: usize, n: usize) -> (usize, usize) {
 #[inline(always)]
 pub(crate) fn row<T>(a: &[T], ny: usize, i: usize) -> &[T] {
     &a[i * ny..(i + 1) * ny]
-}
-
-/// The 5-point Laplacian `(a[i+1,j] + a[i−1,j] − 2a)/dx² + (a[i,j+1] +
-/// a[i,j−1] − 2a)/dy²`. Symmetric, so it is its own adjoint.
-pub fn laplacian<T: Real + Send + Sync>(g: &Grid, a: &[T], out: &mut [T], store: Store, par: Par) {
-    stored!(store, laplacian_in(g, a, out, par))
-}
-
-fn laplacian_in<T: Real + Send + Sync, P: Put>(g: &Grid, a: &[T], out: &mut [T], par: Par) {
-    let (nx, ny) = (g.nx, g.ny);
-    let (cx, cy) = (1.0 / (g.dx * g.dx), 1.0 / (g.dy * g.dy));
-    let c0 = -2.0 * (cx + cy);
-    for_rows(par, weight::STENCIL, out, ny, |i, o| {
-        let (im, ip) = nbr(i, nx);
-        let (am, a0, ap) = (row(a, ny, im), row(a, ny, i), row(a, ny, ip));
-        let at = |j: usize, jm: usize, jp: usize| (am[j] + ap[j]) * cx + (a0[jm] + a0[jp]) * cy + a0[j] * c0;
-        if ny < 3 {
-            for j in 0..ny {
-                let (jm, jp) = nbr(j, ny);
-                P::put(&mut o[j], at(j, jm, jp));
-            }
-            return;
-        }
-        P::put(&mut o[0], at(0, ny - 1, 1));
-        P::put(&mut o[ny - 1], at(ny - 1, ny - 2, 0));
-        // interior: zipped slices, no wrap-around, so the loop vectorises
-        let inner = o[1..ny - 1].iter_mut().zip(am[1..].iter().zip(&ap[1..])).zip(a0.windows(3));
-        for ((o, (&m, &p)), w) in inner {
-            P::put(o, (m + p) * cx + (w[0] + w[2]) * cy + w[1] * c0);
-        }
-    });
-}
-
-/// Central difference along x, `(a[i+1,j] − a[i−1,j]) / 2dx`.
-/// Antisymmetric: its adjoint is its negative.
-pub fn ddx<T: Real + Send + Sync>(g: &Grid, a: &[T], out: &mut [T], store: Store, par: Par) {
-    stored!(store, ddx_in(g, a, out, par))
-}
-
-fn ddx_in<T: Real + Send + Sync, P: Put>(g: &Grid, a: &[T], out: &mut [T], par: Par) {
-    let (nx, ny) = (g.nx, g.ny);
-    let c = 0.5 / g.dx;
-    for_rows(par, weight::STENCIL, out, ny, |i, o| {
-        let (im, ip) = nbr(i, nx);
-        let (am, ap) = (row(a, ny, im), row(a, ny, ip));
-        for ((o, &m), &p) in o.iter_mut().zip(am).zip(ap) {
-            P::put(o, (p - m) * c);
-        }
-    });
-}
-
-/// Central difference along y, `(a[i,j+1] − a[i,j−1]) / 2dy`.
-pub fn ddy<T: Real + Send + Sync>(g: &Grid, a: &[T], out: &mut [T], store: Store, par: Par) {
-    stored!(store, ddy_in(g, a, out, par))
-}
-
-fn ddy_in<T: Real + Send + Sync, P: Put>(g: &Grid, a: &[T], out: &mut [T], par: Par) {
-    let (ny, c) = (g.ny, 0.5 / g.dy);
-    for_rows(par, weight::STENCIL, out, ny, |i, o| {
-        let a0 = row(a, ny, i);
-        if ny < 3 {
-            for j in 0..ny {
-                let (jm, jp) = nbr(j, ny);
-                P::put(&mut o[j], (a0[jp] - a0[jm]) * c);
-            }
-            return;
-        }
-        P::put(&mut o[0], (a0[1] - a0[ny - 1]) * c);
-        P::put(&mut o[ny - 1], (a0[0] - a0[ny - 2]) * c);
-        for (o, w) in o[1..ny - 1].iter_mut().zip(a0.windows(3)) {
-            P::put(o, (w[2] - w[0]) * c);
-        }
-    });
 }
 
 /// The Arakawa Jacobian `J(p, q) = (J₁ + J₂ + J₃) / 3`, each over `4h²`
@@ -377,66 +306,4 @@ pub fn semi_lagrangian_vjp<T: Real + Send + Sync>(
             vbar[k] += a * dfy * (-dt / g.dy);
         }
     }
-}
-
-/// The 5-point Laplacian with zero values outside the grid (homogeneous
-/// Dirichlet walls just beyond the first and last points). Symmetric: its
-/// own adjoint.
-pub fn laplacian0<T: Real + Send + Sync>(g: &Grid, a: &[T], out: &mut [T], store: Store, par: Par) {
-    stored!(store, laplacian0_in(g, a, out, par))
-}
-
-fn laplacian0_in<T: Real + Send + Sync, P: Put>(g: &Grid, a: &[T], out: &mut [T], par: Par) {
-    let (nx, ny) = (g.nx, g.ny);
-    let (cx, cy) = (1.0 / (g.dx * g.dx), 1.0 / (g.dy * g.dy));
-    let c0 = -2.0 * (cx + cy);
-    let zero = [T::zero()];
-    for_rows(par, weight::STENCIL, out, ny, |i, o| {
-        let a0 = row(a, ny, i);
-        let am = if i > 0 { row(a, ny, i - 1) } else { &zero[..] };
-        let ap = if i + 1 < nx { row(a, ny, i + 1) } else { &zero[..] };
-        for j in 0..ny {
-            let m = if i > 0 { am[j] } else { T::zero() };
-            let p = if i + 1 < nx { ap[j] } else { T::zero() };
-            let l = if j > 0 { a0[j - 1] } else { T::zero() };
-            let r = if j + 1 < ny { a0[j + 1] } else { T::zero() };
-            P::put(&mut o[j], (m + p) * cx + (l + r) * cy + a0[j] * c0);
-        }
-    });
-}
-
-/// Central difference along x with zero values outside the grid.
-/// Antisymmetric: its adjoint is its negative.
-pub fn ddx0<T: Real + Send + Sync>(g: &Grid, a: &[T], out: &mut [T], store: Store, par: Par) {
-    stored!(store, ddx0_in(g, a, out, par))
-}
-
-fn ddx0_in<T: Real + Send + Sync, P: Put>(g: &Grid, a: &[T], out: &mut [T], par: Par) {
-    let (nx, ny) = (g.nx, g.ny);
-    let c = 0.5 / g.dx;
-    for_rows(par, weight::STENCIL, out, ny, |i, o| {
-        for j in 0..ny {
-            let m = if i > 0 { a[(i - 1) * ny + j] } else { T::zero() };
-            let p = if i + 1 < nx { a[(i + 1) * ny + j] } else { T::zero() };
-            P::put(&mut o[j], (p - m) * c);
-        }
-    });
-}
-
-/// Central difference along y with zero values outside the grid.
-pub fn ddy0<T: Real + Send + Sync>(g: &Grid, a: &[T], out: &mut [T], store: Store, par: Par) {
-    stored!(store, ddy0_in(g, a, out, par))
-}
-
-fn ddy0_in<T: Real + Send + Sync, P: Put>(g: &Grid, a: &[T], out: &mut [T], par: Par) {
-    let ny = g.ny;
-    let c = 0.5 / g.dy;
-    for_rows(par, weight::STENCIL, out, ny, |i, o| {
-        let a0 = row(a, ny, i);
-        for j in 0..ny {
-            let l = if j > 0 { a0[j - 1] } else { T::zero() };
-            let r = if j + 1 < ny { a0[j + 1] } else { T::zero() };
-            P::put(&mut o[j], (r - l) * c);
-        }
-    });
 }

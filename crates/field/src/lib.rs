@@ -2,12 +2,14 @@
 //!
 //! 1D and 2D fields generic over [`Real`](rewind_tape::Real) scalars, the
 //! kernels a simulation step is made of (elementwise arithmetic and
-//! functions, reductions, periodic shifts, the 5-point Laplacian, central
-//! derivatives, the Arakawa Jacobian, upwind and semi-Lagrangian
-//! advection, point sampling, masks, an exact FFT Poisson solve, sparse
-//! SPD solves with faer for walls), and an
-//! array-level tape ([`FieldTape`]) that records them with their VJP rules
-//! in a bump arena, one step at a time.
+//! functions, reductions, periodic shifts, stencils — the 5-point
+//! Laplacian, central and C-grid differences, a user's own — the Arakawa
+//! Jacobian, upwind and semi-Lagrangian advection, point sampling, masks,
+//! an exact FFT Poisson solve, sparse SPD solves with faer for walls), and
+//! an array-level tape ([`FieldTape`]) that records them with their VJP
+//! rules in a bump arena, one step at a time. Arithmetic and stencils are
+//! fused: an expression is computed in one loop over cache-sized tiles
+//! when its value is needed (see [`tape`]).
 //!
 //! ```
 //! use rewind_field::{FieldTape, Grid, Par};
@@ -51,4 +53,4 @@ pub use rewind_tape::{Binary, Unary};
 pub use rewind_tape::{Dual, Real};
 pub use sparse::SparseSpd;
 pub use tape::stencil::{self, Boundary, Stencil};
-pub use tape::{Adjoints, Coef, Ctx, Field, FieldTape, Obs, Scalar};
+pub use tape::{Adjoints, Ctx, Field, FieldTape, Obs, Passes, Scalar, unfused};

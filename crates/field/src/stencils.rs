@@ -1,7 +1,11 @@
 //! Ready-made stencils on the user-operation mechanism ([`Stencil`]): the
-//! variable-coefficient flux divergence `∇·(κ∇u)` and the staggered
-//! (C-grid) differences and averages, each with closed-form partial
-//! derivatives that the tests check against forward mode.
+//! 5-point Laplacian and the central differences (periodic, and with zero
+//! values outside the grid for walls), the variable-coefficient flux
+//! divergence `∇·(κ∇u)` and the staggered (C-grid) differences and
+//! averages, each with closed-form partial derivatives that the tests
+//! check against forward mode. They are what [`Field::laplacian`],
+//! [`Field::ddx`], … and [`Field::dx_plus`], … record: the built-in
+//! operators run on the same compiled path as a user's own stencils.
 //!
 //! On a C-grid the `h` points sit at cell centres `(i, j)`, `u` on the
 //! x-faces `(i + ½, j)` and `v` on the y-faces `(i, j + ½)`. A *plus*
@@ -16,7 +20,85 @@ use rewind_tape::Real;
 use crate::Grid;
 use crate::components::Components;
 use crate::tape::Field;
-use crate::tape::stencil::Stencil;
+use crate::tape::stencil::{Boundary, Stencil};
+
+macro_rules! laplacian {
+    ($(#[$m:meta])* $name:ident, $boundary:expr) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct $name;
+        impl Stencil for $name {
+            const INPUTS: usize = 1;
+            const OFFSETS: &'static [(isize, isize)] = &[(0, 0), (-1, 0), (1, 0), (0, -1), (0, 1)];
+            const BOUNDARY: Boundary = $boundary;
+            #[inline]
+            fn eval<R: Real>(&self, g: &Grid, l: &[R]) -> R {
+                let (cx, cy) = (1.0 / (g.dx * g.dx), 1.0 / (g.dy * g.dy));
+                (l[1] + l[2]) * cx + (l[3] + l[4]) * cy + l[0] * (-2.0 * (cx + cy))
+            }
+            #[inline]
+            fn partial<R: Real>(&self, g: &Grid, _: &[R], i: usize) -> R {
+                let (cx, cy) = (1.0 / (g.dx * g.dx), 1.0 / (g.dy * g.dy));
+                R::from_f64(match i {
+                    0 => -2.0 * (cx + cy),
+                    1 | 2 => cx,
+                    _ => cy,
+                })
+            }
+        }
+    };
+}
+
+laplacian!(
+    /// The 5-point Laplacian `(a[i+1,j] + a[i−1,j] − 2a)/dx² + (a[i,j+1] +
+    /// a[i,j−1] − 2a)/dy²`, periodic (on a 1D grid the y terms cancel).
+    Laplacian,
+    Boundary::Periodic
+);
+laplacian!(
+    /// The 5-point Laplacian with zero values outside the grid
+    /// (homogeneous Dirichlet walls just beyond the first and last points).
+    Laplacian0,
+    Boundary::Zero
+);
+
+macro_rules! central {
+    ($(#[$m:meta])* $name:ident, $off:expr, $h:ident, $boundary:expr) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct $name;
+        impl Stencil for $name {
+            const INPUTS: usize = 1;
+            const OFFSETS: &'static [(isize, isize)] = &$off;
+            const BOUNDARY: Boundary = $boundary;
+            #[inline]
+            fn eval<R: Real>(&self, g: &Grid, l: &[R]) -> R {
+                (l[1] - l[0]) * (0.5 / g.$h)
+            }
+            #[inline]
+            fn partial<R: Real>(&self, g: &Grid, _: &[R], i: usize) -> R {
+                R::from_f64(if i == 0 { -0.5 / g.$h } else { 0.5 / g.$h })
+            }
+        }
+    };
+}
+
+central!(
+    /// `(a[i+1,j] − a[i−1,j]) / 2dx`, periodic.
+    Ddx, [(-1, 0), (1, 0)], dx, Boundary::Periodic
+);
+central!(
+    /// `(a[i,j+1] − a[i,j−1]) / 2dy`, periodic.
+    Ddy, [(0, -1), (0, 1)], dy, Boundary::Periodic
+);
+central!(
+    /// `(a[i+1,j] − a[i−1,j]) / 2dx` with zero values outside the grid.
+    Ddx0, [(-1, 0), (1, 0)], dx, Boundary::Zero
+);
+central!(
+    /// `(a[i,j+1] − a[i,j−1]) / 2dy` with zero values outside the grid.
+    Ddy0, [(0, -1), (0, 1)], dy, Boundary::Zero
+);
 
 /// `∇·(κ∇u)` on a periodic grid, conservative: face coefficients are the
 /// means of the two cells, `[κ_{i+½}(u_{i+1} − uᵢ) − κ_{i−½}(uᵢ − u_{i−1})]

@@ -81,7 +81,7 @@ fn step(tape: &mut FieldTape<f64>, par: Par, w0: &[f64], grad: &mut [f64]) -> f6
         let w = c.input(w0).unwrap();
         let psi = w.poisson();
         let rhs = psi.arakawa(w).unwrap() + w.laplacian() * 1e-3 - w * 0.1;
-        let next = c.axpy(0.01, rhs, w).map(Unary::Tanh);
+        let next = (rhs * 0.01 + w).map(Unary::Tanh);
         let obs = next.sample(&[1, 50, 99]).unwrap().misfit(&[0.1, 0.2, 0.3]).unwrap();
         let j = next.sqnorm() * 0.5 + obs;
         let adj = c.gradient(j).unwrap();
@@ -129,7 +129,7 @@ fn wall_step<T: rewind_field::Components>(tape: &mut FieldTape<T>, par: Par, w0:
         let psi = w.solve_sparse().unwrap();
         let (u, v) = (psi.ddy0(), -psi.ddx0());
         let rhs = w.laplacian0() * 1e-2 - (u * w.ddx0() + v * w.ddy0());
-        let next = c.axpy(0.01, rhs, w);
+        let next = rhs * 0.01 + w;
         let j = next.sqnorm() * 0.5;
         let adj = c.gradient(j).unwrap();
         adj.field(w)[0].value() + j.value().value()

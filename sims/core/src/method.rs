@@ -7,7 +7,7 @@
 //! combination `x + dt Σ bⱼ kⱼ` is one fused pass per field
 //! ([`Ctx::combine`]), the increments first, then `x`.
 
-use rewind_field::{Coef, Components, Ctx, Field, Scalar};
+use rewind_field::{Components, Ctx, Scalar};
 use smallvec::SmallVec;
 
 use crate::{SimError, State};
@@ -61,7 +61,16 @@ impl Method {
         let (a, b) = self.tableau();
         let mut k: SmallVec<[State<'id, T>; 4]> = SmallVec::new();
         for row in a {
-            let y = if row.iter().all(|f| f.0 == 0) { x.clone() } else { combination(c, x, &k, row, dt) };
+            let y = if row.iter().all(|f| f.0 == 0) {
+                x.clone()
+            } else {
+                // a stage's state is read at offsets by the right-hand
+                // side's stencils: its fields are computed together, in one
+                // loop over their shared expressions
+                let y = combination(x, &k, row, dt);
+                c.materialise(y.fields());
+                y
+            };
             let ki = rhs(&y)?;
             if ki.fields().len() != x.fields().len() || ki.scalars().len() != x.scalars().len() {
                 return Err(SimError::Shape(format!(
@@ -75,7 +84,7 @@ impl Method {
             }
             k.push(ki);
         }
-        Ok(combination(c, x, &k, b, dt))
+        Ok(combination(x, &k, b, dt))
     }
 }
 
@@ -84,28 +93,15 @@ fn times(dt: f64, (p, q): Frac) -> f64 {
     if p == 1 { dt / q as f64 } else { dt * p as f64 / q as f64 }
 }
 
-/// `x + Σⱼ dt·wⱼ kⱼ` over the nonzero weights, part by part.
-fn combination<'id, T: Components>(
-    c: &'id Ctx<'id, T>,
-    x: &State<'id, T>,
-    k: &[State<'id, T>],
-    w: &[Frac],
-    dt: f64,
-) -> State<'id, T> {
+/// `x + Σⱼ dt·wⱼ kⱼ` over the nonzero weights, part by part: for a
+/// field, `((k₀ dt w₀ + k₁ dt w₁) + …) + x`, one fused expression.
+fn combination<'id, T: Components>(x: &State<'id, T>, k: &[State<'id, T>], w: &[Frac], dt: f64) -> State<'id, T> {
     let terms: SmallVec<[(f64, usize); 4]> =
         w.iter().enumerate().filter(|(_, f)| f.0 != 0).map(|(j, &f)| (times(dt, f), j)).collect();
     let mut out = State::empty();
     for (i, &xi) in x.fields().iter().enumerate() {
-        let f = match terms.as_slice() {
-            &[(a, j)] => c.axpy(a, k[j].fields()[i], xi),
-            _ => {
-                let mut t: SmallVec<[(Coef<'id, T>, Field<'id, T>); 5]> =
-                    terms.iter().map(|&(a, j)| (a.into(), k[j].fields()[i])).collect();
-                t.push((1.0.into(), xi));
-                c.combine(&t)
-            }
-        };
-        out.push_field(f);
+        let sum = terms.iter().map(|&(a, j)| k[j].fields()[i] * a).reduce(|s, t| s + t);
+        out.push_field(sum.map_or(xi, |s| s + xi));
     }
     for (i, &xi) in x.scalars().iter().enumerate() {
         let s: Scalar<'id, T> = terms.iter().fold(xi, |s, &(a, j)| s + k[j].scalars()[i] * a);

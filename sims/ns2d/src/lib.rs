@@ -110,9 +110,8 @@ pub fn rhs<'id, T: Components>(
     f: Field<'id, T>,
 ) -> Result<(Field<'id, T>, Field<'id, T>), FieldError> {
     let psi = w.poisson();
-    // J(ψ, ω) + ν Δω − α ω + f, summed in one fused pass
-    let terms = [(1.0.into(), psi.arakawa(w)?), (nu.into(), w.laplacian()), ((-alpha).into(), w), (1.0.into(), f)];
-    Ok((w.ctx().combine(&terms), psi))
+    // one fused expression: computed with the stage's state it feeds
+    Ok((psi.arakawa(w)? + w.laplacian() * nu + w * (-alpha) + f, psi))
 }
 
 /// `max(|∂ψ/∂y|, |∂ψ/∂x|)` by central differences, on values only (not

@@ -96,7 +96,12 @@ pub enum SpecError {
 
 /// Runs the benchmark `case` under `strategy`, calling `tick` with the
 /// phase before every step evaluation ([`evaluations`] of them in all).
-pub fn run_observed(case: Case, strategy: Strategy, par: Par, mut tick: impl FnMut(Phase)) -> Result<Report, SpecError> {
+pub fn run_observed(
+    case: Case,
+    strategy: Strategy,
+    par: Par,
+    mut tick: impl FnMut(Phase),
+) -> Result<Report, SpecError> {
     let m = model(case)?;
     let steps = case.steps;
     let mut primal = rewind_sim::Sim::<_, f64>::new(m, par)?;

@@ -3,12 +3,11 @@
 
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
-use super::sweep::Op;
+use super::op::Op;
 use super::{Ctx, Field, Obs, Scalar};
 use crate::components::Components;
 use crate::kernels::{self, Store};
-use crate::par::{sum_rows, update, weight};
-use crate::{FieldError, Grid};
+use crate::{FieldError, Grid, stencils};
 use rewind_tape::{Binary, Unary};
 
 impl<'id, T: Components> Field<'id, T> {
@@ -17,7 +16,8 @@ impl<'id, T: Components> Field<'id, T> {
         self.ctx
     }
 
-    /// The values.
+    /// The values (computed now if the field is a lazy expression: see
+    /// [`Ctx::materialise`] to compute several together).
     pub fn value(&self) -> &'id [T] {
         self.ctx.val(self.id)
     }
@@ -25,93 +25,87 @@ impl<'id, T: Components> Field<'id, T> {
     pub fn grid(&self) -> &'id Grid {
         &self.ctx.grid
     }
-    /// `Δa`, the 5-point Laplacian (periodic).
+    /// `Δa`, the 5-point Laplacian (periodic): the stencil
+    /// [`Laplacian`](crate::stencils::Laplacian).
     pub fn laplacian(self) -> Self {
-        let c = self.ctx;
-        let v = c.compute(|o| kernels::laplacian(&c.grid, self.value(), o, Store::Overwrite, c.par));
-        c.field(v, Some(Op::Laplacian(self.id)))
+        self.ctx.apply_checked(stencils::Laplacian, &[self])
     }
-    /// `∂a/∂x`, central (periodic).
+    /// `∂a/∂x`, central (periodic): [`Ddx`](crate::stencils::Ddx).
     pub fn ddx(self) -> Self {
-        let c = self.ctx;
-        let v = c.compute(|o| kernels::ddx(&c.grid, self.value(), o, Store::Overwrite, c.par));
-        c.field(v, Some(Op::Ddx(self.id)))
+        self.ctx.apply_checked(stencils::Ddx, &[self])
     }
-    /// `∂a/∂y`, central (periodic).
+    /// `∂a/∂y`, central (periodic): [`Ddy`](crate::stencils::Ddy).
     pub fn ddy(self) -> Self {
-        let c = self.ctx;
-        let v = c.compute(|o| kernels::ddy(&c.grid, self.value(), o, Store::Overwrite, c.par));
-        c.field(v, Some(Op::Ddy(self.id)))
+        self.ctx.apply_checked(stencils::Ddy, &[self])
     }
-    /// `Δa` with zero values outside the grid (walls).
+    /// `Δa` with zero values outside the grid (walls):
+    /// [`Laplacian0`](crate::stencils::Laplacian0).
     pub fn laplacian0(self) -> Self {
-        let c = self.ctx;
-        let v = c.compute(|o| kernels::laplacian0(&c.grid, self.value(), o, Store::Overwrite, c.par));
-        c.field(v, Some(Op::Laplacian0(self.id)))
+        self.ctx.apply_checked(stencils::Laplacian0, &[self])
     }
     /// `∂a/∂x`, central, with zero values outside the grid.
     pub fn ddx0(self) -> Self {
-        let c = self.ctx;
-        let v = c.compute(|o| kernels::ddx0(&c.grid, self.value(), o, Store::Overwrite, c.par));
-        c.field(v, Some(Op::Ddx0(self.id)))
+        self.ctx.apply_checked(stencils::Ddx0, &[self])
     }
     /// `∂a/∂y`, central, with zero values outside the grid.
     pub fn ddy0(self) -> Self {
-        let c = self.ctx;
-        let v = c.compute(|o| kernels::ddy0(&c.grid, self.value(), o, Store::Overwrite, c.par));
-        c.field(v, Some(Op::Ddy0(self.id)))
+        self.ctx.apply_checked(stencils::Ddy0, &[self])
     }
     /// The divergence `∂u/∂x + ∂v/∂y` of `(self, v)`, central.
     pub fn divergence(self, v: Self) -> Self {
         self.ddx() + v.ddy()
     }
-    /// The Arakawa Jacobian `J(self, q)` (square grids).
+    /// The Arakawa Jacobian `J(self, q) = ∂self/∂x ∂q/∂y − ∂self/∂y ∂q/∂x`
+    /// (square grids; x the first index), in Arakawa's (1966) form that
+    /// conserves energy and enstrophy. A kernel of its own, computed now.
     pub fn arakawa(self, q: Self) -> Result<Self, FieldError> {
         let c = self.ctx;
         if c.grid.dx != c.grid.dy {
             return Err(FieldError::NotSquare { what: "the Arakawa Jacobian", dx: c.grid.dx, dy: c.grid.dy });
         }
-        let v = c.compute(|o| kernels::arakawa(&c.grid, self.value(), q.value(), o, Store::Overwrite, c.par));
-        Ok(c.field(v, Some(Op::Arakawa(self.id, q.id))))
+        let (a, b) = (self.value(), q.value());
+        let v = c.compute(|o| kernels::arakawa(&c.grid, a, b, o, Store::Overwrite, c.par));
+        c.count(2, 0);
+        Ok(c.field(v, Op::Arakawa(self.id, q.id)))
     }
     /// Upwind advection `u ∂a/∂x + v ∂a/∂y`.
     pub fn upwind(self, u: Self, v: Self) -> Self {
         let c = self.ctx;
-        let out = c.compute(|o| kernels::upwind(&c.grid, self.value(), u.value(), v.value(), o, c.par));
-        c.field(out, Some(Op::Upwind(self.id, u.id, v.id)))
+        let (a, uu, vv) = (self.value(), u.value(), v.value());
+        let out = c.compute(|o| kernels::upwind(&c.grid, a, uu, vv, o, c.par));
+        c.count(3, 0);
+        c.field(out, Op::Upwind(self.id, u.id, v.id))
     }
     /// Semi-Lagrangian advection over `dt` by bilinear interpolation.
     pub fn semi_lagrangian(self, u: Self, v: Self, dt: f64) -> Self {
         let c = self.ctx;
-        let out = c.compute(|o| kernels::semi_lagrangian(&c.grid, self.value(), u.value(), v.value(), dt, o, c.par));
-        c.field(out, Some(Op::SemiLag(self.id, u.id, v.id, dt)))
+        let (a, uu, vv) = (self.value(), u.value(), v.value());
+        let out = c.compute(|o| kernels::semi_lagrangian(&c.grid, a, uu, vv, dt, o, c.par));
+        c.count(3, 0);
+        c.field(out, Op::SemiLag(self.id, u.id, v.id, dt))
     }
     /// Periodic roll: `out[i, j] = a[i − di, j − dj]`.
     pub fn shift(self, di: isize, dj: isize) -> Self {
         let c = self.ctx;
-        let v = c.compute(|o| kernels::shift(&c.grid, self.value(), di, dj, o, Store::Overwrite, c.par));
-        c.field(v, Some(Op::Shift(self.id, di, dj)))
+        let a = self.value();
+        let v = c.compute(|o| kernels::shift(&c.grid, a, di, dj, o, Store::Overwrite, c.par));
+        c.count(1, 0);
+        c.field(v, Op::Shift(self.id, di, dj))
     }
     /// An elementwise function.
     pub fn map(self, f: Unary) -> Self {
-        let c = self.ctx;
-        let v = c.map1(self.value(), move |x| f.apply(x));
-        c.field(v, Some(Op::Map(f, self.id)))
+        self.ctx.lazy(Op::Map(f, self.id))
     }
     /// An elementwise function of two fields, `f(self, other)`.
     pub fn map2(self, other: Self, f: Binary) -> Self {
-        let c = self.ctx;
-        let v = c.map2(self.value(), other.value(), move |a, b| f.apply(a, b));
-        c.field(v, Some(Op::Map2(f, self.id, other.id)))
+        self.ctx.lazy(Op::Map2(f, self.id, other.id))
     }
     /// `m ⊙ a` with a fixed mask (or weight field) `m`.
     pub fn mask(self, m: &[f64]) -> Result<Self, FieldError> {
         let c = self.ctx;
         c.grid.check("mask", m.len())?;
         let m: &'id [f64] = c.arena.alloc_slice_copy(m);
-        let a = self.value();
-        let v = c.compute(|o| update(c.par, weight::ELEMENTWISE, o, c.grid.ny, |k, d| *d = a[k] * m[k]));
-        Ok(c.field(v, Some(Op::Mask(self.id, m))))
+        Ok(c.lazy(Op::Mask(self.id, m)))
     }
     /// The values at the given linear indices (an observation operator).
     pub fn sample(self, idx: &[usize]) -> Result<Obs<'id, T>, FieldError> {
@@ -123,25 +117,33 @@ impl<'id, T: Components> Field<'id, T> {
         let idx: &'id [usize] = c.arena.alloc_slice_copy(idx);
         let a = self.value();
         let vals = c.arena.alloc_slice_fill_iter(idx.iter().map(|&i| a[i]));
-        Ok(Obs { id: c.push(vals, Some(Op::Sample(self.id, idx))), ctx: c })
+        Ok(c.obs_of(vals, Op::Sample(self.id, idx)))
     }
     /// The zero-mean solution `ψ` of `Δψ = −(a − mean a)` for the 5-point
-    /// Laplacian (periodic, exact, by FFT; see [`PoissonFft`]).
+    /// Laplacian (periodic, exact, by FFT; see [`PoissonFft`]). Note the
+    /// sign: this is the streamfunction of the vorticity `a` in the
+    /// convention `ω = −Δψ`; for `Δψ = a`, negate the result.
+    ///
+    /// [`PoissonFft`]: crate::PoissonFft
     pub fn poisson(self) -> Self {
         let c = self.ctx;
+        let a = self.value();
         let out = c.zeroed();
-        c.poisson.solve_checked(self.value(), out, &mut c.work.borrow_mut(), Store::Overwrite, c.par);
-        c.field(out, Some(Op::Poisson(self.id)))
+        c.poisson.solve_checked(a, out, &mut c.work.borrow_mut(), Store::Overwrite, c.par);
+        c.count(1, 0);
+        c.field(out, Op::Poisson(self.id))
     }
     /// `A⁻¹ a` with the sparse SPD operator attached to the tape
-    /// ([`FieldTape::with_sparse`]).
+    /// ([`FieldTape::with_sparse`](crate::FieldTape::with_sparse)).
     pub fn solve_sparse(self) -> Result<Self, FieldError> {
         let c = self.ctx;
         let solver = c.sparse.ok_or(FieldError::NoSolver)?;
         solver.check_constant()?;
+        let a = self.value();
         let out = c.zeroed();
-        solver.solve_checked(self.value(), out);
-        Ok(c.field(out, Some(Op::Sparse(self.id))))
+        solver.solve_checked(a, out);
+        c.count(1, 0);
+        Ok(c.field(out, Op::Sparse(self.id)))
     }
     /// `A(s)⁻¹ a` with the affine sparse operator `A(s) = A₀ + s A₁`
     /// attached to the tape ([`SparseSpd::affine`](crate::SparseSpd::affine)),
@@ -151,34 +153,30 @@ impl<'id, T: Components> Field<'id, T> {
         let solver = c.sparse.ok_or(FieldError::NoSolver)?;
         let sv = s.value();
         solver.factor_at(sv.part(0))?;
+        let a = self.value();
         let out = c.zeroed();
-        solver.solve_at_checked(sv, self.value(), out);
-        Ok(c.field(out, Some(Op::SparseAt(self.id, s.id))))
+        solver.solve_at_checked(sv, a, out);
+        c.count(1, 0);
+        Ok(c.field(out, Op::SparseAt(self.id, s.id)))
     }
 
-    /// `Σ a`.
+    /// `Σ a`: each row summed from its first point, then the rows in order.
     pub fn sum(self) -> Scalar<'id, T> {
         let c = self.ctx;
-        let (g, a) = (c.grid, self.value());
-        let partials = c.arena.alloc_slice_fill_copy(g.nx, T::zero());
-        let s = sum_rows(c.par, g.len(), weight::ELEMENTWISE, partials, T::zero(), |i| {
-            a[i * g.ny..(i + 1) * g.ny].iter().fold(T::zero(), |s, &x| s + x)
-        });
-        c.scalar_of(s, Some(Op::Sum(self.id)))
+        let s = c.reduce_sum(self.id);
+        c.scalar_of(s, Op::Sum(self.id))
     }
     /// `Σ a / n`.
     pub fn mean(self) -> Scalar<'id, T> {
         self.sum() * (1.0 / self.ctx.grid.len() as f64)
     }
-    /// `⟨a, b⟩ = Σ aᵢbᵢ`.
+    /// `⟨a, b⟩ = Σ aᵢbᵢ` (summed as [`Field::sum`], fused with the products).
     pub fn dot(self, b: Self) -> Scalar<'id, T> {
         let c = self.ctx;
-        let (g, x, y) = (c.grid, self.value(), b.value());
-        let partials = c.arena.alloc_slice_fill_copy(g.nx, T::zero());
-        let s = sum_rows(c.par, g.len(), weight::ELEMENTWISE, partials, T::zero(), |i| {
-            (i * g.ny..(i + 1) * g.ny).fold(T::zero(), |s, k| s + x[k] * y[k])
-        });
-        c.scalar_of(s, Some(Op::Dot(self.id, b.id)))
+        // the products as an expression of the reduction's loop only
+        let prod = c.lazy(Op::Mul(self.id, b.id));
+        let s = c.reduce_sum(prod.id);
+        c.scalar_of(s, Op::Dot(self.id, b.id))
     }
     /// `‖a‖² = Σ aᵢ²`.
     pub fn sqnorm(self) -> Scalar<'id, T> {
@@ -188,43 +186,36 @@ impl<'id, T: Components> Field<'id, T> {
     pub fn misfit(self, data: &[f64]) -> Result<Scalar<'id, T>, FieldError> {
         let c = self.ctx;
         c.grid.check("data", data.len())?;
-        let a = self.value();
-        let d = c.compute(|o| update(c.par, weight::ELEMENTWISE, o, c.grid.ny, |k, x| *x = a[k] - data[k]));
-        Ok(c.field(d, Some(Op::Pass(self.id))).sqnorm())
+        let data: &'id [f64] = c.arena.alloc_slice_copy(data);
+        Ok(c.lazy(Op::SubData(self.id, data)).sqnorm())
     }
 }
 
 macro_rules! field_binop {
-    ($tr:ident, $m:ident, $op:ident, $f:expr) => {
+    ($tr:ident, $m:ident, $op:ident) => {
         impl<'id, T: Components> $tr for Field<'id, T> {
             type Output = Self;
             fn $m(self, b: Self) -> Self {
-                let c = self.ctx;
-                let v = c.map2(self.value(), b.value(), $f);
-                c.field(v, Some(Op::$op(self.id, b.id)))
+                self.ctx.lazy(Op::$op(self.id, b.id))
             }
         }
     };
 }
-field_binop!(Add, add, Add, |a, b| a + b);
-field_binop!(Sub, sub, Sub, |a, b| a - b);
-field_binop!(Mul, mul, Mul, |a, b| a * b);
-field_binop!(Div, div, Div, |a, b| a / b);
+field_binop!(Add, add, Add);
+field_binop!(Sub, sub, Sub);
+field_binop!(Mul, mul, Mul);
+field_binop!(Div, div, Div);
 
 impl<T: Components> Neg for Field<'_, T> {
     type Output = Self;
     fn neg(self) -> Self {
-        let c = self.ctx;
-        let v = c.map1(self.value(), |a| -a);
-        c.field(v, Some(Op::Neg(self.id)))
+        self.ctx.lazy(Op::Neg(self.id))
     }
 }
 impl<T: Components> Mul<f64> for Field<'_, T> {
     type Output = Self;
     fn mul(self, s: f64) -> Self {
-        let c = self.ctx;
-        let v = c.map1(self.value(), move |a| a * s);
-        c.field(v, Some(Op::ScaleC(self.id, s)))
+        self.ctx.lazy(Op::ScaleC(self.id, s))
     }
 }
 impl<'id, T: Components> Mul<Field<'id, T>> for f64 {
@@ -236,9 +227,7 @@ impl<'id, T: Components> Mul<Field<'id, T>> for f64 {
 impl<T: Components> Add<f64> for Field<'_, T> {
     type Output = Self;
     fn add(self, s: f64) -> Self {
-        let c = self.ctx;
-        let v = c.map1(self.value(), move |a| a + s);
-        c.field(v, Some(Op::Pass(self.id)))
+        self.ctx.lazy(Op::AddC(self.id, s))
     }
 }
 impl<T: Components> Sub<f64> for Field<'_, T> {
@@ -250,19 +239,13 @@ impl<T: Components> Sub<f64> for Field<'_, T> {
 impl<'id, T: Components> Mul<Scalar<'id, T>> for Field<'id, T> {
     type Output = Self;
     fn mul(self, s: Scalar<'id, T>) -> Self {
-        let c = self.ctx;
-        let sv = s.value();
-        let v = c.map1(self.value(), move |a| a * sv);
-        c.field(v, Some(Op::ScaleS(self.id, s.id)))
+        self.ctx.lazy(Op::ScaleS(self.id, s.id))
     }
 }
 impl<'id, T: Components> Add<Scalar<'id, T>> for Field<'id, T> {
     type Output = Self;
     fn add(self, s: Scalar<'id, T>) -> Self {
-        let c = self.ctx;
-        let sv = s.value();
-        let v = c.map1(self.value(), move |a| a + sv);
-        c.field(v, Some(Op::AddS(self.id, s.id)))
+        self.ctx.lazy(Op::AddS(self.id, s.id))
     }
 }
 impl<'id, T: Components> Mul<Field<'id, T>> for Scalar<'id, T> {

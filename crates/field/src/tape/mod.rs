@@ -9,16 +9,31 @@
 //! (forward mode, the JVP), and sweeping that tape gives Hessian-vector
 //! products (forward-over-reverse).
 //!
-//! All buffers — values, adjoints, temporaries of the rules, the node list
-//! itself — live in a bump arena owned by the [`FieldTape`], reset in O(1)
-//! at the start of every step; a tape reused step after step performs no
-//! heap allocation once its arena has grown to the size of a step (a test
-//! counts allocations).
+//! **Fused.** Pointwise arithmetic and stencils are lazy: a [`Field`] made
+//! by them is a node of an expression graph, evaluated only when its value
+//! is needed — by a non-local operation (an FFT or sparse solve, a
+//! reduction, a stencil that reads it at an offset), by
+//! [`Field::value`], or at the end of the step ([`Ctx::materialise`]).
+//! Then the whole graph behind it runs as **one loop** over tiles of a few
+//! rows that stay in cache, on the thread team (see `fuse.rs`): a
+//! right-hand side written with plain operators makes as few passes over
+//! memory as a hand-fused kernel. The reverse sweep is built the same way:
+//! each adjoint is a lazy expression of the adjoints after it and of the
+//! step's values (recomputed inside the tiles where they were never
+//! stored), materialised where a stencil's VJP reads it at offsets, where a
+//! solve needs it, and at the inputs. Per point the arithmetic is the same
+//! whatever is fused, in the same order: [`unfused`] runs a computation
+//! with every operation materialised on its own, and gives the same bits.
+//!
+//! All buffers — values, adjoints, the value list itself — live in a bump
+//! arena owned by the [`FieldTape`], reset in O(1) at the start of every
+//! step; with the tiles' scratch kept by the tape, a tape reused step
+//! after step performs no heap allocation once it has grown to the size
+//! of a step (a test counts allocations).
 //!
 //! **One code path.** [`FieldTape::eval`] runs the same step function
-//! without recording: the values are computed by the same kernels, only
-//! the node list is not written (and [`Ctx::backward`] reports
-//! [`FieldError::NotRecording`]).
+//! without recording: the values are computed by the same fused loops
+//! (and [`Ctx::backward`] reports [`FieldError::NotRecording`]).
 //!
 //! Handles ([`Field`], [`Scalar`], [`Obs`]) are branded with the lifetime
 //! of their recording, as in the scalar tape: they cannot outlive it or be
@@ -49,13 +64,15 @@
 //! });
 //! ```
 
-mod combine;
+mod compiled;
 mod field;
+mod fuse;
+mod op;
 mod scalar;
 pub mod stencil;
 mod sweep;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::marker::PhantomData;
 use std::mem::{ManuallyDrop, MaybeUninit};
@@ -69,14 +86,57 @@ use crate::par::{Par, fill_rows, weight};
 use crate::sparse::SparseSpd;
 use crate::{FieldError, Grid};
 
-pub use combine::Coef;
-use sweep::{Node, Op, Sweep};
+use op::{Kind, Op, Val};
+
+/// The most lazy operations one fused loop runs: an expression that
+/// grows past it (a long loop of arithmetic never materialised) is
+/// materialised where it stands.
+const MAX_FUSED: u32 = 64;
+
+thread_local! {
+    /// Whether recordings started on this thread fuse (see [`unfused`]).
+    static FUSE: Cell<bool> = const { Cell::new(true) };
+}
+
+/// Runs `f` with fusion off for the recordings it starts on this thread:
+/// every operation is materialised as soon as it is made, one pass over
+/// memory each, as an unfused engine would run it. The results are the
+/// same bits as with fusion (the tests prove it with this switch); it is
+/// slower, and there for that proof and for measuring what fusion saves.
+pub fn unfused<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            FUSE.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(FUSE.with(|c| c.replace(false)));
+    f()
+}
+
+/// Passes over memory, in whole fields of the tape's scalar type: what a
+/// recording read and wrote (inputs copied in, fused loops, kernels,
+/// adjoints), counted by [`FieldTape::passes`]. The FFT's and the sparse
+/// solver's own work arrays are not counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Passes {
+    /// Fields read (a field read at several offsets by one loop counts once).
+    pub reads: u64,
+    /// Fields written.
+    pub writes: u64,
+}
+
+impl Passes {
+    /// Reads and writes.
+    pub fn total(&self) -> u64 {
+        self.reads + self.writes
+    }
+}
 
 struct State<'id, T> {
     // ManuallyDrop: the arena reclaims the memory at the next reset and the
     // contents need no destructor, so the context has no drop glue.
-    vals: ManuallyDrop<BVec<'id, &'id [T]>>,
-    nodes: ManuallyDrop<BVec<'id, Node<'id, T>>>,
+    vals: ManuallyDrop<BVec<'id, Val<'id, T>>>,
 }
 
 /// A reusable array tape for fields on one grid.
@@ -87,8 +147,11 @@ pub struct FieldTape<T> {
     /// 32 bytes of sequential writes per point).
     work: RefCell<PoissonWork>,
     sparse: Option<SparseSpd>,
+    /// The fused loops' tiles, kept across steps.
+    scratch: RefCell<Vec<T>>,
+    passes: Cell<Passes>,
     arena: Bump,
-    hint: (usize, usize),
+    hint: usize,
     _t: PhantomData<T>,
 }
 
@@ -107,7 +170,17 @@ impl<T: Components> FieldTape<T> {
     pub fn new(grid: Grid) -> Self {
         let poisson = PoissonFft::new(grid);
         let work = RefCell::new(poisson.work());
-        FieldTape { grid, poisson, work, sparse: None, arena: Bump::new(), hint: (0, 0), _t: PhantomData }
+        FieldTape {
+            grid,
+            poisson,
+            work,
+            sparse: None,
+            scratch: RefCell::new(Vec::new()),
+            passes: Cell::new(Passes::default()),
+            arena: Bump::new(),
+            hint: 0,
+            _t: PhantomData,
+        }
     }
 
     /// Attaches a factorised sparse SPD operator for [`Field::solve_sparse`]
@@ -129,6 +202,17 @@ impl<T: Components> FieldTape<T> {
         self.arena.allocated_bytes()
     }
 
+    /// Passes over memory made by this tape's recordings so far (see
+    /// [`Passes`]); [`FieldTape::reset_passes`] starts the count again.
+    pub fn passes(&self) -> Passes {
+        self.passes.get()
+    }
+
+    /// Starts counting [`Passes`] from zero.
+    pub fn reset_passes(&self) {
+        self.passes.set(Passes::default());
+    }
+
     /// Records one computation (typically one time step); the arena is
     /// reset first. Nothing recorded can outlive the closure.
     pub fn record<R>(&mut self, par: Par, f: impl for<'id> FnOnce(&'id Ctx<'id, T>) -> R) -> R {
@@ -147,17 +231,16 @@ impl<T: Components> FieldTape<T> {
             poisson: &self.poisson,
             work: &self.work,
             sparse: self.sparse.as_ref(),
+            scratch: &self.scratch,
+            passes: &self.passes,
             grid: self.grid,
             par,
             recording,
-            st: RefCell::new(State {
-                vals: ManuallyDrop::new(BVec::with_capacity_in(self.hint.0, &self.arena)),
-                nodes: ManuallyDrop::new(BVec::with_capacity_in(self.hint.1, &self.arena)),
-            }),
+            fuse: FUSE.with(Cell::get),
+            st: RefCell::new(State { vals: ManuallyDrop::new(BVec::with_capacity_in(self.hint, &self.arena)) }),
         };
         let out = f(&ctx);
-        let st = ctx.st.borrow();
-        self.hint = (self.hint.0.max(st.vals.len()), self.hint.1.max(st.nodes.len()));
+        self.hint = self.hint.max(ctx.st.borrow().vals.len());
         out
     }
 }
@@ -168,20 +251,19 @@ pub struct Ctx<'id, T> {
     poisson: &'id PoissonFft,
     work: &'id RefCell<PoissonWork>,
     sparse: Option<&'id SparseSpd>,
+    scratch: &'id RefCell<Vec<T>>,
+    passes: &'id Cell<Passes>,
     grid: Grid,
     par: Par,
     recording: bool,
+    fuse: bool,
     st: RefCell<State<'id, T>>,
 }
 
 impl<T> fmt::Debug for Ctx<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let st = self.st.borrow();
-        f.debug_struct("Ctx")
-            .field("grid", &self.grid)
-            .field("values", &st.vals.len())
-            .field("nodes", &st.nodes.len())
-            .finish()
+        f.debug_struct("Ctx").field("grid", &self.grid).field("values", &st.vals.len()).finish()
     }
 }
 
@@ -222,29 +304,40 @@ handle!(
 /// Adjoints from a reverse sweep.
 pub struct Adjoints<'id, T> {
     ctx: &'id Ctx<'id, T>,
-    adj: BVec<'id, Option<&'id mut [T]>>,
+    /// For each value of the step: the value holding its field adjoint
+    /// (lazy until asked for).
+    fields: BVec<'id, Option<u32>>,
+    /// For each value of the step: its scalar or observation adjoint.
+    small: BVec<'id, Option<&'id mut [T]>>,
 }
 
 impl<T> fmt::Debug for Adjoints<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Adjoints").field("values", &self.adj.len()).finish()
+        f.debug_struct("Adjoints").field("values", &self.fields.len()).finish()
     }
 }
 
 impl<'id, T: Components> Adjoints<'id, T> {
     /// The adjoint of a field (zeros if the output does not depend on it).
-    pub fn field(&self, f: Field<'id, T>) -> &[T] {
-        match self.adj.get(f.id as usize) {
-            Some(Some(a)) => a,
+    pub fn field(&self, f: Field<'id, T>) -> &'id [T] {
+        match self.fields.get(f.id as usize) {
+            Some(&Some(a)) => self.ctx.val(a),
             _ => self.ctx.zeroed(),
         }
     }
     /// The adjoint of a scalar.
     pub fn scalar(&self, s: Scalar<'id, T>) -> T {
-        match self.adj.get(s.id as usize) {
+        match self.small.get(s.id as usize) {
             Some(Some(a)) => a[0],
             _ => T::zero(),
         }
+    }
+    /// Computes the adjoints of `fields` together, in one fused loop (they
+    /// are computed when first asked for otherwise, one loop each).
+    pub fn materialise(&self, fields: &[Field<'id, T>]) {
+        let ids: smallvec::SmallVec<[u32; 8]> =
+            fields.iter().filter_map(|f| self.fields.get(f.id as usize).copied().flatten()).collect();
+        self.ctx.materialise_ids(&ids);
     }
 }
 
@@ -265,6 +358,15 @@ impl<'id, T: Components> Ctx<'id, T> {
         self.recording
     }
 
+    /// Computes the values of `fields` (lazy expressions) together, in one
+    /// fused loop: the states of a step's end or of a Runge–Kutta stage,
+    /// which share much of their expressions. A field is otherwise computed
+    /// when its value is first needed, on its own.
+    pub fn materialise(&'id self, fields: &[Field<'id, T>]) {
+        let ids: smallvec::SmallVec<[u32; 8]> = fields.iter().map(|f| f.id).collect();
+        self.materialise_ids(&ids);
+    }
+
     /// A new buffer of one zero per point, zero-filled by rows by the
     /// threads that go on to write it (see [`fill_rows`]).
     pub(super) fn zeroed(&self) -> &'id mut [T] {
@@ -279,35 +381,74 @@ impl<'id, T: Components> Ctx<'id, T> {
         fill_rows(self.par, weight, out, self.grid.ny, T::zero(), f)
     }
 
-    fn push(&'id self, vals: &'id [T], op: Option<Op<'id, T>>) -> u32 {
-        let mut st = self.st.borrow_mut();
-        let id = st.vals.len() as u32;
-        st.vals.push(vals);
-        if let (true, Some(op)) = (self.recording, op) {
-            st.nodes.push(Node { out: id, op });
-        }
-        id
-    }
-
-    #[inline]
-    fn val(&self, id: u32) -> &'id [T] {
-        self.st.borrow().vals[id as usize]
-    }
-
-    fn field(&'id self, vals: &'id [T], op: Option<Op<'id, T>>) -> Field<'id, T> {
-        Field { id: self.push(vals, op), ctx: self }
-    }
-
-    fn scalar_of(&'id self, v: T, op: Option<Op<'id, T>>) -> Scalar<'id, T> {
-        let vals = self.arena.alloc_slice_fill_copy(1, v);
-        Scalar { id: self.push(vals, op), ctx: self }
-    }
-
     /// A new zero buffer of one value per point, filled by `f`.
     fn compute(&self, f: impl FnOnce(&mut [T])) -> &'id [T] {
         let out = self.zeroed();
         f(out);
         out
+    }
+
+    /// Counts passes over memory.
+    pub(super) fn count(&self, reads: u64, writes: u64) {
+        let p = self.passes.get();
+        self.passes.set(Passes { reads: p.reads + reads, writes: p.writes + writes });
+    }
+
+    fn push(&'id self, kind: Kind, op: Op<'id, T>, buf: Option<&'id [T]>, size: u32) -> u32 {
+        let mut st = self.st.borrow_mut();
+        let id = st.vals.len() as u32;
+        st.vals.push(Val { kind, op, buf, size });
+        id
+    }
+
+    /// The value `id`, computed first if it is a lazy field.
+    #[inline]
+    fn val(&'id self, id: u32) -> &'id [T] {
+        self.force(id);
+        self.st.borrow().vals[id as usize].buf.expect("a materialised value")
+    }
+
+    /// Computes the lazy field `id`, if it is one.
+    #[inline]
+    fn force(&'id self, id: u32) {
+        let lazy = self.st.borrow().vals[id as usize].buf.is_none();
+        if lazy {
+            self.materialise_ids(&[id]);
+        }
+    }
+
+    /// A field computed now (a kernel's output, an input, a constant).
+    fn field(&'id self, vals: &'id [T], op: Op<'id, T>) -> Field<'id, T> {
+        self.count(0, 1);
+        Field { id: self.push(Kind::Field, op, Some(vals), 0), ctx: self }
+    }
+
+    /// A lazy field: evaluated when needed, fused with what reads it (at
+    /// once without fusion, or when its expression grows too large).
+    fn lazy(&'id self, op: Op<'id, T>) -> Field<'id, T> {
+        let size = {
+            let st = self.st.borrow();
+            op.pointwise_operands()
+                .into_iter()
+                .flatten()
+                .map(|a| st.vals[a as usize])
+                .filter(|v| v.buf.is_none())
+                .fold(1u32, |s, v| s.saturating_add(v.size))
+        };
+        let id = self.push(Kind::Field, op, None, size);
+        if !self.fuse || size > MAX_FUSED {
+            self.materialise_ids(&[id]);
+        }
+        Field { id, ctx: self }
+    }
+
+    fn scalar_of(&'id self, v: T, op: Op<'id, T>) -> Scalar<'id, T> {
+        let vals = self.arena.alloc_slice_fill_copy(1, v);
+        Scalar { id: self.push(Kind::Scalar, op, Some(vals), 0), ctx: self }
+    }
+
+    fn obs_of(&'id self, vals: &'id [T], op: Op<'id, T>) -> Obs<'id, T> {
+        Obs { id: self.push(Kind::Obs, op, Some(vals), 0), ctx: self }
     }
 
     /// A new buffer of one value per point, `f(k)` at point `k`: written
@@ -322,43 +463,14 @@ impl<'id, T: Components> Ctx<'id, T> {
         }
     }
 
-    /// An elementwise map of one or two fields into a new buffer.
-    fn map1(&self, a: &[T], f: impl Fn(T) -> T + Sync + Send) -> &'id [T] {
-        self.pointwise(|k| f(a[k]))
-    }
-
-    fn map2(&self, a: &[T], b: &[T], f: impl Fn(T, T) -> T + Sync + Send) -> &'id [T] {
-        self.pointwise(|k| f(a[k], b[k]))
-    }
-
-    /// A new buffer of one value per point, written by `fill(start, out)`
-    /// in pieces (`out` the values from point `start` on; `fill` must
-    /// overwrite all of it). On one thread the pieces go through a small
-    /// buffer that stays in L1 and are appended: no zero-fill, one pass
-    /// over the output however many passes `fill` makes over its piece.
-    fn chunked(&self, fill: impl Fn(usize, &mut [T]) + Sync + Send) -> &'id [T] {
-        const CHUNK: usize = 256;
-        let (n, ny) = (self.grid.len(), self.grid.ny);
-        if self.par.parallel::<T>(n, weight::ELEMENTWISE) {
-            return self.fill(weight::ELEMENTWISE, |i, row| fill(i * ny, row));
-        }
-        let mut out = BVec::with_capacity_in(n, self.arena);
-        let mut buf = [T::zero(); CHUNK];
-        for start in (0..n).step_by(CHUNK) {
-            let piece = &mut buf[..CHUNK.min(n - start)];
-            fill(start, piece);
-            out.extend_from_slice(piece);
-        }
-        out.into_bump_slice()
-    }
-
     /// An input field (a copy of `data`): the state, a parameter field, a
     /// target. Its adjoint is available after a sweep.
     pub fn input(&'id self, data: &[T]) -> Result<Field<'id, T>, FieldError> {
         self.grid.check("field input", data.len())?;
         let ny = self.grid.ny;
         let copy = self.fill(weight::ELEMENTWISE, |i, row| row.copy_from_slice(&data[i * ny..(i + 1) * ny]));
-        Ok(self.field(copy, None))
+        self.count(1, 0);
+        Ok(self.field(copy, Op::Leaf))
     }
 
     /// A field sampled from `f(x, y)` at the grid points (a constant).
@@ -368,12 +480,12 @@ impl<'id, T: Components> Ctx<'id, T> {
             let (i, j) = (k / g.ny, k % g.ny);
             T::from_f64(f(i as f64 * g.dx, j as f64 * g.dy))
         });
-        self.field(vals, None)
+        self.field(vals, Op::Leaf)
     }
 
     /// An input scalar (a parameter such as a viscosity).
     pub fn scalar(&'id self, v: T) -> Scalar<'id, T> {
-        self.scalar_of(v, None)
+        self.scalar_of(v, Op::Leaf)
     }
 
     /// Reverse sweep seeded with `d(output)/d(scalar) = 1`.
@@ -382,7 +494,9 @@ impl<'id, T: Components> Ctx<'id, T> {
     }
 
     /// Reverse sweep seeded with adjoints on fields and scalars: the
-    /// adjoints of `Σ ⟨f̄, f⟩ + Σ s̄ s`.
+    /// adjoints of `Σ ⟨f̄, f⟩ + Σ s̄ s`. The adjoints of the inputs
+    /// ([`Ctx::input`]) are computed together at the end, in one fused
+    /// loop; any other is computed when asked for.
     pub fn backward(
         &'id self,
         fields: &[(Field<'id, T>, &[T])],
@@ -391,24 +505,9 @@ impl<'id, T: Components> Ctx<'id, T> {
         if !self.recording {
             return Err(FieldError::NotRecording);
         }
-        let st = self.st.borrow();
-        let n = self.grid.len();
-        let mut adj = BVec::with_capacity_in(st.vals.len(), self.arena);
-        adj.extend((0..st.vals.len()).map(|_| None));
-        let mut sweep = Sweep { ctx: self, vals: &st.vals, adj };
-        for &(f, seed) in fields {
+        for &(_, seed) in fields {
             self.grid.check("field seed", seed.len())?;
-            let a = sweep.acc(f.id, n);
-            for (x, &s) in a.iter_mut().zip(seed) {
-                *x += s;
-            }
         }
-        for &(s, seed) in scalars {
-            sweep.acc(s.id, 1)[0] += seed;
-        }
-        for node in st.nodes.iter().rev() {
-            sweep.node(node);
-        }
-        Ok(Adjoints { ctx: self, adj: sweep.adj })
+        Ok(sweep::backward(self, fields, scalars))
     }
 }

@@ -2,7 +2,7 @@
 
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
-use super::sweep::Op;
+use super::op::Op;
 use super::{Obs, Scalar};
 use crate::FieldError;
 use crate::components::Components;
@@ -15,7 +15,7 @@ impl<'id, T: Components> Scalar<'id, T> {
     }
     /// An elementary function of the scalar.
     pub fn map(self, f: Unary) -> Self {
-        self.ctx.scalar_of(f.apply(self.value()), Some(Op::Map(f, self.id)))
+        self.ctx.scalar_of(f.apply(self.value()), Op::Map(f, self.id))
     }
     /// `eˢ` (a log-parameterised positive parameter: `p = exp(log_p)`).
     pub fn exp(self) -> Self {
@@ -51,12 +51,12 @@ impl<'id, T: Components> Obs<'id, T> {
         if data.len() != v.len() {
             return Err(FieldError::Length { what: "observations", expected: v.len(), got: data.len() });
         }
+        let data: &'id [f64] = c.arena.alloc_slice_copy(data);
         let d = c.arena.alloc_slice_fill_iter(v.iter().zip(data).map(|(&x, &y)| x - y));
-        let diff = Obs { id: c.push(d, Some(Op::Pass(self.id))), ctx: c };
+        let diff = c.obs_of(d, Op::SubData(self.id, data));
         // Σ dₖ² as a dot product of the difference with itself
-        let s = diff.value().iter().fold(T::zero(), |s, &x| s + x * x);
-        let sq = c.arena.alloc_slice_fill_copy(1, s);
-        Ok(Scalar { id: c.push(sq, Some(Op::Dot(diff.id, diff.id))), ctx: c })
+        let s = d.iter().fold(T::zero(), |s, &x| s + x * x);
+        Ok(c.scalar_of(s, Op::Dot(diff.id, diff.id)))
     }
 }
 
@@ -66,7 +66,7 @@ macro_rules! scalar_binop {
             type Output = Self;
             fn $m(self, b: Self) -> Self {
                 let f: fn(T, T) -> T = $f;
-                self.ctx.scalar_of(f(self.value(), b.value()), Some(Op::$op(self.id, b.id)))
+                self.ctx.scalar_of(f(self.value(), b.value()), Op::$op(self.id, b.id))
             }
         }
     };
@@ -79,13 +79,13 @@ scalar_binop!(Div, div, Div, |a, b| a / b);
 impl<T: Components> Neg for Scalar<'_, T> {
     type Output = Self;
     fn neg(self) -> Self {
-        self.ctx.scalar_of(-self.value(), Some(Op::Neg(self.id)))
+        self.ctx.scalar_of(-self.value(), Op::Neg(self.id))
     }
 }
 impl<T: Components> Mul<f64> for Scalar<'_, T> {
     type Output = Self;
     fn mul(self, s: f64) -> Self {
-        self.ctx.scalar_of(self.value() * s, Some(Op::ScaleC(self.id, s)))
+        self.ctx.scalar_of(self.value() * s, Op::ScaleC(self.id, s))
     }
 }
 impl<T: Components> Div<f64> for Scalar<'_, T> {
@@ -97,7 +97,7 @@ impl<T: Components> Div<f64> for Scalar<'_, T> {
 impl<T: Components> Add<f64> for Scalar<'_, T> {
     type Output = Self;
     fn add(self, s: f64) -> Self {
-        self.ctx.scalar_of(self.value() + s, Some(Op::Pass(self.id)))
+        self.ctx.scalar_of(self.value() + s, Op::AddC(self.id, s))
     }
 }
 impl<T: Components> Sub<f64> for Scalar<'_, T> {

@@ -13,15 +13,21 @@
 //!   `Σₘ ō[q − oₘ] ∂f/∂(input k at offset m)` evaluated at `q − oₘ`, with
 //!   the partial derivatives by forward mode over the kernel's local
 //!   inputs ([`auto_partial`]) unless the kernel supplies its own
-//!   ([`Stencil::partial`]);
+//!   ([`Stencil::partial`]) — a closed form is much faster;
 //! - **HVPs** follow: the sweep of a dual recording differentiates the
 //!   partials once more, by the same forward mode one level up.
 //!
 //! A hand-written partial is checked against the automatic one, and the
 //! assembled operation by the dot-product test `⟨J v, w⟩ = ⟨v, Jᵀ w⟩`,
-//! with [`check_stencil`]. The gather writes every adjoint point once, so
-//! it runs by rows on threads and gives the same bits for any thread
-//! count.
+//! with [`check_stencil`].
+//!
+//! Both run as compiled kernels (the offsets are constants of the type,
+//! so the loops over them unroll and `eval` is inlined), as fast as a
+//! hand-written loop; the built-in Laplacian and differences are stencils
+//! on the same path. The output is a lazy field: it is computed tile by
+//! tile inside the fused loop of the arithmetic that consumes it. The
+//! gather writes every adjoint point once, so it runs by rows on threads
+//! and gives the same bits for any thread count.
 //!
 //! ```
 //! use rewind_field::{FieldTape, Grid, Par, Real, stencil::Stencil};
@@ -48,12 +54,15 @@
 //! assert_eq!((du, dv), (9.0, 12.0)); // v², 2uv
 //! ```
 
+use std::ops::Range;
+
 use rewind_tape::{Dual, Real};
 
-use super::sweep::Op;
+use super::compiled;
+use super::op::Op;
 use super::{Ctx, Field};
 use crate::components::Components;
-use crate::par::{Par, for_rows, weight};
+use crate::par::Par;
 use crate::{FieldError, FieldTape, Grid};
 
 /// Most local inputs (input fields × offsets) a stencil may read per point.
@@ -107,73 +116,29 @@ pub fn auto_partial<K: Stencil, R: Real>(kernel: &K, grid: &Grid, local: &[R], i
     kernel.eval(grid, &d[..local.len()]).eps
 }
 
-/// The reverse rule of a recorded stencil, for one scalar type (the
-/// object-safe face of [`Stencil`]).
+/// A recorded stencil for one scalar type (the object-safe face of
+/// [`Stencil`]): its values and the VJP's gather on a range of rows, by the
+/// compiled kernels of `compiled.rs`.
 pub(super) trait Rule<T>: Sync {
-    /// Adds the adjoint of input `k` to `abar`, given the adjoint `obar`
-    /// of the output.
-    fn vjp(&self, grid: &Grid, inputs: &[&[T]], obar: &[T], k: usize, abar: &mut [T], par: Par);
-}
-
-/// Index of `(i + di, j + dj)` under the boundary rule, or `None` outside
-/// a walled grid. The offsets are checked to reach no farther than the
-/// grid's size (one wrap).
-#[inline]
-fn neighbour(g: &Grid, b: Boundary, i: usize, j: usize, di: isize, dj: isize) -> Option<usize> {
-    let (ii, jj) = (i as isize + di, j as isize + dj);
-    match b {
-        Boundary::Zero => g.inside(ii, jj),
-        Boundary::Periodic => {
-            let (nx, ny) = (g.nx as isize, g.ny as isize);
-            let ii = if ii < 0 {
-                ii + nx
-            } else if ii >= nx {
-                ii - nx
-            } else {
-                ii
-            };
-            let jj = if jj < 0 {
-                jj + ny
-            } else if jj >= ny {
-                jj - ny
-            } else {
-                jj
-            };
-            Some(ii as usize * g.ny + jj as usize)
-        }
-    }
-}
-
-/// Writes the local inputs of point `(i, j)` into `local`.
-#[inline]
-fn gather<K: Stencil, T: Real>(g: &Grid, inputs: &[&[T]], i: usize, j: usize, local: &mut [T]) {
-    let m = K::OFFSETS.len();
-    for (o, &(di, dj)) in K::OFFSETS.iter().enumerate() {
-        let at = neighbour(g, K::BOUNDARY, i, j, di, dj);
-        for (k, x) in inputs.iter().enumerate() {
-            local[k * m + o] = at.map_or(T::zero(), |p| x[p]);
-        }
-    }
+    /// `out` = the values on `rows` (rows of `g.ny` values), from the
+    /// whole input fields `xs`.
+    fn eval_rows(&self, g: &Grid, xs: &[&[T]], rows: Range<usize>, out: &mut [T]);
+    /// `out` = the adjoint of input `k` on `rows`, given the output's
+    /// adjoint `obar` (a whole field).
+    fn vjp_rows(&self, g: &Grid, xs: &[&[T]], obar: &[T], k: usize, rows: Range<usize>, out: &mut [T]);
+    /// Work per point, in units of an elementwise operation.
+    fn weight(&self) -> usize;
 }
 
 impl<K: Stencil, T: Components> Rule<T> for K {
-    fn vjp(&self, g: &Grid, inputs: &[&[T]], obar: &[T], k: usize, abar: &mut [T], par: Par) {
-        let m = K::OFFSETS.len();
-        let len = K::INPUTS * m;
-        for_rows(par, weight::HEAVY * m, abar, g.ny, |i, row| {
-            let mut local = [T::zero(); MAX_LOCAL];
-            for (j, d) in row.iter_mut().enumerate() {
-                let mut acc = T::zero();
-                // q = (i, j) was read at offset o by the point p = q − o
-                for (o, &(di, dj)) in K::OFFSETS.iter().enumerate() {
-                    let Some(p) = neighbour(g, K::BOUNDARY, i, j, -di, -dj) else { continue };
-                    let (pi, pj) = (p / g.ny, p % g.ny);
-                    gather::<K, T>(g, inputs, pi, pj, &mut local[..len]);
-                    acc += obar[p] * self.partial(g, &local[..len], k * m + o);
-                }
-                *d += acc;
-            }
-        });
+    fn eval_rows(&self, g: &Grid, xs: &[&[T]], rows: Range<usize>, out: &mut [T]) {
+        compiled::eval_rows(self, g, xs, rows, out);
+    }
+    fn vjp_rows(&self, g: &Grid, xs: &[&[T]], obar: &[T], k: usize, rows: Range<usize>, out: &mut [T]) {
+        compiled::vjp_rows(self, g, xs, obar, k, rows, out);
+    }
+    fn weight(&self) -> usize {
+        K::INPUTS * K::OFFSETS.len()
     }
 }
 
@@ -195,7 +160,9 @@ fn check<K: Stencil>(g: &Grid, inputs: usize) -> Result<(), FieldError> {
 impl<'id, T: Components> Ctx<'id, T> {
     /// Records the user operation `kernel` on `inputs` (one field per
     /// [`Stencil::INPUTS`]): its value by `eval`, its VJP by the gather of
-    /// its partial derivatives (see the [module](self) docs).
+    /// its partial derivatives (see the [module](self) docs). The inputs
+    /// are materialised (the stencil reads them at offsets); the output is
+    /// lazy, fused with the arithmetic that consumes it.
     pub fn apply<K: Stencil>(&'id self, kernel: K, inputs: &[Field<'id, T>]) -> Result<Field<'id, T>, FieldError> {
         check::<K>(&self.grid, inputs.len())?;
         Ok(self.apply_checked(kernel, inputs))
@@ -203,21 +170,12 @@ impl<'id, T: Components> Ctx<'id, T> {
 
     /// [`Ctx::apply`] for a kernel already known to fit.
     pub(crate) fn apply_checked<K: Stencil>(&'id self, kernel: K, inputs: &[Field<'id, T>]) -> Field<'id, T> {
-        let g = self.grid;
-        let vals: &'id [&'id [T]] = self.arena.alloc_slice_fill_iter(inputs.iter().map(|f| f.value()));
-        let len = K::INPUTS * K::OFFSETS.len();
-        let out = self.compute(|o| {
-            for_rows(self.par, weight::HEAVY, o, g.ny, |i, row| {
-                let mut local = [T::zero(); MAX_LOCAL];
-                for (j, d) in row.iter_mut().enumerate() {
-                    gather::<K, T>(&g, vals, i, j, &mut local[..len]);
-                    *d = kernel.eval(&g, &local[..len]);
-                }
-            })
-        });
+        for f in inputs {
+            self.force(f.id);
+        }
         let rule: &'id dyn Rule<T> = self.arena.alloc(kernel);
         let ids: &'id [u32] = self.arena.alloc_slice_fill_iter(inputs.iter().map(|f| f.id));
-        self.field(out, Some(Op::User(rule, ids)))
+        self.lazy(Op::Stencil(rule, ids))
     }
 }
 
@@ -260,7 +218,7 @@ pub fn check_stencil<K: Stencil>(
     let mut partial: f64 = 0.0;
     let mut local = [0.0; MAX_LOCAL];
     for p in 0..grid.len() {
-        gather::<K, f64>(&grid, inputs, p / grid.ny, p % grid.ny, &mut local[..len]);
+        compiled::gather::<K, f64>(&grid, inputs, p / grid.ny, p % grid.ny, (0, 0), &mut local[..len]);
         for i in 0..len {
             let (mine, auto) =
                 (kernel.partial(&grid, &local[..len], i), auto_partial(&kernel, &grid, &local[..len], i));

@@ -1,262 +1,267 @@
 //! The reverse sweep: one VJP rule per recorded operation, applied from
-//! the last node to the first.
+//! the last value to the first.
+//!
+//! The adjoint of a field is itself a lazy field: each rule *contributes*
+//! an expression (`ō · b` to `a` for `o = a · b`, the gather of a stencil,
+//! the output of an adjoint kernel) and a field's adjoint is the sum of its
+//! contributions in the order they come, the last consumer's first —
+//! exactly the order an unfused sweep adds them in. Where the step's values
+//! were never stored, the expressions read them lazily too, so they are
+//! recomputed inside the fused loop that needs them. An adjoint is computed
+//! (materialised) where a stencil's VJP reads it at offsets, where a kernel
+//! or a solve needs it, where the step itself had stored the value (it has
+//! several consumers: computing its adjoint once is cheaper than in each),
+//! and, for the inputs, all together at the end. Scalars and observation
+//! vectors are small: their adjoints are plain numbers, added at once.
 
 use bumpalo::collections::Vec as BVec;
+use smallvec::SmallVec;
 
-use super::Ctx;
-use super::combine::CoefId;
-use super::stencil::Rule;
+use super::op::{Kind, Op};
+use super::{Adjoints, Ctx, Field, Scalar};
 use crate::components::Components;
 use crate::kernels::{self, Store};
-use crate::par::{sum_rows, update, weight};
-use rewind_tape::{Binary, Unary};
-
-/// One recorded operation; operands are value ids.
-#[derive(Clone, Copy)]
-pub(super) enum Op<'id, T> {
-    Add(u32, u32),
-    Sub(u32, u32),
-    Mul(u32, u32),
-    Div(u32, u32),
-    Neg(u32),
-    ScaleC(u32, f64),
-    Pass(u32),
-    ScaleS(u32, u32),
-    AddS(u32, u32),
-    Axpy(f64, u32, u32),
-    AxpyS(u32, u32, u32),
-    Combine(&'id [(CoefId, u32)]),
-    Map(Unary, u32),
-    Map2(Binary, u32, u32),
-    Sum(u32),
-    Dot(u32, u32),
-    Shift(u32, isize, isize),
-    Laplacian(u32),
-    Ddx(u32),
-    Ddy(u32),
-    Laplacian0(u32),
-    Ddx0(u32),
-    Ddy0(u32),
-    Arakawa(u32, u32),
-    Upwind(u32, u32, u32),
-    SemiLag(u32, u32, u32, f64),
-    Sample(u32, &'id [usize]),
-    Mask(u32, &'id [f64]),
-    Poisson(u32),
-    Sparse(u32),
-    /// `A(s)⁻¹ b` for an affine operator: `(b, s)`.
-    SparseAt(u32, u32),
-    /// A user operation ([`Ctx::apply`]) on the given inputs.
-    User(&'id dyn Rule<T>, &'id [u32]),
-}
-
-#[derive(Clone, Copy)]
-pub(super) struct Node<'id, T> {
-    pub(super) out: u32,
-    pub(super) op: Op<'id, T>,
-}
 
 /// The state of a reverse sweep.
-pub(super) struct Sweep<'a, 'id, T> {
-    pub(super) ctx: &'id Ctx<'id, T>,
-    pub(super) vals: &'a [&'id [T]],
-    pub(super) adj: BVec<'id, Option<&'id mut [T]>>,
+struct Sweep<'id, T> {
+    ctx: &'id Ctx<'id, T>,
+    /// The value holding each field's adjoint so far.
+    fields: BVec<'id, Option<u32>>,
+    /// Each scalar's or observation vector's adjoint so far.
+    small: BVec<'id, Option<&'id mut [T]>>,
 }
 
-impl<'id, T: Components> Sweep<'_, 'id, T> {
-    /// The adjoint buffer of value `id` (allocated as zeros on first use).
-    pub(super) fn acc(&mut self, id: u32, len: usize) -> &mut [T] {
-        let ctx = self.ctx;
-        let new = || if len == ctx.grid.len() { ctx.zeroed() } else { ctx.arena.alloc_slice_fill_copy(len, T::zero()) };
-        self.adj[id as usize].get_or_insert_with(new)
+/// Runs the sweep seeded with `fields` and `scalars` (see [`Ctx::backward`]).
+pub(super) fn backward<'id, T: Components>(
+    ctx: &'id Ctx<'id, T>,
+    fields: &[(Field<'id, T>, &[T])],
+    scalars: &[(Scalar<'id, T>, T)],
+) -> Adjoints<'id, T> {
+    let n = ctx.st.borrow().vals.len();
+    let mut sw = Sweep {
+        ctx,
+        fields: BVec::from_iter_in(std::iter::repeat_n(None, n), ctx.arena),
+        small: BVec::from_iter_in((0..n).map(|_| None), ctx.arena),
+    };
+    for &(f, seed) in fields {
+        let copy = ctx.pointwise(|k| seed[k]);
+        ctx.count(1, 0);
+        let leaf = ctx.field(copy, Op::Leaf).id;
+        sw.contribute(f.id, leaf);
     }
-
-    fn tmp(&self) -> &'id mut [T] {
-        self.ctx.zeroed()
+    for &(s, seed) in scalars {
+        sw.small_acc(s.id, 1)[0] += seed;
     }
-
-    /// Adds `f(k)` to the adjoint of value `id`, elementwise (by rows for
-    /// fields, sequentially for scalars and observation vectors).
-    ///
-    /// The first contribution to an adjoint is written, not added to zeros
-    /// (one pass instead of a zero-fill and a read-modify-write).
-    fn add_with(&mut self, id: u32, f: impl Fn(usize) -> T + Sync + Send) {
-        let (par, n, ny) = (self.ctx.par, self.ctx.grid.len(), self.ctx.grid.ny);
-        let len = self.vals[id as usize].len();
-        if self.adj[id as usize].is_none() {
-            let first = if len == n && par.parallel::<T>(n, weight::ELEMENTWISE) {
-                self.ctx.fill(weight::ELEMENTWISE, |i, row| {
-                    row.iter_mut().enumerate().for_each(|(j, d)| *d = f(i * ny + j))
-                })
-            } else {
-                self.ctx.arena.alloc_slice_fill_with(len, f)
-            };
-            self.adj[id as usize] = Some(first);
-            return;
-        }
-        let a = self.acc(id, len);
-        if len == n {
-            update(par, weight::ELEMENTWISE, a, ny, |k, d| *d += f(k));
-        } else {
-            a.iter_mut().enumerate().for_each(|(k, d)| *d += f(k));
-        }
+    for id in (0..n as u32).rev() {
+        sw.node(id);
     }
+    // the inputs' adjoints in one loop
+    let inputs: SmallVec<[u32; 8]> = {
+        let st = ctx.st.borrow();
+        (0..n)
+            .filter(|&id| st.vals[id].kind == Kind::Field && matches!(st.vals[id].op, Op::Leaf))
+            .filter_map(|id| sw.fields[id])
+            .collect()
+    };
+    ctx.materialise_ids(&inputs);
+    Adjoints { ctx, fields: sw.fields, small: sw.small }
+}
 
-    /// Adds a linear kernel's output into the adjoint of field `id`, in
-    /// place: `kernel(adjoint, Store::Add)` (or the given sign), with no
-    /// temporary.
-    fn add_kernel(&mut self, id: u32, sign: Store, kernel: impl FnOnce(&mut [T], Store)) {
-        let n = self.ctx.grid.len();
-        kernel(self.acc(id, n), sign);
-    }
-
-    /// Adds `Σₖ f(k)` over a field's points to the adjoint of scalar `id`
-    /// (row sums added in row order: deterministic).
-    fn add_sum(&mut self, id: u32, f: impl Fn(usize) -> T + Sync + Send) {
-        let g = self.ctx.grid;
-        let partials = self.ctx.arena.alloc_slice_fill_copy(g.nx, T::zero());
-        let total = sum_rows(self.ctx.par, g.len(), weight::ELEMENTWISE, partials, T::zero(), |i| {
-            (i * g.ny..(i + 1) * g.ny).fold(T::zero(), |s, k| s + f(k))
+impl<'id, T: Components> Sweep<'id, T> {
+    /// Adds the field `c` to the adjoint of the field `id`.
+    fn contribute(&mut self, id: u32, c: u32) {
+        let slot = &mut self.fields[id as usize];
+        *slot = Some(match *slot {
+            None => c,
+            Some(prev) => self.ctx.lazy(Op::Add(prev, c)).id,
         });
-        self.acc(id, 1)[0] += total;
     }
 
-    pub(super) fn node(&mut self, node: &Node<'id, T>) {
-        let Some(o) = self.adj[node.out as usize].take() else { return };
-        self.rule(node.op, o, self.vals[node.out as usize]);
-        self.adj[node.out as usize] = Some(o);
+    /// A lazy adjoint expression.
+    fn op(&self, op: Op<'id, T>) -> u32 {
+        self.ctx.lazy(op).id
     }
 
+    /// A field computed by an adjoint kernel, as a value.
+    fn leaf(&self, vals: &'id [T]) -> u32 {
+        self.ctx.field(vals, Op::Leaf).id
+    }
+
+    /// A scalar adjoint as a value (for the expressions that scale by it).
+    fn scalar(&self, v: T) -> u32 {
+        self.ctx.scalar_of(v, Op::Leaf).id
+    }
+
+    /// The adjoint of the small value `id` of length `len` (zeros at first).
+    fn small_acc(&mut self, id: u32, len: usize) -> &mut [T] {
+        let arena = self.ctx.arena;
+        self.small[id as usize].get_or_insert_with(|| arena.alloc_slice_fill_copy(len, T::zero()))
+    }
+
+    /// Adds `Σ e[k]` (the field `e`, lazy or not) to the adjoint of scalar `s`.
+    fn add_sum(&mut self, s: u32, e: u32) {
+        let total = self.ctx.reduce_sum(e);
+        self.small_acc(s, 1)[0] += total;
+    }
+
+    fn node(&mut self, id: u32) {
+        let v = self.ctx.st.borrow().vals[id as usize];
+        match v.kind {
+            Kind::Field => {
+                let Some(a) = self.fields[id as usize] else { return };
+                if v.buf.is_some() && v.op.is_lazy() {
+                    self.ctx.force(a);
+                }
+                self.field_rule(id, v.op, a);
+            }
+            Kind::Scalar | Kind::Obs => {
+                let Some(o) = self.small[id as usize].take() else { return };
+                self.small_rule(id, v.op, o);
+                self.small[id as usize] = Some(o);
+            }
+        }
+    }
+
+    /// The rule of a field-valued operation, `a` its output's adjoint.
     #[allow(clippy::many_single_char_names)]
-    fn rule(&mut self, op: Op<'id, T>, o: &[T], out: &[T]) {
-        let v = |id: u32| self.vals[id as usize];
-        let (g, par) = (self.ctx.grid, self.ctx.par);
+    fn field_rule(&mut self, out: u32, op: Op<'id, T>, a: u32) {
+        let c = self.ctx;
+        let (g, par) = (c.grid, c.par);
+        let v = |id: u32| c.val(id);
         match op {
-            Op::Add(a, b) => {
-                self.add_with(a, |k| o[k]);
-                self.add_with(b, |k| o[k]);
+            Op::Leaf => {}
+            Op::Add(x, y) => {
+                self.contribute(x, a);
+                self.contribute(y, a);
             }
-            Op::Sub(a, b) => {
-                self.add_with(a, |k| o[k]);
-                self.add_with(b, |k| -o[k]);
+            Op::Sub(x, y) => {
+                self.contribute(x, a);
+                let n = self.op(Op::Neg(a));
+                self.contribute(y, n);
             }
-            Op::Mul(a, b) => {
-                let (va, vb) = (v(a), v(b));
-                self.add_with(a, |k| o[k] * vb[k]);
-                self.add_with(b, |k| o[k] * va[k]);
+            Op::Mul(x, y) => {
+                let cx = self.op(Op::Mul(a, y));
+                self.contribute(x, cx);
+                let cy = self.op(Op::Mul(a, x));
+                self.contribute(y, cy);
             }
-            Op::Div(a, b) => {
-                let vb = v(b);
-                self.add_with(a, |k| o[k] / vb[k]);
-                self.add_with(b, |k| -(o[k] * out[k] / vb[k]));
+            Op::Div(x, y) => {
+                let cx = self.op(Op::Div(a, y));
+                self.contribute(x, cx);
+                // −(ō · out / b)
+                let t = self.op(Op::Mul(a, out));
+                let t = self.op(Op::Div(t, y));
+                let cy = self.op(Op::Neg(t));
+                self.contribute(y, cy);
             }
-            Op::Neg(a) => self.add_with(a, |k| -o[k]),
-            Op::ScaleC(a, c) => self.add_with(a, |k| o[k] * c),
-            Op::Pass(a) => self.add_with(a, |k| o[k]),
-            Op::ScaleS(f, s) => {
-                let (vf, vs) = (v(f), v(s)[0]);
-                self.add_with(f, |k| o[k] * vs);
-                self.add_sum(s, |k| o[k] * vf[k]);
+            Op::Neg(x) => {
+                let n = self.op(Op::Neg(a));
+                self.contribute(x, n);
             }
-            Op::AddS(f, s) => {
-                self.add_with(f, |k| o[k]);
-                self.add_sum(s, |k| o[k]);
+            Op::ScaleC(x, k) => {
+                let s = self.op(Op::ScaleC(a, k));
+                self.contribute(x, s);
             }
-            Op::Axpy(alpha, x, y) => {
-                self.add_with(x, |k| o[k] * alpha);
-                self.add_with(y, |k| o[k]);
+            Op::AddC(x, _) | Op::SubData(x, _) => self.contribute(x, a),
+            Op::ScaleS(x, s) => {
+                let cx = self.op(Op::ScaleS(a, s));
+                self.contribute(x, cx);
+                let e = self.op(Op::Mul(a, x));
+                self.add_sum(s, e);
             }
-            Op::AxpyS(s, x, y) => {
-                let (vx, vs) = (v(x), v(s)[0]);
-                self.add_with(x, |k| o[k] * vs);
-                self.add_with(y, |k| o[k]);
-                self.add_sum(s, |k| o[k] * vx[k]);
+            Op::AddS(x, s) => {
+                self.contribute(x, a);
+                self.add_sum(s, a);
             }
-            Op::Combine(terms) => {
-                for &(c, x) in terms {
-                    match c {
-                        CoefId::Const(c) => self.add_with(x, |k| o[k] * c),
-                        CoefId::Scalar(s) => {
-                            let (vx, vs) = (v(x), v(s)[0]);
-                            self.add_with(x, |k| o[k] * vs);
-                            self.add_sum(s, |k| o[k] * vx[k]);
-                        }
-                    }
+            Op::Map(u, x) => {
+                let d = self.op(Op::MapD(u, x));
+                let cx = self.op(Op::Mul(a, d));
+                self.contribute(x, cx);
+            }
+            Op::Map2(f, x, y) => {
+                let d = self.op(Op::Map2D(f, true, x, y));
+                let cx = self.op(Op::Mul(a, d));
+                self.contribute(x, cx);
+                let d = self.op(Op::Map2D(f, false, x, y));
+                let cy = self.op(Op::Mul(a, d));
+                self.contribute(y, cy);
+            }
+            Op::Mask(x, m) => {
+                let cx = self.op(Op::Mask(a, m));
+                self.contribute(x, cx);
+            }
+            Op::Stencil(rule, ids) => {
+                // the gathers read the output's adjoint at offsets
+                c.force(a);
+                for (k, &x) in ids.iter().enumerate() {
+                    let t = self.op(Op::StencilT(rule, k as u32, a, ids));
+                    self.contribute(x, t);
                 }
             }
-            Op::Map(u, a) => {
-                let va = v(a);
-                self.add_with(a, |k| o[k] * u.derivative(va[k]));
+            Op::Shift(x, di, dj) => {
+                let o = v(a);
+                let t = c.zeroed();
+                kernels::shift(&g, o, -di, -dj, t, Store::Overwrite, par);
+                c.count(1, 0);
+                let l = self.leaf(t);
+                self.contribute(x, l);
             }
-            Op::Map2(f, a, b) => {
-                let (va, vb) = (v(a), v(b));
-                // one dual evaluation per partial and point
-                self.add_with(a, |k| o[k] * f.d_first(va[k], vb[k]));
-                self.add_with(b, |k| o[k] * f.d_second(va[k], vb[k]));
-            }
-            Op::Sum(a) => {
-                let s = o[0];
-                self.add_with(a, |_| s);
-            }
-            Op::Dot(a, b) => {
-                // fields or observation vectors
-                let (va, vb, s) = (v(a), v(b), o[0]);
-                self.add_with(a, |k| vb[k] * s);
-                self.add_with(b, |k| va[k] * s);
-            }
-            Op::Shift(a, di, dj) => self.add_kernel(a, Store::Add, |t, st| kernels::shift(&g, o, -di, -dj, t, st, par)),
-            Op::Laplacian(a) => self.add_kernel(a, Store::Add, |t, st| kernels::laplacian(&g, o, t, st, par)),
-            Op::Ddx(a) => self.add_kernel(a, Store::Subtract, |t, st| kernels::ddx(&g, o, t, st, par)),
-            Op::Ddy(a) => self.add_kernel(a, Store::Subtract, |t, st| kernels::ddy(&g, o, t, st, par)),
-            Op::Laplacian0(a) => self.add_kernel(a, Store::Add, |t, st| kernels::laplacian0(&g, o, t, st, par)),
-            Op::Ddx0(a) => self.add_kernel(a, Store::Subtract, |t, st| kernels::ddx0(&g, o, t, st, par)),
-            Op::Ddy0(a) => self.add_kernel(a, Store::Subtract, |t, st| kernels::ddy0(&g, o, t, st, par)),
             Op::Arakawa(p, q) => {
                 // ⟨ō, J(p, q)⟩ = ⟨p, J(q, ō)⟩ = ⟨q, J(ō, p)⟩
-                let (vp, vq) = (v(p), v(q));
-                self.add_kernel(p, Store::Add, |t, st| kernels::arakawa(&g, vq, o, t, st, par));
-                self.add_kernel(q, Store::Add, |t, st| kernels::arakawa(&g, o, vp, t, st, par));
+                let (o, vp, vq) = (v(a), v(p), v(q));
+                let (tp, tq) = (c.zeroed(), c.zeroed());
+                kernels::arakawa(&g, vq, o, tp, Store::Overwrite, par);
+                kernels::arakawa(&g, o, vp, tq, Store::Overwrite, par);
+                c.count(4, 0);
+                let (lp, lq) = (self.leaf(tp), self.leaf(tq));
+                self.contribute(p, lp);
+                self.contribute(q, lq);
             }
             Op::Upwind(q, u, w) => {
-                let (qb, ub, wb) = (self.tmp(), self.tmp(), self.tmp());
+                let o = v(a);
+                let (qb, ub, wb) = (c.zeroed(), c.zeroed(), c.zeroed());
                 kernels::upwind_vjp(&g, v(q), v(u), v(w), o, qb, ub, wb, par);
-                self.add_with(q, |k| qb[k]);
-                self.add_with(u, |k| ub[k]);
-                self.add_with(w, |k| wb[k]);
+                c.count(4, 0);
+                for (x, t) in [(q, qb), (u, ub), (w, wb)] {
+                    let l = self.leaf(t);
+                    self.contribute(x, l);
+                }
             }
             Op::SemiLag(q, u, w, dt) => {
-                let (qb, ub, wb) = (self.tmp(), self.tmp(), self.tmp());
+                let o = v(a);
+                let (qb, ub, wb) = (c.zeroed(), c.zeroed(), c.zeroed());
                 kernels::semi_lagrangian_vjp(&g, v(q), v(u), v(w), dt, o, qb, ub, wb);
-                self.add_with(q, |k| qb[k]);
-                self.add_with(u, |k| ub[k]);
-                self.add_with(w, |k| wb[k]);
-            }
-            Op::Sample(a, idx) => {
-                let n = g.len();
-                let d = self.acc(a, n);
-                for (&i, &x) in idx.iter().zip(o) {
-                    d[i] += x;
+                c.count(4, 0);
+                for (x, t) in [(q, qb), (u, ub), (w, wb)] {
+                    let l = self.leaf(t);
+                    self.contribute(x, l);
                 }
             }
-            Op::Mask(a, m) => self.add_with(a, |k| o[k] * m[k]),
-            Op::Poisson(a) => {
+            Op::Poisson(x) => {
                 // P is symmetric: its adjoint is another solve
-                let (solver, work) = (self.ctx.poisson, self.ctx.work);
-                self.add_kernel(a, Store::Add, |t, st| solver.solve_checked(o, t, &mut work.borrow_mut(), st, par));
+                let o = v(a);
+                let t = c.zeroed();
+                c.poisson.solve_checked(o, t, &mut c.work.borrow_mut(), Store::Overwrite, par);
+                c.count(1, 0);
+                let l = self.leaf(t);
+                self.contribute(x, l);
             }
-            Op::Sparse(a) => {
+            Op::Sparse(x) => {
                 // A symmetric: b̄ = A⁻¹ x̄, with the same factorisation
-                if let Some(solver) = self.ctx.sparse {
-                    let t = self.tmp();
+                if let Some(solver) = c.sparse {
+                    let o = v(a);
+                    let t = c.zeroed();
                     solver.solve_checked(o, t);
-                    self.add_with(a, |k| t[k]);
+                    c.count(1, 0);
+                    let l = self.leaf(t);
+                    self.contribute(x, l);
                 }
             }
-            Op::SparseAt(a, s) => {
+            Op::SparseAt(x, s) => {
                 // A(s) symmetric: b̄ = A(s)⁻¹ x̄ and s̄ = −⟨b̄, A₁ x⟩
-                if let Some(solver) = self.ctx.sparse {
-                    let sv = v(s)[0];
-                    let (t, y) = (self.tmp(), self.tmp());
+                if let Some(solver) = c.sparse {
+                    let (o, sv, vout) = (v(a), v(s)[0], v(out));
+                    let (t, y) = (c.zeroed(), c.zeroed());
                     if solver.factor_at(sv.part(0)).is_ok() {
                         solver.solve_at_checked(sv, o, t);
                     } else {
@@ -264,18 +269,91 @@ impl<'id, T: Components> Sweep<'_, 'id, T> {
                         // the driver reports the non-finite adjoint's step)
                         t.iter_mut().for_each(|x| *x = T::from_f64(f64::NAN));
                     }
-                    solver.apply_a1(out, y);
-                    let (t, y): (&[T], &[T]) = (t, y);
-                    self.add_with(a, |k| t[k]);
-                    self.add_sum(s, |k| -(t[k] * y[k]));
+                    solver.apply_a1(vout, y);
+                    c.count(2, 0);
+                    let (lt, ly) = (self.leaf(t), self.leaf(y));
+                    self.contribute(x, lt);
+                    let ty = self.op(Op::Mul(lt, ly));
+                    let e = self.op(Op::Neg(ty));
+                    self.add_sum(s, e);
                 }
             }
-            Op::User(rule, ids) => {
-                let inputs: &[&[T]] = self.ctx.arena.alloc_slice_fill_iter(ids.iter().map(|&id| v(id)));
-                for (k, &id) in ids.iter().enumerate() {
-                    self.add_kernel(id, Store::Add, |t, _| rule.vjp(&g, inputs, o, k, t, par));
-                }
+            Op::Splat(_)
+            | Op::MapD(..)
+            | Op::Map2D(..)
+            | Op::StencilT(..)
+            | Op::Sample(..)
+            | Op::Sum(_)
+            | Op::Dot(..) => unreachable!("not a field operation of a step"),
+        }
+    }
+
+    /// The rule of a scalar- or observation-valued operation, `o` its
+    /// output's adjoint.
+    fn small_rule(&mut self, out: u32, op: Op<'id, T>, o: &[T]) {
+        let c = self.ctx;
+        let v = |id: u32| c.val(id);
+        let kind = |id: u32| c.st.borrow().vals[id as usize].kind;
+        match op {
+            Op::Leaf => {}
+            Op::Add(x, y) => {
+                self.small_acc(x, 1)[0] += o[0];
+                self.small_acc(y, 1)[0] += o[0];
             }
+            Op::Sub(x, y) => {
+                self.small_acc(x, 1)[0] += o[0];
+                self.small_acc(y, 1)[0] += -o[0];
+            }
+            Op::Mul(x, y) => {
+                let (vx, vy) = (v(x)[0], v(y)[0]);
+                self.small_acc(x, 1)[0] += o[0] * vy;
+                self.small_acc(y, 1)[0] += o[0] * vx;
+            }
+            Op::Div(x, y) => {
+                let (vy, vo) = (v(y)[0], v(out)[0]);
+                self.small_acc(x, 1)[0] += o[0] / vy;
+                self.small_acc(y, 1)[0] += -(o[0] * vo / vy);
+            }
+            Op::Neg(x) => self.small_acc(x, 1)[0] += -o[0],
+            Op::ScaleC(x, k) => self.small_acc(x, 1)[0] += o[0] * k,
+            Op::AddC(x, _) => self.small_acc(x, 1)[0] += o[0],
+            Op::Map(u, x) => {
+                let vx = v(x)[0];
+                self.small_acc(x, 1)[0] += o[0] * u.derivative(vx);
+            }
+            Op::SubData(x, _) => {
+                let acc = self.small_acc(x, o.len());
+                acc.iter_mut().zip(o).for_each(|(d, &s)| *d += s);
+            }
+            Op::Sum(f) => {
+                let s = self.scalar(o[0]);
+                let e = self.op(Op::Splat(s));
+                self.contribute(f, e);
+            }
+            Op::Dot(x, y) if kind(x) == Kind::Field => {
+                let s = self.scalar(o[0]);
+                let cx = self.op(Op::ScaleS(y, s));
+                self.contribute(x, cx);
+                let cy = self.op(Op::ScaleS(x, s));
+                self.contribute(y, cy);
+            }
+            Op::Dot(x, y) => {
+                // observation vectors
+                let (vx, vy, s) = (v(x), v(y), o[0]);
+                let ax = self.small_acc(x, vx.len());
+                ax.iter_mut().zip(vy).for_each(|(d, &b)| *d += b * s);
+                let ay = self.small_acc(y, vy.len());
+                ay.iter_mut().zip(vx).for_each(|(d, &b)| *d += b * s);
+            }
+            Op::Sample(f, idx) => {
+                let t = c.zeroed();
+                for (&i, &x) in idx.iter().zip(o) {
+                    t[i] += x;
+                }
+                let l = self.leaf(t);
+                self.contribute(f, l);
+            }
+            _ => unreachable!("not a scalar or observation operation"),
         }
     }
 }

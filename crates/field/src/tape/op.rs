@@ -1,0 +1,130 @@
+//! What the tape holds: one [`Val`] per value (a field, a scalar, an
+//! observation vector), made by an [`Op`] on earlier values.
+
+use rewind_tape::{Binary, Unary};
+
+use super::stencil::Rule;
+
+/// What a value is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Kind {
+    /// One value per grid point.
+    Field,
+    /// One value.
+    Scalar,
+    /// A vector of observations (point samples).
+    Obs,
+}
+
+/// How a value was made; operands are value ids.
+///
+/// Pointwise operations and stencils on fields are *lazy*: they are
+/// evaluated, fused, only when their value is needed (see `fuse.rs`). The
+/// operations marked "adjoint" are made by the reverse sweep, never
+/// recorded by a step.
+#[derive(Clone, Copy)]
+pub(super) enum Op<'id, T> {
+    /// An input, a constant, an adjoint contribution computed eagerly.
+    Leaf,
+    Add(u32, u32),
+    Sub(u32, u32),
+    Mul(u32, u32),
+    Div(u32, u32),
+    Neg(u32),
+    ScaleC(u32, f64),
+    AddC(u32, f64),
+    /// A field times a scalar.
+    ScaleS(u32, u32),
+    /// A field plus a scalar.
+    AddS(u32, u32),
+    Map(Unary, u32),
+    Map2(Binary, u32, u32),
+    /// `m ⊙ a` with a fixed mask.
+    Mask(u32, &'id [f64]),
+    /// `a − data` with fixed data (a field or observations).
+    SubData(u32, &'id [f64]),
+    /// A stencil of materialised fields.
+    Stencil(&'id dyn Rule<T>, &'id [u32]),
+    /// Adjoint: a scalar's value at every point.
+    Splat(u32),
+    /// Adjoint: `f'(a)`.
+    MapD(Unary, u32),
+    /// Adjoint: `∂f/∂a (a, b)` (`true`) or `∂f/∂b (a, b)`.
+    Map2D(Binary, bool, u32, u32),
+    /// Adjoint: the VJP gather of a stencil for its input `k`, from the
+    /// output's materialised adjoint and the stencil's inputs.
+    StencilT(&'id dyn Rule<T>, u32, u32, &'id [u32]),
+    /// Periodic roll `out[i, j] = a[i − di, j − dj]` (eager).
+    Shift(u32, isize, isize),
+    Arakawa(u32, u32),
+    Upwind(u32, u32, u32),
+    SemiLag(u32, u32, u32, f64),
+    Sample(u32, &'id [usize]),
+    Poisson(u32),
+    Sparse(u32),
+    /// `A(s)⁻¹ b` for an affine operator: `(b, s)`.
+    SparseAt(u32, u32),
+    Sum(u32),
+    Dot(u32, u32),
+}
+
+impl<T> Op<'_, T> {
+    /// Whether the operation is evaluated lazily (pointwise or a stencil).
+    pub(super) fn is_lazy(&self) -> bool {
+        use Op::*;
+        matches!(
+            self,
+            Add(..)
+                | Sub(..)
+                | Mul(..)
+                | Div(..)
+                | Neg(..)
+                | ScaleC(..)
+                | AddC(..)
+                | ScaleS(..)
+                | AddS(..)
+                | Map(..)
+                | Map2(..)
+                | Mask(..)
+                | SubData(..)
+                | Stencil(..)
+                | Splat(..)
+                | MapD(..)
+                | Map2D(..)
+                | StencilT(..)
+        )
+    }
+
+    /// The operands a lazy operation reads pointwise (at the same point):
+    /// those that may themselves be lazy. A stencil's inputs are read at
+    /// offsets and are always materialised, so they are not among them.
+    pub(super) fn pointwise_operands(&self) -> [Option<u32>; 2] {
+        use Op::*;
+        match *self {
+            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | Map2(_, a, b) | Map2D(_, _, a, b) => [Some(a), Some(b)],
+            Neg(a)
+            | ScaleC(a, _)
+            | AddC(a, _)
+            | ScaleS(a, _)
+            | AddS(a, _)
+            | Map(_, a)
+            | MapD(_, a)
+            | Mask(a, _)
+            | SubData(a, _) => [Some(a), None],
+            _ => [None, None],
+        }
+    }
+}
+
+/// One value of a recording.
+#[derive(Clone, Copy)]
+pub(super) struct Val<'id, T> {
+    pub(super) kind: Kind,
+    pub(super) op: Op<'id, T>,
+    /// The values, once computed: always, but for a lazy field not yet
+    /// materialised.
+    pub(super) buf: Option<&'id [T]>,
+    /// For a lazy field: a bound on the lazy operations its evaluation
+    /// runs (itself included).
+    pub(super) size: u32,
+}
