@@ -3,14 +3,20 @@
 //! sweep, minus the primal) and the JVP time (the primal over dual
 //! numbers); the bandwidth of the elementwise and stencil kernels against a
 //! plain copy and triad; the speed-up of a taped step from 1 to 2 threads;
-//! and the arena bytes of one taped step.
+//! and the arena bytes of one taped step. Then, per time step of ns2d and
+//! of shallow water (RK4, 128² and 256², 1 and 2 threads): the passes over
+//! memory (fields read and written, the FFT's own work arrays aside) and
+//! the time of the primal, the recorded step and the recorded step with its
+//! sweep, with the bandwidth those passes imply beside a plain copy's.
 //!
-//! `cargo run --release -p rewind-examples --example field_figures [-- --quick]`
+//! `cargo run --release -p rewind-examples --example field_figures [-- --quick] [--steps]`
+//! (`--steps`: the step table alone)
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use rewind_examples::field_ops::{OPS, apply, taped_rhs_step};
+use rewind_examples::passes::{Figure, step_figures};
 use rewind_examples::timing::seconds_per_call;
 use rewind_field::{FieldTape, Grid, Par};
 use rewind_tape::Dual;
@@ -20,6 +26,9 @@ fn main() {
     let budget = Duration::from_millis(if quick { 60 } else { 400 });
     let two = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("thread pool");
     let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("thread pool");
+    if std::env::args().any(|a| a == "--steps") {
+        return steps(budget, &one, &two);
+    }
     println!("field operations, 2 threads (Par::Threads), best of 5 batches; VJP = (record + sweep) - primal");
     for n in [128usize, 256, 512] {
         let g = Grid::periodic_square(n, 2.0 * std::f64::consts::PI).expect("grid");
@@ -112,5 +121,50 @@ fn main() {
             tape.arena_bytes() as f64 / (1 << 20) as f64,
             tape.arena_bytes() as f64 / len as f64
         );
+    }
+
+    steps(budget, &one, &two);
+}
+
+/// Passes over memory and time per RK4 step of ns2d and shallow water.
+fn steps(budget: Duration, one: &rayon::ThreadPool, two: &rayon::ThreadPool) {
+    use rewind_ns2d::spec::{Size, field_a, params};
+    println!("\npasses over memory per RK4 step (fields of N² values read + written; FFT work arrays not counted)");
+    println!(
+        "{:>14} {:>5} {:>3}  {:>22}  {:>22}  {:>22}  {:>9}",
+        "model", "N", "thr", "primal: passes, time", "taped: passes, time", "+ sweep: passes, time", "copy GB/s"
+    );
+    for (n, size) in [(128usize, Size::M), (256, Size::L)] {
+        let a: Vec<f64> = (0..n * n).map(|k| (k % 97) as f64).collect();
+        let mut out = vec![0.0; n * n];
+        let t_copy = one.install(|| seconds_per_call(budget, || out.copy_from_slice(black_box(&a))));
+        let copy_gbs = 16.0 * (n * n) as f64 / t_copy / 1e9;
+        let ns2d = rewind_ns2d::Ns2d::new(params(size)).expect("ns2d");
+        let w0 = field_a(n);
+        let sw = rewind_shallow_water::spec::model(rewind_shallow_water::spec::Case { n, steps: 1 }).expect("model");
+        let x0 = sw.bump(0.1).expect("state");
+        for (threads, pool) in [(1, one), (2, two)] {
+            let show = |name: &str, f: [Figure; 3]| {
+                let cell = |f: Figure| {
+                    let gbs = f.passes.total() as f64 * 8.0 * (n * n) as f64 / f.seconds / 1e9;
+                    format!("{:>4}, {:>7.2} ms {:>4.1} GB/s", f.passes.total(), f.seconds * 1e3, gbs)
+                };
+                println!(
+                    "{name:>14} {n:>5} {threads:>3}  {}  {}  {}  {copy_gbs:>9.1}",
+                    cell(f[0]),
+                    cell(f[1]),
+                    cell(f[2])
+                );
+            };
+            let figures = pool.install(|| {
+                (
+                    step_figures(ns2d.clone(), &w0, Par::Threads, budget).expect("ns2d step"),
+                    step_figures(sw, &x0, Par::Threads, budget).expect("shallow-water step"),
+                )
+            });
+            for (name, f) in [("ns2d", figures.0), ("shallow water", figures.1)] {
+                show(name, [f.primal, f.taped, f.taped_and_swept]);
+            }
+        }
     }
 }

@@ -54,13 +54,19 @@ Three ways to checkpoint the scan over the steps:
 At N = 128, K = 100 (same runs as above; gradient, HVP in s, the process's
 peak RSS doing primal, gradient and HVP): remat 0.547, 1.316, 536 MiB;
 nested (10x10) 0.637, 1.587, 537 MiB; store 0.644, 1.425, 1507 MiB.
+Tried and not kept: jax.checkpoint around each stage's right-hand side
+instead of the step (the backward pass then keeps every stage's input):
+0.538-0.549 s and 1.327-1.340 s against remat's 0.550 and 1.309-1.312 in
+the same quiet window, in 467 MiB against 382 (gradient process) and 729
+against 467 (HVP process).
 
 Usage:
     python scripts/jax_shallow_water.py --n N --steps K [--variant remat|nested|store]
                                         [--rk scan|unrolled] [--shift roll|concat|pad]
                                         [--what primal|grad|hvp|all] [--repeats R]
     python scripts/jax_shallow_water.py --n 32 --steps 100 --sanity   (mass, energy)
-    python scripts/jax_shallow_water.py --n 32 --steps 100 --check    (finite differences)
+    python scripts/jax_shallow_water.py --n 32 --steps 100 --check    (finite differences,
+                                                                       independent NumPy code)
 
 Prints one JSON object with the keys of `rewind spec shallow-water`
 (N, steps, dt, Jloss, grad_norm, grad_g, grad_f, grad_dot_v, hvp_norm,
@@ -341,10 +347,59 @@ def sanity(n, steps, shift):
             "jax_version": jax.__version__}
 
 
+def numpy_objective(n, steps):
+    """J(x0, g, f) by plain NumPy, written separately from the JAX code above straight
+    from the spec's text (np.roll for the shifts, RK4 with k1..k4 written out): an
+    independent check of the right-hand side and of the objective."""
+    dx = 2.0 * math.pi / n
+    dt = time_step(n)
+    _, x, y = grid(n)
+
+    def ip(a):  # a[i+1, j]
+        return np.roll(a, -1, 0)
+
+    def im(a):  # a[i-1, j]
+        return np.roll(a, 1, 0)
+
+    def jp(a):  # a[i, j+1]
+        return np.roll(a, -1, 1)
+
+    def jm(a):  # a[i, j-1]
+        return np.roll(a, 1, 1)
+
+    def rhs(s, g, f):
+        h, u, v = s
+        U = 0.5 * (h + ip(h)) * u
+        V = 0.5 * (h + jp(h)) * v
+        rh = -((U - im(U)) / dx + (V - jm(V)) / dx)
+        q = ((ip(v) - v) / dx - (jp(u) - u) / dx + f) / (0.25 * (h + ip(h) + jp(h) + ip(jp(h))))
+        B = g * h + 0.5 * (0.5 * (u * u + im(u * u)) + 0.5 * (v * v + jm(v * v)))
+        qv = q * 0.5 * (V + ip(V))
+        qu = q * 0.5 * (U + jp(U))
+        return [rh, 0.5 * (qv + jm(qv)) - (ip(B) - B) / dx, -0.5 * (qu + im(qu)) - (jp(B) - B) / dx]
+
+    def phi(s, g, f):
+        for _ in range(steps):
+            k1 = rhs(s, g, f)
+            k2 = rhs([a + dt / 2 * b for a, b in zip(s, k1)], g, f)
+            k3 = rhs([a + dt / 2 * b for a, b in zip(s, k2)], g, f)
+            k4 = rhs([a + dt * b for a, b in zip(s, k3)], g, f)
+            s = [a + dt / 6 * (b + 2 * c + 2 * d + e) for a, b, c, d, e in zip(s, k1, k2, k3, k4)]
+        return s
+
+    target = phi(list(bump(x, y, B_BUMP)), G0, F0)
+
+    def objective(s0, g, f):
+        return 0.5 * dx * dx * sum(float(np.sum((a - t) ** 2)) for a, t in zip(phi(list(s0), g, f), target))
+
+    return objective, [np.asarray(a) for a in bump(x, y, A_BUMP)]
+
+
 def fd_check(n, steps, shift, rk):
     """The gradient and the HVP against central finite differences in direction v
-    (the store variant; all variants agree to round-off). Richardson-extrapolated
-    central differences at eps and eps/2 (error O(eps^4))."""
+    (the store variant; all variants agree to round-off), Richardson-extrapolated
+    central differences at eps and eps/2 (error O(eps^4)); J, dJ/dg and dJ/df
+    against the independent NumPy code of numpy_objective."""
     pb = Problem(n, steps, rk=rk, shift=shift)
     loss, grad_fn, hvp_fn, _ = make_functions(pb, "store")
     loss, grad_fn, hvp_fn = jax.jit(loss), jax.jit(grad_fn), jax.jit(hvp_fn)
@@ -367,7 +422,24 @@ def fd_check(n, steps, shift, rk):
             return flat(list(g[0]) + [g[1], g[2]])
         return (gvec(eps) - gvec(-eps)) / (2 * eps)
 
-    out = {"N": n, "steps": steps, "Jloss": float(j), "grad_dot_v": gdv, "v_dot_hvp": vhv, "fd": []}
+    out = {"N": n, "steps": steps, "Jloss": float(j), "grad_g": float(gr[1]), "grad_f": float(gr[2]),
+           "grad_dot_v": gdv, "v_dot_hvp": vhv}
+    # J, dJ/dg and dJ/df by the independent NumPy code (Richardson-extrapolated
+    # central differences at 1e-3 and 5e-4 for the derivatives)
+    nj, xa = numpy_objective(n, steps)
+
+    def rich(fun, e):
+        def c(e):
+            return (fun(e) - fun(-e)) / (2 * e)
+        return (4 * c(e / 2) - c(e)) / 3
+
+    nj0 = nj(xa, G0, F0)
+    ng = rich(lambda t: nj(xa, G0 + t, F0), 1e-3)
+    nf = rich(lambda t: nj(xa, G0, F0 + t), 1e-3)
+    out["numpy"] = {"Jloss": nj0, "Jloss_rel_diff": abs(nj0 - float(j)) / abs(float(j)),
+                    "grad_g_fd": ng, "grad_g_rel_err": abs(ng - float(gr[1])) / abs(float(gr[1])),
+                    "grad_f_fd": nf, "grad_f_rel_err": abs(nf - float(gr[2])) / abs(float(gr[2]))}
+    out["fd"] = []
     for eps in (1e-2, 1e-3, 1e-4):
         fj = (4 * central_j(eps / 2) - central_j(eps)) / 3
         fg = (4 * central_g(eps / 2) - central_g(eps)) / 3
@@ -408,7 +480,7 @@ def main():
 
     pb = Problem(args.n, args.steps, rk=args.rk, shift=args.shift)
     baseline_rss = peak_rss_bytes()  # interpreter + jax + the fields, before any compilation
-    loss, grad_fn, hvp_fn, target = make_functions(pb, args.variant)
+    _, grad_fn, hvp_fn, target = make_functions(pb, args.variant)
     g0, f0 = jnp.asarray(G0), jnp.asarray(F0)
     vg, vf = jnp.asarray(V_G), jnp.asarray(V_F)
     vflat = flat(list(pb.vx) + [V_G, V_F])

@@ -152,3 +152,64 @@ pub mod field_ops {
         })
     }
 }
+
+/// Passes over memory and time per time step of a model (the roofline view
+/// of `examples/field_figures.rs` and the field bench): what a step reads
+/// and writes, in whole fields, and how fast that is against a plain copy.
+pub mod passes {
+    use std::time::Duration;
+
+    use rewind_checkpoint::{StepError, Stepper};
+    use rewind_field::{Par, Passes};
+    use rewind_sim::{Model, Sim};
+
+    use crate::timing::seconds_per_call;
+
+    /// One kind of step: its passes (per state-sized field of the grid) and
+    /// seconds.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Figure {
+        /// Fields read and written.
+        pub passes: Passes,
+        /// Seconds per step.
+        pub seconds: f64,
+    }
+
+    /// A model's step three ways: the primal (values only), the recorded
+    /// step alone, and the recorded step with its reverse sweep.
+    #[derive(Debug, Clone, Copy)]
+    pub struct StepFigures {
+        /// `Stepper::step`.
+        pub primal: Figure,
+        /// `Sim::step_recorded`.
+        pub taped: Figure,
+        /// `Stepper::step_vjp` (recording and sweep).
+        pub taped_and_swept: Figure,
+    }
+
+    /// Measures one step of `model` from `x0` with the kernels' parallelism
+    /// `par` (in the current rayon pool), each timing over `budget`.
+    pub fn step_figures<M: Model>(model: M, x0: &[f64], par: Par, budget: Duration) -> Result<StepFigures, StepError> {
+        let mut sim = Sim::<M, f64>::new(model, par).map_err(StepError::model)?;
+        let (mut next, mut xbar, mut pbar) = (vec![0.0; x0.len()], vec![0.0; x0.len()], vec![0.0; sim.param_len()]);
+        let mut seed = |y: &[f64], ybar: &mut [f64]| -> Result<(), StepError> {
+            ybar.copy_from_slice(y);
+            Ok(())
+        };
+        let mut once = |sim: &mut Sim<M, f64>, kind: usize| -> Result<Passes, StepError> {
+            sim.reset_passes();
+            match kind {
+                0 => sim.step(0, x0, &mut next)?,
+                1 => sim.step_recorded(0, x0, &mut next)?,
+                _ => sim.step_vjp(0, x0, &mut next, &mut seed, &mut xbar, &mut pbar)?,
+            }
+            Ok(sim.passes())
+        };
+        let mut figure = |kind: usize| -> Result<Figure, StepError> {
+            let passes = once(&mut sim, kind)?;
+            let seconds = seconds_per_call(budget, || once(&mut sim, kind));
+            Ok(Figure { passes, seconds })
+        };
+        Ok(StepFigures { primal: figure(0)?, taped: figure(1)?, taped_and_swept: figure(2)? })
+    }
+}

@@ -7,7 +7,7 @@
 //! combination `x + dt Σ bⱼ kⱼ` is one fused pass per field
 //! ([`Ctx::combine`]), the increments first, then `x`.
 
-use rewind_field::{Components, Ctx, Scalar};
+use rewind_field::{Components, Ctx, Field, Scalar};
 use smallvec::SmallVec;
 
 use crate::{SimError, State};
@@ -60,15 +60,24 @@ impl Method {
     ) -> Result<State<'id, T>, E> {
         let (a, b) = self.tableau();
         let mut k: SmallVec<[State<'id, T>; 4]> = SmallVec::new();
-        for row in a {
+        for (i, row) in a.iter().enumerate() {
             let y = if row.iter().all(|f| f.0 == 0) {
                 x.clone()
             } else {
                 // a stage's state is read at offsets by the right-hand
                 // side's stencils: its fields are computed together, in one
-                // loop over their shared expressions
+                // loop over their shared expressions — with the stage
+                // derivatives it reads that a later stage or the step's
+                // end reads again (kept rather than computed twice)
                 let y = combination(x, &k, row, dt);
-                c.materialise(y.fields());
+                let again = |j: usize| a[i + 1..].iter().chain([&b]).any(|r| r.get(j).is_some_and(|f| f.0 != 0));
+                let mut fields: SmallVec<[Field<'id, T>; 8]> = y.fields().iter().copied().collect();
+                for (j, kj) in k.iter().enumerate() {
+                    if row.get(j).is_some_and(|f| f.0 != 0) && again(j) {
+                        fields.extend(kj.fields().iter().copied());
+                    }
+                }
+                c.materialise(&fields);
                 y
             };
             let ki = rhs(&y)?;

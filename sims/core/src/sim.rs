@@ -93,6 +93,15 @@ impl<M: Model, T: Components> Sim<M, T> {
     pub fn arena_bytes(&self) -> usize {
         self.tape.arena_bytes()
     }
+    /// Passes over memory made by the steps so far, in whole fields (see
+    /// [`rewind_field::Passes`]); [`Sim::reset_passes`] starts again.
+    pub fn passes(&self) -> rewind_field::Passes {
+        self.tape.passes()
+    }
+    /// Starts counting passes over memory from zero.
+    pub fn reset_passes(&self) {
+        self.tape.reset_passes();
+    }
 
     /// Records step `t` from `x` on the tape, as [`Stepper::step_vjp`]
     /// does, and stops there: no reverse sweep. What recording costs on

@@ -188,8 +188,8 @@ fn the_size_s_benchmark_runs_and_its_gradient_agrees_with_fd() {
     })
     .unwrap();
     use spec::Phase::{Gradient, Hvp, Primal, Target};
-    assert_eq!(ticks, vec![(Target, 100), (Primal, 100), (Gradient, 322), (Hvp, 322)]);
-    assert_eq!(spec::evaluations(Size::S, strategy).unwrap(), 844);
+    assert_eq!(ticks, vec![(Target, 100), (Primal, 300), (Gradient, 322), (Hvp, 322)]);
+    assert_eq!(spec::evaluations(Size::S, strategy).unwrap(), 1044);
     assert_eq!(r.forward_steps, 322);
     assert_eq!((r.n, r.steps), (32, 100));
     assert!(r.jloss > 0.0 && r.grad_norm > 0.0 && r.hvp_norm > 0.0);

@@ -20,6 +20,12 @@
 //! Every output point is written by one thread, in the same order of
 //! operations whatever the rows a call is given: the same bits for any
 //! split into tiles or threads.
+//!
+//! An input is a whole field in memory, or a *window* ([`Rows`]): the rows
+//! a fused loop computed for its tile and the halo around it (an
+//! expression never stored, read at offsets). Rows are numbered without
+//! wrapping — a window of the first tile starts at row −1 — and a row `r`
+//! holds the field's values at the wrapped row `r mod nx`.
 
 use std::ops::Range;
 
@@ -31,25 +37,53 @@ use crate::Grid;
 /// Points per chunk of the interior loops.
 const W: usize = 8;
 
-/// The start of row `i + di` under the boundary rule, or `None` outside a
-/// walled grid.
-#[inline(always)]
-fn row_start(g: &Grid, b: Boundary, i: usize, di: isize) -> Option<usize> {
-    let r = i as isize + di;
-    match b {
-        Boundary::Periodic => Some(r.rem_euclid(g.nx as isize) as usize * g.ny),
-        Boundary::Zero => (r >= 0 && (r as usize) < g.nx).then(|| r as usize * g.ny),
+/// The rows of an input: a whole field (`first: None`; rows wrap), or a
+/// window holding the unwrapped rows `first, first + 1, …` (each the
+/// field's values at the wrapped row).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Rows<'a, T> {
+    pub(super) data: &'a [T],
+    pub(super) first: Option<isize>,
+}
+
+impl<'a, T> Rows<'a, T> {
+    /// A whole field.
+    pub(super) fn full(data: &'a [T]) -> Self {
+        Rows { data, first: None }
+    }
+    /// Where row `r` (unwrapped; its wrapped index `target`) starts.
+    #[inline(always)]
+    fn start(&self, ny: usize, r: isize, target: usize) -> usize {
+        match self.first {
+            None => target * ny,
+            Some(f) => (r - f) as usize * ny,
+        }
     }
 }
 
-/// Column `j + dj` under the boundary rule, or `None` outside.
+/// `i + d` on a line of `n` points under the boundary rule, or `None`
+/// outside a walled grid. (`i < n`; offsets reach at most twice around a
+/// periodic line: a stencil's reach is checked against the grid, and a
+/// VJP adds two offsets.)
 #[inline(always)]
-fn col(g: &Grid, b: Boundary, j: usize, dj: isize) -> Option<usize> {
-    let c = j as isize + dj;
+fn wrap(b: Boundary, i: usize, d: isize, n: usize) -> Option<usize> {
+    let (r, n) = (i as isize + d, n as isize);
     match b {
-        Boundary::Periodic => Some(c.rem_euclid(g.ny as isize) as usize),
-        Boundary::Zero => (c >= 0 && (c as usize) < g.ny).then_some(c as usize),
+        Boundary::Periodic => Some(if r < 0 {
+            if r + n < 0 { r + 2 * n } else { r + n }
+        } else if r >= n {
+            if r - n >= n { r - 2 * n } else { r - n }
+        } else {
+            r
+        } as usize),
+        Boundary::Zero => (r >= 0 && r < n).then_some(r as usize),
     }
+}
+
+/// The wrapped index of the unwrapped row `r` (any row of a window).
+#[inline(always)]
+fn wrapped(r: isize, nx: usize) -> usize {
+    r.rem_euclid(nx as isize) as usize
 }
 
 /// The columns `lo..hi` where `j + dj` stays inside the row for every
@@ -60,22 +94,25 @@ fn interior(ny: usize, shifts: impl Iterator<Item = isize> + Clone) -> Range<usi
     lo..hi.max(lo)
 }
 
-/// Local inputs of the point `(i + si, j + sj)`: input `k` at offset `m` in
-/// `local[k·M + m]`, zero outside a walled grid.
+/// Local inputs of the point `(w + si, j + sj)` (`w` the wrapped row of
+/// the unwrapped row `r`): input `k` at offset `m` in `local[k·M + m]`,
+/// zero outside a walled grid.
 #[inline]
+#[allow(clippy::too_many_arguments)]
 pub(super) fn gather<K: Stencil, T: Real>(
     g: &Grid,
-    xs: &[&[T]],
-    i: usize,
+    xs: &[Rows<'_, T>],
+    r: isize,
+    w: usize,
     j: usize,
     (si, sj): (isize, isize),
     local: &mut [T],
 ) {
     let m = K::OFFSETS.len();
     for (o, &(di, dj)) in K::OFFSETS.iter().enumerate() {
-        let at = row_start(g, K::BOUNDARY, i, si + di).zip(col(g, K::BOUNDARY, j, sj + dj));
+        let at = wrap(K::BOUNDARY, w, si + di, g.nx).zip(wrap(K::BOUNDARY, j, sj + dj, g.ny));
         for (k, x) in xs.iter().enumerate() {
-            local[k * m + o] = at.map_or(T::zero(), |(r, c)| x[r + c]);
+            local[k * m + o] = at.map_or(T::zero(), |(t, c)| x.data[x.start(g.ny, r + si + di, t) + c]);
         }
     }
 }
@@ -117,62 +154,69 @@ fn sweep<T: Real>(src: &[&[T]], out: &mut [T], f: impl Fn(&mut T, &[T])) {
 }
 
 /// The slices `src[k·M + m]` of the inputs at the offsets `oₘ + shift` for
-/// the columns `cols` of row `i`, or `None` if a source row is outside a
-/// walled grid.
+/// the columns `cols` of the unwrapped row `r` (wrapped `w`), or `None` if
+/// a source row is outside a walled grid.
 #[inline]
 fn sources<'a, K: Stencil, T>(
     g: &Grid,
-    xs: &[&'a [T]],
-    i: usize,
+    xs: &[Rows<'a, T>],
+    r: isize,
+    w: usize,
     (si, sj): (isize, isize),
     cols: &Range<usize>,
     src: &mut [&'a [T]; SRC],
 ) -> Option<()> {
     let m = K::OFFSETS.len();
     for (o, &(di, dj)) in K::OFFSETS.iter().enumerate() {
-        let r = row_start(g, K::BOUNDARY, i, si + di)?;
-        let start = (r + cols.start).wrapping_add_signed(sj + dj);
+        let t = wrap(K::BOUNDARY, w, si + di, g.nx)?;
         for (k, x) in xs.iter().enumerate() {
-            src[k * m + o] = &x[start..start + cols.len()];
+            let start = (x.start(g.ny, r + si + di, t) + cols.start).wrapping_add_signed(sj + dj);
+            src[k * m + o] = &x.data[start..start + cols.len()];
         }
     }
     Some(())
 }
 
-/// `out` = the stencil's values on `rows` (rows of `g.ny` values), from
-/// the whole input fields `xs`.
-pub(super) fn eval_rows<K: Stencil, T: Real>(kernel: &K, g: &Grid, xs: &[&[T]], rows: Range<usize>, out: &mut [T]) {
+/// `out` = the stencil's values on the unwrapped rows `rows` (rows of
+/// `g.ny` values), from the inputs `xs`.
+pub(super) fn eval_rows<K: Stencil, T: Real>(
+    kernel: &K,
+    g: &Grid,
+    xs: &[Rows<'_, T>],
+    rows: Range<isize>,
+    out: &mut [T],
+) {
     let ny = g.ny;
     let len = K::INPUTS * K::OFFSETS.len();
     let inner = interior(ny, K::OFFSETS.iter().map(|o| o.1));
     let mut local = [T::zero(); MAX_LOCAL];
-    for (r, i) in rows.enumerate() {
-        let orow = &mut out[r * ny..(r + 1) * ny];
+    for (k, r) in rows.enumerate() {
+        let w = wrapped(r, g.nx);
+        let orow = &mut out[k * ny..(k + 1) * ny];
         let mut src: [&[T]; SRC] = [&[]; SRC];
-        let fast = !inner.is_empty() && sources::<K, T>(g, xs, i, (0, 0), &inner, &mut src).is_some();
+        let fast = !inner.is_empty() && sources::<K, T>(g, xs, r, w, (0, 0), &inner, &mut src).is_some();
         if fast {
             sweep(&src[..len], &mut orow[inner.clone()], |o, l| *o = kernel.eval(g, l));
         }
-        for j in 0..ny {
-            if fast && inner.contains(&j) {
-                continue;
-            }
-            gather::<K, T>(g, xs, i, j, (0, 0), &mut local[..len]);
+        let rest = if fast { (0..inner.start).chain(inner.end..ny) } else { (0..ny).chain(ny..ny) };
+        for j in rest {
+            gather::<K, T>(g, xs, r, w, j, (0, 0), &mut local[..len]);
             orow[j] = kernel.eval(g, &local[..len]);
         }
     }
 }
 
-/// `out` = the adjoint of input `k` on `rows` given the output's adjoint
-/// `obar` (whole fields), term by term over the offsets (see the module
-/// docs).
+/// `out` = the adjoint of input `k` on the unwrapped rows `rows`, given
+/// the output's adjoint `obar`, term by term over the offsets (see the
+/// module docs).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn vjp_rows<K: Stencil, T: Real>(
     kernel: &K,
     g: &Grid,
-    xs: &[&[T]],
-    obar: &[T],
+    xs: &[Rows<'_, T>],
+    obar: Rows<'_, T>,
     k: usize,
-    rows: Range<usize>,
+    rows: Range<isize>,
     out: &mut [T],
 ) {
     let (ny, m) = (g.ny, K::OFFSETS.len());
@@ -184,25 +228,24 @@ pub(super) fn vjp_rows<K: Stencil, T: Real>(
         // the point p = q − oₘ, and its local inputs at oₘ' − oₘ
         let shift = (-di, -dj);
         let inner = interior(ny, K::OFFSETS.iter().map(|o| o.1 - dj).chain([-dj]));
-        for (r, i) in rows.clone().enumerate() {
-            let orow = &mut out[r * ny..(r + 1) * ny];
-            let prow = row_start(g, K::BOUNDARY, i, -di);
+        for (q, r) in rows.clone().enumerate() {
+            let w = wrapped(r, g.nx);
+            let orow = &mut out[q * ny..(q + 1) * ny];
+            let prow = wrap(K::BOUNDARY, w, -di, g.nx).map(|t| obar.start(ny, r - di, t));
             let mut src: [&[T]; SRC] = [&[]; SRC];
             let fast =
-                !inner.is_empty() && prow.is_some() && sources::<K, T>(g, xs, i, shift, &inner, &mut src).is_some();
+                !inner.is_empty() && prow.is_some() && sources::<K, T>(g, xs, r, w, shift, &inner, &mut src).is_some();
             if fast {
                 // the output adjoint at p rides as one more source
                 let start = (prow.unwrap_or(0) + inner.start).wrapping_add_signed(-dj);
-                src[len] = &obar[start..start + inner.len()];
+                src[len] = &obar.data[start..start + inner.len()];
                 sweep(&src[..=len], &mut orow[inner.clone()], |o, l| *o += l[len] * kernel.partial(g, &l[..len], idx));
             }
-            for j in 0..ny {
-                if fast && inner.contains(&j) {
-                    continue;
-                }
-                let Some(p) = prow.zip(col(g, K::BOUNDARY, j, -dj)).map(|(r, c)| r + c) else { continue };
-                gather::<K, T>(g, xs, i, j, shift, &mut local[..len]);
-                orow[j] += obar[p] * kernel.partial(g, &local[..len], idx);
+            let rest = if fast { (0..inner.start).chain(inner.end..ny) } else { (0..ny).chain(ny..ny) };
+            for j in rest {
+                let Some(p) = prow.zip(wrap(K::BOUNDARY, j, -dj, ny)).map(|(r, c)| r + c) else { continue };
+                gather::<K, T>(g, xs, r, w, j, shift, &mut local[..len]);
+                orow[j] += obar.data[p] * kernel.partial(g, &local[..len], idx);
             }
         }
     }

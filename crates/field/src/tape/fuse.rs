@@ -5,19 +5,29 @@
 //! some of them, [`Ctx::materialise_ids`] collects the lazy operations they
 //! need — stopping at values already in memory — in recording order (a
 //! topological order), turns each into an [`Instr`] whose operands are
-//! either earlier instructions or buffers, and runs the list over tiles of
-//! a few rows ([`TILE`] points): each instruction fills its tile of a
-//! scratch buffer that stays in cache, and only the requested fields are
-//! written to memory. Each operation runs over a whole tile at a time (a
-//! tight loop the compiler vectorises), so the dispatch costs one `match`
-//! per operation and tile, not per point — numexpr's scheme, with XLA's
-//! rule of recomputing cheap producers inside their consumers rather than
-//! storing them. Tiles are grouped into pieces for the thread team; the
-//! arithmetic of a point does not depend on the tiling, so the results are
-//! the same bits on any number of threads, and with fusion off.
+//! either earlier instructions or fields in memory, and runs the list over
+//! tiles of a few rows: each instruction fills its tile of a scratch buffer
+//! that stays in cache, and only the requested fields are written to
+//! memory. Each operation runs over a whole tile at a time (a tight loop
+//! the compiler vectorises), so the dispatch costs one `match` per
+//! operation and tile, not per point — numexpr's scheme, with XLA's rule of
+//! recomputing cheap producers inside their consumers rather than storing
+//! them.
 //!
-//! Reductions ([`Ctx::reduce_sum`]) run the same loop and fold each row,
-//! then add the rows in order.
+//! A stencil may read a lazy expression at offsets: the expression is then
+//! computed on the tile's rows and the halo of rows around them that the
+//! offsets reach (each instruction's *extent*, propagated from the
+//! consumers back to the producers), and the stencil reads that window.
+//! Halo rows are computed twice (by neighbouring tiles), so an expression
+//! whose halo would grow past [`MAX_HALO`] rows is computed into memory
+//! first. Rows are numbered without wrapping (see `compiled.rs`): a window
+//! of the first tile starts at row −1 and holds the last row's values.
+//!
+//! Tiles are grouped into pieces for the thread team; the arithmetic of a
+//! point does not depend on the tiling, so the results are the same bits
+//! on any number of threads, and with fusion off. Reductions
+//! ([`Ctx::reduce_sums`]) run the same loop and fold each row, then add
+//! the rows in order.
 
 use std::mem::MaybeUninit;
 use std::ops::Range;
@@ -28,22 +38,47 @@ use rewind_team::{ChunksMut, InitChunks};
 use smallvec::SmallVec;
 
 use super::Ctx;
+use super::compiled::Rows;
 use super::op::{Kind, Op};
-use super::stencil::Rule;
+use super::stencil::{MAX_LOCAL, Rule};
 use crate::Grid;
 use crate::components::Components;
 use crate::par::rows_per_piece;
 
-/// Points per tile (rounded to whole rows): small enough that a tile of
-/// every operation of a fused loop stays in the core's L1/L2 caches.
-const TILE: usize = 512;
+/// Points per tile (rounded to whole rows, at least [`MIN_TILE_ROWS`]):
+/// small enough that a tile of every operation of a fused loop stays in the
+/// core's L1/L2 caches.
+const TILE: usize = 1024;
+
+/// Rows per tile at least, so that halos cost a fraction of a tile.
+const MIN_TILE_ROWS: usize = 16;
+
+/// The most rows a lazy expression is computed beyond a tile on either
+/// side; one that would need more is computed into memory first.
+const MAX_HALO: isize = 4;
+
+/// The most fields one fused loop writes.
+const MAX_ROOTS: usize = 8;
+
+/// The most instructions one fused loop runs (a larger set of roots is
+/// computed in several loops).
+const MAX_SLOTS: usize = 256;
+
+/// The most sums one fused loop computes.
+pub(super) const MAX_SUMS: usize = 8;
 
 /// An operand: the tile of an earlier instruction, or a field in memory.
-#[derive(Clone, Copy)]
 enum Src<'a, T> {
     Slot(u32),
     Buf(&'a [T]),
 }
+
+impl<T> Clone for Src<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Src<'_, T> {}
 
 /// One operation of a fused loop, its operands resolved.
 #[derive(Clone, Copy)]
@@ -64,8 +99,36 @@ enum Instr<'a, T> {
     Mask(Src<'a, T>, &'a [f64]),
     SubData(Src<'a, T>, &'a [f64]),
     Splat(T),
-    Stencil(&'a dyn Rule<T>, &'a [&'a [T]]),
-    StencilT(&'a dyn Rule<T>, usize, &'a [T], &'a [&'a [T]]),
+    Stencil(&'a dyn Rule<T>, &'a [Src<'a, T>]),
+    StencilT(&'a dyn Rule<T>, usize, Src<'a, T>, &'a [Src<'a, T>]),
+}
+
+impl<'a, T: Copy> Instr<'a, T> {
+    /// Calls `f` with every operand.
+    fn each_src(&self, mut f: impl FnMut(Src<'a, T>)) {
+        use Instr::*;
+        match *self {
+            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | Map2(_, a, b) | Map2D(_, _, a, b) => {
+                f(a);
+                f(b);
+            }
+            Neg(a)
+            | ScaleC(a, _)
+            | AddC(a, _)
+            | ScaleS(a, _)
+            | AddS(a, _)
+            | Map(_, a)
+            | MapD(_, a)
+            | Mask(a, _)
+            | SubData(a, _) => f(a),
+            Splat(_) => {}
+            Stencil(_, xs) => xs.iter().for_each(|&x| f(x)),
+            StencilT(_, _, o, xs) => {
+                f(o);
+                xs.iter().for_each(|&x| f(x));
+            }
+        }
+    }
 }
 
 /// `out[k] = f(a[k])`.
@@ -84,15 +147,6 @@ fn map2<T: Copy, U: Copy>(out: &mut [T], a: &[T], b: &[U], f: impl Fn(T, U) -> T
     }
 }
 
-/// The tile `points` of an operand (`cap` values per slot of `done`).
-#[inline(always)]
-fn tile<'s, T>(x: Src<'s, T>, done: &'s [T], cap: usize, points: Range<usize>) -> &'s [T] {
-    match x {
-        Src::Slot(j) => &done[j as usize * cap..j as usize * cap + points.len()],
-        Src::Buf(b) => &b[points],
-    }
-}
-
 /// Notes the field at `p` among those a loop reads.
 fn note<T>(read: &mut BVec<'_, *const T>, p: *const T) {
     if !read.contains(&p) {
@@ -100,46 +154,169 @@ fn note<T>(read: &mut BVec<'_, *const T>, p: *const T) {
     }
 }
 
-/// Runs the instructions on the rows `rows`, instruction `s` filling the
-/// tile `scratch[s·cap..]`.
-fn run_tile<T: Components>(instrs: &[Instr<'_, T>], scratch: &mut [T], cap: usize, g: &Grid, rows: Range<usize>) {
-    let (p0, p1) = (rows.start * g.ny, rows.end * g.ny);
-    let len = p1 - p0;
-    for (s, ins) in instrs.iter().enumerate() {
-        let (done, rest) = scratch.split_at_mut(s * cap);
-        let out = &mut rest[..len];
-        let done: &[T] = done;
-        let at = |x| tile(x, done, cap, p0..p1);
-        match *ins {
-            Instr::Add(a, b) => map2(out, at(a), at(b), |x, y| x + y),
-            Instr::Sub(a, b) => map2(out, at(a), at(b), |x, y| x - y),
-            Instr::Mul(a, b) => map2(out, at(a), at(b), |x, y| x * y),
-            Instr::Div(a, b) => map2(out, at(a), at(b), |x, y| x / y),
-            Instr::Neg(a) => map1(out, at(a), |x| -x),
-            Instr::ScaleC(a, c) => map1(out, at(a), |x| x * c),
-            Instr::AddC(a, c) => map1(out, at(a), |x| x + c),
-            Instr::ScaleS(a, s) => map1(out, at(a), |x| x * s),
-            Instr::AddS(a, s) => map1(out, at(a), |x| x + s),
-            Instr::Map(u, a) => map1(out, at(a), |x| u.apply(x)),
-            Instr::MapD(u, a) => map1(out, at(a), |x| u.derivative(x)),
-            Instr::Map2(f, a, b) => map2(out, at(a), at(b), |x, y| f.apply(x, y)),
-            Instr::Map2D(f, true, a, b) => map2(out, at(a), at(b), |x, y| f.d_first(x, y)),
-            Instr::Map2D(f, false, a, b) => map2(out, at(a), at(b), |x, y| f.d_second(x, y)),
-            Instr::Mask(a, m) => map2(out, at(a), &m[p0..p1], |x, m| x * m),
-            Instr::SubData(a, d) => map2(out, at(a), &d[p0..p1], |x, d| x - d),
-            Instr::Splat(v) => out.fill(v),
-            Instr::Stencil(rule, xs) => rule.eval_rows(g, xs, rows.clone(), out),
-            Instr::StencilT(rule, k, obar, xs) => rule.vjp_rows(g, xs, obar, k, rows.clone(), out),
+/// The geometry of one tile: its rows, and the rows each instruction
+/// covers around them.
+struct Tile<'p> {
+    g: Grid,
+    rows: Range<isize>,
+    ext: &'p [(isize, isize)],
+}
+
+impl Tile<'_> {
+    /// The unwrapped rows instruction `s` covers.
+    fn rows_of(&self, s: usize) -> Range<isize> {
+        let (lo, hi) = self.ext[s];
+        self.rows.start + lo..self.rows.end + hi
+    }
+}
+
+/// Calls `f(from, start, len)` for the runs of the unwrapped rows `rows`
+/// that are contiguous once wrapped: `from` the run's offset among the
+/// rows' values, `start` its offset in a whole field, `len` its values.
+#[inline(always)]
+fn each_run(g: &Grid, rows: Range<isize>, mut f: impl FnMut(usize, usize, usize)) {
+    let (nx, ny) = (g.nx as isize, g.ny);
+    let mut r = rows.start;
+    while r < rows.end {
+        let w = r.rem_euclid(nx);
+        let n = (nx - w).min(rows.end - r);
+        f((r - rows.start) as usize * ny, w as usize * ny, n as usize * ny);
+        r += n;
+    }
+}
+
+/// An operand of an instruction over its rows: a slice of an earlier
+/// instruction's window (the same rows), or a field in memory.
+enum Operand<'a, T> {
+    Window(&'a [T]),
+    Field(&'a [T]),
+}
+
+impl<T> Clone for Operand<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Operand<'_, T> {}
+
+impl<'a, T> Operand<'a, T> {
+    /// The values of one run (see [`each_run`]).
+    #[inline(always)]
+    fn run(self, from: usize, start: usize, len: usize) -> &'a [T] {
+        match self {
+            Operand::Window(v) => &v[from..from + len],
+            Operand::Field(b) => &b[start..start + len],
         }
     }
 }
 
-/// A fused loop: its instructions, which of them are written out, the
-/// reduced operand if any, and its cost.
+/// Operand `x` of an instruction on the rows from `start`, `len` values.
+#[inline(always)]
+fn operand<'s, T>(x: Src<'s, T>, done: &Done<'s, '_, T>, t: &Tile<'_>, start: isize, len: usize) -> Operand<'s, T> {
+    match x {
+        Src::Slot(j) => {
+            let from = (start - t.rows_of(j as usize).start) as usize * t.g.ny;
+            Operand::Window(&done.of(j)[from..from + len])
+        }
+        Src::Buf(b) => Operand::Field(b),
+    }
+}
+
+/// Operand `x` of a stencil: a window of rows, or a whole field.
+#[inline(always)]
+fn window<'s, T>(x: Src<'s, T>, done: &Done<'s, '_, T>, t: &Tile<'_>) -> Rows<'s, T> {
+    match x {
+        Src::Slot(j) => {
+            let rows = t.rows_of(j as usize);
+            Rows { data: &done.of(j)[..rows.len() * t.g.ny], first: Some(rows.start) }
+        }
+        Src::Buf(b) => Rows::full(b),
+    }
+}
+
+/// A pointwise loop over one run of one operand (and the run's offset in
+/// a whole field, for fixed data).
+type Unary1<'f, T> = dyn Fn(&mut [T], &[T], usize) + 'f;
+/// A pointwise loop over one run of two operands.
+type Binary1<'f, T> = dyn Fn(&mut [T], &[T], &[T]) + 'f;
+
+/// Runs the instructions on one tile, instruction `s` filling the buffer
+/// `slots[phys[s]]` (a tile of scratch in cache, or of an output) on its
+/// rows.
+fn run_tile<'a, T: Components>(instrs: &[Instr<'a, T>], phys: &[u16], slots: &mut [&mut [T]], t: &Tile<'_>) {
+    let g = &t.g;
+    for (s, ins) in instrs.iter().enumerate() {
+        let rows = t.rows_of(s);
+        let len = rows.len() * g.ny;
+        // the output buffer, out of the table while the operands are read
+        let buf = std::mem::take(&mut slots[phys[s] as usize]);
+        let out = &mut buf[..len];
+        let done = Done { slots: &*slots, phys };
+        let at = |x| operand(x, &done, t, rows.start, len);
+        let window = |x| window(x, &done, t);
+        let one = |a: Src<'a, T>, out: &mut [T], f: &Unary1<'_, T>| {
+            let a = at(a);
+            each_run(g, rows.clone(), |from, start, n| f(&mut out[from..from + n], a.run(from, start, n), start));
+        };
+        let two = |a: Src<'a, T>, b: Src<'a, T>, out: &mut [T], f: &Binary1<'_, T>| {
+            let (a, b) = (at(a), at(b));
+            each_run(g, rows.clone(), |from, start, n| {
+                f(&mut out[from..from + n], a.run(from, start, n), b.run(from, start, n))
+            });
+        };
+        match *ins {
+            Instr::Add(a, b) => two(a, b, out, &|o, x, y| map2(o, x, y, |x, y| x + y)),
+            Instr::Sub(a, b) => two(a, b, out, &|o, x, y| map2(o, x, y, |x, y| x - y)),
+            Instr::Mul(a, b) => two(a, b, out, &|o, x, y| map2(o, x, y, |x, y| x * y)),
+            Instr::Div(a, b) => two(a, b, out, &|o, x, y| map2(o, x, y, |x, y| x / y)),
+            Instr::Neg(a) => one(a, out, &|o, x, _| map1(o, x, |x| -x)),
+            Instr::ScaleC(a, c) => one(a, out, &|o, x, _| map1(o, x, |x| x * c)),
+            Instr::AddC(a, c) => one(a, out, &|o, x, _| map1(o, x, |x| x + c)),
+            Instr::ScaleS(a, v) => one(a, out, &|o, x, _| map1(o, x, |x| x * v)),
+            Instr::AddS(a, v) => one(a, out, &|o, x, _| map1(o, x, |x| x + v)),
+            Instr::Map(u, a) => one(a, out, &|o, x, _| map1(o, x, |x| u.apply(x))),
+            Instr::MapD(u, a) => one(a, out, &|o, x, _| map1(o, x, |x| u.derivative(x))),
+            Instr::Map2(f, a, b) => two(a, b, out, &|o, x, y| map2(o, x, y, |x, y| f.apply(x, y))),
+            Instr::Map2D(f, true, a, b) => two(a, b, out, &|o, x, y| map2(o, x, y, |x, y| f.d_first(x, y))),
+            Instr::Map2D(f, false, a, b) => two(a, b, out, &|o, x, y| map2(o, x, y, |x, y| f.d_second(x, y))),
+            Instr::Mask(a, m) => one(a, out, &|o, x, start| map2(o, x, &m[start..start + x.len()], |x, m| x * m)),
+            Instr::SubData(a, d) => one(a, out, &|o, x, start| map2(o, x, &d[start..start + x.len()], |x, d| x - d)),
+            Instr::Splat(v) => out.fill(v),
+            Instr::Stencil(rule, xs) => {
+                let mut w = [Rows::full(&[][..]); MAX_LOCAL];
+                xs.iter().zip(&mut w).for_each(|(&x, w)| *w = window(x));
+                rule.eval_rows(g, &w[..xs.len()], rows.clone(), out);
+            }
+            Instr::StencilT(rule, k, obar, xs) => {
+                let mut w = [Rows::full(&[][..]); MAX_LOCAL];
+                xs.iter().zip(&mut w).for_each(|(&x, w)| *w = window(x));
+                rule.vjp_rows(g, &w[..xs.len()], window(obar), k, rows.clone(), out);
+            }
+        }
+        slots[phys[s] as usize] = buf;
+    }
+}
+
+/// The buffers of the instructions computed so far.
+struct Done<'s, 'b, T> {
+    slots: &'s [&'b mut [T]],
+    phys: &'s [u16],
+}
+
+impl<'s, T> Done<'s, '_, T> {
+    /// Instruction `j`'s values.
+    fn of(&self, j: u32) -> &'s [T] {
+        self.slots[self.phys[j as usize] as usize]
+    }
+}
+
+/// A fused loop: its instructions, the rows each covers around a tile,
+/// which are written out, the sums it computes, and its cost.
 struct Plan<'id, T> {
     instrs: BVec<'id, Instr<'id, T>>,
-    roots: SmallVec<[u32; 8]>,
-    reduce: Option<Src<'id, T>>,
+    ext: BVec<'id, (isize, isize)>,
+    roots: SmallVec<[u32; MAX_ROOTS]>,
+    sums: SmallVec<[Src<'id, T>; MAX_SUMS]>,
     /// Work per point, in elementwise operations.
     weight: usize,
     /// Distinct fields in memory it reads.
@@ -147,12 +324,79 @@ struct Plan<'id, T> {
 }
 
 impl<'id, T: Components> Ctx<'id, T> {
-    /// Computes the lazy fields among `ids` (the others are in memory
-    /// already) in one fused loop.
+    /// Marks the lazy field `id` to be computed in the next fused loop
+    /// (with whatever that loop computes), rather than now in a loop of its
+    /// own: the reverse sweep keeps the adjoints of the step's stored
+    /// values this way, several in one loop. Until then it counts as one
+    /// operation in the size of the expressions that read it.
+    pub(super) fn defer(&'id self, id: u32) {
+        let full = {
+            let mut st = self.st.borrow_mut();
+            if st.vals[id as usize].buf.is_some() || st.pending.contains(&id) {
+                return;
+            }
+            st.vals[id as usize].size = 1;
+            st.pending.push(id);
+            st.pending.len() >= MAX_ROOTS
+        };
+        if full {
+            self.materialise_ids(&[]);
+        }
+    }
+
+    /// The deferred fields, taken.
+    fn take_pending(&self) -> SmallVec<[u32; MAX_ROOTS]> {
+        let mut st = self.st.borrow_mut();
+        let p = st.pending.iter().copied().collect();
+        st.pending.clear();
+        p
+    }
+
+    /// Computes the lazy fields among `ids` and the deferred ones (the
+    /// others are in memory already) in one fused loop.
     pub(super) fn materialise_ids(&'id self, ids: &[u32]) {
-        let roots: SmallVec<[u32; 8]> = {
+        self.compute_all(ids, &[]);
+    }
+
+    /// `Σₖ f[k]` of each field of `ids` (lazy or not), in one fused loop
+    /// with the deferred fields: each row folded from its first point to
+    /// its last, the rows' sums then added from the first row to the last —
+    /// the same bits for any thread count and any grouping of the sums.
+    pub(super) fn reduce_sums(&'id self, ids: &[u32]) -> SmallVec<[T; MAX_SUMS]> {
+        self.compute_all(&[], ids)
+    }
+
+    /// `Σₖ f[k]` of the field `id` (see [`Ctx::reduce_sums`]).
+    pub(super) fn reduce_sum(&'id self, id: u32) -> T {
+        self.reduce_sums(&[id])[0]
+    }
+
+    /// Computes the lazy fields among `ids` and the deferred ones, and the
+    /// sums of `sums`, in as few fused loops as the limits allow.
+    pub(super) fn compute_all(&'id self, ids: &[u32], sums: &[u32]) -> SmallVec<[T; MAX_SUMS]> {
+        let pending = self.take_pending();
+        if pending.len() + ids.len() > MAX_ROOTS {
+            self.compute_now(&pending, &[]);
+            for c in ids.chunks(MAX_ROOTS) {
+                self.compute_now(c, &[]);
+            }
+            return sums.chunks(MAX_SUMS).flat_map(|c| self.compute_now(&[], c)).collect();
+        }
+        let roots: SmallVec<[u32; MAX_ROOTS]> = pending.iter().chain(ids).copied().collect();
+        if sums.len() > MAX_SUMS {
+            self.compute_now(&roots, &[]);
+            return sums.chunks(MAX_SUMS).flat_map(|c| self.compute_now(&[], c)).collect();
+        }
+        self.compute_now(&roots, sums)
+    }
+
+    /// One fused loop for the lazy fields among `ids` (at most
+    /// [`MAX_ROOTS`]) and the sums of `sums` (at most [`MAX_SUMS`]), or
+    /// several if it would be too large.
+    fn compute_now(&'id self, ids: &[u32], sums: &[u32]) -> SmallVec<[T; MAX_SUMS]> {
+        let roots: SmallVec<[u32; MAX_ROOTS]> = {
             let st = self.st.borrow();
-            let mut r: SmallVec<[u32; 8]> = SmallVec::new();
+            let mut r: SmallVec<[u32; MAX_ROOTS]> = SmallVec::new();
             for &id in ids {
                 let v = &st.vals[id as usize];
                 if v.kind == Kind::Field && v.buf.is_none() && !r.contains(&id) {
@@ -161,37 +405,52 @@ impl<'id, T: Components> Ctx<'id, T> {
             }
             r
         };
-        if roots.is_empty() {
-            return;
+        if roots.is_empty() && sums.is_empty() {
+            return SmallVec::new();
         }
-        let plan = self.plan(&roots, None);
-        let (outs, _) = self.execute(&plan);
+        let plan = match self.plan(&roots, sums) {
+            Ok(plan) => plan,
+            Err(first) => {
+                // a halo too deep: that expression into memory first
+                self.compute_now(&[first], &[]);
+                return self.compute_now(&roots, sums);
+            }
+        };
+        if plan.instrs.len() > MAX_SLOTS && roots.len() + sums.len() > 1 {
+            // too many operations for one loop: the roots and the sums apart,
+            // then halves
+            if !roots.is_empty() && !sums.is_empty() {
+                self.compute_now(&roots, &[]);
+                return self.compute_now(&[], sums);
+            }
+            if roots.len() > 1 {
+                let (a, b) = roots.split_at(roots.len() / 2);
+                self.compute_now(a, &[]);
+                return self.compute_now(b, &[]);
+            }
+            let (a, b) = sums.split_at(sums.len() / 2);
+            return self.compute_now(&[], a).into_iter().chain(self.compute_now(&[], b)).collect();
+        }
+        assert!(plan.instrs.len() <= MAX_SLOTS, "a lazy expression is bounded by MAX_FUSED");
+        let (outs, partials) = self.execute(&plan);
         self.count(plan.reads, roots.len() as u64);
         let mut st = self.st.borrow_mut();
         for (&id, out) in roots.iter().zip(outs) {
             st.vals[id as usize].buf = Some(out);
         }
+        partials.chunks(self.grid.nx.max(1)).map(|p| p.iter().fold(T::zero(), |a, &b| a + b)).collect()
     }
 
-    /// `Σₖ f[k]` of the field `id` (lazy or not), by rows added in order:
-    /// each row folded from its first point to its last, the rows' sums
-    /// then added from the first row to the last — the same bits for any
-    /// thread count.
-    pub(super) fn reduce_sum(&'id self, id: u32) -> T {
-        let plan = self.plan(&[], Some(id));
-        let (_, partials) = self.execute(&plan);
-        self.count(plan.reads, 0);
-        partials.iter().fold(T::zero(), |a, &b| a + b)
-    }
-
-    /// The fused loop computing `roots` and the reduced field `reduce`.
-    fn plan(&'id self, roots: &[u32], reduce: Option<u32>) -> Plan<'id, T> {
+    /// The fused loop computing `roots` and the sums of `sums`; or, if an
+    /// expression would be computed too far beyond a tile, the latest such
+    /// one (to be computed into memory first).
+    fn plan(&'id self, roots: &[u32], sums: &[u32]) -> Result<Plan<'id, T>, u32> {
         let st = self.st.borrow();
         let vals = &st.vals;
         // the lazy operations needed, by a depth-first walk
         let mut slot = BVec::from_iter_in(std::iter::repeat_n(u32::MAX, vals.len()), self.arena);
         let mut needed = BVec::new_in(self.arena);
-        let mut stack = BVec::from_iter_in(roots.iter().copied().chain(reduce), self.arena);
+        let mut stack = BVec::from_iter_in(roots.iter().chain(sums).copied(), self.arena);
         while let Some(id) = stack.pop() {
             let v = &vals[id as usize];
             if v.buf.is_some() || slot[id as usize] != u32::MAX {
@@ -199,7 +458,7 @@ impl<'id, T: Components> Ctx<'id, T> {
             }
             slot[id as usize] = 0;
             needed.push(id);
-            stack.extend(v.op.pointwise_operands().into_iter().flatten());
+            v.op.each_field_operand(|a| stack.push(a));
         }
         needed.sort_unstable();
         for (s, &id) in needed.iter().enumerate() {
@@ -211,11 +470,8 @@ impl<'id, T: Components> Ctx<'id, T> {
                 s => Src::Slot(s),
             }
         };
-        let bufs = |ids: &[u32]| -> &'id [&'id [T]] {
-            self.arena.alloc_slice_fill_iter(
-                ids.iter().map(|&id| vals[id as usize].buf.expect("a stencil's input, materialised")),
-            )
-        };
+        let srcs =
+            |ids: &[u32]| -> &'id [Src<'id, T>] { self.arena.alloc_slice_fill_iter(ids.iter().map(|&id| src(id))) };
         let scalar = |id: u32| vals[id as usize].buf.expect("a scalar")[0];
         let mut weight = 0;
         let mut instrs = BVec::with_capacity_in(needed.len(), self.arena);
@@ -239,140 +495,231 @@ impl<'id, T: Components> Ctx<'id, T> {
                 Op::Splat(s) => Instr::Splat(scalar(s)),
                 Op::Stencil(rule, ids) => {
                     weight += rule.weight();
-                    Instr::Stencil(rule, bufs(ids))
+                    Instr::Stencil(rule, srcs(ids))
                 }
                 Op::StencilT(rule, k, adj, ids) => {
                     weight += 2 * rule.weight();
-                    let obar = vals[adj as usize].buf.expect("a stencil's adjoint, materialised");
-                    Instr::StencilT(rule, k as usize, obar, bufs(ids))
+                    Instr::StencilT(rule, k as usize, src(adj), srcs(ids))
                 }
                 _ => unreachable!("only lazy operations are left unmaterialised"),
             };
             weight += 1;
             instrs.push(ins);
         }
-        let reduce = reduce.map(src);
+        // the rows each instruction covers around a tile, from its
+        // consumers back (a consumer comes after what it reads)
+        let mut ext = BVec::from_iter_in(std::iter::repeat_n((0isize, 0isize), instrs.len()), self.arena);
+        let grow = |ext: &mut BVec<'_, (isize, isize)>, x: Src<'_, T>, (lo, hi): (isize, isize)| {
+            if let Src::Slot(p) = x {
+                let e = &mut ext[p as usize];
+                *e = (e.0.min(lo), e.1.max(hi));
+            }
+        };
+        for s in (0..instrs.len()).rev() {
+            let (lo, hi) = ext[s];
+            if lo < -MAX_HALO || hi > MAX_HALO {
+                return Err(needed[s]);
+            }
+            match instrs[s] {
+                Instr::Stencil(rule, xs) => {
+                    let (dmin, dmax) = rule.reach();
+                    xs.iter().for_each(|&x| grow(&mut ext, x, (lo + dmin, hi + dmax)));
+                }
+                Instr::StencilT(rule, _, obar, xs) => {
+                    let (dmin, dmax) = rule.reach();
+                    grow(&mut ext, obar, (lo - dmax, hi - dmin));
+                    xs.iter().for_each(|&x| grow(&mut ext, x, (lo + dmin - dmax, hi + dmax - dmin)));
+                }
+                ins => ins.each_src(|x| grow(&mut ext, x, (lo, hi))),
+            }
+        }
+        let sums: SmallVec<[Src<'id, T>; MAX_SUMS]> = sums.iter().map(|&id| src(id)).collect();
         // the distinct fields in memory the loop reads
         let mut read = BVec::new_in(self.arena);
-        let mut srcs: SmallVec<[Src<'id, T>; 2]> = SmallVec::new();
-        for ins in instrs.iter().copied().map(Some).chain([None]) {
-            srcs.clear();
-            match ins {
-                Some(Instr::Add(a, b) | Instr::Sub(a, b) | Instr::Mul(a, b) | Instr::Div(a, b)) => srcs.extend([a, b]),
-                Some(Instr::Map2(_, a, b) | Instr::Map2D(_, _, a, b)) => srcs.extend([a, b]),
-                Some(
-                    Instr::Neg(a)
-                    | Instr::ScaleC(a, _)
-                    | Instr::AddC(a, _)
-                    | Instr::ScaleS(a, _)
-                    | Instr::AddS(a, _)
-                    | Instr::Map(_, a)
-                    | Instr::MapD(_, a),
-                ) => srcs.push(a),
-                Some(Instr::Mask(a, m) | Instr::SubData(a, m)) => {
-                    srcs.push(a);
-                    note(&mut read, m.as_ptr().cast());
-                }
-                Some(Instr::Splat(_)) => {}
-                Some(Instr::Stencil(_, xs)) => xs.iter().for_each(|b| note(&mut read, b.as_ptr())),
-                Some(Instr::StencilT(_, _, obar, xs)) => {
-                    note(&mut read, obar.as_ptr());
-                    xs.iter().for_each(|b| note(&mut read, b.as_ptr()));
-                }
-                None => srcs.extend(reduce),
+        for ins in instrs.iter() {
+            if let Instr::Mask(_, m) | Instr::SubData(_, m) = ins {
+                note(&mut read, m.as_ptr().cast());
             }
-            for x in &srcs {
+            ins.each_src(|x| {
                 if let Src::Buf(b) = x {
                     note(&mut read, b.as_ptr());
                 }
+            });
+        }
+        for x in &sums {
+            if let Src::Buf(b) = x {
+                note(&mut read, b.as_ptr());
             }
         }
-        Plan {
+        Ok(Plan {
             instrs,
+            ext,
             roots: roots.iter().map(|&id| slot[id as usize]).collect(),
-            reduce,
+            sums,
             weight: weight.max(1),
             reads: read.len() as u64,
-        }
+        })
     }
 
-    /// Runs a plan: the roots' values, and the row sums of the reduced
-    /// operand (one per row; empty without one).
-    fn execute(&self, plan: &Plan<'id, T>) -> (SmallVec<[&'id [T]; 8]>, &'id [T]) {
+    /// Runs a plan: the roots' values, and the row sums of each sum (`nx`
+    /// for each, one after the other).
+    ///
+    /// A root that nothing reads beyond the tile is computed straight into
+    /// its output, a tile at a time (each tile zero-filled in cache by the
+    /// thread that writes it); the other instructions into the piece's
+    /// scratch. One thread takes the tiles in order; with more, the rows
+    /// are split into pieces of tiles.
+    fn execute(&self, plan: &Plan<'id, T>) -> (SmallVec<[&'id [T]; MAX_ROOTS]>, &'id [T]) {
         let g = self.grid;
         let (nx, ny, n) = (g.nx, g.ny, g.len());
-        let tile_rows = (TILE / ny).max(1);
-        let cap = tile_rows * ny;
+        let tile_rows = (TILE / ny).max(MIN_TILE_ROWS).min(nx);
+        let halo = plan.ext.iter().map(|&(lo, hi)| (hi - lo) as usize).max().unwrap_or(0);
+        let cap = (tile_rows + halo) * ny;
+        let (instrs, roots, sums, ext) = (&plan.instrs[..], &plan.roots[..], &plan.sums[..], &plan.ext[..]);
+        // where each instruction goes: a root's output (direct when
+        // nothing reads it beyond the tile), or a scratch buffer, reused
+        // once every instruction that reads it has run
+        let mut root_of = [u8::MAX; MAX_SLOTS];
+        for (r, &s) in roots.iter().enumerate() {
+            root_of[s as usize] = r as u8;
+        }
+        let direct = |s: usize| root_of[s] != u8::MAX && ext[s] == (0, 0);
+        let mut last = [u16::MAX; MAX_SLOTS];
+        for (s, ins) in instrs.iter().enumerate() {
+            ins.each_src(|x| {
+                if let Src::Slot(j) = x {
+                    last[j as usize] = s as u16;
+                }
+            });
+        }
+        // roots and sums stay to the tile's end
+        for &s in roots {
+            last[s as usize] = u16::MAX;
+        }
+        for x in sums {
+            if let Src::Slot(j) = *x {
+                last[j as usize] = u16::MAX;
+            }
+        }
+        let mut phys = [0u16; MAX_SLOTS];
+        let mut free: SmallVec<[u16; MAX_SLOTS]> = SmallVec::new();
+        let mut in_scratch = 0u16;
+        for (s, ins) in instrs.iter().enumerate() {
+            phys[s] = if direct(s) {
+                u16::MAX - root_of[s] as u16
+            } else if let Some(p) = free.pop() {
+                p
+            } else {
+                in_scratch += 1;
+                in_scratch - 1
+            };
+            ins.each_src(|x| {
+                if let Src::Slot(j) = x
+                    && last[j as usize] == s as u16
+                    && !direct(j as usize)
+                    && !free.contains(&phys[j as usize])
+                {
+                    free.push(phys[j as usize]);
+                }
+            });
+        }
+        // the direct roots' tiles after the scratch buffers
+        for p in phys[..instrs.len()].iter_mut().filter(|p| **p > in_scratch && **p >= u16::MAX - MAX_ROOTS as u16) {
+            *p = in_scratch + (u16::MAX - *p);
+        }
+        let phys = &phys[..instrs.len()];
+        let in_scratch = in_scratch as usize;
         // (at least one value, so that every piece has a chunk)
-        let per_tile = (plan.instrs.len() * cap).max(1);
+        let per_piece = (in_scratch * cap).max(1);
         let threads = self.par.threads::<T>(n, plan.weight);
-        let partials: &'id mut [T] =
-            self.arena.alloc_slice_fill_copy(if plan.reduce.is_some() { nx } else { 0 }, T::zero());
-        let mut scratch = self.scratch.borrow_mut();
-        // the row sums of a tile, from its tiles of scratch
-        let reduced = plan.reduce;
-        let sum_rows = |scratch: &[T], rows: Range<usize>, sums: &mut [T]| {
-            if let Some(r) = reduced {
-                let base = rows.start * ny;
-                for (i, s) in rows.zip(sums) {
-                    let row = match r {
-                        Src::Slot(j) => &scratch[j as usize * cap + (i * ny - base)..][..ny],
-                        Src::Buf(b) => &b[i * ny..(i + 1) * ny],
-                    };
-                    *s = row.iter().fold(T::zero(), |s, &x| s + x);
-                }
-            }
+        let (per, pieces) = if threads <= 1 {
+            (tile_rows, nx.div_ceil(tile_rows))
+        } else {
+            let per = rows_per_piece(nx, threads);
+            (per, nx.div_ceil(per))
         };
-        if threads <= 1 {
-            if scratch.len() < per_tile {
-                scratch.resize(per_tile, T::zero());
-            }
-            // each root appended tile by tile: written once, no zero-fill
-            let mut outs: SmallVec<[BVec<'id, T>; 8]> =
-                plan.roots.iter().map(|_| BVec::with_capacity_in(n, self.arena)).collect();
-            for r0 in (0..nx).step_by(tile_rows) {
-                let rows = r0..(r0 + tile_rows).min(nx);
-                let len = rows.len() * ny;
-                run_tile(&plan.instrs, &mut scratch[..], cap, &g, rows.clone());
-                for (out, &s) in outs.iter_mut().zip(&plan.roots) {
-                    out.extend_from_slice(&scratch[s as usize * cap..][..len]);
-                }
-                if plan.reduce.is_some() {
-                    sum_rows(&scratch, rows.clone(), &mut partials[rows]);
-                }
-            }
-            return (outs.into_iter().map(|o| o.into_bump_slice()).collect(), partials);
+        let chunks = if threads <= 1 { 1 } else { pieces };
+        let partials: &'id mut [T] = self.arena.alloc_slice_fill_copy(sums.len() * nx, T::zero());
+        let mut scratch = self.scratch.borrow_mut();
+        if scratch.len() < chunks * per_piece {
+            scratch.resize(chunks * per_piece, T::zero());
         }
-        let per = rows_per_piece(nx, threads);
-        let pieces = nx.div_ceil(per);
-        if scratch.len() < pieces * per_tile {
-            scratch.resize(pieces * per_tile, T::zero());
-        }
-        let tiles = ChunksMut::new(&mut scratch[..pieces * per_tile], per_tile);
-        let outs: SmallVec<[InitChunks<'id, T>; 8]> = plan
-            .roots
+        let outs: SmallVec<[InitChunks<'id, T>; MAX_ROOTS]> = roots
             .iter()
             .map(|_| InitChunks::new(self.arena.alloc_slice_fill_copy(n, MaybeUninit::uninit()), per * ny, T::zero()))
             .collect();
-        let sums = ChunksMut::new(&mut partials[..], per.max(1));
-        let (instrs, roots, reduce) = (&plan.instrs[..], &plan.roots[..], plan.reduce);
-        rewind_team::run(threads, pieces, |p| {
-            let scratch = tiles.take(p);
+        // piece `p` on rows `p·per..`, with its outputs' chunks, scratch and
+        // row sums (those of sum `k` at `k·rows`)
+        let piece = |p: usize, scratch: &mut [T], row_sums: &mut [T]| {
             let rows = p * per..((p + 1) * per).min(nx);
-            let mut mine: SmallVec<[&mut [T]; 8]> = outs.iter().map(|o| o.take(p)).collect();
-            let sums = if reduce.is_some() { sums.take(p) } else { &mut [] };
+            let mut mine: SmallVec<[&mut [T]; MAX_ROOTS]> = outs.iter().map(|o| o.take(p)).collect();
             for r0 in rows.clone().step_by(tile_rows) {
                 let tile = r0..(r0 + tile_rows).min(rows.end);
+                let t = Tile { g, rows: tile.start as isize..tile.end as isize, ext };
                 let (at, len) = ((r0 - rows.start) * ny, tile.len() * ny);
-                run_tile(instrs, scratch, cap, &g, tile.clone());
-                for (out, &s) in mine.iter_mut().zip(roots) {
-                    out[at..at + len].copy_from_slice(&scratch[s as usize * cap..][..len]);
+                let mut slots: SmallVec<[&mut [T]; MAX_SLOTS]> = scratch.chunks_mut(cap).take(in_scratch).collect();
+                let mut copied: SmallVec<[(usize, &mut [T]); MAX_ROOTS]> = SmallVec::new();
+                for (r, o) in mine.iter_mut().enumerate() {
+                    let s = roots[r] as usize;
+                    if direct(s) {
+                        slots.push(&mut o[at..at + len]);
+                    } else {
+                        // (a placeholder keeps the direct roots' places)
+                        slots.push(&mut []);
+                        copied.push((s, &mut o[at..at + len]));
+                    }
                 }
-                if reduce.is_some() {
-                    sum_rows(scratch, tile.clone(), &mut sums[tile.start - rows.start..][..tile.len()]);
+                run_tile(instrs, phys, &mut slots, &t);
+                // the roots computed in scratch (read beyond the tile)
+                for (s, o) in copied {
+                    let from = (-ext[s].0) as usize * ny;
+                    o.copy_from_slice(&slots[phys[s] as usize][from..from + len]);
+                }
+                for (k, &x) in sums.iter().enumerate() {
+                    let base = k * rows.len() + (tile.start - rows.start);
+                    for (i, sum) in tile.clone().zip(&mut row_sums[base..base + tile.len()]) {
+                        let row = match x {
+                            Src::Slot(j) => &slots[phys[j as usize] as usize][(i - tile.start) * ny..][..ny],
+                            Src::Buf(b) => &b[i * ny..(i + 1) * ny],
+                        };
+                        *sum = row.iter().fold(T::zero(), |s, &x| s + x);
+                    }
                 }
             }
-        });
+        };
+        // the row sums of piece p, sum by sum, then into `partials`
+        let row_sums = self.arena.alloc_slice_fill_copy(sums.len() * per, T::zero());
+        if threads <= 1 {
+            let scratch = &mut scratch[..per_piece];
+            for p in 0..pieces {
+                let rows = p * per..((p + 1) * per).min(nx);
+                let row_sums = &mut row_sums[..sums.len() * rows.len()];
+                piece(p, scratch, row_sums);
+                for k in 0..sums.len() {
+                    let dst = &mut partials[k * nx + rows.start..k * nx + rows.end];
+                    dst.copy_from_slice(&row_sums[k * rows.len()..(k + 1) * rows.len()]);
+                }
+            }
+        } else {
+            let tiles = ChunksMut::new(&mut scratch[..pieces * per_piece], per_piece);
+            // each piece's row sums, sum by sum: pieces × sums × per
+            let sums_buf = self.arena.alloc_slice_fill_copy((pieces * sums.len() * per).max(1), T::zero());
+            {
+                let chunks = ChunksMut::new(&mut sums_buf[..], (sums.len() * per).max(1));
+                rewind_team::run(threads, pieces, |p| {
+                    let mine = if sums.is_empty() { &mut [][..] } else { chunks.take(p) };
+                    piece(p, tiles.take(p), mine);
+                });
+            }
+            for p in 0..pieces {
+                let rows = p * per..((p + 1) * per).min(nx);
+                let base = p * sums.len() * per;
+                for k in 0..sums.len() {
+                    let src = &sums_buf[base + k * rows.len()..base + (k + 1) * rows.len()];
+                    partials[k * nx + rows.start..k * nx + rows.end].copy_from_slice(src);
+                }
+            }
+        }
         (outs.into_iter().map(|o| &*o.finish()).collect(), partials)
     }
 }

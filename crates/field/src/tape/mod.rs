@@ -91,7 +91,7 @@ use op::{Kind, Op, Val};
 /// The most lazy operations one fused loop runs: an expression that
 /// grows past it (a long loop of arithmetic never materialised) is
 /// materialised where it stands.
-const MAX_FUSED: u32 = 64;
+const MAX_FUSED: u32 = 192;
 
 thread_local! {
     /// Whether recordings started on this thread fuse (see [`unfused`]).
@@ -137,6 +137,9 @@ struct State<'id, T> {
     // ManuallyDrop: the arena reclaims the memory at the next reset and the
     // contents need no destructor, so the context has no drop glue.
     vals: ManuallyDrop<BVec<'id, Val<'id, T>>>,
+    /// Lazy fields to compute in the next fused loop, whatever it computes
+    /// ([`Ctx::defer`]).
+    pending: ManuallyDrop<BVec<'id, u32>>,
 }
 
 /// A reusable array tape for fields on one grid.
@@ -237,7 +240,10 @@ impl<T: Components> FieldTape<T> {
             par,
             recording,
             fuse: FUSE.with(Cell::get),
-            st: RefCell::new(State { vals: ManuallyDrop::new(BVec::with_capacity_in(self.hint, &self.arena)) }),
+            st: RefCell::new(State {
+                vals: ManuallyDrop::new(BVec::with_capacity_in(self.hint, &self.arena)),
+                pending: ManuallyDrop::new(BVec::new_in(&self.arena)),
+            }),
         };
         let out = f(&ctx);
         self.hint = self.hint.max(ctx.st.borrow().vals.len());
@@ -428,12 +434,14 @@ impl<'id, T: Components> Ctx<'id, T> {
     fn lazy(&'id self, op: Op<'id, T>) -> Field<'id, T> {
         let size = {
             let st = self.st.borrow();
-            op.pointwise_operands()
-                .into_iter()
-                .flatten()
-                .map(|a| st.vals[a as usize])
-                .filter(|v| v.buf.is_none())
-                .fold(1u32, |s, v| s.saturating_add(v.size))
+            let mut size = 1u32;
+            op.each_field_operand(|a| {
+                let v = &st.vals[a as usize];
+                if v.buf.is_none() {
+                    size = size.saturating_add(v.size);
+                }
+            });
+            size
         };
         let id = self.push(Kind::Field, op, None, size);
         if !self.fuse || size > MAX_FUSED {

@@ -95,13 +95,15 @@ impl<T> Op<'_, T> {
         )
     }
 
-    /// The operands a lazy operation reads pointwise (at the same point):
-    /// those that may themselves be lazy. A stencil's inputs are read at
-    /// offsets and are always materialised, so they are not among them.
-    pub(super) fn pointwise_operands(&self) -> [Option<u32>; 2] {
+    /// Calls `f` with every field operand of a lazy operation (those that
+    /// may themselves be lazy; scalars are always computed).
+    pub(super) fn each_field_operand(&self, mut f: impl FnMut(u32)) {
         use Op::*;
         match *self {
-            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | Map2(_, a, b) | Map2D(_, _, a, b) => [Some(a), Some(b)],
+            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | Map2(_, a, b) | Map2D(_, _, a, b) => {
+                f(a);
+                f(b);
+            }
             Neg(a)
             | ScaleC(a, _)
             | AddC(a, _)
@@ -110,8 +112,13 @@ impl<T> Op<'_, T> {
             | Map(_, a)
             | MapD(_, a)
             | Mask(a, _)
-            | SubData(a, _) => [Some(a), None],
-            _ => [None, None],
+            | SubData(a, _) => f(a),
+            Stencil(_, ids) => ids.iter().for_each(|&a| f(a)),
+            StencilT(_, _, obar, ids) => {
+                f(obar);
+                ids.iter().for_each(|&a| f(a));
+            }
+            _ => {}
         }
     }
 }

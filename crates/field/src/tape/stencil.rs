@@ -58,7 +58,7 @@ use std::ops::Range;
 
 use rewind_tape::{Dual, Real};
 
-use super::compiled;
+use super::compiled::{self, Rows};
 use super::op::Op;
 use super::{Ctx, Field};
 use crate::components::Components;
@@ -120,25 +120,31 @@ pub fn auto_partial<K: Stencil, R: Real>(kernel: &K, grid: &Grid, local: &[R], i
 /// [`Stencil`]): its values and the VJP's gather on a range of rows, by the
 /// compiled kernels of `compiled.rs`.
 pub(super) trait Rule<T>: Sync {
-    /// `out` = the values on `rows` (rows of `g.ny` values), from the
-    /// whole input fields `xs`.
-    fn eval_rows(&self, g: &Grid, xs: &[&[T]], rows: Range<usize>, out: &mut [T]);
+    /// `out` = the values on the unwrapped rows `rows` (rows of `g.ny`
+    /// values), from the inputs `xs`.
+    fn eval_rows(&self, g: &Grid, xs: &[Rows<'_, T>], rows: Range<isize>, out: &mut [T]);
     /// `out` = the adjoint of input `k` on `rows`, given the output's
-    /// adjoint `obar` (a whole field).
-    fn vjp_rows(&self, g: &Grid, xs: &[&[T]], obar: &[T], k: usize, rows: Range<usize>, out: &mut [T]);
+    /// adjoint `obar`.
+    fn vjp_rows(&self, g: &Grid, xs: &[Rows<'_, T>], obar: Rows<'_, T>, k: usize, rows: Range<isize>, out: &mut [T]);
     /// Work per point, in units of an elementwise operation.
     fn weight(&self) -> usize;
+    /// The least and the greatest row offset `di` it reads.
+    fn reach(&self) -> (isize, isize);
 }
 
 impl<K: Stencil, T: Components> Rule<T> for K {
-    fn eval_rows(&self, g: &Grid, xs: &[&[T]], rows: Range<usize>, out: &mut [T]) {
+    fn eval_rows(&self, g: &Grid, xs: &[Rows<'_, T>], rows: Range<isize>, out: &mut [T]) {
         compiled::eval_rows(self, g, xs, rows, out);
     }
-    fn vjp_rows(&self, g: &Grid, xs: &[&[T]], obar: &[T], k: usize, rows: Range<usize>, out: &mut [T]) {
+    fn vjp_rows(&self, g: &Grid, xs: &[Rows<'_, T>], obar: Rows<'_, T>, k: usize, rows: Range<isize>, out: &mut [T]) {
         compiled::vjp_rows(self, g, xs, obar, k, rows, out);
     }
     fn weight(&self) -> usize {
         K::INPUTS * K::OFFSETS.len()
+    }
+    fn reach(&self) -> (isize, isize) {
+        let di = K::OFFSETS.iter().map(|o| o.0);
+        (di.clone().min().unwrap_or(0), di.max().unwrap_or(0))
     }
 }
 
@@ -160,9 +166,10 @@ fn check<K: Stencil>(g: &Grid, inputs: usize) -> Result<(), FieldError> {
 impl<'id, T: Components> Ctx<'id, T> {
     /// Records the user operation `kernel` on `inputs` (one field per
     /// [`Stencil::INPUTS`]): its value by `eval`, its VJP by the gather of
-    /// its partial derivatives (see the [module](self) docs). The inputs
-    /// are materialised (the stencil reads them at offsets); the output is
-    /// lazy, fused with the arithmetic that consumes it.
+    /// its partial derivatives (see the [module](self) docs). It is lazy,
+    /// fused with the arithmetic around it: an input that is itself a lazy
+    /// expression is computed in the same loop, on the tile and the rows
+    /// around it that the offsets reach.
     pub fn apply<K: Stencil>(&'id self, kernel: K, inputs: &[Field<'id, T>]) -> Result<Field<'id, T>, FieldError> {
         check::<K>(&self.grid, inputs.len())?;
         Ok(self.apply_checked(kernel, inputs))
@@ -170,9 +177,6 @@ impl<'id, T: Components> Ctx<'id, T> {
 
     /// [`Ctx::apply`] for a kernel already known to fit.
     pub(crate) fn apply_checked<K: Stencil>(&'id self, kernel: K, inputs: &[Field<'id, T>]) -> Field<'id, T> {
-        for f in inputs {
-            self.force(f.id);
-        }
         let rule: &'id dyn Rule<T> = self.arena.alloc(kernel);
         let ids: &'id [u32] = self.arena.alloc_slice_fill_iter(inputs.iter().map(|f| f.id));
         self.lazy(Op::Stencil(rule, ids))
@@ -217,8 +221,10 @@ pub fn check_stencil<K: Stencil>(
     let len = K::INPUTS * K::OFFSETS.len();
     let mut partial: f64 = 0.0;
     let mut local = [0.0; MAX_LOCAL];
+    let rows: Vec<Rows<'_, f64>> = inputs.iter().map(|x| Rows::full(x)).collect();
     for p in 0..grid.len() {
-        compiled::gather::<K, f64>(&grid, inputs, p / grid.ny, p % grid.ny, (0, 0), &mut local[..len]);
+        let (i, j) = (p / grid.ny, p % grid.ny);
+        compiled::gather::<K, f64>(&grid, &rows, i as isize, i, j, (0, 0), &mut local[..len]);
         for i in 0..len {
             let (mine, auto) =
                 (kernel.partial(&grid, &local[..len], i), auto_partial(&kernel, &grid, &local[..len], i));

@@ -17,6 +17,7 @@
 use bumpalo::collections::Vec as BVec;
 use smallvec::SmallVec;
 
+use super::fuse::MAX_SUMS;
 use super::op::{Kind, Op};
 use super::{Adjoints, Ctx, Field, Scalar};
 use crate::components::Components;
@@ -29,6 +30,9 @@ struct Sweep<'id, T> {
     fields: BVec<'id, Option<u32>>,
     /// Each scalar's or observation vector's adjoint so far.
     small: BVec<'id, Option<&'id mut [T]>>,
+    /// Sums `(scalar, field)` still to add to scalars' adjoints, in order:
+    /// computed together, in the next fused loop.
+    sums: SmallVec<[(u32, u32); MAX_SUMS]>,
 }
 
 /// Runs the sweep seeded with `fields` and `scalars` (see [`Ctx::backward`]).
@@ -42,6 +46,7 @@ pub(super) fn backward<'id, T: Components>(
         ctx,
         fields: BVec::from_iter_in(std::iter::repeat_n(None, n), ctx.arena),
         small: BVec::from_iter_in((0..n).map(|_| None), ctx.arena),
+        sums: SmallVec::new(),
     };
     for &(f, seed) in fields {
         let copy = ctx.pointwise(|k| seed[k]);
@@ -55,7 +60,7 @@ pub(super) fn backward<'id, T: Components>(
     for id in (0..n as u32).rev() {
         sw.node(id);
     }
-    // the inputs' adjoints in one loop
+    // the inputs' adjoints and the last sums in one loop
     let inputs: SmallVec<[u32; 8]> = {
         let st = ctx.st.borrow();
         (0..n)
@@ -63,7 +68,7 @@ pub(super) fn backward<'id, T: Components>(
             .filter_map(|id| sw.fields[id])
             .collect()
     };
-    ctx.materialise_ids(&inputs);
+    sw.flush_sums(&inputs);
     Adjoints { ctx, fields: sw.fields, small: sw.small }
 }
 
@@ -98,10 +103,23 @@ impl<'id, T: Components> Sweep<'id, T> {
         self.small[id as usize].get_or_insert_with(|| arena.alloc_slice_fill_copy(len, T::zero()))
     }
 
-    /// Adds `Σ e[k]` (the field `e`, lazy or not) to the adjoint of scalar `s`.
+    /// Adds `Σ e[k]` (the field `e`, lazy or not) to the adjoint of scalar
+    /// `s`: at the next [`Sweep::flush_sums`], with the others.
     fn add_sum(&mut self, s: u32, e: u32) {
-        let total = self.ctx.reduce_sum(e);
-        self.small_acc(s, 1)[0] += total;
+        self.sums.push((s, e));
+        if self.sums.len() == MAX_SUMS {
+            self.flush_sums(&[]);
+        }
+    }
+
+    /// Computes the sums still to add, with the fields `ids`, in one fused
+    /// loop, and adds them to their scalars in the order they came.
+    fn flush_sums(&mut self, ids: &[u32]) {
+        let exprs: SmallVec<[u32; MAX_SUMS]> = self.sums.iter().map(|&(_, e)| e).collect();
+        let totals = self.ctx.compute_all(ids, &exprs);
+        for ((s, _), total) in std::mem::take(&mut self.sums).into_iter().zip(totals) {
+            self.small_acc(s, 1)[0] += total;
+        }
     }
 
     fn node(&mut self, id: u32) {
@@ -110,11 +128,17 @@ impl<'id, T: Components> Sweep<'id, T> {
             Kind::Field => {
                 let Some(a) = self.fields[id as usize] else { return };
                 if v.buf.is_some() && v.op.is_lazy() {
-                    self.ctx.force(a);
+                    // a value the step stored has several consumers: its
+                    // adjoint once into memory (with the next loop's)
+                    // rather than recomputed in each of theirs
+                    self.ctx.defer(a);
                 }
                 self.field_rule(id, v.op, a);
             }
             Kind::Scalar | Kind::Obs => {
+                if self.sums.iter().any(|&(s, _)| s == id) {
+                    self.flush_sums(&[]);
+                }
                 let Some(o) = self.small[id as usize].take() else { return };
                 self.small_rule(id, v.op, o);
                 self.small[id as usize] = Some(o);
@@ -191,8 +215,7 @@ impl<'id, T: Components> Sweep<'id, T> {
                 self.contribute(x, cx);
             }
             Op::Stencil(rule, ids) => {
-                // the gathers read the output's adjoint at offsets
-                c.force(a);
+                // gathers of the output's adjoint at the mirrored offsets
                 for (k, &x) in ids.iter().enumerate() {
                     let t = self.op(Op::StencilT(rule, k as u32, a, ids));
                     self.contribute(x, t);
