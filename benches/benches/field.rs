@@ -12,11 +12,18 @@
 //!   and its sweep in a 1- and a 2-thread pool (the speed-up), whose arena
 //!   size is printed once per N.
 //!
-//! * `stencil_vs_builtin/{builtin,stencil,stencil_auto}/{primal,primal+vjp,jvp}/N`:
-//!   the 5-point Laplacian as the built-in operation, as a user
-//!   [`Stencil`] with its closed-form partials, and as a `Stencil` with
-//!   the automatic (forward-mode) partials, one thread: what moving a
-//!   built-in stencil onto the user mechanism would cost.
+//! * `stencil_vs_builtin/{kernel,builtin,stencil,stencil_auto}/{primal,primal+vjp,jvp}/N`:
+//!   the 5-point Laplacian as a hand-written loop over plain slices (the
+//!   kernel rewind had before its stencils were compiled: interior zipped,
+//!   edges apart; its VJP the same loop on the adjoint), as the built-in
+//!   operation (itself a [`Stencil`] now), as a user `Stencil` with its
+//!   closed-form partials, and as a `Stencil` with the automatic
+//!   (forward-mode) partials, one thread, each through the tape (input
+//!   copied in, result computed) but the kernel;
+//! * `step/{ns2d,shallow_water}/{primal,taped,taped+sweep}/N`: one RK4 step
+//!   of each model, two threads, with the passes over memory it makes
+//!   printed once per N (`FieldTape::passes`, fields of N² values read and
+//!   written) beside the copy's bandwidth.
 //!
 //! `cargo run --release -p rewind-examples --example field_figures` prints
 //! the same figures as ratios in one run.
@@ -28,6 +35,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use rewind_examples::field_ops::{OPS, apply, taped_rhs_step};
+use rewind_examples::passes::step_figures;
 use rewind_field::stencil::Stencil;
 use rewind_field::{FieldTape, Grid, Par, Real};
 use rewind_tape::Dual;
@@ -119,6 +127,8 @@ struct Laplacian<const HAND: bool>;
 impl<const HAND: bool> Stencil for Laplacian<HAND> {
     const INPUTS: usize = 1;
     const OFFSETS: &'static [(isize, isize)] = &[(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)];
+    // with its closed-form partials, declared linear (fixed coefficients)
+    const LINEAR: bool = HAND;
     #[inline]
     fn eval<R: Real>(&self, g: &Grid, x: &[R]) -> R {
         let (cx, cy) = (1.0 / (g.dx * g.dx), 1.0 / (g.dy * g.dy));
@@ -154,6 +164,21 @@ fn stencil_vs_builtin(c: &mut Criterion) {
             tape.eval(Par::Seq, |c| c.apply(Laplacian::<true>, &[c.input(&a).unwrap()]).unwrap().value().to_vec());
         let err = built.iter().zip(&user).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
         assert!(err < 1e-9 * built.iter().map(|x| x.abs()).fold(0.0, f64::max), "stencil Laplacian differs: {err}");
+        // the hand-written loop: primal, and primal + VJP (Σ l², its
+        // adjoint 2l through the symmetric kernel)
+        let mut out = vec![0.0; g.len()];
+        let mut back = vec![0.0; g.len()];
+        group.bench_function(BenchmarkId::new("kernel/primal", n), |bch| {
+            bch.iter(|| hand_laplacian(&g, black_box(&a), &mut out))
+        });
+        group.bench_function(BenchmarkId::new("kernel/primal+vjp", n), |bch| {
+            bch.iter(|| {
+                hand_laplacian(&g, black_box(&a), &mut out);
+                out.iter_mut().for_each(|l| *l *= 2.0);
+                hand_laplacian(&g, &out, &mut back);
+                back[0]
+            })
+        });
         macro_rules! variant {
             ($name:literal, |$f:ident| $lap:expr) => {
                 group.bench_function(BenchmarkId::new(concat!($name, "/primal"), n), |bch| {
@@ -190,7 +215,96 @@ fn stencil_vs_builtin(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, field_ops, stencil_vs_builtin);
+/// The periodic 5-point Laplacian as a hand-written loop (rows as slices,
+/// the interior zipped so that it vectorises, the edge columns apart).
+fn hand_laplacian(g: &Grid, a: &[f64], o: &mut [f64]) {
+    let (nx, ny) = (g.nx, g.ny);
+    let (cx, cy) = (1.0 / (g.dx * g.dx), 1.0 / (g.dy * g.dy));
+    let c0 = -2.0 * (cx + cy);
+    for i in 0..nx {
+        let (im, ip) = (if i == 0 { nx - 1 } else { i - 1 }, if i + 1 == nx { 0 } else { i + 1 });
+        let (am, a0, ap) = (&a[im * ny..(im + 1) * ny], &a[i * ny..(i + 1) * ny], &a[ip * ny..(ip + 1) * ny]);
+        let o = &mut o[i * ny..(i + 1) * ny];
+        let at = |j: usize, jm: usize, jp: usize| (am[j] + ap[j]) * cx + (a0[jm] + a0[jp]) * cy + a0[j] * c0;
+        o[0] = at(0, ny - 1, 1);
+        o[ny - 1] = at(ny - 1, ny - 2, 0);
+        for ((o, (&m, &p)), w) in o[1..ny - 1].iter_mut().zip(am[1..].iter().zip(&ap[1..])).zip(a0.windows(3)) {
+            *o = (m + p) * cx + (w[0] + w[2]) * cy + w[1] * c0;
+        }
+    }
+}
+
+/// One RK4 step of ns2d and of shallow water, two threads; the passes
+/// over memory per step printed once per N.
+fn steps(c: &mut Criterion) {
+    let mut group = c.benchmark_group("step");
+    group.warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(2)).sample_size(10);
+    let two = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("thread pool");
+    for (n, size) in [(128usize, rewind_ns2d::spec::Size::M), (256, rewind_ns2d::spec::Size::L)] {
+        let ns2d = rewind_ns2d::Ns2d::new(rewind_ns2d::spec::params(size)).expect("ns2d");
+        let w0 = rewind_ns2d::spec::field_a(n);
+        let sw = rewind_shallow_water::spec::model(rewind_shallow_water::spec::Case { n, steps: 1 }).expect("model");
+        let x0 = sw.bump(0.1).expect("state");
+        // the passes, once (and a quick timing beside the copy)
+        let a: Vec<f64> = (0..n * n).map(|k| k as f64).collect();
+        let mut out = vec![0.0; n * n];
+        let t0 = std::time::Instant::now();
+        for _ in 0..100 {
+            out.copy_from_slice(black_box(&a));
+        }
+        let copy_gbs = 100.0 * 16.0 * (n * n) as f64 / t0.elapsed().as_secs_f64() / 1e9;
+        let quick = Duration::from_millis(50);
+        let figures = two.install(|| {
+            (
+                step_figures(ns2d.clone(), &w0, Par::Threads, quick).expect("ns2d"),
+                step_figures(sw, &x0, Par::Threads, quick).expect("shallow water"),
+            )
+        });
+        for (name, f) in [("ns2d", figures.0), ("shallow water", figures.1)] {
+            eprintln!(
+                "step/{name} N = {n}: passes over memory (fields read + written) primal {}, taped {}, taped + sweep {}; copy {copy_gbs:.0} GB/s",
+                f.primal.passes.total(),
+                f.taped.passes.total(),
+                f.taped_and_swept.passes.total()
+            );
+        }
+        macro_rules! model {
+            ($name:literal, $model:expr, $x0:expr) => {
+                let mut sim = rewind_sim::Sim::<_, f64>::new($model, Par::Threads).expect("sim");
+                let x0: &[f64] = $x0;
+                let (mut next, mut xbar, mut pbar) =
+                    (vec![0.0; x0.len()], vec![0.0; x0.len()], vec![0.0; rewind_checkpoint::Stepper::param_len(&sim)]);
+                group.bench_function(BenchmarkId::new(concat!($name, "/primal"), n), |bch| {
+                    two.install(|| {
+                        bch.iter(|| rewind_checkpoint::Stepper::step(&mut sim, 0, x0, &mut next).expect("step"))
+                    })
+                });
+                group.bench_function(BenchmarkId::new(concat!($name, "/taped"), n), |bch| {
+                    two.install(|| bch.iter(|| sim.step_recorded(0, x0, &mut next).expect("step")))
+                });
+                group.bench_function(BenchmarkId::new(concat!($name, "/taped+sweep"), n), |bch| {
+                    two.install(|| {
+                        bch.iter(|| {
+                            let mut seed = |y: &[f64], ybar: &mut [f64]| -> Result<(), rewind_checkpoint::StepError> {
+                                ybar.copy_from_slice(y);
+                                Ok(())
+                            };
+                            rewind_checkpoint::Stepper::step_vjp(
+                                &mut sim, 0, x0, &mut next, &mut seed, &mut xbar, &mut pbar,
+                            )
+                            .expect("step")
+                        })
+                    })
+                });
+            };
+        }
+        model!("ns2d", ns2d, &w0);
+        model!("shallow_water", sw, &x0);
+    }
+    group.finish();
+}
+
+criterion_group!(benches, field_ops, stencil_vs_builtin, steps);
 fn main() {
     // criterion's charts are drawn by plotters, whose text needs the font
     // that rewind-io ships (plotters' `ab_glyph` feature is on in this workspace)

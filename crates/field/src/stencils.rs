@@ -31,6 +31,7 @@ macro_rules! laplacian {
             const INPUTS: usize = 1;
             const OFFSETS: &'static [(isize, isize)] = &[(0, 0), (-1, 0), (1, 0), (0, -1), (0, 1)];
             const BOUNDARY: Boundary = $boundary;
+            const LINEAR: bool = true;
             #[inline]
             fn eval<R: Real>(&self, g: &Grid, l: &[R]) -> R {
                 let (cx, cy) = (1.0 / (g.dx * g.dx), 1.0 / (g.dy * g.dy));
@@ -71,6 +72,7 @@ macro_rules! central {
             const INPUTS: usize = 1;
             const OFFSETS: &'static [(isize, isize)] = &$off;
             const BOUNDARY: Boundary = $boundary;
+            const LINEAR: bool = true;
             #[inline]
             fn eval<R: Real>(&self, g: &Grid, l: &[R]) -> R {
                 (l[1] - l[0]) * (0.5 / g.$h)
@@ -146,6 +148,7 @@ macro_rules! two_point {
         impl Stencil for $name {
             const INPUTS: usize = 1;
             const OFFSETS: &'static [(isize, isize)] = &[(0, 0), $off];
+            const LINEAR: bool = true;
             #[inline]
             fn eval<R: Real>(&self, g: &Grid, l: &[R]) -> R {
                 let f: fn(&Grid, R, R) -> R = $eval;

@@ -743,6 +743,23 @@ fn hand_written_partials_agree_with_forward_mode_and_pass_the_dot_product_test()
     let x = inputs(&g, 0.2);
     let c = rewind_field::stencil::check_stencil(Wrong, g, &[&x.a], 1).unwrap();
     assert!(c.partial > 1e-3 && c.dot_product > 1e-3, "{c:?}");
+    // and so is a stencil that claims to be linear but is not (its VJP
+    // would take the partials at zero inputs)
+    #[derive(Clone, Copy)]
+    struct NotLinear;
+    impl Stencil for NotLinear {
+        const INPUTS: usize = 1;
+        const OFFSETS: &'static [(isize, isize)] = &[(0, 0), (1, 0)];
+        const LINEAR: bool = true;
+        fn eval<R: Real>(&self, _: &Grid, l: &[R]) -> R {
+            l[0] * l[1]
+        }
+        fn partial<R: Real>(&self, _: &Grid, l: &[R], i: usize) -> R {
+            l[1 - i]
+        }
+    }
+    let c = rewind_field::stencil::check_stencil(NotLinear, g, &[&x.a], 1).unwrap();
+    assert!(c.partial > 1e-3 && c.dot_product > 1e-3, "{c:?}");
 }
 
 #[test]

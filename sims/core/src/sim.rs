@@ -174,14 +174,19 @@ fn run_step<'id, M: Model, T: Components>(
 fn write<T: Components>(layout: &Layout, y: &State<'_, T>, out: &mut [T]) -> Result<(), StepError> {
     layout.check_len(out.len()).map_err(StepError::model)?;
     let n = layout.grid().len();
-    // the fields together, in one fused loop over their shared expressions
-    if let Some(f) = y.fields().first() {
-        f.ctx().materialise(y.fields());
-    }
-    for (k, f) in y.fields().iter().enumerate() {
-        par::copy(f.ctx().par(), &mut out[k * n..(k + 1) * n], f.value(), layout.grid().ny);
-    }
     let o = y.fields().len() * n;
+    // the fields together, in one fused loop over their shared expressions,
+    // straight into `out`
+    if let Some(f) = y.fields().first() {
+        if f.ctx().is_recording() {
+            f.ctx().materialise(y.fields());
+            for (k, f) in y.fields().iter().enumerate() {
+                par::copy(f.ctx().par(), &mut out[k * n..(k + 1) * n], f.value(), layout.grid().ny);
+            }
+        } else {
+            f.ctx().write_into(y.fields(), &mut out[..o]).map_err(StepError::model)?;
+        }
+    }
     for (k, s) in y.scalars().iter().enumerate() {
         out[o + k] = s.value();
     }

@@ -149,3 +149,31 @@ fn a_layer_that_runs_dry_is_an_error_naming_the_step() {
     assert!(e.to_string().contains(&format!("step {t}")), "{e}");
     assert!(ShallowWater::new(Config { dt: -1.0, ..Config::default() }).is_err());
 }
+
+#[test]
+fn the_benchmark_figures_agree_with_finite_differences() {
+    use rewind_shallow_water::spec::{self, Case};
+    let case = Case { n: 16, steps: 12 };
+    let strategy = Strategy::Binomial { snapshots: 4 };
+    let r = spec::run_observed(case, strategy, Par::Seq, |_| {}).unwrap();
+    assert_eq!((r.n, r.steps, r.dt), (16, 12, 0.16));
+    // J along the joint direction v = (v_x, v_g, v_f), by central differences
+    let m = spec::model(case).unwrap();
+    let (vx, vp) = spec::direction(&m).unwrap();
+    let target = run(&m, &m.bump(0.12).unwrap(), case.steps);
+    let xa = m.bump(0.1).unwrap();
+    let area = m.grid().dx * m.grid().dy;
+    let j = |eps: f64| {
+        let mut sim = Sim::<_, f64>::new(m, Par::Seq).unwrap();
+        sim.set_param_values(&[1.0 + eps * vp[0], 1.0 + eps * vp[1]]).unwrap();
+        let x0: Vec<f64> = xa.iter().zip(&vx).map(|(a, v)| a + eps * v).collect();
+        let x = rewind_sim::advance(&mut sim, &x0, case.steps).unwrap();
+        0.5 * area * x.iter().zip(&target).map(|(a, b)| (a - b).powi(2)).sum::<f64>()
+    };
+    assert!((j(0.0) - r.jloss).abs() < 1e-13 * r.jloss, "{} vs {}", j(0.0), r.jloss);
+    let h = 1e-5;
+    let fd = (j(h) - j(-h)) / (2.0 * h);
+    assert!((fd - r.grad_dot_v).abs() < 1e-6 * r.grad_dot_v.abs(), "{fd} vs {}", r.grad_dot_v);
+    let fd2 = (j(h) - 2.0 * j(0.0) + j(-h)) / (h * h);
+    assert!((fd2 - r.v_dot_hvp).abs() < 1e-3 * r.v_dot_hvp.abs(), "{fd2} vs {}", r.v_dot_hvp);
+}

@@ -179,6 +179,7 @@ fn sources<'a, K: Stencil, T>(
 
 /// `out` = the stencil's values on the unwrapped rows `rows` (rows of
 /// `g.ny` values), from the inputs `xs`.
+#[inline]
 pub(super) fn eval_rows<K: Stencil, T: Real>(
     kernel: &K,
     g: &Grid,
@@ -206,10 +207,46 @@ pub(super) fn eval_rows<K: Stencil, T: Real>(
     }
 }
 
+/// [`vjp_rows`] of a [`Stencil::LINEAR`] stencil (`out` zeroed): each term
+/// its fixed coefficient times the output's adjoint at the mirrored offset,
+/// the same arithmetic as the general rule.
+fn linear_vjp_rows<K: Stencil, T: Real>(
+    kernel: &K,
+    g: &Grid,
+    obar: Rows<'_, T>,
+    k: usize,
+    rows: Range<isize>,
+    out: &mut [T],
+) {
+    let (ny, m) = (g.ny, K::OFFSETS.len());
+    let zeros = [T::zero(); MAX_LOCAL];
+    for (term, &(di, dj)) in K::OFFSETS.iter().enumerate() {
+        let c = kernel.partial(g, &zeros[..K::INPUTS * m], k * m + term);
+        // the columns j whose j − dj is inside the row
+        let inner = interior(ny, [-dj].into_iter());
+        for (q, r) in rows.clone().enumerate() {
+            let w = wrapped(r, g.nx);
+            let Some(prow) = wrap(K::BOUNDARY, w, -di, g.nx).map(|t| obar.start(ny, r - di, t)) else { continue };
+            let orow = &mut out[q * ny..(q + 1) * ny];
+            let src = &obar.data[prow..prow + ny];
+            let from = inner.start.wrapping_add_signed(-dj);
+            for (o, &x) in orow[inner.clone()].iter_mut().zip(&src[from..from + inner.len()]) {
+                *o += x * c;
+            }
+            for j in (0..inner.start).chain(inner.end..ny) {
+                if let Some(p) = wrap(K::BOUNDARY, j, -dj, ny) {
+                    orow[j] += src[p] * c;
+                }
+            }
+        }
+    }
+}
+
 /// `out` = the adjoint of input `k` on the unwrapped rows `rows`, given
 /// the output's adjoint `obar`, term by term over the offsets (see the
 /// module docs).
 #[allow(clippy::too_many_arguments)]
+#[inline]
 pub(super) fn vjp_rows<K: Stencil, T: Real>(
     kernel: &K,
     g: &Grid,
@@ -222,6 +259,9 @@ pub(super) fn vjp_rows<K: Stencil, T: Real>(
     let (ny, m) = (g.ny, K::OFFSETS.len());
     let len = K::INPUTS * m;
     out.iter_mut().for_each(|d| *d = T::zero());
+    if K::LINEAR {
+        return linear_vjp_rows(kernel, g, obar, k, rows, out);
+    }
     let mut local = [T::zero(); MAX_LOCAL];
     for (term, &(di, dj)) in K::OFFSETS.iter().enumerate() {
         let idx = k * m + term;

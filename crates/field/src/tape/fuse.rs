@@ -147,6 +147,27 @@ fn map2<T: Copy, U: Copy>(out: &mut [T], a: &[T], b: &[U], f: impl Fn(T, U) -> T
     }
 }
 
+/// What a fused loop wrote into new arena buffers, root by root (`None`:
+/// into a slice the caller gave).
+type Written<'id, T> = SmallVec<[Option<&'id [T]>; MAX_ROOTS]>;
+
+/// Where a fused loop writes a root: a new arena buffer (each chunk
+/// zero-filled in cache by the thread that takes it), or a slice the
+/// caller gave.
+enum Out<'a, 'x, T> {
+    Arena(InitChunks<'a, T>),
+    Slice(ChunksMut<'x, T>),
+}
+
+impl<T: Copy + Send + Sync> Out<'_, '_, T> {
+    fn take(&self, c: usize) -> &mut [T] {
+        match self {
+            Out::Arena(o) => o.take(c),
+            Out::Slice(o) => o.take(c),
+        }
+    }
+}
+
 /// Notes the field at `p` among those a loop reads.
 fn note<T>(read: &mut BVec<'_, *const T>, p: *const T) {
     if !read.contains(&p) {
@@ -371,6 +392,62 @@ impl<'id, T: Components> Ctx<'id, T> {
         self.reduce_sums(&[id])[0]
     }
 
+    /// Writes the values of each field into its slice (of the grid's
+    /// length): the lazy ones computed in one fused loop straight into the
+    /// slices (they stay lazy: a later use computes them again), the others
+    /// copied.
+    pub(super) fn materialise_into(&'id self, pairs: &mut [(u32, &mut [T])]) {
+        if pairs.len() > MAX_ROOTS {
+            pairs.chunks_mut(MAX_ROOTS).for_each(|c| self.materialise_into(c));
+            return;
+        }
+        let mut pending = self.take_pending();
+        let lazy = |id: u32| self.st.borrow().vals[id as usize].buf.is_none();
+        // the first pair of each lazy field: computed straight into its slice
+        let mut firsts: SmallVec<[usize; MAX_ROOTS]> = SmallVec::new();
+        for k in 0..pairs.len() {
+            let id = pairs[k].0;
+            if lazy(id) && !firsts.iter().any(|&f| pairs[f].0 == id) {
+                firsts.push(k);
+            }
+        }
+        if pending.len() + firsts.len() > MAX_ROOTS {
+            self.compute_now(&pending, &[]);
+            pending.clear();
+        }
+        let all: SmallVec<[u32; MAX_ROOTS]> =
+            pending.iter().copied().chain(firsts.iter().map(|&k| pairs[k].0)).collect();
+        let direct = match self.plan(&all, &[]) {
+            Ok(plan) if !firsts.is_empty() && plan.instrs.len() <= MAX_SLOTS => {
+                let mut into: SmallVec<[Option<&mut [T]>; MAX_ROOTS]> = pending.iter().map(|_| None).collect();
+                for (k, (_, dst)) in pairs.iter_mut().enumerate() {
+                    if firsts.contains(&k) {
+                        into.push(Some(&mut dst[..]));
+                    }
+                }
+                let (outs, _) = self.execute_into(&plan, into);
+                self.count(plan.reads, all.len() as u64);
+                let mut st = self.st.borrow_mut();
+                for (&id, out) in pending.iter().zip(outs) {
+                    st.vals[id as usize].buf = out;
+                }
+                true
+            }
+            _ => {
+                self.compute_now(&all, &[]);
+                false
+            }
+        };
+        // the others: copies (a field in memory, or asked for twice)
+        for k in 0..pairs.len() {
+            if !(direct && firsts.contains(&k)) {
+                let src = self.val(pairs[k].0);
+                crate::par::copy(self.par, pairs[k].1, src, self.grid.ny);
+                self.count(1, 1);
+            }
+        }
+    }
+
     /// Computes the lazy fields among `ids` and the deferred ones, and the
     /// sums of `sums`, in as few fused loops as the limits allow.
     pub(super) fn compute_all(&'id self, ids: &[u32], sums: &[u32]) -> SmallVec<[T; MAX_SUMS]> {
@@ -570,6 +647,17 @@ impl<'id, T: Components> Ctx<'id, T> {
     /// scratch. One thread takes the tiles in order; with more, the rows
     /// are split into pieces of tiles.
     fn execute(&self, plan: &Plan<'id, T>) -> (SmallVec<[&'id [T]; MAX_ROOTS]>, &'id [T]) {
+        let (outs, partials) = self.execute_into(plan, SmallVec::new());
+        (outs.into_iter().flatten().collect(), partials)
+    }
+
+    /// [`Ctx::execute`], root `r` written into `into[r]` where given (the
+    /// others into new arena buffers, returned).
+    fn execute_into<'x>(
+        &self,
+        plan: &Plan<'id, T>,
+        mut into: SmallVec<[Option<&'x mut [T]>; MAX_ROOTS]>,
+    ) -> (Written<'id, T>, &'id [T]) {
         let g = self.grid;
         let (nx, ny, n) = (g.nx, g.ny, g.len());
         let tile_rows = (TILE / ny).max(MIN_TILE_ROWS).min(nx);
@@ -644,9 +732,17 @@ impl<'id, T: Components> Ctx<'id, T> {
         if scratch.len() < chunks * per_piece {
             scratch.resize(chunks * per_piece, T::zero());
         }
-        let outs: SmallVec<[InitChunks<'id, T>; MAX_ROOTS]> = roots
-            .iter()
-            .map(|_| InitChunks::new(self.arena.alloc_slice_fill_copy(n, MaybeUninit::uninit()), per * ny, T::zero()))
+        into.resize_with(roots.len(), || None);
+        let outs: SmallVec<[Out<'id, 'x, T>; MAX_ROOTS]> = into
+            .into_iter()
+            .map(|dst| match dst {
+                Some(dst) => Out::Slice(ChunksMut::new(dst, per * ny)),
+                None => Out::Arena(InitChunks::new(
+                    self.arena.alloc_slice_fill_copy(n, MaybeUninit::uninit()),
+                    per * ny,
+                    T::zero(),
+                )),
+            })
             .collect();
         // piece `p` on rows `p·per..`, with its outputs' chunks, scratch and
         // row sums (those of sum `k` at `k·rows`)
@@ -720,6 +816,13 @@ impl<'id, T: Components> Ctx<'id, T> {
                 }
             }
         }
-        (outs.into_iter().map(|o| &*o.finish()).collect(), partials)
+        let outs = outs
+            .into_iter()
+            .map(|o| match o {
+                Out::Arena(o) => Some(&*o.finish()),
+                Out::Slice(_) => None,
+            })
+            .collect();
+        (outs, partials)
     }
 }

@@ -373,6 +373,26 @@ impl<'id, T: Components> Ctx<'id, T> {
         self.materialise_ids(&ids);
     }
 
+    /// Writes the values of `fields` into `out` (one after the other, each
+    /// of the grid's length): those that are lazy expressions are computed
+    /// together, in one fused loop, straight into `out` — the end of a step
+    /// written into the caller's state without a pass through memory of its
+    /// own. Such a field is not kept: a later use computes it again.
+    pub fn write_into(&'id self, fields: &[Field<'id, T>], out: &mut [T]) -> Result<(), FieldError> {
+        let n = self.grid.len();
+        if out.len() != fields.len() * n {
+            return Err(FieldError::Length {
+                what: "output of write_into",
+                expected: fields.len() * n,
+                got: out.len(),
+            });
+        }
+        let mut pairs: smallvec::SmallVec<[(u32, &mut [T]); 8]> =
+            fields.iter().zip(out.chunks_mut(n.max(1))).map(|(f, o)| (f.id, o)).collect();
+        self.materialise_into(&mut pairs);
+        Ok(())
+    }
+
     /// A new buffer of one zero per point, zero-filled by rows by the
     /// threads that go on to write it (see [`fill_rows`]).
     pub(super) fn zeroed(&self) -> &'id mut [T] {

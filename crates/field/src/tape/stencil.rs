@@ -91,6 +91,12 @@ pub trait Stencil: Copy + Send + Sync + 'static {
     const OFFSETS: &'static [(isize, isize)];
     /// What is read outside the grid.
     const BOUNDARY: Boundary = Boundary::Periodic;
+    /// Whether the stencil is linear with fixed coefficients: its
+    /// [`partial`](Stencil::partial)s do not read `local` (a difference, an
+    /// average, a Laplacian; not a product of inputs). Its VJP then reads
+    /// only the output's adjoint — as fast as a hand-written transposed
+    /// kernel. [`check_stencil`] checks the claim.
+    const LINEAR: bool = false;
 
     /// The output at one point from its local inputs.
     fn eval<R: Real>(&self, grid: &Grid, local: &[R]) -> R;
@@ -189,7 +195,8 @@ impl<'id, T: Components> Ctx<'id, T> {
 pub struct StencilCheck {
     /// Largest difference between [`Stencil::partial`] and [`auto_partial`]
     /// over the grid's points and the local inputs, relative to
-    /// `max(1, |auto|)`.
+    /// `max(1, |auto|)` (and for a [`Stencil::LINEAR`] one, between its
+    /// partials at the points and at zero inputs).
     pub partial: f64,
     /// `|⟨J v, w⟩ − ⟨v, Jᵀ w⟩| / max(|⟨J v, w⟩|, |⟨v, Jᵀ w⟩|)` for seeded
     /// random `v` (one per input) and `w`: `J v` by the dual recording,
@@ -221,6 +228,7 @@ pub fn check_stencil<K: Stencil>(
     let len = K::INPUTS * K::OFFSETS.len();
     let mut partial: f64 = 0.0;
     let mut local = [0.0; MAX_LOCAL];
+    let zeros = [0.0; MAX_LOCAL];
     let rows: Vec<Rows<'_, f64>> = inputs.iter().map(|x| Rows::full(x)).collect();
     for p in 0..grid.len() {
         let (i, j) = (p / grid.ny, p % grid.ny);
@@ -229,6 +237,11 @@ pub fn check_stencil<K: Stencil>(
             let (mine, auto) =
                 (kernel.partial(&grid, &local[..len], i), auto_partial(&kernel, &grid, &local[..len], i));
             partial = partial.max((mine - auto).abs() / auto.abs().max(1.0));
+            if K::LINEAR {
+                // a linear stencil's partials are the same at any point
+                let fixed = kernel.partial(&grid, &zeros[..len], i);
+                partial = partial.max((mine - fixed).abs() / fixed.abs().max(1.0));
+            }
         }
     }
     let mut rng = seed;
