@@ -32,7 +32,6 @@ use rustfft::num_complex::Complex;
 use rustfft::{Fft, FftPlanner};
 
 use crate::components::Components;
-use crate::kernels::Store;
 use crate::par::{Par, weight};
 use crate::{FieldError, Grid};
 
@@ -191,26 +190,18 @@ impl PoissonFft {
                 got: work.nx * work.ny,
             });
         }
-        self.solve_checked(a, out, work, Store::Overwrite, par);
+        self.solve_checked(a, out, work, par);
         Ok(())
     }
 
-    /// [`solve`](Self::solve) with the lengths already checked, storing
-    /// `P a` into `out` as `store` says.
-    pub(crate) fn solve_checked<T: Components>(
-        &self,
-        a: &[T],
-        out: &mut [T],
-        work: &mut PoissonWork,
-        store: Store,
-        par: Par,
-    ) {
+    /// [`solve`](Self::solve) with the lengths already checked.
+    pub(crate) fn solve_checked<T: Components>(&self, a: &[T], out: &mut [T], work: &mut PoissonWork, par: Par) {
         // each stage is its own parallel region, of one f64 component
         let threads = par.threads::<f64>(self.grid.len(), weight::FFT);
         for k in 0..T::PARTS {
             self.forward_rows(a, k, work, threads);
             self.columns(work, threads);
-            self.inverse_rows(out, k, store, work, threads);
+            self.inverse_rows(out, k, work, threads);
         }
     }
 
@@ -274,7 +265,7 @@ impl PoissonFft {
 
     /// Complex-to-real transforms of the rows gathered from `w.cols`, stored
     /// into component `k` of `out`.
-    fn inverse_rows<T: Components>(&self, out: &mut [T], k: usize, store: Store, w: &mut PoissonWork, threads: usize) {
+    fn inverse_rows<T: Components>(&self, out: &mut [T], k: usize, w: &mut PoissonWork, threads: usize) {
         let (nx, ny, nh) = (self.grid.nx, self.grid.ny, self.grid.ny / 2 + 1);
         let cols = &w.cols;
         let block = |(bi, dst): (usize, &mut [T]), t: &mut TaskWork| {
@@ -291,12 +282,7 @@ impl PoissonFft {
                 }
                 let r = self.c2r.process_with_scratch(&mut t.row, &mut t.real, &mut t.scratch);
                 debug_assert!(r.is_ok(), "lengths fixed by the plan");
-                let parts = d.iter_mut().zip(&t.real);
-                match store {
-                    Store::Overwrite => parts.for_each(|(o, &x)| o.set_part(k, x)),
-                    Store::Add => parts.for_each(|(o, &x)| o.set_part(k, o.part(k) + x)),
-                    Store::Subtract => parts.for_each(|(o, &x)| o.set_part(k, o.part(k) - x)),
-                }
+                d.iter_mut().zip(&t.real).for_each(|(o, &x)| o.set_part(k, x));
             }
         };
         if threads > 1 {

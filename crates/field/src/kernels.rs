@@ -3,10 +3,11 @@
 //! and semi-Lagrangian advection, periodic shifts. (The Laplacian and the
 //! differences are [`Stencil`](crate::Stencil)s: [`crate::stencils`].)
 //!
-//! Each kernel overwrites `out`; each adjoint ("`_vjp`") *adds* the
-//! transpose applied to the output adjoint into the input adjoints. Rows
-//! are independent (see [`crate::par`]), so every kernel is parallel and
-//! deterministic. Stencils are written as gathers — adjoints too — so that
+//! Each kernel overwrites `out` (row by row: `*_row` computes one row, for
+//! a new buffer written by the threads that zero-filled its rows in
+//! cache); each adjoint ("`_vjp`") *adds* the transpose applied to the
+//! output adjoint into the input adjoints. Rows are independent (see
+//! [`crate::par`]), so every kernel is parallel and deterministic. Stencils are written as gathers — adjoints too — so that
 //! no two rows ever write the same value; only the scatter of the
 //! semi-Lagrangian adjoint is sequential.
 
@@ -14,61 +15,6 @@ use rewind_tape::Real;
 
 use crate::Grid;
 use crate::par::{Par, for_rows, weight};
-
-/// How a kernel stores its result in `out`.
-///
-/// The reverse sweep adds each rule's contribution into an adjoint that
-/// usually exists already: a kernel that adds (or subtracts) in place
-/// saves the temporary, its zero-fill and a second pass over memory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Store {
-    /// `out = f(…)`.
-    Overwrite,
-    /// `out += f(…)`.
-    Add,
-    /// `out −= f(…)` (the adjoint of an antisymmetric operator).
-    Subtract,
-}
-
-/// A [`Store`] as a type, so that each mode is its own loop.
-trait Put: Copy + Send + Sync {
-    fn put<T: Real>(o: &mut T, v: T);
-}
-#[derive(Clone, Copy)]
-struct Set;
-#[derive(Clone, Copy)]
-struct Plus;
-#[derive(Clone, Copy)]
-struct Minus;
-impl Put for Set {
-    #[inline(always)]
-    fn put<T: Real>(o: &mut T, v: T) {
-        *o = v;
-    }
-}
-impl Put for Plus {
-    #[inline(always)]
-    fn put<T: Real>(o: &mut T, v: T) {
-        *o += v;
-    }
-}
-impl Put for Minus {
-    #[inline(always)]
-    fn put<T: Real>(o: &mut T, v: T) {
-        *o -= v;
-    }
-}
-
-/// Calls the generic body `$f::<T, P>` with the [`Put`] of `$store`.
-macro_rules! stored {
-    ($store:expr, $f:ident($($a:expr),* $(,)?)) => {
-        match $store {
-            Store::Overwrite => $f::<_, Set>($($a),*),
-            Store::Add => $f::<_, Plus>($($a),*),
-            Store::Subtract => $f::<_, Minus>($($a),*),
-        }
-    };
-}
 
 /// The periodic neighbours `(i − 1, i + 1)` of row `i` of `n`.
 #[inline(always)]
@@ -86,8 +32,8 @@ pub(crate) fn row<T>(a: &[T], ny: usize, i: usize) -> &[T] {
 /// (`docs/specs/ns2d-periodic.md`; `h = dx`, the grid must be square).
 /// On a periodic grid `⟨a, J(p, q)⟩ = ⟨p, J(q, a)⟩ = ⟨q, J(a, p)⟩`, so its
 /// adjoint is two more Jacobians.
-pub fn arakawa<T: Real + Send + Sync>(g: &Grid, p: &[T], q: &[T], out: &mut [T], store: Store, par: Par) {
-    stored!(store, arakawa_in(g, p, q, out, par))
+pub fn arakawa<T: Real + Send + Sync>(g: &Grid, p: &[T], q: &[T], out: &mut [T], par: Par) {
+    for_rows(par, weight::HEAVY, out, g.ny, |i, o| arakawa_row(g, p, q, i, o));
 }
 
 /// The Arakawa stencil at one point, from the three rows of `p` and `q`
@@ -110,22 +56,23 @@ fn arakawa_at<T: Real>(
     (j1 + j2 + j3) * c
 }
 
-fn arakawa_in<T: Real + Send + Sync, P: Put>(g: &Grid, p: &[T], q: &[T], out: &mut [T], par: Par) {
+/// Row `i` of [`arakawa`].
+pub(crate) fn arakawa_row<T: Real>(g: &Grid, p: &[T], q: &[T], i: usize, o: &mut [T]) {
     let (nx, ny) = (g.nx, g.ny);
     let c = 1.0 / (12.0 * g.dx * g.dy);
-    for_rows(par, weight::HEAVY, out, ny, |i, o| {
+    {
         let (im, ip) = nbr(i, nx);
         let pr = (row(p, ny, im), row(p, ny, i), row(p, ny, ip));
         let qr = (row(q, ny, im), row(q, ny, i), row(q, ny, ip));
         if ny < 3 {
             for j in 0..ny {
                 let (jm, jp) = nbr(j, ny);
-                P::put(&mut o[j], arakawa_at(pr, qr, j, jm, jp, c));
+                o[j] = arakawa_at(pr, qr, j, jm, jp, c);
             }
             return;
         }
-        P::put(&mut o[0], arakawa_at(pr, qr, 0, ny - 1, 1, c));
-        P::put(&mut o[ny - 1], arakawa_at(pr, qr, ny - 1, ny - 2, 0, c));
+        o[0] = arakawa_at(pr, qr, 0, ny - 1, 1, c);
+        o[ny - 1] = arakawa_at(pr, qr, ny - 1, ny - 2, 0, c);
         // interior: the same formula on slices shifted by −1, 0, +1, all of
         // one length, so the bounds checks go and the loop vectorises
         let n = ny - 2;
@@ -141,29 +88,24 @@ fn arakawa_in<T: Real + Send + Sync, P: Put>(g: &Grid, p: &[T], q: &[T], out: &m
                 + p0_l[j] * (qp_l[j] - qm_l[j]);
             let j3 = q0_r[j] * (pp_r[j] - pm_r[j]) - q0_l[j] * (pp_l[j] - pm_l[j]) - qp_c[j] * (pp_r[j] - pp_l[j])
                 + qm_c[j] * (pm_r[j] - pm_l[j]);
-            P::put(&mut o[j], (j1 + j2 + j3) * c);
+            o[j] = (j1 + j2 + j3) * c;
         }
-    });
+    }
 }
 
 /// Periodic roll: `out[i, j] = a[i − di, j − dj]`.
-pub fn shift<T: Real + Send + Sync>(g: &Grid, a: &[T], di: isize, dj: isize, out: &mut [T], store: Store, par: Par) {
-    stored!(store, shift_in(g, a, di, dj, out, par))
+pub fn shift<T: Real + Send + Sync>(g: &Grid, a: &[T], di: isize, dj: isize, out: &mut [T], par: Par) {
+    for_rows(par, weight::STENCIL, out, g.ny, |i, o| shift_row(g, a, di, dj, i, o));
 }
 
-fn shift_in<T: Real + Send + Sync, P: Put>(g: &Grid, a: &[T], di: isize, dj: isize, out: &mut [T], par: Par) {
+/// Row `i` of [`shift`].
+pub(crate) fn shift_row<T: Copy>(g: &Grid, a: &[T], di: isize, dj: isize, i: usize, o: &mut [T]) {
     let (nx, ny) = (g.nx as isize, g.ny);
     let sj = dj.rem_euclid(ny as isize) as usize;
-    for_rows(par, weight::STENCIL, out, ny, |i, o| {
-        let src = row(a, ny, (i as isize - di).rem_euclid(nx) as usize);
-        // o[j] = src[j − sj]: two contiguous runs
-        for (o, &s) in o[sj..].iter_mut().zip(&src[..ny - sj]) {
-            P::put(o, s);
-        }
-        for (o, &s) in o[..sj].iter_mut().zip(&src[ny - sj..]) {
-            P::put(o, s);
-        }
-    });
+    let src = row(a, ny, (i as isize - di).rem_euclid(nx) as usize);
+    // o[j] = src[j − sj]: two contiguous runs
+    o[sj..].copy_from_slice(&src[..ny - sj]);
+    o[..sj].copy_from_slice(&src[ny - sj..]);
 }
 
 #[inline(always)]

@@ -6,7 +6,8 @@ use std::ops::{Add, Div, Mul, Neg, Sub};
 use super::op::Op;
 use super::{Ctx, Field, Obs, Scalar};
 use crate::components::Components;
-use crate::kernels::{self, Store};
+use crate::kernels;
+use crate::par::weight;
 use crate::{FieldError, Grid, stencils};
 use rewind_tape::{Binary, Unary};
 
@@ -64,7 +65,8 @@ impl<'id, T: Components> Field<'id, T> {
             return Err(FieldError::NotSquare { what: "the Arakawa Jacobian", dx: c.grid.dx, dy: c.grid.dy });
         }
         let (a, b) = (self.value(), q.value());
-        let v = c.compute(|o| kernels::arakawa(&c.grid, a, b, o, Store::Overwrite, c.par));
+        let g = c.grid;
+        let v = c.fill(weight::HEAVY, |i, row| kernels::arakawa_row(&g, a, b, i, row));
         c.count(2, 0);
         Ok(c.field(v, Op::Arakawa(self.id, q.id)))
     }
@@ -88,7 +90,8 @@ impl<'id, T: Components> Field<'id, T> {
     pub fn shift(self, di: isize, dj: isize) -> Self {
         let c = self.ctx;
         let a = self.value();
-        let v = c.compute(|o| kernels::shift(&c.grid, a, di, dj, o, Store::Overwrite, c.par));
+        let g = c.grid;
+        let v = c.fill(weight::STENCIL, |i, row| kernels::shift_row(&g, a, di, dj, i, row));
         c.count(1, 0);
         c.field(v, Op::Shift(self.id, di, dj))
     }
@@ -129,7 +132,7 @@ impl<'id, T: Components> Field<'id, T> {
         let c = self.ctx;
         let a = self.value();
         let out = c.zeroed();
-        c.poisson.solve_checked(a, out, &mut c.work.borrow_mut(), Store::Overwrite, c.par);
+        c.poisson.solve_checked(a, out, &mut c.work.borrow_mut(), c.par);
         c.count(1, 0);
         c.field(out, Op::Poisson(self.id))
     }

@@ -21,7 +21,8 @@ use super::fuse::MAX_SUMS;
 use super::op::{Kind, Op};
 use super::{Adjoints, Ctx, Field, Scalar};
 use crate::components::Components;
-use crate::kernels::{self, Store};
+use crate::kernels;
+use crate::par::weight;
 
 /// The state of a reverse sweep.
 struct Sweep<'id, T> {
@@ -223,8 +224,7 @@ impl<'id, T: Components> Sweep<'id, T> {
             }
             Op::Shift(x, di, dj) => {
                 let o = v(a);
-                let t = c.zeroed();
-                kernels::shift(&g, o, -di, -dj, t, Store::Overwrite, par);
+                let t = c.fill(weight::STENCIL, |i, row| kernels::shift_row(&g, o, -di, -dj, i, row));
                 c.count(1, 0);
                 let l = self.leaf(t);
                 self.contribute(x, l);
@@ -232,9 +232,8 @@ impl<'id, T: Components> Sweep<'id, T> {
             Op::Arakawa(p, q) => {
                 // ⟨ō, J(p, q)⟩ = ⟨p, J(q, ō)⟩ = ⟨q, J(ō, p)⟩
                 let (o, vp, vq) = (v(a), v(p), v(q));
-                let (tp, tq) = (c.zeroed(), c.zeroed());
-                kernels::arakawa(&g, vq, o, tp, Store::Overwrite, par);
-                kernels::arakawa(&g, o, vp, tq, Store::Overwrite, par);
+                let tp = c.fill(weight::HEAVY, |i, row| kernels::arakawa_row(&g, vq, o, i, row));
+                let tq = c.fill(weight::HEAVY, |i, row| kernels::arakawa_row(&g, o, vp, i, row));
                 c.count(4, 0);
                 let (lp, lq) = (self.leaf(tp), self.leaf(tq));
                 self.contribute(p, lp);
@@ -264,7 +263,7 @@ impl<'id, T: Components> Sweep<'id, T> {
                 // P is symmetric: its adjoint is another solve
                 let o = v(a);
                 let t = c.zeroed();
-                c.poisson.solve_checked(o, t, &mut c.work.borrow_mut(), Store::Overwrite, par);
+                c.poisson.solve_checked(o, t, &mut c.work.borrow_mut(), par);
                 c.count(1, 0);
                 let l = self.leaf(t);
                 self.contribute(x, l);
