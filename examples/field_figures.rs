@@ -7,7 +7,9 @@
 //! of shallow water (RK4, 128² and 256², 1 and 2 threads): the passes over
 //! memory (fields read and written, the FFT's own work arrays aside) and
 //! the time of the primal, the recorded step and the recorded step with its
-//! sweep, with the bandwidth those passes imply beside a plain copy's.
+//! sweep, with the bandwidth those passes imply beside a plain copy's —
+//! fused, and with every operation on its own (`rewind_field::unfused`,
+//! the same bits).
 //!
 //! `cargo run --release -p rewind-examples --example field_figures [-- --quick] [--steps]`
 //! (`--steps`: the step table alone)
@@ -156,13 +158,19 @@ fn steps(budget: Duration, one: &rayon::ThreadPool, two: &rayon::ThreadPool) {
                     cell(f[2])
                 );
             };
-            let figures = pool.install(|| {
-                (
-                    step_figures(ns2d.clone(), &w0, Par::Threads, budget).expect("ns2d step"),
-                    step_figures(sw, &x0, Par::Threads, budget).expect("shallow-water step"),
-                )
-            });
-            for (name, f) in [("ns2d", figures.0), ("shallow water", figures.1)] {
+            let figures = |fused: bool| {
+                pool.install(|| {
+                    let run = || {
+                        (
+                            step_figures(ns2d.clone(), &w0, Par::Threads, budget).expect("ns2d step"),
+                            step_figures(sw, &x0, Par::Threads, budget).expect("shallow-water step"),
+                        )
+                    };
+                    if fused { run() } else { rewind_field::unfused(run) }
+                })
+            };
+            let (on, off) = (figures(true), figures(false));
+            for (name, f) in [("ns2d", on.0), ("  unfused", off.0), ("shallow water", on.1), ("  unfused", off.1)] {
                 show(name, [f.primal, f.taped, f.taped_and_swept]);
             }
         }
