@@ -63,8 +63,8 @@ impl<L: Loss, T: Components> Objective<T> for LossObjective<L, T> {
         if !loss.at(t, n) {
             return Ok(T::zero());
         }
-        tape.record(*par, |c| {
-            let (xs, p) = inputs(c, layout, params, values, x)?;
+        tape.record_on(*par, &[values, x], |c, lent| {
+            let (xs, p) = inputs(c, layout, params, lent[0], lent[1])?;
             let l = loss.loss(t, n, c, &xs, &p).map_err(SimError::into_step)?;
             let adj = c.gradient(l).map_err(StepError::model)?;
             write_state_adjoints(&xs, &adj, xbar, true);

@@ -108,8 +108,8 @@ impl<M: Model, T: Components> Sim<M, T> {
     /// its own (for benchmarks; the driver never needs it).
     pub fn step_recorded(&mut self, t: usize, x: &[T], next: &mut [T]) -> Result<(), StepError> {
         let Sim { model, layout, params, values, tape, par } = self;
-        tape.record(*par, |c| {
-            let (xs, p) = inputs(c, layout, params, values, x)?;
+        tape.record_on(*par, &[values, x], |c, lent| {
+            let (xs, p) = inputs(c, layout, params, lent[0], lent[1])?;
             let y = run_step(model, t, c, &xs, &p)?;
             write(layout, &y, next)
         })
@@ -117,19 +117,22 @@ impl<M: Model, T: Components> Sim<M, T> {
 }
 
 /// The state and the parameters as tape inputs.
+///
+/// `values` and `x` are lent to the recording ([`FieldTape::record_on`]):
+/// their fields are the slices themselves, not copies.
 pub(crate) fn inputs<'p, 'id, T: Components>(
     c: &'id Ctx<'id, T>,
     layout: &Layout,
     params: &'p ParamSet,
-    values: &[T],
-    x: &[T],
+    values: &'id [T],
+    x: &'id [T],
 ) -> Result<(State<'id, T>, Params<'p, 'id, T>), StepError> {
     layout.check_len(x.len()).map_err(StepError::model)?;
     let n = layout.grid().len();
     let nf = layout.fields().len();
     let mut s = State::empty();
     for k in 0..nf {
-        s.push_field(c.input(&x[k * n..(k + 1) * n]).map_err(StepError::model)?);
+        s.push_field(c.input_ref(&x[k * n..(k + 1) * n]).map_err(StepError::model)?);
     }
     for &v in &x[nf * n..] {
         s.push_scalar(c.scalar(v));
@@ -139,7 +142,7 @@ pub(crate) fn inputs<'p, 'id, T: Components>(
     for (name, v) in params.entries() {
         let l = v.values().len();
         let h = if v.is_field() {
-            Handle::Field(c.input(&values[o..o + l]).map_err(StepError::model)?)
+            Handle::Field(c.input_ref(&values[o..o + l]).map_err(StepError::model)?)
         } else {
             Handle::Scalar(c.scalar(values[o]))
         };
@@ -255,8 +258,8 @@ impl<M: Model, T: Components> Stepper<T> for Sim<M, T> {
 
     fn step(&mut self, t: usize, x: &[T], next: &mut [T]) -> Result<(), StepError> {
         let Sim { model, layout, params, values, tape, par } = self;
-        tape.eval(*par, |c| {
-            let (xs, p) = inputs(c, layout, params, values, x)?;
+        tape.eval_on(*par, &[values, x], |c, lent| {
+            let (xs, p) = inputs(c, layout, params, lent[0], lent[1])?;
             let y = run_step(model, t, c, &xs, &p)?;
             write(layout, &y, next)
         })
@@ -272,8 +275,8 @@ impl<M: Model, T: Components> Stepper<T> for Sim<M, T> {
         pbar: &mut [T],
     ) -> Result<(), StepError> {
         let Sim { model, layout, params, values, tape, par } = self;
-        tape.record(*par, |c| {
-            let (xs, p) = inputs(c, layout, params, values, x)?;
+        tape.record_on(*par, &[values, x], |c, lent| {
+            let (xs, p) = inputs(c, layout, params, lent[0], lent[1])?;
             let y = run_step(model, t, c, &xs, &p)?;
             write(layout, &y, next)?;
             // x̄ₜ₊₁ goes into xbar (free until the sweep), then x̄ₜ overwrites it

@@ -160,9 +160,9 @@ impl Model for ShallowWater {
         let (g, f) = (p.scalar("g")?, p.scalar("f")?);
         let [h, u, v] = x.split()?;
         // a layer that runs dry, or waves faster than the grid can carry
-        let hmin = h.value().iter().fold(f64::INFINITY, |m, a| m.min(a.value()));
-        let umax = u.value().iter().chain(v.value()).fold(0.0f64, |m, a| m.max(a.value().abs()));
-        let hmax = h.value().iter().fold(0.0f64, |m, a| m.max(a.value()));
+        let hmin = -h.max_of(|a| -a.value());
+        let umax = u.max_of(|a| a.value().abs()).max(v.max_of(|a| a.value().abs()));
+        let hmax = h.max_of(|a| a.value());
         let (dt, max_cfl) = (self.config.dt, self.config.max_cfl);
         let cfl = dt * (umax + (g.value().value() * hmax.max(0.0)).sqrt()) / c.grid().dx;
         rewind_sim::check_stability(t, &[("CFL", cfl, max_cfl), ("dry-cell (-min h)", -hmin, 0.0)])?;

@@ -169,6 +169,17 @@ impl<'id, T: Components> Field<'id, T> {
         let s = c.reduce_sum(self.id);
         c.scalar_of(s, Op::Sum(self.id))
     }
+    /// `maxₖ f(a[k])` over the points, on values only (not recorded, not
+    /// differentiated): for a model's checks — a CFL number, a positivity
+    /// bound — by rows on the thread team (a maximum is exact in any order:
+    /// the same result for any thread count). `−∞` never, a grid has
+    /// points; a NaN of `f` is ignored, as `f64::max` does.
+    pub fn max_of(self, f: impl Fn(T) -> f64 + Sync + Send) -> f64 {
+        let (g, a) = (self.ctx.grid, self.value());
+        crate::par::max_rows(self.ctx.par, g.nx, g.len(), weight::ELEMENTWISE, |i| {
+            a[i * g.ny..(i + 1) * g.ny].iter().fold(f64::NEG_INFINITY, |m, &x| m.max(f(x)))
+        })
+    }
     /// `Σ a / n`.
     pub fn mean(self) -> Scalar<'id, T> {
         self.sum() * (1.0 / self.ctx.grid.len() as f64)

@@ -219,15 +219,44 @@ impl<T: Components> FieldTape<T> {
     /// Records one computation (typically one time step); the arena is
     /// reset first. Nothing recorded can outlive the closure.
     pub fn record<R>(&mut self, par: Par, f: impl for<'id> FnOnce(&'id Ctx<'id, T>) -> R) -> R {
-        self.run(par, true, f)
+        self.run(par, true, &[], |c, _| f(c))
     }
 
     /// Runs the same kind of closure without recording (the primal).
     pub fn eval<R>(&mut self, par: Par, f: impl for<'id> FnOnce(&'id Ctx<'id, T>) -> R) -> R {
-        self.run(par, false, f)
+        self.run(par, false, &[], |c, _| f(c))
     }
 
-    fn run<R>(&mut self, par: Par, recording: bool, f: impl for<'id> FnOnce(&'id Ctx<'id, T>) -> R) -> R {
+    /// [`FieldTape::record`] with `data` lent to the recording: the
+    /// closure gets the slices back for as long as it runs, so
+    /// [`Ctx::input_ref`] makes fields of them without copying them (a
+    /// step's state and parameter fields: no pass over memory).
+    pub fn record_on<R>(
+        &mut self,
+        par: Par,
+        data: &[&[T]],
+        f: impl for<'id> FnOnce(&'id Ctx<'id, T>, &'id [&'id [T]]) -> R,
+    ) -> R {
+        self.run(par, true, data, f)
+    }
+
+    /// [`FieldTape::eval`] with `data` lent (see [`FieldTape::record_on`]).
+    pub fn eval_on<R>(
+        &mut self,
+        par: Par,
+        data: &[&[T]],
+        f: impl for<'id> FnOnce(&'id Ctx<'id, T>, &'id [&'id [T]]) -> R,
+    ) -> R {
+        self.run(par, false, data, f)
+    }
+
+    fn run<R>(
+        &mut self,
+        par: Par,
+        recording: bool,
+        data: &[&[T]],
+        f: impl for<'id> FnOnce(&'id Ctx<'id, T>, &'id [&'id [T]]) -> R,
+    ) -> R {
         self.arena.reset();
         let ctx = Ctx {
             arena: &self.arena,
@@ -245,7 +274,8 @@ impl<T: Components> FieldTape<T> {
                 pending: ManuallyDrop::new(BVec::new_in(&self.arena)),
             }),
         };
-        let out = f(&ctx);
+        let lent = ctx.arena.alloc_slice_copy(data);
+        let out = f(&ctx, lent);
         self.hint = self.hint.max(ctx.st.borrow().vals.len());
         out
     }
@@ -499,6 +529,13 @@ impl<'id, T: Components> Ctx<'id, T> {
         let copy = self.fill(weight::ELEMENTWISE, |i, row| row.copy_from_slice(&data[i * ny..(i + 1) * ny]));
         self.count(1, 0);
         Ok(self.field(copy, Op::Leaf))
+    }
+
+    /// An input field that is `data` itself, not a copy: for slices lent
+    /// to the recording ([`FieldTape::record_on`]), which outlive it.
+    pub fn input_ref(&'id self, data: &'id [T]) -> Result<Field<'id, T>, FieldError> {
+        self.grid.check("field input", data.len())?;
+        Ok(Field { id: self.push(Kind::Field, Op::Leaf, Some(data), 0), ctx: self })
     }
 
     /// A field sampled from `f(x, y)` at the grid points (a constant).
