@@ -405,6 +405,44 @@ fn spec_reports_the_benchmark_figures() {
 }
 
 #[test]
+fn spec_shallow_water_reports_its_figures_and_refuses_what_is_not_its_own() {
+    let d = scratch("spec-sw");
+    // the JAX reference (scripts/jax_shallow_water.py) at N = 32, K = 100
+    let jax = [
+        ("Jloss", 0.0001882756462272073),
+        ("grad_norm", 0.0038908715814491676),
+        ("grad_g", -0.0007650349273029499),
+        ("grad_f", -6.527042100981863e-05),
+        ("grad_dot_v", -0.01786437859780554),
+        ("hvp_norm", 1.4810769924629168),
+        ("v_dot_hvp", 50.121815363835545),
+    ];
+    let argv = ["spec", "shallow-water", "--n", "32", "--steps", "100", "--schedule", "binomial:8", "--threads", "2"];
+    let a = json(&rewind(&d, &argv));
+    assert_eq!((a["N"].as_u64(), a["steps"].as_u64(), a["dt"].as_f64()), (Some(32), Some(100), Some(0.08)));
+    for (key, reference) in jax {
+        let x = a[key].as_f64().unwrap();
+        assert!((x - reference).abs() <= 1e-9 * reference.abs(), "{key}: rewind {x} vs JAX {reference}");
+    }
+    for key in ["primal_s", "grad_s", "hvp_s", "peak_rss_bytes"] {
+        assert!(a[key].as_f64().is_some_and(|t| t > 0.0), "{key}: {}", a[key]);
+    }
+    for (bad, needle) in [
+        (vec!["spec", "shallow-water", "--size", "M"], "--size is ns2d-periodic's"),
+        (vec!["spec", "ns2d-periodic", "--n", "64"], "--n is shallow-water's"),
+        (vec!["spec", "shallow-water", "--n", "3"], "at least 4"),
+        (vec!["spec", "shallow-water", "--steps", "0"], "--steps"),
+        (vec!["spec", "shallow-water", "--gauss-newton", "2"], "ns2d-periodic's"),
+        (vec!["spec", "shallow-water", "--n", "100000"], "available"),
+    ] {
+        let o = rewind(&d, &bad);
+        assert_eq!(o.code, Some(1), "{bad:?}: {}", o.stderr);
+        assert!(o.stderr.starts_with("rewind: error: ") && o.stderr.contains(needle), "{bad:?}: {}", o.stderr);
+        assert_eq!(o.stderr.trim().lines().count(), 1, "{bad:?}: {}", o.stderr);
+    }
+}
+
+#[test]
 fn bad_input_is_one_line_and_exit_code_1_never_a_panic_a_hang_or_an_abort() {
     let d = scratch("bad-input");
     let cases: [(&[&str], &[&str]); 8] = [
