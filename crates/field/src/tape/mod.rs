@@ -15,7 +15,7 @@
 //! reduction, a stencil that reads it at an offset), by
 //! [`Field::value`], or at the end of the step ([`Ctx::materialise`]).
 //! Then the whole graph behind it runs as **one loop** over tiles of a few
-//! rows that stay in cache, on the thread team (see `fuse.rs`): a
+//! rows that stay in cache, on the thread team (see `fuse/`): a
 //! right-hand side written with plain operators makes as few passes over
 //! memory as a hand-fused kernel. The reverse sweep is built the same way:
 //! each adjoint is a lazy expression of the adjoints after it and of the

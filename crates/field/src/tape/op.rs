@@ -19,7 +19,7 @@ pub(super) enum Kind {
 /// How a value was made; operands are value ids.
 ///
 /// Pointwise operations and stencils on fields are *lazy*: they are
-/// evaluated, fused, only when their value is needed (see `fuse.rs`). The
+/// evaluated, fused, only when their value is needed (see `fuse/`). The
 /// operations marked "adjoint" are made by the reverse sweep, never
 /// recorded by a step.
 #[derive(Clone, Copy)]
