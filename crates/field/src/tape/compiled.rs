@@ -187,21 +187,57 @@ pub(super) fn eval_rows<K: Stencil, T: Real>(
     rows: Range<isize>,
     out: &mut [T],
 ) {
-    let ny = g.ny;
-    let len = K::INPUTS * K::OFFSETS.len();
+    let (ny, m) = (g.ny, K::OFFSETS.len());
+    let len = K::INPUTS * m;
     let inner = interior(ny, K::OFFSETS.iter().map(|o| o.1));
+    // the edge columns and, per offset, the column each reads (once per
+    // call: the same in every row)
+    const EDGE: usize = 8;
+    let edges = (inner.start + ny - inner.end) <= EDGE && !inner.is_empty();
+    let mut cols = [[None; MAX_LOCAL]; EDGE];
+    if edges {
+        for (e, j) in (0..inner.start).chain(inner.end..ny).enumerate() {
+            for (o, &(_, dj)) in K::OFFSETS.iter().enumerate() {
+                cols[e][o] = wrap(K::BOUNDARY, j, dj, ny);
+            }
+        }
+    }
     let mut local = [T::zero(); MAX_LOCAL];
     for (k, r) in rows.enumerate() {
         let w = wrapped(r, g.nx);
         let orow = &mut out[k * ny..(k + 1) * ny];
-        let mut src: [&[T]; SRC] = [&[]; SRC];
-        let fast = !inner.is_empty() && sources::<K, T>(g, xs, r, w, (0, 0), &inner, &mut src).is_some();
-        if fast {
-            sweep(&src[..len], &mut orow[inner.clone()], |o, l| *o = kernel.eval(g, l));
+        // where each local input's row starts (None: outside a walled grid)
+        let mut base = [None; MAX_LOCAL];
+        for (o, &(di, _)) in K::OFFSETS.iter().enumerate() {
+            if let Some(t) = wrap(K::BOUNDARY, w, di, g.nx) {
+                for (i, x) in xs.iter().enumerate() {
+                    base[i * m + o] = Some(x.start(ny, r + di, t));
+                }
+            }
         }
-        let rest = if fast { (0..inner.start).chain(inner.end..ny) } else { (0..ny).chain(ny..ny) };
-        for j in rest {
-            gather::<K, T>(g, xs, r, w, j, (0, 0), &mut local[..len]);
+        let fast = edges && base[..len].iter().all(Option::is_some);
+        if !fast {
+            for j in 0..ny {
+                gather::<K, T>(g, xs, r, w, j, (0, 0), &mut local[..len]);
+                orow[j] = kernel.eval(g, &local[..len]);
+            }
+            continue;
+        }
+        let mut src: [&[T]; SRC] = [&[]; SRC];
+        for q in 0..len {
+            let (i, o) = (q / m, q % m);
+            let start = (base[q].unwrap_or(0) + inner.start).wrapping_add_signed(K::OFFSETS[o].1);
+            src[q] = &xs[i].data[start..start + inner.len()];
+        }
+        sweep(&src[..len], &mut orow[inner.clone()], |o, l| *o = kernel.eval(g, l));
+        for (e, j) in (0..inner.start).chain(inner.end..ny).enumerate() {
+            for q in 0..len {
+                let (i, o) = (q / m, q % m);
+                local[q] = match (base[q], cols[e][o]) {
+                    (Some(b), Some(c)) => xs[i].data[b + c],
+                    _ => T::zero(),
+                };
+            }
             orow[j] = kernel.eval(g, &local[..len]);
         }
     }
