@@ -110,6 +110,37 @@ fn many_fields_written_together_and_into_slices() {
 }
 
 #[test]
+fn products_folded_into_sums_give_the_same_bits() {
+    // every way a product meets a sum: scaled by a constant, by a recorded
+    // scalar, or a product of fields; on either side of a sum and of a
+    // difference; read once (folded) or twice, or kept (not folded)
+    let g = Grid::new(11, 9, 0.4, 0.3).unwrap();
+    let (a0, b0) = (g.sample(|x, y| (3.0 * x).sin() + y), g.sample(|x, y| (x * y).cos() - 0.3));
+    let run = || {
+        let mut tape = FieldTape::<f64>::new(g);
+        tape.eval(Par::Seq, |c| {
+            let (a, b) = (c.input(&a0).unwrap(), c.input(&b0).unwrap());
+            let s = c.scalar(1.3);
+            let kept = a * b;
+            let fields = [
+                a * 0.7 + b,
+                b + a * s,
+                a * b - b,
+                b - a * b,
+                (a * 0.3 - b * s) + a * b,
+                kept + b,
+                kept - a,
+                (a * b + b) * (b * 0.5 - a * 0.25).dx_plus(),
+            ];
+            let mut out = vec![0.0; fields.len() * g.len()];
+            c.write_into(&fields, &mut out).unwrap();
+            out.iter().map(|v| v.to_bits()).collect::<Vec<u64>>()
+        })
+    };
+    assert_eq!(run(), unfused(run));
+}
+
+#[test]
 fn fusion_saves_passes_over_memory() {
     let g = Grid::periodic_square(32, 1.0).unwrap();
     let a0 = g.sample(|x, y| (6.0 * x).sin() + y);

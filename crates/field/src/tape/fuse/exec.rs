@@ -24,6 +24,14 @@ fn map1<T: Copy>(out: &mut [T], a: &[T], f: impl Fn(T) -> T) {
     }
 }
 
+/// `out[k] = f(a[k], b[k], c[k])`.
+#[inline(always)]
+fn map3<T: Copy>(out: &mut [T], a: &[T], b: &[T], c: &[T], f: impl Fn(T, T, T) -> T) {
+    for (((o, &x), &y), &z) in out.iter_mut().zip(a).zip(b).zip(c) {
+        *o = f(x, y, z);
+    }
+}
+
 /// `out[k] = f(a[k], b[k])`.
 #[inline(always)]
 fn map2<T: Copy, U: Copy>(out: &mut [T], a: &[T], b: &[U], f: impl Fn(T, U) -> T) {
@@ -136,6 +144,8 @@ fn window<'s, T>(x: Src<'s, T>, done: &Done<'s, '_, T>, t: &Tile<'_>) -> Rows<'s
 /// A pointwise loop over one run of one operand (and the run's offset in
 /// a whole field, for fixed data).
 type Unary1<'f, T> = dyn Fn(&mut [T], &[T], usize) + 'f;
+/// A pointwise loop over one run of three operands.
+type Ternary1<'f, T> = dyn Fn(&mut [T], &[T], &[T], &[T]) + 'f;
 /// A pointwise loop over one run of two operands.
 type Binary1<'f, T> = dyn Fn(&mut [T], &[T], &[T]) + 'f;
 
@@ -145,6 +155,9 @@ type Binary1<'f, T> = dyn Fn(&mut [T], &[T], &[T]) + 'f;
 fn run_tile<'a, T: Components>(instrs: &[Instr<'a, T>], phys: &[u16], slots: &mut [&mut [T]], t: &Tile<'_>) {
     let g = &t.g;
     for (s, ins) in instrs.iter().enumerate() {
+        if ins.skip {
+            continue;
+        }
         let rows = t.rows_of(s);
         let len = rows.len() * g.ny;
         // the output buffer, out of the table while the operands are read
@@ -163,7 +176,35 @@ fn run_tile<'a, T: Components>(instrs: &[Instr<'a, T>], phys: &[u16], slots: &mu
                 f(&mut out[from..from + n], a.run(from, start, n), b.run(from, start, n))
             });
         };
+        let three = |a: Src<'a, T>, b: Src<'a, T>, c: Src<'a, T>, out: &mut [T], f: &Ternary1<'_, T>| {
+            let (a, b, c) = (at(a), at(b), at(c));
+            each_run(g, rows.clone(), |from, start, n| {
+                f(&mut out[from..from + n], a.run(from, start, n), b.run(from, start, n), c.run(from, start, n))
+            });
+        };
         let (x, v) = (ins.srcs, ins.scalar);
+        if let Some(p) = ins.prod {
+            // the sum (or difference) with its product computed in place:
+            // `p ± y`, or `y − p` for a product subtracted
+            let y = x[1 - p.at];
+            let (a, w) = (p.srcs[0], p.scalar);
+            macro_rules! folded {
+                ($comb:expr) => {
+                    match p.op {
+                        Op::ScaleC(_, c) => two(a, y, out, &|o, a, y| map2(o, a, y, |a, y| $comb(a * c, y))),
+                        Op::ScaleS(..) => two(a, y, out, &|o, a, y| map2(o, a, y, |a, y| $comb(a * w, y))),
+                        _ => three(a, p.srcs[1], y, out, &|o, a, b, y| map3(o, a, b, y, |a, b, y| $comb(a * b, y))),
+                    }
+                };
+            }
+            match (ins.op, p.at) {
+                (Op::Add(..), _) => folded!(|p: T, y: T| p + y),
+                (_, 0) => folded!(|p: T, y: T| p - y),
+                _ => folded!(|p: T, y: T| y - p),
+            }
+            slots[phys[s] as usize] = buf;
+            continue;
+        }
         match ins.op {
             Op::Add(..) => two(x[0], x[1], out, &|o, a, b| map2(o, a, b, |a, b| a + b)),
             Op::Sub(..) => two(x[0], x[1], out, &|o, a, b| map2(o, a, b, |a, b| a - b)),
@@ -247,8 +288,10 @@ impl<'id, T: Components> Ctx<'id, T> {
         }
         let direct = |s: usize| root_of[s] != u8::MAX && ext[s] == (0, 0);
         let mut last = [u16::MAX; MAX_SLOTS];
-        for (s, ins) in instrs.iter().enumerate() {
-            for x in ins.srcs {
+        // (a folded product's operands are read by the sum that folds it)
+        let read_by = |ins: Instr<'id, T>| ins.srcs.iter().chain(ins.prod.map_or(&[][..], |p| p.srcs));
+        for (s, &ins) in instrs.iter().enumerate() {
+            for x in read_by(ins) {
                 if let Src::Slot(j) = *x {
                     last[j as usize] = s as u16;
                 }
@@ -266,8 +309,11 @@ impl<'id, T: Components> Ctx<'id, T> {
         let mut phys = [0u16; MAX_SLOTS];
         let mut free: SmallVec<[u16; MAX_SLOTS]> = SmallVec::new();
         let mut in_scratch = 0u16;
-        for (s, ins) in instrs.iter().enumerate() {
-            phys[s] = if direct(s) {
+        for (s, &ins) in instrs.iter().enumerate() {
+            phys[s] = if ins.skip {
+                // folded into its sum: never written, no buffer
+                0
+            } else if direct(s) {
                 u16::MAX - root_of[s] as u16
             } else if let Some(p) = free.pop() {
                 p
@@ -275,10 +321,11 @@ impl<'id, T: Components> Ctx<'id, T> {
                 in_scratch += 1;
                 in_scratch - 1
             };
-            for x in ins.srcs {
+            for x in read_by(ins) {
                 if let Src::Slot(j) = *x
                     && last[j as usize] == s as u16
                     && !direct(j as usize)
+                    && !instrs[j as usize].skip
                     && !free.contains(&phys[j as usize])
                 {
                     free.push(phys[j as usize]);

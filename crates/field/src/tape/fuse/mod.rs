@@ -77,11 +77,36 @@ impl<T> Copy for Src<'_, T> {}
 /// One operation of a fused loop: the recorded operation, its field
 /// operands resolved (in the order of [`Op::each_field_operand`]), and the
 /// value of its scalar operand (for `ScaleS`, `AddS`, `Splat`).
+///
+/// A sum or difference one of whose operands is a product read by nothing
+/// else computes that product itself, point by point (`prod`: which
+/// operand, and the product — its operation, operands and scalar), and the
+/// product's own instruction is skipped: one pass over the tile instead
+/// of two, the same arithmetic.
 struct Instr<'a, T> {
     op: Op<'a, T>,
     srcs: &'a [Src<'a, T>],
     scalar: T,
+    prod: Option<Prod<'a, T>>,
+    /// Folded into the sum that reads it: not run.
+    skip: bool,
 }
+
+/// A product folded into the sum or difference that reads it.
+struct Prod<'a, T> {
+    /// Which operand of the sum it is.
+    at: usize,
+    op: Op<'a, T>,
+    srcs: &'a [Src<'a, T>],
+    scalar: T,
+}
+
+impl<T: Copy> Clone for Prod<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T: Copy> Copy for Prod<'_, T> {}
 
 impl<T: Copy> Clone for Instr<'_, T> {
     fn clone(&self) -> Self {
@@ -329,7 +354,7 @@ impl<'id, T: Components> Ctx<'id, T> {
                 _ => 0,
             };
             debug_assert!(op.is_lazy(), "only lazy operations are left unmaterialised");
-            instrs.push(Instr { op, srcs: srcs.into_bump_slice(), scalar });
+            instrs.push(Instr { op, srcs: srcs.into_bump_slice(), scalar, prod: None, skip: false });
         }
         // the rows each instruction covers around a tile, from its
         // consumers back (a consumer comes after what it reads)
@@ -362,6 +387,37 @@ impl<'id, T: Components> Ctx<'id, T> {
             }
         }
         let sums: SmallVec<[Src<'id, T>; MAX_SUMS]> = sums.iter().map(|&id| src(id)).collect();
+        // products read once, by a sum or a difference: folded into it
+        let mut uses = BVec::from_iter_in(std::iter::repeat_n(0u32, instrs.len()), self.arena);
+        for x in instrs.iter().flat_map(|i| i.srcs.iter()).chain(&sums) {
+            if let Src::Slot(p) = *x {
+                uses[p as usize] += 1;
+            }
+        }
+        for &r in roots {
+            uses[slot[r as usize] as usize] += 1;
+        }
+        for i in 0..instrs.len() {
+            if !matches!(instrs[i].op, Op::Add(..) | Op::Sub(..)) {
+                continue;
+            }
+            let folded = (0..2).find_map(|at| match instrs[i].srcs[at] {
+                Src::Slot(p)
+                    if uses[p as usize] == 1
+                        && !instrs[p as usize].skip
+                        && instrs[p as usize].prod.is_none()
+                        && matches!(instrs[p as usize].op, Op::ScaleC(..) | Op::ScaleS(..) | Op::Mul(..)) =>
+                {
+                    Some((at, p as usize))
+                }
+                _ => None,
+            });
+            if let Some((at, p)) = folded {
+                let q = instrs[p];
+                instrs[i].prod = Some(Prod { at, op: q.op, srcs: q.srcs, scalar: q.scalar });
+                instrs[p].skip = true;
+            }
+        }
         // the distinct fields in memory the loop reads
         let mut read = BVec::new_in(self.arena);
         for ins in instrs.iter() {
