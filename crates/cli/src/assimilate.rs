@@ -190,6 +190,7 @@ pub(crate) fn solve(a: &Args) -> Result<Value> {
         bail!("--methods: at least one method");
     }
     let strategy: Strategy = a.schedule.parse().with_context(|| format!("bad --schedule {:?}", a.schedule))?;
+    check(a, strategy)?;
     let settings = TwinSettings {
         n: a.n,
         steps: a.steps,
@@ -454,6 +455,34 @@ fn draw(a: &Args, twin: &Twin, runs: &[Run], best: &Run, post: Option<&rewind_si
 pub(crate) fn main(a: &Args) -> Result<()> {
     let r = solve(a)?;
     print_report(&r, a.json)
+}
+
+/// What `assimilate` refuses before any work: settings that would run
+/// without meaning, and a run that cannot fit in memory.
+fn check(a: &Args, strategy: Strategy) -> Result<()> {
+    if a.inner == 0 {
+        bail!("--inner 0: each inner loop and Newton step needs at least one CG iteration");
+    }
+    if a.outer == 0 {
+        bail!("--outer 0: incremental 4D-Var needs at least one outer iteration");
+    }
+    let (cores, most) = crate::config::thread_limit();
+    if a.threads > most {
+        bail!(
+            "--threads {}: this machine has {cores} core(s); more than {most} threads only slow the kernels down (0 = one per core)",
+            a.threads
+        );
+    }
+    let unknowns = a.n.saturating_mul(a.n);
+    if a.posterior > unknowns {
+        bail!("--posterior {}: at most the {unknowns} unknowns of the {n}² initial state", a.posterior, n = a.n);
+    }
+    let f = crate::memory::Footprint { points: unknowns as u64, fields: 1, steps: a.steps, strategy };
+    crate::memory::check_footprint(&f, crate::memory::Need::Hvp)?;
+    if !a.no_files {
+        crate::common::writable_dir(&a.out)?;
+    }
+    Ok(())
 }
 
 /// The report as text (or JSON).

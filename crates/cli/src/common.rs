@@ -108,6 +108,10 @@ impl Common {
             c.output.dir = o.clone();
         }
         c.validate("command line").map_err(|e| anyhow::anyhow!("{e}"))?;
+        // the output directory is checked before any work, not after
+        if !self.no_files {
+            writable_dir(&c.output.dir)?;
+        }
         Ok(c)
     }
 
@@ -227,11 +231,44 @@ pub(crate) fn norm(a: &[f64]) -> f64 {
     dot(a, a).sqrt()
 }
 
-/// Refuses to overwrite nothing silently: the output directory is created.
+/// The output directory of the configuration, created.
 pub(crate) fn out_dir(c: &Config) -> Result<PathBuf> {
-    let d = c.output.dir.clone();
-    std::fs::create_dir_all(&d).with_context(|| format!("cannot create the output directory {}", d.display()))?;
-    Ok(d)
+    let d = &c.output.dir;
+    writable_dir(d)?;
+    std::fs::create_dir_all(d)
+        .map_err(|e| anyhow::anyhow!("cannot create the output directory {}: {e}", d.display()))?;
+    Ok(d.clone())
+}
+
+/// Checks, before any work and without creating anything, that files can
+/// be written into `dir`: it is a directory that takes a file, or it does
+/// not exist yet and its nearest existing ancestor is one.
+pub(crate) fn writable_dir(dir: &std::path::Path) -> Result<()> {
+    let shown = dir.display();
+    let mut at = dir;
+    loop {
+        match std::fs::metadata(at) {
+            Ok(m) if m.is_dir() => break,
+            Ok(_) if at == dir => anyhow::bail!("the output directory {shown} is a file"),
+            Ok(_) => anyhow::bail!("the output directory {shown} cannot be made: {} is a file", at.display()),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                let part = if at == dir { String::new() } else { format!("{}: ", at.display()) };
+                anyhow::bail!("cannot use the output directory {shown}: {part}{e}")
+            }
+            Err(_) => match at.parent() {
+                Some(p) if !p.as_os_str().is_empty() => at = p,
+                _ => {
+                    at = std::path::Path::new(".");
+                    break;
+                }
+            },
+        }
+    }
+    let probe = at.join(format!(".rewind-probe-{}", std::process::id()));
+    let fail = |e: std::io::Error| anyhow::anyhow!("cannot write into the output directory {shown}: {e}");
+    std::fs::OpenOptions::new().write(true).create_new(true).open(&probe).map_err(fail)?;
+    std::fs::remove_file(&probe).map_err(fail)?;
+    Ok(())
 }
 
 /// Metadata stored in every HDF5 file.

@@ -33,3 +33,20 @@ pub(crate) struct Settings {
     #[arg(long, default_value_t = 1)]
     pub(crate) seed: u64,
 }
+
+impl Settings {
+    /// Refuses what the eigensolver cannot do on `unknowns` unknowns.
+    pub(crate) fn check(&self, unknowns: usize) -> anyhow::Result<()> {
+        if self.k == 0 {
+            anyhow::bail!("--k 0: ask for at least one eigenpair");
+        }
+        match self.k.checked_add(self.oversample) {
+            Some(probes) if probes <= unknowns => Ok(()),
+            _ => anyhow::bail!(
+                "--k {} with --oversample {}: the eigensolver's k + oversample probes must not exceed the state's {unknowns} unknowns",
+                self.k,
+                self.oversample
+            ),
+        }
+    }
+}

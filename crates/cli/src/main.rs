@@ -24,7 +24,7 @@ mod schedule;
 mod spec;
 mod tradeoff;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Exact gradients and Hessian-vector products through long simulations.
 #[derive(Debug, Parser)]
@@ -68,8 +68,58 @@ enum Command {
     },
 }
 
+/// The command line's grammar: every value that is not a path may start
+/// with `-`, so that `--memory -5GiB` or `--n -3` are refused for their
+/// value, not taken for an unknown flag `-5`.
+fn grammar() -> clap::Command {
+    let values = |a: clap::Arg| {
+        let path = a.get_value_parser().type_id() == std::any::TypeId::of::<std::path::PathBuf>();
+        if a.get_action().takes_values() && !path { a.allow_hyphen_values(true) } else { a }
+    };
+    Cli::command().mut_subcommands(move |sc| sc.mut_args(values))
+}
+
+/// The command line, or its error as the one line every error is: exit 1;
+/// `--help` and `--version` print as usual.
+fn parse() -> Cli {
+    use clap::error::ErrorKind;
+    let parsed = grammar().try_get_matches().and_then(|m| Cli::from_arg_matches(&m));
+    match parsed {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => e.exit(),
+        Err(e) => {
+            say_error(&anyhow::anyhow!(parse_error_line(&e)));
+            std::process::exit(1);
+        }
+    }
+}
+
+/// clap's message in one line, with where to look for the right form.
+fn parse_error_line(e: &clap::Error) -> String {
+    use clap::error::ErrorKind;
+    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand || e.kind() == ErrorKind::MissingSubcommand {
+        return "no subcommand given: the main job is `rewind demo`; `rewind --help` lists them all".into();
+    }
+    let text = e.render().to_string();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("bad command line");
+    let mut line = first.strip_prefix("error: ").unwrap_or(first).to_string();
+    // the choices, where clap lists them
+    if let Some(choices) = text.lines().map(str::trim).find(|l| l.starts_with("[possible values:")) {
+        line = format!("{line} {choices}");
+    }
+    // the subcommand to ask for help: the first word of the command line
+    // that names one
+    let names: Vec<String> = Cli::command().get_subcommands().map(|c| c.get_name().to_string()).collect();
+    let help = match std::env::args().skip(1).find(|a| names.contains(a)) {
+        Some(sub) => format!("rewind {sub} --help"),
+        None => "rewind --help".into(),
+    };
+    format!("{line} (see `{help}`)")
+}
+
 fn main() {
-    let cli = Cli::parse();
+    let cli = parse();
     let ensemble = match ranks::init() {
         Ok(e) => e,
         Err(e) => {

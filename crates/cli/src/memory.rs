@@ -40,14 +40,44 @@ pub(crate) fn check_fits(c: &mut Config, need: Need) -> Result<()> {
         c.gradient.schedule = chosen.to_string();
     }
     let Some(available) = available_memory_bytes() else { return Ok(()) };
-    check_fits_in(c, need, available)
+    check_fits_in(&Footprint::of(c)?, need, available)
+}
+
+/// What a run holds, for the memory check: `fields` fields of `points`
+/// values each as its state, over `steps` steps under `strategy`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Footprint {
+    /// Grid points (or values) of one field.
+    pub(crate) points: u64,
+    /// Fields in the state.
+    pub(crate) fields: u64,
+    /// Steps of the run.
+    pub(crate) steps: usize,
+    /// The checkpoint schedule.
+    pub(crate) strategy: Strategy,
+}
+
+impl Footprint {
+    /// The ns2d run of a configuration: one n² field.
+    pub(crate) fn of(c: &Config) -> Result<Self> {
+        let n = c.simulation.n as u64;
+        let strategy = crate::common::strategy(c)?;
+        Ok(Footprint { points: n.saturating_mul(n), fields: 1, steps: c.simulation.steps, strategy })
+    }
+}
+
+/// Refuses, before anything is allocated, a run that cannot fit in the
+/// memory this machine has available (see [`check_fits`]).
+pub(crate) fn check_footprint(f: &Footprint, need: Need) -> Result<()> {
+    let Some(available) = available_memory_bytes() else { return Ok(()) };
+    check_fits_in(f, need, available)
 }
 
 /// Bytes of one state and of a taped step's arena, for `need`.
-fn state_and_step_bytes(c: &Config, need: Need) -> (u64, u64) {
+fn state_and_step_bytes(f: &Footprint, need: Need) -> (u64, u64) {
     let k: u64 = if need == Need::Hvp { 2 } else { 1 };
-    let points = (c.simulation.n as u64).saturating_mul(c.simulation.n as u64);
-    (points.saturating_mul(8 * k), points.saturating_mul(ARENA_BYTES_PER_POINT * k))
+    let values = f.points.saturating_mul(f.fields);
+    (values.saturating_mul(8 * k), values.saturating_mul(ARENA_BYTES_PER_POINT * k))
 }
 
 /// Runs longer than this are planned without generating the candidate
@@ -63,7 +93,7 @@ const MAX_STEPS_TO_COMPARE: usize = 200_000;
 /// `gradient.snapshot_dir`).
 fn schedule_for_budget(c: &Config, need: Need, budget: u64) -> Result<(Strategy, f64)> {
     let n = c.simulation.steps;
-    let (state, step) = state_and_step_bytes(c, need);
+    let (state, step) = state_and_step_bytes(&Footprint::of(c)?, need);
     let actions = rewind_checkpoint::Plan { steps: n, strategy: Strategy::StoreAll }.ram_bytes(0);
     let room = budget.saturating_sub(step).saturating_sub(actions);
     let s = (room / state.max(1)).min(n as u64) as usize;
@@ -126,30 +156,30 @@ pub(crate) fn parse_bytes(text: &str) -> Result<u64, String> {
     Ok(b as u64)
 }
 
-fn check_fits_in(c: &Config, need: Need, available: u64) -> Result<()> {
-    let s = &c.simulation;
-    let (state, step) = state_and_step_bytes(c, need);
+fn check_fits_in(f: &Footprint, need: Need, available: u64) -> Result<()> {
+    let (state, step) = state_and_step_bytes(f, need);
     if step > available {
+        let side = (f.points as f64).sqrt().round() as u64;
+        let grid = if side * side == f.points { format!("{side}²") } else { f.points.to_string() };
         anyhow::bail!(
-            "a {n}² grid does not fit: one state is {} and a step works in about {}, but {} of memory are available",
+            "a {grid} grid does not fit: one state is {} and a step works in about {}, but {} of memory are available",
             bytes(state),
             bytes(step),
             bytes(available),
-            n = s.n
         );
     }
     if need == Need::Primal {
         return Ok(());
     }
-    let strategy = crate::common::strategy(c)?;
-    let plan = rewind_checkpoint::Plan { steps: s.steps, strategy };
+    let strategy = f.strategy;
+    let plan = rewind_checkpoint::Plan { steps: f.steps, strategy };
     let needed = step.saturating_add(plan.ram_bytes(state as usize));
     if needed <= available {
         return Ok(());
     }
     // the most RAM snapshots that fit beside the step and the action list
     let room = available.saturating_sub(step).saturating_sub(plan.ram_bytes(0)) / 10 * 9;
-    let most = (room / state.max(1)).min(s.steps as u64);
+    let most = (room / state.max(1)).min(f.steps as u64);
     let advice = if most >= 1 {
         format!(
             "a schedule that fits: binomial:{most} (or fewer snapshots; multilevel:RAM,DISK keeps the rest on disk)"
@@ -160,9 +190,9 @@ fn check_fits_in(c: &Config, need: Need, available: u64) -> Result<()> {
     anyhow::bail!(
         "schedule {strategy} over {} steps does not fit: it needs about {} ({} RAM snapshots of {} each, a step's \
          {} and the schedule's actions), but {} of memory are available; {advice}",
-        s.steps,
+        f.steps,
         bytes(needed),
-        strategy.budget(s.steps)[0],
+        strategy.budget(f.steps)[0],
         bytes(state),
         bytes(step),
         bytes(available),
@@ -199,18 +229,19 @@ mod tests {
         let mut c = Config::default(); // 32², 8 KiB per state
         c.simulation.steps = 1_000_000;
         c.gradient.schedule = "store-all".into();
-        let e = check_fits_in(&c, Need::Gradient, gib).unwrap_err().to_string();
+        let fits = |c: &Config, need| check_fits_in(&Footprint::of(c).unwrap(), need, gib);
+        let e = fits(&c, Need::Gradient).unwrap_err().to_string();
         assert!(e.contains("store-all over 1000000 steps does not fit") && e.contains("1.0 GiB of memory"), "{e}");
         // the advice fits: 1 GiB less the step and the actions, 90 %, over 8 KiB
         let advice: usize = e.rsplit("binomial:").next().unwrap().split(' ').next().unwrap().parse().unwrap();
         c.gradient.schedule = format!("binomial:{advice}");
-        check_fits_in(&c, Need::Gradient, gib).unwrap();
-        assert!(check_fits_in(&c, Need::Hvp, gib).is_err(), "dual states take twice the bytes");
+        fits(&c, Need::Gradient).unwrap();
+        assert!(fits(&c, Need::Hvp).is_err(), "dual states take twice the bytes");
         c.gradient.schedule = "binomial:32".into();
-        check_fits_in(&c, Need::Hvp, gib).unwrap();
+        fits(&c, Need::Hvp).unwrap();
         // a grid whose step alone cannot fit
         c.simulation.n = 4096;
-        let e = check_fits_in(&c, Need::Primal, gib).unwrap_err().to_string();
+        let e = fits(&c, Need::Primal).unwrap_err().to_string();
         assert!(e.contains("4096² grid does not fit") && e.contains("one state is 128.0 MiB"), "{e}");
         assert_eq!([0, 512, 8192, 80_000_000_000].map(bytes), ["0 B", "512 B", "8.0 KiB", "74.5 GiB"]);
     }
@@ -219,7 +250,7 @@ mod tests {
     fn a_memory_budget_picks_the_fastest_schedule_that_fits() {
         let mut c = Config::default(); // 32²: 8 KiB per state, a step's arena 272 KiB
         c.simulation.steps = 1000;
-        let (state, step) = state_and_step_bytes(&c, Need::Gradient);
+        let (state, step) = state_and_step_bytes(&Footprint::of(&c).unwrap(), Need::Gradient);
         let actions = 1000 * 5 * std::mem::size_of::<rewind_checkpoint::Action>() as u64;
         let fits = |s: u64| step + actions + s * state;
         // room for every state: store-all, 1999 step evaluations

@@ -399,6 +399,7 @@ pub(crate) fn hessian(
     let (mut p, c) = from_args(common)?;
     let name = chosen(common).name();
     let l = p.layout().clone();
+    a.check(l.len())?;
     let g = *l.grid();
     let truth = p.truth().to_vec();
     let scale = truth.iter().fold(0.0f64, |m, v| m.max(v.abs()));

@@ -339,6 +339,9 @@ fn objective<'a>(
 
 /// `rewind optimize` (and the optimisation part of `rewind demo`).
 pub(crate) fn main(a: &Args, ensemble: &rewind_ensemble::Ensemble) -> Result<()> {
+    if a.members == 0 {
+        bail!("--members 0: at least one model (1, the default, is no ensemble)");
+    }
     if crate::models::chosen(&a.common) != crate::models::SimName::Ns2d {
         if a.members > 1 {
             bail!("--members is for the ns2d problem (the viscosity ensemble)");

@@ -93,7 +93,7 @@ fn orthonormalise(vs: &mut Vec<Vec<f64>>) {
 
 /// The `k` largest eigenpairs of the symmetric operator `A` on vectors of
 /// length `n`, with `oversample` extra probes, from the seed `seed` (see
-/// the [module](self) docs). `k + oversample` is capped at `n`.
+/// the [module](self) docs). `k + oversample` is capped at `n`; `k` must lie in `1..=n`.
 ///
 /// `apply` takes a block of vectors and returns `A v` for each, in order:
 /// the products of a block are independent, so it may run them in
@@ -106,10 +106,13 @@ pub fn eigenpairs(
     seed: u64,
     mut apply: impl FnMut(&[Vec<f64>]) -> Result<Vec<Vec<f64>>, OptimError>,
 ) -> Result<Eigenpairs, OptimError> {
-    if n == 0 || k == 0 {
-        return Err(OptimError::Invalid { what: "randomized eigensolver", why: "needs n ≥ 1 and k ≥ 1".into() });
+    if n == 0 || k == 0 || k > n {
+        return Err(OptimError::Invalid {
+            what: "randomized eigensolver",
+            why: format!("needs 1 ≤ k ≤ n; asked for k = {k} eigenpairs of an operator on {n} unknowns"),
+        });
     }
-    let l = (k + oversample).min(n);
+    let l = k.saturating_add(oversample).min(n);
     let k = k.min(l);
     let mut rng = Normal::new(seed);
     let omega: Vec<Vec<f64>> = (0..l).map(|_| rng.vector(n)).collect();
@@ -215,6 +218,10 @@ mod tests {
     #[test]
     fn bad_sizes_and_failing_operators_are_errors() {
         assert!(matches!(eigenpairs(0, 1, 0, 1, |vs| Ok(vs.to_vec())), Err(OptimError::Invalid { .. })));
+        // more eigenpairs than unknowns, and probes that would overflow
+        assert!(matches!(eigenpairs(5, 6, 0, 1, |vs| Ok(vs.to_vec())), Err(OptimError::Invalid { .. })));
+        let e = eigenpairs(5, 5, usize::MAX, 1, |vs| Ok(vs.to_vec())).unwrap();
+        assert_eq!((e.values.len(), e.products), (5, 10), "probes capped at n");
         let fail = |_: &[Vec<f64>]| Err(OptimError::Invalid { what: "op", why: "broken".into() });
         assert!(eigenpairs(5, 2, 1, 1, fail).is_err());
         // an operator that answers a block with the wrong number of products

@@ -88,7 +88,7 @@ pub fn posterior<M: Model + Clone, L: Loss + Clone>(
     if !problem.is_linearised_at(mean) {
         ensemble.everywhere(|| problem.linearise(mean))?;
     }
-    let total = 2 * (settings.k + settings.oversample).min(n);
+    let total = 2 * settings.k.saturating_add(settings.oversample).min(n);
     let mut made = 0;
     let mut failure = None;
     let pairs = eigenpairs(n, settings.k, settings.oversample, settings.seed, |block| {
