@@ -477,7 +477,7 @@ fn check(a: &Args, strategy: Strategy) -> Result<()> {
     if a.posterior > unknowns {
         bail!("--posterior {}: at most the {unknowns} unknowns of the {n}² initial state", a.posterior, n = a.n);
     }
-    let f = crate::memory::Footprint { points: unknowns as u64, fields: 1, steps: a.steps, strategy };
+    let f = crate::models::footprint(crate::sims::SimName::Ns2d, &Default::default(), a.n, a.steps, strategy)?;
     crate::memory::check_footprint(&f, crate::memory::Need::Hvp)?;
     if !a.no_files {
         crate::common::writable_dir(&a.out)?;

@@ -49,7 +49,7 @@ pub(crate) struct Common {
     /// The model (see `rewind sims`); ns2d by default. The models other
     /// than ns2d run their built-in default problem (a twin experiment).
     #[arg(long, value_enum, value_name = "NAME")]
-    pub(crate) sim: Option<crate::models::SimName>,
+    pub(crate) sim: Option<crate::sims::SimName>,
     /// Print the figures as one JSON object on stdout.
     #[arg(long)]
     pub(crate) json: bool,
@@ -68,7 +68,10 @@ impl Common {
             Some(path) => Config::load(path)?,
             None => Config::default(),
         };
-        if let Some(s) = &self.size {
+        // --size, --n and --steps set ns2d's configuration; the other
+        // models take --n and --steps themselves (`models::size_and_steps`)
+        let ns2d = self.sim.is_none_or(|s| s == crate::sims::SimName::Ns2d);
+        if let Some(s) = self.size.as_ref().filter(|_| ns2d) {
             let size: Size = s.parse().map_err(anyhow::Error::msg)?;
             let (n, steps, dt) = size.table();
             c.simulation.n = n;
@@ -81,10 +84,10 @@ impl Common {
             times.dedup();
             c.observations.times = times;
         }
-        if let Some(n) = self.n {
+        if let Some(n) = self.n.filter(|_| ns2d) {
             c.simulation.n = n;
         }
-        if let Some(steps) = self.steps {
+        if let Some(steps) = self.steps.filter(|_| ns2d) {
             let old = c.simulation.steps;
             c.simulation.steps = steps;
             // (0 steps is refused by validate below, with the key and value)
@@ -272,11 +275,11 @@ pub(crate) fn writable_dir(dir: &std::path::Path) -> Result<()> {
 }
 
 /// Metadata stored in every HDF5 file.
-pub(crate) fn metadata(out: &rewind_io::Output, c: &Config, command: &str) -> Result<()> {
+pub(crate) fn metadata(out: &rewind_io::Output, c: &Config, command: &str, problem: &str) -> Result<()> {
     out.attr("config", &c.to_toml())?;
     out.attr("command", command)?;
     out.attr("rewind_version", env!("CARGO_PKG_VERSION"))?;
     out.attr("hdf5_version", &rewind_io::hdf5_library_version())?;
-    out.attr("problem", "ns2d-periodic (docs/specs/ns2d-periodic.md)")?;
+    out.attr("problem", problem)?;
     Ok(())
 }

@@ -94,7 +94,7 @@ pub(crate) struct Gradient {
 
 impl Default for Gradient {
     fn default() -> Self {
-        Gradient { schedule: "binomial:10".into(), snapshot_dir: None, memory: None, fd_step: 1e-4 }
+        Gradient { schedule: "binomial:10".into(), snapshot_dir: None, memory: None, fd_step: 1e-5 }
     }
 }
 
@@ -380,6 +380,17 @@ fn key_at(text: &str, span: Option<std::ops::Range<usize>>) -> String {
         (true, false) => key.to_string(),
         (false, false) => format!("{section}.{key}"),
     }
+}
+
+/// The keys a configuration file sets in its `[simulation]` table (read
+/// after [`Config::load`] has accepted the file).
+pub(crate) fn simulation_keys_set(path: &Path) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let table: toml::Table = text.parse().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(match table.get("simulation") {
+        Some(toml::Value::Table(t)) => t.keys().cloned().collect(),
+        _ => Vec::new(),
+    })
 }
 
 #[cfg(test)]

@@ -27,8 +27,16 @@ pub(crate) fn main(a: &Args) -> Result<()> {
             println!("{s}");
         }
     };
+    let name = crate::models::chosen(&a.common);
+    if name != crate::sims::SimName::Ns2d {
+        anyhow::bail!(
+            "rewind demo is the ns2d flagship; for the {m} model run `rewind grad --sim {m} --check`, `hvp`, `optimize`, `hessian` or `tradeoff` with --sim {m}",
+            m = name.name()
+        );
+    }
     let mut c = a.common.config()?;
-    crate::memory::check_fits(&mut c, crate::memory::Need::Hvp)?;
+    let f = crate::models::ns2d_footprint(&c)?;
+    crate::memory::check_fits(&mut c, &f, crate::memory::Need::Hvp)?;
     say(&format!(
         "rewind demo: 2D Navier-Stokes on a periodic {n}x{n} grid, {} RK4 steps, schedule {}\n",
         c.simulation.steps,

@@ -1,26 +1,24 @@
 //! `rewind grad` and `rewind hvp`: the gradient, or the gradient and a
-//! Hessian-vector product, of the ns2d-periodic objective
-//! `J(ω₀) = ½ h² Σ (Φ(ω₀) − Φ(ω_B))²` at `ω₀ = ω_A` under a chosen
-//! checkpoint schedule, with what it cost; `--check` compares with central
-//! finite differences along the spec's direction `v`.
+//! Hessian-vector product, of a model's default objective (see
+//! [`crate::models`]; for ns2d the spec's `J(ω₀) = ½ h² Σ (Φ(ω₀) − Φ(ω_B))²`
+//! at `ω₀ = ω_A`) under a chosen checkpoint schedule, with what it cost;
+//! `--check` compares with central finite differences along the default
+//! direction. One path for every model.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use rewind_checkpoint::{
-    Counts, Observed, Outcome, RamStore, SnapshotStore, StoreError, Strategy, check, optimal_forward_steps, run,
-};
-use rewind_checkpoint::{DiskScalar, DiskStore};
-use rewind_field::Components;
-use rewind_io::Output;
-use rewind_ns2d::TerminalMisfit;
-use rewind_ns2d::spec::{self, advance};
-use rewind_tape::Dual;
+use rewind_checkpoint::{Counters, DiskScalar, DiskStore, RamStore, SnapshotStore, StoreError, Strategy};
+use rewind_checkpoint::{check, optimal_forward_steps};
+use rewind_field::Dual;
+use rewind_sim::{Gradient, ParamSet};
 use serde_json::{Value, json};
 
 use crate::common::{self, Common, dot, norm};
 use crate::config::Config;
+use crate::memory::Need;
+use crate::models::AnyProblem;
 
 /// Arguments of `rewind grad` and `rewind hvp`.
 #[derive(Debug, clap::Args)]
@@ -28,8 +26,7 @@ pub(crate) struct Args {
     #[command(flatten)]
     pub(crate) common: Common,
     /// Compare with central finite differences along the direction v
-    /// (the directional derivative for grad, H v for hvp); fails if they
-    /// disagree.
+    /// (the directional derivative and H v); fails if they disagree.
     #[arg(long)]
     pub(crate) check: bool,
     /// Corrupt the disk snapshot of this state right after it is written
@@ -37,6 +34,9 @@ pub(crate) struct Args {
     #[arg(long, hide = true)]
     pub(crate) corrupt_snapshot: Option<usize>,
 }
+
+/// `H v`: its initial-state part and its parameter part.
+type HvParts = (Vec<f64>, Vec<f64>);
 
 /// A disk store that can damage one of its files on purpose.
 struct Faulty<T> {
@@ -70,111 +70,53 @@ impl<T: DiskScalar> SnapshotStore<T> for Faulty<T> {
     }
 }
 
-/// The problem: flow, target, point and direction.
-pub(crate) struct Problem {
-    pub(crate) config: Config,
-    pub(crate) strategy: Strategy,
-    pub(crate) x0: Vec<f64>,
-    pub(crate) v: Vec<f64>,
-    pub(crate) objective: TerminalMisfit,
-    pub(crate) primal_s: f64,
+/// The schedule's two levels: RAM, and a disk store (in
+/// `gradient.snapshot_dir`) if the schedule has a disk level.
+fn stores<T: DiskScalar + 'static>(
+    c: &Config,
+    strategy: Strategy,
+    steps: usize,
+    corrupt: Option<usize>,
+) -> Result<(RamStore<T>, Box<dyn SnapshotStore<T>>)> {
+    let disk: Box<dyn SnapshotStore<T>> = if strategy.budget(steps)[1] > 0 {
+        let dir: PathBuf = c.gradient.snapshot_dir.clone().unwrap_or_else(std::env::temp_dir);
+        let store =
+            DiskStore::new(&dir).with_context(|| format!("cannot create a snapshot directory in {}", dir.display()))?;
+        Box::new(Faulty { store, corrupt })
+    } else {
+        Box::new(RamStore::new())
+    };
+    Ok((RamStore::new(), disk))
 }
 
-impl Problem {
-    pub(crate) fn new(c: &Config) -> Result<Self> {
-        let n = c.simulation.n;
-        let steps = c.simulation.steps;
-        let mut primal = common::ns2d::<f64>(c)?;
-        let target = advance(&mut primal, &spec::field_b(n), steps).context("the target run (from field B) failed")?;
-        let x0 = spec::field_a(n);
-        let t0 = Instant::now();
-        let end = advance(&mut primal, &x0, steps).context("the primal run (from field A) failed")?;
-        let primal_s = t0.elapsed().as_secs_f64();
-        std::hint::black_box(end);
-        let area = common::grid(c).dx * common::grid(c).dy;
-        Ok(Problem {
-            config: c.clone(),
-            strategy: common::strategy(c)?,
-            x0,
-            v: spec::direction_v(n),
-            objective: TerminalMisfit { target, area },
-            primal_s,
-        })
-    }
-
-    /// The finite-difference step `ε` (relative to `‖x₀‖ / ‖v‖`) and the
-    /// points `x₀ ± ε v`.
-    fn shifted(&self) -> (f64, Vec<f64>, Vec<f64>) {
-        let eps = self.config.gradient.fd_step * norm(&self.x0) / norm(&self.v);
-        let at = |sign: f64| self.x0.iter().zip(&self.v).map(|(x, v)| x + sign * eps * v).collect();
-        (eps, at(1.0), at(-1.0))
-    }
-
-    /// `J` at `x` by a primal run.
-    fn value(&self, x: &[f64]) -> Result<f64> {
-        let mut primal = common::ns2d::<f64>(&self.config)?;
-        let end = advance(&mut primal, x, self.config.simulation.steps)?;
-        Ok(0.5
-            * self.objective.area
-            * end.iter().zip(&self.objective.target).map(|(a, b)| (a - b).powi(2)).sum::<f64>())
-    }
-
-    /// Runs the schedule over scalars `T` from `x0`.
-    pub(crate) fn drive<T: Components + DiskScalar>(
-        &mut self,
-        x0: &[T],
-        common: &Common,
-        corrupt: Option<usize>,
-        label: &str,
-    ) -> Result<(Outcome<T>, Counts, f64)> {
-        let c = &self.config;
-        let n = c.simulation.steps;
-        let schedule =
-            self.strategy.schedule(n).with_context(|| format!("cannot build the {} schedule", self.strategy))?;
-        let counts = check(&schedule, self.strategy.budget(n)).context("the schedule failed its check")?;
-        let mut stepper = common::ns2d::<T>(c)?;
-        let mut ram = RamStore::new();
-        let mut disk: Box<dyn SnapshotStore<T>> = if self.strategy.budget(n)[1] > 0 {
-            let dir: PathBuf = c.gradient.snapshot_dir.clone().unwrap_or_else(std::env::temp_dir);
-            let store = DiskStore::new(&dir)
-                .with_context(|| format!("cannot create a snapshot directory in {}", dir.display()))?;
-            Box::new(Faulty { store, corrupt })
-        } else {
-            Box::new(RamStore::new())
-        };
-        let bar = common.bar(counts.forward_steps, label);
-        let t0 = Instant::now();
-        let out = {
-            let mut objective = stepper.objective(self.objective.clone());
-            let mut prog = Observed { inner: &mut stepper, tick: || bar.inc(1) };
-            run(&mut prog, &mut objective, &schedule, x0, [&mut ram, disk.as_mut()])
-        };
-        let secs = t0.elapsed().as_secs_f64();
-        bar.finish_and_clear();
-        let out = out.with_context(|| format!("the {label} run under {} failed", self.strategy))?;
-        Ok((out, counts, secs))
-    }
-
-    fn gradient(&mut self, x: &[f64], common: &Common) -> Result<Vec<f64>> {
-        Ok(self.drive(x, common, None, "gradient")?.0.grad_x0)
-    }
-}
-
-fn cost_figures(p: &Problem, counts: &Counts, out_steps: usize, counters: &rewind_checkpoint::Counters) -> Value {
-    let budget = p.strategy.budget(out_steps);
-    let optimal = optimal_forward_steps(out_steps, (budget[0] + budget[1]).clamp(1, out_steps));
-    json!({
-        "schedule": p.strategy.to_string(),
+fn cost_figures(strategy: Strategy, steps: usize, counters: &Counters) -> Result<Value> {
+    let schedule = strategy.schedule(steps).with_context(|| format!("cannot build the {strategy} schedule"))?;
+    let budget = strategy.budget(steps);
+    let counts = check(&schedule, budget).context("the schedule failed its check")?;
+    let optimal = optimal_forward_steps(steps, (budget[0] + budget[1]).clamp(1, steps.max(1)));
+    Ok(json!({
+        "schedule": strategy.to_string(),
         "forward_steps": counters.forward_steps,
         "scheduled_forward_steps": counts.forward_steps,
         "optimal_forward_steps": optimal,
-        "recomputation_factor": counters.forward_steps as f64 / out_steps as f64,
+        "recomputation_factor": counters.forward_steps as f64 / steps.max(1) as f64,
         "snapshot_budget": budget,
         "peak_snapshots": counters.peak_snapshots,
         "snapshot_writes": counters.writes,
         "snapshot_reads": counters.reads,
         "peak_snapshot_bytes": counters.peak_snapshot_bytes,
-    })
+    }))
+}
+
+/// Each parameter's part of `v`: its value if a scalar, its norm if a field.
+fn by_param(set: &ParamSet, v: &[f64]) -> Value {
+    let mut m = serde_json::Map::new();
+    for (name, p) in set.entries() {
+        let Ok(r) = set.range(name) else { continue };
+        let part = &v[r];
+        m.insert(name.clone(), if p.is_field() { json!({ "norm": norm(part) }) } else { json!(part.first()) });
+    }
+    Value::Object(m)
 }
 
 fn print(report: &Value, json: bool) -> Result<()> {
@@ -198,22 +140,30 @@ fn print(report: &Value, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn write_fields(p: &Problem, common: &Common, name: &str, fields: &[(&str, &[f64])], report: &Value) -> Result<()> {
-    if common.no_files {
-        return Ok(());
-    }
-    let c = &p.config;
+/// Writes `<name>.h5` (every state field of every vector in `vectors`,
+/// as `<vector>_<field>`) and, for 2D fields, `<name>.png`.
+fn write_fields(p: &dyn AnyProblem, c: &Config, name: &str, vectors: &[(&str, &[f64])], report: &Value) -> Result<()> {
+    let l = p.layout();
+    let g = *l.grid();
     let dir = common::out_dir(c)?;
-    let path = dir.join(format!("{name}.h5"));
-    let mut out = Output::create(&path, common::grid_info(c))?;
-    common::metadata(&out, c, name)?;
+    let mut out = rewind_io::Output::create(
+        dir.join(format!("{name}.h5")),
+        rewind_io::GridInfo { nx: g.nx, ny: g.ny, dx: g.dx, dy: g.dy },
+    )?;
+    common::metadata(&out, c, name, p.about())?;
     out.attr("report", &report.to_string())?;
-    for (k, f) in fields {
-        out.field(k, f)?;
+    let mut panels: Vec<(String, &[f64])> = Vec::new();
+    for &(what, v) in vectors {
+        for f in l.fields() {
+            let part = l.part(v, f)?;
+            out.field(&format!("{what}_{f}"), part)?;
+            panels.push((format!("{what} {f}").replace('_', " "), part));
+        }
     }
     out.finish()?;
-    if c.output.plots {
-        rewind_io::plot::fields(dir.join(format!("{name}.png")), c.simulation.n, c.simulation.n, fields, false)?;
+    if c.output.plots && g.nx > 1 && g.ny > 1 {
+        let panels: Vec<(&str, &[f64])> = panels.iter().map(|(t, v)| (t.as_str(), *v)).collect();
+        rewind_io::plot::fields(dir.join(format!("{name}.png")), g.nx, g.ny, &panels, false)?;
     }
     Ok(())
 }
@@ -237,93 +187,84 @@ pub(crate) fn main(a: &Args, second: bool) -> Result<()> {
 /// The figures of `rewind grad` or `rewind hvp` (files written unless
 /// `--no-files`).
 pub(crate) fn figures(a: &Args, second: bool) -> Result<Value> {
-    if crate::models::chosen(&a.common) != crate::models::SimName::Ns2d {
-        return crate::models::grad_figures(&a.common, second, a.check);
-    }
-    let mut c = a.common.config()?;
-    crate::memory::check_fits(&mut c, if second { crate::memory::Need::Hvp } else { crate::memory::Need::Gradient })?;
-    let pool = common::pool(&c)?;
-    pool.install(|| if second { hvp(a, &c) } else { grad(a, &c) })
+    let (mut p, c) = crate::models::from_args(&a.common, if second { Need::Hvp } else { Need::Gradient })?;
+    common::pool(&c)?.install(|| compute(a, &c, p.as_mut(), second))
 }
 
-fn grad(a: &Args, c: &Config) -> Result<Value> {
-    let mut p = Problem::new(c)?;
-    let x0 = p.x0.clone();
-    let (out, counts, secs) = p.drive(&x0, &a.common, a.corrupt_snapshot, "gradient")?;
-    let g = out.grad_x0;
-    let steps = c.simulation.steps;
+fn compute(a: &Args, c: &Config, p: &mut dyn AnyProblem, second: bool) -> Result<Value> {
+    let model = crate::models::chosen(&a.common).name();
+    let (steps, strategy) = (p.steps(), p.strategy());
+    let x0 = p.x0().to_vec();
+    let (v_x, v_p) = (p.direction().0.to_vec(), p.direction().1.to_vec());
+    let t0 = Instant::now();
+    p.run(&x0, steps, &mut |_, _| Ok(())).with_context(|| format!("the {model} primal run failed"))?;
+    let primal_s = t0.elapsed().as_secs_f64();
+    let label = if second { "HVP" } else { "gradient" };
+    let forward = strategy.schedule(steps).map(|s| check(&s, strategy.budget(steps)).map(|k| k.forward_steps));
+    let bar = a.common.bar(forward.ok().and_then(|k| k.ok()).unwrap_or(0), label);
+    let t0 = Instant::now();
+    // the gradient, and H v's state and parameter parts
+    let (g, hv): (Gradient, Option<HvParts>) = if second {
+        let (mut ram, mut disk) = stores::<Dual<f64>>(c, strategy, steps, a.corrupt_snapshot)?;
+        let h = p.hvp_on(&x0, &v_x, &v_p, [&mut ram, disk.as_mut()], &mut || bar.inc(1));
+        let h = h.with_context(|| format!("the {model} HVP under {strategy} failed"))?;
+        (h.gradient, Some((h.x0, h.params)))
+    } else {
+        let (mut ram, mut disk) = stores::<f64>(c, strategy, steps, a.corrupt_snapshot)?;
+        let g = p.gradient_on(&x0, [&mut ram, disk.as_mut()], &mut || bar.inc(1));
+        (g.with_context(|| format!("the {model} gradient under {strategy} failed"))?, None)
+    };
+    let secs = t0.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    let grid = p.layout().grid();
     let mut report = json!({
-        "problem": "ns2d-periodic objective at field A",
-        "N": c.simulation.n,
+        "model": model,
+        "problem": p.about(),
+        "grid": [grid.nx, grid.ny],
         "steps": steps,
-        "loss": out.objective,
-        "grad_norm": norm(&g),
-        "grad_dot_v": dot(&g, &p.v),
-        "primal_s": p.primal_s,
-        "grad_s": secs,
-        "grad_over_primal": secs / p.primal_s,
-        "cost": cost_figures(&p, &counts, steps, &out.counters),
+        "loss": g.objective,
+        "grad_norm": norm(&g.x0),
+        "grad_params": by_param(p.param_set(), &g.params),
+        "grad_dot_v": dot(&g.x0, &v_x) + dot(&g.params, &v_p),
+        "primal_s": primal_s,
+        if second { "hvp_s" } else { "grad_s" }: secs,
+        if second { "hvp_over_primal" } else { "grad_over_primal" }: secs / primal_s,
+        "cost": cost_figures(strategy, steps, &g.counters)?,
         "peak_rss_bytes": common::peak_rss_bytes(),
         "threads": rayon::current_num_threads(),
     });
-    if a.check {
-        let (eps, plus, minus) = p.shifted();
-        let fd = (p.value(&plus)? - p.value(&minus)?) / (2.0 * eps);
-        let ad = dot(&g, &p.v);
-        let rel = (fd - ad).abs() / ad.abs().max(f64::MIN_POSITIVE);
-        let tol = 1e-6;
-        report["check"] = json!({
-            "what": "<grad J, v> against (J(x + eps v) - J(x - eps v)) / (2 eps)",
-            "eps": eps, "finite_difference": fd, "adjoint": ad, "relative_error": rel, "tolerance": tol,
-            "passed": rel <= tol,
-        });
+    if let Some((hx, hp)) = &hv {
+        report["hvp_norm"] = json!(norm(hx));
+        report["hvp_params"] = by_param(p.param_set(), hp);
+        report["v_dot_hvp"] = json!(dot(hx, &v_x) + dot(hp, &v_p));
     }
-    write_fields(&p, &a.common, "grad", &[("omega_a", &p.x0), ("gradient", &g)], &report)?;
-    Ok(report)
-}
-
-fn hvp(a: &Args, c: &Config) -> Result<Value> {
-    let mut p = Problem::new(c)?;
-    let xd: Vec<Dual<f64>> = p.x0.iter().zip(&p.v).map(|(&x, &v)| Dual::new(x, v)).collect();
-    let (out, counts, secs) = p.drive(&xd, &a.common, a.corrupt_snapshot, "HVP")?;
-    let g: Vec<f64> = out.grad_x0.iter().map(|d| d.re).collect();
-    let hv: Vec<f64> = out.grad_x0.iter().map(|d| d.eps).collect();
-    let steps = c.simulation.steps;
-    let mut report = json!({
-        "problem": "ns2d-periodic objective at field A, direction v = sin(x + 2y)",
-        "N": c.simulation.n,
-        "steps": steps,
-        "loss": out.objective.re,
-        "grad_norm": norm(&g),
-        "grad_dot_v": dot(&g, &p.v),
-        "hvp_norm": norm(&hv),
-        "v_dot_hvp": dot(&p.v, &hv),
-        "primal_s": p.primal_s,
-        "hvp_s": secs,
-        "hvp_over_primal": secs / p.primal_s,
-        "cost": cost_figures(&p, &counts, steps, &out.counters),
-        "peak_rss_bytes": common::peak_rss_bytes(),
-        "threads": rayon::current_num_threads(),
-    });
     if a.check {
-        let (eps, plus, minus) = p.shifted();
-        let quiet = Common { quiet: true, ..a.common.clone() };
-        let (gp, gm) = (p.gradient(&plus, &quiet)?, p.gradient(&minus, &quiet)?);
-        let fd: Vec<f64> = gp.iter().zip(&gm).map(|(a, b)| (a - b) / (2.0 * eps)).collect();
-        let diff: Vec<f64> = fd.iter().zip(&hv).map(|(a, b)| a - b).collect();
-        let rel = norm(&diff) / norm(&hv).max(f64::MIN_POSITIVE);
-        let tol = 1e-5;
-        report["check"] = json!({
-            "what": "H v against (grad J(x + eps v) - grad J(x - eps v)) / (2 eps)",
-            "eps": eps, "relative_error": rel, "tolerance": tol, "passed": rel <= tol,
-        });
+        let r = p.check(c.gradient.fd_step).with_context(|| format!("the {model} check failed to run"))?;
+        report["check"] = if second {
+            json!({
+                "what": "H v against (grad J(z + eps v) - grad J(z - eps v)) / (2 eps), largest difference over largest |H v|",
+                "eps": r.eps, "relative_error": r.hvp_error, "tolerance": 1e-5, "passed": r.hvp_error <= 1e-5,
+            })
+        } else {
+            json!({
+                "what": "<grad J, v> against (J(z + eps v) - J(z - eps v)) / (2 eps)",
+                "eps": r.eps, "finite_difference": r.directional_fd, "adjoint": r.directional,
+                "relative_error": r.gradient_error, "tolerance": 1e-6, "passed": r.gradient_error <= 1e-6,
+            })
+        };
     }
-    write_fields(
-        &p,
-        &a.common,
-        "hvp",
-        &[("omega_a", &p.x0), ("direction_v", &p.v), ("gradient", &g), ("hvp", &hv)],
-        &report,
-    )?;
+    if !a.common.no_files {
+        let name = if second { "hvp" } else { "grad" };
+        match &hv {
+            Some((hx, _)) => write_fields(
+                p,
+                c,
+                name,
+                &[("initial", &x0), ("direction", &v_x), ("gradient", &g.x0), ("hvp", hx)],
+                &report,
+            )?,
+            None => write_fields(p, c, name, &[("initial", &x0), ("gradient", &g.x0)], &report)?,
+        }
+    }
     Ok(report)
 }

@@ -3,6 +3,8 @@
 //! eigensolver over Gauss–Newton products at a kept linearisation, and the
 //! Laplace posterior's pointwise standard deviation (`rewind_sim::posterior`).
 
+use anyhow::{Context, Result};
+
 use crate::common::Common;
 
 /// Arguments of `rewind hessian`.
@@ -49,4 +51,93 @@ impl Settings {
             ),
         }
     }
+}
+
+/// `rewind hessian`: the dominant eigenpairs of the prior-preconditioned
+/// Gauss–Newton Hessian of the model's twin experiment at its truth (the
+/// minimiser), with a Gaussian background covariance of `length_cells`
+/// cells and standard deviation `spread` × max|truth|, and the Laplace
+/// posterior's pointwise standard deviation.
+///
+/// The eigensolver's blocks of products are spread over the ranks of
+/// `ensemble`; every rank ends with the same figures, rank 0 reports them.
+pub(crate) fn main(common: &crate::common::Common, a: &Settings, ensemble: &rewind_sim::Ensemble) -> Result<()> {
+    let (mut p, c) = crate::models::from_args(common, crate::memory::Need::Hvp)?;
+    let name = crate::models::chosen(common).name();
+    let l = p.layout().clone();
+    a.check(l.len())?;
+    let g = *l.grid();
+    let truth = p.truth().to_vec();
+    let scale = truth.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let spread = a.spread * if scale > 0.0 { scale } else { 1.0 };
+    let cell = if g.nx > 1 { g.dx } else { g.dy };
+    let kind = rewind_field::CorrelationKind::Gaussian;
+    let mut b = rewind_field::Correlation::new(g, kind, a.length_cells * cell, spread * spread)
+        .context("cannot make the background covariance")?;
+    let spectrum = rewind_sim::Spectrum { k: a.k, oversample: a.oversample, seed: a.seed };
+    let root = ensemble.is_root();
+    let total = 2 * (a.k + a.oversample).min(l.len()) as u64;
+    let bar = crate::common::progress_bar(total, "products", common.quiet || common.json || !root);
+    let t0 = std::time::Instant::now();
+    crate::common::global_pool(crate::common::threads(&c))?;
+    let post = p
+        .posterior(&truth, &mut b, spectrum, ensemble, &mut |d, _| bar.set_position(d as u64))
+        .with_context(|| format!("the {name} eigensolver failed"))?;
+    bar.finish_and_clear();
+    let secs = t0.elapsed().as_secs_f64();
+    if !root {
+        return Ok(());
+    }
+    let mut std = serde_json::Map::new();
+    for f in l.fields().iter().chain(l.scalars()) {
+        let s = l.part(&post.std, f)?;
+        std.insert(f.clone(), serde_json::json!(s.iter().sum::<f64>() / s.len().max(1) as f64));
+    }
+    let report = serde_json::json!({
+        "model": name, "grid": [g.nx, g.ny], "steps": p.steps(), "k": a.k, "oversample": a.oversample, "seed": a.seed, "products": post.products,
+        "seconds": secs, "eigenvalues": post.eigenvalues, "background_std": spread,
+        "length": a.length_cells * cell, "mean_posterior_std": std,
+        "ranks": ensemble.size(), "threads_per_rank": crate::common::threads(&c),
+        "exchange_s": ensemble.exchange_seconds(),
+        "eigenvalue_bits": crate::common::bits(&post.eigenvalues),
+        "posterior_std_bits": crate::common::bits(&post.std),
+    });
+    if !common.no_files {
+        let dir = crate::common::out_dir(&c)?;
+        let path = dir.join(format!("hessian-{name}.h5"));
+        let mut out = rewind_io::Output::create(&path, rewind_io::GridInfo { nx: g.nx, ny: g.ny, dx: g.dx, dy: g.dy })?;
+        out.attr("model", name)?;
+        out.attr("report", &report.to_string())?;
+        for f in l.fields() {
+            out.field(&format!("posterior_std_{f}"), l.part(&post.std, f)?)?;
+            for (j, u) in post.eigenvectors.iter().take(4).enumerate() {
+                out.field(&format!("eigenvector_{j}_{f}"), l.part(u, f)?)?;
+            }
+        }
+        let index: Vec<f64> = (0..post.eigenvalues.len()).map(|j| j as f64).collect();
+        out.table("eigenvalues", &[("index", &index), ("value", &post.eigenvalues)])?;
+        out.finish()?;
+        let curve = rewind_io::plot::Curve {
+            label: format!("{name}, k = {}", a.k),
+            points: post.eigenvalues.iter().enumerate().map(|(j, &v)| (j as f64, v)).collect(),
+        };
+        let title = "eigenvalues of the prior-preconditioned Gauss–Newton Hessian";
+        rewind_io::plot::decay(dir.join(format!("hessian-{name}-eigenvalues.png")), title, "index", &[curve])?;
+        if g.nx > 1 && g.ny > 1 {
+            let f = &l.fields()[0];
+            let panels = [("truth", l.part(&truth, f)?), ("posterior std", l.part(&post.std, f)?)];
+            rewind_io::plot::fields(dir.join(format!("hessian-{name}-std.png")), g.nx, g.ny, &panels, false)?;
+        }
+    }
+    if common.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{name}: {} eigenpairs from {} Gauss–Newton products in {secs:.2} s", a.k, post.products);
+        let shown: Vec<String> = post.eigenvalues.iter().map(|v| format!("{v:.3e}")).collect();
+        println!("  eigenvalues: {}", shown.join(" "));
+        for (f, v) in &std {
+            println!("  mean posterior std of {f}: {:.4e} (background {spread:.4e})", v.as_f64().unwrap_or(f64::NAN));
+        }
+    }
+    Ok(())
 }

@@ -21,6 +21,7 @@ mod optimize;
 mod ranks;
 mod run;
 mod schedule;
+mod sims;
 mod spec;
 mod tradeoff;
 
@@ -184,7 +185,7 @@ fn run(command: Command, ensemble: &rewind_sim::Ensemble) -> anyhow::Result<()> 
         Command::Hvp(a) => grad::main(&a, true),
         Command::Optimize(a) => optimize::main(&a, ensemble),
         Command::Assimilate(a) => assimilate::main(&a),
-        Command::Hessian(a) => crate::models::hessian(&a.common, &a.settings, ensemble),
+        Command::Hessian(a) => hessian::main(&a.common, &a.settings, ensemble),
         Command::Schedule(a) => schedule::main(&a),
         Command::Tradeoff(a) => tradeoff::main(&a, ensemble),
         Command::Spec(a) => spec::main(&a, ensemble),

@@ -19,32 +19,31 @@ pub(crate) enum Need {
     Hvp,
 }
 
-/// Bytes a taped ns2d step holds in its arena per grid point, f64
-/// (measured: 256–264, `field_figures`); dual numbers take twice as many.
-const ARENA_BYTES_PER_POINT: u64 = 272;
-
 /// With a memory budget (`gradient.memory`, `--memory`), replaces the
 /// schedule by the fastest that fits it; then refuses, before anything is
-/// allocated, a run whose grid or schedule cannot fit in the memory this
+/// allocated, a run of footprint `f` (its schedule aside: the
+/// configuration's, after the budget) that cannot fit in the memory this
 /// machine has available, with the numbers and a schedule that fits.
-pub(crate) fn check_fits(c: &mut Config, need: Need) -> Result<()> {
+pub(crate) fn check_fits(c: &mut Config, f: &Footprint, need: Need) -> Result<()> {
     if need != Need::Primal
         && let Some(m) = c.gradient.memory.clone()
     {
         let budget = parse_bytes(&m).map_err(anyhow::Error::msg)?;
-        let (chosen, cost) = schedule_for_budget(c, need, budget)?;
+        let (chosen, cost) = schedule_for_budget(f, need, budget)?;
         eprintln!(
             "rewind: memory budget {}: schedule {chosen} (about {cost:.0} step evaluations; the fastest that fits)",
             bytes(budget)
         );
         c.gradient.schedule = chosen.to_string();
     }
+    let f = Footprint { strategy: crate::common::strategy(c)?, ..*f };
     let Some(available) = available_memory_bytes() else { return Ok(()) };
-    check_fits_in(&Footprint::of(c)?, need, available)
+    check_fits_in(&f, need, available)
 }
 
 /// What a run holds, for the memory check: `fields` fields of `points`
-/// values each as its state, over `steps` steps under `strategy`.
+/// values each as its state, over `steps` steps under `strategy`, and a
+/// recorded step's arena of `arena_per_value` bytes per state value.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Footprint {
     /// Grid points (or values) of one field.
@@ -55,15 +54,11 @@ pub(crate) struct Footprint {
     pub(crate) steps: usize,
     /// The checkpoint schedule.
     pub(crate) strategy: Strategy,
-}
-
-impl Footprint {
-    /// The ns2d run of a configuration: one n² field.
-    pub(crate) fn of(c: &Config) -> Result<Self> {
-        let n = c.simulation.n as u64;
-        let strategy = crate::common::strategy(c)?;
-        Ok(Footprint { points: n.saturating_mul(n), fields: 1, steps: c.simulation.steps, strategy })
-    }
+    /// Bytes a recorded and swept step holds in its arena per state value
+    /// (over `f64`; dual numbers take twice as many) ...
+    pub(crate) arena_per_value: u64,
+    /// ... and whatever the state's size.
+    pub(crate) arena_fixed: u64,
 }
 
 /// Refuses, before anything is allocated, a run that cannot fit in the
@@ -77,7 +72,8 @@ pub(crate) fn check_footprint(f: &Footprint, need: Need) -> Result<()> {
 fn state_and_step_bytes(f: &Footprint, need: Need) -> (u64, u64) {
     let k: u64 = if need == Need::Hvp { 2 } else { 1 };
     let values = f.points.saturating_mul(f.fields);
-    (values.saturating_mul(8 * k), values.saturating_mul(ARENA_BYTES_PER_POINT * k))
+    let arena = values.saturating_mul(f.arena_per_value).saturating_add(f.arena_fixed);
+    (values.saturating_mul(8 * k), arena.saturating_mul(k))
 }
 
 /// Runs longer than this are planned without generating the candidate
@@ -91,9 +87,9 @@ const MAX_STEPS_TO_COMPARE: usize = 200_000;
 /// schedules keeping as many in RAM and 1, 4, 16, 64 or 256 times as many
 /// on disk (the disk is not limited here; its files go to
 /// `gradient.snapshot_dir`).
-fn schedule_for_budget(c: &Config, need: Need, budget: u64) -> Result<(Strategy, f64)> {
-    let n = c.simulation.steps;
-    let (state, step) = state_and_step_bytes(&Footprint::of(c)?, need);
+fn schedule_for_budget(f: &Footprint, need: Need, budget: u64) -> Result<(Strategy, f64)> {
+    let n = f.steps;
+    let (state, step) = state_and_step_bytes(f, need);
     let actions = rewind_checkpoint::Plan { steps: n, strategy: Strategy::StoreAll }.ram_bytes(0);
     let room = budget.saturating_sub(step).saturating_sub(actions);
     let s = (room / state.max(1)).min(n as u64) as usize;
@@ -223,13 +219,28 @@ pub(crate) fn bytes(b: u64) -> String {
 mod tests {
     use super::*;
 
+    /// ns2d's footprint at the configuration's size, with a 272-byte
+    /// arena per point.
+    fn ns2d(c: &Config) -> Footprint {
+        let n = c.simulation.n as u64;
+        let strategy = crate::common::strategy(c).unwrap();
+        Footprint {
+            points: n * n,
+            fields: 1,
+            steps: c.simulation.steps,
+            strategy,
+            arena_per_value: 272,
+            arena_fixed: 0,
+        }
+    }
+
     #[test]
     fn a_run_that_cannot_fit_is_refused_with_a_schedule_that_does() {
         let gib = 1u64 << 30;
         let mut c = Config::default(); // 32², 8 KiB per state
         c.simulation.steps = 1_000_000;
         c.gradient.schedule = "store-all".into();
-        let fits = |c: &Config, need| check_fits_in(&Footprint::of(c).unwrap(), need, gib);
+        let fits = |c: &Config, need| check_fits_in(&ns2d(c), need, gib);
         let e = fits(&c, Need::Gradient).unwrap_err().to_string();
         assert!(e.contains("store-all over 1000000 steps does not fit") && e.contains("1.0 GiB of memory"), "{e}");
         // the advice fits: 1 GiB less the step and the actions, 90 %, over 8 KiB
@@ -250,22 +261,22 @@ mod tests {
     fn a_memory_budget_picks_the_fastest_schedule_that_fits() {
         let mut c = Config::default(); // 32²: 8 KiB per state, a step's arena 272 KiB
         c.simulation.steps = 1000;
-        let (state, step) = state_and_step_bytes(&Footprint::of(&c).unwrap(), Need::Gradient);
+        let (state, step) = state_and_step_bytes(&ns2d(&c), Need::Gradient);
         let actions = 1000 * 5 * std::mem::size_of::<rewind_checkpoint::Action>() as u64;
         let fits = |s: u64| step + actions + s * state;
         // room for every state: store-all, 1999 step evaluations
-        let (st, cost) = schedule_for_budget(&c, Need::Gradient, fits(999)).unwrap();
+        let (st, cost) = schedule_for_budget(&ns2d(&c), Need::Gradient, fits(999)).unwrap();
         assert_eq!((st, cost), (Strategy::StoreAll, 1999.0));
         // room for 10: nothing slower than binomial:10 is chosen, and it fits
-        let (st, cost) = schedule_for_budget(&c, Need::Gradient, fits(10) + 100).unwrap();
+        let (st, cost) = schedule_for_budget(&ns2d(&c), Need::Gradient, fits(10) + 100).unwrap();
         assert_eq!(st.budget(1000)[0], 10, "{st}");
         assert!(cost <= rewind_checkpoint::optimal_forward_steps(1000, 10) as f64, "{st}: {cost}");
         // dual states: a step and a snapshot take twice the bytes, so the
         // room of 10 f64 states holds 5
-        let (st, _) = schedule_for_budget(&c, Need::Hvp, fits(10) + step + 100).unwrap();
+        let (st, _) = schedule_for_budget(&ns2d(&c), Need::Hvp, fits(10) + step + 100).unwrap();
         assert_eq!(st.budget(1000)[0], 5, "{st}");
         // too small for one snapshot
-        let e = schedule_for_budget(&c, Need::Gradient, step).unwrap_err().to_string();
+        let e = schedule_for_budget(&ns2d(&c), Need::Gradient, step).unwrap_err().to_string();
         assert!(e.contains("too small"), "{e}");
         // sizes as people write them
         assert_eq!(parse_bytes("2GiB"), Ok(2 << 30));

@@ -1,75 +1,36 @@
-//! Every model the command line knows, each with a built-in default
-//! problem: a twin experiment whose objective is the terminal misfit
-//! `½ w ‖xₙ − x̂ₙ‖²` to the state reached from a perturbed initial state,
-//! at a default initial state, with a joint direction `v = (v_x, v_p)` of
-//! the initial state and every parameter for `hvp` and `--check`.
+//! The registry: every model's default problem, built from what the
+//! command line asked — one path for every model, ns2d included.
 //!
-//! `ns2d` keeps its own richer commands (the spec's fields A and B, the
-//! assimilation problem); the other models run through [`AnyProblem`],
-//! one trait object for any [`Model`].
+//! A problem is a twin experiment: the objective is the terminal misfit
+//! `½ w ‖xₙ − x̂ₙ‖²` to the state `x̂ₙ` reached from a "truth" `x̂₀`, at a
+//! default initial state `x₀`, with a direction `v = (v_x, v_p)` of the
+//! initial state and the parameters for `hvp` and `--check`. For ns2d it is
+//! the spec's problem (`docs/specs/ns2d-periodic.md`: from field A, the
+//! target reached from field B, the spec's direction); for the others the
+//! truth is `x₀` shifted by a few per cent and the direction moves every
+//! value and every parameter by about 1 %.
+//!
+//! `--n` sets every model's grid (each model's time step follows its own
+//! stability bound), `--steps` its steps; ns2d also reads the
+//! configuration's `[simulation]` physics and `--size`, which the others
+//! refuse. Before anything of the requested size is built, [`footprint`]
+//! says what it will hold, measured on the model's own step at its default
+//! size, so that the memory check and `--memory` work for every model.
 
-use anyhow::{Context, Result};
-use rewind_checkpoint::Strategy;
-use rewind_field::{Grid, Par};
+use anyhow::{Context, Result, bail};
+use rewind_checkpoint::{SnapshotStore, StepError, Strategy};
+use rewind_field::{Dual, Grid, Par};
 use rewind_sim::{DerivativeCheck, Gradient, Layout, Model, ParamSet, Problem, SecondOrder, SimError, TerminalMisfit};
 
-/// The models, by command-line name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum SimName {
-    /// 2D Navier–Stokes, vorticity form, periodic (the spec's problem).
-    Ns2d,
-    /// Viscous Burgers on a periodic line (a steepening shock).
-    Burgers,
-    /// The lid-driven cavity (walls, a sparse Cholesky solve).
-    Cavity,
-    /// Lorenz-96 on a ring of 40 (chaotic), on the field tape.
-    Lorenz96,
-    /// Rotating shallow water (h, u, v) on a periodic C-grid.
-    ShallowWater,
-    /// Gray–Scott reaction–diffusion (u, v) with a feed-rate field.
-    GrayScott,
-}
-
-impl SimName {
-    /// Every model, in listing order.
-    pub(crate) const ALL: [SimName; 6] = [
-        SimName::Ns2d,
-        SimName::Burgers,
-        SimName::Cavity,
-        SimName::Lorenz96,
-        SimName::ShallowWater,
-        SimName::GrayScott,
-    ];
-
-    /// The command-line name.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            SimName::Ns2d => "ns2d",
-            SimName::Burgers => "burgers",
-            SimName::Cavity => "cavity",
-            SimName::Lorenz96 => "lorenz96",
-            SimName::ShallowWater => "shallow-water",
-            SimName::GrayScott => "gray-scott",
-        }
-    }
-
-    /// One line on what it is.
-    pub(crate) fn about(self) -> &'static str {
-        match self {
-            SimName::Ns2d => "2D Navier-Stokes, vorticity-streamfunction, periodic, RK4 (docs/specs/ns2d-periodic.md)",
-            SimName::Burgers => "viscous Burgers on a periodic line, a steepening shock, RK4",
-            SimName::Cavity => "lid-driven cavity, walls, sparse Cholesky streamfunction, RK4",
-            SimName::Lorenz96 => "Lorenz-96 ring of 40 variables, F = 8 (chaotic), RK4 on the field tape",
-            SimName::ShallowWater => {
-                "rotating shallow water (h, u, v), periodic C-grid, Sadourny energy-conserving, RK4"
-            }
-            SimName::GrayScott => "Gray-Scott reaction-diffusion (u, v), feed-rate field parameter, SSP-RK3",
-        }
-    }
-}
+use crate::common::Common;
+use crate::config::Config;
+use crate::memory::{Footprint, Need};
+use crate::sims::SimName;
 
 /// A model's default problem, whatever the model.
 pub(crate) trait AnyProblem: Send {
+    /// What the objective is, in words.
+    fn about(&self) -> &str;
     /// The state's layout.
     fn layout(&self) -> &Layout;
     /// The parameters and their values.
@@ -80,14 +41,32 @@ pub(crate) trait AnyProblem: Send {
     fn direction(&self) -> (&[f64], &[f64]);
     /// Steps of the run.
     fn steps(&self) -> usize;
-    /// Gradient at `x0`.
-    fn gradient(&mut self, x0: &[f64]) -> Result<Gradient, SimError>;
-    /// Gradient and HVP at `x0` in the direction `(v_x, v_p)`.
-    fn hvp(&mut self, x0: &[f64], v_x: &[f64], v_p: &[f64]) -> Result<SecondOrder, SimError>;
-    /// The derivatives against finite differences, at the defaults.
-    fn check(&mut self) -> Result<DerivativeCheck, SimError>;
-    /// `xₙ` from `x0`.
-    fn run(&mut self, x0: &[f64], steps: usize) -> Result<Vec<f64>>;
+    /// The time step.
+    fn dt(&self) -> f64;
+    /// The checkpoint schedule.
+    fn strategy(&self) -> Strategy;
+    /// Gradient at `x0` with the snapshots in `stores`, `tick` once per step.
+    fn gradient_on(
+        &mut self,
+        x0: &[f64],
+        stores: [&mut dyn SnapshotStore<f64>; 2],
+        tick: &mut dyn FnMut(),
+    ) -> Result<Gradient, SimError>;
+    /// The same with the snapshots in `stores`, `tick` once per step.
+    fn hvp_on(
+        &mut self,
+        x0: &[f64],
+        v_x: &[f64],
+        v_p: &[f64],
+        stores: [&mut dyn SnapshotStore<Dual<f64>>; 2],
+        tick: &mut dyn FnMut(),
+    ) -> Result<SecondOrder, SimError>;
+    /// The derivatives against central differences along the default
+    /// direction, with the step `fd_step ‖x₀‖ / ‖v‖`.
+    fn check(&mut self, fd_step: f64) -> Result<DerivativeCheck, SimError>;
+    /// `xₙ` from `x0`, calling `each(step, state)` on every state from the
+    /// initial one on.
+    fn run(&mut self, x0: &[f64], steps: usize, each: &mut dyn FnMut(usize, &[f64]) -> Result<()>) -> Result<()>;
     /// The initial state of the twin run that made the target (what an
     /// optimisation from `x0` should recover).
     fn truth(&self) -> &[f64];
@@ -108,7 +87,9 @@ pub(crate) trait AnyProblem: Send {
 }
 
 struct Built<M> {
+    about: String,
     problem: Problem<M, TerminalMisfit>,
+    dt: f64,
     x0: Vec<f64>,
     truth: Vec<f64>,
     v_x: Vec<f64>,
@@ -116,6 +97,9 @@ struct Built<M> {
 }
 
 impl<M: Model + Clone + Send> AnyProblem for Built<M> {
+    fn about(&self) -> &str {
+        &self.about
+    }
     fn layout(&self) -> &Layout {
         self.problem.layout()
     }
@@ -131,19 +115,50 @@ impl<M: Model + Clone + Send> AnyProblem for Built<M> {
     fn steps(&self) -> usize {
         self.problem.steps()
     }
-    fn gradient(&mut self, x0: &[f64]) -> Result<Gradient, SimError> {
-        self.problem.gradient(x0)
+    fn dt(&self) -> f64 {
+        self.dt
     }
-    fn hvp(&mut self, x0: &[f64], v_x: &[f64], v_p: &[f64]) -> Result<SecondOrder, SimError> {
-        self.problem.hvp(x0, v_x, v_p)
+    fn strategy(&self) -> Strategy {
+        self.problem.strategy()
     }
-    fn check(&mut self) -> Result<DerivativeCheck, SimError> {
-        // the direction moves every value by about 1 %: a step of 1e-4
-        // balances round-off against the truncation error
-        rewind_sim::check(&mut self.problem, &self.x0, &self.v_x, &self.v_p, 1e-4)
+    fn gradient_on(
+        &mut self,
+        x0: &[f64],
+        stores: [&mut dyn SnapshotStore<f64>; 2],
+        tick: &mut dyn FnMut(),
+    ) -> Result<Gradient, SimError> {
+        self.problem.gradient_on(x0, stores, tick)
     }
-    fn run(&mut self, x0: &[f64], steps: usize) -> Result<Vec<f64>> {
-        Ok(rewind_sim::advance(self.problem.sim(), x0, steps)?)
+    fn hvp_on(
+        &mut self,
+        x0: &[f64],
+        v_x: &[f64],
+        v_p: &[f64],
+        stores: [&mut dyn SnapshotStore<Dual<f64>>; 2],
+        tick: &mut dyn FnMut(),
+    ) -> Result<SecondOrder, SimError> {
+        self.problem.hvp_on(x0, v_x, v_p, stores, tick)
+    }
+    fn check(&mut self, fd_step: f64) -> Result<DerivativeCheck, SimError> {
+        let norm = |v: &[f64]| v.iter().map(|a| a * a).sum::<f64>().sqrt();
+        let v = norm(&self.v_x).hypot(norm(&self.v_p));
+        let eps = fd_step * norm(&self.x0) / v.max(f64::MIN_POSITIVE);
+        rewind_sim::check(&mut self.problem, &self.x0, &self.v_x, &self.v_p, eps)
+    }
+    fn run(&mut self, x0: &[f64], steps: usize, each: &mut dyn FnMut(usize, &[f64]) -> Result<()>) -> Result<()> {
+        use rewind_checkpoint::Stepper;
+        let sim = self.problem.sim();
+        let (mut x, mut next) = (x0.to_vec(), vec![0.0; x0.len()]);
+        each(0, &x)?;
+        for t in 0..steps {
+            sim.step(t, &x, &mut next).map_err(|source| SimError::At { step: t, source })?;
+            if let Some(index) = next.iter().position(|v| !v.is_finite()) {
+                return Err(SimError::At { step: t, source: StepError::NonFinite { index } }.into());
+            }
+            std::mem::swap(&mut x, &mut next);
+            each(t + 1, &x)?;
+        }
+        Ok(())
     }
     fn truth(&self) -> &[f64] {
         &self.truth
@@ -174,313 +189,288 @@ fn direction(x: &[f64], phase: f64) -> Vec<f64> {
     (0..x.len()).map(|k| 0.01 * s * (1.3 * k as f64 + phase).sin()).collect()
 }
 
-/// The twin experiment for `model` from `x0`: the target is the state
-/// reached after `steps` steps from `x0 + δ`, with weight `area`.
+/// How a model's twin experiment is made.
+struct Twin {
+    /// The objective, in words.
+    about: String,
+    /// The default initial state.
+    x0: Vec<f64>,
+    /// The truth, `x̂₀` (default: `x₀` shifted by 5 % of its largest value).
+    truth: Option<Vec<f64>>,
+    /// The state part of the direction (default: 1 % of the largest value).
+    v_x: Option<Vec<f64>>,
+    /// Whether the direction moves the parameters too (by 1 % each).
+    move_params: bool,
+    /// The misfit's weight (a cell's area or length).
+    area: f64,
+    /// The time step.
+    dt: f64,
+}
+
+impl Twin {
+    fn of(x0: Vec<f64>, area: f64, dt: f64) -> Self {
+        Twin { about: String::new(), x0, truth: None, v_x: None, move_params: true, area, dt }
+    }
+}
+
+/// The problem of `model` made as `twin` says.
 fn built<M: Model + Clone + Send + 'static>(
     model: M,
-    x0: Vec<f64>,
-    area: f64,
+    twin: Twin,
+    steps: usize,
+    strategy: Strategy,
+    par: Par,
+    disk_dir: &std::path::Path,
+) -> Result<Box<dyn AnyProblem>> {
+    let mut sim = rewind_sim::Sim::<M, f64>::new(model.clone(), par)?;
+    let x0 = twin.x0;
+    let truth = twin.truth.unwrap_or_else(|| x0.iter().zip(direction(&x0, 0.9)).map(|(a, d)| a + 5.0 * d).collect());
+    let target = rewind_sim::advance(&mut sim, &truth, steps).context("the target run failed")?;
+    let v_p = if twin.move_params {
+        // each parameter moved by about 1 % of its own size
+        sim.param_set().entries().iter().enumerate().flat_map(|(k, (_, v))| direction(v.values(), k as f64)).collect()
+    } else {
+        vec![0.0; sim.param_set().len()]
+    };
+    let loss = TerminalMisfit { target, area: twin.area };
+    let problem = Problem::new(model, loss, strategy, steps, par)?.with_disk_dir(disk_dir);
+    let v_x = twin.v_x.unwrap_or_else(|| direction(&x0, 0.4));
+    let about = if twin.about.is_empty() {
+        "the terminal misfit ½ w ‖xₙ − x̂ₙ‖² to the state reached from a shifted initial state".into()
+    } else {
+        twin.about
+    };
+    Ok(Box::new(Built { about, problem, dt: twin.dt, x0, truth, v_x, v_p }))
+}
+
+/// The model a command runs: `--sim`, or ns2d.
+pub(crate) fn chosen(common: &Common) -> SimName {
+    common.sim.unwrap_or(SimName::Ns2d)
+}
+
+/// Grid points per side (or values, in 1D) and steps of a model when the
+/// command line does not say.
+fn defaults(name: SimName) -> (usize, usize) {
+    match name {
+        SimName::Ns2d => (32, 100),
+        SimName::Burgers => (128, 150),
+        SimName::Cavity => (17, 40),
+        SimName::Lorenz96 => (40, 100),
+        SimName::ShallowWater => (32, 100),
+        SimName::GrayScott => (32, 100),
+    }
+}
+
+/// The grid size and steps a command asks of `name`: for ns2d the
+/// configuration's (with `--size`, `--n` and `--steps` applied), for the
+/// others `--n` and `--steps` or the model's defaults. Refuses what a
+/// model does not take.
+pub(crate) fn size_and_steps(name: SimName, c: &Config, common: &Common) -> Result<(usize, usize)> {
+    if name == SimName::Ns2d {
+        return Ok((c.simulation.n, c.simulation.steps));
+    }
+    if common.size.is_some() {
+        bail!("--size is the ns2d spec's size preset; the {} model takes --n (grid points) and --steps", name.name());
+    }
+    if let Some(path) = &common.config {
+        let set = crate::config::simulation_keys_set(path)?;
+        let foreign: Vec<&String> = set.iter().filter(|k| !matches!(k.as_str(), "threads")).collect();
+        if !foreign.is_empty() {
+            let keys: Vec<String> = foreign.iter().map(|k| format!("simulation.{k}")).collect();
+            bail!(
+                "{} sets {}, which only ns2d reads; the {} model takes --n and --steps",
+                path.display(),
+                keys.join(", "),
+                name.name()
+            );
+        }
+    }
+    let (n, steps) = defaults(name);
+    let n = common.n.unwrap_or(n);
+    let least = match name {
+        SimName::Lorenz96 => 4,
+        SimName::Burgers | SimName::Cavity => 8,
+        _ => 4,
+    };
+    if n < least {
+        bail!("--n {n}: the {} model needs at least {least} points per side", name.name());
+    }
+    let steps = common.steps.unwrap_or(steps);
+    if steps == 0 {
+        bail!("--steps 0: the {} model needs at least one step", name.name());
+    }
+    Ok((n, steps))
+}
+
+/// What the problem of `name` at grid size `n` will hold, before it is
+/// built: its state's size, and a recorded step's arena per state value
+/// measured on one step of the model at its default size.
+pub(crate) fn footprint(name: SimName, c: &Config, n: usize, steps: usize, strategy: Strategy) -> Result<Footprint> {
+    let n2 = (n as u64).saturating_mul(n as u64);
+    let (fields, points) = match name {
+        SimName::Ns2d | SimName::Cavity => (1, n2),
+        SimName::Burgers | SimName::Lorenz96 => (1, n as u64),
+        SimName::ShallowWater => (3, n2),
+        SimName::GrayScott => (2, n2),
+    };
+    // a recorded step's arena at the default size and at four times as
+    // many values: its part that grows with the state, and the rest (the
+    // arena's chunks double as it grows: it may hold twice what is used)
+    let (small, _) = defaults(name);
+    let larger = if matches!(name, SimName::Burgers | SimName::Lorenz96) { 4 * small } else { 2 * small };
+    let measure = |m: usize| -> Result<(u64, u64)> {
+        let mut at = c.clone();
+        at.simulation.n = m;
+        with_model(name, &at, m, ArenaBytes)
+    };
+    let ((a1, v1), (a2, v2)) = (measure(small)?, measure(larger)?);
+    let slope = a2.saturating_sub(a1).div_ceil(v2.saturating_sub(v1).max(1));
+    let fixed = a1.saturating_sub(slope * v1);
+    let (slope, fixed) = (2 * slope, 2 * fixed);
+    Ok(Footprint { points, fields, steps, strategy, arena_per_value: slope, arena_fixed: fixed })
+}
+
+/// Something done with a model, whatever its type.
+trait WithModel {
+    type Out;
+    fn run<M: Model + Clone + Send + 'static>(self, model: M, twin: Twin) -> Result<Self::Out>;
+}
+
+/// The model `name` at grid size `n` (ns2d: the configuration's physics)
+/// and the twin experiment that goes with it, handed to `f`.
+fn with_model<F>(name: SimName, c: &Config, n: usize, f: F) -> Result<<F as WithModel>::Out>
+where
+    F: WithModel,
+{
+    let cell = |g: &Grid| g.dx * g.dy;
+    // scaled so that the model's default stability margin holds at n
+    let finer = |n0: usize, p: i32| (n0 as f64 / n as f64).powi(p).min(1.0);
+    match name {
+        SimName::Ns2d => {
+            use rewind_ns2d::spec;
+            let p = crate::common::params(c);
+            let dt = p.dt;
+            let m = rewind_ns2d::Ns2d::new(p)?;
+            let mut t = Twin::of(spec::field_a(n), cell(m.grid()), dt);
+            t.about = "the ns2d-periodic objective J = ½ h² Σ (Φ(ω₀) − Φ(ω_B))² at ω₀ = field A, \
+                       direction v = sin(x + 2y) (docs/specs/ns2d-periodic.md)"
+                .into();
+            t.truth = Some(spec::field_b(n));
+            t.v_x = Some(spec::direction_v(n));
+            t.move_params = false;
+            f.run(m, t)
+        }
+        SimName::Burgers => {
+            let dt = 0.01 * finer(128, 2);
+            let m = rewind_burgers::Burgers::new(rewind_burgers::Params { n, dt, ..Default::default() })?;
+            let t = Twin::of(m.initial(), m.grid().dx, dt);
+            f.run(m, t)
+        }
+        SimName::Cavity => {
+            let dt = rewind_cavity::Params::stable_dt(n, 100.0, 1.0);
+            let m = rewind_cavity::CavityStep::new(rewind_cavity::Params { n, reynolds: 100.0, lid: 1.0, dt })?;
+            let g = *m.grid();
+            let t = Twin::of(g.sample(|x, y| 3.0 * (5.0 * x).sin() * (4.0 * y).sin()), cell(&g), dt);
+            f.run(m, t)
+        }
+        SimName::Lorenz96 => {
+            let l = rewind_lorenz96::Lorenz96 { n, ..Default::default() };
+            let m = rewind_lorenz96::Lorenz96Field::new(l, 8.0)?;
+            let t = Twin::of(rewind_lorenz96::on_attractor(l, 500), 1.0, l.dt);
+            f.run(m, t)
+        }
+        SimName::ShallowWater => {
+            let dt = 0.05 * finer(32, 1);
+            let m =
+                rewind_shallow_water::ShallowWater::new(rewind_shallow_water::Config { n, dt, ..Default::default() })?;
+            let t = Twin::of(m.bump(0.1)?, cell(m.grid()), dt);
+            f.run(m, t)
+        }
+        SimName::GrayScott => {
+            let m = rewind_gray_scott::GrayScott::new(rewind_gray_scott::Config { n, ..Default::default() })?;
+            let dt = m.config().dt;
+            let t = Twin::of(m.initial()?, cell(m.grid()), dt);
+            f.run(m, t)
+        }
+    }
+}
+
+/// The arena bytes of one recorded and swept step, and the state's values.
+struct ArenaBytes;
+
+impl WithModel for ArenaBytes {
+    type Out = (u64, u64);
+    fn run<M: Model + Clone + Send + 'static>(self, model: M, twin: Twin) -> Result<(u64, u64)> {
+        let mut sim = rewind_sim::Sim::<M, f64>::new(model, Par::Seq)?;
+        let x = twin.x0;
+        let (mut next, mut xbar, mut pbar) = (vec![0.0; x.len()], vec![0.0; x.len()], vec![0.0; sim.param_set().len()]);
+        let mut seed = |y: &[f64], yb: &mut [f64]| -> Result<(), StepError> {
+            yb.copy_from_slice(y);
+            Ok(())
+        };
+        use rewind_checkpoint::Stepper;
+        sim.step_vjp(0, &x, &mut next, &mut seed, &mut xbar, &mut pbar)
+            .map_err(|source| SimError::At { step: 0, source })?;
+        Ok((sim.arena_used_bytes() as u64, x.len() as u64))
+    }
+}
+
+/// The problem, built.
+struct Build<'a> {
+    steps: usize,
+    strategy: Strategy,
+    par: Par,
+    disk_dir: &'a std::path::Path,
+}
+
+impl WithModel for Build<'_> {
+    type Out = Box<dyn AnyProblem>;
+    fn run<M: Model + Clone + Send + 'static>(self, model: M, twin: Twin) -> Result<Box<dyn AnyProblem>> {
+        built(model, twin, self.steps, self.strategy, self.par, self.disk_dir)
+    }
+}
+
+/// The default problem of `name` at grid size `n` over `steps` steps
+/// under `strategy` (disk snapshots in the configuration's directory).
+pub(crate) fn build(
+    name: SimName,
+    c: &Config,
+    n: usize,
     steps: usize,
     strategy: Strategy,
     par: Par,
 ) -> Result<Box<dyn AnyProblem>> {
-    let mut sim = rewind_sim::Sim::<M, f64>::new(model.clone(), par)?;
-    let shifted: Vec<f64> = x0.iter().zip(direction(&x0, 0.9)).map(|(a, d)| a + 5.0 * d).collect();
-    let target = rewind_sim::advance(&mut sim, &shifted, steps).context("the target run failed")?;
-    // each parameter moved by about 1 % of its own size
-    let v_p =
-        sim.param_set().entries().iter().enumerate().flat_map(|(k, (_, v))| direction(v.values(), k as f64)).collect();
-    let loss = TerminalMisfit { target, area };
-    let problem = Problem::new(model, loss, strategy, steps, par)?;
-    let v_x = direction(&x0, 0.4);
-    Ok(Box::new(Built { problem, x0, truth: shifted, v_x, v_p }))
+    let dir = c.gradient.snapshot_dir.clone().unwrap_or_else(std::env::temp_dir);
+    let b = Build { steps, strategy, par, disk_dir: &dir };
+    with_model(name, c, n, b).with_context(|| format!("cannot set up the {} model", name.name()))
 }
 
-/// The default problem of model `name` (not ns2d) under `strategy`, with
-/// `steps` steps if given.
-pub(crate) fn build(name: SimName, strategy: Strategy, steps: Option<usize>, par: Par) -> Result<Box<dyn AnyProblem>> {
-    let cell = |g: &Grid| g.dx * g.dy;
-    Ok(match name {
-        SimName::Ns2d => {
-            let p = rewind_ns2d::spec::params(rewind_ns2d::spec::Size::S);
-            let n = p.n;
-            let m = rewind_ns2d::Ns2d::new(p)?;
-            let area = cell(m.grid());
-            built(m, rewind_ns2d::spec::field_a(n), area, steps.unwrap_or(100), strategy, par)?
-        }
-        SimName::Burgers => {
-            let m = rewind_burgers::Burgers::new(rewind_burgers::Params::default())?;
-            let (x0, area) = (m.initial(), m.grid().dx);
-            built(m, x0, area, steps.unwrap_or(150), strategy, par)?
-        }
-        SimName::Cavity => {
-            let n = 17;
-            let p = rewind_cavity::Params {
-                n,
-                reynolds: 100.0,
-                lid: 1.0,
-                dt: rewind_cavity::Params::stable_dt(n, 100.0, 1.0),
-            };
-            let m = rewind_cavity::CavityStep::new(p)?;
-            let g = *m.grid();
-            let x0 = g.sample(|x, y| 3.0 * (5.0 * x).sin() * (4.0 * y).sin());
-            built(m, x0, cell(&g), steps.unwrap_or(40), strategy, par)?
-        }
-        SimName::Lorenz96 => {
-            let l = rewind_lorenz96::Lorenz96::default();
-            let m = rewind_lorenz96::Lorenz96Field::new(l, 8.0)?;
-            built(m, rewind_lorenz96::on_attractor(l, 500), 1.0, steps.unwrap_or(100), strategy, par)?
-        }
-        SimName::ShallowWater => {
-            let m = rewind_shallow_water::ShallowWater::new(Default::default())?;
-            let (x0, area) = (m.bump(0.1)?, cell(m.grid()));
-            built(m, x0, area, steps.unwrap_or(100), strategy, par)?
-        }
-        SimName::GrayScott => {
-            let m = rewind_gray_scott::GrayScott::new(Default::default())?;
-            let (x0, area) = (m.initial()?, cell(m.grid()));
-            built(m, x0, area, steps.unwrap_or(100), strategy, par)?
-        }
-    })
-}
-
-/// The model a command runs: `--sim`, or ns2d.
-pub(crate) fn chosen(common: &crate::common::Common) -> SimName {
-    common.sim.unwrap_or(SimName::Ns2d)
-}
-
-/// The default problem of `--sim` with the schedule, steps and threads of
-/// the command line.
-fn from_args(common: &crate::common::Common) -> Result<(Box<dyn AnyProblem>, crate::config::Config)> {
-    let c = common.config()?;
-    let strategy = crate::common::strategy(&c)?;
+/// The problem a command runs: the model of `--sim` at the size and steps
+/// asked, checked against the memory available (with `--memory`, the
+/// schedule is the fastest that fits it) before it is built; and the
+/// configuration, its schedule the one chosen.
+pub(crate) fn from_args(common: &Common, need: Need) -> Result<(Box<dyn AnyProblem>, Config)> {
+    let mut c = common.config()?;
     let name = chosen(common);
-    let p = build(name, strategy, common.steps, crate::common::par(&c))
-        .with_context(|| format!("cannot set up the {} model", name.name()))?;
+    let (n, steps) = size_and_steps(name, &c, common)?;
+    let f = footprint(name, &c, n, steps, crate::common::strategy(&c)?)?;
+    crate::memory::check_fits(&mut c, &f, need)?;
+    let strategy = crate::common::strategy(&c)?;
+    let p = build(name, &c, n, steps, strategy, crate::common::par(&c))?;
     Ok((p, c))
 }
 
-/// `rewind grad --sim NAME` and `rewind hvp --sim NAME` for the models
-/// other than ns2d: the figures as JSON, with `check` if asked.
-pub(crate) fn grad_figures(common: &crate::common::Common, second: bool, check: bool) -> Result<serde_json::Value> {
-    use serde_json::json;
-    let (mut p, c) = from_args(common)?;
-    let name = chosen(common).name();
-    crate::common::pool(&c)?.install(|| {
-        let x0 = p.x0().to_vec();
-        let (v_x, v_p) = (p.direction().0.to_vec(), p.direction().1.to_vec());
-        let t0 = std::time::Instant::now();
-        p.run(&x0, p.steps()).with_context(|| format!("the {name} primal run failed"))?;
-        let primal_s = t0.elapsed().as_secs_f64();
-        let t0 = std::time::Instant::now();
-        let (g, hv) = if second {
-            let h = p.hvp(&x0, &v_x, &v_p).with_context(|| format!("the {name} HVP failed"))?;
-            (h.gradient.clone(), Some(h))
-        } else {
-            (p.gradient(&x0).with_context(|| format!("the {name} gradient failed"))?, None)
-        };
-        let secs = t0.elapsed().as_secs_f64();
-        let norm = |v: &[f64]| v.iter().map(|a| a * a).sum::<f64>().sqrt();
-        let params: serde_json::Map<String, serde_json::Value> = p
-            .param_set()
-            .entries()
-            .iter()
-            .map(|(n, v)| {
-                let gp = g.param(n).unwrap_or(&[]);
-                let shown = if v.is_field() { json!({ "norm": norm(gp) }) } else { json!(gp.first()) };
-                (n.clone(), shown)
-            })
-            .collect();
-        let mut report = json!({
-            "model": name,
-            "state": p.layout().fields().iter().chain(p.layout().scalars()).collect::<Vec<_>>(),
-            "grid": [p.layout().grid().nx, p.layout().grid().ny],
-            "steps": p.steps(),
-            "schedule": c.gradient.schedule,
-            "loss": g.objective,
-            "grad_norm_x0": norm(&g.x0),
-            "grad_params": params,
-            "grad_norm": norm(&g.x0).hypot(norm(&g.params)),
-            "primal_s": primal_s,
-            if second { "hvp_s" } else { "grad_s" }: secs,
-            if second { "hvp_over_primal" } else { "grad_over_primal" }: secs / primal_s,
-            "cost": {
-                "forward_steps": g.counters.forward_steps,
-                "recomputation_factor": g.counters.forward_steps as f64 / p.steps().max(1) as f64,
-                "peak_snapshots": g.counters.peak_snapshots,
-                "peak_snapshot_bytes": g.counters.peak_snapshot_bytes,
-            },
-            "peak_rss_bytes": crate::common::peak_rss_bytes(),
-            "threads": rayon::current_num_threads(),
-        });
-        if let Some(h) = &hv {
-            report["hvp_norm"] = json!(norm(&h.x0).hypot(norm(&h.params)));
-            report["v_dot_hvp"] =
-                json!(h.x0.iter().zip(&v_x).chain(h.params.iter().zip(&v_p)).map(|(a, b)| a * b).sum::<f64>());
-        }
-        if check {
-            let r = p.check().with_context(|| format!("the {name} check failed to run"))?;
-            let (err, tol) = if second { (r.hvp_error, 1e-5) } else { (r.gradient_error, 1e-6) };
-            report["check"] = json!({
-                "what": if second {
-                    "H v against central differences of gradients along v = (v_x, v_p)"
-                } else {
-                    "<grad J, v> against (J(z + eps v) - J(z - eps v)) / (2 eps), v = (v_x, v_p)"
-                },
-                "eps": r.eps, "relative_error": err, "tolerance": tol, "passed": err <= tol,
-            });
-        }
-        Ok(report)
-    })
-}
-
-/// `rewind run --sim NAME` for the models other than ns2d: advances the
-/// default initial state and prints each part's range, the time per step;
-/// writes the final state to `<out>/run-<model>.h5` unless `--no-files`.
-pub(crate) fn run(common: &crate::common::Common) -> Result<()> {
-    let (mut p, c) = from_args(common)?;
-    let name = chosen(common).name();
-    let steps = p.steps();
-    let x0 = p.x0().to_vec();
-    let t0 = std::time::Instant::now();
-    let x = crate::common::pool(&c)?.install(|| p.run(&x0, steps)).with_context(|| format!("the {name} run failed"))?;
-    let secs = t0.elapsed().as_secs_f64();
-    let l = p.layout().clone();
-    let mut parts = serde_json::Map::new();
-    for part in l.fields().iter().chain(l.scalars()) {
-        let v = l.part(&x, part)?;
-        let (lo, hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &y| (a.min(y), b.max(y)));
-        parts.insert(part.clone(), serde_json::json!({ "min": lo, "max": hi }));
-    }
-    let report = serde_json::json!({
-        "model": name, "steps": steps, "seconds": secs, "seconds_per_step": secs / steps.max(1) as f64,
-        "final_state": parts,
-    });
-    if !common.no_files {
-        let g = *l.grid();
-        let dir = crate::common::out_dir(&c)?;
-        let path = dir.join(format!("run-{name}.h5"));
-        let mut out = rewind_io::Output::create(&path, rewind_io::GridInfo { nx: g.nx, ny: g.ny, dx: g.dx, dy: g.dy })?;
-        out.attr("model", name)?;
-        out.attr("report", &report.to_string())?;
-        for f in l.fields() {
-            out.field(f, l.part(&x, f)?)?;
-        }
-        out.finish()?;
-    }
-    if common.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        println!("{name}: {steps} steps in {secs:.3} s");
-        for (k, v) in &parts {
-            println!(
-                "  {k:<10} min {:>12.5e}  max {:>12.5e}",
-                v["min"].as_f64().unwrap_or(f64::NAN),
-                v["max"].as_f64().unwrap_or(f64::NAN)
-            );
-        }
-    }
-    Ok(())
-}
-
-/// `rewind hessian`: the dominant eigenpairs of the prior-preconditioned
-/// Gauss–Newton Hessian of the model's twin experiment at its truth (the
-/// minimiser), with a Gaussian background covariance of `length_cells`
-/// cells and standard deviation `spread` × max|truth|, and the Laplace
-/// posterior's pointwise standard deviation.
-///
-/// The eigensolver's blocks of products are spread over the ranks of
-/// `ensemble`; every rank ends with the same figures, rank 0 reports them.
-pub(crate) fn hessian(
-    common: &crate::common::Common,
-    a: &crate::hessian::Settings,
-    ensemble: &rewind_sim::Ensemble,
-) -> Result<()> {
-    let (mut p, c) = from_args(common)?;
-    let name = chosen(common).name();
-    let l = p.layout().clone();
-    a.check(l.len())?;
-    let g = *l.grid();
-    let truth = p.truth().to_vec();
-    let scale = truth.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let spread = a.spread * if scale > 0.0 { scale } else { 1.0 };
-    let cell = if g.nx > 1 { g.dx } else { g.dy };
-    let kind = rewind_field::CorrelationKind::Gaussian;
-    let mut b = rewind_field::Correlation::new(g, kind, a.length_cells * cell, spread * spread)
-        .context("cannot make the background covariance")?;
-    let spectrum = rewind_sim::Spectrum { k: a.k, oversample: a.oversample, seed: a.seed };
-    let root = ensemble.is_root();
-    let total = 2 * (a.k + a.oversample).min(l.len()) as u64;
-    let bar = crate::common::progress_bar(total, "products", common.quiet || common.json || !root);
-    let t0 = std::time::Instant::now();
-    crate::common::global_pool(crate::common::threads(&c))?;
-    let post = p
-        .posterior(&truth, &mut b, spectrum, ensemble, &mut |d, _| bar.set_position(d as u64))
-        .with_context(|| format!("the {name} eigensolver failed"))?;
-    bar.finish_and_clear();
-    let secs = t0.elapsed().as_secs_f64();
-    if !root {
-        return Ok(());
-    }
-    let mut std = serde_json::Map::new();
-    for f in l.fields().iter().chain(l.scalars()) {
-        let s = l.part(&post.std, f)?;
-        std.insert(f.clone(), serde_json::json!(s.iter().sum::<f64>() / s.len().max(1) as f64));
-    }
-    let report = serde_json::json!({
-        "model": name, "k": a.k, "oversample": a.oversample, "seed": a.seed, "products": post.products,
-        "seconds": secs, "eigenvalues": post.eigenvalues, "background_std": spread,
-        "length": a.length_cells * cell, "mean_posterior_std": std,
-        "ranks": ensemble.size(), "threads_per_rank": crate::common::threads(&c),
-        "exchange_s": ensemble.exchange_seconds(),
-        "eigenvalue_bits": crate::common::bits(&post.eigenvalues),
-        "posterior_std_bits": crate::common::bits(&post.std),
-    });
-    if !common.no_files {
-        let dir = crate::common::out_dir(&c)?;
-        let path = dir.join(format!("hessian-{name}.h5"));
-        let mut out = rewind_io::Output::create(&path, rewind_io::GridInfo { nx: g.nx, ny: g.ny, dx: g.dx, dy: g.dy })?;
-        out.attr("model", name)?;
-        out.attr("report", &report.to_string())?;
-        for f in l.fields() {
-            out.field(&format!("posterior_std_{f}"), l.part(&post.std, f)?)?;
-            for (j, u) in post.eigenvectors.iter().take(4).enumerate() {
-                out.field(&format!("eigenvector_{j}_{f}"), l.part(u, f)?)?;
-            }
-        }
-        let index: Vec<f64> = (0..post.eigenvalues.len()).map(|j| j as f64).collect();
-        out.table("eigenvalues", &[("index", &index), ("value", &post.eigenvalues)])?;
-        out.finish()?;
-        let curve = rewind_io::plot::Curve {
-            label: format!("{name}, k = {}", a.k),
-            points: post.eigenvalues.iter().enumerate().map(|(j, &v)| (j as f64, v)).collect(),
-        };
-        let title = "eigenvalues of the prior-preconditioned Gauss–Newton Hessian";
-        rewind_io::plot::decay(dir.join(format!("hessian-{name}-eigenvalues.png")), title, "index", &[curve])?;
-        if g.nx > 1 && g.ny > 1 {
-            let f = &l.fields()[0];
-            let panels = [("truth", l.part(&truth, f)?), ("posterior std", l.part(&post.std, f)?)];
-            rewind_io::plot::fields(dir.join(format!("hessian-{name}-std.png")), g.nx, g.ny, &panels, false)?;
-        }
-    }
-    if common.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        println!("{name}: {} eigenpairs from {} Gauss–Newton products in {secs:.2} s", a.k, post.products);
-        let shown: Vec<String> = post.eigenvalues.iter().map(|v| format!("{v:.3e}")).collect();
-        println!("  eigenvalues: {}", shown.join(" "));
-        for (f, v) in &std {
-            println!("  mean posterior std of {f}: {:.4e} (background {spread:.4e})", v.as_f64().unwrap_or(f64::NAN));
-        }
-    }
-    Ok(())
+/// The footprint of the ns2d run of a configuration.
+pub(crate) fn ns2d_footprint(c: &Config) -> Result<Footprint> {
+    footprint(SimName::Ns2d, c, c.simulation.n, c.simulation.steps, crate::common::strategy(c)?)
 }
 
 /// `rewind sims`: every model, its state, parameters and default steps.
 pub(crate) fn list(json: bool) -> Result<()> {
     let mut rows = Vec::new();
     for s in SimName::ALL {
-        let p = build(s, Strategy::StoreAll, None, Par::Seq)?;
+        let (n, steps) = defaults(s);
+        let p = build(s, &Config::default(), n, steps, Strategy::StoreAll, Par::Seq)?;
         let l = p.layout();
         let params: Vec<String> = p
             .param_set()
@@ -510,83 +500,6 @@ pub(crate) fn list(json: bool) -> Result<()> {
             r["grid"][1],
             join("params").unwrap_or_default(),
             r["default_steps"]
-        );
-    }
-    Ok(())
-}
-
-/// `rewind optimize --sim NAME` for the models other than ns2d: recover
-/// the twin experiment's initial state from the default one with each
-/// method, and print iterations, gradients, HVPs, time, final `J` and the
-/// error against the truth.
-pub(crate) fn optimize(
-    common: &crate::common::Common,
-    methods: &[crate::config::Method],
-    max_iter: Option<usize>,
-) -> Result<()> {
-    use crate::config::Method;
-    use rewind_optim::{Adam, FirstOrder, GradientDescent, Lbfgs, NewtonCg, Options, TrustRegionCg, minimize};
-    let (mut p, c) = from_args(common)?;
-    let name = chosen(common).name();
-    let methods = if methods.is_empty() { c.optimize.methods.clone() } else { methods.to_vec() };
-    let x0 = p.x0().to_vec();
-    let truth = p.truth().to_vec();
-    let norm = |v: &[f64]| v.iter().map(|a| a * a).sum::<f64>().sqrt();
-    let err0 = norm(&x0.iter().zip(&truth).map(|(a, b)| a - b).collect::<Vec<_>>());
-    let mut rows = Vec::new();
-    crate::common::pool(&c)?.install(|| -> Result<()> {
-        let mut g = vec![0.0; x0.len()];
-        let j0 = p.as_optim().value_grad(&x0, &mut g).with_context(|| format!("the {name} gradient failed"))?;
-        let g0 = norm(&g);
-        let opts =
-            Options { grad_tol: c.optimize.rel_grad_tol * g0, max_iter: max_iter.unwrap_or(c.optimize.max_iter) };
-        for &m in &methods {
-            let o = &c.optimize;
-            let t0 = std::time::Instant::now();
-            let r = match m {
-                Method::Adam => minimize(&mut FirstOrder(Adam::new(o.learning_rate)), p.as_optim(), &x0, &opts),
-                Method::Gd => minimize(&mut GradientDescent { step: 1.0 }, p.as_optim(), &x0, &opts),
-                Method::Lbfgs => minimize(&mut Lbfgs::new(o.memory), p.as_optim(), &x0, &opts),
-                Method::NewtonCg => minimize(&mut NewtonCg::new(o.max_cg), p.as_optim(), &x0, &opts),
-                Method::TrustRegion => minimize(&mut TrustRegionCg::new(1.0, o.max_cg), p.as_optim(), &x0, &opts),
-                Method::GaussNewton => minimize(&mut NewtonCg::new(o.max_cg), &mut *p.as_gauss_newton(), &x0, &opts),
-            }
-            .with_context(|| format!("{m} on {name} failed"))?;
-            let secs = t0.elapsed().as_secs_f64();
-            let err = norm(&r.state.x.iter().zip(&truth).map(|(a, b)| a - b).collect::<Vec<_>>());
-            rows.push(serde_json::json!({
-                "method": m.to_string(), "iterations": r.state.iter, "gradients": r.counts.grad, "hvps": r.counts.hvp,
-                "seconds": secs, "initial_j": j0, "final_j": r.state.f, "error_vs_truth": err / err0.max(f64::MIN_POSITIVE),
-            }));
-        }
-        Ok(())
-    })?;
-    let report =
-        serde_json::json!({ "model": name, "steps": p.steps(), "schedule": c.gradient.schedule, "runs": rows });
-    if common.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
-    }
-    println!(
-        "{name}: recover the twin run's initial state ({} unknowns), {} steps, {}",
-        x0.len(),
-        p.steps(),
-        c.gradient.schedule
-    );
-    println!(
-        "{:>13} {:>6} {:>6} {:>6} {:>9} {:>12} {:>16}",
-        "method", "iters", "grads", "HVPs", "time (s)", "J final", "error/initial"
-    );
-    for r in report["runs"].as_array().into_iter().flatten() {
-        println!(
-            "{:>13} {:>6} {:>6} {:>6} {:>9.3} {:>12.4e} {:>16.3e}",
-            r["method"].as_str().unwrap_or(""),
-            r["iterations"],
-            r["gradients"],
-            r["hvps"],
-            r["seconds"].as_f64().unwrap_or(f64::NAN),
-            r["final_j"].as_f64().unwrap_or(f64::NAN),
-            r["error_vs_truth"].as_f64().unwrap_or(f64::NAN)
         );
     }
     Ok(())

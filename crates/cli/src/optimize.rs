@@ -213,6 +213,9 @@ struct Saved {
 
 const FORMAT: u32 = 1;
 
+/// What the ns2d inverse problem is, for the files.
+const PROBLEM: &str = "recover the initial vorticity of the ns2d periodic flow from sparse noisy observations (docs/specs/ns2d-periodic.md)";
+
 fn load(path: &Path, config: &str) -> Result<Saved> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let saved: Saved = serde_json::from_str(&text).with_context(|| {
@@ -342,11 +345,14 @@ pub(crate) fn main(a: &Args, ensemble: &rewind_ensemble::Ensemble) -> Result<()>
     if a.members == 0 {
         bail!("--members 0: at least one model (1, the default, is no ensemble)");
     }
-    if crate::models::chosen(&a.common) != crate::models::SimName::Ns2d {
+    if crate::models::chosen(&a.common) != crate::sims::SimName::Ns2d {
         if a.members > 1 {
             bail!("--members is for the ns2d problem (the viscosity ensemble)");
         }
-        return crate::models::optimize(&a.common, &a.method, a.max_iter);
+        if a.restart || a.abort_after.is_some() {
+            bail!("--restart is for the ns2d inverse problem, the resumable one; the other models' runs start afresh");
+        }
+        return twin(&a.common, &a.method, a.max_iter);
     }
     let report = solve(a, ensemble)?;
     if ensemble.is_root() {
@@ -357,7 +363,8 @@ pub(crate) fn main(a: &Args, ensemble: &rewind_ensemble::Ensemble) -> Result<()>
 
 pub(crate) fn solve(a: &Args, ensemble: &rewind_ensemble::Ensemble) -> Result<serde_json::Value> {
     let mut c = a.common.config()?;
-    crate::memory::check_fits(&mut c, crate::memory::Need::Hvp)?;
+    let f = crate::models::ns2d_footprint(&c)?;
+    crate::memory::check_fits(&mut c, &f, crate::memory::Need::Hvp)?;
     if !a.method.is_empty() {
         c.optimize.methods = a.method.clone();
     }
@@ -402,7 +409,7 @@ pub(crate) fn solve(a: &Args, ensemble: &rewind_ensemble::Ensemble) -> Result<se
         if !a.common.no_files && root {
             let path = dir.join("optimize.h5");
             let mut out = Output::create(&path, common::grid_info(&c))?;
-            common::metadata(&out, &c, "optimize")?;
+            common::metadata(&out, &c, "optimize", PROBLEM)?;
             let observed = inverse.observed_field();
             out.field("truth", &truth)?;
             out.field("observed_first_time", &observed)?;
@@ -490,6 +497,104 @@ pub(crate) fn print_report(r: &serde_json::Value, json: bool) -> Result<()> {
     println!("(misfit expected at the truth from the noise alone: about {})", r["expected_misfit_from_noise"]);
     for f in r["files"].as_array().into_iter().flatten() {
         println!("wrote {}", f.as_str().unwrap_or(""));
+    }
+    Ok(())
+}
+
+/// `rewind optimize --sim NAME` for the models other than ns2d: recover
+/// the twin experiment's initial state from the default one with each
+/// method, and print iterations, gradients, HVPs, time, final `J` and the
+/// error against the truth.
+pub(crate) fn twin(
+    common: &crate::common::Common,
+    methods: &[crate::config::Method],
+    max_iter: Option<usize>,
+) -> Result<()> {
+    use crate::config::Method;
+    use rewind_optim::{Adam, FirstOrder, GradientDescent, Lbfgs, NewtonCg, Options, TrustRegionCg, minimize};
+    let (mut p, c) = crate::models::from_args(common, crate::memory::Need::Hvp)?;
+    let name = crate::models::chosen(common).name();
+    let methods = if methods.is_empty() { c.optimize.methods.clone() } else { methods.to_vec() };
+    let x0 = p.x0().to_vec();
+    let truth = p.truth().to_vec();
+    let norm = |v: &[f64]| v.iter().map(|a| a * a).sum::<f64>().sqrt();
+    let err0 = norm(&x0.iter().zip(&truth).map(|(a, b)| a - b).collect::<Vec<_>>());
+    let mut rows = Vec::new();
+    let mut recovered: Vec<(String, Vec<f64>)> = Vec::new();
+    crate::common::pool(&c)?.install(|| -> Result<()> {
+        let mut g = vec![0.0; x0.len()];
+        let j0 = p.as_optim().value_grad(&x0, &mut g).with_context(|| format!("the {name} gradient failed"))?;
+        let g0 = norm(&g);
+        let opts =
+            Options { grad_tol: c.optimize.rel_grad_tol * g0, max_iter: max_iter.unwrap_or(c.optimize.max_iter) };
+        for &m in &methods {
+            let o = &c.optimize;
+            let t0 = std::time::Instant::now();
+            let r = match m {
+                Method::Adam => minimize(&mut FirstOrder(Adam::new(o.learning_rate)), p.as_optim(), &x0, &opts),
+                Method::Gd => minimize(&mut GradientDescent { step: 1.0 }, p.as_optim(), &x0, &opts),
+                Method::Lbfgs => minimize(&mut Lbfgs::new(o.memory), p.as_optim(), &x0, &opts),
+                Method::NewtonCg => minimize(&mut NewtonCg::new(o.max_cg), p.as_optim(), &x0, &opts),
+                Method::TrustRegion => minimize(&mut TrustRegionCg::new(1.0, o.max_cg), p.as_optim(), &x0, &opts),
+                Method::GaussNewton => minimize(&mut NewtonCg::new(o.max_cg), &mut *p.as_gauss_newton(), &x0, &opts),
+            }
+            .with_context(|| format!("{m} on {name} failed"))?;
+            let secs = t0.elapsed().as_secs_f64();
+            let err = norm(&r.state.x.iter().zip(&truth).map(|(a, b)| a - b).collect::<Vec<_>>());
+            recovered.push((m.to_string(), r.state.x.clone()));
+            rows.push(serde_json::json!({
+                "method": m.to_string(), "iterations": r.state.iter, "gradients": r.counts.grad, "hvps": r.counts.hvp,
+                "seconds": secs, "initial_j": j0, "final_j": r.state.f, "error_vs_truth": err / err0.max(f64::MIN_POSITIVE),
+            }));
+        }
+        Ok(())
+    })?;
+    let report =
+        serde_json::json!({ "model": name, "steps": p.steps(), "schedule": c.gradient.schedule, "runs": rows });
+    if !common.no_files {
+        // the truth, the start and each method's result, field by field
+        let l = p.layout();
+        let g = *l.grid();
+        let dir = common::out_dir(&c)?;
+        let mut out =
+            Output::create(dir.join("optimize.h5"), rewind_io::GridInfo { nx: g.nx, ny: g.ny, dx: g.dx, dy: g.dy })?;
+        common::metadata(&out, &c, "optimize", p.about())?;
+        out.attr("model", name)?;
+        out.attr("report", &report.to_string())?;
+        for f in l.fields() {
+            out.field(&format!("truth_{f}"), l.part(&truth, f)?)?;
+            out.field(&format!("initial_{f}"), l.part(&x0, f)?)?;
+            for (m, x) in &recovered {
+                out.field(&format!("recovered_{m}_{f}"), l.part(x, f)?)?;
+            }
+        }
+        out.finish()?;
+    }
+    if common.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!(
+        "{name}: recover the twin run's initial state ({} unknowns), {} steps, {}",
+        x0.len(),
+        p.steps(),
+        c.gradient.schedule
+    );
+    println!(
+        "{:>13} {:>6} {:>6} {:>6} {:>9} {:>12} {:>16}",
+        "method", "iters", "grads", "HVPs", "time (s)", "J final", "error/initial"
+    );
+    for r in report["runs"].as_array().into_iter().flatten() {
+        println!(
+            "{:>13} {:>6} {:>6} {:>6} {:>9.3} {:>12.4e} {:>16.3e}",
+            r["method"].as_str().unwrap_or(""),
+            r["iterations"],
+            r["gradients"],
+            r["hvps"],
+            r["seconds"].as_f64().unwrap_or(f64::NAN),
+            r["final_j"].as_f64().unwrap_or(f64::NAN),
+            r["error_vs_truth"].as_f64().unwrap_or(f64::NAN)
+        );
     }
     Ok(())
 }

@@ -1,17 +1,18 @@
-//! `rewind run`: a forward simulation of the ns2d periodic flow, with the
-//! vorticity written every `output.every` steps to `run.h5` (and its XDMF
-//! sidecar for ParaView) and the first and last fields plotted.
+//! `rewind run`: a forward simulation of a model (ns2d by default) from its
+//! default initial state, with every field of the state written every
+//! `output.every` steps to `run.h5` (and its XDMF sidecar for ParaView) and
+//! the first and last states plotted. One path for every model.
 
 use std::time::Instant;
 
-use anyhow::{Context, Result};
-use rewind_checkpoint::Stepper;
+use anyhow::{Context, Result, bail};
 use rewind_io::Output;
-use rewind_ns2d::spec;
 use serde_json::json;
 
 use crate::common::{self, Common, norm};
 use crate::config::Initial;
+use crate::memory::Need;
+use crate::sims::SimName;
 
 /// Arguments of `rewind run`.
 #[derive(Debug, clap::Args)]
@@ -22,98 +23,118 @@ pub(crate) struct Args {
 
 /// `rewind run`.
 pub(crate) fn main(a: &Args) -> Result<()> {
-    if crate::models::chosen(&a.common) != crate::models::SimName::Ns2d {
-        return crate::models::run(&a.common);
-    }
-    let mut c = a.common.config()?;
-    crate::memory::check_fits(&mut c, crate::memory::Need::Primal)?;
-    let pool = common::pool(&c)?;
-    pool.install(|| {
-        let s = &c.simulation;
-        let mut sim = common::ns2d::<f64>(&c)?;
-        let w0 = match s.initial {
-            Initial::A => spec::field_a(s.n),
-            Initial::B => spec::field_b(s.n),
-        };
+    let (mut p, c) = crate::models::from_args(&a.common, Need::Primal)?;
+    let name = crate::models::chosen(&a.common);
+    let l = p.layout().clone();
+    let g = *l.grid();
+    let (steps, dt) = (p.steps(), p.dt());
+    // ns2d starts from the spec's field A or B (`simulation.initial`)
+    let x0 = match (name, c.simulation.initial) {
+        (SimName::Ns2d, Initial::B) => p.truth().to_vec(),
+        _ => p.x0().to_vec(),
+    };
+    common::pool(&c)?.install(|| {
         let files = !a.common.no_files;
         let dir = if files { Some(common::out_dir(&c)?) } else { None };
         let mut out = match &dir {
             Some(d) => {
-                let o = Output::create(d.join("run.h5"), common::grid_info(&c))?;
-                common::metadata(&o, &c, "run")?;
+                let o =
+                    Output::create(d.join("run.h5"), rewind_io::GridInfo { nx: g.nx, ny: g.ny, dx: g.dx, dy: g.dy })?;
+                common::metadata(&o, &c, "run", p.about())?;
+                o.attr("model", name.name())?;
                 Some(o)
             }
             None => None,
         };
-        let frame = |out: &mut Option<Output>, step: usize, w: &[f64]| -> Result<()> {
-            if let Some(o) = out {
-                o.append("vorticity", step, step as f64 * s.dt, w)?;
-            }
-            Ok(())
-        };
-        frame(&mut out, 0, &w0)?;
-        let bar = a.common.bar(s.steps as u64, "steps");
-        let mut w = w0.clone();
-        let mut next = vec![0.0; w.len()];
-        let mut frames = 1;
+        let bar = a.common.bar(steps as u64, "steps");
+        let mut frames = 0;
+        let mut last = x0.clone();
+        let every = c.output.every;
         let t0 = Instant::now();
-        let mut stepping = 0.0;
-        for t in 0..s.steps {
-            let ts = Instant::now();
-            sim.step(t, &w, &mut next).with_context(|| format!("step {t} failed"))?;
-            stepping += ts.elapsed().as_secs_f64();
-            if let Some(i) = next.iter().position(|v| !v.is_finite()) {
-                anyhow::bail!("the simulation blew up at step {t}: non-finite vorticity at grid index {i}");
+        p.run(&x0, steps, &mut |t, x| {
+            if t > 0 {
+                bar.inc(1);
             }
-            std::mem::swap(&mut w, &mut next);
-            if (t + 1) % c.output.every == 0 || t + 1 == s.steps {
-                frame(&mut out, t + 1, &w)?;
+            if t % every == 0 || t == steps {
+                if let Some(o) = &mut out {
+                    for f in l.fields() {
+                        o.append(f, t, t as f64 * dt, l.part(x, f)?)?;
+                    }
+                }
                 frames += 1;
             }
-            bar.inc(1);
-        }
-        bar.finish_and_clear();
+            if t == steps {
+                last.copy_from_slice(x);
+            }
+            Ok(())
+        })
+        .with_context(|| format!("the {} run failed", name.name()))?;
         let wall = t0.elapsed().as_secs_f64();
-        let h2 = common::grid(&c).dx * common::grid(&c).dy;
+        bar.finish_and_clear();
         let mut files_written = Vec::new();
         if let (Some(o), Some(d)) = (out, &dir) {
-            let p = o.finish()?;
-            files_written.push(p.display().to_string());
-            files_written.push(p.with_extension("xmf").display().to_string());
-            if c.output.plots {
+            let path = o.finish()?;
+            files_written.push(path.display().to_string());
+            files_written.push(path.with_extension("xmf").display().to_string());
+            if c.output.plots && g.nx > 1 && g.ny > 1 {
                 let png = d.join("run.png");
-                rewind_io::plot::fields(&png, s.n, s.n, &[("initial vorticity", &w0), ("final vorticity", &w)], true)?;
+                let titles: Vec<(String, String)> =
+                    l.fields().iter().map(|f| (format!("initial {f}"), format!("final {f}"))).collect();
+                let mut panels: Vec<(&str, &[f64])> = Vec::new();
+                for (f, (ti, tf)) in l.fields().iter().zip(&titles) {
+                    panels.push((ti, l.part(&x0, f)?));
+                    panels.push((tf, l.part(&last, f)?));
+                }
+                // one colour scale per field kind: shared only when one field
+                rewind_io::plot::fields(&png, g.nx, g.ny, &panels, l.fields().len() == 1)?;
                 files_written.push(png.display().to_string());
             }
         }
-        let report = json!({
-            "N": s.n,
-            "steps": s.steps,
-            "dt": s.dt,
-            "initial": format!("{:?}", s.initial),
-            "enstrophy_initial": 0.5 * h2 * norm(&w0).powi(2),
-            "enstrophy_final": 0.5 * h2 * norm(&w).powi(2),
-            "max_abs_vorticity_final": w.iter().fold(0.0f64, |m, v| m.max(v.abs())),
-            "step_s": stepping,
-            "wall_s": wall,
+        let cell = g.dx * g.dy;
+        let mut state = serde_json::Map::new();
+        for f in l.fields() {
+            let (a0, a1) = (l.part(&x0, f)?, l.part(&last, f)?);
+            let max = a1.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            if !max.is_finite() {
+                bail!("the {} run ended with a non-finite {f}", name.name());
+            }
+            state.insert(
+                f.clone(),
+                json!({
+                    "half_square_integral_initial": 0.5 * cell * norm(a0).powi(2),
+                    "half_square_integral_final": 0.5 * cell * norm(a1).powi(2),
+                    "max_abs_final": max,
+                }),
+            );
+        }
+        let mut report = json!({
+            "model": name.name(),
+            "grid": [g.nx, g.ny],
+            "steps": steps,
+            "dt": dt,
+            "state": state,
+            "seconds": wall,
             "frames": if files { frames } else { 0 },
             "files": files_written,
             "peak_rss_bytes": common::peak_rss_bytes(),
         });
+        if name == SimName::Ns2d {
+            report["initial"] = json!(format!("{:?}", c.simulation.initial));
+        }
         if a.common.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {
-            println!(
-                "ran {} steps of the {}x{} periodic flow in {:.3} s ({:.3} s stepping)",
-                s.steps, s.n, s.n, wall, stepping
-            );
-            println!(
-                "  enstrophy   {:.6e} -> {:.6e}",
-                report["enstrophy_initial"].as_f64().unwrap_or(f64::NAN),
-                report["enstrophy_final"].as_f64().unwrap_or(f64::NAN)
-            );
-            for f in report["files"].as_array().into_iter().flatten() {
-                println!("  wrote       {}", f.as_str().unwrap_or(""));
+            println!("ran {steps} steps of {} on {}x{} in {wall:.3} s", name.name(), g.nx, g.ny);
+            for (f, v) in &state {
+                println!(
+                    "  {f:<10} ½∫{f}²: {:.6e} -> {:.6e}, max |{f}| {:.6e}",
+                    v["half_square_integral_initial"].as_f64().unwrap_or(f64::NAN),
+                    v["half_square_integral_final"].as_f64().unwrap_or(f64::NAN),
+                    v["max_abs_final"].as_f64().unwrap_or(f64::NAN)
+                );
+            }
+            for f in &files_written {
+                println!("  wrote {f}");
             }
         }
         Ok(())

@@ -149,6 +149,20 @@ pub(crate) fn main(a: &Args) -> Result<()> {
         return table(a.json);
     }
     let st = strategy(a)?;
+    // the action list is generated twice at once (to time it), before
+    // anything: refused if it cannot fit
+    let need = rewind_checkpoint::Plan { steps: a.steps, strategy: st }.ram_bytes(0).saturating_mul(2);
+    if let Some(available) = crate::memory::available_memory_bytes()
+        && need > available / 2
+    {
+        bail!(
+            "the {st} schedule over {} steps is a list of about {} of actions (held twice, to time its \
+             generation), but {} of memory are available",
+            a.steps,
+            crate::memory::bytes(need / 2),
+            crate::memory::bytes(available)
+        );
+    }
     let (rep, actions) = measure(st, a.steps, a.write_cost, a.read_cost)?;
     let plot = if a.no_plot {
         None

@@ -8,6 +8,9 @@ use rewind_field::Par;
 use rewind_ns2d::spec::{self, Size};
 use serde_json::json;
 
+use crate::memory::Need;
+use crate::sims::SimName;
+
 /// Arguments of `rewind spec`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -70,6 +73,24 @@ pub(crate) fn main(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
     };
     let strategy: Strategy = a.schedule.parse().with_context(|| format!("bad --schedule {:?}", a.schedule))?;
     let threads = threads(a)?;
+    // refused before anything is allocated: the HVP's dual snapshots and
+    // taped step are the largest; an ensemble keeps every member's product
+    let n = size.table().0;
+    let f = crate::models::footprint(SimName::Ns2d, &Default::default(), n, case.steps, strategy)?;
+    crate::memory::check_footprint(&f, Need::Hvp)?;
+    let kept = (a.hvp_ensemble as u64).saturating_mul(f.points.saturating_mul(8).saturating_add(64));
+    if let Some(available) = crate::memory::available_memory_bytes()
+        && kept > available / 2
+    {
+        bail!(
+            "--hvp-ensemble {}: the ensemble keeps every member's product, {} each, about {} in all, \
+             but {} of memory are available",
+            a.hvp_ensemble,
+            crate::memory::bytes(f.points * 8),
+            crate::memory::bytes(kept),
+            crate::memory::bytes(available)
+        );
+    }
     if a.hvp_ensemble > 0 {
         // the kernels in the global pool, the exchanges on the main thread
         crate::common::global_pool(threads)?;
@@ -154,12 +175,6 @@ fn threads(a: &Args) -> Result<usize> {
     })
 }
 
-/// Bytes a recorded and swept shallow-water step holds in its arena per
-/// grid point and `f64` component, with a margin (measured 2026-12-06:
-/// 1027 bytes per point over dual numbers at 256², so about 514 per
-/// component), for the refusal of runs that cannot fit.
-const SHALLOW_WATER_ARENA_BYTES_PER_POINT: u64 = 768;
-
 /// `rewind spec shallow-water`: the figures of `docs/specs/shallow-water.md`.
 fn shallow_water(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
     use rewind_shallow_water::spec as sw;
@@ -180,23 +195,8 @@ fn shallow_water(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
     let total = sw::evaluations(case, strategy).with_context(|| format!("bad --schedule {:?}", a.schedule))?;
     // refused before anything is allocated: the HVP's dual snapshots and
     // taped step are the largest
-    let points = (case.n as u64).saturating_mul(case.n as u64);
-    let snapshots = (strategy.budget(case.steps)[0] as u64).min(case.steps as u64);
-    let need = points
-        .saturating_mul(3 * 16)
-        .saturating_mul(snapshots.saturating_add(4))
-        .saturating_add(points.saturating_mul(2 * SHALLOW_WATER_ARENA_BYTES_PER_POINT));
-    if let Some(available) = crate::memory::available_memory_bytes()
-        && need > available
-    {
-        bail!(
-            "shallow-water at {}² under {strategy} needs about {} ({snapshots} dual snapshots and a taped step), \
-             but {} of memory are available",
-            case.n,
-            crate::memory::bytes(need),
-            crate::memory::bytes(available)
-        );
-    }
+    let f = crate::models::footprint(SimName::ShallowWater, &Default::default(), case.n, case.steps, strategy)?;
+    crate::memory::check_footprint(&f, Need::Hvp)?;
     let threads = threads(a)?;
     if !ensemble.is_root() {
         return Ok(());

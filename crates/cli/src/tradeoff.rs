@@ -12,7 +12,11 @@ use anyhow::{Context, Result, bail};
 use rewind_io::plot::{TradeoffPoint, frontier_of};
 use serde_json::{Value, json};
 
+use rewind_checkpoint::Strategy;
+
 use crate::common::{self, Common};
+use crate::memory::Need;
+use crate::sims::SimName;
 
 /// Arguments of `rewind tradeoff`.
 #[derive(Debug, clap::Args)]
@@ -49,27 +53,39 @@ fn default_schedules(n: usize) -> Vec<String> {
 
 /// `rewind tradeoff`.
 pub(crate) fn main(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
-    let mut common = a.common.clone();
-    let defaulted = common.config.is_none() && common.size.is_none() && common.n.is_none() && common.steps.is_none();
-    let mut c = common.config()?;
+    let common = a.common.clone();
     let sim = crate::models::chosen(&a.common);
-    let generic = sim != crate::models::SimName::Ns2d;
-    crate::memory::check_fits(&mut c, crate::memory::Need::Gradient)?;
-    if generic {
-        // the model's own default problem, its steps unless --steps
-        c.simulation.steps = a.common.steps.unwrap_or(
-            crate::models::build(sim, rewind_checkpoint::Strategy::StoreAll, None, rewind_field::Par::Seq)?.steps(),
+    let defaulted = sim == SimName::Ns2d
+        && common.config.is_none()
+        && common.size.is_none()
+        && common.n.is_none()
+        && common.steps.is_none();
+    let mut c = common.config()?;
+    if c.gradient.memory.is_some() {
+        bail!(
+            "a memory budget picks one schedule, and tradeoff compares the schedules of --schedules: \
+             drop --memory (or gradient.memory), or run `rewind grad --memory SIZE`"
         );
-    } else if defaulted {
+    }
+    if common.schedule.is_some() {
+        bail!("tradeoff compares the schedules of --schedules, not --schedule");
+    }
+    if defaulted {
         // big enough that snapshots dominate memory, small enough for a minute
         c.simulation.n = 128;
         c.simulation.steps = 200;
         c.simulation.dt = 0.01;
     }
-    common.schedule = None;
-    let schedules = if a.schedules.is_empty() { default_schedules(c.simulation.steps) } else { a.schedules.clone() };
+    let (n, steps) = crate::models::size_and_steps(sim, &c, &a.common)?;
+    let schedules = if a.schedules.is_empty() { default_schedules(steps) } else { a.schedules.clone() };
+    // every schedule checked, and checked to fit, before any run starts
+    let mut state_bytes = 0;
     for s in &schedules {
-        s.parse::<rewind_checkpoint::Strategy>().with_context(|| format!("bad schedule {s:?} in --schedules"))?;
+        let st: Strategy = s.parse().with_context(|| format!("bad schedule {s:?} in --schedules"))?;
+        st.schedule(steps).with_context(|| format!("schedule {s} of --schedules"))?;
+        let f = crate::models::footprint(sim, &c, n, steps, st)?;
+        crate::memory::check_footprint(&f, Need::Gradient).with_context(|| format!("schedule {s} of --schedules"))?;
+        state_bytes = f.points * f.fields * 8;
     }
     let fault = match a.fault.as_deref().map(|f| f.split_once(':')) {
         None => None,
@@ -84,7 +100,12 @@ pub(crate) fn main(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
     // different machines), under its own name
     let dir = common::out_dir(&c)?;
     let cfg_path = dir.join(format!(".tradeoff-config-{}.toml", ensemble.rank()));
-    rewind_io::write_atomic(&cfg_path, c.to_toml().as_bytes())?;
+    let mut table: toml::Table = c.to_toml().parse().context("cannot write the runs' configuration")?;
+    if sim != SimName::Ns2d {
+        // [simulation] is ns2d's; the other models take --n and --steps
+        table.remove("simulation");
+    }
+    rewind_io::write_atomic(&cfg_path, table.to_string().as_bytes())?;
     let exe = std::env::current_exe().context("cannot find the rewind executable")?;
     let threads = common::threads(&c).to_string();
     let bar = common::progress_bar(schedules.len() as u64, "schedules", a.common.quiet || a.common.json || !root);
@@ -99,9 +120,7 @@ pub(crate) fn main(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
         if let Some((_, state)) = fault.filter(|(fm, _)| *fm == m) {
             cmd.args(["--corrupt-snapshot", &state.to_string()]);
         }
-        if generic {
-            cmd.args(["--sim", sim.name(), "--steps", &c.simulation.steps.to_string()]);
-        }
+        cmd.args(["--sim", sim.name(), "--n", &n.to_string(), "--steps", &steps.to_string()]);
         let out = cmd.output().with_context(|| format!("cannot run {}", exe.display()))?;
         if !out.status.success() {
             bail!("the gradient under {s} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
@@ -120,6 +139,8 @@ pub(crate) fn main(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
             "peak_rss_bytes": r["peak_rss_bytes"],
             "loss": r["loss"],
             "grad_norm": r["grad_norm"],
+            "problem": r["problem"],
+            "grid": r["grid"],
         })
         .to_string())
     };
@@ -132,6 +153,9 @@ pub(crate) fn main(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
     if !root {
         return Ok(());
     }
+    let problem = rows.first().and_then(|r| r["problem"].as_str()).unwrap_or("").to_string();
+    let grid = rows.first().map(|r| r["grid"].clone()).unwrap_or(Value::Null);
+    let grid_text = format!("{}x{}", grid[0], grid[1]);
     let same = rows.windows(2).all(|w| w[0]["grad_norm"] == w[1]["grad_norm"] && w[0]["loss"] == w[1]["loss"]);
     let points: Vec<TradeoffPoint> = rows
         .iter()
@@ -146,10 +170,11 @@ pub(crate) fn main(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
     let front = labels(frontier_of(&points, |p| p.bytes));
     let front_snap = labels(frontier_of(&points, |p| p.snapshot_bytes));
     let report = json!({
-        "problem": "gradient of the ns2d-periodic objective at field A",
-        "N": c.simulation.n,
-        "steps": c.simulation.steps,
-        "state_bytes": c.simulation.n * c.simulation.n * 8,
+        "model": sim.name(),
+        "problem": problem,
+        "grid": grid,
+        "steps": steps,
+        "state_bytes": state_bytes,
         "gradients_identical": same,
         "ranks": ensemble.size(),
         "threads_per_run": common::threads(&c),
@@ -182,7 +207,7 @@ pub(crate) fn main(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
             serde_json::to_string_pretty(&report)?.as_bytes(),
         )?);
         if c.output.plots {
-            let title = format!("gradient of ns2d {}², {} steps: memory vs time", c.simulation.n, c.simulation.steps);
+            let title = format!("gradient of {} on {}, {steps} steps: memory vs time", sim.name(), grid_text);
             files.push(rewind_io::plot::tradeoff(dir.join("tradeoff.png"), &title, &points)?);
         }
     }
@@ -191,12 +216,11 @@ pub(crate) fn main(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
         return Ok(());
     }
     println!(
-        "gradient of the ns2d objective, {}x{} grid, {} steps, {} per state; each schedule in a fresh process",
-        c.simulation.n,
-        c.simulation.n,
-        c.simulation.steps,
-        crate::memory::bytes((c.simulation.n * c.simulation.n * 8) as u64)
+        "gradient of {} on {grid_text}, {steps} steps, {} per state; each schedule in a fresh process",
+        sim.name(),
+        crate::memory::bytes(state_bytes)
     );
+    println!("  objective: {problem}");
     println!(
         "{:>18} {:>9} {:>8} {:>9} {:>7} {:>9} {:>12} {:>10}",
         "schedule", "grad (s)", "/primal", "fwd steps", "factor", "snapshots", "snap bytes", "peak RSS"

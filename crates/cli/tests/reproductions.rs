@@ -8,13 +8,24 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
+
 /// A fresh scratch directory holding one plain file, `afile`.
 fn scratch(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("rewind-repro-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     std::fs::write(d.join("afile"), b"not a directory").unwrap();
+    std::fs::write(d.join("nu.toml"), b"[simulation]\nnu = 0.01\n").unwrap();
     d
+}
+
+fn rewind(d: &Path, argv: &[&str]) -> (bool, Value, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_rewind")).args(argv).current_dir(d).output().expect("run rewind");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!err.contains("panicked"), "{argv:?}: {err}");
+    let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out.status.success(), v, err)
 }
 
 fn entries(d: &Path) -> Vec<String> {
@@ -104,4 +115,155 @@ fn an_unusable_output_directory_is_refused_before_the_work() {
             (&["grad", "--sim", "burgers", "--out", "afile"], &["is a file"]),
         ],
     );
+}
+
+#[test]
+fn runs_that_cannot_fit_are_refused_for_every_command_and_model() {
+    let d = scratch("fit-all");
+    refused(
+        &d,
+        &[
+            (&["schedule", "--steps", "1000000000", "--kind", "store-all"], &["of actions", "available"]),
+            (&["schedule", "--steps", "18446744073709551615"], &["of actions", "available"]),
+            (&["spec", "--hvp-ensemble", "1000000000"], &["--hvp-ensemble 1000000000", "available"]),
+            (&["spec", "--size", "L", "--steps", "100000000", "--schedule", "store-all"], &["does not fit"]),
+            (&["grad", "--sim", "lorenz96", "--steps", "100000000", "--schedule", "store-all"], &["does not fit"]),
+            (&["grad", "--steps", "18446744073709551615"], &["does not fit"]),
+            (&["hvp", "--sim", "cavity", "--n", "50000"], &["50000² grid does not fit"]),
+            (&["run", "--sim", "burgers", "--n", "100000000000"], &["does not fit"]),
+            (&["hessian", "--sim", "shallow-water", "--n", "100000"], &["does not fit"]),
+            (&["optimize", "--sim", "gray-scott", "--n", "100000"], &["does not fit"]),
+            (&["tradeoff", "--sim", "burgers", "--n", "100000000000"], &["does not fit"]),
+        ],
+    );
+}
+
+#[test]
+fn flags_a_model_does_not_take_are_refused_with_the_reason() {
+    let d = scratch("foreign");
+    refused(
+        &d,
+        &[
+            (&["grad", "--sim", "burgers", "--size", "L"], &["--size is the ns2d spec's", "--n"]),
+            (&["run", "--sim", "gray-scott", "--config", "nu.toml"], &["simulation.nu", "only ns2d reads"]),
+            (&["grad", "--sim", "burgers", "--memory", "1B"], &["memory budget 1 B is too small"]),
+            (&["demo", "--sim", "burgers"], &["ns2d flagship", "--sim burgers"]),
+            (&["optimize", "--sim", "burgers", "--restart"], &["--restart"]),
+            (&["hvp", "--sim", "lorenz96", "--n", "2"], &["--n 2", "lorenz96 model needs at least 4"]),
+            (&["grad", "--sim", "burgers", "--steps", "0"], &["--steps 0", "at least one step"]),
+            (
+                &[
+                    "tradeoff",
+                    "--n",
+                    "16",
+                    "--steps",
+                    "40",
+                    "--memory",
+                    "100KiB",
+                    "--schedules",
+                    "store-all;binomial:2",
+                ],
+                &["picks one schedule"],
+            ),
+            (&["tradeoff", "--schedule", "binomial:3"], &["--schedules"]),
+        ],
+    );
+}
+
+#[test]
+fn every_common_flag_is_honoured_by_every_model() {
+    let d = scratch("honoured");
+    for (model, n) in
+        [("ns2d", 16), ("burgers", 64), ("cavity", 9), ("lorenz96", 20), ("shallow-water", 16), ("gray-scott", 16)]
+    {
+        let out = format!("out-{model}");
+        let n_text = n.to_string();
+        let argv = [
+            "grad",
+            "--sim",
+            model,
+            "--n",
+            &n_text,
+            "--steps",
+            "3",
+            "--schedule",
+            "binomial:2",
+            "--threads",
+            "1",
+            "--out",
+            &out,
+            "--json",
+            "--quiet",
+        ];
+        let (ok, r, err) = rewind(&d, &argv);
+        assert!(ok, "{model}: {err}");
+        let nx = r["grid"][0].as_u64().unwrap() as usize;
+        // a cavity's state is its interior, n - 2 points per side
+        assert!(nx == n || (model == "cavity" && nx == n - 2), "{model}: grid {}", r["grid"]);
+        assert_eq!((r["steps"].as_u64(), r["threads"].as_u64()), (Some(3), Some(1)), "{model}: {r}");
+        assert_eq!(r["cost"]["schedule"], "binomial:2", "{model}");
+        assert_eq!(r["model"], model);
+        assert!(d.join(&out).join("grad.h5").exists(), "{model}: --out not honoured");
+        // a memory budget chooses the schedule
+        let (ok, r, err) =
+            rewind(&d, &["hvp", "--sim", model, "--steps", "3", "--memory", "64MiB", "--json", "--no-files"]);
+        assert!(ok && err.contains("memory budget 64.0 MiB: schedule"), "{model}: {err}");
+        assert_eq!(r["cost"]["schedule"], "store-all", "{model}: 3 steps fit in 64 MiB");
+        // run, optimize and hessian take --n and --out too
+        let (ok, r, err) =
+            rewind(&d, &["run", "--sim", model, "--n", &n_text, "--steps", "2", "--out", &out, "--json"]);
+        assert!(ok && r["grid"][0].as_u64().unwrap() as usize + 2 >= n, "{model}: {err}");
+        assert!(d.join(&out).join("run.h5").exists(), "{model}");
+        let argv = ["optimize", "--sim", model, "--n", &n_text, "--steps", "3", "--method", "lbfgs", "--max-iter", "2"];
+        let (ok, _, err) = rewind(&d, &[&argv[..], &["--out", &out, "--json"]].concat());
+        assert!(ok, "{model}: {err}");
+        assert!(d.join(&out).join("optimize.h5").exists(), "{model}: optimize wrote nothing");
+    }
+    // the ns2d spec's preset is ns2d's
+    let (ok, r, err) = rewind(&d, &["grad", "--size", "S", "--steps", "2", "--json", "--no-files"]);
+    assert!(ok && r["grid"][0] == 32, "{err}");
+    // hessian honours the grid, even for ns2d
+    let argv = ["hessian", "--n", "16", "--steps", "4", "--k", "2", "--oversample", "2", "--json", "--no-files"];
+    let (ok, r, err) = rewind(&d, &argv);
+    assert!(ok && r["grid"][0] == 16 && r["steps"] == 4, "{err}");
+}
+
+#[test]
+fn tradeoff_runs_each_schedule_it_names() {
+    let d = scratch("tradeoff");
+    let argv = [
+        "tradeoff",
+        "--n",
+        "16",
+        "--steps",
+        "40",
+        "--schedules",
+        "store-all;binomial:2;periodic:8",
+        "--json",
+        "--no-files",
+    ];
+    let (ok, r, err) = rewind(&d, &argv);
+    assert!(ok, "{err}");
+    let runs = r["runs"].as_array().unwrap();
+    let steps: Vec<u64> = runs.iter().map(|x| x["forward_steps"].as_u64().unwrap()).collect();
+    // store-all: 2n - 1; binomial with 2 snapshots and periodic:8 recompute more, differently
+    assert_eq!(steps[0], 79, "{r}");
+    assert!(steps[1] > steps[2] && steps[2] > steps[0], "{steps:?}");
+    assert_eq!(r["gradients_identical"], true);
+    // another model is described as itself
+    let argv = [
+        "tradeoff",
+        "--sim",
+        "burgers",
+        "--steps",
+        "20",
+        "--schedules",
+        "store-all;binomial:3",
+        "--json",
+        "--no-files",
+    ];
+    let (ok, r, err) = rewind(&d, &argv);
+    assert!(ok, "{err}");
+    assert_eq!((r["model"].as_str(), r["grid"][0].as_u64()), (Some("burgers"), Some(128)), "{r}");
+    assert!(!r["problem"].as_str().unwrap().contains("ns2d"), "{r}");
 }

@@ -6,7 +6,9 @@
 
 use std::path::PathBuf;
 
-use rewind_checkpoint::{Counters, Kept, Objective, Outcome, StepError, Stepper, Strategy, run_strategy};
+use rewind_checkpoint::{
+    Counters, Kept, Objective, Observed, Outcome, SnapshotStore, StepError, Stepper, Strategy, run, run_strategy,
+};
 use rewind_field::{Dual, Par};
 use rewind_optim::OptimError;
 
@@ -213,6 +215,23 @@ impl<M: Model + Clone, L: Loss + Clone> Problem<M, L> {
         Ok(self.gradient_of(out))
     }
 
+    /// [`gradient`](Self::gradient) with the snapshots in `stores` (the
+    /// schedule's RAM and disk levels; a caller's own, e.g. a disk store
+    /// in a chosen directory) and `tick` called once per step evaluation
+    /// (a progress bar).
+    pub fn gradient_on(
+        &mut self,
+        x0: &[f64],
+        stores: [&mut dyn SnapshotStore<f64>; 2],
+        tick: &mut dyn FnMut(),
+    ) -> Result<Gradient, SimError> {
+        self.layout().check_len(x0.len())?;
+        let schedule = self.strategy.schedule(self.steps)?;
+        let mut observed = Observed { inner: &mut self.primal, tick };
+        let out = run(&mut observed, &mut self.loss, &schedule, x0, stores)?;
+        Ok(self.gradient_of(out))
+    }
+
     /// Checks the lengths of a point and a direction `(v_x, v_p)`.
     fn check_direction(&self, x0: &[f64], v_x: &[f64], v_p: &[f64]) -> Result<(), SimError> {
         self.layout().check_len(x0.len())?;
@@ -243,12 +262,44 @@ impl<M: Model + Clone, L: Loss + Clone> Problem<M, L> {
     /// (initial state, flat parameters), by forward-over-reverse through
     /// the same schedule: the state and the parameters become duals.
     pub fn hvp(&mut self, x0: &[f64], v_x: &[f64], v_p: &[f64]) -> Result<SecondOrder, SimError> {
+        let (strategy, steps, dir) = (self.strategy, self.steps, self.disk_dir.clone());
+        self.hvp_with(x0, v_x, v_p, |dual, loss, xd| Ok(run_strategy(dual, loss, strategy, steps, xd, &dir)?))
+    }
+
+    /// [`hvp`](Self::hvp) with the (dual) snapshots in `stores` and `tick`
+    /// called once per step evaluation, as [`gradient_on`](Self::gradient_on).
+    pub fn hvp_on(
+        &mut self,
+        x0: &[f64],
+        v_x: &[f64],
+        v_p: &[f64],
+        stores: [&mut dyn SnapshotStore<Dual<f64>>; 2],
+        tick: &mut dyn FnMut(),
+    ) -> Result<SecondOrder, SimError> {
+        let schedule = self.strategy.schedule(self.steps)?;
+        self.hvp_with(x0, v_x, v_p, |dual, loss, xd| {
+            Ok(run(&mut Observed { inner: dual, tick }, loss, &schedule, xd, stores)?)
+        })
+    }
+
+    /// The HVP with the dual run made by `drive`.
+    fn hvp_with(
+        &mut self,
+        x0: &[f64],
+        v_x: &[f64],
+        v_p: &[f64],
+        drive: impl FnOnce(
+            &mut Sim<M, Dual<f64>>,
+            &mut LossObjective<L, Dual<f64>>,
+            &[Dual<f64>],
+        ) -> Result<Outcome<Dual<f64>>, SimError>,
+    ) -> Result<SecondOrder, SimError> {
         self.check_direction(x0, v_x, v_p)?;
         let pd: Vec<Dual<f64>> = self.primal.param_values().iter().zip(v_p).map(|(&a, &b)| Dual::new(a, b)).collect();
         self.dual.set_param_values(&pd)?;
         self.loss_dual.set_param_values(&pd);
         let xd: Vec<Dual<f64>> = x0.iter().zip(v_x).map(|(&a, &b)| Dual::new(a, b)).collect();
-        let out = run_strategy(&mut self.dual, &mut self.loss_dual, self.strategy, self.steps, &xd, &self.disk_dir);
+        let out = drive(&mut self.dual, &mut self.loss_dual, &xd);
         // back to constants, whatever happened
         let pc: Vec<Dual<f64>> = self.primal.param_values().iter().map(|&a| Dual::constant(a)).collect();
         self.dual.set_param_values(&pc)?;

@@ -93,6 +93,11 @@ impl<M: Model, T: Components> Sim<M, T> {
     pub fn arena_bytes(&self) -> usize {
         self.tape.arena_bytes()
     }
+    /// Bytes the last step used in its arena (see
+    /// [`FieldTape::arena_used_bytes`](rewind_field::FieldTape::arena_used_bytes)).
+    pub fn arena_used_bytes(&self) -> usize {
+        self.tape.arena_used_bytes()
+    }
     /// Passes over memory made by the steps so far, in whole fields (see
     /// [`rewind_field::Passes`]); [`Sim::reset_passes`] starts again.
     pub fn passes(&self) -> rewind_field::Passes {

@@ -1,7 +1,7 @@
 //! Gauss–Newton products: equal to the Hessian in the directions in which
 //! the model is affine, symmetric and positive semidefinite,
 //! the same bits under every schedule and when a kept first sweep is
-//! replayed.
+//! replayed; gradients and HVPs on a caller's snapshot stores.
 
 use rewind_checkpoint::Strategy;
 use rewind_field::{Components, Ctx, Grid, Par, Scalar};
@@ -281,4 +281,29 @@ fn the_problem_in_the_control_variable_has_the_gradient_and_hessian_of_its_diffe
     }
     // χ = 0 is the background
     assert_eq!(cp.state(&vec![0.0; n]).unwrap(), background);
+}
+
+#[test]
+fn gradient_and_hvp_on_callers_stores_are_the_same_bits_and_tick_each_step() {
+    use rewind_checkpoint::RamStore;
+    use rewind_field::Dual;
+    let s = Strategy::Binomial { snapshots: 3 };
+    let mut p = problem(s);
+    let g = grid();
+    let x0 = g.sample(|x, y| (x + 2.0 * y).sin());
+    let v_x = g.sample(|x, _| x.cos());
+    let v_p = vec![0.3; p.param_set().len()];
+    let (want, want2) = (p.gradient(&x0).unwrap(), p.hvp(&x0, &v_x, &v_p).unwrap());
+    let (mut ram, mut disk) = (RamStore::<f64>::new(), RamStore::<f64>::new());
+    let mut ticks = 0;
+    let got = p.gradient_on(&x0, [&mut ram, &mut disk], &mut || ticks += 1).unwrap();
+    assert_eq!(got, want);
+    assert_eq!(ticks, got.counters.forward_steps, "one tick per step evaluation");
+    let (mut ram, mut disk) = (RamStore::<Dual<f64>>::new(), RamStore::<Dual<f64>>::new());
+    let mut ticks = 0;
+    let got2 = p.hvp_on(&x0, &v_x, &v_p, [&mut ram, &mut disk], &mut || ticks += 1).unwrap();
+    assert_eq!(got2, want2);
+    assert_eq!(ticks, got2.gradient.counters.forward_steps);
+    // and the parameters are constants again afterwards
+    assert_eq!(p.gradient(&x0).unwrap(), want);
 }

@@ -205,6 +205,13 @@ impl<T: Components> FieldTape<T> {
         self.arena.allocated_bytes()
     }
 
+    /// Bytes the last recording used in the arena (its capacity less the
+    /// room left in its current chunk; the arena's chunks double as it
+    /// grows, so it may hold up to twice this).
+    pub fn arena_used_bytes(&self) -> usize {
+        self.arena.allocated_bytes().saturating_sub(self.arena.chunk_capacity())
+    }
+
     /// Passes over memory made by this tape's recordings so far (see
     /// [`Passes`]); [`FieldTape::reset_passes`] starts the count again.
     pub fn passes(&self) -> Passes {
