@@ -80,12 +80,14 @@ impl<T: DiskScalar> DiskStore<T> {
     /// A store in a new directory under `parent` (created if needed; the
     /// store's own directory is removed with the store).
     pub fn new(parent: impl AsRef<Path>) -> Result<Self, StoreError> {
+        // what killed runs left here goes first
+        crate::leftovers::sweep(parent.as_ref(), "rewind-snapshots-");
         let dir = parent.as_ref().join(format!(
             "rewind-snapshots-{}-{}",
-            std::process::id(),
+            crate::leftovers::owner(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
-        fs::create_dir_all(&dir)?;
+        fs::create_dir_all(&dir).map_err(|source| StoreError::File { path: dir.clone(), source })?;
         Ok(DiskStore { dir, live: Vec::new(), buf: Vec::new(), _scalar: std::marker::PhantomData })
     }
 
@@ -135,10 +137,14 @@ impl<T: DiskScalar> SnapshotStore<T> for DiskStore<T> {
         let crc = Self::checksum(b);
         b[24..28].copy_from_slice(&crc.to_le_bytes());
         let tmp = path.with_extension("tmp");
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(b)?;
+        let at = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| StoreError::File { path, source }
+        };
+        let mut f = fs::File::create(&tmp).map_err(at(&tmp))?;
+        f.write_all(b).map_err(at(&tmp))?;
         drop(f);
-        fs::rename(&tmp, &path)?;
+        fs::rename(&tmp, &path).map_err(at(&path))?;
         let size = b.len() as u64;
         match self.live.iter_mut().find(|(s, _)| *s == step) {
             Some(slot) => slot.1 = size,
@@ -154,7 +160,8 @@ impl<T: DiskScalar> SnapshotStore<T> for DiskStore<T> {
         let path = self.path(step);
         let corrupt = |why: String| StoreError::Corrupt { step, why: format!("{}: {why}", path.display()) };
         self.buf.clear();
-        fs::File::open(&path)?.read_to_end(&mut self.buf)?;
+        let at = |source| StoreError::File { path: path.clone(), source };
+        fs::File::open(&path).map_err(at)?.read_to_end(&mut self.buf).map_err(at)?;
         let b = &self.buf;
         let expected = HEADER + out.len() * T::WIDTH * 8;
         if b.len() < HEADER || &b[..8] != MAGIC {
@@ -183,7 +190,8 @@ impl<T: DiskScalar> SnapshotStore<T> for DiskStore<T> {
     fn remove(&mut self, step: usize) -> Result<(), StoreError> {
         let i = self.live.iter().position(|(s, _)| *s == step).ok_or(StoreError::Missing { step })?;
         self.live.swap_remove(i);
-        fs::remove_file(self.path(step))?;
+        let path = self.path(step);
+        fs::remove_file(&path).map_err(|source| StoreError::File { path, source })?;
         Ok(())
     }
 
@@ -227,6 +235,11 @@ mod tests {
         s.remove(7).unwrap();
         assert!(matches!(s.get(7, &mut y), Err(StoreError::Missing { step: 7 })));
         assert!(!s.path(7).exists());
+        // a snapshot file deleted behind the store's back: the error names it
+        s.put(3, &x).unwrap();
+        std::fs::remove_file(s.path(3)).unwrap();
+        let e = s.get(3, &mut y).unwrap_err().to_string();
+        assert!(e.contains(&s.path(3).display().to_string()), "{e}");
         let dir = s.dir().to_path_buf();
         drop(s);
         assert!(!dir.exists(), "the store removes its directory");

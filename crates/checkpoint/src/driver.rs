@@ -185,6 +185,14 @@ pub enum StoreError {
     /// An I/O failure.
     #[error("snapshot I/O failed: {0}")]
     Io(#[from] std::io::Error),
+    /// An I/O failure on a snapshot's file.
+    #[error("snapshot file {}: {source}", path.display())]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The failure.
+        source: std::io::Error,
+    },
 }
 
 /// A [`Stepper`] that calls `tick` before every single-step evaluation,

@@ -16,6 +16,8 @@
 //!   and the parameters, and cost counters; run with dual numbers it gives
 //!   Hessian-vector products (forward-over-reverse through time);
 //! * [`disk`]: the disk level, one checksummed file per snapshot;
+//! * [`leftovers`]: temporary names owned by a process, and the sweep of
+//!   what a killed run left behind;
 //! * [`reuse`]: a run's first forward sweep kept, so that products at a
 //!   fixed point (Gauss–Newton, eigensolvers) replay only the reverse part.
 //!
@@ -29,6 +31,7 @@ pub mod check;
 pub mod disk;
 pub mod driver;
 mod error;
+pub mod leftovers;
 pub mod reuse;
 pub mod schedule;
 

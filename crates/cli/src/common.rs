@@ -115,6 +115,10 @@ impl Common {
         if !self.no_files {
             writable_dir(&c.output.dir)?;
         }
+        // what killed runs left behind: disk snapshots, half-written files
+        let snapshots = c.gradient.snapshot_dir.clone().unwrap_or_else(std::env::temp_dir);
+        rewind_checkpoint::leftovers::sweep(&snapshots, "rewind-snapshots-");
+        rewind_checkpoint::leftovers::sweep_temporaries(&c.output.dir);
         Ok(c)
     }
 

@@ -215,6 +215,8 @@ pub(crate) struct ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.value {
+            // the file as a whole (it cannot be read, or its syntax names no key)
+            _ if self.key.is_empty() => write!(f, "{}: {}", self.file, self.why),
             Some(v) => write!(f, "{}: key `{}` = {v}: {}", self.file, self.key, self.why),
             None => write!(f, "{}: key `{}`: {}", self.file, self.key, self.why),
         }
@@ -229,9 +231,9 @@ impl Config {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: file.clone(),
-            key: "-".into(),
+            key: String::new(),
             value: None,
-            why: format!("cannot read: {e}"),
+            why: format!("cannot read the configuration: {e}"),
         })?;
         let c = Config::parse(&text, &file)?;
         c.validate(&file)?;

@@ -152,10 +152,29 @@ fn main() {
 /// failed rank could land inside the line.
 fn say_error(e: &anyhow::Error) {
     use std::io::Write;
-    let line = format!("rewind: error: {e:#}\n");
+    let line = format!("rewind: error: {}\n", one_line(e));
     let mut err = std::io::stderr().lock();
     let _ = err.write_all(line.as_bytes());
     let _ = err.flush();
+}
+
+/// The error and its causes joined by `: `, each cause said once: a cause
+/// that an error's own message already ends with (an error that shows its
+/// source and also returns it as its `source()`) is not repeated, and a
+/// message's lines are joined.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+        if text.is_empty() || line.ends_with(&text) || line.contains(&format!("{text}: ")) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 fn is_ensemble(e: &rewind_sim::SimError) -> bool {
@@ -190,5 +209,37 @@ fn run(command: Command, ensemble: &rewind_sim::Ensemble) -> anyhow::Result<()> 
         Command::Tradeoff(a) => tradeoff::main(&a, ensemble),
         Command::Spec(a) => spec::main(&a, ensemble),
         Command::Sims { json } => models::list(json),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    /// An error that shows its source in its message and also returns it.
+    #[derive(Debug)]
+    struct Shows(std::io::Error);
+
+    impl std::fmt::Display for Shows {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "snapshot file /tmp/x: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Shows {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn each_cause_is_said_once_on_one_line() {
+        let io = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let said = io.to_string();
+        let e = anyhow::Error::new(Shows(io)).context("the gradient under binomial:3 failed");
+        assert_eq!(one_line(&e), format!("the gradient under binomial:3 failed: snapshot file /tmp/x: {said}"));
+        // a message of several lines becomes one
+        let e = anyhow::anyhow!("HDF5 said:\n  #000: H5F.c line 1\n  unable to open");
+        assert_eq!(one_line(&e), "HDF5 said: #000: H5F.c line 1 unable to open");
     }
 }

@@ -72,6 +72,10 @@ fn argument_errors_are_one_line_with_where_to_look() {
             (&["grad", "--out"], &["a value is required for '--out <DIR>'"]),
             (&["hvp", "--sim", "nope"], &["invalid value 'nope'", "[possible values: ns2d, burgers"]),
             (&["schedule", "--kind", "x"], &["[possible values: binomial"]),
+            // a file that cannot be read is said as such, not as a key `-`
+            (&["grad", "--config", "no-such.toml"], &["no-such.toml: cannot read the configuration"]),
+            // a plot that cannot be written names its file, not plotters' debug form
+            (&["schedule", "--steps", "10", "--plot", "afile/x.png"], &["afile/x.png"]),
         ],
     );
 }
@@ -266,4 +270,48 @@ fn tradeoff_runs_each_schedule_it_names() {
     assert!(ok, "{err}");
     assert_eq!((r["model"].as_str(), r["grid"][0].as_u64()), (Some("burgers"), Some(128)), "{r}");
     assert!(!r["problem"].as_str().unwrap().contains("ns2d"), "{r}");
+}
+
+#[test]
+fn what_a_killed_run_leaves_behind_is_swept_by_the_next() {
+    let d = scratch("killed");
+    let snaps = d.join("snaps");
+    std::fs::create_dir_all(&snaps).unwrap();
+    std::fs::write(d.join("disk.toml"), format!("[gradient]\nsnapshot_dir = {:?}\n", snaps.display().to_string()))
+        .unwrap();
+    // a run with a disk level, killed while it works
+    let argv = ["grad", "--config", "disk.toml", "--n", "32", "--steps", "800", "--schedule", "multilevel:2,40,1,1"];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rewind"))
+        .args(argv)
+        .args(["--quiet", "--no-files"])
+        .current_dir(&d)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    let left =
+        || -> Vec<String> { entries(&snaps).into_iter().filter(|n| n.starts_with("rewind-snapshots-")).collect() };
+    while left().is_empty() && t0.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(left().len(), 1, "the killed run's snapshot directory");
+    // and a half-written file of a killed writer in the output directory
+    let host: String = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
+        .collect();
+    let host = if host.is_empty() { "host".to_string() } else { host };
+    std::fs::create_dir_all(d.join("out")).unwrap();
+    let tmp = d.join("out").join(format!(".grad.h5.tmp-{host}-4294967295-0.h5"));
+    std::fs::write(&tmp, b"half a file").unwrap();
+    let (ok, _, err) = rewind(&d, &["grad", "--config", "disk.toml", "--n", "16", "--steps", "4", "--out", "out"]);
+    assert!(ok, "{err}");
+    assert_eq!(left(), Vec::<String>::new(), "swept at the next start");
+    assert!(!tmp.exists(), "the dead writer's temporary is swept");
+    assert!(d.join("out/grad.h5").exists());
 }

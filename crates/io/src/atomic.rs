@@ -1,7 +1,9 @@
 //! Atomic file writes: write under a temporary name next to the target,
 //! flush to disk, rename into place. A crash or an error leaves the
 //! previous file (if any) untouched and no partial file under the target
-//! name; the temporary is removed when the writer is dropped uncommitted.
+//! name; the temporary is removed when the writer is dropped uncommitted,
+//! and those killed writers left are removed by the next writer in the
+//! same directory ([`rewind_checkpoint::leftovers`]).
 
 use std::fs;
 use std::io::Write;
@@ -31,13 +33,19 @@ impl AtomicFile {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        fs::create_dir_all(&dir).map_err(|e| IoError::io(&dir, e))?;
+        fs::create_dir_all(&dir).map_err(|e| IoError::Format {
+            path: target.clone(),
+            why: format!("cannot create its directory {}: {e}", dir.display()),
+        })?;
         let name = target
             .file_name()
             .and_then(|n| n.to_str())
             .ok_or_else(|| IoError::Format { path: target.clone(), why: "not a file name".into() })?;
         let ext = target.extension().and_then(|e| e.to_str()).map(|e| format!(".{e}")).unwrap_or_default();
-        let unique = format!(".{name}.tmp-{}-{}{ext}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+        // the temporaries killed writers left here go first
+        rewind_checkpoint::leftovers::sweep_temporaries(&dir);
+        let owner = rewind_checkpoint::leftovers::owner();
+        let unique = format!(".{name}.tmp-{owner}-{}{ext}", COUNTER.fetch_add(1, Ordering::Relaxed));
         Ok(AtomicFile { tmp: dir.join(unique), target, committed: false })
     }
 

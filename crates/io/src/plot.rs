@@ -4,6 +4,7 @@
 //! `assets/DejaVuSans-LICENSE.txt`) and registered on first use, so no
 //! system font library is needed. Each PNG is written atomically.
 
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -44,6 +45,9 @@ fn png(
     let fail = |why: String| IoError::Plot { path: path.to_path_buf(), why };
     font_ready().map_err(fail)?;
     let file = AtomicFile::new(path)?;
+    // the file made first, so that a failure to write it is said plainly
+    // (plotters reports it in its own debug form)
+    fs::File::create(file.tmp_path()).map_err(|e| IoError::io(path, e))?;
     {
         let root = BitMapBackend::new(file.tmp_path(), (width, height)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
