@@ -31,18 +31,36 @@ fn alive(pid: u32) -> bool {
 /// returns how many. Failures to read or remove are ignored: a sweep is
 /// housekeeping, never a reason to stop.
 pub fn sweep(dir: &Path, prefix: &str) -> usize {
-    sweep_if(dir, |name| name.strip_prefix(prefix))
+    sweep_if(dir, |name| name.strip_prefix(prefix), dead)
 }
 
 /// Removes the hidden temporaries of atomic writes in `dir`
 /// (`.<name>.tmp-<host>-<pid>-…`) whose writer has ended.
 pub fn sweep_temporaries(dir: &Path) -> usize {
-    sweep_if(dir, |name| name.strip_prefix('.').and_then(|n| n.split_once(".tmp-")).map(|(_, rest)| rest))
+    sweep_if(dir, temporary, dead)
+}
+
+/// Removes this process's own entries of `dir` named `<prefix><owner>-…`
+/// and its hidden temporaries: for a process about to end on a signal,
+/// whose destructors will not run.
+pub fn remove_own(dir: &Path, prefix: &str) -> usize {
+    let me = |pid| pid == std::process::id();
+    sweep_if(dir, |name| name.strip_prefix(prefix), me) + sweep_if(dir, temporary, me)
+}
+
+/// The rest of a hidden temporary's name after its marker `.tmp-`.
+fn temporary(name: &str) -> Option<&str> {
+    name.strip_prefix('.').and_then(|n| n.split_once(".tmp-")).map(|(_, rest)| rest)
+}
+
+/// Whether `pid`, a process of this host other than this one, has ended.
+fn dead(pid: u32) -> bool {
+    pid != std::process::id() && !alive(pid)
 }
 
 /// Removes the entries whose `owned(name)` (the rest after the owner's
-/// marker) starts with a dead process of this host.
-fn sweep_if(dir: &Path, owned: impl Fn(&str) -> Option<&str>) -> usize {
+/// marker) starts with this host and a process id `which` accepts.
+fn sweep_if(dir: &Path, owned: impl Fn(&str) -> Option<&str>, which: impl Fn(u32) -> bool) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
     let host = format!("{}-", host());
     let mut removed = 0;
@@ -57,7 +75,7 @@ fn sweep_if(dir: &Path, owned: impl Fn(&str) -> Option<&str>) -> usize {
         else {
             continue;
         };
-        if pid == std::process::id() || alive(pid) {
+        if !which(pid) {
             continue;
         }
         let path = entry.path();
@@ -110,6 +128,10 @@ mod tests {
             assert_eq!(removed, 1);
             assert!(!d.join(&tmp_dead).exists() && d.join(&tmp_mine).exists());
         }
+        // a process ending on a signal removes its own, and only those
+        assert_eq!(remove_own(&d, "tmp-"), 2);
+        assert!(!d.join(&tmp_mine).exists() && !d.join(format!("tmp-{}-0", owner())).exists());
+        assert!(d.join("tmp-elsewhere.example-4294967295-0").exists());
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -119,8 +119,49 @@ fn parse_error_line(e: &clap::Error) -> String {
     format!("{line} (see `{help}`)")
 }
 
+/// On SIGINT, SIGTERM or SIGHUP: this process's disk snapshots and
+/// half-written files are removed (its destructors will not run), one line
+/// says so, and it exits with 130.
+fn on_interrupt(places: Vec<(std::path::PathBuf, &'static str)>) {
+    let _ = ctrlc::set_handler(move || {
+        let removed: usize = places.iter().map(|(d, prefix)| rewind_checkpoint::leftovers::remove_own(d, prefix)).sum();
+        say_error(&anyhow::anyhow!(
+            "interrupted by a signal; removed what this run left unfinished on disk ({removed} entries)"
+        ));
+        std::process::exit(130);
+    });
+}
+
+/// Where this run may leave temporaries: the snapshot and output
+/// directories of its configuration, and the working directory.
+fn temporaries_of(command: &Command) -> Vec<(std::path::PathBuf, &'static str)> {
+    let snapshots = "rewind-snapshots-";
+    let mut places = vec![(std::env::temp_dir(), snapshots), (std::path::PathBuf::from("."), snapshots)];
+    let common = match command {
+        Command::Demo(a) => Some(&a.common),
+        Command::Run(a) => Some(&a.common),
+        Command::Grad(a) | Command::Hvp(a) => Some(&a.common),
+        Command::Optimize(a) => Some(&a.common),
+        Command::Hessian(a) => Some(&a.common),
+        Command::Tradeoff(a) => Some(&a.common),
+        Command::Assimilate(a) => {
+            places.push((a.out.clone(), snapshots));
+            None
+        }
+        _ => None,
+    };
+    if let Some(c) = common.and_then(|c| c.config().ok()) {
+        if let Some(d) = c.gradient.snapshot_dir.clone() {
+            places.push((d, snapshots));
+        }
+        places.push((c.output.dir.clone(), snapshots));
+    }
+    places
+}
+
 fn main() {
     let cli = parse();
+    on_interrupt(temporaries_of(&cli.command));
     let ensemble = match ranks::init() {
         Ok(e) => e,
         Err(e) => {

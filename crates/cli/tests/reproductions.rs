@@ -315,3 +315,39 @@ fn what_a_killed_run_leaves_behind_is_swept_by_the_next() {
     assert!(!tmp.exists(), "the dead writer's temporary is swept");
     assert!(d.join("out/grad.h5").exists());
 }
+
+#[test]
+fn an_interrupted_run_removes_its_snapshots_and_says_so() {
+    let d = scratch("interrupted");
+    let snaps = d.join("snaps");
+    std::fs::create_dir_all(&snaps).unwrap();
+    std::fs::write(d.join("disk.toml"), format!("[gradient]\nsnapshot_dir = {:?}\n", snaps.display().to_string()))
+        .unwrap();
+    let left =
+        || -> Vec<String> { entries(&snaps).into_iter().filter(|n| n.starts_with("rewind-snapshots-")).collect() };
+    for signal in ["INT", "TERM"] {
+        let argv =
+            ["grad", "--config", "disk.toml", "--n", "32", "--steps", "800", "--schedule", "multilevel:2,40,1,1"];
+        let child = Command::new(env!("CARGO_BIN_EXE_rewind"))
+            .args(argv)
+            .args(["--quiet", "--no-files"])
+            .current_dir(&d)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let t0 = Instant::now();
+        while left().is_empty() && t0.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(left().len(), 1, "SIG{signal}: the run's snapshot directory while it works");
+        let sent = Command::new("kill").args([format!("-{signal}"), child.id().to_string()]).status().unwrap();
+        assert!(sent.success());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(130), "SIG{signal}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "SIG{signal}: {err}");
+        assert!(err.starts_with("rewind: error: interrupted"), "SIG{signal}: {err}");
+        assert_eq!(left(), Vec::<String>::new(), "SIG{signal}: the snapshots are removed at once");
+    }
+}
