@@ -371,6 +371,8 @@ pub(crate) fn solve(a: &Args) -> Result<Value> {
 /// The pictures and `assimilate.h5`.
 fn draw(a: &Args, twin: &Twin, runs: &[Run], best: &Run, post: Option<&rewind_sim::Posterior>) -> Result<Vec<String>> {
     let n = a.n;
+    let h = 2.0 * std::f64::consts::PI / n as f64;
+    let grid = rewind_io::GridInfo { nx: n, ny: n, dx: h, dy: h };
     std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
     let out = |name: &str| a.out.join(name);
     let mut files = Vec::new();
@@ -379,15 +381,13 @@ fn draw(a: &Args, twin: &Twin, runs: &[Run], best: &Run, post: Option<&rewind_si
     let error_a: Vec<f64> = best.x0.iter().zip(truth).map(|(x, t)| x - t).collect();
     files.push(rewind_io::plot::fields(
         out("fields.png"),
-        n,
-        n,
+        grid,
         &[("truth", truth), ("background", background), ("analysis", &best.x0)],
         true,
     )?);
     files.push(rewind_io::plot::fields(
         out("errors.png"),
-        n,
-        n,
+        grid,
         &[("background - truth", &error_b), ("analysis - truth", &error_a)],
         true,
     )?);
@@ -430,8 +430,7 @@ fn draw(a: &Args, twin: &Twin, runs: &[Run], best: &Run, post: Option<&rewind_si
         let abs_error: Vec<f64> = error_a.iter().map(|e| e.abs()).collect();
         files.push(rewind_io::plot::fields(
             out("posterior.png"),
-            n,
-            n,
+            grid,
             &[("posterior std", &p.std), ("|analysis - truth|", &abs_error)],
             true,
         )?);

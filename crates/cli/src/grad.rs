@@ -157,13 +157,21 @@ fn write_fields(p: &dyn AnyProblem, c: &Config, name: &str, vectors: &[(&str, &[
         for f in l.fields() {
             let part = l.part(v, f)?;
             out.field(&format!("{what}_{f}"), part)?;
-            panels.push((format!("{what} {f}").replace('_', " "), part));
+            let words = match what {
+                "initial" => "initial state",
+                "direction" => "direction v",
+                "gradient" => "gradient ∂J/∂x₀",
+                "hvp" => "Hessian-vector product H v",
+                other => other,
+            };
+            panels.push((format!("{words}: {f}"), part));
         }
     }
     out.finish()?;
     if c.output.plots && g.nx > 1 && g.ny > 1 {
         let panels: Vec<(&str, &[f64])> = panels.iter().map(|(t, v)| (t.as_str(), *v)).collect();
-        rewind_io::plot::fields(dir.join(format!("{name}.png")), g.nx, g.ny, &panels, false)?;
+        let info = rewind_io::GridInfo { nx: g.nx, ny: g.ny, dx: g.dx, dy: g.dy };
+        rewind_io::plot::fields(dir.join(format!("{name}.png")), info, &panels, false)?;
     }
     Ok(())
 }

@@ -126,7 +126,8 @@ pub(crate) fn main(common: &crate::common::Common, a: &Settings, ensemble: &rewi
         if g.nx > 1 && g.ny > 1 {
             let f = &l.fields()[0];
             let panels = [("truth", l.part(&truth, f)?), ("posterior std", l.part(&post.std, f)?)];
-            rewind_io::plot::fields(dir.join(format!("hessian-{name}-std.png")), g.nx, g.ny, &panels, false)?;
+            let info = rewind_io::GridInfo { nx: g.nx, ny: g.ny, dx: g.dx, dy: g.dy };
+            rewind_io::plot::fields(dir.join(format!("hessian-{name}-std.png")), info, &panels, false)?;
         }
     }
     if common.json {

@@ -427,14 +427,13 @@ pub(crate) fn solve(a: &Args, ensemble: &rewind_ensemble::Ensemble) -> Result<se
             files.push(p.display().to_string());
             files.push(p.with_extension("xmf").display().to_string());
             if c.output.plots {
-                let n = c.simulation.n;
                 let titles: Vec<String> = runs.iter().map(|s| format!("recovered ({})", s.method)).collect();
                 let mut panels: Vec<(&str, &[f64])> = vec![("true ω₀", &truth), ("observed (first time)", &observed)];
                 for (t, s) in titles.iter().zip(&runs) {
                     panels.push((t, &s.state.x));
                 }
                 let fp = dir.join("fields.png");
-                rewind_io::plot::fields(&fp, n, n, &panels, true)?;
+                rewind_io::plot::fields(&fp, common::grid_info(&c), &panels, true)?;
                 let curves = |f: &dyn Fn(&Record) -> f64| -> Vec<Curve> {
                     runs.iter()
                         .map(|s| Curve {

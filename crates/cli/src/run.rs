@@ -78,15 +78,19 @@ pub(crate) fn main(a: &Args) -> Result<()> {
             files_written.push(path.with_extension("xmf").display().to_string());
             if c.output.plots && g.nx > 1 && g.ny > 1 {
                 let png = d.join("run.png");
-                let titles: Vec<(String, String)> =
-                    l.fields().iter().map(|f| (format!("initial {f}"), format!("final {f}"))).collect();
+                let titles: Vec<(String, String)> = l
+                    .fields()
+                    .iter()
+                    .map(|f| (format!("{f} at t = 0"), format!("{f} at t = {:.3}", steps as f64 * dt)))
+                    .collect();
                 let mut panels: Vec<(&str, &[f64])> = Vec::new();
                 for (f, (ti, tf)) in l.fields().iter().zip(&titles) {
                     panels.push((ti, l.part(&x0, f)?));
                     panels.push((tf, l.part(&last, f)?));
                 }
                 // one colour scale per field kind: shared only when one field
-                rewind_io::plot::fields(&png, g.nx, g.ny, &panels, l.fields().len() == 1)?;
+                let info = rewind_io::GridInfo { nx: g.nx, ny: g.ny, dx: g.dx, dy: g.dy };
+                rewind_io::plot::fields(&png, info, &panels, false)?;
                 files_written.push(png.display().to_string());
             }
         }

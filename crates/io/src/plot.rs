@@ -65,19 +65,86 @@ fn diverging(v: f64) -> RGBColor {
     RGBColor(mix(lo.0), mix(lo.1), mix(lo.2))
 }
 
-/// Fields on an `nx × ny` grid (rewind's layout, `i * ny + j`) side by
-/// side, each with its title, on one symmetric colour scale (`shared`, to
-/// compare fields of one kind) or one per panel; NaN marks a point without
-/// data (drawn grey), e.g. the unobserved points of a field of
-/// observations.
+/// A colour bar's label: zero as `0` (not a rounding residue), three
+/// significant figures.
+fn tick(v: f64, span: f64) -> String {
+    if v.abs() <= 1e-9 * span {
+        "0".into()
+    } else if (1e-2..1e4).contains(&v.abs()) {
+        format!("{v:.3}")
+    } else {
+        format!("{v:.2e}")
+    }
+}
+
+/// Sequential colour of `v ∈ [0, 1]` (viridis, from its five anchors).
+fn sequential(v: f64) -> RGBColor {
+    const ANCHORS: [(f64, f64, f64); 5] =
+        [(68.0, 1.0, 84.0), (59.0, 82.0, 139.0), (33.0, 145.0, 140.0), (94.0, 201.0, 98.0), (253.0, 231.0, 37.0)];
+    let x = v.clamp(0.0, 1.0) * 4.0;
+    let k = (x.floor() as usize).min(3);
+    let t = x - k as f64;
+    let (a, b) = (ANCHORS[k], ANCHORS[k + 1]);
+    let mix = |p: f64, q: f64| (p + (q - p) * t).round() as u8;
+    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
+
+/// How values become colours: symmetric about zero on the blue–white–red
+/// map for values of both signs, from least to largest on a sequential map
+/// otherwise.
+#[derive(Debug, Clone, Copy)]
+enum Scale {
+    Diverging(f64),
+    Sequential(f64, f64),
+}
+
+impl Scale {
+    /// The scale of some finite values (none: a unit diverging scale).
+    fn of<'a>(data: impl Iterator<Item = &'a f64>) -> Scale {
+        let (lo, hi) =
+            data.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+        if lo > hi {
+            return Scale::Diverging(1.0);
+        }
+        let m = lo.abs().max(hi.abs());
+        if lo < 0.0 && hi > 0.0 || m == 0.0 {
+            Scale::Diverging(if m > 0.0 { m } else { 1.0 })
+        } else {
+            Scale::Sequential(lo, hi)
+        }
+    }
+    fn color(self, v: f64) -> RGBColor {
+        match self {
+            _ if !v.is_finite() => RGBColor(200, 200, 200),
+            Scale::Diverging(m) => diverging(v / m),
+            Scale::Sequential(lo, hi) if hi > lo => sequential((v - lo) / (hi - lo)),
+            Scale::Sequential(..) => sequential(0.5),
+        }
+    }
+    /// The least and largest values of the bar.
+    fn range(self) -> (f64, f64) {
+        match self {
+            Scale::Diverging(m) => (-m, m),
+            Scale::Sequential(lo, hi) => (lo, hi),
+        }
+    }
+}
+
+/// Fields on a grid (rewind's layout, `i * ny + j`; drawn with x across
+/// and y up, in the grid's physical coordinates) side by side, each with
+/// its title and a colour bar: on one colour scale (`shared`, to compare
+/// fields of one kind) or one per panel. Values of both signs use a
+/// blue–white–red scale symmetric about zero, others a sequential one from
+/// their least to their largest; NaN marks a point without data (drawn
+/// grey), e.g. the unobserved points of a field of observations.
 pub fn fields(
     path: impl AsRef<Path>,
-    nx: usize,
-    ny: usize,
+    grid: crate::GridInfo,
     panels: &[(&str, &[f64])],
     shared: bool,
 ) -> Result<PathBuf, IoError> {
     let path = path.as_ref();
+    let crate::GridInfo { nx, ny, dx, dy } = grid;
     for (title, data) in panels {
         if data.len() != nx * ny {
             return Err(IoError::Shape {
@@ -86,32 +153,62 @@ pub fn fields(
             });
         }
     }
-    let max_abs = |d: &[f64]| d.iter().filter(|v| v.is_finite()).fold(0.0f64, |m, v| m.max(v.abs()));
-    let positive = |m: f64| if m > 0.0 { m } else { 1.0 };
-    let all = positive(panels.iter().map(|(_, d)| max_abs(d)).fold(0.0, f64::max));
-    let side = 360u32;
-    png(path, (side * panels.len().max(1) as u32, side + 40), |root| {
-        let (body, footer) = root.split_vertically(side);
-        let legend = if shared {
-            format!("colour scale: ±{all:.3e} (blue negative, red positive, grey: no data)")
-        } else {
-            "colour scale per panel, ±max|value| (blue negative, red positive, grey: no data)".to_string()
-        };
-        footer.draw_text(&legend, &("sans-serif", 14).into_text_style(&footer), (10, 12))?;
+    let all = Scale::of(panels.iter().flat_map(|(_, d)| d.iter()));
+    let (width, height) = (440u32, 380u32);
+    let (lx, ly) = (nx as f64 * dx, ny as f64 * dy);
+    png(path, (width * panels.len().max(1) as u32, height + 24), |root| {
+        let (body, footer) = root.split_vertically(height);
+        let legend = "x across, y up; grey: no data";
+        footer.draw_text(legend, &("sans-serif", 13).into_text_style(&footer), (10, 4))?;
         for (area, (title, data)) in body.split_evenly((1, panels.len().max(1))).iter().zip(panels) {
-            let scale = if shared { all } else { positive(max_abs(data)) };
-            let caption = if shared { title.to_string() } else { format!("{title} (±{scale:.2e})") };
-            let mut chart = ChartBuilder::on(area)
-                .caption(caption, ("sans-serif", 18))
+            let scale = if shared { all } else { Scale::of(data.iter()) };
+            let (map, bar) = area.split_horizontally(width - 78);
+            let finite = || data.iter().copied().filter(|v| v.is_finite());
+            let constant = finite().next().filter(|&v0| finite().all(|v| v == v0));
+            let caption = match constant {
+                Some(v) => format!("{title} (everywhere {v:.3e})"),
+                None => title.to_string(),
+            };
+            let mut chart = ChartBuilder::on(&map)
+                .caption(caption, ("sans-serif", 17))
                 .margin(8)
-                .x_label_area_size(24)
-                .y_label_area_size(30)
-                .build_cartesian_2d(0..nx, 0..ny)?;
-            chart.configure_mesh().disable_mesh().x_labels(5).y_labels(5).draw()?;
+                .x_label_area_size(30)
+                .y_label_area_size(40)
+                .build_cartesian_2d(0.0..lx, 0.0..ly)?;
+            chart
+                .configure_mesh()
+                .disable_mesh()
+                .x_labels(5)
+                .y_labels(5)
+                .x_desc("x")
+                .y_desc("y")
+                .x_label_formatter(&|v| format!("{v:.2}"))
+                .y_label_formatter(&|v| format!("{v:.2}"))
+                .draw()?;
             chart.draw_series((0..nx).flat_map(|i| (0..ny).map(move |j| (i, j))).map(|(i, j)| {
-                let v = data[i * ny + j];
-                let color = if v.is_finite() { diverging(v / scale) } else { RGBColor(200, 200, 200) };
-                Rectangle::new([(i, j), (i + 1, j + 1)], color.filled())
+                let (x, y) = (i as f64 * dx, j as f64 * dy);
+                Rectangle::new([(x, y), (x + dx, y + dy)], scale.color(data[i * ny + j]).filled())
+            }))?;
+            // the colour bar: 64 steps from the least value to the largest
+            let (lo, hi) = scale.range();
+            let mut c = ChartBuilder::on(&bar)
+                .margin_top(34)
+                .margin_bottom(38)
+                .margin_right(4)
+                .y_label_area_size(62)
+                .build_cartesian_2d(0.0..1.0, lo..hi.max(lo + f64::MIN_POSITIVE))?;
+            let span = (hi - lo).abs();
+            c.configure_mesh()
+                .disable_mesh()
+                .x_labels(0)
+                .y_labels(5)
+                .y_label_style(("sans-serif", 12))
+                .y_label_formatter(&|v| tick(*v, span))
+                .draw()?;
+            let step = (hi - lo) / 64.0;
+            c.draw_series((0..64).map(|k| {
+                let v = lo + step * k as f64;
+                Rectangle::new([(0.0, v), (1.0, v + step)], scale.color(v + 0.5 * step).filled())
             }))?;
         }
         Ok(())
@@ -165,7 +262,6 @@ fn log_chart(
             .label(c.label.clone())
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2)));
     }
-    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
     Ok(())
 }
 
@@ -294,6 +390,8 @@ fn tradeoff_panel(
     let ys = || points.iter().map(memory).filter(|v| *v > 0.0 && v.is_finite());
     let (ymin, ymax) = (ys().fold(f64::INFINITY, f64::min), ys().fold(0.0f64, f64::max));
     let (ymin, ymax) = if ymin.is_finite() && ymax > ymin { (ymin / 1.6, ymax * 1.6) } else { (0.1, 10.0) };
+    // a log axis labels its ticks only around a power of ten: keep one in
+    let ymin = ymin.min(10f64.powf(ymax.log10().floor()));
     let front = frontier_of(points, memory);
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 17))
@@ -308,17 +406,14 @@ fn tradeoff_panel(
         .y_label_formatter(&|v| megabytes(*v))
         .draw()?;
     let red = RGBColor(214, 39, 40);
-    chart
-        .draw_series(LineSeries::new(
-            front.iter().map(|&i| (points[i].seconds, memory(&points[i]))),
-            red.stroke_width(2),
-        ))?
-        .label("frontier")
-        .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], red.stroke_width(2)));
+    chart.draw_series(LineSeries::new(
+        front.iter().map(|&i| (points[i].seconds, memory(&points[i]))),
+        red.stroke_width(2),
+    ))?;
     let blue = RGBColor(31, 119, 180);
     // Points are numbered (the list beside the panels names them); points
-    // that lie within a few pixels of each other share one label, "3,4,7",
-    // so that no two labels print on top of each other.
+    // within a label's width of each other share one label, "3,4,7", so
+    // that no two labels print on top of each other.
     let shown: Vec<usize> = (0..points.len()).filter(|&i| memory(&points[i]) > 0.0).collect();
     let pixel: Vec<(i32, i32)> =
         shown.iter().map(|&i| chart.backend_coord(&(points[i].seconds, memory(&points[i])))).collect();
@@ -331,7 +426,8 @@ fn tradeoff_panel(
         let mut group = Vec::new();
         for b in a..shown.len() {
             let (dx, dy) = (pixel[b].0 - pixel[a].0, pixel[b].1 - pixel[a].1);
-            if !labelled[b] && dx * dx + dy * dy < 18 * 18 {
+            // a label reads rightwards: points that close share one
+            if !labelled[b] && dx.abs() < 48 && dy.abs() < 18 {
                 labelled[b] = true;
                 group.push((shown[b] + 1).to_string());
             }
@@ -346,7 +442,6 @@ fn tradeoff_panel(
     chart.draw_series(labels.into_iter().map(|(i, text)| {
         EmptyElement::at((points[i].seconds, memory(&points[i]))) + Text::new(text, (6, -16), ("sans-serif", 13))
     }))?;
-    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
     Ok(())
 }
 
@@ -384,6 +479,12 @@ pub fn tradeoff(path: impl AsRef<Path>, title: &str, points: &[TradeoffPoint]) -
         for (k, p) in points.iter().enumerate() {
             list.draw_text(&format!("{:>2}  {}", k + 1, p.label), &style, (8, 66 + 20 * k as i32))?;
         }
+        // the legend beside the panels, never over a point
+        let below = 66 + 20 * points.len() as i32 + 16;
+        list.draw(&PathElement::new([(8, below + 8), (30, below + 8)], RGBColor(214, 39, 40).stroke_width(2)))?;
+        list.draw_text("frontier: no other", &style, (36, below))?;
+        list.draw_text("schedule both faster", &style, (36, below + 18))?;
+        list.draw_text("and smaller", &style, (36, below + 36))?;
         Ok(())
     })
 }
@@ -409,7 +510,11 @@ mod tests {
         let a: Vec<f64> = (0..nx * ny).map(|k| ((k / ny) as f64 * 0.4).sin()).collect();
         let mut b = a.clone();
         b.iter_mut().step_by(3).for_each(|v| *v = f64::NAN);
-        assert!(is_png(&fields(d.join("f.png"), nx, ny, &[("a", &a), ("b", &b)], true).unwrap()));
+        let g = crate::GridInfo { nx, ny, dx: 0.5, dy: 0.25 };
+        assert!(is_png(&fields(d.join("f.png"), g, &[("a", &a), ("b", &b)], true).unwrap()));
+        // one-signed values on a sequential scale, a constant field
+        let h: Vec<f64> = a.iter().map(|v| 1.0 + 0.1 * v).collect();
+        assert!(is_png(&fields(d.join("g.png"), g, &[("h", &h), ("zero", &vec![0.0; nx * ny])], false).unwrap()));
         let c = vec![Curve { label: "x".into(), points: vec![(0.0, 1.0), (1.0, 0.1), (2.0, 0.0), (3.0, 1e-3)] }];
         assert!(is_png(&convergence(d.join("c.png"), &c, &c).unwrap()));
         let s = rewind_checkpoint::Strategy::Binomial { snapshots: 3 }.schedule(20).unwrap();
@@ -432,7 +537,25 @@ mod tests {
 
     #[test]
     fn a_field_of_the_wrong_size_is_an_error() {
-        let e = fields(scratch("bad").join("x.png"), 4, 4, &[("a", &[0.0; 15])], false).unwrap_err();
+        let g = crate::GridInfo { nx: 4, ny: 4, dx: 1.0, dy: 1.0 };
+        let e = fields(scratch("bad").join("x.png"), g, &[("a", &[0.0; 15])], false).unwrap_err();
         assert!(e.to_string().contains("15 values for a 4 x 4 grid"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod scale_tests {
+    use super::*;
+
+    #[test]
+    fn signed_values_diverge_about_zero_and_one_signed_ones_run_from_least_to_largest() {
+        assert!(matches!(Scale::of([-1.0, 3.0].iter()), Scale::Diverging(m) if m == 3.0));
+        assert!(matches!(Scale::of([0.9, 1.1, f64::NAN].iter()), Scale::Sequential(lo, hi) if lo == 0.9 && hi == 1.1));
+        assert!(matches!(Scale::of([0.0, 0.0].iter()), Scale::Diverging(m) if m == 1.0));
+        let s = Scale::Sequential(0.9, 1.1);
+        assert_eq!((s.color(0.9), s.color(1.1)), (sequential(0.0), sequential(1.0)));
+        assert_eq!(s.color(f64::NAN), RGBColor(200, 200, 200));
+        assert_eq!((sequential(0.0), sequential(1.0)), (RGBColor(68, 1, 84), RGBColor(253, 231, 37)));
+        assert_eq!([tick(6.94e-18, 2.0), tick(-0.5, 2.0), tick(5e-5, 1e-4)], ["0", "-0.500", "5.00e-5"]);
     }
 }
