@@ -33,7 +33,7 @@
 #     1.18x the gradient and 1.08x the HVP in 1.5 GB (remat: 0.54 GB);
 #     jax.checkpoint on each RK stage instead of each step, the same times
 #     (within 2%) in 1.2x (gradient) and 1.6x (HVP) the memory;
-#  4. checks that every figure (Jloss, grad_norm, grad_dot_v, hvp_norm,
+#  4. checks that every figure (objective, grad_norm, grad_dot_v, hvp_norm,
 #     v_dot_hvp; shallow water also grad_g, grad_f) agrees to 1e-8 relative
 #     between every run of a case (exit 1, naming the figures, if not), and
 #     prints per problem the side-by-side table of times, peak memory and

@@ -13,7 +13,7 @@ steps) or the shallow-water NxK (e.g. 128x100: N = 128, K = 100 steps).
 Files without the `<problem>__` prefix (the layout before shallow water was
 added) are ns2d's.
 
-Every figure of every run (ns2d: Jloss, grad_norm, grad_dot_v, hvp_norm,
+Every figure of every run (ns2d: objective, grad_norm, grad_dot_v, hvp_norm,
 v_dot_hvp; shallow water: also grad_g and grad_f) must agree with rewind's
 first store-all run of the same case to --tol relative (|a - b| / |b|); the
 exit status is 1 if one does not, and the offending figures are named. Then
@@ -54,7 +54,7 @@ def ns2d_sanity(s, tol):
 
 def sw_sanity(s, tol):
     ok = s["mass_rel_drift"] <= MASS_TOL
-    text = (f"mass conservation in JAX (N = {s['N']}, {s['steps']} steps from x_A): relative drift of "
+    text = (f"mass conservation in JAX (N = {s['grid'][0]}, {s['steps']} steps from x_A): relative drift of "
             f"sum(h) {s['mass_rel_drift']:.2e} {'ok' if ok else 'FAILED'} (bound {MASS_TOL:g}); "
             f"energy drift {s['energy_rel_drift']:.2e}")
     fail = None if ok else f"sum(h) drifts by {s['mass_rel_drift']:.3e} in the JAX sanity run"
@@ -64,14 +64,14 @@ def sw_sanity(s, tol):
 PROBLEMS = {
     "ns2d": {
         "title": "ns2d-periodic (docs/specs/ns2d-periodic.md)",
-        "figures": ["Jloss", "grad_norm", "grad_dot_v", "hvp_norm", "v_dot_hvp"],
+        "figures": ["objective", "grad_norm", "grad_dot_v", "hvp_norm", "v_dot_hvp"],
         "case_key": ns2d_case_key,
         "case_word": "size",
         "sanity": ns2d_sanity,
     },
     "shallow-water": {
         "title": "shallow-water (docs/specs/shallow-water.md)",
-        "figures": ["Jloss", "grad_norm", "grad_g", "grad_f", "grad_dot_v", "hvp_norm", "v_dot_hvp"],
+        "figures": ["objective", "grad_norm", "grad_g", "grad_f", "grad_dot_v", "hvp_norm", "v_dot_hvp"],
         "case_key": sw_case_key,
         "case_word": "case",
         "sanity": sw_sanity,
@@ -146,7 +146,7 @@ def agreement(pdef, rewind, jax, sanity, cases, tol, failures):
                   for s, rs in runs.items() for k, r in enumerate(rs)]
         others += [(f"jax {v} --what {w}", r)
                    for v, ws in ordered(jax.get(case, {})) for w, r in ws.items()]
-        for key in ("N", "steps", "dt"):
+        for key in ("grid", "steps", "dt"):
             for label, r in others:
                 if r.get(key) != ref.get(key):
                     failures.append(f"{word} {case}: {label}: {key} = {r.get(key)} but rewind says {ref.get(key)}")
@@ -169,7 +169,7 @@ def agreement(pdef, rewind, jax, sanity, cases, tol, failures):
                 if not d <= tol:
                     failures.append(f"{word} {case}: {fig}: {label} gives {a!r}, rewind {b!r} "
                                     f"(relative difference {d:.3e} > {tol:g})")
-        print(f"-- {word} {case} (N = {ref['N']}, {ref['steps']} steps, dt = {ref['dt']})")
+        print(f"-- {word} {case} (N = {ref['grid'][0]}, {ref['steps']} steps, dt = {ref['dt']})")
         print(f"   {'figure':<{width}} {'rewind store-all':>24}  {'largest rel. diff':>17}  where")
         for fig in figures:
             d, where = worst.get((case, fig), (None, "-"))
@@ -205,7 +205,7 @@ def times(pdef, rewind, jax, cases):
                 "name": f"rewind {rs[0].get('schedule', sched)}", "primal": best("primal_s"), "grad": best("grad_s"),
                 "hvp": best("hvp_s"), "rss": max(r["peak_rss_bytes"] for r in rs),
                 "rss_grad": None, "rss_hvp": None, "rss_base": None, "compile": None,
-                "N": rs[0]["N"], "steps": rs[0]["steps"],
+                "grid": rs[0]["grid"], "steps": rs[0]["steps"],
                 "note": f"{len(rs)} run(s), {rs[0].get('threads', '?')} threads, "
                         f"{rs[0].get('forward_steps', '?')} forward steps",
             })
@@ -218,12 +218,12 @@ def times(pdef, rewind, jax, cases):
                 "hvp": g("hvp", "hvp_s"), "rss": max(r["peak_rss_bytes"] for r in ws.values()),
                 "rss_grad": g("grad", "peak_rss_bytes"), "rss_hvp": g("hvp", "peak_rss_bytes"),
                 "rss_base": min(r["baseline_rss_bytes"] for r in ws.values()), "compile": compile_total,
-                "N": any_run["N"], "steps": any_run["steps"],
+                "grid": any_run["grid"], "steps": any_run["steps"],
                 "note": f"jax {any_run['jax_version']}, {any_run['schedule']}, best of {any_run['repeats']}",
             })
         if not rows:
             continue
-        n = rows[0]["N"]
+        n = rows[0]["grid"][0]
         print()
         print(f"-- {word} {case} (N = {n}, {rows[0]['steps']} steps)")
         hdr = (f"   {'run':<22} {'primal_s':>9} {'grad_s':>9} {'hvp_s':>9} {'peak RSS':>9} "

@@ -42,7 +42,7 @@ def main():
     many = json.load(open(sys.argv[2]))
     assert one["ranks"] == 1, "the first report must be a one-rank run"
     R = many["ranks"]
-    b = 8 * one["N"] ** 2
+    b = 8 * one["grid"][0] ** 2
     t = one["member_s"]
     mean = sum(t) / len(t)
     sd = math.sqrt(sum((x - mean) ** 2 for x in t) / max(1, len(t) - 1))

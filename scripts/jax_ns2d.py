@@ -36,7 +36,7 @@ Usage:
                                [--what primal|grad|hvp|all] [--repeats K]
 
 Prints one JSON object with the keys of `rewind spec ns2d-periodic`
-(N, steps, dt, Jloss, grad_norm, grad_dot_v, hvp_norm, v_dot_hvp, primal_s,
+(grid, steps, dt, objective, grad_norm, grad_dot_v, hvp_norm, v_dot_hvp, primal_s,
 grad_s, hvp_s, peak_rss_bytes, ...) plus variant, jax_version, compile
 times and the resident memory before any compilation. Figures that the
 chosen --what does not compute are null. Times are the best of --repeats
@@ -272,7 +272,7 @@ def sanity(size):
     g = 1.0 + z + z * z / 2.0 + z ** 3 / 6.0 + z ** 4 / 24.0
     exact = w0 * g ** pb.steps
     err = float(np.max(np.abs(w - exact)) / np.max(np.abs(exact)))
-    return {"N": pb.n, "steps": pb.steps, "dt": pb.dt, "growth_per_step": g,
+    return {"grid": [pb.n, pb.n], "steps": pb.steps, "dt": pb.dt, "growth_per_step": g,
             "sanity_max_rel_err": err, "jax_version": jax.__version__}
 
 
@@ -334,8 +334,8 @@ def main():
         return float(jnp.vdot(a, b))
 
     rep = {
-        "N": pb.n, "steps": pb.steps, "dt": pb.dt,
-        "Jloss": None, "grad_norm": None, "grad_dot_v": None, "hvp_norm": None, "v_dot_hvp": None,
+        "grid": [pb.n, pb.n], "steps": pb.steps, "dt": pb.dt,
+        "objective": None, "grad_norm": None, "grad_dot_v": None, "hvp_norm": None, "v_dot_hvp": None,
         "primal_s": None, "grad_s": None, "hvp_s": None,
         "compile_primal_s": None, "compile_grad_s": None, "compile_hvp_s": None, "compile_s": 0.0,
     }
@@ -343,12 +343,12 @@ def main():
         c, ct = compile_(pb.advance_plain, pb.wa)
         t, wfin = best_of(c, pb.wa)
         d = np.asarray(wfin) - np.asarray(target)
-        rep.update(primal_s=t, compile_primal_s=ct, Jloss=float(0.5 * area * np.sum(d * d)))
+        rep.update(primal_s=t, compile_primal_s=ct, objective=float(0.5 * area * np.sum(d * d)))
         rep["compile_s"] += ct
     if args.what in ("grad", "all"):
         c, ct = compile_(grad_fn, pb.wa)
         t, (j, g) = best_of(c, pb.wa)
-        rep.update(grad_s=t, compile_grad_s=ct, Jloss=float(j),
+        rep.update(grad_s=t, compile_grad_s=ct, objective=float(j),
                    grad_norm=math.sqrt(dot(g, g)), grad_dot_v=dot(g, pb.v))
         rep["compile_s"] += ct
     if args.what in ("hvp", "all"):
@@ -356,7 +356,7 @@ def main():
         t, (j, g, hv) = best_of(c, pb.wa, pb.v)
         rep.update(hvp_s=t, compile_hvp_s=ct, hvp_norm=math.sqrt(dot(hv, hv)), v_dot_hvp=dot(pb.v, hv))
         if rep["grad_norm"] is None:  # the hvp run computes J and the gradient too
-            rep.update(Jloss=float(j), grad_norm=math.sqrt(dot(g, g)), grad_dot_v=dot(g, pb.v))
+            rep.update(objective=float(j), grad_norm=math.sqrt(dot(g, g)), grad_dot_v=dot(g, pb.v))
         rep["compile_s"] += ct
     if rep["primal_s"] and rep["grad_s"]:
         rep["grad_over_primal"] = rep["grad_s"] / rep["primal_s"]

@@ -69,7 +69,7 @@ Usage:
                                                                        independent NumPy code)
 
 Prints one JSON object with the keys of `rewind spec shallow-water`
-(N, steps, dt, Jloss, grad_norm, grad_g, grad_f, grad_dot_v, hvp_norm,
+(grid, steps, dt, objective, grad_norm, grad_g, grad_f, grad_dot_v, hvp_norm,
 v_dot_hvp, primal_s, grad_s, hvp_s, peak_rss_bytes, ...) plus variant,
 jax_version, compile times and the resident memory before any compilation.
 Figures that the chosen --what does not compute are null. Times are the best
@@ -341,7 +341,7 @@ def sanity(n, steps, shift):
     s = jax.jit(pb.advance_plain)(pb.xa, G0, F0)
     m0, m1 = pb.mass(pb.xa), pb.mass(s)
     e0, e1 = pb.energy(pb.xa, G0), pb.energy(s, G0)
-    return {"N": n, "steps": steps, "dt": pb.dt, "mass0": m0, "mass1": m1,
+    return {"grid": [n, n], "steps": steps, "dt": pb.dt, "mass0": m0, "mass1": m1,
             "mass_rel_drift": abs(m1 - m0) / m0, "energy_rel_drift": (e1 - e0) / e0,
             "min_h": float(np.min(np.asarray(s[0]))), "max_abs_u": float(np.max(np.abs(np.asarray(s[1])))),
             "jax_version": jax.__version__}
@@ -422,7 +422,7 @@ def fd_check(n, steps, shift, rk):
             return flat(list(g[0]) + [g[1], g[2]])
         return (gvec(eps) - gvec(-eps)) / (2 * eps)
 
-    out = {"N": n, "steps": steps, "Jloss": float(j), "grad_g": float(gr[1]), "grad_f": float(gr[2]),
+    out = {"grid": [n, n], "steps": steps, "objective": float(j), "grad_g": float(gr[1]), "grad_f": float(gr[2]),
            "grad_dot_v": gdv, "v_dot_hvp": vhv}
     # J, dJ/dg and dJ/df by the independent NumPy code (Richardson-extrapolated
     # central differences at 1e-3 and 5e-4 for the derivatives)
@@ -436,7 +436,7 @@ def fd_check(n, steps, shift, rk):
     nj0 = nj(xa, G0, F0)
     ng = rich(lambda t: nj(xa, G0 + t, F0), 1e-3)
     nf = rich(lambda t: nj(xa, G0, F0 + t), 1e-3)
-    out["numpy"] = {"Jloss": nj0, "Jloss_rel_diff": abs(nj0 - float(j)) / abs(float(j)),
+    out["numpy"] = {"objective": nj0, "objective_rel_diff": abs(nj0 - float(j)) / abs(float(j)),
                     "grad_g_fd": ng, "grad_g_rel_err": abs(ng - float(gr[1])) / abs(float(gr[1])),
                     "grad_f_fd": nf, "grad_f_rel_err": abs(nf - float(gr[2])) / abs(float(gr[2]))}
     out["fd"] = []
@@ -505,8 +505,8 @@ def main():
                 "grad_dot_v": float(gflat @ vflat)}
 
     rep = {
-        "N": pb.n, "steps": pb.steps, "dt": pb.dt, "g": G0, "f": F0,
-        "Jloss": None, "grad_norm": None, "grad_g": None, "grad_f": None, "grad_dot_v": None,
+        "grid": [pb.n, pb.n], "steps": pb.steps, "dt": pb.dt, "g": G0, "f": F0,
+        "objective": None, "grad_norm": None, "grad_g": None, "grad_f": None, "grad_dot_v": None,
         "hvp_norm": None, "v_dot_hvp": None,
         "primal_s": None, "grad_s": None, "hvp_s": None,
         "compile_primal_s": None, "compile_grad_s": None, "compile_hvp_s": None, "compile_s": 0.0,
@@ -515,12 +515,12 @@ def main():
         c, ct = compile_(pb.advance_plain, pb.xa, g0, f0)
         t, sfin = best_of(c, pb.xa, g0, f0)
         d = flat(sfin) - flat(target)
-        rep.update(primal_s=t, compile_primal_s=ct, Jloss=float(0.5 * area * (d @ d)))
+        rep.update(primal_s=t, compile_primal_s=ct, objective=float(0.5 * area * (d @ d)))
         rep["compile_s"] += ct
     if args.what in ("grad", "all"):
         c, ct = compile_(grad_fn, pb.xa, g0, f0)
         t, (j, gr) = best_of(c, pb.xa, g0, f0)
-        rep.update(grad_s=t, compile_grad_s=ct, Jloss=float(j), **grad_figures(gr))
+        rep.update(grad_s=t, compile_grad_s=ct, objective=float(j), **grad_figures(gr))
         rep["compile_s"] += ct
     if args.what in ("hvp", "all"):
         c, ct = compile_(hvp_fn, pb.xa, g0, f0, pb.vx, vg, vf)
@@ -529,7 +529,7 @@ def main():
         rep.update(hvp_s=t, compile_hvp_s=ct, hvp_norm=float(math.sqrt(hflat @ hflat)),
                    v_dot_hvp=float(vflat @ hflat))
         if rep["grad_norm"] is None:  # the hvp run computes J and the gradient too
-            rep.update(Jloss=float(j), **grad_figures(gr))
+            rep.update(objective=float(j), **grad_figures(gr))
         rep["compile_s"] += ct
     if rep["primal_s"] and rep["grad_s"]:
         rep["grad_over_primal"] = rep["grad_s"] / rep["primal_s"]

@@ -155,6 +155,11 @@ impl Method {
     fn name(self) -> &'static str {
         Method::ALL.iter().find(|(m, _, _)| *m == self).map_or("", |(_, _, name)| name)
     }
+
+    /// The name `--methods` takes (and the reports and files use).
+    fn key(self) -> &'static str {
+        Method::ALL.iter().find(|(m, _, _)| *m == self).map_or("", |(_, key, _)| key)
+    }
 }
 
 /// One method's run.
@@ -255,7 +260,7 @@ pub(crate) fn solve(a: &Args) -> Result<Value> {
                 .iter()
                 .map(|s| {
                     json!({"objective": s.objective, "grad_norm": s.grad_norm, "cg_iterations": s.cg_iterations,
-                        "coarse": s.coarse, "halvings": s.halvings, "seconds": s.seconds})
+                        "coarse": s.coarse, "halvings": s.halvings, "wall_s": s.seconds})
                 })
                 .collect();
             runs.push(Run {
@@ -315,11 +320,11 @@ pub(crate) fn solve(a: &Args) -> Result<Value> {
         .map(|r| {
             let to = reference.and_then(|j| time_to(&r.trace, j * (1.0 + 1e-5)));
             json!({
-                "method": r.method.name(), "iterations": r.iterations, "gradients": r.gradients,
+                "method": r.method.key(), "iterations": r.iterations, "gradients": r.gradients,
                 "gauss_newton_products": r.products, "coarse_products": r.coarse_products,
-                "seconds": r.seconds, "objective": r.objective,
+                "wall_s": r.seconds, "objective": r.objective,
                 "misfit": r.misfit, "error_vs_truth": r.error,
-                "seconds_to_lbfgs_objective": to, "outer_iterations": r.outer,
+                "wall_s_to_lbfgs_objective": to, "outer_iterations": r.outer,
             })
         })
         .collect();
@@ -343,7 +348,7 @@ pub(crate) fn solve(a: &Args) -> Result<Value> {
     let rms_error = rms(&mut best.x0.iter().zip(&twin.truth).map(|(x, t)| x - t));
     let posterior_json = post.as_ref().map(|(p, secs)| {
         json!({
-            "eigenpairs": p.eigenvalues.len(), "products": p.products, "seconds": secs,
+            "eigenpairs": p.eigenvalues.len(), "products": p.products, "wall_s": secs,
             "eigenvalues": p.eigenvalues,
             "mean_std": p.std.iter().sum::<f64>() / p.std.len() as f64,
             "background_std": p.background_std[0],
@@ -371,8 +376,7 @@ pub(crate) fn solve(a: &Args) -> Result<Value> {
 /// The pictures and `assimilate.h5`.
 fn draw(a: &Args, twin: &Twin, runs: &[Run], best: &Run, post: Option<&rewind_sim::Posterior>) -> Result<Vec<String>> {
     let n = a.n;
-    let h = 2.0 * std::f64::consts::PI / n as f64;
-    let grid = rewind_io::GridInfo { nx: n, ny: n, dx: h, dy: h };
+    let grid = rewind_io::GridInfo { nx: n, ny: n, dx: twin.grid.dx, dy: twin.grid.dy };
     std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
     let out = |name: &str| a.out.join(name);
     let mut files = Vec::new();
@@ -414,14 +418,15 @@ fn draw(a: &Args, twin: &Twin, runs: &[Run], best: &Run, post: Option<&rewind_si
         &curves(true),
     )?);
     let path = out("assimilate.h5");
-    let grid = rewind_io::GridInfo { nx: n, ny: n, dx: twin.grid.dx, dy: twin.grid.dy };
     let mut h5 = rewind_io::Output::create(&path, grid)?;
     h5.attr("command", "assimilate")?;
+    h5.attr("settings", &format!("{a:?}"))?;
     h5.attr("rewind_version", env!("CARGO_PKG_VERSION"))?;
+    h5.attr("hdf5_version", &rewind_io::hdf5_library_version())?;
     h5.field("truth", truth)?;
     h5.field("background", background)?;
     for r in runs {
-        let key = r.method.name().to_lowercase().replace([' ', '(', ')', '-'], "_");
+        let key = r.method.key();
         h5.field(&format!("analysis_{key}"), &r.x0)?;
         let (t, j): (Vec<f64>, Vec<f64>) = r.trace.iter().copied().unzip();
         h5.table(&format!("convergence_{key}"), &[("seconds", &t), ("objective", &j), ("work", &r.work)])?;
@@ -502,15 +507,15 @@ pub(crate) fn print_report(r: &Value, json: bool) -> Result<()> {
         "method", "iters", "grads", "GN", "coarse GN", "time (s)", "J final", "misfit", "error", "to L-BFGS J (s)"
     );
     for row in r["runs"].as_array().into_iter().flatten() {
-        let to = row["seconds_to_lbfgs_objective"].as_f64().map_or("not reached".to_string(), |t| format!("{t:.2}"));
+        let to = row["wall_s_to_lbfgs_objective"].as_f64().map_or("not reached".to_string(), |t| format!("{t:.2}"));
         println!(
             "{:>25} {:>6} {:>6} {:>6} {:>9} {:>9.2} {:>12.5e} {:>12.5e} {:>8.4} {:>14}",
-            row["method"].as_str().unwrap_or(""),
+            row["method"].as_str().and_then(|k| Method::parse(k).ok()).map_or("", Method::name),
             row["iterations"].as_u64().unwrap_or(0),
             row["gradients"].as_u64().unwrap_or(0),
             row["gauss_newton_products"].as_u64().unwrap_or(0),
             row["coarse_products"].as_u64().unwrap_or(0),
-            f(&row["seconds"]),
+            f(&row["wall_s"]),
             f(&row["objective"]),
             f(&row["misfit"]),
             f(&row["error_vs_truth"]),
@@ -524,7 +529,7 @@ pub(crate) fn print_report(r: &Value, json: bool) -> Result<()> {
             "posterior: {} eigenpairs from {} Gauss-Newton products in {:.1} s; eigenvalues {} ...",
             p["eigenpairs"],
             p["products"],
-            f(&p["seconds"]),
+            f(&p["wall_s"]),
             ev.join(" ")
         );
         println!(

@@ -50,7 +50,7 @@ pub(crate) fn main(a: &Args) -> Result<()> {
     let h = grad::figures(&grad::Args { common: quiet, check: true, corrupt_snapshot: None }, true)?;
     say(&format!(
         "   J = {:.6e}, |grad J| = {:.6e}; <grad J, v> = {:.10e} vs finite difference {:.10e} (rel. error {:.1e})",
-        g["loss"].as_f64().unwrap_or(f64::NAN),
+        g["objective"].as_f64().unwrap_or(f64::NAN),
         g["grad_norm"].as_f64().unwrap_or(f64::NAN),
         g["check"]["adjoint"].as_f64().unwrap_or(f64::NAN),
         g["check"]["finite_difference"].as_f64().unwrap_or(f64::NAN),

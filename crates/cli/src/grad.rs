@@ -230,7 +230,7 @@ fn compute(a: &Args, c: &Config, p: &mut dyn AnyProblem, second: bool) -> Result
         "problem": p.about(),
         "grid": [grid.nx, grid.ny],
         "steps": steps,
-        "loss": g.objective,
+        "objective": g.objective,
         "grad_norm": norm(&g.x0),
         "grad_params": by_param(p.param_set(), &g.params),
         "grad_dot_v": dot(&g.x0, &v_x) + dot(&g.params, &v_p),

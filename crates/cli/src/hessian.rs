@@ -95,9 +95,9 @@ pub(crate) fn main(common: &crate::common::Common, a: &Settings, ensemble: &rewi
     }
     let report = serde_json::json!({
         "model": name, "grid": [g.nx, g.ny], "steps": p.steps(), "k": a.k, "oversample": a.oversample, "seed": a.seed, "products": post.products,
-        "seconds": secs, "eigenvalues": post.eigenvalues, "background_std": spread,
+        "wall_s": secs, "eigenvalues": post.eigenvalues, "background_std": spread,
         "length": a.length_cells * cell, "mean_posterior_std": std,
-        "ranks": ensemble.size(), "threads_per_rank": crate::common::threads(&c),
+        "ranks": ensemble.size(), "threads": crate::common::threads(&c),
         "exchange_s": ensemble.exchange_seconds(),
         "eigenvalue_bits": crate::common::bits(&post.eigenvalues),
         "posterior_std_bits": crate::common::bits(&post.std),

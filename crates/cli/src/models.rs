@@ -485,7 +485,7 @@ pub(crate) fn list(json: bool) -> Result<()> {
         }));
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "models": rows }))?);
         return Ok(());
     }
     for r in &rows {

@@ -117,7 +117,7 @@ pub(crate) fn main(a: &Args) -> Result<()> {
             "steps": steps,
             "dt": dt,
             "state": state,
-            "seconds": wall,
+            "wall_s": wall,
             "frames": if files { frames } else { 0 },
             "files": files_written,
             "peak_rss_bytes": common::peak_rss_bytes(),

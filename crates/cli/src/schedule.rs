@@ -267,7 +267,7 @@ fn table(json: bool) -> Result<()> {
         }
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "rows": rows }))?);
         return Ok(());
     }
     println!("forward steps (factor = forward steps / n); periodic: best period whose peak fits s, '-' if none");

@@ -136,10 +136,10 @@ pub(crate) fn main(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
             .context("Gauss–Newton products failed")?,
     };
     let report = json!({
-        "N": r.n,
+        "grid": [r.n, r.n],
         "steps": r.steps,
         "dt": r.dt,
-        "Jloss": r.jloss,
+        "objective": r.jloss,
         "grad_norm": r.grad_norm,
         "grad_dot_v": r.grad_dot_v,
         "hvp_norm": r.hvp_norm,
@@ -219,12 +219,12 @@ fn shallow_water(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
     let r = r?;
     let report = json!({
         "problem": "shallow-water",
-        "N": r.n,
+        "grid": [r.n, r.n],
         "steps": r.steps,
         "dt": r.dt,
         "g": 1.0,
         "f": 1.0,
-        "Jloss": r.jloss,
+        "objective": r.jloss,
         "grad_norm": r.grad_norm,
         "grad_g": r.grad_g,
         "grad_f": r.grad_f,
@@ -356,12 +356,12 @@ fn hvp_ensemble(
     let member_s: Vec<f64> = members.iter().map(|(t, _)| t[0]).collect();
     let norm = |x: &[f64]| x.iter().map(|v| v * v).sum::<f64>().sqrt();
     Ok(json!({
-        "N": n,
+        "grid": [n, n],
         "steps": case.steps,
         "schedule": strategy.to_string(),
         "members": k,
         "ranks": ensemble.size(),
-        "threads_per_rank": rayon::current_num_threads(),
+        "threads": rayon::current_num_threads(),
         "setup_s": setup_s,
         "products_s": products_s,
         "wall_s": t_all.elapsed().as_secs_f64(),

@@ -137,7 +137,7 @@ pub(crate) fn main(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
             "peak_snapshots_disk": r["cost"]["peak_snapshots"][1],
             "peak_snapshot_bytes": r["cost"]["peak_snapshot_bytes"],
             "peak_rss_bytes": r["peak_rss_bytes"],
-            "loss": r["loss"],
+            "objective": r["objective"],
             "grad_norm": r["grad_norm"],
             "problem": r["problem"],
             "grid": r["grid"],
@@ -156,7 +156,8 @@ pub(crate) fn main(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
     let problem = rows.first().and_then(|r| r["problem"].as_str()).unwrap_or("").to_string();
     let grid = rows.first().map(|r| r["grid"].clone()).unwrap_or(Value::Null);
     let grid_text = format!("{}x{}", grid[0], grid[1]);
-    let same = rows.windows(2).all(|w| w[0]["grad_norm"] == w[1]["grad_norm"] && w[0]["loss"] == w[1]["loss"]);
+    let same =
+        rows.windows(2).all(|w| w[0]["grad_norm"] == w[1]["grad_norm"] && w[0]["objective"] == w[1]["objective"]);
     let points: Vec<TradeoffPoint> = rows
         .iter()
         .map(|r| TradeoffPoint {
@@ -177,7 +178,7 @@ pub(crate) fn main(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
         "state_bytes": state_bytes,
         "gradients_identical": same,
         "ranks": ensemble.size(),
-        "threads_per_run": common::threads(&c),
+        "threads": common::threads(&c),
         "frontier_peak_rss": front,
         "frontier_snapshot_bytes": front_snap,
         "runs": rows,
