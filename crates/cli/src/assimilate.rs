@@ -425,11 +425,18 @@ fn draw(a: &Args, twin: &Twin, runs: &[Run], best: &Run, post: Option<&rewind_si
     h5.attr("hdf5_version", &rewind_io::hdf5_library_version())?;
     h5.field("truth", truth)?;
     h5.field("background", background)?;
+    h5.describe("truth", "the true initial vorticity of the twin experiment", "1/time (vorticity)")?;
+    h5.describe("background", "the background (prior mean) initial vorticity", "1/time (vorticity)")?;
     for r in runs {
         let key = r.method.key();
         h5.field(&format!("analysis_{key}"), &r.x0)?;
         let (t, j): (Vec<f64>, Vec<f64>) = r.trace.iter().copied().unzip();
-        h5.table(&format!("convergence_{key}"), &[("seconds", &t), ("objective", &j), ("work", &r.work)])?;
+        use rewind_io::Column::Float;
+        h5.table(
+            &format!("convergence_{key}"),
+            &[("wall_s", Float(&t)), ("objective", Float(&j)), ("work", Float(&r.work))],
+        )?;
+        h5.describe(&format!("analysis_{key}"), &format!("the analysis of {}", r.method.name()), "1/time (vorticity)")?;
     }
     if let Some(p) = post {
         let abs_error: Vec<f64> = error_a.iter().map(|e| e.abs()).collect();
@@ -446,8 +453,10 @@ fn draw(a: &Args, twin: &Twin, runs: &[Run], best: &Run, post: Option<&rewind_si
         let title = "eigenvalues of the prior-preconditioned Gauss-Newton Hessian";
         files.push(rewind_io::plot::decay(out("eigenvalues.png"), title, "index", &[curve])?);
         h5.field("posterior_std", &p.std)?;
-        let index: Vec<f64> = (0..p.eigenvalues.len()).map(|j| j as f64).collect();
-        h5.table("eigenvalues", &[("index", &index), ("value", &p.eigenvalues)])?;
+        h5.describe("posterior_std", "pointwise standard deviation of the Laplace posterior", "1/time (vorticity)")?;
+        let index: Vec<u64> = (0..p.eigenvalues.len() as u64).collect();
+        use rewind_io::Column::{Float, Int};
+        h5.table("eigenvalues", &[("index", Int(&index)), ("value", Float(&p.eigenvalues))])?;
     }
     let h5 = h5.finish()?;
     files.push(h5.with_extension("xmf"));

@@ -157,6 +157,17 @@ fn write_fields(p: &dyn AnyProblem, c: &Config, name: &str, vectors: &[(&str, &[
         for f in l.fields() {
             let part = l.part(v, f)?;
             out.field(&format!("{what}_{f}"), part)?;
+            let (description, units) = match what {
+                "initial" => (format!("the initial state x₀, field {f}"), format!("model units of {f}")),
+                "direction" => (format!("the direction v of the HVP, field {f}"), format!("model units of {f}")),
+                "gradient" => {
+                    (format!("∂J/∂x₀, field {f}; J: {}", p.about()), format!("units of J per model unit of {f}"))
+                }
+                _ => {
+                    (format!("the Hessian-vector product H v, field {f}"), format!("units of J per model unit of {f}"))
+                }
+            };
+            out.describe(&format!("{what}_{f}"), &description, &units)?;
             let words = match what {
                 "initial" => "initial state",
                 "direction" => "direction v",

@@ -106,16 +106,32 @@ pub(crate) fn main(common: &crate::common::Common, a: &Settings, ensemble: &rewi
         let dir = crate::common::out_dir(&c)?;
         let path = dir.join(format!("hessian-{name}.h5"));
         let mut out = rewind_io::Output::create(&path, rewind_io::GridInfo { nx: g.nx, ny: g.ny, dx: g.dx, dy: g.dy })?;
+        crate::common::metadata(&out, &c, "hessian", p.about())?;
         out.attr("model", name)?;
         out.attr("report", &report.to_string())?;
         for f in l.fields() {
-            out.field(&format!("posterior_std_{f}"), l.part(&post.std, f)?)?;
+            let std = format!("posterior_std_{f}");
+            out.field(&std, l.part(&post.std, f)?)?;
+            out.describe(
+                &std,
+                &format!("pointwise standard deviation of the Laplace posterior, field {f}"),
+                &format!("model units of {f}"),
+            )?;
             for (j, u) in post.eigenvectors.iter().take(4).enumerate() {
-                out.field(&format!("eigenvector_{j}_{f}"), l.part(u, f)?)?;
+                let v = format!("eigenvector_{j}_{f}");
+                out.field(&v, l.part(u, f)?)?;
+                out.describe(
+                    &v,
+                    &format!(
+                        "eigenvector {j} (largest first) of the prior-preconditioned Gauss–Newton Hessian, field {f}"
+                    ),
+                    "unit vector",
+                )?;
             }
         }
-        let index: Vec<f64> = (0..post.eigenvalues.len()).map(|j| j as f64).collect();
-        out.table("eigenvalues", &[("index", &index), ("value", &post.eigenvalues)])?;
+        let index: Vec<u64> = (0..post.eigenvalues.len() as u64).collect();
+        use rewind_io::Column::{Float, Int};
+        out.table("eigenvalues", &[("index", Int(&index)), ("value", Float(&post.eigenvalues))])?;
         out.finish()?;
         let curve = rewind_io::plot::Curve {
             label: format!("{name}, k = {}", a.k),

@@ -24,6 +24,7 @@ mod schedule;
 mod sims;
 mod spec;
 mod tradeoff;
+mod units;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 

@@ -7,6 +7,7 @@ use anyhow::Result;
 use rewind_checkpoint::Strategy;
 
 use crate::config::Config;
+use crate::units::{bytes, parse_bytes};
 
 /// What a command computes, for [`check_fits`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,31 +128,6 @@ fn schedule_for_budget(f: &Footprint, need: Need, budget: u64) -> Result<(Strate
     Ok(best)
 }
 
-/// Bytes from a size as people write it: `2GiB`, `500 MB`, `64KiB`, `1e9`.
-pub(crate) fn parse_bytes(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let split = t.find(|ch: char| ch.is_ascii_alphabetic()).unwrap_or(t.len());
-    let (num, unit) = (t[..split].trim(), t[split..].trim());
-    let value: f64 = num.parse().map_err(|_| format!("cannot read {text:?} as a size (e.g. 2GiB, 500MB)"))?;
-    let scale: f64 = match unit.to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "kb" => 1e3,
-        "mb" => 1e6,
-        "gb" => 1e9,
-        "tb" => 1e12,
-        "kib" => 1024.0,
-        "mib" => 1024.0 * 1024.0,
-        "gib" => 1024.0 * 1024.0 * 1024.0,
-        "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
-        _ => return Err(format!("unknown unit {unit:?} in {text:?} (B, kB, MB, GB, TB, KiB, MiB, GiB, TiB)")),
-    };
-    let b = value * scale;
-    if !(b.is_finite() && b >= 1.0) {
-        return Err(format!("{text:?} is not a positive size"));
-    }
-    Ok(b as u64)
-}
-
 fn check_fits_in(f: &Footprint, need: Need, available: u64) -> Result<()> {
     let (state, step) = state_and_step_bytes(f, need);
     if step > available {
@@ -201,18 +177,6 @@ pub(crate) fn available_memory_bytes() -> Option<u64> {
     let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb.saturating_mul(1024))
-}
-
-/// Bytes as a person writes them: `512 B`, `8.0 KiB`, `74.5 GiB`.
-pub(crate) fn bytes(b: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 { format!("{b} B") } else { format!("{v:.1} {}", UNITS[u]) }
 }
 
 #[cfg(test)]

@@ -413,14 +413,30 @@ pub(crate) fn solve(a: &Args, ensemble: &rewind_ensemble::Ensemble) -> Result<se
             let observed = inverse.observed_field();
             out.field("truth", &truth)?;
             out.field("observed_first_time", &observed)?;
+            out.describe("truth", "the true initial vorticity", "1/time (vorticity)")?;
+            out.describe(
+                "observed_first_time",
+                "the noisy observations of the vorticity at the first observation time; NaN where the point is not observed",
+                "1/time (vorticity)",
+            )?;
             for s in &runs {
                 out.field(&format!("recovered_{}", s.method), &s.state.x)?;
+                let what = format!("the initial vorticity {} recovered", s.method);
+                out.describe(&format!("recovered_{}", s.method), &what, "1/time (vorticity)")?;
                 let col = |f: &dyn Fn(&Record) -> f64| s.history.iter().map(f).collect::<Vec<f64>>();
-                let (it, f, gn) = (col(&|r| r.iter as f64), col(&|r| r.f), col(&|r| r.grad_norm));
-                let (ng, nh) = (col(&|r| r.counts.grad as f64), col(&|r| r.counts.hvp as f64));
+                let count = |f: &dyn Fn(&Record) -> u64| s.history.iter().map(f).collect::<Vec<u64>>();
+                let (f, gn) = (col(&|r| r.f), col(&|r| r.grad_norm));
+                let (it, ng, nh) = (count(&|r| r.iter as u64), count(&|r| r.counts.grad), count(&|r| r.counts.hvp));
+                use rewind_io::Column::{Float, Int};
                 out.table(
                     &format!("history_{}", s.method),
-                    &[("iter", &it), ("objective", &f), ("grad_norm", &gn), ("gradients", &ng), ("hvps", &nh)],
+                    &[
+                        ("iter", Int(&it)),
+                        ("objective", Float(&f)),
+                        ("grad_norm", Float(&gn)),
+                        ("gradients", Int(&ng)),
+                        ("hvps", Int(&nh)),
+                    ],
                 )?;
             }
             let p = out.finish()?;
@@ -564,10 +580,20 @@ pub(crate) fn twin(
         out.attr("model", name)?;
         out.attr("report", &report.to_string())?;
         for f in l.fields() {
-            out.field(&format!("truth_{f}"), l.part(&truth, f)?)?;
-            out.field(&format!("initial_{f}"), l.part(&x0, f)?)?;
+            let units = format!("model units of {f}");
+            for (name, what, x) in
+                [("truth", "the twin run's true initial state", &truth), ("initial", "the starting point", &x0)]
+            {
+                out.field(&format!("{name}_{f}"), l.part(x, f)?)?;
+                out.describe(&format!("{name}_{f}"), &format!("{what}, field {f}"), &units)?;
+            }
             for (m, x) in &recovered {
                 out.field(&format!("recovered_{m}_{f}"), l.part(x, f)?)?;
+                out.describe(
+                    &format!("recovered_{m}_{f}"),
+                    &format!("the initial state {m} recovered, field {f}"),
+                    &units,
+                )?;
             }
         }
         out.finish()?;

@@ -59,6 +59,15 @@ pub(crate) fn main(a: &Args) -> Result<()> {
                 if let Some(o) = &mut out {
                     for f in l.fields() {
                         o.append(f, t, t as f64 * dt, l.part(x, f)?)?;
+                        if t == 0 {
+                            o.describe(
+                                f,
+                                &format!("the state field {f}, one frame per row of {f}_time"),
+                                &format!("model units of {f}"),
+                            )?;
+                            o.describe(&format!("{f}_time"), "the simulated time of each frame", "model time units")?;
+                            o.describe(&format!("{f}_step"), "the step of each frame", "steps")?;
+                        }
                     }
                 }
                 frames += 1;

@@ -159,8 +159,8 @@ pub(crate) fn main(a: &Args) -> Result<()> {
             "the {st} schedule over {} steps is a list of about {} of actions (held twice, to time its \
              generation), but {} of memory are available",
             a.steps,
-            crate::memory::bytes(need / 2),
-            crate::memory::bytes(available)
+            crate::units::bytes(need / 2),
+            crate::units::bytes(available)
         );
     }
     let (rep, actions) = measure(st, a.steps, a.write_cost, a.read_cost)?;

@@ -86,9 +86,9 @@ pub(crate) fn main(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
             "--hvp-ensemble {}: the ensemble keeps every member's product, {} each, about {} in all, \
              but {} of memory are available",
             a.hvp_ensemble,
-            crate::memory::bytes(f.points * 8),
-            crate::memory::bytes(kept),
-            crate::memory::bytes(available)
+            crate::units::bytes(f.points * 8),
+            crate::units::bytes(kept),
+            crate::units::bytes(available)
         );
     }
     if a.hvp_ensemble > 0 {

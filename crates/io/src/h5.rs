@@ -2,11 +2,15 @@
 //!
 //! Layout of a file written by [`Output`]:
 //!
-//! * root attributes: run metadata as strings (`config` holds the
-//!   configuration as TOML, `rewind_version`, …);
+//! * root attributes: the grid as numbers (`nx`, `ny` integers, `dx`,
+//!   `dy` floats, and `layout` saying how a field is stored), and run
+//!   metadata as strings (`config` holds the configuration as TOML,
+//!   `rewind_version`, …);
 //! * `/<name>`: a series of 2D fields, shape `(frames, ny, nx)`, extended
 //!   one frame at a time, with `/<name>_time` (the simulated time of each
-//!   frame) and `/<name>_step`;
+//!   frame) and `/<name>_step` (integers);
+//! * on any dataset, the string attributes `description` and `units`
+//!   ([`Output::describe`]);
 //! * `/<name>` written by [`Output::field`]: one 2D field, shape `(ny, nx)`;
 //! * `/<group>/<column>`: 1D tables (an optimisation history: `iter`, `f`,
 //!   `grad_norm`, …).
@@ -71,6 +75,27 @@ impl GridInfo {
     }
 }
 
+/// One column of a table.
+#[derive(Debug, Clone, Copy)]
+pub enum Column<'a> {
+    /// Measurements.
+    Float(&'a [f64]),
+    /// Counts and indices.
+    Int(&'a [u64]),
+}
+
+impl Column<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Column::Float(v) => v.len(),
+            Column::Int(v) => v.len(),
+        }
+    }
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 #[derive(Debug)]
 struct SeriesWriter {
     name: String,
@@ -109,7 +134,18 @@ impl Output {
         let file = File::create(atomic.tmp_path()).map_err(|e| IoError::hdf5(atomic.target(), e))?;
         let out =
             Output { file: Some(file), atomic, grid, series: Vec::new(), fields: Vec::new(), scratch: Vec::new() };
-        out.attr("grid", &format!("nx = {}, ny = {}, dx = {}, dy = {}", grid.nx, grid.ny, grid.dx, grid.dy))?;
+        let f = out.file();
+        let num = |key: &str, v: f64| f.new_attr::<f64>().create(key).and_then(|a| a.write_scalar(&v));
+        let int = |key: &str, v: u64| f.new_attr::<u64>().create(key).and_then(|a| a.write_scalar(&v));
+        int("nx", grid.nx as u64)
+            .and_then(|_| int("ny", grid.ny as u64))
+            .and_then(|_| num("dx", grid.dx))
+            .and_then(|_| num("dy", grid.dy))
+            .map_err(|e| out.err(e))?;
+        out.attr(
+            "layout",
+            "a field is an (ny, nx) array: row j is y = j dy, column i is x = i dx; a series adds a first axis, one frame per row of <name>_time and <name>_step",
+        )?;
         Ok(out)
     }
 
@@ -128,6 +164,18 @@ impl Output {
                 what: what.into(),
                 why: format!("{} values for a {} x {} grid", data.len(), self.grid.nx, self.grid.ny),
             });
+        }
+        Ok(())
+    }
+
+    /// Says what the dataset `name` holds and in which units (two string
+    /// attributes on it).
+    pub fn describe(&self, name: &str, description: &str, units: &str) -> Result<(), IoError> {
+        let ds = self.file().dataset(name).map_err(|e| self.err(e))?;
+        for (key, value) in [("description", description), ("units", units)] {
+            let v = VarLenUnicode::from_str(value)
+                .map_err(|e| IoError::Shape { what: format!("attribute {key} of {name}"), why: e.to_string() })?;
+            ds.new_attr::<VarLenUnicode>().create(key).and_then(|a| a.write_scalar(&v)).map_err(|e| self.err(e))?;
         }
         Ok(())
     }
@@ -154,11 +202,9 @@ impl Output {
             .shape((0.., ny, nx))
             .create(name)
             .map_err(|e| self.err(e))?;
-        let column = |suffix: &str| {
-            f.new_dataset::<f64>().chunk(256).fletcher32().shape(0..).create(format!("{name}_{suffix}").as_str())
-        };
-        let time = column("time").map_err(|e| self.err(e))?;
-        let step = column("step").map_err(|e| self.err(e))?;
+        let time = f.new_dataset::<f64>().chunk(256).fletcher32().shape(0..).create(format!("{name}_time").as_str());
+        let step = f.new_dataset::<u64>().chunk(256).fletcher32().shape(0..).create(format!("{name}_step").as_str());
+        let (time, step) = (time.map_err(|e| self.err(e))?, step.map_err(|e| self.err(e))?);
         self.series.push(SeriesWriter { name: name.into(), values, time, step, times: Vec::new() });
         Ok(self.series.len() - 1)
     }
@@ -177,10 +223,10 @@ impl Output {
             s.values.resize((k + 1, ny, nx))?;
             let view = ArrayView3::from_shape((1, ny, nx), &img).map_err(|e| e.to_string())?;
             s.values.write_slice(view, (k..k + 1, .., ..))?;
-            for (d, v) in [(&s.time, time), (&s.step, step as f64)] {
-                d.resize(k + 1)?;
-                d.write_slice(&[v][..], k..k + 1)?;
-            }
+            s.time.resize(k + 1)?;
+            s.time.write_slice(&[time][..], k..k + 1)?;
+            s.step.resize(k + 1)?;
+            s.step.write_slice(&[step as u64][..], k..k + 1)?;
             Ok(())
         };
         let r = write();
@@ -211,13 +257,18 @@ impl Output {
         Ok(())
     }
 
-    /// Writes a table: one 1D dataset per column under the group `group`.
-    pub fn table(&mut self, group: &str, columns: &[(&str, &[f64])]) -> Result<(), IoError> {
+    /// Writes a table: one 1D dataset per column under the group `group`
+    /// (counts as integers, measurements as floats).
+    pub fn table(&mut self, group: &str, columns: &[(&str, Column<'_>)]) -> Result<(), IoError> {
         let g = self.file().create_group(group).map_err(|e| self.err(e))?;
         for (name, data) in columns {
             let b = g.new_dataset_builder();
             let b = if data.is_empty() { b } else { b.chunk(data.len()).shuffle().deflate(DEFLATE).fletcher32() };
-            b.with_data(*data).create(*name).map_err(|e| self.err(e))?;
+            match *data {
+                Column::Float(v) => b.with_data(v).create(*name),
+                Column::Int(v) => b.with_data(v).create(*name),
+            }
+            .map_err(|e| self.err(e))?;
         }
         Ok(())
     }
@@ -249,7 +300,7 @@ impl Output {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
     /// Step of each frame.
-    pub steps: Vec<f64>,
+    pub steps: Vec<u64>,
     /// Simulated time of each frame.
     pub times: Vec<f64>,
     /// The frames, in rewind's layout.
@@ -309,12 +360,19 @@ impl Input {
         let column = |s: &str| -> Result<Vec<f64>, IoError> {
             self.file.dataset(&format!("{name}_{s}")).and_then(|d| d.read_raw::<f64>()).map_err(|e| self.err(e))
         };
-        Ok(Series { steps: column("step")?, times: column("time")?, frames })
+        let steps =
+            self.file.dataset(&format!("{name}_step")).and_then(|d| d.read_raw::<u64>()).map_err(|e| self.err(e))?;
+        Ok(Series { steps, times: column("time")?, frames })
     }
 
-    /// A column of a table.
+    /// A float column of a table.
     pub fn column(&self, group: &str, name: &str) -> Result<Vec<f64>, IoError> {
         self.file.dataset(&format!("{group}/{name}")).and_then(|d| d.read_raw::<f64>()).map_err(|e| self.err(e))
+    }
+
+    /// An integer column of a table.
+    pub fn int_column(&self, group: &str, name: &str) -> Result<Vec<u64>, IoError> {
+        self.file.dataset(&format!("{group}/{name}")).and_then(|d| d.read_raw::<u64>()).map_err(|e| self.err(e))
     }
 }
 
@@ -350,19 +408,33 @@ mod tests {
             out.append("vorticity", 10 * k, 0.2 * k as f64, f).unwrap();
         }
         out.field("truth", &frames[2]).unwrap();
-        out.table("history", &[("iter", &[0.0, 1.0, 2.0]), ("f", &[3.0, 2.0, 1.5]), ("empty", &[])]).unwrap();
+        out.describe("truth", "the true vorticity", "1/s").unwrap();
+        assert!(out.describe("nothing", "x", "y").is_err(), "only a dataset that exists");
+        let columns =
+            [("iter", Column::Int(&[0, 1, 2])), ("f", Column::Float(&[3.0, 2.0, 1.5])), ("empty", Column::Float(&[]))];
+        out.table("history", &columns).unwrap();
         assert!(!path.exists(), "nothing under the final name before finish");
         assert_eq!(out.finish().unwrap(), path);
 
         let inp = Input::open(&path, grid).unwrap();
         assert_eq!(inp.attr("config").unwrap(), "[simulation]\nn = 12\n");
         let Series { steps, times, frames: got } = inp.series("vorticity").unwrap();
-        assert_eq!(steps, vec![0.0, 10.0, 20.0, 30.0, 40.0]);
+        assert_eq!(steps, vec![0, 10, 20, 30, 40]);
         assert_eq!(times, vec![0.0, 0.2, 0.4, 0.6000000000000001, 0.8]);
         assert_eq!(got, frames, "bit-for-bit through shuffle + deflate");
         assert_eq!(inp.field("truth").unwrap(), frames[2]);
         assert_eq!(inp.column("history", "f").unwrap(), vec![3.0, 2.0, 1.5]);
         assert!(inp.column("history", "empty").unwrap().is_empty());
+        assert_eq!(inp.int_column("history", "iter").unwrap(), vec![0, 1, 2]);
+        // the grid as numbers, the steps as integers, what a dataset holds
+        let f = File::open(&path).unwrap();
+        let int = |k: &str| f.attr(k).unwrap().read_scalar::<u64>().unwrap();
+        let num = |k: &str| f.attr(k).unwrap().read_scalar::<f64>().unwrap();
+        assert_eq!((int("nx"), int("ny"), num("dx"), num("dy")), (12, 7, 0.5, 0.25));
+        assert_eq!(f.dataset("vorticity_step").unwrap().dtype().unwrap().size(), 8);
+        assert!(f.dataset("vorticity_step").unwrap().read_raw::<u64>().is_ok());
+        let text = |k: &str| f.dataset("truth").unwrap().attr(k).unwrap().read_scalar::<VarLenUnicode>().unwrap();
+        assert_eq!((text("description").as_str(), text("units").as_str()), ("the true vorticity", "1/s"));
         let xmf = std::fs::read_to_string(path.with_extension("xmf")).unwrap();
         assert!(xmf.contains("run.h5:/vorticity") && xmf.contains("run.h5:/truth"), "{xmf}");
         assert_eq!(xmf.matches("<Grid Name=\"frame").count(), 5);

@@ -29,7 +29,7 @@ use std::path::PathBuf;
 use thiserror::Error;
 
 pub use atomic::{AtomicFile, write_atomic};
-pub use h5::{GridInfo, Input, Output, Series, hdf5_library_version};
+pub use h5::{Column, GridInfo, Input, Output, Series, hdf5_library_version};
 
 /// What can go wrong with a file.
 #[derive(Debug, Error)]
