@@ -304,6 +304,13 @@ pub enum DriverError {
         /// The stepper's error.
         source: StepError,
     },
+    /// The initial state handed in (or its tangent, for an HVP) is not
+    /// finite: a bad input, not a blow-up.
+    #[error("the initial state is not finite at index {index}: a bad input, not a blow-up of the simulation")]
+    NonFiniteInput {
+        /// First non-finite entry.
+        index: usize,
+    },
     /// A step produced a non-finite state: the simulation blew up.
     #[error("the state after step {step} is not finite (at index {index}): the simulation blew up")]
     NonFiniteState {
@@ -446,7 +453,9 @@ impl<'s, 'd, T: Real, S: Stepper<T> + ?Sized, O: Objective<T> + ?Sized> Exec<'s,
         if x0.len() != len {
             return Err(DriverError::Length { what: "initial state", expected: len, got: x0.len() });
         }
-        check_state(0, x0)?;
+        if let Some(index) = first_non_finite(x0) {
+            return Err(DriverError::NonFiniteInput { index });
+        }
         for (l, st) in stores.iter().enumerate() {
             if !st.is_empty() {
                 return Err(DriverError::Store {

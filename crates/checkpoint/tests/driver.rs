@@ -402,7 +402,7 @@ fn bad_input_is_a_typed_error() {
     assert!(matches!(gradient(&mut st, &mut ob, Strategy::StoreAll, 10, &[1.0, 2.0]), Err(DriverError::Length { .. })));
     assert!(matches!(
         gradient(&mut st, &mut ob, Strategy::StoreAll, 10, &[1.0, f64::NAN, 2.0]),
-        Err(DriverError::NonFiniteState { step: 0, index: 1 })
+        Err(DriverError::NonFiniteInput { index: 1 })
     ));
     // a hand-made schedule that reads a state never stored is refused before running
     let mut bad = Strategy::Binomial { snapshots: 2 }.schedule(10).unwrap();

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use rewind_checkpoint::{
-    Counters, Kept, Objective, Observed, Outcome, SnapshotStore, StepError, Stepper, Strategy, run, run_strategy,
+    Counters, DriverError, Kept, Objective, Observed, Outcome, SnapshotStore, Stepper, Strategy, run, run_strategy,
 };
 use rewind_field::{Dual, Par};
 use rewind_optim::OptimError;
@@ -184,25 +184,32 @@ impl<M: Model + Clone, L: Loss + Clone> Problem<M, L> {
 
     /// `J(x₀)` alone: one forward run, no snapshots, no reverse sweep.
     pub fn value(&mut self, x0: &[f64]) -> Result<f64, SimError> {
-        self.layout().check_len(x0.len())?;
+        self.check_point(x0)?;
         let (mut x, mut next) = (x0.to_vec(), vec![0.0; x0.len()]);
         let (mut xbar, mut pbar) = (vec![0.0; x0.len()], vec![0.0; self.param_set().len()]);
         let n = self.steps;
         let mut j = 0.0;
+        // the same errors as the checkpointed runs give for the same input,
+        // in their order: a state that blows up is reported before a loss
+        // that is not finite (their forward sweep comes first)
+        let mut bad_loss = None;
         for t in 0..=n {
             let l = Objective::loss(&mut self.loss, t, n, &x, &mut xbar, &mut pbar)
                 .map_err(|source| SimError::At { step: t, source })?;
             if !l.is_finite() {
-                return Err(SimError::At { step: t, source: StepError::Stopped("non-finite loss") });
+                bad_loss.get_or_insert(t);
             }
             j += l;
             if t < n {
-                self.primal.step(t, &x, &mut next).map_err(|source| SimError::At { step: t, source })?;
+                self.primal.step(t, &x, &mut next).map_err(|source| DriverError::Step { step: t, source })?;
                 if let Some(index) = next.iter().position(|v| !v.is_finite()) {
-                    return Err(SimError::At { step: t, source: StepError::NonFinite { index } });
+                    return Err(DriverError::NonFiniteState { step: t, index }.into());
                 }
                 std::mem::swap(&mut x, &mut next);
             }
+        }
+        if let Some(step) = bad_loss {
+            return Err(DriverError::NonFiniteLoss { step }.into());
         }
         Ok(j)
     }
@@ -210,7 +217,7 @@ impl<M: Model + Clone, L: Loss + Clone> Problem<M, L> {
     /// `J(x₀)` and its gradient with respect to the initial state and the
     /// parameters, through the checkpointed loop.
     pub fn gradient(&mut self, x0: &[f64]) -> Result<Gradient, SimError> {
-        self.layout().check_len(x0.len())?;
+        self.check_point(x0)?;
         let out = run_strategy(&mut self.primal, &mut self.loss, self.strategy, self.steps, x0, &self.disk_dir)?;
         Ok(self.gradient_of(out))
     }
@@ -225,16 +232,28 @@ impl<M: Model + Clone, L: Loss + Clone> Problem<M, L> {
         stores: [&mut dyn SnapshotStore<f64>; 2],
         tick: &mut dyn FnMut(),
     ) -> Result<Gradient, SimError> {
-        self.layout().check_len(x0.len())?;
+        self.check_point(x0)?;
         let schedule = self.strategy.schedule(self.steps)?;
         let mut observed = Observed { inner: &mut self.primal, tick };
         let out = run(&mut observed, &mut self.loss, &schedule, x0, stores)?;
         Ok(self.gradient_of(out))
     }
 
-    /// Checks the lengths of a point and a direction `(v_x, v_p)`.
-    fn check_direction(&self, x0: &[f64], v_x: &[f64], v_p: &[f64]) -> Result<(), SimError> {
+    /// Checks a point: its length, and that it is finite (a NaN handed in
+    /// is reported as the input it is, at its index, by every entry point
+    /// alike — not as a blow-up).
+    pub(crate) fn check_point(&self, x0: &[f64]) -> Result<(), SimError> {
         self.layout().check_len(x0.len())?;
+        match x0.iter().position(|v| !v.is_finite()) {
+            Some(index) => Err(DriverError::NonFiniteInput { index }.into()),
+            None => Ok(()),
+        }
+    }
+
+    /// Checks the lengths of a point and a direction `(v_x, v_p)`, and
+    /// that all are finite.
+    fn check_direction(&self, x0: &[f64], v_x: &[f64], v_p: &[f64]) -> Result<(), SimError> {
+        self.check_point(x0)?;
         self.layout().check_len(v_x.len()).map_err(|_| SimError::Length {
             what: "direction v_x".into(),
             expected: x0.len(),
@@ -243,6 +262,11 @@ impl<M: Model + Clone, L: Loss + Clone> Problem<M, L> {
         let np = self.param_set().len();
         if v_p.len() != np {
             return Err(SimError::Length { what: "direction v_p".into(), expected: np, got: v_p.len() });
+        }
+        for (what, v) in [("direction v_x", v_x), ("direction v_p", v_p)] {
+            if let Some(i) = v.iter().position(|a| !a.is_finite()) {
+                return Err(SimError::NonFinite { what: format!("{what} (value {i})") });
+            }
         }
         Ok(())
     }

@@ -76,6 +76,17 @@ impl<M: Model, T: Components> Sim<M, T> {
         if values.len() != self.values.len() {
             return Err(SimError::Length { what: "parameters".into(), expected: self.values.len(), got: values.len() });
         }
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            // the parameter the flat index falls in, as `set_param` names it
+            let name = self
+                .params
+                .entries()
+                .iter()
+                .map(|(n, _)| n)
+                .find(|n| self.params.range(n).is_ok_and(|r| r.contains(&i)));
+            let name = name.map_or_else(|| "?".to_string(), |n| n.clone());
+            return Err(SimError::NonFinite { what: format!("parameter {name} (value {i} of the flat vector)") });
+        }
         self.values.copy_from_slice(values);
         Ok(())
     }

@@ -1,7 +1,8 @@
 //! Gauss–Newton products: equal to the Hessian in the directions in which
 //! the model is affine, symmetric and positive semidefinite,
 //! the same bits under every schedule and when a kept first sweep is
-//! replayed; gradients and HVPs on a caller's snapshot stores.
+//! replayed; gradients and HVPs on a caller's snapshot stores; bad input
+//! reported alike by every entry point.
 
 use rewind_checkpoint::Strategy;
 use rewind_field::{Components, Ctx, Grid, Par, Scalar};
@@ -306,4 +307,43 @@ fn gradient_and_hvp_on_callers_stores_are_the_same_bits_and_tick_each_step() {
     assert_eq!(ticks, got2.gradient.counters.forward_steps);
     // and the parameters are constants again afterwards
     assert_eq!(p.gradient(&x0).unwrap(), want);
+}
+
+#[test]
+fn a_non_finite_input_is_the_same_typed_error_from_every_entry_point() {
+    use rewind_checkpoint::DriverError;
+    let mut p = problem(Strategy::Binomial { snapshots: 3 });
+    let g = grid();
+    let mut x0 = g.sample(|x, y| (x + 2.0 * y).sin());
+    x0[37] = f64::NAN;
+    let v_x = g.sample(|x, _| x.cos());
+    let v_p = vec![0.3; p.param_set().len()];
+    let input = |e: SimError| matches!(e, SimError::Driver(DriverError::NonFiniteInput { index: 37 }));
+    assert!(input(p.value(&x0).unwrap_err()));
+    assert!(input(p.gradient(&x0).unwrap_err()));
+    assert!(input(p.hvp(&x0, &v_x, &v_p).unwrap_err()));
+    assert!(input(p.gauss_newton(&x0, &v_x, &v_p).unwrap_err()));
+    assert!(input(p.linearise(&x0).unwrap_err()));
+    let e = p.gradient(&x0).unwrap_err().to_string();
+    assert!(e.contains("index 37") && e.contains("not a blow-up"), "{e}");
+    // a non-finite direction, and parameters, set one way or the other
+    let x0 = g.sample(|x, y| (x + 2.0 * y).sin());
+    let mut bad_v = v_x.clone();
+    bad_v[5] = f64::INFINITY;
+    let e = p.hvp(&x0, &bad_v, &v_p).unwrap_err().to_string();
+    assert!(e.contains("direction v_x (value 5)"), "{e}");
+    let mut values = p.param_values().to_vec();
+    values[0] = f64::NAN;
+    let e = p.set_param_values(&values).unwrap_err().to_string();
+    assert!(e.contains("parameter kappa"), "{e}");
+    assert!(p.set_param("kappa", &[f64::NAN]).is_err());
+    // a run that blows up (explicit diffusion far beyond its stability
+    // bound): value and gradient name the same step and index
+    p.set_param("kappa", &[1e20]).unwrap();
+    let (a, b) = (p.value(&x0).unwrap_err(), p.gradient(&x0).unwrap_err());
+    let state = |e: &SimError| match e {
+        SimError::Driver(DriverError::NonFiniteState { step, index }) => Some((*step, *index)),
+        _ => None,
+    };
+    assert!(state(&a).is_some() && state(&a) == state(&b), "{a} vs {b}");
 }

@@ -84,7 +84,7 @@ impl<M: Model + Clone, L: Loss + Clone> Problem<M, L> {
     /// [`rewind_checkpoint::reuse`]). Changing a parameter or the strategy
     /// drops what is kept.
     pub fn linearise(&mut self, x0: &[f64]) -> Result<Gradient, SimError> {
-        self.layout().check_len(x0.len())?;
+        self.check_point(x0)?;
         let (out, kept) = run_keeping(&mut self.primal, &mut self.loss, self.strategy, self.steps, x0, &self.disk_dir)?;
         self.kept = Some(kept);
         Ok(self.gradient_of(out))
