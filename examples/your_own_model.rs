@@ -2,9 +2,7 @@
 //! (u, w), a log-parameterised diffusivity and a stimulus field as named
 //! parameters; gradient and HVP under binomial checkpointing, checked
 //! against finite differences. `cargo run --release -p rewind-examples --example your_own_model`
-use rewind_checkpoint::Strategy;
-use rewind_field::{Components, Ctx, Grid, Par, Scalar};
-use rewind_sim::{Layout, Loss, Method, Model, ParamSet, Params, Problem, SimError, State, check};
+use rewind_sim::prelude::*;
 
 #[derive(Debug, Clone)]
 struct FitzHughNagumo {
@@ -55,6 +53,10 @@ impl Loss for Final {
     }
 }
 
+fn max_abs(v: &[f64]) -> f64 {
+    v.iter().fold(0.0, |m, a| m.max(a.abs()))
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let grid = Grid::periodic_square(32, 20.0)?;
     let model = FitzHughNagumo { grid };
@@ -63,11 +65,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .layout()
         .pack(&[("u", &grid.sample(|x, y| (x * 0.3).cos() * (y * 0.2).sin())), ("w", &vec![0.0; grid.len()])])?;
     let g = problem.gradient(&x0)?;
+    let norm = |v: &[f64]| v.iter().map(|a| a * a).sum::<f64>().sqrt();
     println!(
-        "J = {:.6e}, dJ/dlog_d = {:.6e}, |dJ/dstimulus| = {:.6e}",
+        "J = {:.6e}, dJ/dlog_d = {:.6e}, |dJ/dstimulus| = {:.6e}, |dJ/du0| = {:.6e}",
         g.objective,
         g.param("log_d")?[0],
-        g.param("stimulus")?.iter().map(|a| a * a).sum::<f64>().sqrt()
+        norm(g.param("stimulus")?),
+        norm(g.state("u")?)
+    );
+    // the run alone, at chosen steps (what observations of a twin experiment are made from)
+    let states = problem.states_at(&x0, &[100, 200])?;
+    println!(
+        "max |u| at steps 100 and 200: {:.4} {:.4}",
+        max_abs(problem.layout().part(&states[0], "u")?),
+        max_abs(problem.layout().part(&states[1], "u")?)
     );
     let v_x: Vec<f64> = (0..x0.len()).map(|k| ((k % 7) as f64 - 3.0) * 1e-2).collect();
     let v_p = problem.param_direction(&[("log_d", &[1.0])])?;

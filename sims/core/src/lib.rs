@@ -29,6 +29,19 @@ mod sim;
 mod state;
 pub mod var;
 
+/// What a model author imports: `use rewind_sim::prelude::*;` brings the
+/// model and loss traits, the state and parameter types, the field types a
+/// step is written with, the integrators, the problem and its check, and
+/// the checkpoint strategies — from one place instead of three crates.
+pub mod prelude {
+    pub use crate::{
+        DerivativeCheck, Gradient, Layout, Loss, Method, Model, ParamSet, Params, Problem, SecondOrder, SimError,
+        State, TerminalMisfit, check,
+    };
+    pub use rewind_checkpoint::Strategy;
+    pub use rewind_field::{Components, Ctx, Field, Grid, Par, Scalar, Stencil};
+}
+
 pub use check::{DerivativeCheck, check};
 pub use error::SimError;
 pub use loss::{Loss, LossObjective, TerminalMisfit};

@@ -30,13 +30,34 @@ pub struct Gradient {
     pub final_state: Vec<f64>,
     /// What it cost.
     pub counters: Counters,
-    names: ParamSet,
+    names: Parts,
+}
+
+/// The names of a result's parts: the state's fields and scalars, the
+/// parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Parts {
+    layout: Layout,
+    params: ParamSet,
+}
+
+impl Parts {
+    fn state<'a>(&self, x: &'a [f64], name: &str) -> Result<&'a [f64], SimError> {
+        self.layout.part(x, name)
+    }
+    fn param<'a>(&self, p: &'a [f64], name: &str) -> Result<&'a [f64], SimError> {
+        Ok(&p[self.params.range(name)?])
+    }
 }
 
 impl Gradient {
     /// `∂J/∂p` for the parameter `name`.
     pub fn param(&self, name: &str) -> Result<&[f64], SimError> {
-        Ok(&self.params[self.names.range(name)?])
+        self.names.param(&self.params, name)
+    }
+    /// `∂J/∂x₀` for the state field or scalar `name`.
+    pub fn state(&self, name: &str) -> Result<&[f64], SimError> {
+        self.names.state(&self.x0, name)
     }
 }
 
@@ -54,7 +75,11 @@ pub struct SecondOrder {
 impl SecondOrder {
     /// The part of `∇²J v` for the parameter `name`.
     pub fn param(&self, name: &str) -> Result<&[f64], SimError> {
-        Ok(&self.params[self.gradient.names.range(name)?])
+        self.gradient.names.param(&self.params, name)
+    }
+    /// The part of `∇²J v` for the state field or scalar `name`.
+    pub fn state(&self, name: &str) -> Result<&[f64], SimError> {
+        self.gradient.names.state(&self.x0, name)
     }
 }
 
@@ -111,6 +136,10 @@ impl<M: Model + Clone, L: Loss + Clone> Problem<M, L> {
     /// The state's layout.
     pub fn layout(&self) -> &Layout {
         self.primal.layout()
+    }
+    /// The names of a result's parts.
+    pub(crate) fn parts(&self) -> Parts {
+        Parts { layout: self.layout().clone(), params: self.param_set().clone() }
     }
     /// The parameters' names and defaults.
     pub fn param_set(&self) -> &ParamSet {
@@ -180,6 +209,36 @@ impl<M: Model + Clone, L: Loss + Clone> Problem<M, L> {
             v[r].copy_from_slice(d);
         }
         Ok(v)
+    }
+
+    /// The states after the steps `at` (ascending, each at most
+    /// [`steps`](Self::steps); 0 is `x₀` itself) of a run from `x0` at the
+    /// current parameters: no loss, no tape — what making observations of a
+    /// twin experiment needs. A state blowing up is the error the
+    /// checkpointed runs give.
+    pub fn states_at(&mut self, x0: &[f64], at: &[usize]) -> Result<Vec<Vec<f64>>, SimError> {
+        self.check_point(x0)?;
+        if at.windows(2).any(|w| w[0] >= w[1]) || at.last().is_some_and(|&s| s > self.steps) {
+            return Err(SimError::Settings(format!(
+                "states at steps {at:?}: they must be increasing and at most the problem's {} steps",
+                self.steps
+            )));
+        }
+        let (mut x, mut next) = (x0.to_vec(), vec![0.0; x0.len()]);
+        let mut out = Vec::with_capacity(at.len());
+        let mut t = 0;
+        for &s in at {
+            while t < s {
+                self.primal.step(t, &x, &mut next).map_err(|source| DriverError::Step { step: t, source })?;
+                if let Some(index) = next.iter().position(|v| !v.is_finite()) {
+                    return Err(DriverError::NonFiniteState { step: t, index }.into());
+                }
+                std::mem::swap(&mut x, &mut next);
+                t += 1;
+            }
+            out.push(x.clone());
+        }
+        Ok(out)
     }
 
     /// `J(x₀)` alone: one forward run, no snapshots, no reverse sweep.
@@ -278,7 +337,7 @@ impl<M: Model + Clone, L: Loss + Clone> Problem<M, L> {
             params: out.grad_params,
             final_state: out.final_state,
             counters: out.counters,
-            names: self.param_set().clone(),
+            names: self.parts(),
         }
     }
 
@@ -337,7 +396,7 @@ impl<M: Model + Clone, L: Loss + Clone> Problem<M, L> {
             params: re(&out.grad_params),
             final_state: re(&out.final_state),
             counters: out.counters,
-            names: self.param_set().clone(),
+            names: self.parts(),
         };
         Ok(SecondOrder { gradient, x0: eps(&out.grad_x0), params: eps(&out.grad_params) })
     }

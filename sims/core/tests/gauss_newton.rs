@@ -2,7 +2,8 @@
 //! the model is affine, symmetric and positive semidefinite,
 //! the same bits under every schedule and when a kept first sweep is
 //! replayed; gradients and HVPs on a caller's snapshot stores; bad input
-//! reported alike by every entry point.
+//! reported alike by every entry point; results by part, states at chosen
+//! steps.
 
 use rewind_checkpoint::Strategy;
 use rewind_field::{Components, Ctx, Grid, Par, Scalar};
@@ -346,4 +347,28 @@ fn a_non_finite_input_is_the_same_typed_error_from_every_entry_point() {
         _ => None,
     };
     assert!(state(&a).is_some() && state(&a) == state(&b), "{a} vs {b}");
+}
+
+#[test]
+fn results_by_part_and_the_states_of_a_run_at_chosen_steps() {
+    let mut p = problem(Strategy::Binomial { snapshots: 3 });
+    let g = grid();
+    let x0 = g.sample(|x, y| (x + 2.0 * y).sin());
+    let v_x = g.sample(|x, _| x.cos());
+    let v_p = vec![0.3; p.param_set().len()];
+    let gr = p.gradient(&x0).unwrap();
+    assert_eq!(gr.state("u").unwrap(), &gr.x0[..]);
+    assert!(matches!(gr.state("q"), Err(SimError::Unknown { .. })), "q is a parameter, not a state field");
+    assert_eq!(gr.param("q").unwrap().len(), g.len());
+    let h = p.hvp(&x0, &v_x, &v_p).unwrap();
+    assert_eq!(h.state("u").unwrap(), &h.x0[..]);
+    let gn = p.gauss_newton(&x0, &v_x, &v_p).unwrap();
+    assert_eq!(gn.state("u").unwrap(), &gn.x0[..]);
+    // the run alone: x₀ at step 0, the gradient's final state at the last step, same bits
+    let states = p.states_at(&x0, &[0, 7, p.steps()]).unwrap();
+    assert_eq!(states[0], x0);
+    assert_eq!(states[2], gr.final_state);
+    for bad in [&[3usize, 3][..], &[5, 2], &[p.steps() + 1]] {
+        assert!(matches!(p.states_at(&x0, bad), Err(SimError::Settings(_))), "{bad:?}");
+    }
 }

@@ -31,7 +31,7 @@ use rewind_checkpoint::{Counters, Objective, StepError, Stepper, replay, run_kee
 use rewind_field::{Dual, Real};
 
 use super::{Gradient, Problem};
-use crate::{Loss, Model, ParamSet, SimError};
+use crate::{Loss, Model, SimError};
 
 /// The product `G v = (Gᵥ_x, Gᵥ_p)` of the Gauss–Newton matrix with a
 /// direction of (initial state, parameters).
@@ -49,13 +49,17 @@ pub struct GaussNewton {
     /// What the adjoint sweep cost; `reused_steps` counts the primal steps
     /// not run because the point's first forward sweep was kept.
     pub counters: Counters,
-    names: ParamSet,
+    names: super::Parts,
 }
 
 impl GaussNewton {
     /// The part of `G v` for the parameter `name`.
     pub fn param(&self, name: &str) -> Result<&[f64], SimError> {
-        Ok(&self.params[self.names.range(name)?])
+        self.names.param(&self.params, name)
+    }
+    /// The part of `G v` for the state field or scalar `name`.
+    pub fn state(&self, name: &str) -> Result<&[f64], SimError> {
+        self.names.state(&self.x0, name)
     }
 }
 
@@ -151,7 +155,7 @@ impl<M: Model + Clone, L: Loss + Clone> Problem<M, L> {
             tangent_steps: self.steps as u64,
             tangent_seconds,
             counters: out.counters,
-            names: self.param_set().clone(),
+            names: self.parts(),
         })
     }
 
