@@ -18,7 +18,7 @@
 //! size, so that the memory check and `--memory` work for every model.
 
 use anyhow::{Context, Result, bail};
-use rewind_checkpoint::{DriverError, SnapshotStore, StepError, Strategy};
+use rewind_checkpoint::{SnapshotStore, StepError, Strategy};
 use rewind_field::{Dual, Grid, Par};
 use rewind_sim::{DerivativeCheck, Gradient, Layout, Model, ParamSet, Problem, SecondOrder, SimError, TerminalMisfit};
 
@@ -146,20 +146,7 @@ impl<M: Model + Clone + Send> AnyProblem for Built<M> {
         rewind_sim::check(&mut self.problem, &self.x0, &self.v_x, &self.v_p, eps)
     }
     fn run(&mut self, x0: &[f64], steps: usize, each: &mut dyn FnMut(usize, &[f64]) -> Result<()>) -> Result<()> {
-        use rewind_checkpoint::Stepper;
-        let sim = self.problem.sim();
-        let (mut x, mut next) = (x0.to_vec(), vec![0.0; x0.len()]);
-        each(0, &x)?;
-        for t in 0..steps {
-            // the errors the checkpointed runs give (rewind_sim::advance's)
-            sim.step(t, &x, &mut next).map_err(|source| DriverError::Step { step: t, source })?;
-            if let Some(index) = next.iter().position(|v| !v.is_finite()) {
-                return Err(DriverError::NonFiniteState { step: t, index }.into());
-            }
-            std::mem::swap(&mut x, &mut next);
-            each(t + 1, &x)?;
-        }
-        Ok(())
+        self.problem.run(x0, steps, each)
     }
     fn truth(&self) -> &[f64] {
         &self.truth

@@ -224,21 +224,40 @@ impl<M: Model + Clone, L: Loss + Clone> Problem<M, L> {
                 self.steps
             )));
         }
-        let (mut x, mut next) = (x0.to_vec(), vec![0.0; x0.len()]);
         let mut out = Vec::with_capacity(at.len());
-        let mut t = 0;
-        for &s in at {
-            while t < s {
-                self.primal.step(t, &x, &mut next).map_err(|source| DriverError::Step { step: t, source })?;
-                if let Some(index) = next.iter().position(|v| !v.is_finite()) {
-                    return Err(DriverError::NonFiniteState { step: t, index }.into());
-                }
-                std::mem::swap(&mut x, &mut next);
-                t += 1;
+        self.run(x0, at.last().copied().unwrap_or(0), |t, x| {
+            if at.contains(&t) {
+                out.push(x.to_vec());
             }
-            out.push(x.clone());
-        }
+            Ok::<_, SimError>(())
+        })?;
         Ok(out)
+    }
+
+    /// A run of `steps` steps from `x0` at the current parameters, no loss
+    /// and no tape, calling `each(t, xₜ)` on every state from `x₀` on (to
+    /// write frames, make observations, watch a quantity); a failed step or
+    /// a state blowing up is the error the checkpointed runs give.
+    pub fn run<E: From<SimError>>(
+        &mut self,
+        x0: &[f64],
+        steps: usize,
+        mut each: impl FnMut(usize, &[f64]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.check_point(x0)?;
+        let (mut x, mut next) = (x0.to_vec(), vec![0.0; x0.len()]);
+        each(0, &x)?;
+        for t in 0..steps {
+            self.primal
+                .step(t, &x, &mut next)
+                .map_err(|source| SimError::from(DriverError::Step { step: t, source }))?;
+            if let Some(index) = next.iter().position(|v| !v.is_finite()) {
+                return Err(SimError::from(DriverError::NonFiniteState { step: t, index }).into());
+            }
+            std::mem::swap(&mut x, &mut next);
+            each(t + 1, &x)?;
+        }
+        Ok(())
     }
 
     /// `J(x₀)` alone: one forward run, no snapshots, no reverse sweep.
