@@ -22,17 +22,17 @@ use rewind_optim::{Lbfgs, NewtonCg, OptimError, Options, Problem, minimize};
 use rewind_sim::{Coarse, ControlProblem, Incremental, Spectrum, incremental, posterior};
 use serde_json::{Value, json};
 
-use crate::common::norm;
+use crate::common::{Common, norm};
 
 /// Arguments of `rewind assimilate`.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct Args {
-    /// Grid points per side.
-    #[arg(long, default_value_t = 64)]
-    pub(crate) n: usize,
-    /// Time steps (observed after 1/4, 1/2, 3/4 and all of them).
-    #[arg(long, default_value_t = 100)]
-    pub(crate) steps: usize,
+    /// The common flags. Here `--n` defaults to 64 and `--out` to
+    /// rewind-out/assimilate; the steps are observed after 1/4, 1/2, 3/4
+    /// and all of them; a configuration file may set `[simulation]` n,
+    /// steps and threads, `[gradient]` and `[output]`.
+    #[command(flatten)]
+    pub(crate) common: Common,
     /// Every STRIDE-th point along each axis is observed.
     #[arg(long, default_value_t = 4)]
     pub(crate) stride: usize,
@@ -45,9 +45,6 @@ pub(crate) struct Args {
     /// Standard deviation of B.
     #[arg(long, default_value_t = 0.5)]
     pub(crate) spread: f64,
-    /// Checkpoint schedule.
-    #[arg(long, default_value = "binomial:10")]
-    pub(crate) schedule: String,
     /// Methods, comma-separated: lbfgs, gauss-newton (Newton-CG on
     /// Gauss–Newton products), 4dvar (incremental), 4dvar-coarse
     /// (multi-incremental: the first --coarse-outer inner loops on a grid
@@ -78,21 +75,6 @@ pub(crate) struct Args {
     /// Eigenpairs of the posterior (0: no posterior).
     #[arg(long, default_value_t = 40)]
     pub(crate) posterior: usize,
-    /// Threads for the field kernels (0: all cores).
-    #[arg(long, default_value_t = 0)]
-    pub(crate) threads: usize,
-    /// Output directory.
-    #[arg(long, default_value = "rewind-out/assimilate")]
-    pub(crate) out: std::path::PathBuf,
-    /// Print the figures as one JSON object on stdout.
-    #[arg(long)]
-    pub(crate) json: bool,
-    /// No progress messages.
-    #[arg(long, short)]
-    pub(crate) quiet: bool,
-    /// Write no files (HDF5, plots): figures only.
-    #[arg(long)]
-    pub(crate) no_files: bool,
 }
 
 /// A problem that notes `(seconds since start, J)` at every gradient and
@@ -188,17 +170,98 @@ fn time_to(trace: &[(f64, f64)], j: f64) -> Option<f64> {
     trace.iter().find(|(_, f)| *f <= j).map(|(t, _)| *t)
 }
 
+/// The common flags (and configuration) as this command reads them.
+#[derive(Debug)]
+pub(crate) struct Resolved {
+    n: usize,
+    steps: usize,
+    strategy: Strategy,
+    threads: usize,
+    out: std::path::PathBuf,
+    json: bool,
+    quiet: bool,
+    no_files: bool,
+}
+
+/// The grid, steps, schedule (a memory budget's if `--memory`), threads
+/// and output directory of `a`, checked; what this flagship does not take
+/// is refused with the reason.
+fn resolve(a: &Args) -> Result<Resolved> {
+    let common = &a.common;
+    if common.sim.is_some_and(|s| s != crate::sims::SimName::Ns2d) {
+        bail!(
+            "assimilate is the ns2d flagship; for another model, `rewind optimize --sim NAME` or `rewind hessian --sim NAME`"
+        );
+    }
+    if common.size.is_some() {
+        bail!("--size is the ns2d spec's preset; assimilate takes --n and --steps (its flow is the twin's own)");
+    }
+    let set = match &common.config {
+        Some(path) => crate::config::keys_set(path)?,
+        None => Vec::new(),
+    };
+    let taken = ["simulation.n", "simulation.steps", "simulation.threads"];
+    let foreign: Vec<&String> = set
+        .iter()
+        .filter(|k| {
+            (k.starts_with("simulation.") || k.starts_with("observations.") || k.starts_with("optimize."))
+                && !taken.contains(&k.as_str())
+        })
+        .collect();
+    if !foreign.is_empty() {
+        let keys: Vec<&str> = foreign.iter().map(|k| k.as_str()).collect();
+        bail!(
+            "{} sets {}, which assimilate does not read: it takes --stride, --sigma, --methods and the rest as flags",
+            common.config.as_ref().map_or(String::new(), |p| p.display().to_string()),
+            keys.join(", ")
+        );
+    }
+    let mut c = common.config()?;
+    let given = |flag: bool, key: &str| flag || set.iter().any(|k| k == key);
+    let n = if given(common.n.is_some(), "simulation.n") { c.simulation.n } else { 64 };
+    let out = if given(common.out.is_some(), "output.dir") {
+        c.output.dir.clone()
+    } else {
+        std::path::PathBuf::from("rewind-out/assimilate")
+    };
+    c.simulation.n = n;
+    let steps = c.simulation.steps;
+    let f = crate::models::footprint(
+        crate::sims::SimName::Ns2d,
+        &Default::default(),
+        n,
+        steps,
+        crate::common::strategy(&c)?,
+    )?;
+    crate::memory::check_fits(&mut c, &f, crate::memory::Need::Hvp)?;
+    let strategy = crate::common::strategy(&c)?;
+    if !common.no_files {
+        crate::common::writable_dir(&out)?;
+    }
+    Ok(Resolved {
+        n,
+        steps,
+        strategy,
+        threads: crate::common::threads(&c),
+        out,
+        json: common.json,
+        quiet: common.quiet,
+        no_files: common.no_files,
+    })
+}
+
 /// `rewind assimilate` (also part 2 of `rewind demo`): the figures as JSON.
 pub(crate) fn solve(a: &Args) -> Result<Value> {
     let methods = a.methods.iter().map(|m| Method::parse(m)).collect::<Result<Vec<_>>>()?;
     if methods.is_empty() {
         bail!("--methods: at least one method");
     }
-    let strategy: Strategy = a.schedule.parse().with_context(|| format!("bad --schedule {:?}", a.schedule))?;
-    check(a, strategy)?;
+    let r = resolve(a)?;
+    let strategy = r.strategy;
+    check(a, &r)?;
     let settings = TwinSettings {
-        n: a.n,
-        steps: a.steps,
+        n: r.n,
+        steps: r.steps,
         stride: a.stride,
         sigma: a.sigma,
         length: a.length,
@@ -206,16 +269,16 @@ pub(crate) fn solve(a: &Args) -> Result<Value> {
         strategy,
         ..TwinSettings::default()
     };
-    let threads = if a.threads == 0 { crate::ranks::cores_per_rank() } else { a.threads };
+    let threads = r.threads;
     crate::common::global_pool(threads)?;
     let par = if threads == 1 { Par::Seq } else { Par::Threads };
     let say = |s: String| {
-        if !a.quiet && !a.json {
+        if !r.quiet && !r.json {
             eprintln!("{s}");
         }
     };
     let mut twin = Twin::new(&settings, par).context("cannot set up the twin experiment")?;
-    let (n, n_obs) = (a.n, twin.observations);
+    let (n, n_obs) = (r.n, twin.observations);
     let background = twin.background.clone();
     let chi0 = vec![0.0; background.len()];
     // the coarse copy for multi-incremental 4D-Var, made before any run so
@@ -356,13 +419,13 @@ pub(crate) fn solve(a: &Args) -> Result<Value> {
         })
     });
     let mut files = Vec::new();
-    if !a.no_files {
-        files = draw(a, &twin, &runs, best, post.as_ref().map(|(p, _)| p))?;
+    if !r.no_files {
+        files = draw(a, &r, &twin, &runs, best, post.as_ref().map(|(p, _)| p))?;
     }
     Ok(json!({
         "problem": format!(
             "recover w0 on {n}x{n} ({} unknowns), {} steps, from {n_obs} observations (every {}th point at steps {:?}, sigma {}); B Gaussian, length {}, std {}; {strategy}",
-            n * n, a.steps, a.stride, twin.times, a.sigma, a.length, a.spread
+            n * n, r.steps, a.stride, twin.times, a.sigma, a.length, a.spread
         ),
         "observations": n_obs,
         "expected_misfit_at_truth": n_obs as f64 / 2.0,
@@ -374,11 +437,18 @@ pub(crate) fn solve(a: &Args) -> Result<Value> {
 }
 
 /// The pictures and `assimilate.h5`.
-fn draw(a: &Args, twin: &Twin, runs: &[Run], best: &Run, post: Option<&rewind_sim::Posterior>) -> Result<Vec<String>> {
-    let n = a.n;
+fn draw(
+    a: &Args,
+    r: &Resolved,
+    twin: &Twin,
+    runs: &[Run],
+    best: &Run,
+    post: Option<&rewind_sim::Posterior>,
+) -> Result<Vec<String>> {
+    let n = r.n;
     let grid = rewind_io::GridInfo { nx: n, ny: n, dx: twin.grid.dx, dy: twin.grid.dy };
-    std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
-    let out = |name: &str| a.out.join(name);
+    std::fs::create_dir_all(&r.out).with_context(|| format!("cannot create {}", r.out.display()))?;
+    let out = |name: &str| r.out.join(name);
     let mut files = Vec::new();
     let (truth, background) = (&twin.truth, &twin.background);
     let error_b: Vec<f64> = background.iter().zip(truth).map(|(x, t)| x - t).collect();
@@ -467,33 +537,21 @@ fn draw(a: &Args, twin: &Twin, runs: &[Run], best: &Run, post: Option<&rewind_si
 /// `rewind assimilate`.
 pub(crate) fn main(a: &Args) -> Result<()> {
     let r = solve(a)?;
-    print_report(&r, a.json)
+    print_report(&r, a.common.json)
 }
 
 /// What `assimilate` refuses before any work: settings that would run
 /// without meaning, and a run that cannot fit in memory.
-fn check(a: &Args, strategy: Strategy) -> Result<()> {
+fn check(a: &Args, r: &Resolved) -> Result<()> {
     if a.inner == 0 {
         bail!("--inner 0: each inner loop and Newton step needs at least one CG iteration");
     }
     if a.outer == 0 {
         bail!("--outer 0: incremental 4D-Var needs at least one outer iteration");
     }
-    let (cores, most) = crate::config::thread_limit();
-    if a.threads > most {
-        bail!(
-            "--threads {}: this machine has {cores} core(s); more than {most} threads only slow the kernels down (0 = one per core)",
-            a.threads
-        );
-    }
-    let unknowns = a.n.saturating_mul(a.n);
+    let unknowns = r.n.saturating_mul(r.n);
     if a.posterior > unknowns {
-        bail!("--posterior {}: at most the {unknowns} unknowns of the {n}² initial state", a.posterior, n = a.n);
-    }
-    let f = crate::models::footprint(crate::sims::SimName::Ns2d, &Default::default(), a.n, a.steps, strategy)?;
-    crate::memory::check_footprint(&f, crate::memory::Need::Hvp)?;
-    if !a.no_files {
-        crate::common::writable_dir(&a.out)?;
+        bail!("--posterior {}: at most the {unknowns} unknowns of the {n}² initial state", a.posterior, n = r.n);
     }
     Ok(())
 }

@@ -384,15 +384,18 @@ fn key_at(text: &str, span: Option<std::ops::Range<usize>>) -> String {
     }
 }
 
-/// The keys a configuration file sets in its `[simulation]` table (read
-/// after [`Config::load`] has accepted the file).
-pub(crate) fn simulation_keys_set(path: &Path) -> anyhow::Result<Vec<String>> {
+/// The keys a configuration file sets, as `table.key` (read after
+/// [`Config::load`] has accepted the file).
+pub(crate) fn keys_set(path: &Path) -> anyhow::Result<Vec<String>> {
     let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
     let table: toml::Table = text.parse().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    Ok(match table.get("simulation") {
-        Some(toml::Value::Table(t)) => t.keys().cloned().collect(),
-        _ => Vec::new(),
-    })
+    let mut keys = Vec::new();
+    for (name, value) in &table {
+        if let toml::Value::Table(t) = value {
+            keys.extend(t.keys().map(|k| format!("{name}.{k}")));
+        }
+    }
+    Ok(keys)
 }
 
 #[cfg(test)]

@@ -90,14 +90,23 @@ pub(crate) fn main(a: &Args) -> Result<()> {
             "   (observation stride odd: no multi-incremental 4D-Var, whose coarse grid must hold the observed points)",
         );
     }
+    let common = Common {
+        n: Some(n),
+        steps: Some(c.simulation.steps),
+        schedule: Some(c.gradient.schedule.clone()),
+        threads: Some(c.simulation.threads),
+        out: Some(c.output.dir.join("assimilate")),
+        json: a.common.json,
+        quiet: a.common.quiet,
+        no_files: a.common.no_files,
+        ..Common::default()
+    };
     let flagship = assimilate::Args {
-        n,
-        steps: c.simulation.steps,
+        common,
         stride: c.observations.stride,
         sigma: 0.05,
         length: 0.5,
         spread: 0.5,
-        schedule: c.gradient.schedule.clone(),
         methods,
         outer: 10,
         coarse_factor: 2,
@@ -106,11 +115,6 @@ pub(crate) fn main(a: &Args) -> Result<()> {
         inner: 40,
         max_iter,
         posterior: 20,
-        threads: c.simulation.threads,
-        out: c.output.dir.join("assimilate"),
-        json: a.common.json,
-        quiet: a.common.quiet,
-        no_files: a.common.no_files,
     };
     let o = assimilate::solve(&flagship)?;
     if a.common.json {

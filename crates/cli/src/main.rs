@@ -146,8 +146,8 @@ fn temporaries_of(command: &Command) -> Vec<(std::path::PathBuf, &'static str)> 
         Command::Hessian(a) => Some(&a.common),
         Command::Tradeoff(a) => Some(&a.common),
         Command::Assimilate(a) => {
-            places.push((a.out.clone(), snapshots));
-            None
+            places.push((std::path::PathBuf::from("rewind-out/assimilate"), snapshots));
+            Some(&a.common)
         }
         _ => None,
     };

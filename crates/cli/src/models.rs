@@ -261,10 +261,11 @@ pub(crate) fn size_and_steps(name: SimName, c: &Config, common: &Common) -> Resu
         bail!("--size is the ns2d spec's size preset; the {} model takes --n (grid points) and --steps", name.name());
     }
     if let Some(path) = &common.config {
-        let set = crate::config::simulation_keys_set(path)?;
-        let foreign: Vec<&String> = set.iter().filter(|k| !matches!(k.as_str(), "threads")).collect();
+        let set = crate::config::keys_set(path)?;
+        let foreign: Vec<&String> =
+            set.iter().filter(|k| k.starts_with("simulation.") && k.as_str() != "simulation.threads").collect();
         if !foreign.is_empty() {
-            let keys: Vec<String> = foreign.iter().map(|k| format!("simulation.{k}")).collect();
+            let keys: Vec<&str> = foreign.iter().map(|k| k.as_str()).collect();
             bail!(
                 "{} sets {}, which only ns2d reads; the {} model takes --n and --steps",
                 path.display(),

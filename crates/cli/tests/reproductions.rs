@@ -87,7 +87,7 @@ fn nonsense_settings_are_refused_not_rounded() {
         &d,
         &[
             (&["optimize", "--members", "0"], &["--members 0"]),
-            (&["assimilate", "--threads", "100000"], &["--threads 100000", "core"]),
+            (&["assimilate", "--threads", "100000"], &["simulation.threads", "100000", "core"]),
             (&["assimilate", "--inner", "0"], &["--inner 0"]),
             (&["assimilate", "--outer", "0"], &["--outer 0"]),
             (&["assimilate", "--posterior", "100000"], &["--posterior 100000", "4096 unknowns"]),
@@ -170,6 +170,9 @@ fn flags_a_model_does_not_take_are_refused_with_the_reason() {
                 &["picks one schedule"],
             ),
             (&["tradeoff", "--schedule", "binomial:3"], &["--schedules"]),
+            (&["assimilate", "--sim", "burgers"], &["ns2d flagship"]),
+            (&["assimilate", "--size", "M"], &["--size", "--n and --steps"]),
+            (&["assimilate", "--config", "nu.toml"], &["simulation.nu", "does not read"]),
         ],
     );
 }
@@ -223,6 +226,13 @@ fn every_common_flag_is_honoured_by_every_model() {
         assert!(ok, "{model}: {err}");
         assert!(d.join(&out).join("optimize.h5").exists(), "{model}: optimize wrote nothing");
     }
+    // assimilate takes the common flags too: --n, --steps, --memory, --out
+    let argv =
+        ["assimilate", "--n", "16", "--steps", "8", "--memory", "64MiB", "--methods", "lbfgs", "--max-iter", "1"];
+    let (ok, r, err) = rewind(&d, &[&argv[..], &["--posterior", "0", "--out", "assim", "--json"]].concat());
+    assert!(ok && err.contains("memory budget 64.0 MiB: schedule"), "{err}");
+    assert!(r["problem"].as_str().unwrap().contains("16x16"), "{r}");
+    assert!(d.join("assim/assimilate.h5").exists());
     // the ns2d spec's preset is ns2d's
     let (ok, r, err) = rewind(&d, &["grad", "--size", "S", "--steps", "2", "--json", "--no-files"]);
     assert!(ok && r["grid"][0] == 32, "{err}");
