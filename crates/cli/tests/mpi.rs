@@ -156,7 +156,7 @@ fn a_member_that_blows_up_stops_every_rank_with_one_message() {
     let base = ["spec", "--size", "S", "--steps", "12", "--hvp-ensemble", "6", "-q"];
     for (ranks, fault, member, words) in [
         (3usize, "4:blowup", 4usize, "CFL number"),
-        (2, "3:nan", 3, "not finite"),
+        (2, "3:nan", 3, "direction v_x (value 33) has a non-finite value"),
         (3, "2:panic", 2, "panicked: fault injected"),
     ] {
         let mut args = base.to_vec();
