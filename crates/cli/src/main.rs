@@ -123,15 +123,24 @@ fn parse_error_line(e: &clap::Error) -> String {
 /// On SIGINT, SIGTERM or SIGHUP: this process's disk snapshots and
 /// half-written files are removed (its destructors will not run), one line
 /// says so, and it exits with 130.
-fn on_interrupt(places: Vec<(std::path::PathBuf, &'static str)>) {
+///
+/// Under `mpirun` only rank 0 says it, and no rank says it after an error
+/// of its own: when one rank fails, mpirun terminates the others with
+/// SIGTERM, and the job's failure is already said in one line.
+fn on_interrupt(places: Vec<(std::path::PathBuf, &'static str)>, root: bool) {
     let _ = ctrlc::set_handler(move || {
         let removed: usize = places.iter().map(|(d, prefix)| rewind_checkpoint::leftovers::remove_own(d, prefix)).sum();
-        say_error(&anyhow::anyhow!(
-            "interrupted by a signal; removed what this run left unfinished on disk ({removed} entries)"
-        ));
+        if root && !ERROR_SAID.load(std::sync::atomic::Ordering::SeqCst) {
+            say_error(&anyhow::anyhow!(
+                "interrupted by a signal; removed what this run left unfinished on disk ({removed} entries)"
+            ));
+        }
         std::process::exit(130);
     });
 }
+
+/// Whether this process has said its error line.
+static ERROR_SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Where this run may leave temporaries: the snapshot and output
 /// directories of its configuration, and the working directory.
@@ -162,7 +171,6 @@ fn temporaries_of(command: &Command) -> Vec<(std::path::PathBuf, &'static str)> 
 
 fn main() {
     let cli = parse();
-    on_interrupt(temporaries_of(&cli.command));
     let ensemble = match ranks::init() {
         Ok(e) => e,
         Err(e) => {
@@ -170,6 +178,7 @@ fn main() {
             std::process::exit(1);
         }
     };
+    on_interrupt(temporaries_of(&cli.command), ensemble.is_root());
     let result = run(cli.command, &ensemble);
     let root = ensemble.is_root();
     // finalises MPI: `exit` below would skip it
@@ -194,6 +203,7 @@ fn main() {
 /// failed rank could land inside the line.
 fn say_error(e: &anyhow::Error) {
     use std::io::Write;
+    ERROR_SAID.store(true, std::sync::atomic::Ordering::SeqCst);
     let line = format!("rewind: error: {}\n", one_line(e));
     let mut err = std::io::stderr().lock();
     let _ = err.write_all(line.as_bytes());
