@@ -181,18 +181,22 @@ fn main() {
     on_interrupt(temporaries_of(&cli.command), ensemble.is_root());
     let result = run(cli.command, &ensemble);
     let root = ensemble.is_root();
-    // finalises MPI: `exit` below would skip it
-    drop(ensemble);
-    if let Err(e) = result {
+    if let Err(e) = &result {
         // an ensemble's failure is reported alike on every rank: rank 0 says
-        // it; an error of this rank alone is said by this rank
+        // it; an error of this rank alone is said by this rank. Said before
+        // MPI is finalised: no rank can end (and have mpirun terminate the
+        // others) before rank 0 has said it
         let shared = e.chain().any(|c| {
             c.downcast_ref::<rewind_sim::SimError>().is_some_and(is_ensemble)
                 || c.is::<rewind_ensemble::EnsembleError>()
         });
         if root || !shared {
-            say_error(&e);
+            say_error(e);
         }
+    }
+    // finalises MPI: `exit` below would skip it
+    drop(ensemble);
+    if result.is_err() {
         std::process::exit(1);
     }
 }
