@@ -233,16 +233,66 @@ fn load(path: &Path, config: &str) -> Result<Saved> {
     Ok(saved)
 }
 
+/// What one method's resumable run works on: a first guess, an identity
+/// (a saved run resumes only under the same one), and the objective the
+/// solvers see.
+trait Source {
+    /// The first guess.
+    fn start(&self) -> Vec<f64>;
+    /// What a saved run must have been started with to be resumed.
+    fn identity(&self) -> String;
+    /// The objective, with Gauss–Newton products as its Hessian products
+    /// if `gauss_newton`.
+    fn objective(&mut self, gauss_newton: bool) -> Result<Box<dyn Problem + '_>>;
+}
+
+/// ns2d's inverse problem (and its ensemble of members).
+struct Ns2dSource<'a> {
+    inverse: &'a mut Inverse,
+    ensemble: &'a rewind_ensemble::Ensemble,
+    config: String,
+}
+
+impl Source for Ns2dSource<'_> {
+    fn start(&self) -> Vec<f64> {
+        vec![0.0; self.inverse.problem.dim()]
+    }
+    fn identity(&self) -> String {
+        self.config.clone()
+    }
+    fn objective(&mut self, gauss_newton: bool) -> Result<Box<dyn Problem + '_>> {
+        objective(self.inverse, self.ensemble, gauss_newton)
+    }
+}
+
+/// Another model's twin experiment, from its default state.
+struct TwinSource<'a> {
+    problem: &'a mut dyn crate::models::AnyProblem,
+    identity: String,
+}
+
+impl Source for TwinSource<'_> {
+    fn start(&self) -> Vec<f64> {
+        self.problem.x0().to_vec()
+    }
+    fn identity(&self) -> String {
+        self.identity.clone()
+    }
+    fn objective(&mut self, gauss_newton: bool) -> Result<Box<dyn Problem + '_>> {
+        Ok(if gauss_newton { self.problem.as_gauss_newton() } else { Box::new(self.problem.as_optim()) })
+    }
+}
+
 /// Runs (or resumes) one method to its end.
 fn one_method(
     a: &Args,
     c: &Config,
-    inverse: &mut Inverse,
+    source: &mut dyn Source,
     method: Method,
     dir: &Path,
     ensemble: &rewind_ensemble::Ensemble,
 ) -> Result<Saved> {
-    let config = c.to_toml();
+    let config = source.identity();
     let root = ensemble.is_root();
     let path = dir.join(format!("optimize-{method}.json"));
     let save = |s: &Saved| -> Result<()> {
@@ -260,8 +310,8 @@ fn one_method(
         }
         s
     } else {
-        let x0 = vec![0.0; inverse.problem.dim()];
-        let mut objective = objective(inverse, ensemble, false)?;
+        let x0 = source.start();
+        let mut objective = source.objective(false)?;
         let mut p = Counted::new(&mut *objective);
         let mut g = vec![0.0; x0.len()];
         let f = p.value_grad(&x0, &mut g).context("the objective failed at the first guess")?;
@@ -294,7 +344,7 @@ fn one_method(
         }
         let t0 = Instant::now();
         let step = {
-            let mut objective = objective(inverse, ensemble, method == Method::GaussNewton)?;
+            let mut objective = source.objective(method == Method::GaussNewton)?;
             let mut p = Counted { inner: &mut *objective, counts: saved.counts };
             let r = saved.solver.next_iter(&mut p, &mut saved.state);
             saved.counts = p.counts;
@@ -349,10 +399,7 @@ pub(crate) fn main(a: &Args, ensemble: &rewind_ensemble::Ensemble) -> Result<()>
         if a.members > 1 {
             bail!("--members is for the ns2d problem (the viscosity ensemble)");
         }
-        if a.restart || a.abort_after.is_some() {
-            bail!("--restart is for the ns2d inverse problem, the resumable one; the other models' runs start afresh");
-        }
-        return twin(&a.common, &a.method, a.max_iter);
+        return twin(a, ensemble);
     }
     let report = solve(a, ensemble)?;
     if ensemble.is_root() {
@@ -381,7 +428,8 @@ pub(crate) fn solve(a: &Args, ensemble: &rewind_ensemble::Ensemble) -> Result<se
         let mut inverse = Inverse::new(&c)?.with_members(&c, a.members, a.member_spread)?;
         let mut runs = Vec::new();
         for &m in &c.optimize.methods {
-            runs.push(one_method(a, &c, &mut inverse, m, &dir, ensemble)?);
+            let mut source = Ns2dSource { inverse: &mut inverse, ensemble, config: c.to_toml() };
+            runs.push(one_method(a, &c, &mut source, m, &dir, ensemble)?);
         }
         let truth = inverse.truth.clone();
         let mut rows = Vec::new();
@@ -518,55 +566,49 @@ pub(crate) fn print_report(r: &serde_json::Value, json: bool) -> Result<()> {
 
 /// `rewind optimize --sim NAME` for the models other than ns2d: recover
 /// the twin experiment's initial state from the default one with each
-/// method, and print iterations, gradients, HVPs, time, final `J` and the
-/// error against the truth.
-pub(crate) fn twin(
-    common: &crate::common::Common,
-    methods: &[crate::config::Method],
-    max_iter: Option<usize>,
-) -> Result<()> {
-    use crate::config::Method;
-    use rewind_optim::{Adam, FirstOrder, GradientDescent, Lbfgs, NewtonCg, Options, TrustRegionCg, minimize};
-    let (mut p, c) = crate::models::from_args(common, crate::memory::Need::Hvp)?;
+/// method — resumable as ns2d's runs are — and print iterations,
+/// gradients, HVPs, time, final `J` and the error against the truth.
+pub(crate) fn twin(a: &Args, ensemble: &rewind_ensemble::Ensemble) -> Result<()> {
+    let common = &a.common;
+    let (mut p, mut c) = crate::models::from_args(common, crate::memory::Need::Hvp)?;
     let name = crate::models::chosen(common).name();
-    let methods = if methods.is_empty() { c.optimize.methods.clone() } else { methods.to_vec() };
+    if !a.method.is_empty() {
+        c.optimize.methods = a.method.clone();
+    }
+    if let Some(m) = a.max_iter {
+        c.optimize.max_iter = m;
+    }
+    let methods = c.optimize.methods.clone();
     let x0 = p.x0().to_vec();
     let truth = p.truth().to_vec();
     let norm = |v: &[f64]| v.iter().map(|a| a * a).sum::<f64>().sqrt();
     let err0 = norm(&x0.iter().zip(&truth).map(|(a, b)| a - b).collect::<Vec<_>>());
     // errors relative to the truth's size, as the ns2d problem and assimilate report them
     let tnorm = norm(&truth).max(f64::MIN_POSITIVE);
+    let grid = *p.layout().grid();
+    // a saved run resumes only for the same model, grid, steps and configuration
+    let identity = format!("{}\n# model {name}, grid {}x{}, {} steps\n", c.to_toml(), grid.nx, grid.ny, p.steps());
+    let dir = if common.no_files { c.output.dir.clone() } else { common::out_dir(&c)? };
+    // the kernels in the global pool, as for ns2d (the runner may talk to
+    // the other ranks from the main thread)
+    common::global_pool(common::threads(&c))?;
+    let mut runs = Vec::new();
+    for &m in &methods {
+        let mut source = TwinSource { problem: p.as_mut(), identity: identity.clone() };
+        runs.push(one_method(a, &c, &mut source, m, &dir, ensemble)?);
+    }
     let mut rows = Vec::new();
     let mut recovered: Vec<(String, Vec<f64>)> = Vec::new();
-    crate::common::pool(&c)?.install(|| -> Result<()> {
-        let mut g = vec![0.0; x0.len()];
-        let j0 = p.as_optim().value_grad(&x0, &mut g).with_context(|| format!("the {name} gradient failed"))?;
-        let g0 = norm(&g);
-        let opts =
-            Options { grad_tol: c.optimize.rel_grad_tol * g0, max_iter: max_iter.unwrap_or(c.optimize.max_iter) };
-        for &m in &methods {
-            let o = &c.optimize;
-            let t0 = std::time::Instant::now();
-            let r = match m {
-                Method::Adam => minimize(&mut FirstOrder(Adam::new(o.learning_rate)), p.as_optim(), &x0, &opts),
-                Method::Gd => minimize(&mut GradientDescent { step: 1.0 }, p.as_optim(), &x0, &opts),
-                Method::Lbfgs => minimize(&mut Lbfgs::new(o.memory), p.as_optim(), &x0, &opts),
-                Method::NewtonCg => minimize(&mut NewtonCg::new(o.max_cg), p.as_optim(), &x0, &opts),
-                Method::TrustRegion => minimize(&mut TrustRegionCg::new(1.0, o.max_cg), p.as_optim(), &x0, &opts),
-                Method::GaussNewton => minimize(&mut NewtonCg::new(o.max_cg), &mut *p.as_gauss_newton(), &x0, &opts),
-            }
-            .with_context(|| format!("{m} on {name} failed"))?;
-            let secs = t0.elapsed().as_secs_f64();
-            let err = norm(&r.state.x.iter().zip(&truth).map(|(a, b)| a - b).collect::<Vec<_>>());
-            recovered.push((m.to_string(), r.state.x.clone()));
-            rows.push(serde_json::json!({
-                "method": m.to_string(), "iterations": r.state.iter, "gradients": r.counts.grad, "hvps": r.counts.hvp,
-                "wall_s": secs, "objective_at_start": j0, "objective": r.state.f,
-                "error_vs_truth": err / tnorm, "error_vs_truth_at_start": err0 / tnorm,
-            }));
-        }
-        Ok(())
-    })?;
+    for s in &runs {
+        let err = norm(&s.state.x.iter().zip(&truth).map(|(a, b)| a - b).collect::<Vec<_>>());
+        recovered.push((s.method.to_string(), s.state.x.clone()));
+        rows.push(serde_json::json!({
+            "method": s.method.to_string(), "iterations": s.state.iter, "gradients": s.counts.grad, "hvps": s.counts.hvp,
+            "termination": format!("{:?}", s.termination.unwrap_or(Termination::MaxIterations)),
+            "wall_s": s.seconds, "objective_at_start": s.history.first().map_or(f64::NAN, |r| r.f), "objective": s.state.f,
+            "error_vs_truth": err / tnorm, "error_vs_truth_at_start": err0 / tnorm,
+        }));
+    }
     let report =
         serde_json::json!({ "model": name, "steps": p.steps(), "schedule": c.gradient.schedule, "runs": rows });
     if !common.no_files {

@@ -152,7 +152,6 @@ fn flags_a_model_does_not_take_are_refused_with_the_reason() {
             (&["run", "--sim", "gray-scott", "--config", "nu.toml"], &["simulation.nu", "only ns2d reads"]),
             (&["grad", "--sim", "burgers", "--memory", "1B"], &["memory budget 1 B is too small"]),
             (&["demo", "--sim", "burgers"], &["ns2d flagship", "--sim burgers"]),
-            (&["optimize", "--sim", "burgers", "--restart"], &["--restart"]),
             (&["hvp", "--sim", "lorenz96", "--n", "2"], &["--n 2", "lorenz96 model needs at least 4"]),
             (&["grad", "--sim", "burgers", "--steps", "0"], &["--steps 0", "at least one step"]),
             (
@@ -360,4 +359,23 @@ fn an_interrupted_run_removes_its_snapshots_and_says_so() {
         assert!(err.starts_with("rewind: error: interrupted"), "SIG{signal}: {err}");
         assert_eq!(left(), Vec::<String>::new(), "SIG{signal}: the snapshots are removed at once");
     }
+}
+
+#[test]
+fn every_models_optimisation_resumes_and_is_not_mixed_with_another_models() {
+    let d = scratch("resume");
+    let argv = ["optimize", "--sim", "burgers", "--steps", "10", "--method", "lbfgs", "--max-iter", "3", "--json"];
+    let (ok, first, err) = rewind(&d, &argv);
+    assert!(ok, "{err}");
+    assert!(d.join("rewind-out/optimize-lbfgs.json").exists(), "the run is saved as it goes");
+    // the same command again: the finished run is read back, not redone
+    let (ok, again, err) = rewind(&d, &argv);
+    assert!(ok && err.contains("resuming from iteration 3"), "{err}");
+    assert_eq!(first["runs"][0]["objective"], again["runs"][0]["objective"]);
+    // another model's saved run is not taken for this one's
+    let other = ["optimize", "--sim", "gray-scott", "--steps", "10", "--method", "lbfgs", "--max-iter", "3"];
+    let (ok, _, err) = rewind(&d, &other);
+    assert!(!ok && err.contains("another configuration"), "{err}");
+    let (ok, _, err) = rewind(&d, &[&other[..], &["--restart"]].concat());
+    assert!(ok, "--restart starts it afresh: {err}");
 }
