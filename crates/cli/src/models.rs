@@ -14,8 +14,9 @@
 //! stability bound), `--steps` its steps; ns2d also reads the
 //! configuration's `[simulation]` physics and `--size`, which the others
 //! refuse. Before anything of the requested size is built, [`footprint`]
-//! says what it will hold, measured on the model's own step at its default
-//! size, so that the memory check and `--memory` work for every model.
+//! says what it will hold, measured on the model's own recorded step at two
+//! small sizes, so that the memory check and `--memory` work for every
+//! model.
 
 use anyhow::{Context, Result, bail};
 use rewind_checkpoint::{SnapshotStore, StepError, Strategy};
@@ -292,8 +293,9 @@ pub(crate) fn size_and_steps(name: SimName, c: &Config, common: &Common) -> Resu
 }
 
 /// What the problem of `name` at grid size `n` will hold, before it is
-/// built: its state's size, and a recorded step's arena per state value
-/// measured on one step of the model at its default size.
+/// built: its state's size, and a recorded step's arena — per state value
+/// and fixed — measured on one step of the model at its default size and
+/// at four times as many values (small runs: a few milliseconds).
 pub(crate) fn footprint(name: SimName, c: &Config, n: usize, steps: usize, strategy: Strategy) -> Result<Footprint> {
     let n2 = (n as u64).saturating_mul(n as u64);
     let (fields, points) = match name {
