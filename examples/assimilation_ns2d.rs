@@ -21,7 +21,7 @@ use rewind_sim::{Coarse, Ensemble, Incremental, Spectrum, incremental, posterior
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let settings = TwinSettings::default();
-    let mut twin = Twin::new(&settings, Par::Threads)?;
+    let mut twin = Twin::new(&settings, Par::Pool)?;
     println!(
         "{n}x{n}, {} steps, {} observations; background error {:.3}; misfit expected at the truth about {}",
         settings.steps,

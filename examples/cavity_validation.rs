@@ -18,7 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let dt = Params::stable_dt(n, re as f64, 1.0);
         let p = Params { n, reynolds: re as f64, lid: 1.0, dt };
-        let mut st = stepper::<f64>(p.clone(), Par::Threads)?;
+        let mut st = stepper::<f64>(p.clone(), Par::Pool)?;
         let t = Instant::now();
         let (w, steps) = run_to_steady(&mut st, 1e-5, 200_000)?;
         let secs = t.elapsed().as_secs_f64();

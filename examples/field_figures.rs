@@ -31,7 +31,7 @@ fn main() {
     if std::env::args().any(|a| a == "--steps") {
         return steps(budget, &one, &two);
     }
-    println!("field operations, 2 threads (Par::Threads), best of 5 batches; VJP = (record + sweep) - primal");
+    println!("field operations, 2 threads (Par::Pool), best of 5 batches; VJP = (record + sweep) - primal");
     for n in [128usize, 256, 512] {
         let g = Grid::periodic_square(n, 2.0 * std::f64::consts::PI).expect("grid");
         let a = g.sample(|x, y| x.sin() * (2.0 * y).cos() + 0.3);
@@ -47,19 +47,17 @@ fn main() {
         for op in OPS {
             let (tp, tr, tj) = two.install(|| {
                 let tp = seconds_per_call(budget, || {
-                    tape.eval(Par::Threads, |c| apply(op, c.input(&a).expect("len"), c.input(&b).expect("len")).value())
+                    tape.eval(Par::Pool, |c| apply(op, c.input(&a).expect("len"), c.input(&b).expect("len")).value())
                 });
                 let tr = seconds_per_call(budget, || {
-                    tape.record(Par::Threads, |c| {
+                    tape.record(Par::Pool, |c| {
                         let fa = c.input(&a).expect("len");
                         let s = apply(op, fa, c.input(&b).expect("len"));
                         c.gradient(s).map(|adj| adj.field(fa)[0])
                     })
                 });
                 let tj = seconds_per_call(budget, || {
-                    dtape.eval(Par::Threads, |c| {
-                        apply(op, c.input(&ad).expect("len"), c.input(&bd).expect("len")).value()
-                    })
+                    dtape.eval(Par::Pool, |c| apply(op, c.input(&ad).expect("len"), c.input(&bd).expect("len")).value())
                 });
                 (tp, tr, tj)
             });
@@ -162,8 +160,8 @@ fn steps(budget: Duration, one: &rayon::ThreadPool, two: &rayon::ThreadPool) {
                 pool.install(|| {
                     let run = || {
                         (
-                            step_figures(ns2d.clone(), &w0, Par::Threads, budget).expect("ns2d step"),
-                            step_figures(sw, &x0, Par::Threads, budget).expect("shallow-water step"),
+                            step_figures(ns2d.clone(), &w0, Par::Pool, budget).expect("ns2d step"),
+                            step_figures(sw, &x0, Par::Pool, budget).expect("shallow-water step"),
                         )
                     };
                     if fused { run() } else { rewind_field::unfused(run) }

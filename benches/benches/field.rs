@@ -80,15 +80,13 @@ fn field_ops(c: &mut Criterion) {
             // the kernels run in the 2-thread pool (installed once per sample batch)
             group.bench_function(BenchmarkId::new(format!("{op:?}/primal"), n), |bch| {
                 two.install(|| {
-                    bch.iter(|| {
-                        tape.eval(Par::Threads, |c| apply(op, c.input(&a).unwrap(), c.input(&b).unwrap()).value())
-                    })
+                    bch.iter(|| tape.eval(Par::Pool, |c| apply(op, c.input(&a).unwrap(), c.input(&b).unwrap()).value()))
                 })
             });
             group.bench_function(BenchmarkId::new(format!("{op:?}/primal+vjp"), n), |bch| {
                 two.install(|| {
                     bch.iter(|| {
-                        tape.record(Par::Threads, |c| {
+                        tape.record(Par::Pool, |c| {
                             let fa = c.input(&a).unwrap();
                             let s = apply(op, fa, c.input(&b).unwrap());
                             c.gradient(s).unwrap().field(fa)[0]
@@ -99,7 +97,7 @@ fn field_ops(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new(format!("{op:?}/jvp"), n), |bch| {
                 two.install(|| {
                     bch.iter(|| {
-                        dtape.eval(Par::Threads, |c| apply(op, c.input(&ad).unwrap(), c.input(&bd).unwrap()).value())
+                        dtape.eval(Par::Pool, |c| apply(op, c.input(&ad).unwrap(), c.input(&bd).unwrap()).value())
                     })
                 })
             });
@@ -256,8 +254,8 @@ fn steps(c: &mut Criterion) {
         let quick = Duration::from_millis(50);
         let figures = two.install(|| {
             (
-                step_figures(ns2d.clone(), &w0, Par::Threads, quick).expect("ns2d"),
-                step_figures(sw, &x0, Par::Threads, quick).expect("shallow water"),
+                step_figures(ns2d.clone(), &w0, Par::Pool, quick).expect("ns2d"),
+                step_figures(sw, &x0, Par::Pool, quick).expect("shallow water"),
             )
         });
         for (name, f) in [("ns2d", figures.0), ("shallow water", figures.1)] {
@@ -270,7 +268,7 @@ fn steps(c: &mut Criterion) {
         }
         macro_rules! model {
             ($name:literal, $model:expr, $x0:expr) => {
-                let mut sim = rewind_sim::Sim::<_, f64>::new($model, Par::Threads).expect("sim");
+                let mut sim = rewind_sim::Sim::<_, f64>::new($model, Par::Pool).expect("sim");
                 let x0: &[f64] = $x0;
                 let (mut next, mut xbar, mut pbar) =
                     (vec![0.0; x0.len()], vec![0.0; x0.len()], vec![0.0; rewind_checkpoint::Stepper::param_len(&sim)]);

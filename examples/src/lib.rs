@@ -139,10 +139,10 @@ pub mod field_ops {
     }
 
     /// One taped vorticity right-hand side from `w0` and its reverse sweep
-    /// (the kernels run with [`Par::Threads`] in the current pool); returns one
+    /// (the kernels run with [`Par::Pool`] in the current pool); returns one
     /// entry of the gradient.
     pub fn taped_rhs_step(tape: &mut FieldTape<f64>, w0: &[f64]) -> Result<f64, FieldError> {
-        tape.record(Par::Threads, |c| {
+        tape.record(Par::Pool, |c| {
             let w = c.input(w0)?;
             let psi = w.poisson();
             let rhs = psi.arakawa(w)? + w.laplacian() * 1e-3 - w * 0.1;

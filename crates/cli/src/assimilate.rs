@@ -271,7 +271,7 @@ pub(crate) fn solve(a: &Args) -> Result<Value> {
     };
     let threads = r.threads;
     crate::common::global_pool(threads)?;
-    let par = if threads == 1 { Par::Seq } else { Par::Threads };
+    let par = if threads == 1 { Par::Seq } else { Par::Pool };
     let say = |s: String| {
         if !r.quiet && !r.json {
             eprintln!("{s}");

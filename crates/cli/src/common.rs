@@ -181,7 +181,7 @@ pub(crate) fn ns2d<T: Components>(c: &Config) -> Result<Sim<Ns2d, T>> {
 }
 
 pub(crate) fn par(c: &Config) -> Par {
-    if threads(c) == 1 { Par::Seq } else { Par::Threads }
+    if threads(c) == 1 { Par::Seq } else { Par::Pool }
 }
 
 /// Threads of the configuration: `simulation.threads`, or with 0 one per

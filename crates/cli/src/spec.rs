@@ -118,7 +118,7 @@ pub(crate) fn main(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
     let bar = crate::common::progress_bar(total, phase.label(), a.quiet);
     let r = pool
         .install(|| {
-            spec::run_observed(case, strategy, Par::Threads, |p| {
+            spec::run_observed(case, strategy, Par::Pool, |p| {
                 if p != phase {
                     phase = p;
                     bar.set_message(p.label());
@@ -206,7 +206,7 @@ fn shallow_water(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
     let bar = crate::common::progress_bar(total, phase.label(), a.quiet);
     let r = pool
         .install(|| {
-            sw::run_observed(case, strategy, Par::Threads, |p| {
+            sw::run_observed(case, strategy, Par::Pool, |p| {
                 if p != phase {
                     phase = p;
                     bar.set_message(p.label());
@@ -300,11 +300,11 @@ type SpecProblem = rewind_sim::Problem<rewind_ns2d::Ns2d, rewind_ns2d::TerminalM
 fn spec_problem(case: spec::Case, strategy: Strategy) -> Result<SpecProblem> {
     let n = case.size.table().0;
     let p = spec::params(case.size);
-    let mut st = rewind_ns2d::stepper::<f64>(p.clone(), Par::Threads)?;
+    let mut st = rewind_ns2d::stepper::<f64>(p.clone(), Par::Pool)?;
     let target = spec::advance(&mut st, &spec::field_b(n), case.steps)?;
     let area = (2.0 * std::f64::consts::PI / n as f64).powi(2);
     let loss = rewind_ns2d::TerminalMisfit { target, area };
-    Ok(rewind_sim::Problem::new(rewind_ns2d::Ns2d::new(p)?, loss, strategy, case.steps, Par::Threads)?)
+    Ok(rewind_sim::Problem::new(rewind_ns2d::Ns2d::new(p)?, loss, strategy, case.steps, Par::Pool)?)
 }
 
 /// `k` HVPs of the spec's objective at ω_A, member `j` in the direction `v`

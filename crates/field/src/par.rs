@@ -9,14 +9,16 @@
 //! between the loops of a time step: handing a loop over costs about a
 //! microsecond, where waking one of rayon's sleeping workers cost 25–35 µs
 //! on the 2-vCPU machine of the figures. How many threads a kernel uses is
-//! the size of the current rayon pool (so `ThreadPool::install` and
-//! `rewind --threads` set it), capped by the cores.
+//! a count given with [`Par::Threads`], or with [`Par::Pool`] the size of
+//! the current rayon pool (so `ThreadPool::install` and `rewind --threads`
+//! set it), capped by the cores.
 
 use std::mem::MaybeUninit;
 
 use rewind_team::{ChunksMut, InitChunks};
 
-/// The work from which a kernel uses threads with [`Par::Threads`], in
+/// The work from which a kernel uses threads with [`Par::Pool`] or
+/// [`Par::Threads`], in
 /// units of one elementwise `f64` operation per point (a kernel's *weight*
 /// says how many such units one of its points costs; an operation on dual
 /// numbers of `p` components counts `p²`: a product of `Dual<f64>` is
@@ -45,15 +47,21 @@ pub mod weight {
     pub const FFT: usize = 4;
 }
 
-/// How a kernel may use threads.
+/// How a kernel may use threads. Results are the same bits whichever is
+/// chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Par {
     /// One thread.
     Seq,
-    /// As many threads as the current rayon pool has (capped by the
-    /// cores), from [`PAR_WORK`] and [`PAR_MIN_POINTS`] on.
+    /// As many threads as the current rayon pool has (so
+    /// `ThreadPool::install` and `rewind --threads` set it), capped by the
+    /// cores, from [`PAR_WORK`] and [`PAR_MIN_POINTS`] on.
     #[default]
-    Threads,
+    Pool,
+    /// Up to this many threads (capped by the cores), from [`PAR_WORK`]
+    /// and [`PAR_MIN_POINTS`] on: a thread count given to a problem, with
+    /// no rayon pool to set up.
+    Threads(usize),
 }
 
 impl Par {
@@ -63,13 +71,17 @@ impl Par {
     pub fn threads<T>(self, len: usize, weight: usize) -> usize {
         // arithmetic on dual numbers of p f64 parts costs ~p² f64 operations
         let parts = (std::mem::size_of::<T>() / 8).max(1);
-        if self != Par::Threads || len < PAR_MIN_POINTS || len * weight * parts * parts < PAR_WORK {
+        if self == Par::Seq || len < PAR_MIN_POINTS || len * weight * parts * parts < PAR_WORK {
             return 1;
         }
-        // a one-thread pool never starts the team
-        match rayon::current_num_threads() {
-            1 => 1,
-            pool => pool.min(rewind_team::workers() + 1),
+        let asked = match self {
+            Par::Threads(n) => n,
+            _ => rayon::current_num_threads(),
+        };
+        // one thread never starts the team
+        match asked {
+            0 | 1 => 1,
+            n => n.min(rewind_team::workers() + 1),
         }
     }
 
@@ -219,7 +231,7 @@ mod tests {
         let row_max = |i: usize| src[i * ny..(i + 1) * ny].iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
         for threads in [1, 2, 3] {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-            for par in [Par::Seq, Par::Threads] {
+            for par in [Par::Seq, Par::Pool] {
                 let (max, copied) = pool.install(|| {
                     let mut dst = vec![0.0; src.len()];
                     copy(par, &mut dst, &src, ny);
@@ -229,6 +241,6 @@ mod tests {
                 assert_eq!(copied, src, "{threads} threads, {par:?}");
             }
         }
-        assert_eq!(max_rows(Par::Threads, 0, 0, 1, row_max), f64::NEG_INFINITY);
+        assert_eq!(max_rows(Par::Pool, 0, 0, 1, row_max), f64::NEG_INFINITY);
     }
 }

@@ -96,7 +96,7 @@ fn a_reused_tape_allocates_nothing_in_steady_state() {
     // 128² (stencils, FFT), 256² and 512² (all kernels) go parallel, see
     // rewind_field::par::PAR_WORK: the team's paths are counted too
     count_the_team();
-    for (n, par) in [(32, Par::Seq), (128, Par::Seq), (128, Par::Threads), (256, Par::Threads), (512, Par::Threads)] {
+    for (n, par) in [(32, Par::Seq), (128, Par::Seq), (128, Par::Pool), (256, Par::Pool), (512, Par::Pool)] {
         let g = Grid::periodic_square(n, 2.0 * std::f64::consts::PI).unwrap();
         let w0 = g.sample(|x, y| x.cos() * y.sin() + 0.3 * (2.0 * x + y).cos());
         let mut grad = vec![0.0; g.len()];
@@ -147,7 +147,7 @@ fn a_sparse_solve_step_allocates_nothing_in_steady_state() {
     COUNTED.with(|c| c.set(true));
     count_the_team();
     pool.install(|| {
-        for par in [Par::Seq, Par::Threads] {
+        for par in [Par::Seq, Par::Pool] {
             // one operator for both scalar types: its scratch grows once, for Dual
             let mut tape = FieldTape::<f64>::new(g).with_sparse(SparseSpd::dirichlet_laplacian(&g).unwrap()).unwrap();
             let mut tape2 =

@@ -55,7 +55,7 @@ fn deep_halos_and_windows_give_the_same_bits_as_unfused() {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
         let threaded = pool.install(|| {
             let mut tape = FieldTape::<f64>::new(g);
-            tape.record(Par::Threads, |c| {
+            tape.record(Par::Pool, |c| {
                 let a = c.input(&a0).unwrap();
                 let j = chain(c, a, c.scalar(0.7));
                 j.value().to_bits()

@@ -572,7 +572,7 @@ fn kernels_overwrite_every_point_the_same_on_threads() {
         k(&g, &p, &q, &mut f, Par::Seq);
         assert!(f.iter().all(|x| x.is_finite()), "{name} overwrites every point");
         let mut t = vec![f64::NAN; g.len()];
-        pool.install(|| k(&g, &p, &q, &mut t, Par::Threads));
+        pool.install(|| k(&g, &p, &q, &mut t, Par::Pool));
         assert!(f.iter().zip(&t).all(|(a, b)| a.to_bits() == b.to_bits()), "{name} on threads");
     }
 }
@@ -630,10 +630,10 @@ fn results_are_bit_identical_for_any_thread_count() {
         // the paths these runs take: parallel from two threads on
         let goes_parallel = pool.install(|| {
             [
-                Par::Threads.parallel::<f64>(big.len(), weight::ELEMENTWISE),
-                Par::Threads.parallel::<Dual<f64>>(g.len(), weight::ELEMENTWISE),
-                Par::Threads.parallel::<f64>(g.len(), weight::FFT),
-                Par::Threads.parallel::<f64>(g.len(), weight::HEAVY),
+                Par::Pool.parallel::<f64>(big.len(), weight::ELEMENTWISE),
+                Par::Pool.parallel::<Dual<f64>>(g.len(), weight::ELEMENTWISE),
+                Par::Pool.parallel::<f64>(g.len(), weight::FFT),
+                Par::Pool.parallel::<f64>(g.len(), weight::HEAVY),
             ]
         });
         let team = threads > 1 && rewind_team::workers() > 0;
@@ -643,7 +643,7 @@ fn results_are_bit_identical_for_any_thread_count() {
         let shared = |f: &(dyn Fn(Par) -> (f64, Vec<f64>) + Sync)| {
             pool.install(|| {
                 let before = rewind_team::shared_loops();
-                let r = f(Par::Threads);
+                let r = f(Par::Pool);
                 (r, rewind_team::shared_loops() - before)
             })
         };
@@ -652,6 +652,15 @@ fn results_are_bit_identical_for_any_thread_count() {
             assert_eq!(loops > 0, team, "{threads} threads: {loops} loops shared with the team");
             assert_eq!(par.0.to_bits(), seq.0.to_bits(), "{threads} threads");
             assert!(par.1.iter().zip(&seq.1).all(|(a, b)| a.to_bits() == b.to_bits()), "{threads} threads");
+        }
+        // a thread count given as such, outside any rayon pool: the same
+        // bits, and the loops go to the team from two threads on
+        let before = rewind_team::shared_loops();
+        let counted = [run(Par::Threads(threads)), run2(Par::Threads(threads)), run_dual(Par::Threads(threads))];
+        let loops = rewind_team::shared_loops() - before;
+        assert_eq!(loops > 0, team, "Par::Threads({threads}): {loops} loops shared with the team");
+        for (par, seq) in counted.iter().zip([&seq, &seq2, &seq3]) {
+            assert!(same(par, seq), "Par::Threads({threads})");
         }
     }
 }

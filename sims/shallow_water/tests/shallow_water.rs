@@ -126,7 +126,7 @@ fn results_are_bit_identical_for_any_thread_count() {
         })
     };
     let a = grad(Par::Seq, 1);
-    let b = grad(Par::Threads, 2);
+    let b = grad(Par::Pool, 2);
     assert_eq!(a.x0, b.x0);
     assert_eq!(a.params, b.params);
 }
