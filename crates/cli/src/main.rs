@@ -129,15 +129,21 @@ fn parse_error_line(e: &clap::Error) -> String {
 /// SIGTERM, and the job's failure is already said in one line.
 fn on_interrupt(places: Vec<(std::path::PathBuf, &'static str)>, root: bool) {
     let _ = ctrlc::set_handler(move || {
+        // first: the work may now fail on the files removed under it, and
+        // its error is not the news (`say_error` waits for this exit)
+        INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
         let removed: usize = places.iter().map(|(d, prefix)| rewind_checkpoint::leftovers::remove_own(d, prefix)).sum();
         if root && !ERROR_SAID.load(std::sync::atomic::Ordering::SeqCst) {
-            say_error(&anyhow::anyhow!(
+            write_line(&format!(
                 "interrupted by a signal; removed what this run left unfinished on disk ({removed} entries)"
             ));
         }
         std::process::exit(130);
     });
 }
+
+/// Whether a signal is ending this process.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Whether this process has said its error line.
 static ERROR_SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -206,9 +212,20 @@ fn main() {
 /// writes a formatted message piece by piece, so mpirun's own notice of the
 /// failed rank could land inside the line.
 fn say_error(e: &anyhow::Error) {
-    use std::io::Write;
+    if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        // the signal handler says it and ends the process
+        loop {
+            std::thread::park();
+        }
+    }
     ERROR_SAID.store(true, std::sync::atomic::Ordering::SeqCst);
-    let line = format!("rewind: error: {}\n", one_line(e));
+    write_line(&one_line(e));
+}
+
+/// `rewind: error: <text>` in a single `write` call.
+fn write_line(text: &str) {
+    use std::io::Write;
+    let line = format!("rewind: error: {text}\n");
     let mut err = std::io::stderr().lock();
     let _ = err.write_all(line.as_bytes());
     let _ = err.flush();
