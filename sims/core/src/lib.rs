@@ -86,16 +86,37 @@ impl Phase {
 /// `xₙ` after `steps` steps of `stepper` from `x0`, without recording; a
 /// failed step or a non-finite state is an error naming the step.
 pub fn advance<S: Stepper<f64> + ?Sized>(stepper: &mut S, x0: &[f64], steps: usize) -> Result<Vec<f64>, DriverError> {
-    let mut x = x0.to_vec();
-    let mut next = vec![0.0; x.len()];
+    let mut last = Vec::new();
+    run_from(stepper, x0, steps, |t, x| {
+        if t == steps {
+            last = x.to_vec();
+        }
+        Ok::<_, DriverError>(())
+    })?;
+    Ok(last)
+}
+
+/// The one forward loop without recording: `steps` steps of `stepper`
+/// from `x0`, `each(t, xₜ)` called on every state from `x₀` on; a failed
+/// step or a non-finite state is the error the checkpointed runs give
+/// ([`DriverError::Step`], [`DriverError::NonFiniteState`]).
+pub fn run_from<S: Stepper<f64> + ?Sized, E: From<DriverError>>(
+    stepper: &mut S,
+    x0: &[f64],
+    steps: usize,
+    mut each: impl FnMut(usize, &[f64]) -> Result<(), E>,
+) -> Result<(), E> {
+    let (mut x, mut next) = (x0.to_vec(), vec![0.0; x0.len()]);
+    each(0, &x)?;
     for t in 0..steps {
         stepper.step(t, &x, &mut next).map_err(|source| DriverError::Step { step: t, source })?;
         if let Some(index) = next.iter().position(|v| !v.is_finite()) {
-            return Err(DriverError::NonFiniteState { step: t, index });
+            return Err(DriverError::NonFiniteState { step: t, index }.into());
         }
         std::mem::swap(&mut x, &mut next);
+        each(t + 1, &x)?;
     }
-    Ok(x)
+    Ok(())
 }
 
 /// Checks `(name, value, bound)` triples for step `step`; the first one

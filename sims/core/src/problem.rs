@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use rewind_checkpoint::{
-    Counters, DriverError, Kept, Objective, Observed, Outcome, SnapshotStore, Stepper, Strategy, run, run_strategy,
+    Counters, DriverError, Kept, Objective, Observed, Outcome, SnapshotStore, Strategy, run, run_strategy,
 };
 use rewind_field::{Dual, Par};
 use rewind_optim::OptimError;
@@ -80,6 +80,18 @@ impl SecondOrder {
     /// The part of `∇²J v` for the state field or scalar `name`.
     pub fn state(&self, name: &str) -> Result<&[f64], SimError> {
         self.gradient.names.state(&self.x0, name)
+    }
+}
+
+/// Why [`Problem::run`] stopped: the loop's own error, or the caller's.
+enum Stop<E> {
+    Loop(DriverError),
+    Caller(E),
+}
+
+impl<E> From<DriverError> for Stop<E> {
+    fn from(e: DriverError) -> Self {
+        Stop::Loop(e)
     }
 }
 
@@ -245,25 +257,16 @@ impl<M: Model + Clone, L: Loss + Clone> Problem<M, L> {
         mut each: impl FnMut(usize, &[f64]) -> Result<(), E>,
     ) -> Result<(), E> {
         self.check_point(x0)?;
-        let (mut x, mut next) = (x0.to_vec(), vec![0.0; x0.len()]);
-        each(0, &x)?;
-        for t in 0..steps {
-            self.primal
-                .step(t, &x, &mut next)
-                .map_err(|source| SimError::from(DriverError::Step { step: t, source }))?;
-            if let Some(index) = next.iter().position(|v| !v.is_finite()) {
-                return Err(SimError::from(DriverError::NonFiniteState { step: t, index }).into());
-            }
-            std::mem::swap(&mut x, &mut next);
-            each(t + 1, &x)?;
+        match crate::run_from(&mut self.primal, x0, steps, |t, x| each(t, x).map_err(Stop::Caller)) {
+            Ok(()) => Ok(()),
+            Err(Stop::Loop(e)) => Err(SimError::from(e).into()),
+            Err(Stop::Caller(e)) => Err(e),
         }
-        Ok(())
     }
 
     /// `J(x₀)` alone: one forward run, no snapshots, no reverse sweep.
     pub fn value(&mut self, x0: &[f64]) -> Result<f64, SimError> {
         self.check_point(x0)?;
-        let (mut x, mut next) = (x0.to_vec(), vec![0.0; x0.len()]);
         let (mut xbar, mut pbar) = (vec![0.0; x0.len()], vec![0.0; self.param_set().len()]);
         let n = self.steps;
         let mut j = 0.0;
@@ -271,21 +274,16 @@ impl<M: Model + Clone, L: Loss + Clone> Problem<M, L> {
         // in their order: a state that blows up is reported before a loss
         // that is not finite (their forward sweep comes first)
         let mut bad_loss = None;
-        for t in 0..=n {
-            let l = Objective::loss(&mut self.loss, t, n, &x, &mut xbar, &mut pbar)
+        let loss = &mut self.loss;
+        crate::run_from(&mut self.primal, x0, n, |t, x| -> Result<(), SimError> {
+            let l = Objective::loss(loss, t, n, x, &mut xbar, &mut pbar)
                 .map_err(|source| SimError::At { step: t, source })?;
             if !l.is_finite() {
                 bad_loss.get_or_insert(t);
             }
             j += l;
-            if t < n {
-                self.primal.step(t, &x, &mut next).map_err(|source| DriverError::Step { step: t, source })?;
-                if let Some(index) = next.iter().position(|v| !v.is_finite()) {
-                    return Err(DriverError::NonFiniteState { step: t, index }.into());
-                }
-                std::mem::swap(&mut x, &mut next);
-            }
-        }
+            Ok(())
+        })?;
         if let Some(step) = bad_loss {
             return Err(DriverError::NonFiniteLoss { step }.into());
         }
