@@ -6,47 +6,12 @@
 //! it: `Par::Seq`). The models are those `rewind sims` lists, at their
 //! default problems.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
+#[path = "../../field/tests/counting/mod.rs"]
+mod counting;
 
 use rewind_checkpoint::{StepError, Stepper};
 use rewind_field::{Components, Dual, Par};
 use rewind_sim::{Model, Sim};
-
-struct Counting;
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-thread_local! {
-    // Const-initialised and without a destructor: reading it never allocates.
-    static COUNTED: Cell<bool> = const { Cell::new(false) };
-}
-
-fn count() {
-    if COUNTED.with(Cell::get) {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: forwards to the system allocator unchanged; only counts calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 /// Allocations in 5 steady-state steps (recorded and reversed, then alone)
 /// of `model` from `x0` over scalars `T`.
@@ -65,13 +30,13 @@ fn steady_state<M: Model + Clone, T: Components + 'static>(model: &M, x0: &[T]) 
     for t in 0..3 {
         round(&mut sim, t); // warm-up: the arena and the tiles' scratch grow
     }
-    COUNTED.with(|c| c.set(true));
-    let before = ALLOCS.load(Ordering::Relaxed);
+    counting::mark(true);
+    let before = counting::allocations();
     for t in 0..5 {
         round(&mut sim, t);
     }
-    let n = ALLOCS.load(Ordering::Relaxed) - before;
-    COUNTED.with(|c| c.set(false));
+    let n = counting::allocations() - before;
+    counting::mark(false);
     n
 }
 

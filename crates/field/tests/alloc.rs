@@ -7,50 +7,15 @@
 //! up, allocate on their own schedule and would make the count depend on
 //! timing rather than on the tape.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod counting;
+
+use std::sync::atomic::Ordering;
 
 use rewind_field::{FieldTape, Grid, Par, SparseSpd, Unary};
 use rewind_tape::Dual;
 
 /// The count is global: the tests take turns.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-struct Counting;
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    // Const-initialised and without a destructor: reading it never allocates.
-    static COUNTED: Cell<bool> = const { Cell::new(false) };
-}
-
-fn count() {
-    if COUNTED.with(Cell::get) {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: forwards to the system allocator unchanged; only counts calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 /// Marks the workers of the thread team as counted: hands it loops until
 /// every worker has run a piece of one.
@@ -67,7 +32,7 @@ fn count_the_team() {
                 let name = std::thread::current().name().map(str::to_owned).unwrap_or_default();
                 let w: usize = name.strip_prefix("rewind-team-").and_then(|w| w.parse().ok()).expect("a team worker");
                 marked[w].store(true, Ordering::Relaxed);
-                COUNTED.with(|c| c.set(true));
+                counting::mark(true);
             }
         });
     }
@@ -103,18 +68,18 @@ fn a_reused_tape_allocates_nothing_in_steady_state() {
         let mut tape = FieldTape::<f64>::new(g);
         let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
         // Every worker has started (broadcast waits for all) and is counted.
-        pool.broadcast(|_| COUNTED.with(|c| c.set(true)));
-        COUNTED.with(|c| c.set(true));
+        pool.broadcast(|_| counting::mark(true));
+        counting::mark(true);
         pool.install(|| {
             for _ in 0..3 {
                 step(&mut tape, par, &w0, &mut grad); // warm-up: the arena grows
             }
-            let before = ALLOCS.load(Ordering::Relaxed);
+            let before = counting::allocations();
             let mut sum = 0.0;
             for _ in 0..10 {
                 sum += step(&mut tape, par, &w0, &mut grad);
             }
-            let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+            let allocs = counting::allocations() - before;
             assert!(sum.is_finite());
             assert_eq!(allocs, 0, "N = {n}, {par:?}: {allocs} allocations in 10 steady-state steps");
         });
@@ -143,8 +108,8 @@ fn a_sparse_solve_step_allocates_nothing_in_steady_state() {
     let w0 = g.sample(|x, y| (6.0 * x).sin() * (5.0 * y).sin());
     let w0d: Vec<Dual<f64>> = w0.iter().zip(g.sample(|x, y| x - y)).map(|(&a, b)| Dual::new(a, b)).collect();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
-    pool.broadcast(|_| COUNTED.with(|c| c.set(true)));
-    COUNTED.with(|c| c.set(true));
+    pool.broadcast(|_| counting::mark(true));
+    counting::mark(true);
     count_the_team();
     pool.install(|| {
         for par in [Par::Seq, Par::Pool] {
@@ -156,12 +121,12 @@ fn a_sparse_solve_step_allocates_nothing_in_steady_state() {
                 wall_step(&mut tape, par, &w0);
                 wall_step(&mut tape2, par, &w0d);
             }
-            let before = ALLOCS.load(Ordering::Relaxed);
+            let before = counting::allocations();
             let mut sum = 0.0;
             for _ in 0..10 {
                 sum += wall_step(&mut tape, par, &w0) + wall_step(&mut tape2, par, &w0d);
             }
-            let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+            let allocs = counting::allocations() - before;
             assert!(sum.is_finite() && sum != 0.0);
             assert_eq!(allocs, 0, "{par:?}: {allocs} allocations in 10 steady-state steps with sparse solves");
         }
