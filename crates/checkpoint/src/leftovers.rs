@@ -27,17 +27,37 @@ fn alive(pid: u32) -> bool {
 }
 
 /// Removes the entries of `dir` named `<prefix><host>-<pid>-…` (files or
-/// directories) whose owner is a process of this host that has ended;
-/// returns how many. Failures to read or remove are ignored: a sweep is
+/// directories) whose owner is a process of this host that has ended, the
+/// first time this process asks for `dir` and `prefix`; returns how many. Failures to read or remove are ignored: a sweep is
 /// housekeeping, never a reason to stop.
 pub fn sweep(dir: &Path, prefix: &str) -> usize {
+    if !first_time(dir, prefix) {
+        return 0;
+    }
     sweep_if(dir, |name| name.strip_prefix(prefix), dead)
 }
 
 /// Removes the hidden temporaries of atomic writes in `dir`
 /// (`.<name>.tmp-<host>-<pid>-…`) whose writer has ended.
 pub fn sweep_temporaries(dir: &Path) -> usize {
+    if !first_time(dir, ".tmp-") {
+        return 0;
+    }
     sweep_if(dir, temporary, dead)
+}
+
+/// Whether this process has not yet swept `dir` for `what`: a directory is
+/// swept once per process (what is left there is a dead process's, and a
+/// run makes a disk store or an atomic write many times).
+fn first_time(dir: &Path, what: &str) -> bool {
+    static SWEPT: std::sync::Mutex<Vec<(std::path::PathBuf, String)>> = std::sync::Mutex::new(Vec::new());
+    let key = (dir.to_path_buf(), what.to_string());
+    let mut swept = SWEPT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if swept.contains(&key) {
+        return false;
+    }
+    swept.push(key);
+    true
 }
 
 /// Removes this process's own entries of `dir` named `<prefix><owner>-…`
@@ -117,6 +137,10 @@ mod tests {
         } else {
             assert_eq!(removed, 0, "liveness unknown: nothing removed");
         }
+        // once per process and directory: a second sweep does not read it again
+        std::fs::write(d.join(&dead), b"x").unwrap();
+        assert_eq!(sweep(&d, "tmp-"), 0);
+        std::fs::remove_file(d.join(&dead)).unwrap();
         // hidden temporaries of atomic writes
         let tmp_dead = format!(".run.h5.tmp-{h}-4294967295-3.h5");
         let tmp_mine = format!(".run.h5.tmp-{}-3.h5", owner());
