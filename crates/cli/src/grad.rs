@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use rewind_checkpoint::{Counters, DiskScalar, DiskStore, RamStore, SnapshotStore, StoreError, Strategy};
+use rewind_checkpoint::{Counters, Counts, DiskScalar, DiskStore, RamStore, SnapshotStore, StoreError, Strategy};
 use rewind_checkpoint::{check, optimal_forward_steps};
 use rewind_field::Dual;
 use rewind_sim::{Gradient, ParamSet};
@@ -89,10 +89,14 @@ fn stores<T: DiskScalar + 'static>(
     Ok((RamStore::new(), disk))
 }
 
-fn cost_figures(strategy: Strategy, steps: usize, counters: &Counters) -> Result<Value> {
+/// The schedule's planned counts.
+fn planned(strategy: Strategy, steps: usize) -> Result<Counts> {
     let schedule = strategy.schedule(steps).with_context(|| format!("cannot build the {strategy} schedule"))?;
+    check(&schedule, strategy.budget(steps)).context("the schedule failed its check")
+}
+
+fn cost_figures(strategy: Strategy, steps: usize, counts: &Counts, counters: &Counters) -> Result<Value> {
     let budget = strategy.budget(steps);
-    let counts = check(&schedule, budget).context("the schedule failed its check")?;
     let optimal = optimal_forward_steps(steps, (budget[0] + budget[1]).clamp(1, steps.max(1)));
     Ok(json!({
         "schedule": strategy.to_string(),
@@ -219,8 +223,8 @@ fn compute(a: &Args, c: &Config, p: &mut dyn AnyProblem, second: bool) -> Result
     p.run(&x0, steps, &mut |_, _| Ok(())).with_context(|| format!("the {model} primal run failed"))?;
     let primal_s = t0.elapsed().as_secs_f64();
     let label = if second { "HVP" } else { "gradient" };
-    let forward = strategy.schedule(steps).map(|s| check(&s, strategy.budget(steps)).map(|k| k.forward_steps));
-    let bar = a.common.bar(forward.ok().and_then(|k| k.ok()).unwrap_or(0), label);
+    let counts = planned(strategy, steps)?;
+    let bar = a.common.bar(counts.forward_steps, label);
     let t0 = Instant::now();
     // the gradient, and H v's state and parameter parts
     let (g, hv): (Gradient, Option<HvParts>) = if second {
@@ -248,7 +252,7 @@ fn compute(a: &Args, c: &Config, p: &mut dyn AnyProblem, second: bool) -> Result
         "primal_s": primal_s,
         if second { "hvp_s" } else { "grad_s" }: secs,
         if second { "hvp_over_primal" } else { "grad_over_primal" }: secs / primal_s,
-        "cost": cost_figures(strategy, steps, &g.counters)?,
+        "cost": cost_figures(strategy, steps, &counts, &g.counters)?,
         "peak_rss_bytes": common::peak_rss_bytes(),
         "threads": rayon::current_num_threads(),
     });

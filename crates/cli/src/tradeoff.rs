@@ -79,13 +79,14 @@ pub(crate) fn main(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
     let (n, steps) = crate::models::size_and_steps(sim, &c, &a.common)?;
     let schedules = if a.schedules.is_empty() { default_schedules(steps) } else { a.schedules.clone() };
     // every schedule checked, and checked to fit, before any run starts
-    let mut state_bytes = 0;
+    // (the model's footprint measured once; only the schedule changes)
+    let f = crate::models::footprint(sim, &c, n, steps, Strategy::StoreAll)?;
+    let state_bytes = f.points * f.fields * 8;
     for s in &schedules {
         let st: Strategy = s.parse().with_context(|| format!("bad schedule {s:?} in --schedules"))?;
         st.schedule(steps).with_context(|| format!("schedule {s} of --schedules"))?;
-        let f = crate::models::footprint(sim, &c, n, steps, st)?;
+        let f = crate::memory::Footprint { strategy: st, ..f };
         crate::memory::check_footprint(&f, Need::Gradient).with_context(|| format!("schedule {s} of --schedules"))?;
-        state_bytes = f.points * f.fields * 8;
     }
     let fault = match a.fault.as_deref().map(|f| f.split_once(':')) {
         None => None,
