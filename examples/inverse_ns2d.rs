@@ -10,11 +10,10 @@ use std::time::Instant;
 
 use rewind_checkpoint::Strategy;
 use rewind_field::Par;
-use rewind_ns2d::assimilation::{Assimilation, Noise};
 use rewind_ns2d::spec::{self, Size};
 use rewind_ns2d::{Ns2d, Params, stepper};
 use rewind_optim::{Adam, FirstOrder, Lbfgs, NewtonCg, OptimError, Options, Problem as _, Report, minimize};
-use rewind_sim::Problem;
+use rewind_sim::{Background, Covariance, Noise, Observations, Problem};
 
 /// Default regularisation weight (`--beta`).
 const BETA: f64 = 1.0;
@@ -41,23 +40,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let truth = spec::field_b(n);
 
     // observe every 4th point in each direction after 25, 50, 75, 100 steps
-    let points = Assimilation::strided_points(&grid, stride);
     let sigma = 0.01;
-    let mut noise = Noise::new(42);
+    let times = [25, 50, 75, 100];
     let mut sim = stepper::<f64>(params.clone(), Par::Seq)?;
-    let mut observations = Vec::new();
-    let mut w = truth.clone();
-    for (k, t) in [25, 50, 75, 100].into_iter().enumerate() {
-        let from = if k == 0 { 0 } else { observations.len() * 25 };
-        w = spec::advance(&mut sim, &w, t - from)?;
-        observations.push((t, points.iter().map(|&i| w[i] + sigma * noise.normal()).collect::<Vec<f64>>()));
-    }
-    let objective = Assimilation { grid, points, observations, sigma, beta };
+    let states = rewind_sim::states_at(&mut sim, &truth, &times)?;
+    let observed = Observations::of("vorticity").points(grid.strided(stride)).sigma(sigma).noisy(
+        sim.layout(),
+        &times,
+        &states,
+        &mut Noise::new(42),
+    )?;
+    // ½ β h² Σ |∇ω₀|²: a smoothness regulariser on the initial state
+    let smooth = Background::state("vorticity", vec![0.0; grid.len()])
+        .covariance(Covariance::Smoothness(grid.dx * grid.dy))
+        .weight(beta);
+    let npoints = observed.count() / times.len();
     println!(
-        "recover w0 on {n}x{n} (1024 unknowns) from {} noisy observations ({} points x 4 times, sigma = {sigma}), beta = {beta}; binomial:10 checkpoints",
-        objective.points.len() * 4,
-        objective.points.len()
+        "recover w0 on {n}x{n} (1024 unknowns) from {} noisy observations ({npoints} points x 4 times, sigma = {sigma}), beta = {beta}; binomial:10 checkpoints",
+        observed.count(),
     );
+    let objective = observed.clone() + smooth;
     let strategy = Strategy::Binomial { snapshots: 10 };
     // the simulation as an optimisation problem over ω₀ (rewind_sim::Problem)
     let mut problem = Problem::new(Ns2d::new(params)?, objective, strategy, steps, Par::Seq)?;
@@ -80,17 +82,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "method", "iters", "grads", "HVPs", "time (s)", "J final", "misfit", "|g|/|g0|", "error vs truth"
     );
     for (r, secs) in &runs {
-        // the misfit part alone, from a primal run through the observation times
-        let mut states = Vec::new();
-        let mut w = r.state.x.clone();
-        let mut done = 0;
-        let times: Vec<usize> = problem.loss().observations.iter().map(|(t, _)| *t).collect();
-        for t in times {
-            w = spec::advance(problem.sim(), &w, t - done)?;
-            done = t;
-            states.push((t, w.clone()));
-        }
-        let misfit = problem.loss().misfit(&states);
+        // the misfit part alone
+        let misfit = problem.value_of(&r.state.x, observed.clone())?;
         let err: Vec<f64> = r.state.x.iter().zip(&truth).map(|(a, b)| a - b).collect();
         println!(
             "{:>10} {:>6} {:>8} {:>6} {:>9.2} {:>12.4e} {:>12.4e} {:>10.2e} {:>14.4}",
@@ -105,7 +98,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             norm(&err) / norm(&truth)
         );
     }
-    println!("(expected misfit at the truth, from the noise alone: about {})", problem.loss().points.len() * 4 / 2);
+    println!("(expected misfit at the truth, from the noise alone: about {})", observed.count() / 2);
     Ok(())
 }
 

@@ -33,26 +33,6 @@ impl Model for FitzHughNagumo {
     }
 }
 
-/// `J = ½ ‖u_n − 1‖²`.
-#[derive(Debug, Clone)]
-struct Final;
-
-impl Loss for Final {
-    fn at(&self, t: usize, n: usize) -> bool {
-        t == n
-    }
-    fn loss<'id, T: Components>(
-        &self,
-        _t: usize,
-        _n: usize,
-        c: &'id Ctx<'id, T>,
-        x: &State<'id, T>,
-        _p: &Params<'_, 'id, T>,
-    ) -> Result<Scalar<'id, T>, SimError> {
-        Ok(x.split::<2>()?[0].misfit(&vec![1.0; c.grid().len()])? * 0.5)
-    }
-}
-
 fn max_abs(v: &[f64]) -> f64 {
     v.iter().fold(0.0, |m, a| m.max(a.abs()))
 }
@@ -60,7 +40,9 @@ fn max_abs(v: &[f64]) -> f64 {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let grid = Grid::periodic_square(32, 20.0)?;
     let model = FitzHughNagumo { grid };
-    let mut problem = Problem::new(model, Final, Strategy::Binomial { snapshots: 8 }, 200, Par::Seq)?;
+    // J = ½ ‖u_n − 1‖² (ready terms add up: Observations, Background, weights)
+    let loss = Terminal::of("u", vec![1.0; grid.len()]);
+    let mut problem = Problem::new(model, loss, Strategy::Binomial { snapshots: 8 }, 200, Par::Seq)?;
     let x0 = problem
         .layout()
         .pack(&[("u", &grid.sample(|x, y| (x * 0.3).cos() * (y * 0.2).sin())), ("w", &vec![0.0; grid.len()])])?;

@@ -17,7 +17,8 @@ use rewind_checkpoint::DiskStore;
 use rewind_checkpoint::{RamStore, SnapshotStore, Stepper, Strategy, run};
 use rewind_field::Par;
 use rewind_ns2d::spec::{self, Size};
-use rewind_ns2d::{Params, TerminalMisfit, stepper};
+use rewind_ns2d::{Params, stepper};
+use rewind_sim::Terminal;
 use rewind_tape::Dual;
 
 fn params(n: usize) -> Params {
@@ -81,7 +82,7 @@ fn driver(c: &mut Criterion) {
     let mut sim = stepper::<f64>(p, Par::Seq).unwrap();
     let target = spec::advance(&mut sim, &spec::field_b(n), steps).unwrap();
     let area = (2.0 * std::f64::consts::PI / n as f64).powi(2);
-    let mut objective = sim.objective(TerminalMisfit { target, area });
+    let mut objective = sim.objective(Terminal::state(target).weight(area), steps).unwrap();
     let x0 = spec::field_a(n);
     let dir = std::env::temp_dir();
     for name in ["store-all", "binomial:10", "multilevel:4,16,1,1"] {

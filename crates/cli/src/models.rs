@@ -21,7 +21,7 @@
 use anyhow::{Context, Result, bail};
 use rewind_checkpoint::{SnapshotStore, StepError, Strategy};
 use rewind_field::{Dual, Grid, Par};
-use rewind_sim::{DerivativeCheck, Gradient, Layout, Model, ParamSet, Problem, SecondOrder, SimError, TerminalMisfit};
+use rewind_sim::{DerivativeCheck, Gradient, Layout, Model, ParamSet, Problem, SecondOrder, SimError, Terminal};
 
 use crate::common::Common;
 use crate::config::Config;
@@ -89,7 +89,7 @@ pub(crate) trait AnyProblem: Send {
 
 struct Built<M> {
     about: String,
-    problem: Problem<M, TerminalMisfit>,
+    problem: Problem<M, Terminal>,
     dt: f64,
     x0: Vec<f64>,
     truth: Vec<f64>,
@@ -221,7 +221,7 @@ fn built<M: Model + Clone + Send + 'static>(
     } else {
         vec![0.0; sim.param_set().len()]
     };
-    let loss = TerminalMisfit { target, area: twin.area };
+    let loss = Terminal::state(target).weight(twin.area);
     let problem = Problem::new(model, loss, strategy, steps, par)?.with_disk_dir(disk_dir);
     let v_x = twin.v_x.unwrap_or_else(|| direction(&x0, 0.4));
     let about = if twin.about.is_empty() {

@@ -18,13 +18,13 @@ use rewind_field::Grid;
 use rewind_io::Output;
 use rewind_io::plot::Curve;
 use rewind_ns2d::Ns2d;
-use rewind_ns2d::assimilation::{Assimilation, Noise};
-use rewind_ns2d::spec::{self, advance};
+use rewind_ns2d::spec;
 use rewind_optim::solver::terminate;
 use rewind_optim::{
     Adam, Counted, Counts, FirstOrder, GradientDescent, Lbfgs, NewtonCg, OptimError, Options, Problem, Record, Solver,
     State, Termination, TrustRegionCg,
 };
+use rewind_sim::{Background, Covariance, Noise, Observations, Sum};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -64,12 +64,16 @@ pub(crate) struct Args {
 /// The inverse problem: the simulation as an optimisation problem over
 /// `ω₀` ([`rewind_sim::Problem`]), and the truth it should recover.
 pub(crate) struct Inverse {
-    pub(crate) problem: rewind_sim::Problem<Ns2d, Assimilation>,
+    pub(crate) problem: rewind_sim::Problem<Ns2d, Loss>,
     pub(crate) truth: Vec<f64>,
     /// With `--members K > 1`: the ensemble's models (the same loss, each
     /// its own viscosity); the objective is their sum ([`rewind_ensemble::Sum`]).
-    pub(crate) members: Vec<rewind_sim::Problem<Ns2d, Assimilation>>,
+    pub(crate) members: Vec<rewind_sim::Problem<Ns2d, Loss>>,
 }
+
+/// The observations and a smoothness regulariser on `ω₀`,
+/// `½ β h² Σ |∇ω₀|²` (weight 0 without `optimize.beta`).
+type Loss = Sum<Observations, Background>;
 
 impl Inverse {
     /// The problem of the configuration: the truth is field B; it is
@@ -80,17 +84,19 @@ impl Inverse {
         let o = &c.observations;
         let grid: Grid = common::grid(c);
         let truth = spec::field_b(s.n);
-        let points = Assimilation::strided_points(&grid, o.stride);
-        let mut noise = Noise::new(o.seed);
         let mut sim = common::ns2d::<f64>(c)?;
-        let mut observations = Vec::new();
-        let (mut w, mut done) = (truth.clone(), 0);
-        for &t in &o.times {
-            w = advance(&mut sim, &w, t - done).context("the true flow (from field B) failed")?;
-            done = t;
-            observations.push((t, points.iter().map(|&i| w[i] + o.sigma * noise.normal()).collect::<Vec<f64>>()));
-        }
-        let loss = Assimilation { grid, points, observations, sigma: o.sigma, beta: c.optimize.beta };
+        let states =
+            rewind_sim::states_at(&mut sim, &truth, &o.times).context("the true flow (from field B) failed")?;
+        let observations = Observations::of("vorticity").points(grid.strided(o.stride)).sigma(o.sigma).noisy(
+            sim.layout(),
+            &o.times,
+            &states,
+            &mut Noise::new(o.seed),
+        )?;
+        let smooth = Background::state("vorticity", vec![0.0; grid.len()])
+            .covariance(Covariance::Smoothness(grid.dx * grid.dy))
+            .weight(c.optimize.beta);
+        let loss = Sum(observations, smooth);
         let problem = rewind_sim::Problem::new(sim.model().clone(), loss, common::strategy(c)?, s.steps, sim.par())
             .context("cannot set up the inverse problem")?
             .with_disk_dir(c.gradient.snapshot_dir.clone().unwrap_or_else(std::env::temp_dir));
@@ -130,23 +136,16 @@ impl Inverse {
 
     /// The misfit part of `J` at `x` (primal runs only).
     pub(crate) fn misfit(&mut self, x: &[f64]) -> Result<f64> {
-        let mut states = Vec::new();
-        let (mut w, mut done) = (x.to_vec(), 0);
-        let times: Vec<usize> = self.problem.loss().observations.iter().map(|(t, _)| *t).collect();
-        for t in times {
-            w = advance(self.problem.sim(), &w, t - done)?;
-            done = t;
-            states.push((t, w.clone()));
-        }
-        Ok(self.problem.loss().misfit(&states))
+        let observations = self.problem.loss().0.clone();
+        Ok(self.problem.value_of(x, observations)?)
     }
 
     /// The observations at the first time as a field (NaN where unobserved).
     pub(crate) fn observed_field(&self) -> Vec<f64> {
-        let loss = self.problem.loss();
-        let mut f = vec![f64::NAN; loss.grid.len()];
-        if let Some((_, y)) = loss.observations.first() {
-            for (&k, &v) in loss.points.iter().zip(y) {
+        let obs = &self.problem.loss().0;
+        let mut f = vec![f64::NAN; self.problem.layout().grid().len()];
+        if let (Some((_, y)), Some(points)) = (obs.data().first(), obs.observed_points()) {
+            for (&k, &v) in points.iter().zip(y) {
                 f[k] = v;
             }
         }
@@ -451,8 +450,9 @@ pub(crate) fn solve(a: &Args, ensemble: &rewind_ensemble::Ensemble) -> Result<se
                 "x_bits": common::bits(&s.state.x),
             }));
         }
-        let npoints = inverse.problem.loss().points.len();
-        let nobs = npoints * inverse.problem.loss().observations.len();
+        let obs = &inverse.problem.loss().0;
+        let (nobs, ntimes) = (obs.count(), obs.data().len());
+        let npoints = obs.observed_points().map_or(0, <[usize]>::len);
         let mut files = Vec::new();
         if !a.common.no_files && root {
             let path = dir.join("optimize.h5");
@@ -515,7 +515,7 @@ pub(crate) fn solve(a: &Args, ensemble: &rewind_ensemble::Ensemble) -> Result<se
         Ok(json!({
             "problem": format!(
                 "recover w0 on {n}x{n} from {nobs} noisy observations ({npoints} points x {} times, sigma = {}), beta = {}",
-                inverse.problem.loss().observations.len(), c.observations.sigma, c.optimize.beta, n = c.simulation.n
+                ntimes, c.observations.sigma, c.optimize.beta, n = c.simulation.n
             ),
             "schedule": c.gradient.schedule,
             "steps": c.simulation.steps,

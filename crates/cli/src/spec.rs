@@ -295,7 +295,7 @@ fn gauss_newton_figures(case: spec::Case, strategy: Strategy, k: usize, grad_s: 
 
 /// The spec's objective (the misfit to the state reached from ω_B) as a
 /// [`rewind_sim::Problem`].
-type SpecProblem = rewind_sim::Problem<rewind_ns2d::Ns2d, rewind_ns2d::TerminalMisfit>;
+type SpecProblem = rewind_sim::Problem<rewind_ns2d::Ns2d, rewind_sim::Terminal>;
 
 fn spec_problem(case: spec::Case, strategy: Strategy) -> Result<SpecProblem> {
     let n = case.size.table().0;
@@ -303,7 +303,7 @@ fn spec_problem(case: spec::Case, strategy: Strategy) -> Result<SpecProblem> {
     let mut st = rewind_ns2d::stepper::<f64>(p.clone(), Par::Pool)?;
     let target = spec::advance(&mut st, &spec::field_b(n), case.steps)?;
     let area = (2.0 * std::f64::consts::PI / n as f64).powi(2);
-    let loss = rewind_ns2d::TerminalMisfit { target, area };
+    let loss = rewind_sim::Terminal::state(target).weight(area);
     Ok(rewind_sim::Problem::new(rewind_ns2d::Ns2d::new(p)?, loss, strategy, case.steps, Par::Pool)?)
 }
 

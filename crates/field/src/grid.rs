@@ -89,6 +89,13 @@ impl Grid {
         out
     }
 
+    /// The linear indices of every `stride`-th point along each axis,
+    /// from `(0, 0)` (observation points; a stride of 0 counts as 1).
+    pub fn strided(&self, stride: usize) -> Vec<usize> {
+        let stride = stride.max(1);
+        (0..self.nx).step_by(stride).flat_map(|i| (0..self.ny).step_by(stride).map(move |j| self.idx(i, j))).collect()
+    }
+
     /// Checks that a slice holds one value per point.
     pub fn check(&self, what: &'static str, len: usize) -> Result<(), FieldError> {
         if len == self.len() { Ok(()) } else { Err(FieldError::Length { what, expected: self.len(), got: len }) }

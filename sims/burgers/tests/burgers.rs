@@ -3,7 +3,7 @@
 use rewind_burgers::{Burgers, Params, stepper};
 use rewind_checkpoint::{DriverError, StepError, Stepper, Strategy};
 use rewind_field::Par;
-use rewind_sim::{Problem, SimError, TerminalMisfit};
+use rewind_sim::{Problem, SimError, Terminal};
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
@@ -27,11 +27,11 @@ fn gradient_through_the_shock_matches_fd_and_hvp_is_symmetric() {
     let u0 = st.initial();
     let g = *st.grid();
     let target: Vec<f64> = g.sample(|x, _| 0.3 * (2.0 * x).cos());
-    let obj = TerminalMisfit { target, area: g.dx };
+    let obj = Terminal::state(target.clone()).weight(g.dx);
     let problem = |s| Problem::new(st.clone(), obj.clone(), s, steps, Par::Seq).unwrap();
     let j = |u: &[f64]| {
         let un = run(u, steps);
-        0.5 * g.dx * un.iter().zip(&obj.target).map(|(a, b)| (a - b) * (a - b)).sum::<f64>()
+        0.5 * g.dx * un.iter().zip(&target).map(|(a, b)| (a - b) * (a - b)).sum::<f64>()
     };
     // the shock: the steepest slope grows from 1 to over 5 (7.4 measured)
     let un = run(&u0, steps);
@@ -101,7 +101,7 @@ fn gradient_through_the_shock_matches_fd_and_hvp_is_symmetric() {
 #[test]
 fn an_unstable_time_step_is_refused_with_its_step() {
     let p = Params { dt: 0.5, ..Params::default() };
-    let obj = TerminalMisfit { target: vec![0.0; 128], area: 1.0 };
+    let obj = Terminal::state(vec![0.0; 128]);
     let mut pr = Problem::new(Burgers::new(p).unwrap(), obj, Strategy::StoreAll, 10, Par::Seq).unwrap();
     match pr.gradient(&[1.0; 128]) {
         Err(SimError::Driver(DriverError::Step { step: 0, source: StepError::Unstable { step: 0, .. } })) => {}

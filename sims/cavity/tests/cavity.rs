@@ -4,7 +4,7 @@
 use rewind_cavity::{CavityStep, Params, centreline_u, ghia, max_deviation, run_to_steady, stepper};
 use rewind_checkpoint::{DriverError, StepError, Strategy};
 use rewind_field::Par;
-use rewind_sim::{Problem, SimError, TerminalMisfit};
+use rewind_sim::{Problem, SimError, Terminal};
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
@@ -21,7 +21,7 @@ fn gradients_wrt_vorticity_viscosity_and_lid_speed_match_fd() {
     let step = CavityStep::new(p.clone()).unwrap();
     let g = *step.grid();
     let w0 = g.sample(|x, y| 3.0 * (5.0 * x).sin() * (4.0 * y).sin());
-    let obj = TerminalMisfit { target: g.sample(|x, _| x - 0.5), area: g.dx * g.dy };
+    let obj = Terminal::state(g.sample(|x, _| x - 0.5)).weight(g.dx * g.dy);
     let steps = 40;
     let mut problem = Problem::new(step, obj, Strategy::StoreAll, steps, Par::Seq).unwrap();
     let mut reference = None;
@@ -94,7 +94,7 @@ fn an_unstable_time_step_is_a_typed_error_naming_the_step() {
     let p = Params { dt: 0.5, ..small() };
     let step = CavityStep::new(p).unwrap();
     let n = step.grid().len();
-    let obj = TerminalMisfit { target: vec![0.0; n], area: 1.0 };
+    let obj = Terminal::state(vec![0.0; n]);
     let mut problem = Problem::new(step, obj, Strategy::StoreAll, 5, Par::Seq).unwrap();
     let err = problem.gradient(&vec![0.0; n]).unwrap_err();
     assert!(

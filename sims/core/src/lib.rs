@@ -12,7 +12,8 @@
 //! and Hessian-vector products (`T = Dual<f64>`) under every checkpoint
 //! schedule, with the adjoints of its parameters. A [`Loss`] is recorded
 //! on the same tape ([`LossObjective`]), so objectives need no
-//! hand-written gradient. [`Problem`] ties a model, a loss and a schedule
+//! hand-written gradient; the usual ones are ready and add up
+//! ([`Terminal`], [`Observations`], [`Background`]). [`Problem`] ties a model, a loss and a schedule
 //! together: the gradient by name, HVPs in any direction of the initial
 //! state and the parameters jointly, and the optimizers' interface.
 
@@ -23,6 +24,7 @@ mod error;
 mod loss;
 mod method;
 mod model;
+mod noise;
 pub mod posterior;
 mod problem;
 mod sim;
@@ -35,8 +37,8 @@ pub mod var;
 /// the checkpoint strategies — from one place instead of three crates.
 pub mod prelude {
     pub use crate::{
-        DerivativeCheck, Gradient, Layout, Loss, Method, Model, ParamSet, Params, Problem, SecondOrder, SimError,
-        State, TerminalMisfit, check,
+        Background, Covariance, DerivativeCheck, Gradient, Layout, Loss, LossAt, Method, Model, Observations, ParamSet,
+        Params, Problem, SecondOrder, SimError, State, Terminal, check,
     };
     pub use rewind_checkpoint::Strategy;
     pub use rewind_field::{Components, Ctx, Field, Grid, Par, Scalar, Stencil};
@@ -44,9 +46,10 @@ pub mod prelude {
 
 pub use check::{DerivativeCheck, check};
 pub use error::SimError;
-pub use loss::{Loss, LossObjective, TerminalMisfit};
+pub use loss::{Background, Covariance, Loss, LossAt, LossObjective, Observations, Sum, Terminal};
 pub use method::Method;
 pub use model::{Model, ParamSet, ParamValue, Params};
+pub use noise::Noise;
 pub use posterior::{Posterior, Spectrum, posterior};
 pub use problem::{GaussNewton, GaussNewtonProblem, Gradient, Problem, SecondOrder};
 /// The ensemble of [`posterior`] (and of anything spread over MPI ranks):
@@ -94,6 +97,28 @@ pub fn advance<S: Stepper<f64> + ?Sized>(stepper: &mut S, x0: &[f64], steps: usi
         Ok::<_, DriverError>(())
     })?;
     Ok(last)
+}
+
+/// The states after the steps `at` (increasing; 0 is `x₀` itself) of a
+/// run of `stepper` from `x0`, without recording: what the observations of
+/// a twin experiment are made from. A failed step or a non-finite state is
+/// the error [`run_from`] gives.
+pub fn states_at<S: Stepper<f64> + ?Sized>(
+    stepper: &mut S,
+    x0: &[f64],
+    at: &[usize],
+) -> Result<Vec<Vec<f64>>, SimError> {
+    if at.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(SimError::Settings(format!("states at steps {at:?}: the steps must be increasing")));
+    }
+    let mut out = Vec::with_capacity(at.len());
+    run_from(stepper, x0, at.last().copied().unwrap_or(0), |t, x| {
+        if at.contains(&t) {
+            out.push(x.to_vec());
+        }
+        Ok::<_, SimError>(())
+    })?;
+    Ok(out)
 }
 
 /// The one forward loop without recording: `steps` steps of `stepper`

@@ -129,7 +129,7 @@ impl<'id, T: Components> Params<'_, 'id, T> {
             Handle::Scalar(_) => Err(SimError::Kind { name: name.to_string(), is: "a scalar", wanted: "a field" }),
         }
     }
-    fn find(&self, name: &str) -> Result<Handle<'id, T>, SimError> {
+    pub(crate) fn find(&self, name: &str) -> Result<Handle<'id, T>, SimError> {
         self.entries.iter().find(|(n, _)| *n == name).map(|&(_, h)| h).ok_or_else(|| SimError::Unknown {
             what: "parameter",
             name: name.to_string(),

@@ -119,9 +119,9 @@ impl<M: Model + Clone, L: Loss + Clone> Problem<M, L> {
         let primal = Sim::new(model.clone(), par)?;
         let dual = Sim::new(model, par)?;
         let (layout, params) = (primal.layout().clone(), primal.param_set().clone());
-        let loss_f =
-            LossObjective::new(loss.clone(), layout.clone(), params.clone(), primal.param_values().to_vec(), par);
-        let loss_dual = LossObjective::new(loss, layout, params, dual.param_values().to_vec(), par);
+        let values = primal.param_values().to_vec();
+        let loss_f = LossObjective::new(loss.clone(), layout.clone(), params.clone(), values, steps, par)?;
+        let loss_dual = LossObjective::new(loss, layout, params, dual.param_values().to_vec(), steps, par)?;
         Ok(Problem {
             primal,
             dual,
@@ -236,14 +236,7 @@ impl<M: Model + Clone, L: Loss + Clone> Problem<M, L> {
                 self.steps
             )));
         }
-        let mut out = Vec::with_capacity(at.len());
-        self.run(x0, at.last().copied().unwrap_or(0), |t, x| {
-            if at.contains(&t) {
-                out.push(x.to_vec());
-            }
-            Ok::<_, SimError>(())
-        })?;
-        Ok(out)
+        crate::states_at(&mut self.primal, x0, at)
     }
 
     /// A run of `steps` steps from `x0` at the current parameters, no loss
@@ -267,27 +260,16 @@ impl<M: Model + Clone, L: Loss + Clone> Problem<M, L> {
     /// `J(x₀)` alone: one forward run, no snapshots, no reverse sweep.
     pub fn value(&mut self, x0: &[f64]) -> Result<f64, SimError> {
         self.check_point(x0)?;
-        let (mut xbar, mut pbar) = (vec![0.0; x0.len()], vec![0.0; self.param_set().len()]);
-        let n = self.steps;
-        let mut j = 0.0;
-        // the same errors as the checkpointed runs give for the same input,
-        // in their order: a state that blows up is reported before a loss
-        // that is not finite (their forward sweep comes first)
-        let mut bad_loss = None;
-        let loss = &mut self.loss;
-        crate::run_from(&mut self.primal, x0, n, |t, x| -> Result<(), SimError> {
-            let l = Objective::loss(loss, t, n, x, &mut xbar, &mut pbar)
-                .map_err(|source| SimError::At { step: t, source })?;
-            if !l.is_finite() {
-                bad_loss.get_or_insert(t);
-            }
-            j += l;
-            Ok(())
-        })?;
-        if let Some(step) = bad_loss {
-            return Err(DriverError::NonFiniteLoss { step }.into());
-        }
-        Ok(j)
+        value(&mut self.primal, &mut self.loss, x0, self.steps)
+    }
+
+    /// The value of another loss over this problem's run from `x0` (one
+    /// term of `J` alone — the misfit without the background, say — or a
+    /// diagnostic), checked against the model first.
+    pub fn value_of<L2: Loss>(&mut self, x0: &[f64], loss: L2) -> Result<f64, SimError> {
+        self.check_point(x0)?;
+        let mut objective = self.primal.objective(loss, self.steps)?;
+        value(&mut self.primal, &mut objective, x0, self.steps)
     }
 
     /// `J(x₀)` and its gradient with respect to the initial state and the
@@ -421,6 +403,34 @@ impl<M: Model + Clone, L: Loss + Clone> Problem<M, L> {
 
 /// The problem over the initial state (parameters fixed), for the
 /// optimizers.
+/// `J(x₀)` by one forward run of `primal` over `n` steps with the
+/// objective `loss`: the same errors as the checkpointed runs give for the
+/// same input, in their order — a state that blows up is reported before a
+/// loss that is not finite (their forward sweep comes first).
+fn value<M: Model, L: Loss>(
+    primal: &mut Sim<M, f64>,
+    loss: &mut LossObjective<L, f64>,
+    x0: &[f64],
+    n: usize,
+) -> Result<f64, SimError> {
+    let (mut xbar, mut pbar) = (vec![0.0; x0.len()], vec![0.0; primal.param_set().len()]);
+    let mut j = 0.0;
+    let mut bad_loss = None;
+    crate::run_from(primal, x0, n, |t, x| -> Result<(), SimError> {
+        let l =
+            Objective::loss(loss, t, n, x, &mut xbar, &mut pbar).map_err(|source| SimError::At { step: t, source })?;
+        if !l.is_finite() {
+            bad_loss.get_or_insert(t);
+        }
+        j += l;
+        Ok(())
+    })?;
+    if let Some(step) = bad_loss {
+        return Err(DriverError::NonFiniteLoss { step }.into());
+    }
+    Ok(j)
+}
+
 impl<M: Model + Clone, L: Loss + Clone> rewind_optim::Problem for Problem<M, L> {
     fn dim(&self) -> usize {
         self.layout().len()

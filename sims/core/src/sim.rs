@@ -90,11 +90,13 @@ impl<M: Model, T: Components> Sim<M, T> {
         self.values.copy_from_slice(values);
         Ok(())
     }
-    /// The objective of `loss` for this simulation, at its current
-    /// parameters (for the checkpoint driver's functions; [`Problem`](crate::Problem)
-    /// keeps the two in step when parameters change).
-    pub fn objective<L: crate::Loss>(&self, loss: L) -> crate::LossObjective<L, T> {
-        crate::LossObjective::new(loss, self.layout.clone(), self.params.clone(), self.values.clone(), self.par)
+    /// The objective of `loss` over runs of `steps` steps of this
+    /// simulation, at its current parameters (for the checkpoint driver's
+    /// functions; [`Problem`](crate::Problem) keeps the two in step when
+    /// parameters change); the loss is checked against the model first.
+    pub fn objective<L: crate::Loss>(&self, loss: L, steps: usize) -> Result<crate::LossObjective<L, T>, SimError> {
+        let (layout, params) = (self.layout.clone(), self.params.clone());
+        crate::LossObjective::new(loss, layout, params, self.values.clone(), steps, self.par)
     }
     /// The kernels' parallelism.
     pub fn par(&self) -> Par {

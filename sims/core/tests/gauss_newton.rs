@@ -6,8 +6,8 @@
 //! steps.
 
 use rewind_checkpoint::Strategy;
-use rewind_field::{Components, Ctx, Grid, Par, Scalar};
-use rewind_sim::{Ensemble, Layout, Loss, Model, ParamSet, Params, Problem, SimError, State};
+use rewind_field::{Components, Ctx, Grid, Par};
+use rewind_sim::{Background, Ensemble, Layout, Model, Observations, ParamSet, Params, Problem, SimError, State, Sum};
 
 /// `u ← u + dt (κ Δu + q)` (forward Euler), periodic: affine in `(u, q)`
 /// at fixed `κ`.
@@ -38,37 +38,6 @@ impl Model for Diffuse {
     }
 }
 
-/// A background term on `u₀`, a regularisation of `q`, and observations
-/// of the whole field every third state: every term quadratic.
-#[derive(Debug, Clone)]
-struct FourDVar {
-    background: Vec<f64>,
-    data: Vec<f64>,
-}
-
-impl Loss for FourDVar {
-    fn at(&self, t: usize, _n: usize) -> bool {
-        t % 3 == 0
-    }
-    fn loss<'id, T: Components>(
-        &self,
-        t: usize,
-        _n: usize,
-        c: &'id Ctx<'id, T>,
-        x: &State<'id, T>,
-        p: &Params<'_, 'id, T>,
-    ) -> Result<Scalar<'id, T>, SimError> {
-        let [u] = x.split()?;
-        let shifted: Vec<f64> = self.data.iter().map(|d| d * (1.0 + 0.1 * t as f64)).collect();
-        let mut j = u.misfit(&shifted)? * 0.5;
-        if t == 0 {
-            let q = p.field("q")?;
-            j = j + u.misfit(&self.background)? * 2.0 + (q * q).sum() * 0.3;
-        }
-        Ok(j * (1.0 / c.grid().len() as f64))
-    }
-}
-
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
@@ -77,9 +46,21 @@ fn max_abs(a: &[f64]) -> f64 {
     a.iter().fold(0.0, |m, x| m.max(x.abs()))
 }
 
+type FourDVar = Sum<Sum<Observations, Background>, Background>;
+
+/// A background term on `u₀`, a regularisation of `q`, and observations
+/// of the whole field every third state: every term quadratic, each
+/// divided by the number of points.
 fn problem(s: Strategy) -> Problem<Diffuse, FourDVar> {
     let g = grid();
-    let loss = FourDVar { background: g.sample(|x, _| x.cos()), data: g.sample(|x, y| (x - y).sin()) };
+    let (data, w) = (g.sample(|x, y| (x - y).sin()), 1.0 / g.len() as f64);
+    let mut observed = Observations::of("u").weight(w);
+    for t in (0..=20).step_by(3) {
+        observed = observed.at(t, data.iter().map(|d| d * (1.0 + 0.1 * t as f64)).collect());
+    }
+    let loss = observed
+        + Background::state("u", g.sample(|x, _| x.cos())).weight(4.0 * w)
+        + Background::param("q", vec![0.0; g.len()]).weight(0.6 * w);
     Problem::new(Diffuse, loss, s, 20, Par::Seq).unwrap()
 }
 

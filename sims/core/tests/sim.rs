@@ -3,7 +3,7 @@
 
 use rewind_checkpoint::Strategy;
 use rewind_field::{Components, Ctx, Grid, Par, Scalar, SparseSpd};
-use rewind_sim::{Layout, Loss, Method, Model, ParamSet, Params, Problem, Sim, SimError, State, advance};
+use rewind_sim::{Layout, Loss, LossAt, Method, Model, ParamSet, Params, Problem, Sim, SimError, State, advance};
 
 /// `du/dt = −λ u + s`, `ds/dt = 0` on a line of 4 points, with a scalar
 /// in the state: `u(T) = u₀ e^{−λT} + s (1 − e^{−λT}) / λ`.
@@ -59,17 +59,10 @@ impl Loss for Nothing {
     fn at(&self, t: usize, n: usize) -> bool {
         t == n
     }
-    fn loss<'id, T: Components>(
-        &self,
-        _t: usize,
-        _n: usize,
-        _c: &'id Ctx<'id, T>,
-        x: &State<'id, T>,
-        p: &Params<'_, 'id, T>,
-    ) -> Result<Scalar<'id, T>, SimError> {
+    fn loss<'id, T: Components>(&self, at: &LossAt<'_, 'id, T>) -> Result<Scalar<'id, T>, SimError> {
         // asking for a parameter that is not there is an error, not a panic
-        let _ = p.field("lambda")?;
-        Ok(x.scalars()[0])
+        let _ = at.params().field("lambda")?;
+        at.scalar("s")
     }
 }
 
@@ -129,7 +122,7 @@ impl Model for Heat {
 fn a_parameter_dependent_implicit_operator_is_differentiated_in_its_parameter() {
     let g = *Heat.layout().grid();
     let x0 = g.sample(|x, y| (7.0 * x).sin() * (5.0 * y).cos() + 0.5);
-    let loss = rewind_sim::TerminalMisfit { target: vec![0.2; g.len()], area: 1.0 };
+    let loss = rewind_sim::Terminal::state(vec![0.2; g.len()]);
     for s in
         [Strategy::Binomial { snapshots: 3 }, Strategy::MultiLevel { ram: 1, disk: 2, write_cost: 1.0, read_cost: 1.0 }]
     {

@@ -3,38 +3,9 @@
 //! multi-level checkpointing, against finite differences.
 
 use rewind_checkpoint::Strategy;
-use rewind_field::{Components, Ctx, Par, Scalar};
+use rewind_field::Par;
 use rewind_gray_scott::{Config, GrayScott};
-use rewind_sim::{Loss, Params, Problem, Sim, SimError, State, check};
-
-/// `J = ½ ‖v_n − target‖² + ½ β ‖∇F‖²` (a smoothness prior on the feed
-/// field, through the parameter).
-#[derive(Debug, Clone)]
-struct Pattern {
-    target: Vec<f64>,
-    beta: f64,
-}
-
-impl Loss for Pattern {
-    fn at(&self, t: usize, n: usize) -> bool {
-        t == 0 || t == n
-    }
-    fn loss<'id, T: Components>(
-        &self,
-        t: usize,
-        _n: usize,
-        _c: &'id Ctx<'id, T>,
-        x: &State<'id, T>,
-        p: &Params<'_, 'id, T>,
-    ) -> Result<Scalar<'id, T>, SimError> {
-        if t == 0 {
-            let f = p.field("feed")?;
-            return Ok(f.dot(f.laplacian()) * (-0.5 * self.beta));
-        }
-        let [_, v] = x.split()?;
-        Ok(v.misfit(&self.target)? * 0.5)
-    }
-}
+use rewind_sim::{Background, Covariance, Problem, Sim, SimError, Sum, Terminal, check};
 
 fn model() -> GrayScott {
     GrayScott::new(Config::default()).unwrap()
@@ -57,12 +28,15 @@ fn the_patch_reacts_and_stays_bounded() {
     assert!(count(v) > count(&x0[n..]), "{} vs {}", count(v), count(&x0[n..]));
 }
 
-fn problem(strategy: Strategy, steps: usize) -> (Problem<GrayScott, Pattern>, Vec<f64>) {
+/// `J = ½ ‖v_n − target‖² + ½ β ‖∇F‖²` (a smoothness prior on the feed
+/// field, through the parameter).
+fn problem(strategy: Strategy, steps: usize) -> (Problem<GrayScott, Sum<Terminal, Background>>, Vec<f64>) {
     let m = model();
     let x0 = m.initial().unwrap();
     let n = m.grid().len();
     let target = run(&m, &x0, steps)[n..].iter().map(|v| v * 0.9 + 0.01).collect();
-    (Problem::new(m, Pattern { target, beta: 0.5 }, strategy, steps, Par::Seq).unwrap(), x0)
+    let prior = Background::param("feed", vec![0.0; n]).covariance(Covariance::Smoothness(0.5));
+    (Problem::new(m, Terminal::of("v", target) + prior, strategy, steps, Par::Seq).unwrap(), x0)
 }
 
 #[test]

@@ -24,13 +24,11 @@
 
 #![forbid(unsafe_code)]
 
-pub mod assimilation;
 pub mod spec;
 pub mod twin;
 
 use rewind_field::par::weight;
 use rewind_field::{Components, Ctx, Field, FieldError, Grid, Par, Scalar};
-pub use rewind_sim::TerminalMisfit;
 use rewind_sim::{Layout, Method, Model, ParamSet, Sim, SimError, State};
 use thiserror::Error;
 

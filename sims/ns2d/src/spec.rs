@@ -7,10 +7,11 @@ use std::time::Instant;
 
 use rewind_checkpoint::{DriverError, Observed, Strategy, check, gradient, hvp};
 use rewind_field::{Grid, Par};
+use rewind_sim::Terminal;
 use rewind_tape::Dual;
 use thiserror::Error;
 
-use crate::{Ns2dError, Params, TerminalMisfit, stepper};
+use crate::{Ns2dError, Params, stepper};
 
 /// The three sizes of the benchmark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,14 +191,15 @@ pub fn run_observed(
         std::hint::black_box(final_a);
     }
 
-    let mut objective = primal.objective(TerminalMisfit { target: target.clone(), area });
+    let mut objective =
+        primal.objective(Terminal::state(target.clone()).weight(area), steps).map_err(Ns2dError::from)?;
     let t0 = Instant::now();
     let mut observed = Observed { inner: &mut primal, tick: || tick(Phase::Gradient) };
     let g = gradient(&mut observed, &mut objective, strategy, steps, &wa)?;
     let grad_s = t0.elapsed().as_secs_f64();
 
     let mut dual = stepper::<Dual<f64>>(p, par)?;
-    let mut objective = dual.objective(TerminalMisfit { target: target.clone(), area });
+    let mut objective = dual.objective(Terminal::state(target.clone()).weight(area), steps).map_err(Ns2dError::from)?;
     let t0 = Instant::now();
     let mut observed = Observed { inner: &mut dual, tick: || tick(Phase::Hvp) };
     let h = hvp(&mut observed, &mut objective, strategy, steps, &wa, &v)?;

@@ -15,11 +15,10 @@
 
 use rewind_checkpoint::Strategy;
 use rewind_field::{Correlation, CorrelationKind, Grid, Par};
-use rewind_sim::{Problem, SimError};
+use rewind_sim::{Noise, Observations, Problem};
 
 use crate::Ns2dError;
 
-use crate::assimilation::{Assimilation, Noise};
 use crate::spec::{self, Size};
 use crate::{Ns2d, Params, stepper};
 
@@ -69,7 +68,7 @@ impl Default for TwinSettings {
 #[derive(Debug)]
 pub struct Twin {
     /// The observation terms `J_o(x₀)` as a problem over `x₀`.
-    pub problem: Problem<Ns2d, Assimilation>,
+    pub problem: Problem<Ns2d, Observations>,
     /// The background covariance.
     pub b: Correlation,
     /// The background `x_b`.
@@ -116,17 +115,16 @@ impl Twin {
         let mut draw = vec![0.0; grid.len()];
         b.apply_sqrt(&z, &mut draw)?;
         let truth: Vec<f64> = background.iter().zip(&draw).map(|(a, d)| a + d).collect();
-        let points = Assimilation::strided_points(&grid, s.stride);
         let times: Vec<usize> = (1..=4).map(|k| k * s.steps / 4).collect();
         let mut sim = stepper::<f64>(params.clone(), par)?;
-        let (mut w, mut done, mut observed) = (truth.clone(), 0, Vec::new());
-        for &t in &times {
-            w = spec::advance(&mut sim, &w, t - done).map_err(SimError::from)?;
-            done = t;
-            observed.push((t, points.iter().map(|&i| w[i] + s.sigma * noise.normal()).collect::<Vec<f64>>()));
-        }
-        let observations = points.len() * times.len();
-        let loss = Assimilation { grid, points, observations: observed, sigma: s.sigma, beta: 0.0 };
+        let states = rewind_sim::states_at(&mut sim, &truth, &times)?;
+        let loss = Observations::of("vorticity").points(grid.strided(s.stride)).sigma(s.sigma).noisy(
+            sim.layout(),
+            &times,
+            &states,
+            &mut noise,
+        )?;
+        let observations = loss.count();
         let problem = Problem::new(Ns2d::new(params.clone())?, loss, s.strategy, s.steps, par)?;
         Ok(Twin { problem, b, background, truth, times, observations, grid, settings: s.clone(), params, par })
     }
@@ -141,7 +139,7 @@ impl Twin {
         &self,
         factor: usize,
         strategy: Strategy,
-    ) -> Result<(Problem<Ns2d, Assimilation>, Correlation), Ns2dError> {
+    ) -> Result<(Problem<Ns2d, Observations>, Correlation), Ns2dError> {
         let s = &self.settings;
         if factor < 2 || s.n % factor != 0 || s.stride % factor != 0 || s.n / factor < 4 {
             return Err(Ns2dError::Param {
@@ -158,8 +156,12 @@ impl Twin {
         params.n = nc;
         params.forcing = forcing(&grid);
         let fine = self.problem.loss();
-        let points = fine.points.iter().map(|&k| grid.idx(k / s.n / factor, k % s.n / factor)).collect();
-        let loss = Assimilation { grid, points, observations: fine.observations.clone(), sigma: s.sigma, beta: 0.0 };
+        let points = fine.observed_points().unwrap_or_default();
+        let points = points.iter().map(|&k| grid.idx(k / s.n / factor, k % s.n / factor)).collect();
+        let mut loss = Observations::of("vorticity").points(points).sigma(s.sigma);
+        for (t, y) in fine.data() {
+            loss = loss.at(*t, y.clone());
+        }
         let problem = Problem::new(Ns2d::new(params)?, loss, strategy, s.steps, self.par)?;
         let b = Correlation::new(grid, CorrelationKind::Gaussian, s.length, s.spread * s.spread)?;
         Ok((problem, b))

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use rewind_checkpoint::{DriverError, Observed, Strategy, check, run_strategy};
 use rewind_field::{Dual, Par};
-use rewind_sim::{Model, Phase, SimError, TerminalMisfit, advance};
+use rewind_sim::{Model, Phase, SimError, Terminal, advance};
 
 use crate::{Config, ShallowWater};
 
@@ -113,7 +113,7 @@ pub fn run_observed(
     let xa = m.bump(0.1)?;
     let (vx, vp) = direction(&m)?;
     let area = m.grid().dx * m.grid().dy;
-    let loss = TerminalMisfit { target, area };
+    let loss = Terminal::state(target).weight(area);
 
     // the best of PRIMAL_RUNS runs (a short run is noisy; the peer's figures
     // are the best of its repeats too)
@@ -126,7 +126,7 @@ pub fn run_observed(
     }
 
     let dir = std::env::temp_dir();
-    let mut objective = primal.objective(loss.clone());
+    let mut objective = primal.objective(loss.clone(), steps)?;
     let t0 = Instant::now();
     let mut observed = Observed { inner: &mut primal, tick: || tick(Phase::Gradient) };
     let g = run_strategy(&mut observed, &mut objective, strategy, steps, &xa, &dir)?;
@@ -135,7 +135,7 @@ pub fn run_observed(
     let mut dual = rewind_sim::Sim::<_, Dual<f64>>::new(m, par)?;
     let pd: Vec<Dual<f64>> = dual.param_values().iter().zip(&vp).map(|(a, &b)| Dual::new(a.re, b)).collect();
     dual.set_param_values(&pd)?;
-    let mut objective = dual.objective(loss);
+    let mut objective = dual.objective(loss, steps)?;
     let xd: Vec<Dual<f64>> = xa.iter().zip(&vx).map(|(&a, &b)| Dual::new(a, b)).collect();
     let t0 = Instant::now();
     let mut observed = Observed { inner: &mut dual, tick: || tick(Phase::Hvp) };

@@ -3,40 +3,9 @@
 //! multi-level checkpointing, against finite differences.
 
 use rewind_checkpoint::{Stepper, Strategy};
-use rewind_field::{Components, Ctx, Par, Scalar};
+use rewind_field::Par;
 use rewind_shallow_water::{Config, ShallowWater};
-use rewind_sim::{Loss, Params, Problem, Sim, SimError, State, check};
-
-/// Point observations of the depth at two times and a prior on `g`:
-/// `J = ½ Σₜ Σₖ (h_t[iₖ] − yₖ)² + ½ (g − 1.1)²`.
-#[derive(Debug, Clone)]
-struct Observe {
-    points: Vec<usize>,
-    data: Vec<f64>,
-    times: [usize; 2],
-}
-
-impl Loss for Observe {
-    fn at(&self, t: usize, _n: usize) -> bool {
-        t == 0 || self.times.contains(&t)
-    }
-    fn loss<'id, T: Components>(
-        &self,
-        t: usize,
-        _n: usize,
-        c: &'id Ctx<'id, T>,
-        x: &State<'id, T>,
-        p: &Params<'_, 'id, T>,
-    ) -> Result<Scalar<'id, T>, SimError> {
-        let [h, _, _] = x.split()?;
-        if t == 0 {
-            let d = p.scalar("g")? - 1.1;
-            return Ok(d * d * 0.5);
-        }
-        let _ = c;
-        Ok(h.sample(&self.points)?.misfit(&self.data)? * 0.5)
-    }
-}
+use rewind_sim::{Background, Observations, Problem, Sim, Sum, check};
 
 fn run(m: &ShallowWater, x0: &[f64], steps: usize) -> Vec<f64> {
     rewind_sim::advance(&mut Sim::<_, f64>::new(*m, Par::Seq).unwrap(), x0, steps).unwrap()
@@ -67,13 +36,16 @@ fn mass_is_conserved_to_round_off_and_energy_drifts_little() {
     assert!(h.iter().all(|&d| d > 0.5));
 }
 
-fn problem(strategy: Strategy, steps: usize) -> (Problem<ShallowWater, Observe>, Vec<f64>) {
+/// Point observations of the depth at two times and a prior on `g`:
+/// `J = ½ Σₜ Σₖ (h_t[iₖ] − yₖ)² + ½ (g − 1.1)²`.
+fn problem(strategy: Strategy, steps: usize) -> (Problem<ShallowWater, Sum<Observations, Background>>, Vec<f64>) {
     let m = ShallowWater::new(Config::default()).unwrap();
     let x0 = m.bump(0.1).unwrap();
     let points: Vec<usize> = (0..1024).step_by(37).collect();
     let truth = run(&m, &m.bump(0.12).unwrap(), steps / 2);
-    let data = points.iter().map(|&k| truth[k]).collect();
-    let loss = Observe { points, data, times: [steps / 2, steps] };
+    let data: Vec<f64> = points.iter().map(|&k| truth[k]).collect();
+    let observed = Observations::of("h").points(points).at(steps / 2, data.clone()).at(steps, data);
+    let loss = observed + Background::param("g", vec![1.1]);
     (Problem::new(m, loss, strategy, steps, Par::Seq).unwrap(), x0)
 }
 
@@ -117,7 +89,7 @@ fn results_are_bit_identical_for_any_thread_count() {
     // 128²: the kernels take their parallel paths
     let m = ShallowWater::new(Config { n: 128, dt: 0.0125, ..Config::default() }).unwrap();
     let x0 = m.bump(0.1).unwrap();
-    let loss = rewind_sim::TerminalMisfit { target: vec![1.0; x0.len()], area: 1.0 };
+    let loss = rewind_sim::Terminal::state(vec![1.0; x0.len()]);
     let grad = |par: Par, threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| {
