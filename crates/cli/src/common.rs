@@ -230,13 +230,7 @@ pub(crate) fn bits(v: &[f64]) -> String {
     format!("{h:016x}")
 }
 
-pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-pub(crate) fn norm(a: &[f64]) -> f64 {
-    dot(a, a).sqrt()
-}
+pub(crate) use rewind_optim::vector::{dot, norm};
 
 /// The output directory of the configuration, created.
 pub(crate) fn out_dir(c: &Config) -> Result<PathBuf> {

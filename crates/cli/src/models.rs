@@ -63,7 +63,8 @@ pub(crate) trait AnyProblem: Send {
         tick: &mut dyn FnMut(),
     ) -> Result<SecondOrder, SimError>;
     /// The derivatives against central differences along the default
-    /// direction, with the step `fd_step ‖x₀‖ / ‖v‖`.
+    /// direction, part by part, with the relative steps `fd_step × {10, 1,
+    /// 0.1}` ([`rewind_sim::check`]).
     fn check(&mut self, fd_step: f64) -> Result<DerivativeCheck, SimError>;
     /// `xₙ` from `x0`, calling `each(step, state)` on every state from the
     /// initial one on.
@@ -141,10 +142,8 @@ impl<M: Model + Clone + Send> AnyProblem for Built<M> {
         self.problem.hvp_on(x0, v_x, v_p, stores, tick)
     }
     fn check(&mut self, fd_step: f64) -> Result<DerivativeCheck, SimError> {
-        let norm = |v: &[f64]| v.iter().map(|a| a * a).sum::<f64>().sqrt();
-        let v = norm(&self.v_x).hypot(norm(&self.v_p));
-        let eps = fd_step * norm(&self.x0) / v.max(f64::MIN_POSITIVE);
-        rewind_sim::check(&mut self.problem, &self.x0, &self.v_x, &self.v_p, eps)
+        let sweep = [10.0 * fd_step, fd_step, 0.1 * fd_step];
+        rewind_sim::check(&mut self.problem, &self.x0, &self.v_x, &self.v_p, &sweep)
     }
     fn run(&mut self, x0: &[f64], steps: usize, each: &mut dyn FnMut(usize, &[f64]) -> Result<()>) -> Result<()> {
         self.problem.run(x0, steps, each)

@@ -4,8 +4,9 @@
 //! rule runs on full gradients ([`FirstOrder`], a [`Solver`]) or on
 //! minibatch gradients ([`minimize_stochastic`]).
 
-use crate::problem::{Counted, Problem, Stochastic, norm};
+use crate::problem::{Counted, Problem, Stochastic};
 use crate::solver::{Record, Report, Solver, State, Termination};
+use crate::vector::norm;
 use crate::{OptimError, problem::Counts};
 
 /// An update rule of the gradient-descent family.

@@ -2,7 +2,8 @@
 //! products, to study the conditioning of a problem.
 
 use crate::OptimError;
-use crate::problem::{Counted, Problem, axpy, dot, norm};
+use crate::problem::{Counted, Problem};
+use crate::vector::{axpy, dot, norm};
 
 /// Estimates of the smallest and largest eigenvalues of `∇²f(x)` after `k`
 /// Lanczos iterations (full reorthogonalisation; `k` HVPs), starting from

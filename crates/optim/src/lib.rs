@@ -34,6 +34,7 @@ mod problem;
 pub mod quasi_newton;
 pub mod randomized;
 pub mod solver;
+pub mod vector;
 
 pub use argmin_adapter::ArgminProblem;
 pub use error::OptimError;

@@ -1,7 +1,8 @@
 //! Line searches along a descent direction `d` from `x`.
 
 use crate::OptimError;
-use crate::problem::{Counted, Problem, dot};
+use crate::problem::{Counted, Problem};
+use crate::vector::dot;
 
 /// The outcome of a line search: the step and `f`, `∇f` at `x + α d`.
 #[derive(Debug, Clone)]

@@ -11,8 +11,9 @@
 
 use crate::OptimError;
 use crate::linesearch::strong_wolfe;
-use crate::problem::{Counted, Problem, axpy, dot, norm};
+use crate::problem::{Counted, Problem};
 use crate::solver::{Solver, State};
+use crate::vector::{axpy, dot, norm};
 
 /// A truncated CG solution of `H z = −g`.
 struct Cg {

@@ -4,8 +4,9 @@ use std::collections::VecDeque;
 
 use crate::OptimError;
 use crate::linesearch::strong_wolfe;
-use crate::problem::{Counted, Problem, dot};
+use crate::problem::{Counted, Problem};
 use crate::solver::{Solver, State};
+use crate::vector::dot;
 
 /// Limited-memory BFGS keeping `m` correction pairs.
 #[derive(Debug, Clone)]

@@ -14,7 +14,7 @@
 use faer::{Mat, Side};
 
 use crate::OptimError;
-use crate::problem::{axpy, dot, norm};
+use crate::vector::{axpy, dot, norm};
 
 /// The `k` largest eigenpairs found.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,7 +5,8 @@
 //! run with an error instead of a panic.
 
 use crate::OptimError;
-use crate::problem::{Counted, Counts, Problem, norm};
+use crate::problem::{Counted, Counts, Problem};
+use crate::vector::norm;
 
 /// The iterate and what is known at it.
 #[derive(Debug, Clone, PartialEq)]

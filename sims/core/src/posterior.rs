@@ -24,7 +24,9 @@ use rewind_field::Correlation;
 use rewind_optim::OptimError;
 use rewind_optim::randomized::eigenpairs;
 
-use crate::var::{Control, dot};
+use rewind_optim::vector::dot;
+
+use crate::var::Control;
 use crate::{Loss, Model, Problem, SimError};
 
 /// The settings of [`posterior`] (plain data).

@@ -28,6 +28,7 @@
 use std::time::Instant;
 
 use rewind_field::{Correlation, FieldError, Resample};
+use rewind_optim::vector::dot;
 
 use crate::{Layout, Loss, Model, Problem, SimError};
 
@@ -148,10 +149,6 @@ impl<'b> Control<'b> {
     pub(crate) fn variance_diagonal(&self, len: usize) -> Vec<f64> {
         vec![self.b.variance(); len]
     }
-}
-
-pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 /// A coarse outer iteration after which `‖∇_χ J‖` is still above this

@@ -129,7 +129,7 @@ fn a_parameter_dependent_implicit_operator_is_differentiated_in_its_parameter() 
         let mut p = Problem::new(Heat, loss.clone(), s, 12, Par::Seq).unwrap();
         let v_x: Vec<f64> = (0..g.len()).map(|k| ((k % 5) as f64 - 2.0) * 0.01).collect();
         let v_p = p.param_direction(&[("kappa", &[0.1]), ("q", &vec![0.05; g.len()])]).unwrap();
-        let c = rewind_sim::check(&mut p, &x0, &v_x, &v_p, 1e-5).unwrap();
+        let c = rewind_sim::check(&mut p, &x0, &v_x, &v_p, &[1e-5]).unwrap();
         assert!(c.passes(1e-6), "{s}: {c:?}");
         // the κ derivative alone, by name, against a difference with κ set in place
         let gk = p.gradient(&x0).unwrap().param("kappa").unwrap()[0];

@@ -63,8 +63,8 @@ fn gradient_and_hvp_in_state_and_parameter_directions_match_differences() {
     for s in strategies {
         let (mut p, _) = problem(s, steps);
         let v_p = p.param_direction(&[("g", &[0.3]), ("f", &[-0.5])]).unwrap();
-        let c = check(&mut p, &x0, &v_x, &v_p, 1e-5).unwrap();
-        println!("{s}: {c:?}");
+        let c = check(&mut p, &x0, &v_x, &v_p, &[1e-5]).unwrap();
+        println!("{s}:\n{c}");
         assert!(c.passes(1e-6), "{s}: {c:?}");
         // the same numbers under every schedule, bit for bit
         let h = p.hvp(&x0, &v_x, &v_p).unwrap();

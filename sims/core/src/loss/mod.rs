@@ -127,6 +127,24 @@ impl<A: Loss, B: Loss> Loss for Sum<A, B> {
     }
 }
 
+/// `Σₖ Lₖ`: terms of one type, as many as a model has parts (a background
+/// for each field, say), each at its own steps.
+impl<L: Loss> Loss for Vec<L> {
+    fn at(&self, t: usize, n: usize) -> bool {
+        self.iter().any(|l| l.at(t, n))
+    }
+    fn loss<'id, T: Components>(&self, at: &LossAt<'_, 'id, T>) -> Result<Scalar<'id, T>, SimError> {
+        let mut j = at.zero();
+        for l in self.iter().filter(|l| l.at(at.t, at.n)) {
+            j = j + l.loss(at)?;
+        }
+        Ok(j)
+    }
+    fn check(&self, layout: &Layout, params: &ParamSet, steps: usize) -> Result<(), SimError> {
+        self.iter().try_for_each(|l| l.check(layout, params, steps))
+    }
+}
+
 /// `+` between the ready terms and sums of them; a loss of one's own
 /// joins with [`Sum`]`(mine, other)`.
 macro_rules! add_terms {

@@ -70,6 +70,7 @@ fn all_terms() -> impl Loss + Clone {
         + Background::param("q", wave(0.05)).covariance(Covariance::Smoothness(0.3))
         + Background::param("kappa", vec![0.02]).covariance(Covariance::Sigma(0.1))
         + Terminal::state((0..=n).map(|k| 0.01 * k as f64).collect()).weight(0.25)
+        + vec![Terminal::of("s", vec![0.5]).weight(3.0), Terminal::of("s", vec![-0.5])]
 }
 
 fn sq(a: &[f64], b: &[f64]) -> f64 {
@@ -115,7 +116,9 @@ fn every_term_is_the_formula_its_doc_states() {
         + 0.5 * x0[..n].iter().zip(wave(0.3)).zip(&var).map(|((a, b), v)| (a - b).powi(2) / v).sum::<f64>()
         + 0.5 * 0.3 * dirichlet_form(&g, &dq)
         + 0.5 * (0.05f64 - 0.02).powi(2) / 0.01
-        + 0.5 * 0.25 * sq(xn, &full);
+        + 0.5 * 0.25 * sq(xn, &full)
+        + 0.5 * 3.0 * (xn[n] - 0.5).powi(2)
+        + 0.5 * (xn[n] + 0.5).powi(2);
     assert!((j - want).abs() <= 1e-12 * want.abs(), "J = {j}, formula {want}");
     // the smoothness term is not a constant: the parameter's default is rough
     assert!(dirichlet_form(&g, &dq) > 1.0);
@@ -127,9 +130,9 @@ fn gradients_and_hvps_of_every_term_agree_with_finite_differences() {
     let x0 = x0();
     let v_x: Vec<f64> = (0..x0.len()).map(|k| ((k * 7 % 11) as f64 - 5.0) * 0.02).collect();
     let v_p = p.param_direction(&[("kappa", &[0.01]), ("q", &wave(0.02))]).unwrap();
-    let c = check(&mut p, &x0, &v_x, &v_p, 1e-5).unwrap();
-    assert!(c.gradient_error < 1e-7, "{c:?}");
-    assert!(c.hvp_error < 1e-6, "{c:?}");
+    let c = check(&mut p, &x0, &v_x, &v_p, &[1e-5]).unwrap();
+    assert!(c.gradient_error() < 1e-7, "{c}");
+    assert!(c.hvp_error() < 1e-6, "{c}");
 }
 
 /// Problem::new's error for `loss`, as text.
@@ -165,8 +168,9 @@ fn bad_terms_are_refused_before_any_run() {
             "variance 0 = 0 is not positive",
         ),
         (refused(Background::state("u", vec![0.0; n]).covariance(Covariance::Sigma(f64::NAN))), "σ = NaN"),
-        // a sum is checked term by term
+        // sums are checked term by term
         (refused(Terminal::of("u", vec![0.0; n]) + Observations::of("w").at(1, vec![0.0])), "`w`"),
+        (refused(vec![Terminal::of("u", vec![0.0; n]), Terminal::of("z", vec![0.0])]), "`z`"),
     ];
     for (got, want) in cases {
         assert!(got.contains(want), "{got:?} should say {want:?}");
