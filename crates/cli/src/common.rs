@@ -8,11 +8,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use rewind_checkpoint::Strategy;
-use rewind_field::{Components, Grid, Par};
-use rewind_io::GridInfo;
+use rewind_field::{Grid, Par};
+use rewind_ns2d::Params;
 use rewind_ns2d::spec::{self, Size};
-use rewind_ns2d::{Ns2d, Params, stepper};
-use rewind_sim::Sim;
 
 use crate::config::Config;
 
@@ -167,17 +165,6 @@ pub(crate) fn params(c: &Config) -> Params {
 pub(crate) fn grid(c: &Config) -> Grid {
     let h = 2.0 * std::f64::consts::PI / c.simulation.n as f64;
     Grid { nx: c.simulation.n, ny: c.simulation.n, dx: h, dy: h }
-}
-
-/// The grid for the HDF5 writer.
-pub(crate) fn grid_info(c: &Config) -> GridInfo {
-    let g = grid(c);
-    GridInfo { nx: g.nx, ny: g.ny, dx: g.dx, dy: g.dy }
-}
-
-/// A stepper of the configured flow over scalars `T`.
-pub(crate) fn ns2d<T: Components>(c: &Config) -> Result<Sim<Ns2d, T>> {
-    stepper::<T>(params(c), par(c)).context("cannot set up the ns2d simulation")
 }
 
 pub(crate) fn par(c: &Config) -> Par {

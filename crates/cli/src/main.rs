@@ -15,6 +15,7 @@ mod config;
 mod demo;
 mod grad;
 mod hessian;
+mod inverse;
 mod memory;
 mod models;
 mod optimize;

@@ -7,7 +7,7 @@
 //! initial state and the parameters for `hvp` and `--check`. For ns2d it is
 //! the spec's problem (`docs/specs/ns2d-periodic.md`: from field A, the
 //! target reached from field B, the spec's direction); for the others the
-//! truth is `x₀` shifted by a few per cent and the direction moves every
+//! truth is `x₀` plus a smooth shift of 5 % and the direction moves every
 //! value and every parameter by about 1 %.
 //!
 //! `--n` sets every model's grid (each model's time step follows its own
@@ -72,10 +72,6 @@ pub(crate) trait AnyProblem: Send {
     /// The initial state of the twin run that made the target (what an
     /// optimisation from `x0` should recover).
     fn truth(&self) -> &[f64];
-    /// The problem over the initial state, for the optimizers.
-    fn as_optim(&mut self) -> &mut dyn rewind_optim::Problem;
-    /// The same with Gauss–Newton products as its Hessian products.
-    fn as_gauss_newton(&mut self) -> Box<dyn rewind_optim::Problem + '_>;
     /// The low-rank Laplace posterior at `x` with the background covariance
     /// `b`, its products spread over `e`.
     fn posterior(
@@ -151,12 +147,6 @@ impl<M: Model + Clone + Send> AnyProblem for Built<M> {
     fn truth(&self) -> &[f64] {
         &self.truth
     }
-    fn as_optim(&mut self) -> &mut dyn rewind_optim::Problem {
-        &mut self.problem
-    }
-    fn as_gauss_newton(&mut self) -> Box<dyn rewind_optim::Problem + '_> {
-        Box::new(rewind_sim::GaussNewtonProblem(&mut self.problem))
-    }
     fn posterior(
         &mut self,
         x: &[f64],
@@ -178,13 +168,15 @@ fn direction(x: &[f64], phase: f64) -> Vec<f64> {
 }
 
 /// How a model's twin experiment is made.
-struct Twin {
+pub(crate) struct Twin {
     /// The objective, in words.
     about: String,
     /// The default initial state.
     x0: Vec<f64>,
-    /// The truth, `x̂₀` (default: `x₀` shifted by 5 % of its largest value).
+    /// The truth, `x̂₀` (default: [`Twin::truth`]).
     truth: Option<Vec<f64>>,
+    /// Where an optimisation starts (default: `x₀`; ns2d: at rest).
+    start: Option<Vec<f64>>,
     /// The state part of the direction (default: 1 % of the largest value).
     v_x: Option<Vec<f64>>,
     /// Whether the direction moves the parameters too (by 1 % each).
@@ -197,7 +189,42 @@ struct Twin {
 
 impl Twin {
     fn of(x0: Vec<f64>, area: f64, dt: f64) -> Self {
-        Twin { about: String::new(), x0, truth: None, v_x: None, move_params: true, area, dt }
+        Twin { about: String::new(), x0, truth: None, start: None, v_x: None, move_params: true, area, dt }
+    }
+    /// The truth `x̂₀` of a model of state `layout`: by default `x₀`
+    /// plus a smooth, domain-scale shift of each field by 5 % of the
+    /// field's largest value (one wave across the domain, a phase of its
+    /// own per field) and of each scalar by 5 %.
+    pub(crate) fn truth(&self, layout: &Layout) -> Vec<f64> {
+        if let Some(t) = &self.truth {
+            return t.clone();
+        }
+        let g = layout.grid();
+        let (lx, ly) = (g.nx as f64 * g.dx, g.ny as f64 * g.dy);
+        let tau = 2.0 * std::f64::consts::PI;
+        let mut x = self.x0.clone();
+        for (k, f) in layout.fields().iter().chain(layout.scalars()).enumerate() {
+            let Ok(r) = layout.range(f) else { continue };
+            let part = &mut x[r];
+            let s = part.iter().fold(0.0f64, |m, a| m.max(a.abs()));
+            let s = if s > 0.0 { s } else { 1.0 };
+            if part.len() == 1 {
+                part[0] += 0.05 * s;
+                continue;
+            }
+            let phase = 0.7 * k as f64;
+            let wave = g.sample(|x, y| (tau * x / lx + phase).sin() * (tau * y / ly - phase).cos());
+            part.iter_mut().zip(wave).for_each(|(a, w)| *a += 0.05 * s * w);
+        }
+        x
+    }
+    /// Where an optimisation starts.
+    pub(crate) fn start(&self) -> Vec<f64> {
+        self.start.clone().unwrap_or_else(|| self.x0.clone())
+    }
+    /// A grid cell's area (or length, in 1D).
+    pub(crate) fn cell(&self) -> f64 {
+        self.area
     }
 }
 
@@ -211,8 +238,8 @@ fn built<M: Model + Clone + Send + 'static>(
     disk_dir: &std::path::Path,
 ) -> Result<Box<dyn AnyProblem>> {
     let mut sim = rewind_sim::Sim::<M, f64>::new(model.clone(), par)?;
+    let truth = twin.truth(sim.layout());
     let x0 = twin.x0;
-    let truth = twin.truth.unwrap_or_else(|| x0.iter().zip(direction(&x0, 0.9)).map(|(a, d)| a + 5.0 * d).collect());
     let target = rewind_sim::advance(&mut sim, &truth, steps).context("the target run failed")?;
     let v_p = if twin.move_params {
         // each parameter moved by about 1 % of its own size
@@ -321,14 +348,14 @@ pub(crate) fn footprint(name: SimName, c: &Config, n: usize, steps: usize, strat
 }
 
 /// Something done with a model, whatever its type.
-trait WithModel {
+pub(crate) trait WithModel {
     type Out;
     fn run<M: Model + Clone + Send + 'static>(self, model: M, twin: Twin) -> Result<Self::Out>;
 }
 
 /// The model `name` at grid size `n` (ns2d: the configuration's physics)
 /// and the twin experiment that goes with it, handed to `f`.
-fn with_model<F>(name: SimName, c: &Config, n: usize, f: F) -> Result<<F as WithModel>::Out>
+pub(crate) fn with_model<F>(name: SimName, c: &Config, n: usize, f: F) -> Result<<F as WithModel>::Out>
 where
     F: WithModel,
 {
@@ -346,6 +373,7 @@ where
                        direction v = sin(x + 2y) (docs/specs/ns2d-periodic.md)"
                 .into();
             t.truth = Some(spec::field_b(n));
+            t.start = Some(vec![0.0; n * n]);
             t.v_x = Some(spec::direction_v(n));
             t.move_params = false;
             f.run(m, t)
@@ -440,14 +468,23 @@ pub(crate) fn build(
 /// schedule is the fastest that fits it) before it is built; and the
 /// configuration, its schedule the one chosen.
 pub(crate) fn from_args(common: &Common, need: Need) -> Result<(Box<dyn AnyProblem>, Config)> {
+    let (name, c, n, steps) = sized(common, need)?;
+    let strategy = crate::common::strategy(&c)?;
+    let p = build(name, &c, n, steps, strategy, crate::common::par(&c))?;
+    Ok((p, c))
+}
+
+/// The model of `--sim`, the configuration, the grid size and the steps a
+/// command asks for, checked against the memory available (with
+/// `--memory`, the configuration's schedule becomes the fastest that
+/// fits) before anything of that size is built.
+pub(crate) fn sized(common: &Common, need: Need) -> Result<(SimName, Config, usize, usize)> {
     let mut c = common.config()?;
     let name = chosen(common);
     let (n, steps) = size_and_steps(name, &c, common)?;
     let f = footprint(name, &c, n, steps, crate::common::strategy(&c)?)?;
     crate::memory::check_fits(&mut c, &f, need)?;
-    let strategy = crate::common::strategy(&c)?;
-    let p = build(name, &c, n, steps, strategy, crate::common::par(&c))?;
-    Ok((p, c))
+    Ok((name, c, n, steps))
 }
 
 /// The footprint of the ns2d run of a configuration.

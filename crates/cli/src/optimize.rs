@@ -1,7 +1,8 @@
-//! `rewind optimize`: the flagship inverse problem — recover the initial
-//! vorticity of the periodic flow from sparse noisy observations at
-//! several times (the shape of 4D-Var), with gradients and HVPs through
-//! the checkpoint driver — with one or several methods.
+//! `rewind optimize`: recover a model's initial state from sparse noisy
+//! observations at several times (the shape of 4D-Var; ns2d's is the
+//! flagship), with gradients and HVPs through the checkpoint driver — with
+//! one or several methods. The problem is the registry's
+//! ([`crate::inverse`]): one path for every model.
 //!
 //! **Resumable.** After every iteration the whole run — iterate, gradient,
 //! the solver's memory (L-BFGS pairs, Adam moments, trust radius), history
@@ -14,22 +15,19 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use rewind_field::Grid;
 use rewind_io::Output;
 use rewind_io::plot::Curve;
-use rewind_ns2d::Ns2d;
-use rewind_ns2d::spec;
 use rewind_optim::solver::terminate;
 use rewind_optim::{
     Adam, Counted, Counts, FirstOrder, GradientDescent, Lbfgs, NewtonCg, OptimError, Options, Problem, Record, Solver,
     State, Termination, TrustRegionCg,
 };
-use rewind_sim::{Background, Covariance, Noise, Observations, Sum};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::common::{self, Common, norm};
 use crate::config::{Config, Method};
+use crate::inverse::AnyInverse;
 
 /// Arguments of `rewind optimize`.
 #[derive(Debug, clap::Args)]
@@ -59,98 +57,6 @@ pub(crate) struct Args {
     /// The members' viscosities span ν (1 ± SPREAD), evenly.
     #[arg(long, default_value_t = 0.5, value_name = "SPREAD")]
     pub(crate) member_spread: f64,
-}
-
-/// The inverse problem: the simulation as an optimisation problem over
-/// `ω₀` ([`rewind_sim::Problem`]), and the truth it should recover.
-pub(crate) struct Inverse {
-    pub(crate) problem: rewind_sim::Problem<Ns2d, Loss>,
-    pub(crate) truth: Vec<f64>,
-    /// With `--members K > 1`: the ensemble's models (the same loss, each
-    /// its own viscosity); the objective is their sum ([`rewind_ensemble::Sum`]).
-    pub(crate) members: Vec<rewind_sim::Problem<Ns2d, Loss>>,
-}
-
-/// The observations and a smoothness regulariser on `ω₀`,
-/// `½ β h² Σ |∇ω₀|²` (weight 0 without `optimize.beta`).
-type Loss = Sum<Observations, Background>;
-
-impl Inverse {
-    /// The problem of the configuration: the truth is field B; it is
-    /// observed at every `stride`-th point after each of `times` steps,
-    /// with Gaussian noise.
-    pub(crate) fn new(c: &Config) -> Result<Self> {
-        let s = &c.simulation;
-        let o = &c.observations;
-        let grid: Grid = common::grid(c);
-        let truth = spec::field_b(s.n);
-        let mut sim = common::ns2d::<f64>(c)?;
-        let states =
-            rewind_sim::states_at(&mut sim, &truth, &o.times).context("the true flow (from field B) failed")?;
-        let observations = Observations::of("vorticity").points(grid.strided(o.stride)).sigma(o.sigma).noisy(
-            sim.layout(),
-            &o.times,
-            &states,
-            &mut Noise::new(o.seed),
-        )?;
-        let smooth = Background::state("vorticity", vec![0.0; grid.len()])
-            .covariance(Covariance::Smoothness(grid.dx * grid.dy))
-            .weight(c.optimize.beta);
-        let loss = Sum(observations, smooth);
-        let problem = rewind_sim::Problem::new(sim.model().clone(), loss, common::strategy(c)?, s.steps, sim.par())
-            .context("cannot set up the inverse problem")?
-            .with_disk_dir(c.gradient.snapshot_dir.clone().unwrap_or_else(std::env::temp_dir));
-        Ok(Inverse { problem, truth, members: Vec::new() })
-    }
-
-    /// The same observations under `k` models with viscosities spread
-    /// evenly over `ν (1 ± spread)` (`k > 1`; cheap: nothing runs yet).
-    pub(crate) fn with_members(mut self, c: &Config, k: usize, spread: f64) -> Result<Self> {
-        if k < 2 {
-            return Ok(self);
-        }
-        if !(0.0..1.0).contains(&spread) {
-            bail!("--member-spread {spread}: must be in [0, 1) (the viscosities ν (1 ± spread) stay positive)");
-        }
-        let nu = c.simulation.nu;
-        for m in 0..k {
-            let nu_m = nu * (1.0 + spread * (2.0 * m as f64 / (k - 1) as f64 - 1.0));
-            let mut p = rewind_sim::Problem::new(
-                self.problem.model().clone(),
-                self.problem.loss().clone(),
-                common::strategy(c)?,
-                c.simulation.steps,
-                self.problem.sim().par(),
-            )?
-            .with_disk_dir(c.gradient.snapshot_dir.clone().unwrap_or_else(std::env::temp_dir));
-            p.set_param("nu", &[nu_m])?;
-            self.members.push(p);
-        }
-        Ok(self)
-    }
-
-    /// The members' viscosities (empty without members).
-    fn member_nus(&self) -> Vec<f64> {
-        self.members.iter().filter_map(|p| p.param_set().range("nu").ok().map(|r| p.param_values()[r.start])).collect()
-    }
-
-    /// The misfit part of `J` at `x` (primal runs only).
-    pub(crate) fn misfit(&mut self, x: &[f64]) -> Result<f64> {
-        let observations = self.problem.loss().0.clone();
-        Ok(self.problem.value_of(x, observations)?)
-    }
-
-    /// The observations at the first time as a field (NaN where unobserved).
-    pub(crate) fn observed_field(&self) -> Vec<f64> {
-        let obs = &self.problem.loss().0;
-        let mut f = vec![f64::NAN; self.problem.layout().grid().len()];
-        if let (Some((_, y)), Some(points)) = (obs.data().first(), obs.observed_points()) {
-            for (&k, &v) in points.iter().zip(y) {
-                f[k] = v;
-            }
-        }
-        f
-    }
 }
 
 /// A solver of any method, as plain data (saved with the run).
@@ -212,9 +118,6 @@ struct Saved {
 
 const FORMAT: u32 = 1;
 
-/// What the ns2d inverse problem is, for the files.
-const PROBLEM: &str = "recover the initial vorticity of the ns2d periodic flow from sparse noisy observations (docs/specs/ns2d-periodic.md)";
-
 fn load(path: &Path, config: &str) -> Result<Saved> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let saved: Saved = serde_json::from_str(&text).with_context(|| {
@@ -232,66 +135,17 @@ fn load(path: &Path, config: &str) -> Result<Saved> {
     Ok(saved)
 }
 
-/// What one method's resumable run works on: a first guess, an identity
-/// (a saved run resumes only under the same one), and the objective the
-/// solvers see.
-trait Source {
-    /// The first guess.
-    fn start(&self) -> Vec<f64>;
-    /// What a saved run must have been started with to be resumed.
-    fn identity(&self) -> String;
-    /// The objective, with Gauss–Newton products as its Hessian products
-    /// if `gauss_newton`.
-    fn objective(&mut self, gauss_newton: bool) -> Result<Box<dyn Problem + '_>>;
-}
-
-/// ns2d's inverse problem (and its ensemble of members).
-struct Ns2dSource<'a> {
-    inverse: &'a mut Inverse,
-    ensemble: &'a rewind_ensemble::Ensemble,
-    config: String,
-}
-
-impl Source for Ns2dSource<'_> {
-    fn start(&self) -> Vec<f64> {
-        vec![0.0; self.inverse.problem.dim()]
-    }
-    fn identity(&self) -> String {
-        self.config.clone()
-    }
-    fn objective(&mut self, gauss_newton: bool) -> Result<Box<dyn Problem + '_>> {
-        objective(self.inverse, self.ensemble, gauss_newton)
-    }
-}
-
-/// Another model's twin experiment, from its default state.
-struct TwinSource<'a> {
-    problem: &'a mut dyn crate::models::AnyProblem,
-    identity: String,
-}
-
-impl Source for TwinSource<'_> {
-    fn start(&self) -> Vec<f64> {
-        self.problem.x0().to_vec()
-    }
-    fn identity(&self) -> String {
-        self.identity.clone()
-    }
-    fn objective(&mut self, gauss_newton: bool) -> Result<Box<dyn Problem + '_>> {
-        Ok(if gauss_newton { self.problem.as_gauss_newton() } else { Box::new(self.problem.as_optim()) })
-    }
-}
-
 /// Runs (or resumes) one method to its end.
 fn one_method(
     a: &Args,
     c: &Config,
-    source: &mut dyn Source,
+    inverse: &mut dyn AnyInverse,
+    identity: &str,
     method: Method,
     dir: &Path,
     ensemble: &rewind_ensemble::Ensemble,
 ) -> Result<Saved> {
-    let config = source.identity();
+    let config = identity.to_string();
     let root = ensemble.is_root();
     let path = dir.join(format!("optimize-{method}.json"));
     let save = |s: &Saved| -> Result<()> {
@@ -309,8 +163,8 @@ fn one_method(
         }
         s
     } else {
-        let x0 = source.start();
-        let mut objective = source.objective(false)?;
+        let x0 = inverse.start().to_vec();
+        let mut objective = inverse.objective(ensemble, false)?;
         let mut p = Counted::new(&mut *objective);
         let mut g = vec![0.0; x0.len()];
         let f = p.value_grad(&x0, &mut g).context("the objective failed at the first guess")?;
@@ -343,7 +197,7 @@ fn one_method(
         }
         let t0 = Instant::now();
         let step = {
-            let mut objective = source.objective(method == Method::GaussNewton)?;
+            let mut objective = inverse.objective(ensemble, method == Method::GaussNewton)?;
             let mut p = Counted { inner: &mut *objective, counts: saved.counts };
             let r = saved.solver.next_iter(&mut p, &mut saved.state);
             saved.counts = p.counts;
@@ -370,36 +224,9 @@ fn one_method(
     Ok(saved)
 }
 
-/// The objective the solvers see: the problem, or the sum over the
-/// members spread over `ensemble`; with Gauss–Newton products as its
-/// Hessian products if `gauss_newton`.
-fn objective<'a>(
-    inverse: &'a mut Inverse,
-    ensemble: &'a rewind_ensemble::Ensemble,
-    gauss_newton: bool,
-) -> Result<Box<dyn Problem + 'a>> {
-    Ok(match (inverse.members.is_empty(), gauss_newton) {
-        (true, false) => Box::new(&mut inverse.problem),
-        (true, true) => Box::new(rewind_sim::GaussNewtonProblem(&mut inverse.problem)),
-        (false, false) => Box::new(rewind_ensemble::Sum::new(ensemble, inverse.members.iter_mut().collect())?),
-        (false, true) => Box::new(rewind_ensemble::Sum::new(
-            ensemble,
-            inverse.members.iter_mut().map(rewind_sim::GaussNewtonProblem).collect(),
-        )?),
-    })
-}
-
-/// `rewind optimize` (and the optimisation part of `rewind demo`).
+/// `rewind optimize`: every method on the model's inverse problem, then
+/// the report.
 pub(crate) fn main(a: &Args, ensemble: &rewind_ensemble::Ensemble) -> Result<()> {
-    if a.members == 0 {
-        bail!("--members 0: at least one model (1, the default, is no ensemble)");
-    }
-    if crate::models::chosen(&a.common) != crate::sims::SimName::Ns2d {
-        if a.members > 1 {
-            bail!("--members is for the ns2d problem (the viscosity ensemble)");
-        }
-        return twin(a, ensemble);
-    }
     let report = solve(a, ensemble)?;
     if ensemble.is_root() {
         print_report(&report, a.common.json)?;
@@ -408,9 +235,7 @@ pub(crate) fn main(a: &Args, ensemble: &rewind_ensemble::Ensemble) -> Result<()>
 }
 
 pub(crate) fn solve(a: &Args, ensemble: &rewind_ensemble::Ensemble) -> Result<serde_json::Value> {
-    let mut c = a.common.config()?;
-    let f = crate::models::ns2d_footprint(&c)?;
-    crate::memory::check_fits(&mut c, &f, crate::memory::Need::Hvp)?;
+    let (mut inverse, mut c) = crate::inverse::from_args(&a.common, a.members, a.member_spread)?;
     if !a.method.is_empty() {
         c.optimize.methods = a.method.clone();
     }
@@ -422,112 +247,147 @@ pub(crate) fn solve(a: &Args, ensemble: &rewind_ensemble::Ensemble) -> Result<se
     // stay on the main thread
     common::global_pool(common::threads(&c))?;
     let root = ensemble.is_root();
-    {
-        let dir = if a.common.no_files || !root { c.output.dir.clone() } else { common::out_dir(&c)? };
-        let mut inverse = Inverse::new(&c)?.with_members(&c, a.members, a.member_spread)?;
-        let mut runs = Vec::new();
-        for &m in &c.optimize.methods {
-            let mut source = Ns2dSource { inverse: &mut inverse, ensemble, config: c.to_toml() };
-            runs.push(one_method(a, &c, &mut source, m, &dir, ensemble)?);
-        }
-        let truth = inverse.truth.clone();
-        let mut rows = Vec::new();
-        for s in &runs {
-            let err: Vec<f64> = s.state.x.iter().zip(&truth).map(|(a, b)| a - b).collect();
-            rows.push(json!({
-                "method": s.method.to_string(),
-                "iterations": s.state.iter,
-                "termination": format!("{:?}", s.termination.unwrap_or(Termination::MaxIterations)),
-                "values": s.counts.f,
-                "gradients": s.counts.grad,
-                "hvps": s.counts.hvp,
-                "wall_s": s.seconds,
-                "objective": s.state.f,
-                "objective_at_start": s.history.first().map_or(f64::NAN, |r| r.f),
-                "misfit": inverse.misfit(&s.state.x)?,
-                "grad_norm_relative": norm(&s.state.g) / s.g0,
-                "error_vs_truth": norm(&err) / norm(&truth),
-                "x_bits": common::bits(&s.state.x),
-            }));
-        }
-        let obs = &inverse.problem.loss().0;
-        let (nobs, ntimes) = (obs.count(), obs.data().len());
-        let npoints = obs.observed_points().map_or(0, <[usize]>::len);
-        let mut files = Vec::new();
-        if !a.common.no_files && root {
-            let path = dir.join("optimize.h5");
-            let mut out = Output::create(&path, common::grid_info(&c))?;
-            common::metadata(&out, &c, "optimize", PROBLEM)?;
-            let observed = inverse.observed_field();
-            out.field("truth", &truth)?;
-            out.field("observed_first_time", &observed)?;
-            out.describe("truth", "the true initial vorticity", "1/time (vorticity)")?;
-            out.describe(
-                "observed_first_time",
-                "the noisy observations of the vorticity at the first observation time; NaN where the point is not observed",
-                "1/time (vorticity)",
-            )?;
-            for s in &runs {
-                out.field(&format!("recovered_{}", s.method), &s.state.x)?;
-                let what = format!("the initial vorticity {} recovered", s.method);
-                out.describe(&format!("recovered_{}", s.method), &what, "1/time (vorticity)")?;
-                let col = |f: &dyn Fn(&Record) -> f64| s.history.iter().map(f).collect::<Vec<f64>>();
-                let count = |f: &dyn Fn(&Record) -> u64| s.history.iter().map(f).collect::<Vec<u64>>();
-                let (f, gn) = (col(&|r| r.f), col(&|r| r.grad_norm));
-                let (it, ng, nh) = (count(&|r| r.iter as u64), count(&|r| r.counts.grad), count(&|r| r.counts.hvp));
-                use rewind_io::Column::{Float, Int};
-                out.table(
-                    &format!("history_{}", s.method),
-                    &[
-                        ("iter", Int(&it)),
-                        ("objective", Float(&f)),
-                        ("grad_norm", Float(&gn)),
-                        ("gradients", Int(&ng)),
-                        ("hvps", Int(&nh)),
-                    ],
-                )?;
-            }
-            let p = out.finish()?;
-            files.push(p.display().to_string());
-            files.push(p.with_extension("xmf").display().to_string());
-            if c.output.plots {
-                let titles: Vec<String> = runs.iter().map(|s| format!("recovered ({})", s.method)).collect();
-                let mut panels: Vec<(&str, &[f64])> = vec![("true ω₀", &truth), ("observed (first time)", &observed)];
-                for (t, s) in titles.iter().zip(&runs) {
-                    panels.push((t, &s.state.x));
-                }
-                let fp = dir.join("fields.png");
-                rewind_io::plot::fields(&fp, common::grid_info(&c), &panels, true)?;
-                let curves = |f: &dyn Fn(&Record) -> f64| -> Vec<Curve> {
-                    runs.iter()
-                        .map(|s| Curve {
-                            label: s.method.to_string(),
-                            points: s.history.iter().map(|r| (r.iter as f64, f(r))).collect(),
-                        })
-                        .collect()
-                };
-                let cp = dir.join("convergence.png");
-                rewind_io::plot::convergence(&cp, &curves(&|r| r.f), &curves(&|r| r.grad_norm))?;
-                files.push(fp.display().to_string());
-                files.push(cp.display().to_string());
-            }
-        }
-        Ok(json!({
-            "problem": format!(
-                "recover w0 on {n}x{n} from {nobs} noisy observations ({npoints} points x {} times, sigma = {}), beta = {}",
-                ntimes, c.observations.sigma, c.optimize.beta, n = c.simulation.n
-            ),
-            "schedule": c.gradient.schedule,
-            "steps": c.simulation.steps,
-            "expected_misfit_at_truth": nobs as f64 / 2.0,
-            "members": inverse.members.len().max(1),
-            "member_nu": inverse.member_nus(),
-            "ranks": ensemble.size(),
-            "runs": rows,
-            "files": files,
-            "peak_rss_bytes": common::peak_rss_bytes(),
-        }))
+    let dir = if a.common.no_files || !root { c.output.dir.clone() } else { common::out_dir(&c)? };
+    let (model, steps) = (inverse.model(), inverse.steps());
+    let layout = inverse.layout().clone();
+    let grid = *layout.grid();
+    // a saved run resumes only for the same model, grid, steps and configuration
+    let identity = format!("{}\n# model {model}, grid {}x{}, {steps} steps\n", c.to_toml(), grid.nx, grid.ny);
+    let mut runs = Vec::new();
+    for &m in &c.optimize.methods {
+        runs.push(one_method(a, &c, inverse.as_mut(), &identity, m, &dir, ensemble)?);
     }
+    let (start, truth) = (inverse.start().to_vec(), inverse.truth().to_vec());
+    let error = |x: &[f64]| norm(&x.iter().zip(&truth).map(|(a, b)| a - b).collect::<Vec<_>>()) / norm(&truth);
+    let mut rows = Vec::new();
+    for s in &runs {
+        rows.push(json!({
+            "method": s.method.to_string(),
+            "iterations": s.state.iter,
+            "termination": format!("{:?}", s.termination.unwrap_or(Termination::MaxIterations)),
+            "values": s.counts.f,
+            "gradients": s.counts.grad,
+            "hvps": s.counts.hvp,
+            "wall_s": s.seconds,
+            "objective": s.state.f,
+            "objective_at_start": s.history.first().map_or(f64::NAN, |r| r.f),
+            "misfit": inverse.misfit(&s.state.x)?,
+            "grad_norm_relative": norm(&s.state.g) / s.g0,
+            "error_vs_truth": error(&s.state.x),
+            "error_vs_truth_at_start": error(&start),
+            "x_bits": common::bits(&s.state.x),
+        }));
+    }
+    let obs = inverse.observations();
+    let (nobs, ntimes, field) = (obs.count(), obs.data().len(), obs.part().to_string());
+    let npoints = obs.observed_points().map_or(0, <[usize]>::len);
+    let problem = format!(
+        "{model}: recover x0 ({} unknowns) from {nobs} noisy observations of {field} ({npoints} points x {ntimes} times, sigma = {}), smoothness beta = {}",
+        start.len(),
+        c.observations.sigma,
+        c.optimize.beta
+    );
+    let mut files = Vec::new();
+    if !a.common.no_files && root {
+        files = write_files(&dir, &c, inverse.as_ref(), &runs, &problem)?;
+    }
+    Ok(json!({
+        "model": model,
+        "problem": problem,
+        "schedule": c.gradient.schedule,
+        "steps": steps,
+        "expected_misfit_at_truth": nobs as f64 / 2.0,
+        "members": inverse.member_nus().len().max(1),
+        "member_nu": inverse.member_nus(),
+        "ranks": ensemble.size(),
+        "runs": rows,
+        "files": files,
+        "peak_rss_bytes": common::peak_rss_bytes(),
+    }))
+}
+
+/// `optimize.h5` (truth, start, observations, each method's result field
+/// by field, and its history) and, for 2D models, `fields.png` (the first
+/// field) and `convergence.png`.
+fn write_files(dir: &Path, c: &Config, inverse: &dyn AnyInverse, runs: &[Saved], problem: &str) -> Result<Vec<String>> {
+    let l = inverse.layout();
+    let g = *l.grid();
+    let info = rewind_io::GridInfo { nx: g.nx, ny: g.ny, dx: g.dx, dy: g.dy };
+    let path = dir.join("optimize.h5");
+    let mut out = Output::create(&path, info)?;
+    common::metadata(&out, c, "optimize", problem)?;
+    out.attr("model", inverse.model())?;
+    let obs = inverse.observations();
+    let mut observed = vec![f64::NAN; g.len()];
+    if let (Some((_, y)), Some(points)) = (obs.data().first(), obs.observed_points()) {
+        for (&k, &v) in points.iter().zip(y) {
+            observed[k] = v;
+        }
+    }
+    out.field("observed_first_time", &observed)?;
+    let what = format!(
+        "the noisy observations of {} at the first observation time; NaN where the point is not observed",
+        obs.part()
+    );
+    out.describe("observed_first_time", &what, &format!("model units of {}", obs.part()))?;
+    for f in l.fields() {
+        let units = format!("model units of {f}");
+        for (name, what, x) in
+            [("truth", "the true initial state", inverse.truth()), ("start", "the starting point", inverse.start())]
+        {
+            out.field(&format!("{name}_{f}"), l.part(x, f)?)?;
+            out.describe(&format!("{name}_{f}"), &format!("{what}, field {f}"), &units)?;
+        }
+        for s in runs {
+            let name = format!("recovered_{}_{f}", s.method);
+            out.field(&name, l.part(&s.state.x, f)?)?;
+            out.describe(&name, &format!("the initial state {} recovered, field {f}", s.method), &units)?;
+        }
+    }
+    for s in runs {
+        let col = |f: &dyn Fn(&Record) -> f64| s.history.iter().map(f).collect::<Vec<f64>>();
+        let count = |f: &dyn Fn(&Record) -> u64| s.history.iter().map(f).collect::<Vec<u64>>();
+        let (f, gn) = (col(&|r| r.f), col(&|r| r.grad_norm));
+        let (it, ng, nh) = (count(&|r| r.iter as u64), count(&|r| r.counts.grad), count(&|r| r.counts.hvp));
+        use rewind_io::Column::{Float, Int};
+        out.table(
+            &format!("history_{}", s.method),
+            &[
+                ("iter", Int(&it)),
+                ("objective", Float(&f)),
+                ("grad_norm", Float(&gn)),
+                ("gradients", Int(&ng)),
+                ("hvps", Int(&nh)),
+            ],
+        )?;
+    }
+    let p = out.finish()?;
+    let mut files = vec![p.display().to_string(), p.with_extension("xmf").display().to_string()];
+    if c.output.plots && g.ny > 1 {
+        let f0 = &l.fields()[0];
+        let titles: Vec<String> = runs.iter().map(|s| format!("recovered {f0} ({})", s.method)).collect();
+        let (truth_title, observed_title) = (format!("true {f0}"), format!("{f0} observed (first time)"));
+        let mut panels: Vec<(&str, &[f64])> =
+            vec![(&truth_title, l.part(inverse.truth(), f0)?), (&observed_title, &observed)];
+        for (t, s) in titles.iter().zip(runs) {
+            panels.push((t, l.part(&s.state.x, f0)?));
+        }
+        let fp = dir.join("fields.png");
+        rewind_io::plot::fields(&fp, info, &panels, true)?;
+        let curves = |f: &dyn Fn(&Record) -> f64| -> Vec<Curve> {
+            runs.iter()
+                .map(|s| Curve {
+                    label: s.method.to_string(),
+                    points: s.history.iter().map(|r| (r.iter as f64, f(r))).collect(),
+                })
+                .collect()
+        };
+        let cp = dir.join("convergence.png");
+        rewind_io::plot::convergence(&cp, &curves(&|r| r.f), &curves(&|r| r.grad_norm))?;
+        files.push(fp.display().to_string());
+        files.push(cp.display().to_string());
+    }
+    Ok(files)
 }
 
 pub(crate) fn print_report(r: &serde_json::Value, json: bool) -> Result<()> {
@@ -560,111 +420,6 @@ pub(crate) fn print_report(r: &serde_json::Value, json: bool) -> Result<()> {
     println!("(misfit expected at the truth from the noise alone: about {})", r["expected_misfit_at_truth"]);
     for f in r["files"].as_array().into_iter().flatten() {
         println!("wrote {}", f.as_str().unwrap_or(""));
-    }
-    Ok(())
-}
-
-/// `rewind optimize --sim NAME` for the models other than ns2d: recover
-/// the twin experiment's initial state from the default one with each
-/// method — resumable as ns2d's runs are — and print iterations,
-/// gradients, HVPs, time, final `J` and the error against the truth.
-pub(crate) fn twin(a: &Args, ensemble: &rewind_ensemble::Ensemble) -> Result<()> {
-    let common = &a.common;
-    let (mut p, mut c) = crate::models::from_args(common, crate::memory::Need::Hvp)?;
-    let name = crate::models::chosen(common).name();
-    if !a.method.is_empty() {
-        c.optimize.methods = a.method.clone();
-    }
-    if let Some(m) = a.max_iter {
-        c.optimize.max_iter = m;
-    }
-    let methods = c.optimize.methods.clone();
-    let x0 = p.x0().to_vec();
-    let truth = p.truth().to_vec();
-    let norm = |v: &[f64]| v.iter().map(|a| a * a).sum::<f64>().sqrt();
-    let err0 = norm(&x0.iter().zip(&truth).map(|(a, b)| a - b).collect::<Vec<_>>());
-    // errors relative to the truth's size, as the ns2d problem and assimilate report them
-    let tnorm = norm(&truth).max(f64::MIN_POSITIVE);
-    let grid = *p.layout().grid();
-    // a saved run resumes only for the same model, grid, steps and configuration
-    let identity = format!("{}\n# model {name}, grid {}x{}, {} steps\n", c.to_toml(), grid.nx, grid.ny, p.steps());
-    let dir = if common.no_files { c.output.dir.clone() } else { common::out_dir(&c)? };
-    // the kernels in the global pool, as for ns2d (the runner may talk to
-    // the other ranks from the main thread)
-    common::global_pool(common::threads(&c))?;
-    let mut runs = Vec::new();
-    for &m in &methods {
-        let mut source = TwinSource { problem: p.as_mut(), identity: identity.clone() };
-        runs.push(one_method(a, &c, &mut source, m, &dir, ensemble)?);
-    }
-    let mut rows = Vec::new();
-    let mut recovered: Vec<(String, Vec<f64>)> = Vec::new();
-    for s in &runs {
-        let err = norm(&s.state.x.iter().zip(&truth).map(|(a, b)| a - b).collect::<Vec<_>>());
-        recovered.push((s.method.to_string(), s.state.x.clone()));
-        rows.push(serde_json::json!({
-            "method": s.method.to_string(), "iterations": s.state.iter, "gradients": s.counts.grad, "hvps": s.counts.hvp,
-            "termination": format!("{:?}", s.termination.unwrap_or(Termination::MaxIterations)),
-            "wall_s": s.seconds, "objective_at_start": s.history.first().map_or(f64::NAN, |r| r.f), "objective": s.state.f,
-            "error_vs_truth": err / tnorm, "error_vs_truth_at_start": err0 / tnorm,
-        }));
-    }
-    let report =
-        serde_json::json!({ "model": name, "steps": p.steps(), "schedule": c.gradient.schedule, "runs": rows });
-    if !common.no_files {
-        // the truth, the start and each method's result, field by field
-        let l = p.layout();
-        let g = *l.grid();
-        let dir = common::out_dir(&c)?;
-        let mut out =
-            Output::create(dir.join("optimize.h5"), rewind_io::GridInfo { nx: g.nx, ny: g.ny, dx: g.dx, dy: g.dy })?;
-        common::metadata(&out, &c, "optimize", p.about())?;
-        out.attr("model", name)?;
-        out.attr("report", &report.to_string())?;
-        for f in l.fields() {
-            let units = format!("model units of {f}");
-            for (name, what, x) in
-                [("truth", "the twin run's true initial state", &truth), ("initial", "the starting point", &x0)]
-            {
-                out.field(&format!("{name}_{f}"), l.part(x, f)?)?;
-                out.describe(&format!("{name}_{f}"), &format!("{what}, field {f}"), &units)?;
-            }
-            for (m, x) in &recovered {
-                out.field(&format!("recovered_{m}_{f}"), l.part(x, f)?)?;
-                out.describe(
-                    &format!("recovered_{m}_{f}"),
-                    &format!("the initial state {m} recovered, field {f}"),
-                    &units,
-                )?;
-            }
-        }
-        out.finish()?;
-    }
-    if common.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
-    }
-    println!(
-        "{name}: recover the twin run's initial state ({} unknowns), {} steps, {}",
-        x0.len(),
-        p.steps(),
-        c.gradient.schedule
-    );
-    println!(
-        "{:>13} {:>6} {:>6} {:>6} {:>9} {:>12} {:>16}",
-        "method", "iters", "grads", "HVPs", "time (s)", "J final", "error/|truth|"
-    );
-    for r in report["runs"].as_array().into_iter().flatten() {
-        println!(
-            "{:>13} {:>6} {:>6} {:>6} {:>9.3} {:>12.4e} {:>16.3e}",
-            r["method"].as_str().unwrap_or(""),
-            r["iterations"],
-            r["gradients"],
-            r["hvps"],
-            r["wall_s"].as_f64().unwrap_or(f64::NAN),
-            r["objective"].as_f64().unwrap_or(f64::NAN),
-            r["error_vs_truth"].as_f64().unwrap_or(f64::NAN)
-        );
     }
     Ok(())
 }

@@ -10,13 +10,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// A fresh scratch directory holding one plain file, `afile`.
+/// A fresh scratch directory holding a plain file, `afile`, and two
+/// configurations.
 fn scratch(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("rewind-repro-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     std::fs::write(d.join("afile"), b"not a directory").unwrap();
     std::fs::write(d.join("nu.toml"), b"[simulation]\nnu = 0.01\n").unwrap();
+    std::fs::write(d.join("stride.toml"), b"[observations]\nstride = 12\n").unwrap();
     d
 }
 
@@ -87,6 +89,11 @@ fn nonsense_settings_are_refused_not_rounded() {
         &d,
         &[
             (&["optimize", "--members", "0"], &["--members 0"]),
+            (&["optimize", "--sim", "gray-scott", "--members", "2"], &["--members 2", "viscosity nu", "gray-scott"]),
+            (
+                &["optimize", "--sim", "cavity", "--n", "8", "--config", "stride.toml"],
+                &["observations.stride = 12", "points per side"],
+            ),
             (&["assimilate", "--threads", "100000"], &["simulation.threads", "100000", "core"]),
             (&["assimilate", "--inner", "0"], &["--inner 0"]),
             (&["assimilate", "--outer", "0"], &["--outer 0"]),
