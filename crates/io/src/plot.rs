@@ -191,25 +191,29 @@ pub fn fields(
             }))?;
             // the colour bar: 64 steps from the least value to the largest
             let (lo, hi) = scale.range();
-            let mut c = ChartBuilder::on(&bar)
+            let c = ChartBuilder::on(&bar)
                 .margin_top(34)
                 .margin_bottom(38)
-                .margin_right(4)
-                .y_label_area_size(62)
+                .margin_left(4)
+                .margin_right(60)
                 .build_cartesian_2d(0.0..1.0, lo..hi.max(lo + f64::MIN_POSITIVE))?;
-            let span = (hi - lo).abs();
-            c.configure_mesh()
-                .disable_mesh()
-                .x_labels(0)
-                .y_labels(5)
-                .y_label_style(("sans-serif", 12))
-                .y_label_formatter(&|v| tick(*v, span))
-                .draw()?;
             let step = (hi - lo) / 64.0;
-            c.draw_series((0..64).map(|k| {
+            c.plotting_area().draw(&Rectangle::new([(0.0, lo), (1.0, hi)], BLACK.stroke_width(1)))?;
+            for k in 0..64 {
                 let v = lo + step * k as f64;
-                Rectangle::new([(0.0, v), (1.0, v + step)], scale.color(v + 0.5 * step).filled())
-            }))?;
+                let r = Rectangle::new([(0.0, v), (1.0, v + step)], scale.color(v + 0.5 * step).filled());
+                c.plotting_area().draw(&r)?;
+            }
+            // the ticks' labels right of the bar, each starting at its tick
+            // (left-aligned text needs no width estimate: none is clipped)
+            let span = (hi - lo).abs();
+            let style = ("sans-serif", 12).into_text_style(root);
+            for k in 0..5 {
+                let v = lo + (hi - lo) * k as f64 / 4.0;
+                let (x, y) = c.backend_coord(&(1.0, v));
+                root.draw(&PathElement::new(vec![(x, y), (x + 3, y)], BLACK))?;
+                root.draw_text(&tick(v, span), &style, (x + 5, y - 6))?;
+            }
         }
         Ok(())
     })
