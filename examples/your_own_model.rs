@@ -1,4 +1,4 @@
-//! Your own model in under 50 lines (model and loss): FitzHugh–Nagumo excitable media, two fields
+//! Your own model in 23 lines and its loss in one: FitzHugh–Nagumo excitable media, two fields
 //! (u, w), a log-parameterised diffusivity and a stimulus field as named
 //! parameters; gradient and HVP under binomial checkpointing, checked
 //! against finite differences. `cargo run --release -p rewind-examples --example your_own_model`
@@ -16,15 +16,10 @@ impl Model for FitzHughNagumo {
     fn params(&self) -> ParamSet {
         ParamSet::new().scalar("log_d", 0.5f64.ln()).field("stimulus", self.grid.sample(|x, _| 0.3 * x.sin()))
     }
-    fn step<'id, T: Components>(
-        &self,
-        _t: usize,
-        c: &'id Ctx<'id, T>,
-        x: &State<'id, T>,
-        p: &Params<'_, 'id, T>,
-    ) -> Result<State<'id, T>, SimError> {
+    fn step<'id, T: Number>(&self, at: &StepAt<'_, 'id, T>, x: &State<'id, T>) -> Result<State<'id, T>, SimError> {
+        let p = at.params();
         let (d, stim) = (p.scalar("log_d")?.exp(), p.field("stimulus")?);
-        Method::Rk4.step(c, x, 0.05, |s| {
+        Method::Rk4.step(at.ctx(), x, 0.05, |s| {
             let [u, w] = s.split()?;
             let du = u.laplacian() * d + u - u * u * u * (1.0 / 3.0) - w + stim;
             let dw = (u + 0.7 - w * 0.8) * 0.08;

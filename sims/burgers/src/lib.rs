@@ -10,8 +10,8 @@
 
 #![forbid(unsafe_code)]
 
-use rewind_field::{Components, Ctx, Field, FieldError, Grid, Par, Scalar};
-use rewind_sim::{Layout, Method, Model, ParamSet, Sim, SimError, State};
+use rewind_field::{Components, Field, FieldError, Grid, Par, Scalar};
+use rewind_sim::{Layout, Method, Model, Number, ParamSet, Sim, SimError, State, StepAt};
 use thiserror::Error;
 
 /// Parameters.
@@ -96,13 +96,8 @@ impl Model for Burgers {
         ParamSet::new().scalar("nu", self.params.nu)
     }
 
-    fn step<'id, T: Components>(
-        &self,
-        t: usize,
-        c: &'id Ctx<'id, T>,
-        x: &State<'id, T>,
-        p: &rewind_sim::Params<'_, 'id, T>,
-    ) -> Result<State<'id, T>, SimError> {
+    fn step<'id, T: Number>(&self, at: &StepAt<'_, 'id, T>, x: &State<'id, T>) -> Result<State<'id, T>, SimError> {
+        let (t, c, p) = (at.t(), at.ctx(), at.params());
         let ([u], nu) = (x.split()?, p.scalar("nu")?);
         let (dt, h) = (self.params.dt, self.grid.dx);
         let umax = u.value().iter().fold(0.0f64, |m, v| m.max(v.value().abs()));

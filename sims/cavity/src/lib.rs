@@ -27,7 +27,7 @@
 
 use rewind_checkpoint::{StepError, Stepper};
 use rewind_field::{Components, Ctx, Field, FieldError, Grid, Par, Scalar, SparseSpd};
-use rewind_sim::{Layout, Method, Model, ParamSet, Sim, SimError, State};
+use rewind_sim::{Layout, Method, Model, Number, ParamSet, Sim, SimError, State, StepAt};
 use thiserror::Error;
 
 /// Parameters.
@@ -184,13 +184,8 @@ impl Model for CavityStep {
         Ok(Some(SparseSpd::dirichlet_laplacian(&self.grid)?))
     }
 
-    fn step<'id, T: Components>(
-        &self,
-        t: usize,
-        c: &'id Ctx<'id, T>,
-        x: &State<'id, T>,
-        p: &rewind_sim::Params<'_, 'id, T>,
-    ) -> Result<State<'id, T>, SimError> {
+    fn step<'id, T: Number>(&self, at: &StepAt<'_, 'id, T>, x: &State<'id, T>) -> Result<State<'id, T>, SimError> {
+        let (t, c, p) = (at.t(), at.ctx(), at.params());
         let (nu, lid) = (p.scalar("nu")?, p.scalar("lid")?);
         let (dt, h) = (self.params.dt, self.grid.dx);
         // stability of the state the step starts from (first stage's ψ):

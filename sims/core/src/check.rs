@@ -191,10 +191,10 @@ fn check_part<M: Model + Clone, L: Loss + Clone>(
 #[cfg(test)]
 mod tests {
     use rewind_checkpoint::Strategy;
-    use rewind_field::{Components, Ctx, Grid, Par};
+    use rewind_field::{Grid, Par};
 
     use super::{SWEEP, check};
-    use crate::{Layout, Model, ParamSet, Params, Problem, SimError, State, Terminal};
+    use crate::{Layout, Model, Number, ParamSet, Problem, SimError, State, StepAt, Terminal};
 
     /// `a ← a + dt ν Δa` with a small viscosity, and `b ← b (1 + dt m)` with
     /// `m` the mean of `b` read as a plain number when `broken` (so its
@@ -215,13 +215,8 @@ mod tests {
         fn params(&self) -> ParamSet {
             ParamSet::new().scalar("nu", 5e-3)
         }
-        fn step<'id, T: Components>(
-            &self,
-            _t: usize,
-            _c: &'id Ctx<'id, T>,
-            x: &State<'id, T>,
-            p: &Params<'_, 'id, T>,
-        ) -> Result<State<'id, T>, SimError> {
+        fn step<'id, T: Number>(&self, at: &StepAt<'_, 'id, T>, x: &State<'id, T>) -> Result<State<'id, T>, SimError> {
+            let p = at.params();
             let [a, b] = x.split()?;
             let dt = 0.01;
             let a1 = a + a.laplacian() * p.scalar("nu")? * dt;

@@ -37,18 +37,18 @@ pub mod var;
 /// the checkpoint strategies — from one place instead of three crates.
 pub mod prelude {
     pub use crate::{
-        Background, Covariance, DerivativeCheck, Gradient, Layout, Loss, LossAt, Method, Model, Observations, ParamSet,
-        Params, Problem, SecondOrder, SimError, State, Terminal, check,
+        Background, Covariance, DerivativeCheck, Gradient, Layout, Loss, LossAt, Method, Model, Number, Observations,
+        ParamSet, Params, Problem, SecondOrder, SimError, State, StepAt, Terminal, check,
     };
     pub use rewind_checkpoint::Strategy;
-    pub use rewind_field::{Components, Ctx, Field, Grid, Par, Scalar, Stencil};
+    pub use rewind_field::{Ctx, Field, Grid, Par, Scalar, Stencil};
 }
 
 pub use check::{DerivativeCheck, check};
 pub use error::SimError;
 pub use loss::{Background, Covariance, Loss, LossAt, LossObjective, Observations, Sum, Terminal};
 pub use method::Method;
-pub use model::{Model, ParamSet, ParamValue, Params};
+pub use model::{Model, Number, ParamSet, ParamValue, Params, StepAt};
 pub use noise::Noise;
 pub use posterior::{Posterior, Spectrum, posterior};
 pub use problem::{GaussNewton, GaussNewtonProblem, Gradient, Problem, SecondOrder};

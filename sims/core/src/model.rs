@@ -138,6 +138,14 @@ impl<'id, T: Components> Params<'_, 'id, T> {
     }
 }
 
+/// The number types a model is written over: `f64` (values and
+/// gradients) and dual numbers (Hessian-vector products) — any type the
+/// field engine computes with ([`Components`]). A step is written once,
+/// `fn step<'id, T: Number>(…)`, and runs over each.
+pub trait Number: Components {}
+
+impl<T: Components> Number for T {}
+
 /// A simulation: a state layout, named parameters and one time step,
 /// written once over any scalar type `T` — `f64` for values and
 /// gradients, `Dual<f64>` for Hessian-vector products.
@@ -158,12 +166,32 @@ pub trait Model {
     fn sparse(&self) -> Result<Option<SparseSpd>, SimError> {
         Ok(None)
     }
-    /// `xₜ₊₁` from `xₜ` (step `t`) on the tape `c`, with the parameters `p`.
-    fn step<'id, T: Components>(
-        &self,
-        t: usize,
-        c: &'id Ctx<'id, T>,
-        x: &State<'id, T>,
-        p: &Params<'_, 'id, T>,
-    ) -> Result<State<'id, T>, SimError>;
+    /// `xₜ₊₁` from `xₜ`; `at` holds the step's index, the tape and the
+    /// parameters.
+    fn step<'id, T: Number>(&self, at: &StepAt<'_, 'id, T>, x: &State<'id, T>) -> Result<State<'id, T>, SimError>;
+}
+
+/// What a step sees besides the state: its index `t`, the tape (for
+/// constants, the grid and the integrators: `Method::Rk4.step(at.ctx(),
+/// …)`) and the parameters by name.
+#[derive(Debug)]
+pub struct StepAt<'a, 'id, T> {
+    pub(crate) t: usize,
+    pub(crate) c: &'id Ctx<'id, T>,
+    pub(crate) p: Params<'a, 'id, T>,
+}
+
+impl<'a, 'id, T: Components> StepAt<'a, 'id, T> {
+    /// The step's index (`0` advances the initial state).
+    pub fn t(&self) -> usize {
+        self.t
+    }
+    /// The tape.
+    pub fn ctx(&self) -> &'id Ctx<'id, T> {
+        self.c
+    }
+    /// The parameters, by name.
+    pub fn params(&self) -> &Params<'a, 'id, T> {
+        &self.p
+    }
 }

@@ -8,7 +8,7 @@ use rewind_field::{Components, Ctx, Field, FieldTape, Par};
 use smallvec::SmallVec;
 
 use crate::model::Handle;
-use crate::{Layout, Model, ParamSet, Params, SimError, State};
+use crate::{Layout, Model, ParamSet, Params, SimError, State, StepAt};
 
 /// A model stepping over scalars `T`, with its parameters' current values.
 #[derive(Debug)]
@@ -128,7 +128,8 @@ impl<M: Model, T: Components> Sim<M, T> {
         let Sim { model, layout, params, values, tape, par } = self;
         tape.record_on(*par, &[values, x], |c, lent| {
             let (xs, p) = inputs(c, layout, params, lent[0], lent[1])?;
-            let y = run_step(model, t, c, &xs, &p)?;
+            let at = StepAt { t, c, p };
+            let y = run_step(model, &at, &xs)?;
             write(layout, &y, next)
         })
     }
@@ -173,12 +174,11 @@ pub(crate) fn inputs<'p, 'id, T: Components>(
 /// The model's step, its errors as the driver's.
 fn run_step<'id, M: Model, T: Components>(
     model: &M,
-    t: usize,
-    c: &'id Ctx<'id, T>,
+    at: &StepAt<'_, 'id, T>,
     x: &State<'id, T>,
-    p: &Params<'_, 'id, T>,
 ) -> Result<State<'id, T>, StepError> {
-    let y = model.step(t, c, x, p).map_err(SimError::into_step)?;
+    let t = at.t;
+    let y = model.step(at, x).map_err(SimError::into_step)?;
     if y.fields().len() != x.fields().len() || y.scalars().len() != x.scalars().len() {
         return Err(StepError::model(SimError::Shape(format!(
             "step {t} returned {} fields and {} scalars, the layout has {} and {}",
@@ -278,7 +278,8 @@ impl<M: Model, T: Components> Stepper<T> for Sim<M, T> {
         let Sim { model, layout, params, values, tape, par } = self;
         tape.eval_on(*par, &[values, x], |c, lent| {
             let (xs, p) = inputs(c, layout, params, lent[0], lent[1])?;
-            let y = run_step(model, t, c, &xs, &p)?;
+            let at = StepAt { t, c, p };
+            let y = run_step(model, &at, &xs)?;
             write(layout, &y, next)
         })
     }
@@ -295,7 +296,8 @@ impl<M: Model, T: Components> Stepper<T> for Sim<M, T> {
         let Sim { model, layout, params, values, tape, par } = self;
         tape.record_on(*par, &[values, x], |c, lent| {
             let (xs, p) = inputs(c, layout, params, lent[0], lent[1])?;
-            let y = run_step(model, t, c, &xs, &p)?;
+            let at = StepAt { t, c, p };
+            let y = run_step(model, &at, &xs)?;
             write(layout, &y, next)?;
             // x̄ₜ₊₁ goes into xbar (free until the sweep), then x̄ₜ overwrites it
             seed(next, xbar)?;
@@ -307,7 +309,7 @@ impl<M: Model, T: Components> Stepper<T> for Sim<M, T> {
             let adj = c.backward(&fs, &ss).map_err(StepError::model)?;
             drop(fs);
             write_state_adjoints(&xs, &adj, xbar, false);
-            add_param_adjoints(&p, &adj, pbar);
+            add_param_adjoints(&at.p, &adj, pbar);
             Ok(())
         })
     }

@@ -6,8 +6,10 @@
 //! steps.
 
 use rewind_checkpoint::Strategy;
-use rewind_field::{Components, Ctx, Grid, Par};
-use rewind_sim::{Background, Ensemble, Layout, Model, Observations, ParamSet, Params, Problem, SimError, State, Sum};
+use rewind_field::{Grid, Par};
+use rewind_sim::{
+    Background, Ensemble, Layout, Model, Number, Observations, ParamSet, Problem, SimError, State, StepAt, Sum,
+};
 
 /// `u ← u + dt (κ Δu + q)` (forward Euler), periodic: affine in `(u, q)`
 /// at fixed `κ`.
@@ -25,13 +27,8 @@ impl Model for Diffuse {
     fn params(&self) -> ParamSet {
         ParamSet::new().scalar("kappa", 0.01).field("q", grid().sample(|x, y| (6.0 * x).sin() + y))
     }
-    fn step<'id, T: Components>(
-        &self,
-        _t: usize,
-        _c: &'id Ctx<'id, T>,
-        x: &State<'id, T>,
-        p: &Params<'_, 'id, T>,
-    ) -> Result<State<'id, T>, SimError> {
+    fn step<'id, T: Number>(&self, at: &StepAt<'_, 'id, T>, x: &State<'id, T>) -> Result<State<'id, T>, SimError> {
+        let p = at.params();
         let [u] = x.split()?;
         let dt = 0.002;
         Ok(State::from([u + (u.laplacian() * p.scalar("kappa")? + p.field("q")?) * dt]))

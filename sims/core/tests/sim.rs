@@ -2,8 +2,10 @@
 //! by name, errors for what does not fit.
 
 use rewind_checkpoint::Strategy;
-use rewind_field::{Components, Ctx, Grid, Par, Scalar, SparseSpd};
-use rewind_sim::{Layout, Loss, LossAt, Method, Model, ParamSet, Params, Problem, Sim, SimError, State, advance};
+use rewind_field::{Grid, Par, Scalar, SparseSpd};
+use rewind_sim::{
+    Layout, Loss, LossAt, Method, Model, Number, ParamSet, Problem, Sim, SimError, State, StepAt, advance,
+};
 
 /// `du/dt = −λ u + s`, `ds/dt = 0` on a line of 4 points, with a scalar
 /// in the state: `u(T) = u₀ e^{−λT} + s (1 − e^{−λT}) / λ`.
@@ -20,13 +22,8 @@ impl Model for Decay {
     fn params(&self) -> ParamSet {
         ParamSet::new().scalar("lambda", 1.3)
     }
-    fn step<'id, T: Components>(
-        &self,
-        _t: usize,
-        c: &'id Ctx<'id, T>,
-        x: &State<'id, T>,
-        p: &Params<'_, 'id, T>,
-    ) -> Result<State<'id, T>, SimError> {
+    fn step<'id, T: Number>(&self, at: &StepAt<'_, 'id, T>, x: &State<'id, T>) -> Result<State<'id, T>, SimError> {
+        let (c, p) = (at.ctx(), at.params());
         let l = p.scalar("lambda")?;
         self.method.step(c, x, self.dt, |y| {
             let ([u], s) = (y.split()?, y.scalars()[0]);
@@ -59,7 +56,7 @@ impl Loss for Nothing {
     fn at(&self, t: usize, n: usize) -> bool {
         t == n
     }
-    fn loss<'id, T: Components>(&self, at: &LossAt<'_, 'id, T>) -> Result<Scalar<'id, T>, SimError> {
+    fn loss<'id, T: Number>(&self, at: &LossAt<'_, 'id, T>) -> Result<Scalar<'id, T>, SimError> {
         // asking for a parameter that is not there is an error, not a panic
         let _ = at.params().field("lambda")?;
         at.scalar("s")
@@ -106,13 +103,8 @@ impl Model for Heat {
     fn sparse(&self) -> Result<Option<SparseSpd>, SimError> {
         Ok(Some(SparseSpd::implicit_diffusion(self.layout().grid(), 0.05)?))
     }
-    fn step<'id, T: Components>(
-        &self,
-        _t: usize,
-        _c: &'id Ctx<'id, T>,
-        x: &State<'id, T>,
-        p: &Params<'_, 'id, T>,
-    ) -> Result<State<'id, T>, SimError> {
+    fn step<'id, T: Number>(&self, at: &StepAt<'_, 'id, T>, x: &State<'id, T>) -> Result<State<'id, T>, SimError> {
+        let p = at.params();
         let [u] = x.split()?;
         Ok(State::from([(u + p.field("q")? * 0.05).solve_sparse_at(p.scalar("kappa")?)?]))
     }

@@ -13,8 +13,8 @@
 
 #![forbid(unsafe_code)]
 
-use rewind_field::{Components, Ctx, Field, Grid, Scalar};
-use rewind_sim::{Layout, Method, Model, ParamSet, Params, SimError, State};
+use rewind_field::{Components, Field, Grid, Scalar};
+use rewind_sim::{Layout, Method, Model, Number, ParamSet, SimError, State, StepAt};
 
 /// The configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,13 +122,8 @@ impl Model for GrayScott {
         ParamSet::new().field("feed", self.config.feed.clone()).scalar("kill", self.config.kill)
     }
 
-    fn step<'id, T: Components>(
-        &self,
-        _t: usize,
-        c: &'id Ctx<'id, T>,
-        x: &State<'id, T>,
-        p: &Params<'_, 'id, T>,
-    ) -> Result<State<'id, T>, SimError> {
+    fn step<'id, T: Number>(&self, at: &StepAt<'_, 'id, T>, x: &State<'id, T>) -> Result<State<'id, T>, SimError> {
+        let (c, p) = (at.ctx(), at.params());
         let (feed, kill) = (p.field("feed")?, p.scalar("kill")?);
         let (du, dv) = (self.config.du, self.config.dv);
         Method::SspRk3

@@ -22,8 +22,8 @@
 #![forbid(unsafe_code)]
 
 use rewind_checkpoint::{LossFn, StepFn, TapedObjective, TapedStepper};
-use rewind_field::{Components, Ctx, Field, FieldError, Grid, Par, Scalar};
-use rewind_sim::{Layout, Method, Model, ParamSet, Sim, SimError, State};
+use rewind_field::{Components, Field, FieldError, Grid, Par, Scalar};
+use rewind_sim::{Layout, Method, Model, Number, ParamSet, Sim, SimError, State, StepAt};
 use rewind_tape::Real;
 
 /// The Lorenz-96 right-hand side and its RK4 step.
@@ -164,13 +164,8 @@ impl Model for Lorenz96Field {
         ParamSet::new().scalar("forcing", self.forcing)
     }
 
-    fn step<'id, T: Components>(
-        &self,
-        _t: usize,
-        c: &'id Ctx<'id, T>,
-        x: &State<'id, T>,
-        p: &rewind_sim::Params<'_, 'id, T>,
-    ) -> Result<State<'id, T>, SimError> {
+    fn step<'id, T: Number>(&self, at: &StepAt<'_, 'id, T>, x: &State<'id, T>) -> Result<State<'id, T>, SimError> {
+        let (c, p) = (at.ctx(), at.params());
         let f = p.scalar("forcing")?;
         Method::Rk4.step(c, x, self.model.dt, |s| Ok::<_, SimError>(State::from([field_rhs(s.split::<1>()?[0], f)])))
     }

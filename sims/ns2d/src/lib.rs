@@ -29,7 +29,7 @@ pub mod twin;
 
 use rewind_field::par::weight;
 use rewind_field::{Components, Ctx, Field, FieldError, Grid, Par, Scalar};
-use rewind_sim::{Layout, Method, Model, ParamSet, Sim, SimError, State};
+use rewind_sim::{Layout, Method, Model, Number, ParamSet, Sim, SimError, State, StepAt};
 use thiserror::Error;
 
 /// Physical and numerical parameters of the periodic problem.
@@ -195,13 +195,8 @@ impl Model for Ns2d {
         ParamSet::new().scalar("nu", self.params.nu).field("forcing", self.params.forcing.clone())
     }
 
-    fn step<'id, T: Components>(
-        &self,
-        t: usize,
-        c: &'id Ctx<'id, T>,
-        x: &State<'id, T>,
-        p: &rewind_sim::Params<'_, 'id, T>,
-    ) -> Result<State<'id, T>, SimError> {
+    fn step<'id, T: Number>(&self, at: &StepAt<'_, 'id, T>, x: &State<'id, T>) -> Result<State<'id, T>, SimError> {
+        let (t, c, p) = (at.t(), at.ctx(), at.params());
         let [w] = x.split()?;
         let (next, cfl) = rk4(c, w, p.scalar("nu")?, self.params.alpha, p.field("forcing")?, self.params.dt)?;
         rewind_sim::check_stability(t, &[("CFL", cfl, self.params.max_cfl)])?;

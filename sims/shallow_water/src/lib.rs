@@ -31,8 +31,8 @@
 
 pub mod spec;
 
-use rewind_field::{Components, Ctx, Field, Grid, Scalar};
-use rewind_sim::{Layout, Method, Model, ParamSet, Params, SimError, State};
+use rewind_field::{Components, Field, Grid, Scalar};
+use rewind_sim::{Layout, Method, Model, Number, ParamSet, SimError, State, StepAt};
 
 /// The configuration: grid, time step, gravity, Coriolis parameter.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -150,13 +150,8 @@ impl Model for ShallowWater {
         ParamSet::new().scalar("g", self.config.g).scalar("f", self.config.f)
     }
 
-    fn step<'id, T: Components>(
-        &self,
-        t: usize,
-        c: &'id Ctx<'id, T>,
-        x: &State<'id, T>,
-        p: &Params<'_, 'id, T>,
-    ) -> Result<State<'id, T>, SimError> {
+    fn step<'id, T: Number>(&self, at: &StepAt<'_, 'id, T>, x: &State<'id, T>) -> Result<State<'id, T>, SimError> {
+        let (t, c, p) = (at.t(), at.ctx(), at.params());
         let (g, f) = (p.scalar("g")?, p.scalar("f")?);
         let [h, u, v] = x.split()?;
         // a layer that runs dry, or waves faster than the grid can carry

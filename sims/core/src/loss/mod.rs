@@ -25,7 +25,7 @@ use rewind_checkpoint::{Objective, StepError};
 use rewind_field::{Components, Ctx, Field, FieldTape, Par, Scalar};
 
 use crate::sim::{add_param_adjoints, inputs, write_state_adjoints};
-use crate::{Layout, ParamSet, Params, SimError, State};
+use crate::{Layout, Number, ParamSet, Params, SimError, State};
 
 pub use terms::{Background, Covariance, Observations, Terminal};
 
@@ -35,7 +35,7 @@ pub trait Loss {
     /// state is put on the tape only there).
     fn at(&self, t: usize, n: usize) -> bool;
     /// `ℓₜ(xₜ, p)` on the tape, for a `t` at which [`Loss::at`] holds.
-    fn loss<'id, T: Components>(&self, at: &LossAt<'_, 'id, T>) -> Result<Scalar<'id, T>, SimError>;
+    fn loss<'id, T: Number>(&self, at: &LossAt<'_, 'id, T>) -> Result<Scalar<'id, T>, SimError>;
     /// Checks the loss against a model's state layout and parameters for a
     /// run of `steps` steps (names, lengths, the steps it observes), before
     /// anything runs; nothing to check by default.
@@ -112,7 +112,7 @@ impl<A: Loss, B: Loss> Loss for Sum<A, B> {
     fn at(&self, t: usize, n: usize) -> bool {
         self.0.at(t, n) || self.1.at(t, n)
     }
-    fn loss<'id, T: Components>(&self, at: &LossAt<'_, 'id, T>) -> Result<Scalar<'id, T>, SimError> {
+    fn loss<'id, T: Number>(&self, at: &LossAt<'_, 'id, T>) -> Result<Scalar<'id, T>, SimError> {
         let (t, n) = (at.t, at.n);
         match (self.0.at(t, n), self.1.at(t, n)) {
             (true, true) => Ok(self.0.loss(at)? + self.1.loss(at)?),
@@ -133,7 +133,7 @@ impl<L: Loss> Loss for Vec<L> {
     fn at(&self, t: usize, n: usize) -> bool {
         self.iter().any(|l| l.at(t, n))
     }
-    fn loss<'id, T: Components>(&self, at: &LossAt<'_, 'id, T>) -> Result<Scalar<'id, T>, SimError> {
+    fn loss<'id, T: Number>(&self, at: &LossAt<'_, 'id, T>) -> Result<Scalar<'id, T>, SimError> {
         let mut j = at.zero();
         for l in self.iter().filter(|l| l.at(at.t, at.n)) {
             j = j + l.loss(at)?;

@@ -7,7 +7,7 @@ use rewind_field::{Components, Field, Scalar};
 
 use super::{Loss, LossAt};
 use crate::model::Handle;
-use crate::{Layout, ParamSet, SimError};
+use crate::{Layout, Number, ParamSet, SimError};
 
 /// `J = ½ w Σ (xₙ − target)²` at the final state: over the whole state
 /// ([`Terminal::state`], the target flat in the layout's order) or over
@@ -45,7 +45,7 @@ impl Loss for Terminal {
     fn at(&self, t: usize, n: usize) -> bool {
         t == n
     }
-    fn loss<'id, T: Components>(&self, at: &LossAt<'_, 'id, T>) -> Result<Scalar<'id, T>, SimError> {
+    fn loss<'id, T: Number>(&self, at: &LossAt<'_, 'id, T>) -> Result<Scalar<'id, T>, SimError> {
         let j = match &self.part {
             Some(name) => part_misfit(at, name, &self.target)?,
             None => {
@@ -168,7 +168,7 @@ impl Loss for Observations {
     fn at(&self, t: usize, _n: usize) -> bool {
         self.data.iter().any(|(s, _)| *s == t)
     }
-    fn loss<'id, T: Components>(&self, at: &LossAt<'_, 'id, T>) -> Result<Scalar<'id, T>, SimError> {
+    fn loss<'id, T: Number>(&self, at: &LossAt<'_, 'id, T>) -> Result<Scalar<'id, T>, SimError> {
         let mut j = at.zero();
         for (_, y) in self.data.iter().filter(|(s, _)| *s == at.t()) {
             j = j + match &self.points {
@@ -279,7 +279,7 @@ impl Loss for Background {
     fn at(&self, t: usize, _n: usize) -> bool {
         t == 0
     }
-    fn loss<'id, T: Components>(&self, at: &LossAt<'_, 'id, T>) -> Result<Scalar<'id, T>, SimError> {
+    fn loss<'id, T: Number>(&self, at: &LossAt<'_, 'id, T>) -> Result<Scalar<'id, T>, SimError> {
         let handle = match &self.of {
             Of::State(name) if at.layout.fields().contains(name) => Handle::Field(at.field(name)?),
             Of::State(name) => Handle::Scalar(at.scalar(name)?),

@@ -3,11 +3,11 @@
 //! against finite differences, and bad terms refused before any run.
 
 use rewind_checkpoint::Strategy;
-use rewind_field::{Components, Ctx, Grid, Par};
+use rewind_field::{Grid, Par};
 
 use crate::{
-    Background, Covariance, Layout, Loss, Model, Observations, ParamSet, Params, Problem, SimError, State, Terminal,
-    check,
+    Background, Covariance, Layout, Loss, Model, Number, Observations, ParamSet, Problem, SimError, State, StepAt,
+    Terminal, check,
 };
 
 /// `u ← u + dt (κ Δu + q − s u²)`, `s ← s + dt mean(u)`: a field and a
@@ -28,13 +28,8 @@ impl Model for Toy {
     fn params(&self) -> ParamSet {
         ParamSet::new().scalar("kappa", 0.05).field("q", grid().sample(|x, y| (3.0 * x).sin() * y))
     }
-    fn step<'id, T: Components>(
-        &self,
-        _t: usize,
-        _c: &'id Ctx<'id, T>,
-        x: &State<'id, T>,
-        p: &Params<'_, 'id, T>,
-    ) -> Result<State<'id, T>, SimError> {
+    fn step<'id, T: Number>(&self, at: &StepAt<'_, 'id, T>, x: &State<'id, T>) -> Result<State<'id, T>, SimError> {
+        let p = at.params();
         let [u] = x.split()?;
         let s = x.scalars()[0];
         let dt = 0.05;
