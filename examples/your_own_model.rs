@@ -19,7 +19,7 @@ impl Model for FitzHughNagumo {
     fn step<'id, T: Number>(&self, at: &StepAt<'_, 'id, T>, x: &State<'id, T>) -> Result<State<'id, T>, SimError> {
         let p = at.params();
         let (d, stim) = (p.scalar("log_d")?.exp(), p.field("stimulus")?);
-        Method::Rk4.step(at.ctx(), x, 0.05, |s| {
+        Integrator::Rk4.step(at.ctx(), x, 0.05, |s| {
             let [u, w] = s.split()?;
             let du = u.laplacian() * d + u - u * u * u * (1.0 / 3.0) - w + stim;
             let dw = (u + 0.7 - w * 0.8) * 0.08;

@@ -412,8 +412,10 @@ fn first_non_finite<T: Real>(v: &[T]) -> Option<usize> {
 
 /// `Ok` if the state after step `step` is finite in every part; else the
 /// error naming the step and the first bad entry — a blow-up of the value,
-/// or of a tangent alone (the value finite, a derivative part not).
-fn check_state<T: Real>(step: usize, v: &[T]) -> Result<(), DriverError> {
+/// or of a tangent alone (the value finite, a derivative part not). The
+/// one blow-up check: every checkpointed run and every plain forward run
+/// (`rewind_sim::run_from`) makes it.
+pub fn check_state<T: Real>(step: usize, v: &[T]) -> Result<(), DriverError> {
     match first_non_finite(v) {
         None => Ok(()),
         Some(index) if v[index].value().is_finite() => Err(DriverError::NonFiniteTangent { step, index }),
@@ -698,7 +700,7 @@ pub fn gradient<S: Stepper<f64> + ?Sized, O: Objective<f64> + ?Sized>(
 /// The objective, its gradient and a Hessian-vector product with respect to
 /// the initial state.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SecondOrder {
+pub struct HvpOutcome {
     /// `J(x₀)`.
     pub objective: f64,
     /// `∇J(x₀)`.
@@ -719,13 +721,13 @@ pub fn hvp<S: Stepper<Dual<f64>> + ?Sized, O: Objective<Dual<f64>> + ?Sized>(
     steps: usize,
     x0: &[f64],
     v: &[f64],
-) -> Result<SecondOrder, DriverError> {
+) -> Result<HvpOutcome, DriverError> {
     if v.len() != x0.len() {
         return Err(DriverError::Length { what: "direction v", expected: x0.len(), got: v.len() });
     }
     let xd: Vec<Dual<f64>> = x0.iter().zip(v).map(|(&a, &b)| Dual::new(a, b)).collect();
     let out = run_strategy(stepper, objective, strategy, steps, &xd, &std::env::temp_dir())?;
-    Ok(SecondOrder {
+    Ok(HvpOutcome {
         objective: out.objective.re,
         gradient: out.grad_x0.iter().map(|d| d.re).collect(),
         hvp: out.grad_x0.iter().map(|d| d.eps).collect(),

@@ -39,8 +39,9 @@ pub use action::{Action, Level};
 pub use check::{Counts, check, check_actions};
 pub use disk::{DiskScalar, DiskStore};
 pub use driver::{
-    Counters, DriverError, LossFn, Objective, Observed, Outcome, RamStore, SecondOrder, Seed, SnapshotStore, StepError,
-    StepFn, Stepper, StoreError, TapedObjective, TapedStepper, gradient, hvp, run, run_online, run_strategy,
+    Counters, DriverError, HvpOutcome, LossFn, Objective, Observed, Outcome, RamStore, Seed, SnapshotStore, StepError,
+    StepFn, Stepper, StoreError, TapedObjective, TapedStepper, check_state, gradient, hvp, run, run_online,
+    run_strategy,
 };
 pub use error::{CheckError, ScheduleError};
 pub use reuse::{Kept, replay, run_keeping};

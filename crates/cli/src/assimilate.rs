@@ -108,45 +108,45 @@ impl<P: Problem + ?Sized> Problem for Timed<'_, P> {
 
 /// A method of `--methods`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Method {
+enum Analysis {
     Lbfgs,
     GaussNewton,
     Incremental,
     MultiIncremental,
 }
 
-impl Method {
+impl Analysis {
     /// `(--methods name, table name)`.
-    const ALL: [(Method, &'static str, &'static str); 4] = [
-        (Method::Lbfgs, "lbfgs", "L-BFGS"),
-        (Method::GaussNewton, "gauss-newton", "Newton-CG (GN)"),
-        (Method::Incremental, "4dvar", "incremental 4D-Var"),
-        (Method::MultiIncremental, "4dvar-coarse", "multi-incremental 4D-Var"),
+    const ALL: [(Analysis, &'static str, &'static str); 4] = [
+        (Analysis::Lbfgs, "lbfgs", "L-BFGS"),
+        (Analysis::GaussNewton, "gauss-newton", "Newton-CG (GN)"),
+        (Analysis::Incremental, "4dvar", "incremental 4D-Var"),
+        (Analysis::MultiIncremental, "4dvar-coarse", "multi-incremental 4D-Var"),
     ];
 
-    fn parse(s: &str) -> Result<Method> {
-        match Method::ALL.iter().find(|(_, key, _)| *key == s) {
+    fn parse(s: &str) -> Result<Analysis> {
+        match Analysis::ALL.iter().find(|(_, key, _)| *key == s) {
             Some(&(m, _, _)) => Ok(m),
             None => {
-                let known: Vec<&str> = Method::ALL.iter().map(|(_, key, _)| *key).collect();
+                let known: Vec<&str> = Analysis::ALL.iter().map(|(_, key, _)| *key).collect();
                 bail!("unknown method {s:?} in --methods (known: {})", known.join(", "))
             }
         }
     }
 
     fn name(self) -> &'static str {
-        Method::ALL.iter().find(|(m, _, _)| *m == self).map_or("", |(_, _, name)| name)
+        Analysis::ALL.iter().find(|(m, _, _)| *m == self).map_or("", |(_, _, name)| name)
     }
 
     /// The name `--methods` takes (and the reports and files use).
     fn key(self) -> &'static str {
-        Method::ALL.iter().find(|(m, _, _)| *m == self).map_or("", |(_, key, _)| key)
+        Analysis::ALL.iter().find(|(m, _, _)| *m == self).map_or("", |(_, key, _)| key)
     }
 }
 
 /// One method's run.
 struct Run {
-    method: Method,
+    method: Analysis,
     iterations: usize,
     gradients: u64,
     products: u64,
@@ -252,7 +252,7 @@ fn resolve(a: &Args) -> Result<Resolved> {
 
 /// `rewind assimilate` (also part 2 of `rewind demo`): the figures as JSON.
 pub(crate) fn solve(a: &Args) -> Result<Value> {
-    let methods = a.methods.iter().map(|m| Method::parse(m)).collect::<Result<Vec<_>>>()?;
+    let methods = a.methods.iter().map(|m| Analysis::parse(m)).collect::<Result<Vec<_>>>()?;
     if methods.is_empty() {
         bail!("--methods: at least one method");
     }
@@ -283,7 +283,7 @@ pub(crate) fn solve(a: &Args) -> Result<Value> {
     let chi0 = vec![0.0; background.len()];
     // the coarse copy for multi-incremental 4D-Var, made before any run so
     // that settings it cannot take fail at once (it runs nothing)
-    let mut copy = if methods.contains(&Method::MultiIncremental) {
+    let mut copy = if methods.contains(&Analysis::MultiIncremental) {
         let coarse: Strategy =
             a.coarse_schedule.parse().with_context(|| format!("bad --coarse-schedule {:?}", a.coarse_schedule))?;
         Some(twin.coarse(a.coarse_factor, coarse).context("cannot make the coarse twin for 4dvar-coarse")?)
@@ -293,8 +293,8 @@ pub(crate) fn solve(a: &Args) -> Result<Value> {
     let mut runs: Vec<Run> = Vec::new();
     for method in methods {
         say(format!("assimilate: {} ...", method.name()));
-        if matches!(method, Method::Incremental | Method::MultiIncremental) {
-            let multi = method == Method::MultiIncremental;
+        if matches!(method, Analysis::Incremental | Analysis::MultiIncremental) {
+            let multi = method == Analysis::MultiIncremental;
             let t0 = Instant::now();
             let outer = a.max_iter.unwrap_or(a.outer);
             let coarse_outer = if multi { a.coarse_outer.unwrap_or(usize::MAX) } else { 0 };
@@ -346,7 +346,7 @@ pub(crate) fn solve(a: &Args) -> Result<Value> {
         let mut cp = ControlProblem::new(&mut twin.problem, &background, &mut twin.b)?;
         let mut g = vec![0.0; chi0.len()];
         cp.value_grad(&chi0, &mut g)?;
-        let lbfgs = method == Method::Lbfgs;
+        let lbfgs = method == Analysis::Lbfgs;
         let opts = Options { grad_tol: 1e-6 * norm(&g), max_iter: a.max_iter.unwrap_or(if lbfgs { 400 } else { 20 }) };
         let t0 = Instant::now();
         let mut timed = Timed { inner: &mut cp, start: t0, trace: Vec::new(), work: Vec::new(), products: 0 };
@@ -377,7 +377,7 @@ pub(crate) fn solve(a: &Args) -> Result<Value> {
         });
     }
     // time to reach L-BFGS's final J (relative 1e-5), when L-BFGS ran
-    let reference = runs.iter().find(|r| r.method == Method::Lbfgs).map(|r| r.objective);
+    let reference = runs.iter().find(|r| r.method == Analysis::Lbfgs).map(|r| r.objective);
     let rows: Vec<Value> = runs
         .iter()
         .map(|r| {
@@ -577,7 +577,7 @@ pub(crate) fn print_report(r: &Value, json: bool) -> Result<()> {
         let to = row["wall_s_to_lbfgs_objective"].as_f64().map_or("not reached".to_string(), |t| format!("{t:.2}"));
         println!(
             "{:>25} {:>6} {:>6} {:>6} {:>9} {:>9.2} {:>12.5e} {:>12.5e} {:>8.4} {:>14}",
-            row["method"].as_str().and_then(|k| Method::parse(k).ok()).map_or("", Method::name),
+            row["method"].as_str().and_then(|k| Analysis::parse(k).ok()).map_or("", Analysis::name),
             row["iterations"].as_u64().unwrap_or(0),
             row["gradients"].as_u64().unwrap_or(0),
             row["gauss_newton_products"].as_u64().unwrap_or(0),

@@ -121,7 +121,7 @@ impl Default for Observations {
 /// Optimisation methods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
-pub(crate) enum Method {
+pub(crate) enum Optimizer {
     /// Adam (first order).
     Adam,
     /// Gradient descent with an Armijo line search.
@@ -137,15 +137,15 @@ pub(crate) enum Method {
     GaussNewton,
 }
 
-impl fmt::Display for Method {
+impl fmt::Display for Optimizer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Method::Adam => "adam",
-            Method::Gd => "gd",
-            Method::Lbfgs => "lbfgs",
-            Method::NewtonCg => "newton-cg",
-            Method::TrustRegion => "trust-region",
-            Method::GaussNewton => "gauss-newton",
+            Optimizer::Adam => "adam",
+            Optimizer::Gd => "gd",
+            Optimizer::Lbfgs => "lbfgs",
+            Optimizer::NewtonCg => "newton-cg",
+            Optimizer::TrustRegion => "trust-region",
+            Optimizer::GaussNewton => "gauss-newton",
         })
     }
 }
@@ -156,7 +156,7 @@ impl fmt::Display for Method {
 pub(crate) struct Optimize {
     /// Methods to run, one after the other: adam, gd, lbfgs, newton-cg,
     /// trust-region, gauss-newton.
-    pub(crate) methods: Vec<Method>,
+    pub(crate) methods: Vec<Optimizer>,
     /// Most iterations per method.
     pub(crate) max_iter: usize,
     /// Stop when ‖∇J‖ ≤ this × ‖∇J(ω₀ = 0)‖.
@@ -174,7 +174,7 @@ pub(crate) struct Optimize {
 impl Default for Optimize {
     fn default() -> Self {
         Optimize {
-            methods: vec![Method::Lbfgs],
+            methods: vec![Optimizer::Lbfgs],
             max_iter: 100,
             rel_grad_tol: 1e-6,
             beta: 1.0,

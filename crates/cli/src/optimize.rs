@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::common::{self, Common, norm};
-use crate::config::{Config, Method};
+use crate::config::{Config, Optimizer};
 use crate::inverse::AnyInverse;
 
 /// Arguments of `rewind optimize`.
@@ -37,7 +37,7 @@ pub(crate) struct Args {
     /// Methods, comma-separated (overrides optimize.methods): adam, gd,
     /// lbfgs, newton-cg, trust-region.
     #[arg(long, value_delimiter = ',', value_enum)]
-    pub(crate) method: Vec<Method>,
+    pub(crate) method: Vec<Optimizer>,
     /// Most iterations per method (overrides optimize.max_iter).
     #[arg(long)]
     pub(crate) max_iter: Option<usize>,
@@ -72,15 +72,15 @@ enum AnySolver {
 }
 
 impl AnySolver {
-    fn new(m: Method, c: &Config) -> Self {
+    fn new(m: Optimizer, c: &Config) -> Self {
         let o = &c.optimize;
         match m {
-            Method::Adam => AnySolver::Adam(FirstOrder(Adam::new(o.learning_rate))),
-            Method::Gd => AnySolver::Gd(GradientDescent { step: 1.0 }),
-            Method::Lbfgs => AnySolver::Lbfgs(Lbfgs::new(o.memory)),
-            Method::NewtonCg => AnySolver::NewtonCg(NewtonCg::new(o.max_cg)),
-            Method::TrustRegion => AnySolver::TrustRegion(TrustRegionCg::new(1.0, o.max_cg)),
-            Method::GaussNewton => AnySolver::GaussNewton(NewtonCg::new(o.max_cg)),
+            Optimizer::Adam => AnySolver::Adam(FirstOrder(Adam::new(o.learning_rate))),
+            Optimizer::Gd => AnySolver::Gd(GradientDescent { step: 1.0 }),
+            Optimizer::Lbfgs => AnySolver::Lbfgs(Lbfgs::new(o.memory)),
+            Optimizer::NewtonCg => AnySolver::NewtonCg(NewtonCg::new(o.max_cg)),
+            Optimizer::TrustRegion => AnySolver::TrustRegion(TrustRegionCg::new(1.0, o.max_cg)),
+            Optimizer::GaussNewton => AnySolver::GaussNewton(NewtonCg::new(o.max_cg)),
         }
     }
 
@@ -103,7 +103,7 @@ struct Saved {
     format: u32,
     /// The configuration it was started with (TOML).
     config: String,
-    method: Method,
+    method: Optimizer,
     solver: AnySolver,
     state: State,
     history: Vec<Record>,
@@ -141,7 +141,7 @@ fn one_method(
     c: &Config,
     inverse: &mut dyn AnyInverse,
     identity: &str,
-    method: Method,
+    method: Optimizer,
     dir: &Path,
     ensemble: &rewind_ensemble::Ensemble,
 ) -> Result<Saved> {
@@ -197,7 +197,7 @@ fn one_method(
         }
         let t0 = Instant::now();
         let step = {
-            let mut objective = inverse.objective(ensemble, method == Method::GaussNewton)?;
+            let mut objective = inverse.objective(ensemble, method == Optimizer::GaussNewton)?;
             let mut p = Counted { inner: &mut *objective, counts: saved.counts };
             let r = saved.solver.next_iter(&mut p, &mut saved.state);
             saved.counts = p.counts;

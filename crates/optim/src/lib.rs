@@ -25,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 pub mod argmin_adapter;
+pub mod cg;
 mod error;
 pub mod first_order;
 pub mod lanczos;

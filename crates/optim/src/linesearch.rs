@@ -119,7 +119,7 @@ fn zoom<P: Problem + ?Sized>(
 }
 
 /// Backtracking until `f(x + αd) ≤ f + c₁α gᵀd` (Armijo), halving from
-/// `alpha0`.
+/// `alpha0` ([`backtrack`], at most 60 trials).
 pub fn armijo<P: Problem + ?Sized>(
     p: &mut Counted<'_, P>,
     x: &[f64],
@@ -130,13 +130,38 @@ pub fn armijo<P: Problem + ?Sized>(
     c1: f64,
 ) -> Result<Step, OptimError> {
     let dg0 = descent_slope(g0, d)?;
-    let mut a = alpha0;
-    for _ in 0..60 {
+    let mut last = None;
+    let phi = |a: f64| -> Result<f64, OptimError> {
         let s = eval(p, x, d, a)?;
-        if s.f <= f0 + c1 * a * dg0 {
-            return Ok(s);
+        let f = s.f;
+        last = Some(s);
+        Ok(f)
+    };
+    let found = backtrack(phi, f0, dg0, alpha0, c1, 60)?;
+    found.and(last).ok_or(OptimError::LineSearch { evaluations: 60 })
+}
+
+/// The one backtracking loop: the first of `α = alpha0, alpha0/2, …`
+/// (at most `max` trials) with `φ(α) ≤ f0 + c₁ α · slope` and
+/// `φ(α) < f0` — sufficient decrease along a direction of slope `slope`,
+/// or with `c₁ = 0` any decrease (incremental 4D-Var's outer step). A
+/// value that is not a number is no decrease. `Some((α, trials))`, or
+/// `None` when no trial is accepted; an error of `φ` is returned as is.
+pub fn backtrack<E>(
+    mut phi: impl FnMut(f64) -> Result<f64, E>,
+    f0: f64,
+    slope: f64,
+    alpha0: f64,
+    c1: f64,
+    max: usize,
+) -> Result<Option<(f64, usize)>, E> {
+    let mut a = alpha0;
+    for trial in 1..=max {
+        let f = phi(a)?;
+        if f <= f0 + c1 * a * slope && f < f0 {
+            return Ok(Some((a, trial)));
         }
         a *= 0.5;
     }
-    Err(OptimError::LineSearch { evaluations: 60 })
+    Ok(None)
 }

@@ -10,26 +10,16 @@
 //! (Steihaug–Toint) follows the direction to the boundary.
 
 use crate::OptimError;
+use crate::cg::Cg;
 use crate::linesearch::strong_wolfe;
 use crate::problem::{Counted, Problem};
 use crate::solver::{Solver, State};
-use crate::vector::{axpy, dot, norm};
+use crate::vector::{dot, norm};
 
-/// A truncated CG solution of `H z = −g`.
-struct Cg {
-    /// The step.
-    z: Vec<f64>,
-    /// `H z`, for the model decrease.
-    hz: Vec<f64>,
-    /// CG iterations (= HVPs) made.
-    iterations: usize,
-}
-
-/// CG on `H z = −g` from `z = 0`, one HVP per iteration, stopped when the
-/// residual is below `min(0.1, ‖g‖)‖g‖`. On negative curvature `dᵀHd ≤ 0`:
-/// without a trust region, stop (with `z = −g` if it happens at once);
-/// with a radius, follow `d` to the boundary — as also when a step would
-/// leave the region (Steihaug–Toint).
+/// CG on `H z = −g` ([`crate::cg`]), one HVP per iteration, stopped when
+/// the residual is below `min(0.1, ‖g‖)‖g‖`. On negative curvature
+/// without a trust region, `z = −g` if it happens at once; with a radius,
+/// the boundary step (Steihaug–Toint).
 fn truncated_cg<P: Problem + ?Sized>(
     p: &mut Counted<'_, P>,
     x: &[f64],
@@ -37,51 +27,15 @@ fn truncated_cg<P: Problem + ?Sized>(
     max_cg: usize,
     radius: Option<f64>,
 ) -> Result<Cg, OptimError> {
-    let n = x.len();
     let gnorm = norm(g);
-    let tol = gnorm.min(0.1) * gnorm;
-    let (mut z, mut hz, mut hd) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
-    let mut r: Vec<f64> = g.iter().map(|g| -g).collect(); // r = −g − Hz
-    let mut d = r.clone();
-    let mut rr = dot(&r, &r);
-    let mut iterations = 0;
-    while iterations < max_cg {
-        p.hvp(x, &d, &mut hd)?;
-        iterations += 1;
-        let curv = dot(&d, &hd);
-        let a = rr / curv;
-        let leaves = radius.is_some_and(|rad| {
-            let zn: f64 = z.iter().zip(&d).map(|(z, d)| (z + a * d) * (z + a * d)).sum::<f64>().sqrt();
-            zn >= rad
-        });
-        if curv <= 0.0 || leaves {
-            match radius {
-                Some(rad) => {
-                    let tau = to_boundary(&z, &d, rad);
-                    axpy(tau, &d, &mut z);
-                    axpy(tau, &hd, &mut hz);
-                }
-                None if iterations == 1 => {
-                    // steepest descent
-                    z.clone_from(&d);
-                    hz.clone_from(&hd);
-                }
-                None => {}
-            }
-            break;
-        }
-        axpy(a, &d, &mut z);
-        axpy(a, &hd, &mut hz);
-        axpy(-a, &hd, &mut r);
-        let rr_new = dot(&r, &r);
-        if rr_new.sqrt() <= tol {
-            break;
-        }
-        let b = rr_new / rr;
-        d.iter_mut().zip(&r).for_each(|(d, r)| *d = r + b * *d);
-        rr = rr_new;
+    let minus_g: Vec<f64> = g.iter().map(|g| -g).collect();
+    let mut cg = crate::cg::solve(|d, hd| p.hvp(x, d, hd), &minus_g, gnorm.min(0.1) * gnorm, max_cg, radius)?;
+    if let (None, 1, Some((d, hd))) = (radius, cg.products, &cg.negative_curvature) {
+        // steepest descent
+        cg.z.clone_from(d);
+        cg.az.clone_from(hd);
     }
-    Ok(Cg { z, hz, iterations })
+    Ok(cg)
 }
 
 /// Truncated Newton with a strong-Wolfe line search.
@@ -107,7 +61,7 @@ impl Solver for NewtonCg {
     }
     fn next_iter<P: Problem + ?Sized>(&mut self, p: &mut Counted<'_, P>, st: &mut State) -> Result<(), OptimError> {
         let cg = truncated_cg(p, &st.x, &st.g, self.max_cg, None)?;
-        self.last_cg = cg.iterations;
+        self.last_cg = cg.products;
         let z = cg.z;
         let step = match strong_wolfe(p, &st.x, st.f, &st.g, &z, 1.0, 1e-4, 0.9) {
             Ok(s) => s,
@@ -148,20 +102,14 @@ impl TrustRegionCg {
     }
 }
 
-/// `τ ≥ 0` with `‖z + τd‖ = Δ`.
-fn to_boundary(z: &[f64], d: &[f64], radius: f64) -> f64 {
-    let (dd, zd, zz) = (dot(d, d), dot(z, d), dot(z, z));
-    (-zd + (zd * zd + dd * (radius * radius - zz)).max(0.0).sqrt()) / dd
-}
-
 impl Solver for TrustRegionCg {
     fn name(&self) -> &'static str {
         "trust-region Newton-CG"
     }
     fn next_iter<P: Problem + ?Sized>(&mut self, p: &mut Counted<'_, P>, st: &mut State) -> Result<(), OptimError> {
         let n = st.x.len();
-        let Cg { z, hz, iterations } = truncated_cg(p, &st.x, &st.g, self.max_cg, Some(self.radius))?;
-        self.last_cg = iterations;
+        let Cg { z, az: hz, products, .. } = truncated_cg(p, &st.x, &st.g, self.max_cg, Some(self.radius))?;
+        self.last_cg = products;
         let predicted = -dot(&st.g, &z) - 0.5 * dot(&z, &hz);
         let xn: Vec<f64> = st.x.iter().zip(&z).map(|(x, z)| x + z).collect();
         let mut gn = vec![0.0; n];

@@ -11,7 +11,7 @@
 #![forbid(unsafe_code)]
 
 use rewind_field::{Components, Field, FieldError, Grid, Par, Scalar};
-use rewind_sim::{Layout, Method, Model, Number, ParamSet, Sim, SimError, State, StepAt};
+use rewind_sim::{Integrator, Layout, Model, Number, ParamSet, Sim, SimError, State, StepAt};
 use thiserror::Error;
 
 /// Parameters.
@@ -106,7 +106,7 @@ impl Model for Burgers {
         // RK4 with central differences: stable up to |λ dt| ≈ 2.8 on the
         // imaginary axis and 2.78 on the negative real axis (4ν dt/h² there)
         rewind_sim::check_stability(t, &[("advective CFL", cfl, 2.0), ("diffusion", diffusive, 0.6)])?;
-        Method::Rk4.step(c, x, dt, |s| Ok::<_, SimError>(State::from([rhs(s.split::<1>()?[0], nu)])))
+        Integrator::Rk4.step(c, x, dt, |s| Ok::<_, SimError>(State::from([rhs(s.split::<1>()?[0], nu)])))
     }
 }
 

@@ -27,7 +27,7 @@
 
 use rewind_checkpoint::{StepError, Stepper};
 use rewind_field::{Components, Ctx, Field, FieldError, Grid, Par, Scalar, SparseSpd};
-use rewind_sim::{Layout, Method, Model, Number, ParamSet, Sim, SimError, State, StepAt};
+use rewind_sim::{Integrator, Layout, Model, Number, ParamSet, Sim, SimError, State, StepAt};
 use thiserror::Error;
 
 /// Parameters.
@@ -191,7 +191,7 @@ impl Model for CavityStep {
         // stability of the state the step starts from (first stage's ψ):
         // RK4 with central differences is stable up to |λ dt| ≈ 2.8
         let mut speed = None;
-        let next = Method::Rk4.step(c, x, dt, |s| {
+        let next = Integrator::Rk4.step(c, x, dt, |s| {
             let [w] = s.split()?;
             let (r, psi) = self.rhs(c, w, nu, lid)?;
             speed.get_or_insert_with(|| {

@@ -4,7 +4,7 @@
 //! grid, then named scalars), named parameters with defaults
 //! ([`ParamSet`]: scalars and fields), and one time step written once on
 //! the field tape, generic over the scalar type. The integrators
-//! ([`Method`]: forward Euler, SSP-RK3, RK4) work on whole states.
+//! ([`Integrator`]: forward Euler, SSP-RK3, RK4) work on whole states.
 //!
 //! [`Sim`] turns a model into a checkpoint [`Stepper`](rewind_checkpoint::Stepper)
 //! — the step evaluated without recording on forward sweeps, recorded and
@@ -21,8 +21,8 @@
 
 pub mod check;
 mod error;
+mod integrator;
 mod loss;
-mod method;
 mod model;
 mod noise;
 pub mod posterior;
@@ -37,8 +37,8 @@ pub mod var;
 /// the checkpoint strategies — from one place instead of three crates.
 pub mod prelude {
     pub use crate::{
-        Background, Covariance, DerivativeCheck, Gradient, Layout, Loss, LossAt, Method, Model, Number, Observations,
-        ParamSet, Params, Problem, SecondOrder, SimError, State, StepAt, Terminal, check,
+        Background, Covariance, DerivativeCheck, Gradient, Integrator, Layout, Loss, LossAt, Model, Number,
+        Observations, ParamSet, Params, Problem, SecondOrder, SimError, State, StepAt, Terminal, check,
     };
     pub use rewind_checkpoint::Strategy;
     pub use rewind_field::{Ctx, Field, Grid, Par, Scalar, Stencil};
@@ -46,8 +46,8 @@ pub mod prelude {
 
 pub use check::{DerivativeCheck, check};
 pub use error::SimError;
+pub use integrator::Integrator;
 pub use loss::{Background, Covariance, Loss, LossAt, LossObjective, Observations, Sum, Terminal};
-pub use method::Method;
 pub use model::{Model, Number, ParamSet, ParamValue, Params, StepAt};
 pub use noise::Noise;
 pub use posterior::{Posterior, Spectrum, posterior};
@@ -135,9 +135,7 @@ pub fn run_from<S: Stepper<f64> + ?Sized, E: From<DriverError>>(
     each(0, &x)?;
     for t in 0..steps {
         stepper.step(t, &x, &mut next).map_err(|source| DriverError::Step { step: t, source })?;
-        if let Some(index) = next.iter().position(|v| !v.is_finite()) {
-            return Err(DriverError::NonFiniteState { step: t, index }.into());
-        }
+        rewind_checkpoint::check_state(t, &next)?;
         std::mem::swap(&mut x, &mut next);
         each(t + 1, &x)?;
     }

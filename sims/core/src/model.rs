@@ -172,7 +172,7 @@ pub trait Model {
 }
 
 /// What a step sees besides the state: its index `t`, the tape (for
-/// constants, the grid and the integrators: `Method::Rk4.step(at.ctx(),
+/// constants, the grid and the integrators: `Integrator::Rk4.step(at.ctx(),
 /// …)`) and the parameters by name.
 #[derive(Debug)]
 pub struct StepAt<'a, 'id, T> {

@@ -277,40 +277,25 @@ fn control_product<M: Model + Clone, L: Loss + Clone>(
     Ok(h)
 }
 
-/// Conjugate gradients on `A δ = rhs` from `δ = 0`, `A` by `product`,
-/// until `‖r‖ ≤ tol` or `max` products: `(δ, products)`.
+/// Conjugate gradients ([`rewind_optim::cg`]) on `A δ = rhs` from `δ = 0`,
+/// `A` by `product`, until `‖r‖ ≤ tol` or `max` products: `(δ, products)`.
+/// `A` is a Gauss–Newton system, positive definite: curvature that is not
+/// positive is an error.
 fn conjugate_gradients(
     mut product: impl FnMut(&[f64]) -> Result<Vec<f64>, SimError>,
     rhs: &[f64],
     max: usize,
     tol: f64,
 ) -> Result<(Vec<f64>, usize), SimError> {
-    let len = rhs.len();
-    let mut delta = vec![0.0; len];
-    let mut r = rhs.to_vec();
-    let mut d = r.clone();
-    let mut rr = dot(&r, &r);
-    let mut products = 0;
-    while products < max && rr.sqrt() > tol {
-        let hd = product(&d)?;
-        products += 1;
-        let curvature = dot(&d, &hd);
-        if curvature.is_nan() || curvature <= 0.0 {
-            return Err(SimError::NonFinite { what: "Gauss–Newton curvature (not positive)".into() });
-        }
-        let alpha = rr / curvature;
-        for k in 0..len {
-            delta[k] += alpha * d[k];
-            r[k] -= alpha * hd[k];
-        }
-        let rr_new = dot(&r, &r);
-        let beta = rr_new / rr;
-        rr = rr_new;
-        for k in 0..len {
-            d[k] = r[k] + beta * d[k];
-        }
+    let apply = |d: &[f64], out: &mut [f64]| -> Result<(), SimError> {
+        out.copy_from_slice(&product(d)?);
+        Ok(())
+    };
+    let cg = rewind_optim::cg::solve(apply, rhs, tol, max, None)?;
+    if cg.negative_curvature.is_some() {
+        return Err(SimError::NonFinite { what: "Gauss–Newton curvature (not positive)".into() });
     }
-    Ok((delta, products))
+    Ok((cg.z, cg.products))
 }
 
 /// Incremental 4D-Var from the background `x_b` (see the [module](self)
@@ -417,21 +402,21 @@ pub fn incremental<M: Model + Clone, L: Loss + Clone>(
                 d
             }
         };
-        // the step, halved while J does not decrease
-        let mut scale = 1.0;
-        loop {
-            let trial: Vec<f64> = chi.iter().zip(&delta).map(|(c, s)| c + scale * s).collect();
-            let j = cp.objective(&trial);
-            values += 1;
-            let decreased = matches!(&j, Ok((j, _)) if *j < objective);
-            if decreased || step.halvings == 8 {
-                if decreased {
-                    chi = trial;
-                }
-                break;
+        // the step, halved (at most 8 times) while J does not decrease; a
+        // trial whose objective fails is no decrease
+        let trial = |scale: f64| -> Vec<f64> { chi.iter().zip(&delta).map(|(c, s)| c + scale * s).collect() };
+        let phi = |scale: f64| Ok::<_, SimError>(cp.objective(&trial(scale)).map_or(f64::INFINITY, |(j, _)| j));
+        let accepted = rewind_optim::linesearch::backtrack(phi, objective, 0.0, 1.0, 0.0, 9)?;
+        match accepted {
+            Some((scale, trials)) => {
+                values += trials;
+                step.halvings = trials - 1;
+                chi = trial(scale);
             }
-            scale *= 0.5;
-            step.halvings += 1;
+            None => {
+                values += 9;
+                step.halvings = 8;
+            }
         }
         step.seconds = t0.elapsed().as_secs_f64();
         let stalled = step.halvings == 8;

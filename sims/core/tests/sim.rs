@@ -4,14 +4,14 @@
 use rewind_checkpoint::Strategy;
 use rewind_field::{Grid, Par, Scalar, SparseSpd};
 use rewind_sim::{
-    Layout, Loss, LossAt, Method, Model, Number, ParamSet, Problem, Sim, SimError, State, StepAt, advance,
+    Integrator, Layout, Loss, LossAt, Model, Number, ParamSet, Problem, Sim, SimError, State, StepAt, advance,
 };
 
 /// `du/dt = −λ u + s`, `ds/dt = 0` on a line of 4 points, with a scalar
 /// in the state: `u(T) = u₀ e^{−λT} + s (1 − e^{−λT}) / λ`.
 #[derive(Debug, Clone)]
 struct Decay {
-    method: Method,
+    method: Integrator,
     dt: f64,
 }
 
@@ -34,7 +34,7 @@ impl Model for Decay {
 
 #[test]
 fn each_method_converges_at_its_order_on_fields_and_scalars() {
-    for (method, order) in [(Method::Euler, 1.0), (Method::SspRk3, 3.0), (Method::Rk4, 4.0)] {
+    for (method, order) in [(Integrator::Euler, 1.0), (Integrator::SspRk3, 3.0), (Integrator::Rk4, 4.0)] {
         let err = |steps: usize| {
             let m = Decay { method, dt: 1.0 / steps as f64 };
             let mut sim = Sim::<_, f64>::new(m, Par::Seq).unwrap();
@@ -74,7 +74,7 @@ fn names_lengths_and_kinds_are_checked() {
     assert!(matches!(l.pack(&[("u", &[1.0; 3]), ("s", &[0.0])]), Err(SimError::Length { .. })));
     let e = l.range("w").unwrap_err().to_string();
     assert!(e.contains("u, s"), "{e}");
-    let m = Decay { method: Method::Rk4, dt: 0.1 };
+    let m = Decay { method: Integrator::Rk4, dt: 0.1 };
     let mut sim = Sim::<_, f64>::new(m.clone(), Par::Seq).unwrap();
     assert!(sim.set_param("lambda", &[1.0, 2.0]).is_err());
     assert!(sim.set_param("lambda", &[f64::NAN]).is_err());

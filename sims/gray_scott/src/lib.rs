@@ -14,7 +14,7 @@
 #![forbid(unsafe_code)]
 
 use rewind_field::{Components, Field, Grid, Scalar};
-use rewind_sim::{Layout, Method, Model, Number, ParamSet, SimError, State, StepAt};
+use rewind_sim::{Integrator, Layout, Model, Number, ParamSet, SimError, State, StepAt};
 
 /// The configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -126,7 +126,7 @@ impl Model for GrayScott {
         let (c, p) = (at.ctx(), at.params());
         let (feed, kill) = (p.field("feed")?, p.scalar("kill")?);
         let (du, dv) = (self.config.du, self.config.dv);
-        Method::SspRk3
+        Integrator::SspRk3
             .step(c, x, self.config.dt, |s| Ok::<_, SimError>(State::from(rhs(s.split()?, feed, kill, du, dv))))
     }
 }

@@ -23,7 +23,7 @@
 
 use rewind_checkpoint::{LossFn, StepFn, TapedObjective, TapedStepper};
 use rewind_field::{Components, Field, FieldError, Grid, Par, Scalar};
-use rewind_sim::{Layout, Method, Model, Number, ParamSet, Sim, SimError, State, StepAt};
+use rewind_sim::{Integrator, Layout, Model, Number, ParamSet, Sim, SimError, State, StepAt};
 use rewind_tape::Real;
 
 /// The Lorenz-96 right-hand side and its RK4 step.
@@ -167,7 +167,8 @@ impl Model for Lorenz96Field {
     fn step<'id, T: Number>(&self, at: &StepAt<'_, 'id, T>, x: &State<'id, T>) -> Result<State<'id, T>, SimError> {
         let (c, p) = (at.ctx(), at.params());
         let f = p.scalar("forcing")?;
-        Method::Rk4.step(c, x, self.model.dt, |s| Ok::<_, SimError>(State::from([field_rhs(s.split::<1>()?[0], f)])))
+        Integrator::Rk4
+            .step(c, x, self.model.dt, |s| Ok::<_, SimError>(State::from([field_rhs(s.split::<1>()?[0], f)])))
     }
 }
 

@@ -29,7 +29,7 @@ pub mod twin;
 
 use rewind_field::par::weight;
 use rewind_field::{Components, Ctx, Field, FieldError, Grid, Par, Scalar};
-use rewind_sim::{Layout, Method, Model, Number, ParamSet, Sim, SimError, State, StepAt};
+use rewind_sim::{Integrator, Layout, Model, Number, ParamSet, Sim, SimError, State, StepAt};
 use thiserror::Error;
 
 /// Physical and numerical parameters of the periodic problem.
@@ -150,7 +150,7 @@ pub fn rk4<'id, T: Components>(
 ) -> Result<(Field<'id, T>, f64), SimError> {
     // the CFL number of the state the step starts from (first stage's ψ)
     let mut umax = None;
-    let next = Method::Rk4.step(c, &State::from([w]), dt, |s| {
+    let next = Integrator::Rk4.step(c, &State::from([w]), dt, |s| {
         let [v] = s.split()?;
         let (k, psi) = rhs(v, nu, alpha, f)?;
         umax.get_or_insert_with(|| max_speed(psi));

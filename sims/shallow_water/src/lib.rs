@@ -32,7 +32,7 @@
 pub mod spec;
 
 use rewind_field::{Components, Field, Grid, Scalar};
-use rewind_sim::{Layout, Method, Model, Number, ParamSet, SimError, State, StepAt};
+use rewind_sim::{Integrator, Layout, Model, Number, ParamSet, SimError, State, StepAt};
 
 /// The configuration: grid, time step, gravity, Coriolis parameter.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -161,6 +161,6 @@ impl Model for ShallowWater {
         let (dt, max_cfl) = (self.config.dt, self.config.max_cfl);
         let cfl = dt * (umax + (g.value().value() * hmax.max(0.0)).sqrt()) / c.grid().dx;
         rewind_sim::check_stability(t, &[("CFL", cfl, max_cfl), ("dry-cell (-min h)", -hmin, 0.0)])?;
-        Method::Rk4.step(c, x, dt, |s| Ok::<_, SimError>(State::from(rhs(s.split()?, g, f))))
+        Integrator::Rk4.step(c, x, dt, |s| Ok::<_, SimError>(State::from(rhs(s.split()?, g, f))))
     }
 }

@@ -15,7 +15,7 @@ use crate::{SimError, State};
 /// An explicit Runge–Kutta method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum Method {
+pub enum Integrator {
     /// Forward Euler (first order, one stage).
     Euler,
     /// The three-stage strong-stability-preserving method of Shu and Osher
@@ -28,9 +28,9 @@ pub enum Method {
 /// A fraction `p/q`.
 type Frac = (i32, i32);
 
-impl Method {
+impl Integrator {
     /// Every method, for listings and tests.
-    pub const ALL: [Method; 3] = [Method::Euler, Method::SspRk3, Method::Rk4];
+    pub const ALL: [Integrator; 3] = [Integrator::Euler, Integrator::SspRk3, Integrator::Rk4];
 
     /// The number of right-hand-side evaluations per step.
     pub fn stages(self) -> usize {
@@ -40,9 +40,9 @@ impl Method {
     /// `(a, b)`: row `i` of `a` holds the coefficients of stages `0..i`.
     fn tableau(self) -> (&'static [&'static [Frac]], &'static [Frac]) {
         match self {
-            Method::Euler => (&[&[]], &[(1, 1)]),
-            Method::SspRk3 => (&[&[], &[(1, 1)], &[(1, 4), (1, 4)]], &[(1, 6), (1, 6), (2, 3)]),
-            Method::Rk4 => {
+            Integrator::Euler => (&[&[]], &[(1, 1)]),
+            Integrator::SspRk3 => (&[&[], &[(1, 1)], &[(1, 4), (1, 4)]], &[(1, 6), (1, 6), (2, 3)]),
+            Integrator::Rk4 => {
                 (&[&[], &[(1, 2)], &[(0, 1), (1, 2)], &[(0, 1), (0, 1), (1, 1)]], &[(1, 6), (1, 3), (1, 3), (1, 6)])
             }
         }
