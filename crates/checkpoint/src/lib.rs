@@ -34,16 +34,17 @@ mod error;
 pub mod leftovers;
 pub mod reuse;
 pub mod schedule;
+pub mod taped;
 
 pub use action::{Action, Level};
 pub use check::{Counts, check, check_actions};
 pub use disk::{DiskScalar, DiskStore};
 pub use driver::{
-    Counters, DriverError, HvpOutcome, LossFn, Objective, Observed, Outcome, RamStore, Seed, SnapshotStore, StepError,
-    StepFn, Stepper, StoreError, TapedObjective, TapedStepper, check_state, gradient, hvp, run, run_online,
-    run_strategy,
+    Counters, DriverError, HvpOutcome, Objective, Observed, Outcome, RamStore, Seed, SnapshotStore, StepError, Stepper,
+    StoreError, check_state, gradient, hvp, run, run_online, run_strategy,
 };
 pub use error::{CheckError, ScheduleError};
 pub use reuse::{Kept, replay, run_keeping};
 pub use schedule::binomial::optimal_forward_steps;
 pub use schedule::{Plan, Schedule, Strategy};
+pub use taped::{LossFn, StepFn, TapedObjective, TapedStepper};

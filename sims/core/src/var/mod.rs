@@ -21,16 +21,24 @@
 //! the full objective and its exact gradient, the inner CG runs on the
 //! coarse Gauss–Newton matrix, whose products cost a fraction of the full
 //! ones; the control vectors move between the grids by spectral resampling
-//! ([`Resample`]). It converges to the full analysis as far as the coarse
+//! ([`Resample`](rewind_field::Resample)). It converges to the full analysis as far as the coarse
 //! grid holds the scales of `B`; when a coarse outer iteration stops
 //! gaining, the remaining ones run on the full problem.
 
 use std::time::Instant;
 
-use rewind_field::{Correlation, FieldError, Resample};
+use rewind_field::Correlation;
 use rewind_optim::vector::dot;
 
-use crate::{Layout, Loss, Model, Problem, SimError};
+use crate::{Loss, Model, Problem, SimError};
+
+mod control;
+mod transfer;
+
+pub(crate) use control::Control;
+pub use control::ControlProblem;
+use control::control_product;
+use transfer::Transfer;
 
 /// The settings of [`incremental`] (plain data).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -100,57 +108,6 @@ pub struct Analysis {
     pub seconds: f64,
 }
 
-/// The map `χ ↦ B^{1/2} χ` on a whole state: `B^{1/2}` on each field,
-/// `σ` on each scalar.
-pub(crate) struct Control<'b> {
-    b: &'b mut Correlation,
-    /// Fields of the state (the scalars follow them).
-    fields: usize,
-}
-
-impl<'b> Control<'b> {
-    /// The map for states of `layout`, whose grid must be `b`'s.
-    pub(crate) fn new(b: &'b mut Correlation, layout: &Layout) -> Result<Self, SimError> {
-        if b.grid() != layout.grid() {
-            return Err(SimError::Layout("the background covariance is on another grid than the model".into()));
-        }
-        Ok(Control { b, fields: layout.fields().len() })
-    }
-
-    /// The map for states of `fields` fields on `b`'s grid (then scalars).
-    pub(crate) fn with_fields(b: &'b mut Correlation, fields: usize) -> Self {
-        Control { b, fields }
-    }
-
-    /// `B^{1/2} a`.
-    pub(crate) fn sqrt(&mut self, a: &[f64]) -> Result<Vec<f64>, SimError> {
-        let n = self.b.grid().len();
-        let nf = self.fields;
-        if a.len() < nf * n {
-            return Err(SimError::Length { what: "control vector".into(), expected: nf * n, got: a.len() });
-        }
-        let mut out = vec![0.0; a.len()];
-        for k in 0..nf {
-            self.b.apply_sqrt(&a[k * n..(k + 1) * n], &mut out[k * n..(k + 1) * n])?;
-        }
-        let sigma = self.b.variance().sqrt();
-        for (o, &x) in out[nf * n..].iter_mut().zip(&a[nf * n..]) {
-            *o = sigma * x;
-        }
-        Ok(out)
-    }
-
-    /// The fields of the state.
-    pub(crate) fn fields(&self) -> usize {
-        self.fields
-    }
-
-    /// `diag B` for states of length `len`: the variance everywhere.
-    pub(crate) fn variance_diagonal(&self, len: usize) -> Vec<f64> {
-        vec![self.b.variance(); len]
-    }
-}
-
 /// A coarse outer iteration after which `‖∇_χ J‖` is still above this
 /// share of its value before ends the coarse ones.
 const STALLED: f64 = 0.9;
@@ -162,11 +119,11 @@ const STALLED: f64 = 0.9;
 ///
 /// An outer iteration with a coarse inner loop linearises the coarse
 /// problem at the analysis resampled to its grid (point values kept,
-/// [`Resample::values`]), solves `(I + B_c^{1/2} G_c B_c^{1/2}) δ_c =
+/// [`Resample::values`](rewind_field::Resample::values)), solves `(I + B_c^{1/2} G_c B_c^{1/2}) δ_c =
 /// −Pᵀ ∇_χ J` with the fine gradient on the coarse band (the coarse
 /// grid's modes without its Nyquist ones, where `PᵀP = I`), and steps
 /// `χ ← χ + P δ_c` — `P` the isometric prolongation of control vectors
-/// ([`Resample::isometric`], its adjoint the map back). Where the coarse
+/// ([`Resample::isometric`](rewind_field::Resample::isometric), its adjoint the map back). Where the coarse
 /// grid holds the scales `B` does not damp (its length well above the
 /// coarse spacing), the coarse Gauss–Newton matrix approximates `Pᵀ H P`
 /// well and a product costs a fraction of a fine one; the outer loop, on
@@ -183,98 +140,6 @@ impl<M, L> std::fmt::Debug for Coarse<'_, M, L> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Coarse").field("b", &self.b).finish_non_exhaustive()
     }
-}
-
-/// The maps between the fine and the coarse problem, field by field (the
-/// scalars are copied).
-struct Transfer {
-    down: Resample,
-    up: Resample,
-    /// The coarse grid onto itself: `PᵀP`, the projection onto the band.
-    band: Resample,
-    fields: usize,
-    fine: usize,
-    coarse: usize,
-}
-
-impl Transfer {
-    fn new(fine: &Layout, coarse: &Layout) -> Result<Self, SimError> {
-        if fine.fields().len() != coarse.fields().len() || fine.scalars().len() != coarse.scalars().len() {
-            return Err(SimError::Layout(format!(
-                "the coarse problem has {} fields and {} scalars, the problem {} and {}",
-                coarse.fields().len(),
-                coarse.scalars().len(),
-                fine.fields().len(),
-                fine.scalars().len()
-            )));
-        }
-        let layout = |e: FieldError| SimError::Layout(format!("coarse inner loops: {e}"));
-        Ok(Transfer {
-            down: Resample::new(*fine.grid(), *coarse.grid()).map_err(layout)?,
-            up: Resample::new(*coarse.grid(), *fine.grid()).map_err(layout)?,
-            band: Resample::new(*coarse.grid(), *coarse.grid()).map_err(layout)?,
-            fields: fine.fields().len(),
-            fine: fine.grid().len(),
-            coarse: coarse.grid().len(),
-        })
-    }
-
-    /// Each field of `a` through `map` (from grids of `n` to `m` points).
-    fn each(
-        &self,
-        a: &[f64],
-        (n, m): (usize, usize),
-        map: impl Fn(&[f64], &mut [f64]) -> Result<(), FieldError>,
-    ) -> Result<Vec<f64>, SimError> {
-        let nf = self.fields;
-        let scalars = a.len().checked_sub(nf * n).ok_or_else(|| SimError::Length {
-            what: "state or control vector to resample".into(),
-            expected: nf * n,
-            got: a.len(),
-        })?;
-        let mut out = vec![0.0; nf * m + scalars];
-        for k in 0..nf {
-            map(&a[k * n..(k + 1) * n], &mut out[k * m..(k + 1) * m]).map_err(SimError::from)?;
-        }
-        out[nf * m..].copy_from_slice(&a[nf * n..]);
-        Ok(out)
-    }
-
-    /// A fine state on the coarse grid, point values kept.
-    fn state_down(&self, x: &[f64]) -> Result<Vec<f64>, SimError> {
-        self.each(x, (self.fine, self.coarse), |a, o| self.down.values(a, o))
-    }
-    /// `Pᵀ g`: a fine control vector to the coarse one.
-    fn control_down(&self, g: &[f64]) -> Result<Vec<f64>, SimError> {
-        self.each(g, (self.fine, self.coarse), |a, o| self.down.isometric(a, o))
-    }
-    /// `PᵀP v`: a coarse control vector without the modes `P` drops.
-    fn project(&self, v: &[f64]) -> Result<Vec<f64>, SimError> {
-        self.each(v, (self.coarse, self.coarse), |a, o| self.band.values(a, o))
-    }
-    /// `P δ`: a coarse control vector to the fine one.
-    fn control_up(&self, d: &[f64]) -> Result<Vec<f64>, SimError> {
-        self.each(d, (self.coarse, self.fine), |a, o| self.up.isometric(a, o))
-    }
-}
-
-/// The Gauss–Newton product in the control variable,
-/// `v + B^{1/2} G(x) B^{1/2} v`, at the state `x` (the problem's
-/// parameters fixed).
-fn control_product<M: Model + Clone, L: Loss + Clone>(
-    problem: &mut Problem<M, L>,
-    control: &mut Control<'_>,
-    x: &[f64],
-    v: &[f64],
-) -> Result<Vec<f64>, SimError> {
-    let no_p = vec![0.0; problem.param_set().len()];
-    let bv = control.sqrt(v)?;
-    let gn = problem.gauss_newton(x, &bv, &no_p)?;
-    let mut h = control.sqrt(&gn.x0)?;
-    for (hi, a) in h.iter_mut().zip(v) {
-        *hi += a;
-    }
-    Ok(h)
 }
 
 /// Conjugate gradients ([`rewind_optim::cg`]) on `A δ = rhs` from `δ = 0`,
@@ -446,85 +311,4 @@ pub fn incremental<M: Model + Clone, L: Loss + Clone>(
         values,
         seconds: start.elapsed().as_secs_f64(),
     })
-}
-
-/// `J(χ) = ½‖χ‖² + J_o(x_b + B^{1/2} χ)` as a problem of the optimizers
-/// of `rewind-optim` over the control variable: the same objective as
-/// [`incremental`]'s, for L-BFGS and the Newton methods, whose Hessian
-/// product is the Gauss–Newton one `χ̇ ↦ χ̇ + B^{1/2} G B^{1/2} χ̇` (at the
-/// point of the last gradient, which [`Problem::linearise`] keeps).
-pub struct ControlProblem<'a, M, L> {
-    problem: &'a mut Problem<M, L>,
-    background: Vec<f64>,
-    control: Control<'a>,
-}
-
-impl<M, L> std::fmt::Debug for ControlProblem<'_, M, L> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ControlProblem").field("dim", &self.background.len()).finish_non_exhaustive()
-    }
-}
-
-impl<'a, M: Model + Clone, L: Loss + Clone> ControlProblem<'a, M, L> {
-    /// The problem in `χ` around `background`, with the covariance `b`.
-    pub fn new(problem: &'a mut Problem<M, L>, background: &[f64], b: &'a mut Correlation) -> Result<Self, SimError> {
-        let layout = problem.layout().clone();
-        layout.check_len(background.len())?;
-        let control = Control::new(b, &layout)?;
-        Ok(ControlProblem { problem, background: background.to_vec(), control })
-    }
-
-    /// The state `x₀ = x_b + B^{1/2} χ`.
-    pub fn state(&mut self, chi: &[f64]) -> Result<Vec<f64>, SimError> {
-        let d = self.control.sqrt(chi)?;
-        Ok(self.background.iter().zip(&d).map(|(a, b)| a + b).collect())
-    }
-
-    /// The simulation problem (for its loss and model).
-    pub fn problem(&mut self) -> &mut Problem<M, L> {
-        self.problem
-    }
-
-    /// `(J(χ), J_o)`: one forward run.
-    pub fn objective(&mut self, chi: &[f64]) -> Result<(f64, f64), SimError> {
-        let x = self.state(chi)?;
-        let jo = self.problem.value(&x)?;
-        Ok((0.5 * dot(chi, chi) + jo, jo))
-    }
-
-    /// `(J(χ), J_o, ∇_χ J = χ + B^{1/2} ∇_x J_o)`, keeping the point for the
-    /// products that follow ([`Problem::linearise`]).
-    pub fn gradient(&mut self, chi: &[f64]) -> Result<(f64, f64, Vec<f64>), SimError> {
-        let x = self.state(chi)?;
-        let out = self.problem.linearise(&x)?;
-        let mut g = self.control.sqrt(&out.x0)?;
-        for (gi, c) in g.iter_mut().zip(chi) {
-            *gi += c;
-        }
-        Ok((0.5 * dot(chi, chi) + out.objective, out.objective, g))
-    }
-
-    /// The Gauss–Newton product `v + B^{1/2} G B^{1/2} v` at `χ`.
-    pub fn product(&mut self, chi: &[f64], v: &[f64]) -> Result<Vec<f64>, SimError> {
-        let x = self.state(chi)?;
-        control_product(self.problem, &mut self.control, &x, v)
-    }
-}
-
-impl<M: Model + Clone, L: Loss + Clone> rewind_optim::Problem for ControlProblem<'_, M, L> {
-    fn dim(&self) -> usize {
-        self.background.len()
-    }
-    fn value(&mut self, chi: &[f64]) -> Result<f64, rewind_optim::OptimError> {
-        Ok(self.objective(chi).map_err(rewind_optim::OptimError::objective)?.0)
-    }
-    fn value_grad(&mut self, chi: &[f64], g: &mut [f64]) -> Result<f64, rewind_optim::OptimError> {
-        let (j, _, grad) = self.gradient(chi).map_err(rewind_optim::OptimError::objective)?;
-        g.copy_from_slice(&grad);
-        Ok(j)
-    }
-    fn hvp(&mut self, chi: &[f64], v: &[f64], hv: &mut [f64]) -> Result<(), rewind_optim::OptimError> {
-        hv.copy_from_slice(&self.product(chi, v).map_err(rewind_optim::OptimError::objective)?);
-        Ok(())
-    }
 }
