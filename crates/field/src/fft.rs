@@ -42,7 +42,7 @@ const ROWS_PER_TASK: usize = 16;
 
 /// Columns per tile of the column transforms (a tile of 8 columns of 256
 /// complex values is 32 KiB: it stays in L1/L2 through its round trip).
-pub const TILE: usize = 8;
+const TILE: usize = 8;
 
 /// The signed wavenumbers `(kₓ, k_y)` (radians per unit length) of the
 /// Fourier coefficient `(i, j)` of a periodic grid.

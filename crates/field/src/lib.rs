@@ -9,7 +9,7 @@
 //! an array-level tape ([`FieldTape`]) that records them with their VJP
 //! rules in a bump arena, one step at a time. Arithmetic and stencils are
 //! fused: an expression is computed in one loop over cache-sized tiles
-//! when its value is needed (see [`tape`]).
+//! when its value is needed (see [`FieldTape`] and [`unfused`]).
 //!
 //! ```
 //! use rewind_field::{FieldTape, Grid, Par};
@@ -33,14 +33,21 @@
 mod components;
 mod correlation;
 mod error;
-pub mod fft;
+mod fft;
 mod grid;
+// The raw kernels and the row-parallel helpers are shared with rewind's
+// own crates (rewind-sim copies states on the team, ns2d's CFL bound is a
+// row reduction, the tests compare kernels): public, but not the model
+// author's API — hidden from the documentation, which shows the root's
+// re-exports, `stencil` and `stencils`.
+#[doc(hidden)]
 pub mod kernels;
+#[doc(hidden)]
 pub mod par;
 mod resample;
-pub mod sparse;
+mod sparse;
 pub mod stencils;
-pub mod tape;
+mod tape;
 
 pub use components::Components;
 pub use correlation::{Correlation, CorrelationKind};
