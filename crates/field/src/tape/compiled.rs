@@ -31,35 +31,12 @@ use std::ops::Range;
 
 use rewind_tape::Real;
 
+pub(super) use super::op::Rows;
 use super::stencil::{Boundary, MAX_LOCAL, Stencil};
 use crate::Grid;
 
 /// Points per chunk of the interior loops.
 const W: usize = 8;
-
-/// The rows of an input: a whole field (`first: None`; rows wrap), or a
-/// window holding the unwrapped rows `first, first + 1, …` (each the
-/// field's values at the wrapped row).
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Rows<'a, T> {
-    pub(super) data: &'a [T],
-    pub(super) first: Option<isize>,
-}
-
-impl<'a, T> Rows<'a, T> {
-    /// A whole field.
-    pub(super) fn full(data: &'a [T]) -> Self {
-        Rows { data, first: None }
-    }
-    /// Where row `r` (unwrapped; its wrapped index `target`) starts.
-    #[inline(always)]
-    fn start(&self, ny: usize, r: isize, target: usize) -> usize {
-        match self.first {
-            None => target * ny,
-            Some(f) => (r - f) as usize * ny,
-        }
-    }
-}
 
 /// `i + d` on a line of `n` points under the boundary rule, or `None`
 /// outside a walled grid. (`i < n`; offsets reach at most twice around a

@@ -1,9 +1,14 @@
 //! What the tape holds: one [`Val`] per value (a field, a scalar, an
-//! observation vector), made by an [`Op`] on earlier values.
+//! observation vector), made by an [`Op`] on earlier values; a recorded
+//! stencil as the object-safe [`Rule`] over row windows ([`Rows`]). A
+//! leaf: the sweep, the fusion engine and the stencils import it, it
+//! imports none of them.
+
+use std::ops::Range;
 
 use rewind_tape::{Binary, Unary};
 
-use super::stencil::Rule;
+use crate::Grid;
 
 /// What a value is.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -134,4 +139,44 @@ pub(super) struct Val<'id, T> {
     /// For a lazy field: a bound on the lazy operations its evaluation
     /// runs (itself included).
     pub(super) size: u32,
+}
+
+/// The rows of an input: a whole field (`first: None`; rows wrap), or a
+/// window holding the unwrapped rows `first, first + 1, …` (each the
+/// field's values at the wrapped row).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Rows<'a, T> {
+    pub(super) data: &'a [T],
+    pub(super) first: Option<isize>,
+}
+
+impl<'a, T> Rows<'a, T> {
+    /// A whole field.
+    pub(super) fn full(data: &'a [T]) -> Self {
+        Rows { data, first: None }
+    }
+    /// Where row `r` (unwrapped; its wrapped index `target`) starts.
+    #[inline(always)]
+    pub(super) fn start(&self, ny: usize, r: isize, target: usize) -> usize {
+        match self.first {
+            None => target * ny,
+            Some(f) => (r - f) as usize * ny,
+        }
+    }
+}
+
+/// A recorded stencil for one scalar type (the object-safe face of
+/// [`Stencil`](super::stencil::Stencil)): its values and the VJP's gather on a range of rows, by the
+/// compiled kernels of `compiled.rs`.
+pub(super) trait Rule<T>: Sync {
+    /// `out` = the values on the unwrapped rows `rows` (rows of `g.ny`
+    /// values), from the inputs `xs`.
+    fn eval_rows(&self, g: &Grid, xs: &[Rows<'_, T>], rows: Range<isize>, out: &mut [T]);
+    /// `out` = the adjoint of input `k` on `rows`, given the output's
+    /// adjoint `obar`.
+    fn vjp_rows(&self, g: &Grid, xs: &[Rows<'_, T>], obar: Rows<'_, T>, k: usize, rows: Range<isize>, out: &mut [T]);
+    /// Work per point, in units of an elementwise operation.
+    fn weight(&self) -> usize;
+    /// The least and the greatest row offset `di` it reads.
+    fn reach(&self) -> (isize, isize);
 }

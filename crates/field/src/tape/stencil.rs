@@ -58,8 +58,9 @@ use std::ops::Range;
 
 use rewind_tape::{Dual, Real};
 
-use super::compiled::{self, Rows};
+use super::compiled;
 use super::op::Op;
+use super::op::{Rows, Rule};
 use super::{Ctx, Field};
 use crate::components::Components;
 use crate::par::Par;
@@ -120,22 +121,6 @@ pub fn auto_partial<K: Stencil, R: Real>(kernel: &K, grid: &Grid, local: &[R], i
     }
     d[i] = Dual::variable(local[i]);
     kernel.eval(grid, &d[..local.len()]).eps
-}
-
-/// A recorded stencil for one scalar type (the object-safe face of
-/// [`Stencil`]): its values and the VJP's gather on a range of rows, by the
-/// compiled kernels of `compiled.rs`.
-pub(super) trait Rule<T>: Sync {
-    /// `out` = the values on the unwrapped rows `rows` (rows of `g.ny`
-    /// values), from the inputs `xs`.
-    fn eval_rows(&self, g: &Grid, xs: &[Rows<'_, T>], rows: Range<isize>, out: &mut [T]);
-    /// `out` = the adjoint of input `k` on `rows`, given the output's
-    /// adjoint `obar`.
-    fn vjp_rows(&self, g: &Grid, xs: &[Rows<'_, T>], obar: Rows<'_, T>, k: usize, rows: Range<isize>, out: &mut [T]);
-    /// Work per point, in units of an elementwise operation.
-    fn weight(&self) -> usize;
-    /// The least and the greatest row offset `di` it reads.
-    fn reach(&self) -> (isize, isize);
 }
 
 impl<K: Stencil, T: Components> Rule<T> for K {
