@@ -18,7 +18,7 @@ use rewind_checkpoint::Strategy;
 use rewind_field::Par;
 use rewind_io::plot::Curve;
 use rewind_ns2d::twin::{Twin, TwinSettings};
-use rewind_optim::{Lbfgs, NewtonCg, OptimError, Options, Problem, minimize};
+use rewind_optim::{Hessian, Lbfgs, NewtonCg, OptimError, Options, Problem, minimize};
 use rewind_sim::{Coarse, ControlProblem, Incremental, Spectrum, incremental, posterior};
 use serde_json::{Value, json};
 
@@ -100,6 +100,9 @@ impl<P: Problem + ?Sized> Problem for Timed<'_, P> {
         self.work.push((self.trace.len() + self.products) as f64);
         Ok(f)
     }
+}
+
+impl<P: Hessian + ?Sized> Hessian for Timed<'_, P> {
     fn hvp(&mut self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<(), OptimError> {
         self.products += 1;
         self.inner.hvp(x, v, hv)

@@ -54,7 +54,7 @@ pub(crate) trait AnyInverse: Send {
         &'a mut self,
         ensemble: &'a Ensemble,
         gauss_newton: bool,
-    ) -> Result<Box<dyn rewind_optim::Problem + 'a>>;
+    ) -> Result<Box<dyn rewind_optim::Hessian + 'a>>;
 }
 
 struct Inverse<M> {
@@ -95,7 +95,7 @@ impl<M: Model + Clone + Send> AnyInverse for Inverse<M> {
         &'a mut self,
         ensemble: &'a Ensemble,
         gauss_newton: bool,
-    ) -> Result<Box<dyn rewind_optim::Problem + 'a>> {
+    ) -> Result<Box<dyn rewind_optim::Hessian + 'a>> {
         let members = &mut self.members;
         Ok(match (members.is_empty(), gauss_newton) {
             (true, false) => Box::new(&mut self.problem),

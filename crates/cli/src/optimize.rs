@@ -19,7 +19,7 @@ use rewind_io::Output;
 use rewind_io::plot::Curve;
 use rewind_optim::solver::terminate;
 use rewind_optim::{
-    Adam, Counted, Counts, FirstOrder, GradientDescent, Lbfgs, NewtonCg, OptimError, Options, Problem, Record, Solver,
+    Adam, Counted, Counts, FirstOrder, GradientDescent, Hessian, Lbfgs, NewtonCg, OptimError, Options, Record, Solver,
     State, Termination, TrustRegionCg,
 };
 use serde::{Deserialize, Serialize};
@@ -84,7 +84,7 @@ impl AnySolver {
         }
     }
 
-    fn next_iter<P: Problem + ?Sized>(&mut self, p: &mut Counted<'_, P>, s: &mut State) -> Result<(), OptimError> {
+    fn next_iter<P: Hessian + ?Sized>(&mut self, p: &mut Counted<'_, P>, s: &mut State) -> Result<(), OptimError> {
         match self {
             AnySolver::Adam(x) => x.next_iter(p, s),
             AnySolver::Gd(x) => x.next_iter(p, s),

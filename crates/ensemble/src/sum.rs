@@ -9,7 +9,7 @@
 //! optimizer run on every rank therefore takes the same steps on every
 //! rank and on any number of ranks.
 
-use rewind_optim::{OptimError, Problem};
+use rewind_optim::{Hessian, OptimError, Problem};
 
 use crate::{Ensemble, EnsembleError};
 
@@ -85,7 +85,9 @@ impl<P: Problem> Problem for Sum<'_, P> {
         g.copy_from_slice(&v[1..]);
         Ok(v[0])
     }
+}
 
+impl<P: Hessian> Hessian for Sum<'_, P> {
     fn hvp(&mut self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<(), OptimError> {
         let members = &mut self.members;
         let s = self
@@ -133,6 +135,9 @@ mod tests {
             }
             self.value(x)
         }
+    }
+
+    impl Hessian for Bowl {
         fn hvp(&mut self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<(), OptimError> {
             let n2: f64 = x.iter().map(|x| x * x).sum();
             let xv: f64 = x.iter().zip(v).map(|(x, v)| x * v).sum();

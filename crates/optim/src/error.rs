@@ -15,12 +15,6 @@ pub enum OptimError {
         /// Which quantity.
         what: &'static str,
     },
-    /// A capability the method needs is missing.
-    #[error("this problem does not provide {what}")]
-    Unsupported {
-        /// Which capability.
-        what: &'static str,
-    },
     /// The line search found no acceptable step.
     #[error("the line search failed after {evaluations} evaluations (is the gradient correct?)")]
     LineSearch {

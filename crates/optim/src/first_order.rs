@@ -216,11 +216,11 @@ impl Update for Adam {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct FirstOrder<U>(pub U);
 
-impl<U: Update> Solver for FirstOrder<U> {
+impl<U: Update, P: Problem + ?Sized> Solver<P> for FirstOrder<U> {
     fn name(&self) -> &'static str {
         self.0.name()
     }
-    fn next_iter<P: Problem + ?Sized>(&mut self, p: &mut Counted<'_, P>, s: &mut State) -> Result<(), OptimError> {
+    fn next_iter(&mut self, p: &mut Counted<'_, P>, s: &mut State) -> Result<(), OptimError> {
         self.0.update(&mut s.x, &s.g);
         s.f = p.value_grad(&s.x, &mut s.g)?;
         Ok(())
@@ -293,11 +293,11 @@ pub struct GradientDescent {
     pub step: f64,
 }
 
-impl Solver for GradientDescent {
+impl<P: Problem + ?Sized> Solver<P> for GradientDescent {
     fn name(&self) -> &'static str {
         "gradient descent (Armijo)"
     }
-    fn next_iter<P: Problem + ?Sized>(&mut self, p: &mut Counted<'_, P>, s: &mut State) -> Result<(), OptimError> {
+    fn next_iter(&mut self, p: &mut Counted<'_, P>, s: &mut State) -> Result<(), OptimError> {
         let d: Vec<f64> = s.g.iter().map(|g| -g).collect();
         let st = match crate::linesearch::armijo(p, &s.x, s.f, &s.g, &d, self.step, 1e-4) {
             Ok(st) => st,

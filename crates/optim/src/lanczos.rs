@@ -2,13 +2,13 @@
 //! products, to study the conditioning of a problem.
 
 use crate::OptimError;
-use crate::problem::{Counted, Problem};
+use crate::problem::{Counted, Hessian};
 use crate::vector::{axpy, dot, norm};
 
 /// Estimates of the smallest and largest eigenvalues of `∇²f(x)` after `k`
 /// Lanczos iterations (full reorthogonalisation; `k` HVPs), starting from
 /// `start`.
-pub fn extreme_eigenvalues<P: Problem + ?Sized>(
+pub fn extreme_eigenvalues<P: Hessian + ?Sized>(
     problem: &mut P,
     x: &[f64],
     start: &[f64],

@@ -43,6 +43,6 @@ pub use first_order::{
     Adagrad, Adam, FirstOrder, GradientDescent, Momentum, Nesterov, RmsProp, Sgd, Update, minimize_stochastic,
 };
 pub use newton::{NewtonCg, TrustRegionCg};
-pub use problem::{Counted, Counts, Problem, Stochastic};
+pub use problem::{Counted, Counts, Hessian, Problem, Stochastic};
 pub use quasi_newton::Lbfgs;
 pub use solver::{Options, Record, Report, Solver, State, Termination, minimize};

@@ -12,7 +12,7 @@
 use crate::OptimError;
 use crate::cg::Cg;
 use crate::linesearch::strong_wolfe;
-use crate::problem::{Counted, Problem};
+use crate::problem::{Counted, Hessian};
 use crate::solver::{Solver, State};
 use crate::vector::{dot, norm};
 
@@ -20,7 +20,7 @@ use crate::vector::{dot, norm};
 /// the residual is below `min(0.1, ‖g‖)‖g‖`. On negative curvature
 /// without a trust region, `z = −g` if it happens at once; with a radius,
 /// the boundary step (Steihaug–Toint).
-fn truncated_cg<P: Problem + ?Sized>(
+fn truncated_cg<P: Hessian + ?Sized>(
     p: &mut Counted<'_, P>,
     x: &[f64],
     g: &[f64],
@@ -55,11 +55,11 @@ impl NewtonCg {
     }
 }
 
-impl Solver for NewtonCg {
+impl<P: Hessian + ?Sized> Solver<P> for NewtonCg {
     fn name(&self) -> &'static str {
         "Newton-CG"
     }
-    fn next_iter<P: Problem + ?Sized>(&mut self, p: &mut Counted<'_, P>, st: &mut State) -> Result<(), OptimError> {
+    fn next_iter(&mut self, p: &mut Counted<'_, P>, st: &mut State) -> Result<(), OptimError> {
         let cg = truncated_cg(p, &st.x, &st.g, self.max_cg, None)?;
         self.last_cg = cg.products;
         let z = cg.z;
@@ -102,11 +102,11 @@ impl TrustRegionCg {
     }
 }
 
-impl Solver for TrustRegionCg {
+impl<P: Hessian + ?Sized> Solver<P> for TrustRegionCg {
     fn name(&self) -> &'static str {
         "trust-region Newton-CG"
     }
-    fn next_iter<P: Problem + ?Sized>(&mut self, p: &mut Counted<'_, P>, st: &mut State) -> Result<(), OptimError> {
+    fn next_iter(&mut self, p: &mut Counted<'_, P>, st: &mut State) -> Result<(), OptimError> {
         let n = st.x.len();
         let Cg { z, az: hz, products, .. } = truncated_cg(p, &st.x, &st.g, self.max_cg, Some(self.radius))?;
         self.last_cg = products;

@@ -3,7 +3,8 @@
 
 use crate::OptimError;
 
-/// A smooth objective `f: ℝⁿ → ℝ`.
+/// A smooth objective `f: ℝⁿ → ℝ`: a value and a gradient — what every
+/// first-order method and L-BFGS need.
 pub trait Problem {
     /// Dimension `n`.
     fn dim(&self) -> usize;
@@ -11,11 +12,30 @@ pub trait Problem {
     fn value(&mut self, x: &[f64]) -> Result<f64, OptimError>;
     /// `f(x)`, with `∇f(x)` written into `g`.
     fn value_grad(&mut self, x: &[f64], g: &mut [f64]) -> Result<f64, OptimError>;
-    /// `∇²f(x) v` into `hv`. Methods that need it call it once per CG
-    /// iteration; the default says it is not available.
-    fn hvp(&mut self, _x: &[f64], _v: &[f64], _hv: &mut [f64]) -> Result<(), OptimError> {
-        Err(OptimError::Unsupported { what: "Hessian-vector products" })
-    }
+}
+
+/// A [`Problem`] with Hessian-vector products: what Newton-CG, the trust
+/// region, Lanczos and the Gauss–Newton views need. A method that needs
+/// them does not compile on a problem without them.
+///
+/// ```compile_fail
+/// use rewind_optim::{NewtonCg, OptimError, Options, Problem, minimize};
+/// struct GradientOnly;
+/// impl Problem for GradientOnly {
+///     fn dim(&self) -> usize { 1 }
+///     fn value(&mut self, x: &[f64]) -> Result<f64, OptimError> { Ok(x[0] * x[0]) }
+///     fn value_grad(&mut self, x: &[f64], g: &mut [f64]) -> Result<f64, OptimError> {
+///         g[0] = 2.0 * x[0];
+///         Ok(x[0] * x[0])
+///     }
+/// }
+/// // Newton-CG needs `Hessian`: a compile error, not a run-time one
+/// let _ = minimize(&mut NewtonCg::new(10), &mut GradientOnly, &[1.0], &Options::default());
+/// ```
+pub trait Hessian: Problem {
+    /// `∇²f(x) v` into `hv` (the methods that need it call it once per CG
+    /// iteration).
+    fn hvp(&mut self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<(), OptimError>;
 }
 
 /// A borrowed problem is a problem (a sum of borrowed members, say).
@@ -29,6 +49,9 @@ impl<P: Problem + ?Sized> Problem for &mut P {
     fn value_grad(&mut self, x: &[f64], g: &mut [f64]) -> Result<f64, OptimError> {
         (**self).value_grad(x, g)
     }
+}
+
+impl<P: Hessian + ?Sized> Hessian for &mut P {
     fn hvp(&mut self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<(), OptimError> {
         (**self).hvp(x, v, hv)
     }
@@ -91,7 +114,9 @@ impl<'a, P: Problem + ?Sized> Counted<'a, P> {
         }
         Ok(f)
     }
+}
 
+impl<P: Hessian + ?Sized> Counted<'_, P> {
     /// `∇²f(x) v`, checked.
     pub fn hvp(&mut self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<(), OptimError> {
         self.counts.hvp += 1;

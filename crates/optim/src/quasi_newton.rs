@@ -44,11 +44,11 @@ impl Lbfgs {
     }
 }
 
-impl Solver for Lbfgs {
+impl<P: Problem + ?Sized> Solver<P> for Lbfgs {
     fn name(&self) -> &'static str {
         "L-BFGS"
     }
-    fn next_iter<P: Problem + ?Sized>(&mut self, p: &mut Counted<'_, P>, st: &mut State) -> Result<(), OptimError> {
+    fn next_iter(&mut self, p: &mut Counted<'_, P>, st: &mut State) -> Result<(), OptimError> {
         let mut d = self.direction(&st.g);
         if dot(&d, &st.g) >= 0.0 {
             // lost descent (a poor pair): restart from steepest descent

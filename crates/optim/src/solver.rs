@@ -83,12 +83,12 @@ pub struct Report {
 }
 
 /// An optimization method.
-pub trait Solver {
+pub trait Solver<P: Problem + ?Sized> {
     /// Its name.
     fn name(&self) -> &'static str;
     /// One iteration from `state` (which holds `x`, `f(x)`, `∇f(x)`); it
     /// must leave `state` consistent (`f` and `g` at the new `x`).
-    fn next_iter<P: Problem + ?Sized>(&mut self, p: &mut Counted<'_, P>, state: &mut State) -> Result<(), OptimError>;
+    fn next_iter(&mut self, p: &mut Counted<'_, P>, state: &mut State) -> Result<(), OptimError>;
 }
 
 /// Whether to stop, and why.
@@ -105,7 +105,7 @@ pub fn terminate(state: &State, opts: &Options) -> Option<Termination> {
 }
 
 /// Minimises `problem` from `x0` with `solver`.
-pub fn minimize<S: Solver, P: Problem + ?Sized>(
+pub fn minimize<S: Solver<P>, P: Problem + ?Sized>(
     solver: &mut S,
     problem: &mut P,
     x0: &[f64],

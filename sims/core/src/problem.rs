@@ -443,6 +443,9 @@ impl<M: Model + Clone, L: Loss + Clone> rewind_optim::Problem for Problem<M, L> 
         g.copy_from_slice(&out.x0);
         Ok(out.objective)
     }
+}
+
+impl<M: Model + Clone, L: Loss + Clone> rewind_optim::Hessian for Problem<M, L> {
     fn hvp(&mut self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<(), OptimError> {
         let zeros = vec![0.0; self.param_set().len()];
         let out = Problem::hvp(self, x, v, &zeros).map_err(OptimError::objective)?;

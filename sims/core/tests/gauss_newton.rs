@@ -230,7 +230,7 @@ fn the_low_rank_laplace_posterior_of_an_affine_model_is_the_inverse_of_the_gauss
 #[test]
 fn the_problem_in_the_control_variable_has_the_gradient_and_hessian_of_its_differences() {
     use rewind_field::{Correlation, CorrelationKind};
-    use rewind_optim::Problem as _;
+    use rewind_optim::{Hessian as _, Problem as _};
     use rewind_sim::ControlProblem;
     let g = grid();
     let n = g.len();

@@ -213,6 +213,9 @@ impl<M: Model + Clone, L: Loss + Clone> rewind_optim::Problem for GaussNewtonPro
         g.copy_from_slice(&out.x0);
         Ok(out.objective)
     }
+}
+
+impl<M: Model + Clone, L: Loss + Clone> rewind_optim::Hessian for GaussNewtonProblem<'_, M, L> {
     fn hvp(&mut self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<(), rewind_optim::OptimError> {
         let zeros = vec![0.0; self.0.param_set().len()];
         let out = self.0.gauss_newton(x, v, &zeros).map_err(rewind_optim::OptimError::objective)?;

@@ -152,6 +152,9 @@ impl<M: Model + Clone, L: Loss + Clone> rewind_optim::Problem for ControlProblem
         g.copy_from_slice(&grad);
         Ok(j)
     }
+}
+
+impl<M: Model + Clone, L: Loss + Clone> rewind_optim::Hessian for ControlProblem<'_, M, L> {
     fn hvp(&mut self, chi: &[f64], v: &[f64], hv: &mut [f64]) -> Result<(), rewind_optim::OptimError> {
         hv.copy_from_slice(&self.product(chi, v).map_err(rewind_optim::OptimError::objective)?);
         Ok(())
