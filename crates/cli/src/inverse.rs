@@ -1,8 +1,9 @@
 //! Every model's inverse problem, for `rewind optimize`: recover the
 //! initial state of a twin run from noisy observations of the state's
 //! first field at every `stride`-th point after the observation times
-//! (`[observations]`), with a smoothness regulariser `½ β h² Σ |∇x₀|²` on
-//! each field (`optimize.beta`). The same loss for every model, built from
+//! (`[observations]`), with a smoothness regulariser on each field's
+//! departure from the first guess, `½ β w Σ |∇(x₀ − x_start)|²` with `w`
+//! a grid cell's size (area, or length in 1D) (`optimize.beta`). The same loss for every model, built from
 //! `rewind_sim`'s ready terms; only the twin differs: ns2d recovers field
 //! B starting from rest (the flagship's shape), the others their twin's
 //! truth starting from their default state.
@@ -142,13 +143,17 @@ impl WithModel for Build<'_> {
         }
         let times = times(c, steps);
         let states = rewind_sim::states_at(&mut sim, &truth, &times).context("the true run failed")?;
-        let observed = Observations::of(&layout.fields()[0]).points(grid.strided(o.stride)).sigma(o.sigma);
-        let observed = observed.noisy(&layout, &times, &states, &mut Noise::new(o.seed))?;
-        let smooth = |f: &String| {
-            let b = Background::state(f, vec![0.0; grid.len()]);
-            b.covariance(Covariance::Smoothness(twin.cell())).weight(c.optimize.beta)
+        let Some(first) = layout.fields().first() else {
+            bail!("the {} model's state has no field to observe", name.name());
         };
-        let loss = Sum(observed, layout.fields().iter().map(smooth).collect());
+        let observed = Observations::of(first).points(grid.strided(o.stride)).sigma(o.sigma);
+        let observed = observed.noisy(&layout, &times, &states, &mut Noise::new(o.seed))?;
+        // the smoothness of the departure from the first guess (ns2d's is at rest)
+        let smooth = |f: &String| -> Result<Background> {
+            let b = Background::state(f, layout.part(&start, f)?.to_vec());
+            Ok(b.covariance(Covariance::Smoothness(twin.cell())).weight(c.optimize.beta))
+        };
+        let loss = Sum(observed, layout.fields().iter().map(smooth).collect::<Result<Vec<_>>>()?);
         let disk = c.gradient.snapshot_dir.clone().unwrap_or_else(std::env::temp_dir);
         let new = |loss: Loss| -> Result<Problem<M, Loss>> {
             Ok(Problem::new(model.clone(), loss, strategy, steps, par)?.with_disk_dir(&disk))

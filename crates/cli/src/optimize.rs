@@ -307,8 +307,8 @@ pub(crate) fn solve(a: &Args, ensemble: &rewind_ensemble::Ensemble) -> Result<se
 }
 
 /// `optimize.h5` (truth, start, observations, each method's result field
-/// by field, and its history) and, for 2D models, `fields.png` (the first
-/// field) and `convergence.png`.
+/// by field, and its history), `convergence.png` and, for 2D models,
+/// `fields.png` (the first field).
 fn write_files(dir: &Path, c: &Config, inverse: &dyn AnyInverse, runs: &[Saved], problem: &str) -> Result<Vec<String>> {
     let l = inverse.layout();
     let g = *l.grid();
@@ -374,6 +374,9 @@ fn write_files(dir: &Path, c: &Config, inverse: &dyn AnyInverse, runs: &[Saved],
         }
         let fp = dir.join("fields.png");
         rewind_io::plot::fields(&fp, info, &panels, true)?;
+        files.push(fp.display().to_string());
+    }
+    if c.output.plots {
         let curves = |f: &dyn Fn(&Record) -> f64| -> Vec<Curve> {
             runs.iter()
                 .map(|s| Curve {
@@ -384,7 +387,6 @@ fn write_files(dir: &Path, c: &Config, inverse: &dyn AnyInverse, runs: &[Saved],
         };
         let cp = dir.join("convergence.png");
         rewind_io::plot::convergence(&cp, &curves(&|r| r.f), &curves(&|r| r.grad_norm))?;
-        files.push(fp.display().to_string());
         files.push(cp.display().to_string());
     }
     Ok(files)

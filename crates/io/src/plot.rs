@@ -162,7 +162,7 @@ pub fn fields(
         footer.draw_text(legend, &("sans-serif", 13).into_text_style(&footer), (10, 4))?;
         for (area, (title, data)) in body.split_evenly((1, panels.len().max(1))).iter().zip(panels) {
             let scale = if shared { all } else { Scale::of(data.iter()) };
-            let (map, bar) = area.split_horizontally(width - 78);
+            let (map, bar) = area.split_horizontally(width - 90);
             let finite = || data.iter().copied().filter(|v| v.is_finite());
             let constant = finite().next().filter(|&v0| finite().all(|v| v == v0));
             let caption = match constant {
@@ -195,15 +195,15 @@ pub fn fields(
                 .margin_top(34)
                 .margin_bottom(38)
                 .margin_left(4)
-                .margin_right(60)
+                .margin_right(72)
                 .build_cartesian_2d(0.0..1.0, lo..hi.max(lo + f64::MIN_POSITIVE))?;
             let step = (hi - lo) / 64.0;
-            c.plotting_area().draw(&Rectangle::new([(0.0, lo), (1.0, hi)], BLACK.stroke_width(1)))?;
             for k in 0..64 {
                 let v = lo + step * k as f64;
                 let r = Rectangle::new([(0.0, v), (1.0, v + step)], scale.color(v + 0.5 * step).filled());
                 c.plotting_area().draw(&r)?;
             }
+            c.plotting_area().draw(&Rectangle::new([(0.0, lo), (1.0, hi)], BLACK.stroke_width(1)))?;
             // the ticks' labels right of the bar, each starting at its tick
             // (left-aligned text needs no width estimate: none is clipped)
             let span = (hi - lo).abs();

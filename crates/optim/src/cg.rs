@@ -100,9 +100,10 @@ mod tests {
     }
 
     #[test]
-    fn solves_a_positive_definite_system_to_the_tolerance_in_at_most_n_products() {
+    fn solves_a_positive_definite_system_to_the_tolerance_in_about_n_products() {
         let b: Vec<f64> = (0..20).map(|k| (k as f64 * 0.7).sin()).collect();
         let cg = solve(laplacian(0.0), &b, 1e-10, 100, None).unwrap();
+        // n products in exact arithmetic; round-off may cost one or two more
         assert!(cg.products <= 20 + 2, "{}", cg.products);
         assert!(cg.negative_curvature.is_none());
         let mut az = vec![0.0; 20];

@@ -118,7 +118,8 @@ fn zoom<P: Problem + ?Sized>(
     Err(OptimError::LineSearch { evaluations: MAX })
 }
 
-/// Backtracking until `f(x + αd) ≤ f + c₁α gᵀd` (Armijo), halving from
+/// Backtracking until `f(x + αd) ≤ f + c₁α gᵀd` (Armijo; with `c₁ > 0`
+/// along a descent direction that is also a strict decrease), halving from
 /// `alpha0` ([`backtrack`], at most 60 trials).
 pub fn armijo<P: Problem + ?Sized>(
     p: &mut Counted<'_, P>,

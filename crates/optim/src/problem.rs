@@ -32,6 +32,29 @@ pub trait Problem {
 /// // Newton-CG needs `Hessian`: a compile error, not a run-time one
 /// let _ = minimize(&mut NewtonCg::new(10), &mut GradientOnly, &[1.0], &Options::default());
 /// ```
+///
+/// The same with the HVPs given compiles and runs:
+///
+/// ```
+/// use rewind_optim::{Hessian, NewtonCg, OptimError, Options, Problem, minimize};
+/// struct WithHvp;
+/// impl Problem for WithHvp {
+///     fn dim(&self) -> usize { 1 }
+///     fn value(&mut self, x: &[f64]) -> Result<f64, OptimError> { Ok(x[0] * x[0]) }
+///     fn value_grad(&mut self, x: &[f64], g: &mut [f64]) -> Result<f64, OptimError> {
+///         g[0] = 2.0 * x[0];
+///         Ok(x[0] * x[0])
+///     }
+/// }
+/// impl Hessian for WithHvp {
+///     fn hvp(&mut self, _x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<(), OptimError> {
+///         hv[0] = 2.0 * v[0];
+///         Ok(())
+///     }
+/// }
+/// let r = minimize(&mut NewtonCg::new(10), &mut WithHvp, &[1.0], &Options::default()).unwrap();
+/// assert!(r.state.x[0].abs() < 1e-12);
+/// ```
 pub trait Hessian: Problem {
     /// `∇²f(x) v` into `hv` (the methods that need it call it once per CG
     /// iteration).

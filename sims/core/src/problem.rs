@@ -401,8 +401,6 @@ impl<M: Model + Clone, L: Loss + Clone> Problem<M, L> {
     }
 }
 
-/// The problem over the initial state (parameters fixed), for the
-/// optimizers.
 /// `J(x₀)` by one forward run of `primal` over `n` steps with the
 /// objective `loss`: the same errors as the checkpointed runs give for the
 /// same input, in their order — a state that blows up is reported before a
@@ -431,6 +429,8 @@ fn value<M: Model, L: Loss>(
     Ok(j)
 }
 
+/// The problem over the initial state (parameters fixed), for the
+/// optimizers.
 impl<M: Model + Clone, L: Loss + Clone> rewind_optim::Problem for Problem<M, L> {
     fn dim(&self) -> usize {
         self.layout().len()

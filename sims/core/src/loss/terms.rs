@@ -135,7 +135,16 @@ impl Observations {
         for (&t, x) in steps.iter().zip(states) {
             let part = layout.part(x, &self.part)?;
             let y: Vec<f64> = match &self.points {
-                Some(points) => points.iter().map(|&k| part.get(k).copied().unwrap_or(f64::NAN)).collect(),
+                Some(points) => {
+                    if let Some(&bad) = points.iter().find(|&&k| k >= part.len()) {
+                        return Err(SimError::Settings(format!(
+                            "observations of `{}`: point {bad} is outside the grid's {} points",
+                            self.part,
+                            part.len()
+                        )));
+                    }
+                    points.iter().map(|&k| part[k]).collect()
+                }
                 None => part.to_vec(),
             };
             self.data.push((t, y.iter().map(|v| v + self.sigma * noise.normal()).collect()));

@@ -6,8 +6,8 @@ use rewind_checkpoint::Strategy;
 use rewind_field::{Grid, Par};
 
 use crate::{
-    Background, Covariance, Layout, Loss, Model, Number, Observations, ParamSet, Problem, SimError, State, StepAt,
-    Terminal, check,
+    Background, Covariance, Layout, Loss, Model, Noise, Number, Observations, ParamSet, Problem, SimError, State,
+    StepAt, Terminal, check,
 };
 
 /// `u ← u + dt (κ Δu + q − s u²)`, `s ← s + dt mean(u)`: a field and a
@@ -170,4 +170,8 @@ fn bad_terms_are_refused_before_any_run() {
     for (got, want) in cases {
         assert!(got.contains(want), "{got:?} should say {want:?}");
     }
+    // synthetic observations at a point off the grid say so (not "non-finite")
+    let noisy = Observations::of("u").points(vec![3, 64]).noisy(&Toy.layout(), &[1], &[x0()], &mut Noise::new(1));
+    let e = noisy.unwrap_err().to_string();
+    assert!(e.contains("point 64 is outside"), "{e}");
 }
