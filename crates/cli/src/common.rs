@@ -76,11 +76,8 @@ impl Common {
             c.simulation.steps = steps;
             c.simulation.dt = dt;
             // keep the observation times inside the run, spread the same way
-            let old = c.observations.times.last().copied().unwrap_or(1).max(1);
-            let mut times: Vec<usize> =
-                c.observations.times.iter().map(|&t| (t * steps / old).clamp(1, steps)).collect();
-            times.dedup();
-            c.observations.times = times;
+            let last = c.observations.times.last().copied().unwrap_or(1);
+            c.observations.times = spread_times(&c.observations.times, last, steps);
         }
         if let Some(n) = self.n.filter(|_| ns2d) {
             c.simulation.n = n;
@@ -90,10 +87,7 @@ impl Common {
             c.simulation.steps = steps;
             // (0 steps is refused by validate below, with the key and value)
             if steps > 0 && c.observations.times.iter().any(|&t| t > steps) {
-                let mut times: Vec<usize> =
-                    c.observations.times.iter().map(|&t| (t * steps / old.max(1)).clamp(1, steps)).collect();
-                times.dedup();
-                c.observations.times = times;
+                c.observations.times = spread_times(&c.observations.times, old, steps);
             }
         }
         if let Some(s) = &self.schedule {
@@ -218,6 +212,14 @@ pub(crate) fn bits(v: &[f64]) -> String {
 }
 
 pub(crate) use rewind_optim::vector::{dot, norm};
+
+/// Observation times out of a run of `of` steps, spread the same way over
+/// a run of `steps` (each at least 1 and at most `steps`, no step twice).
+pub(crate) fn spread_times(times: &[usize], of: usize, steps: usize) -> Vec<usize> {
+    let mut t: Vec<usize> = times.iter().map(|&t| (t * steps / of.max(1)).clamp(1, steps)).collect();
+    t.dedup();
+    t
+}
 
 /// The output directory of the configuration, created.
 pub(crate) fn out_dir(c: &Config) -> Result<PathBuf> {

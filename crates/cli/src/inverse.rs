@@ -110,15 +110,6 @@ impl<M: Model + Clone + Send> AnyInverse for Inverse<M> {
     }
 }
 
-/// The configuration's observation times (ns2d's steps, out of
-/// `simulation.steps`) spread over a run of `steps` steps.
-fn times(c: &Config, steps: usize) -> Vec<usize> {
-    let of = c.simulation.steps.max(1);
-    let mut t: Vec<usize> = c.observations.times.iter().map(|&t| (t * steps / of).clamp(1, steps)).collect();
-    t.dedup();
-    t
-}
-
 struct Build<'a> {
     name: SimName,
     c: &'a Config,
@@ -141,7 +132,8 @@ impl WithModel for Build<'_> {
         if o.stride > grid.nx {
             bail!("observations.stride = {}: the {} grid has {} points per side", o.stride, name.name(), grid.nx);
         }
-        let times = times(c, steps);
+        // the configuration's times are ns2d's steps, out of simulation.steps
+        let times = crate::common::spread_times(&c.observations.times, c.simulation.steps, steps);
         let states = rewind_sim::states_at(&mut sim, &truth, &times).context("the true run failed")?;
         let Some(first) = layout.fields().first() else {
             bail!("the {} model's state has no field to observe", name.name());

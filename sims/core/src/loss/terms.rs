@@ -132,24 +132,37 @@ impl Observations {
                 got: states.len(),
             });
         }
+        self.observed_len(layout)?;
         for (&t, x) in steps.iter().zip(states) {
             let part = layout.part(x, &self.part)?;
             let y: Vec<f64> = match &self.points {
-                Some(points) => {
-                    if let Some(&bad) = points.iter().find(|&&k| k >= part.len()) {
-                        return Err(SimError::Settings(format!(
-                            "observations of `{}`: point {bad} is outside the grid's {} points",
-                            self.part,
-                            part.len()
-                        )));
-                    }
-                    points.iter().map(|&k| part[k]).collect()
-                }
+                Some(points) => points.iter().map(|&k| part[k]).collect(),
                 None => part.to_vec(),
             };
             self.data.push((t, y.iter().map(|v| v + self.sigma * noise.normal()).collect()));
         }
         Ok(self)
+    }
+    /// Values observed per step: the points' count (checked against the
+    /// part and the grid), or the whole part.
+    fn observed_len(&self, layout: &Layout) -> Result<usize, SimError> {
+        let name = &self.part;
+        let part = layout.range(name)?.len();
+        match &self.points {
+            None => Ok(part),
+            Some(_) if !layout.fields().contains(name) => {
+                Err(SimError::Settings(format!("observations of `{name}`: points of a scalar part")))
+            }
+            Some(points) if points.is_empty() => {
+                Err(SimError::Settings(format!("observations of `{name}`: no points")))
+            }
+            Some(points) => match points.iter().find(|&&i| i >= part) {
+                Some(&bad) => Err(SimError::Settings(format!(
+                    "observations of `{name}`: point {bad} is outside the grid's {part} points"
+                ))),
+                None => Ok(points.len()),
+            },
+        }
     }
     /// The observed part's name.
     pub fn part(&self) -> &str {
@@ -193,24 +206,7 @@ impl Loss for Observations {
         if !(self.sigma.is_finite() && self.sigma > 0.0) {
             return Err(SimError::Settings(format!("observations of `{name}`: σ = {} is not positive", self.sigma)));
         }
-        let part = layout.range(name)?.len();
-        let len = match &self.points {
-            None => part,
-            Some(_) if !layout.fields().contains(name) => {
-                return Err(SimError::Settings(format!("observations of `{name}`: points of a scalar part")));
-            }
-            Some(points) => {
-                if points.is_empty() {
-                    return Err(SimError::Settings(format!("observations of `{name}`: no points")));
-                }
-                if let Some(&bad) = points.iter().find(|&&i| i >= part) {
-                    return Err(SimError::Settings(format!(
-                        "observations of `{name}`: point {bad} is outside the grid's {part} points"
-                    )));
-                }
-                points.len()
-            }
-        };
+        let len = self.observed_len(layout)?;
         if self.data.is_empty() {
             return Err(SimError::Settings(format!("observations of `{name}`: none given")));
         }
