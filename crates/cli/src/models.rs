@@ -242,8 +242,14 @@ fn built<M: Model + Clone + Send + 'static>(
     let x0 = twin.x0;
     let target = rewind_sim::advance(&mut sim, &truth, steps).context("the target run failed")?;
     let v_p = if twin.move_params {
-        // each parameter moved by about 1 % of its own size
-        sim.param_set().entries().iter().enumerate().flat_map(|(k, (_, v))| direction(v.values(), k as f64)).collect()
+        // each parameter moved by about 1 % of its own size (the phase keeps
+        // a scalar parameter's direction off zero: sin(0) would leave it out)
+        sim.param_set()
+            .entries()
+            .iter()
+            .enumerate()
+            .flat_map(|(k, (_, v))| direction(v.values(), k as f64 + 0.7))
+            .collect()
     } else {
         vec![0.0; sim.param_set().len()]
     };
