@@ -306,9 +306,9 @@ pub(crate) fn solve(a: &Args) -> Result<Value> {
             let an = incremental(&mut twin.problem, &background, &mut twin.b, coarse, settings)
                 .with_context(|| format!("{} failed", method.name()))?;
             let seconds = t0.elapsed().as_secs_f64();
-            // J at each linearisation, at its start time; work = gradients +
-            // products so far, a coarse product counted as its share of the
-            // grid points
+            // J at each linearisation, when it was reached; work = gradients
+            // + products so far, a coarse product counted as its share of
+            // the grid points
             let share = (a.coarse_factor as f64).powi(-2);
             let (mut trace, mut work, mut elapsed, mut done) = (Vec::new(), Vec::new(), 0.0, 0.0);
             for s in &an.outer {
@@ -318,8 +318,6 @@ pub(crate) fn solve(a: &Args) -> Result<Value> {
                 elapsed += s.seconds;
                 done += s.cg_iterations as f64 * if s.coarse { share } else { 1.0 };
             }
-            trace.push((an.seconds, an.objective));
-            work.push(done);
             let error = twin.error(&an.x0);
             let steps = an
                 .outer
@@ -331,7 +329,7 @@ pub(crate) fn solve(a: &Args) -> Result<Value> {
                 .collect();
             runs.push(Run {
                 method,
-                iterations: an.outer.len(),
+                iterations: an.outer.len() - 1,
                 gradients: an.gradients as u64,
                 products: an.products as u64,
                 coarse_products: an.coarse_products as u64,

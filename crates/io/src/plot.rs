@@ -237,7 +237,8 @@ const PALETTE: [RGBColor; 6] = [
     RGBColor(140, 86, 75),
 ];
 
-/// A log-y line chart of `curves` (non-positive values are left out).
+/// A log-y line chart of `curves` with their legend (non-positive values
+/// are left out).
 fn log_chart(
     area: &DrawingArea<BitMapBackend<'_>, Shift>,
     title: &str,
@@ -266,6 +267,13 @@ fn log_chart(
             .label(c.label.clone())
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2)));
     }
+    // decaying curves start top left: the legend goes top right
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
     Ok(())
 }
 

@@ -12,6 +12,9 @@
 //! * [`Lbfgs`] with a strong-Wolfe line search;
 //! * [`NewtonCg`] (line search) and [`TrustRegionCg`] (Steihaug–Toint):
 //!   one HVP per CG iteration, negative curvature handled;
+//! * [`IncrementalGaussNewton`]: Gauss–Newton steps from CG to a fixed
+//!   tolerance with step halving, the inner loops optionally on a coarse
+//!   system — the outer loop of incremental 4D-Var;
 //! * [`lanczos::extreme_eigenvalues`] of the Hessian;
 //! * [`randomized::eigenpairs`]: the dominant eigenpairs of a symmetric
 //!   operator from blocks of products (double-pass randomized method);
@@ -28,6 +31,7 @@ pub mod argmin_adapter;
 pub mod cg;
 mod error;
 pub mod first_order;
+pub mod incremental;
 pub mod lanczos;
 pub mod linesearch;
 pub mod newton;
@@ -42,6 +46,7 @@ pub use error::OptimError;
 pub use first_order::{
     Adagrad, Adam, FirstOrder, GradientDescent, Momentum, Nesterov, RmsProp, Sgd, Update, minimize_stochastic,
 };
+pub use incremental::IncrementalGaussNewton;
 pub use newton::{NewtonCg, TrustRegionCg};
 pub use problem::{Counted, Counts, Hessian, Problem, Stochastic};
 pub use quasi_newton::Lbfgs;

@@ -86,6 +86,8 @@ pub struct ControlProblem<'a, M, L> {
     pub(super) problem: &'a mut Problem<M, L>,
     background: Vec<f64>,
     pub(super) control: Control<'a>,
+    /// `J_o` at the last gradient.
+    pub(super) misfit: f64,
 }
 
 impl<M, L> std::fmt::Debug for ControlProblem<'_, M, L> {
@@ -100,7 +102,7 @@ impl<'a, M: Model + Clone, L: Loss + Clone> ControlProblem<'a, M, L> {
         let layout = problem.layout().clone();
         layout.check_len(background.len())?;
         let control = Control::new(b, &layout)?;
-        Ok(ControlProblem { problem, background: background.to_vec(), control })
+        Ok(ControlProblem { problem, background: background.to_vec(), control, misfit: f64::NAN })
     }
 
     /// The state `x₀ = x_b + B^{1/2} χ`.
@@ -130,6 +132,7 @@ impl<'a, M: Model + Clone, L: Loss + Clone> ControlProblem<'a, M, L> {
         for (gi, c) in g.iter_mut().zip(chi) {
             *gi += c;
         }
+        self.misfit = out.objective;
         Ok((0.5 * dot(chi, chi) + out.objective, out.objective, g))
     }
 

@@ -14,7 +14,10 @@
 //! the first forward sweep of the checkpoint schedule), solves
 //! `(I + B^{1/2} G_o B^{1/2}) δ = −∇_χ J` by CG with Gauss–Newton products
 //! ([`Problem::gauss_newton`], replaying that sweep), and takes the step
-//! `χ ← χ + δ` — halved while it does not decrease `J`.
+//! `χ ← χ + δ` — halved while it does not decrease `J`. That outer loop
+//! is rewind-optim's [`IncrementalGaussNewton`] on the [`ControlProblem`];
+//! this module adds the control transform, the grid transfer and the
+//! record of each linearisation.
 //!
 //! **Multi-incremental.** The inner loops may run on a coarser copy of the
 //! problem ([`Coarse`]), as operational 4D-Var does: the outer loop keeps
@@ -28,7 +31,10 @@
 use std::time::Instant;
 
 use rewind_field::Correlation;
-use rewind_optim::vector::dot;
+use rewind_optim::incremental::CoarseSystem;
+use rewind_optim::solver::{Options, State, terminate};
+use rewind_optim::vector::norm;
+use rewind_optim::{Counted, IncrementalGaussNewton, OptimError, Problem as _, Solver as _};
 
 use crate::{Loss, Model, Problem, SimError};
 
@@ -43,7 +49,7 @@ use transfer::Transfer;
 /// The settings of [`incremental`] (plain data).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Incremental {
-    /// Outer (nonlinear) iterations at most.
+    /// Outer (nonlinear) iterations — Gauss–Newton steps — at most.
     pub outer: usize,
     /// CG iterations per outer iteration at most.
     pub inner: usize,
@@ -64,7 +70,8 @@ impl Default for Incremental {
     }
 }
 
-/// One outer iteration.
+/// One linearisation (the start, then the end of each outer iteration)
+/// and the iteration that starts there.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OuterStep {
     /// `J` at the linearisation point.
@@ -73,13 +80,13 @@ pub struct OuterStep {
     pub misfit: f64,
     /// `‖∇_χ J‖` there.
     pub grad_norm: f64,
-    /// CG iterations (one Gauss–Newton product each).
+    /// CG iterations (one Gauss–Newton product each; 0 at the last).
     pub cg_iterations: usize,
     /// Whether they ran on the coarse problem.
     pub coarse: bool,
-    /// Step halvings before `J` decreased.
+    /// Step halvings before `J` decreased (8: it did not; no step).
     pub halvings: usize,
-    /// Wall seconds of the iteration.
+    /// Wall seconds of the iteration (0 at the last).
     pub seconds: f64,
 }
 
@@ -94,23 +101,19 @@ pub struct Analysis {
     pub objective: f64,
     /// Its observation part.
     pub misfit: f64,
-    /// The outer iterations.
+    /// The linearisations: the start and one per outer iteration.
     pub outer: Vec<OuterStep>,
-    /// Gradients computed (outer linearisations).
+    /// Gradients computed (= linearisations).
     pub gradients: usize,
     /// Gauss–Newton products of the problem.
     pub products: usize,
     /// Gauss–Newton products of the coarse problem.
     pub coarse_products: usize,
-    /// Objective evaluations of the step control.
+    /// Objective evaluations of the step halving.
     pub values: usize,
     /// Wall seconds in all.
     pub seconds: f64,
 }
-
-/// A coarse outer iteration after which `‖∇_χ J‖` is still above this
-/// share of its value before ends the coarse ones.
-const STALLED: f64 = 0.9;
 
 /// A coarser copy of the problem for the inner loops of multi-incremental
 /// 4D-Var: the same model, fields, scalars and observations on a coarser
@@ -142,173 +145,142 @@ impl<M, L> std::fmt::Debug for Coarse<'_, M, L> {
     }
 }
 
-/// Conjugate gradients ([`rewind_optim::cg`]) on `A δ = rhs` from `δ = 0`,
-/// `A` by `product`, until `‖r‖ ≤ tol` or `max` products: `(δ, products)`.
-/// `A` is a Gauss–Newton system, positive definite: curvature that is not
-/// positive is an error.
-fn conjugate_gradients(
-    mut product: impl FnMut(&[f64]) -> Result<Vec<f64>, SimError>,
-    rhs: &[f64],
-    max: usize,
-    tol: f64,
-) -> Result<(Vec<f64>, usize), SimError> {
-    let apply = |d: &[f64], out: &mut [f64]| -> Result<(), SimError> {
-        out.copy_from_slice(&product(d)?);
-        Ok(())
-    };
-    let cg = rewind_optim::cg::solve(apply, rhs, tol, max, None)?;
-    if cg.negative_curvature.is_some() {
-        return Err(SimError::NonFinite { what: "Gauss–Newton curvature (not positive)".into() });
+/// [`Coarse`] as the coarse system of [`IncrementalGaussNewton`]: the
+/// analysis and the right-hand side moved to the coarse grid, the coarse
+/// Gauss–Newton products in its control variable, the step moved back.
+struct CoarseLoop<'a, M, L> {
+    problem: &'a mut Problem<M, L>,
+    control: Control<'a>,
+    transfer: Transfer,
+    /// The analysis on the coarse grid (the linearisation point).
+    x: Vec<f64>,
+}
+
+impl<'a, M: Model + Clone, L: Loss + Clone> CoarseLoop<'a, M, L> {
+    fn new(fine: &crate::Layout, c: Coarse<'a, M, L>) -> Result<Self, SimError> {
+        let transfer = Transfer::new(fine, c.problem.layout())?;
+        let control = Control::new(c.b, c.problem.layout())?;
+        Ok(CoarseLoop { problem: c.problem, control, transfer, x: Vec::new() })
     }
-    Ok((cg.z, cg.products))
+}
+
+impl<M: Model + Clone, L: Loss + Clone> CoarseSystem<ControlProblem<'_, M, L>> for CoarseLoop<'_, M, L> {
+    fn restrict(
+        &mut self,
+        cp: &mut ControlProblem<'_, M, L>,
+        chi: &[f64],
+        rhs: &[f64],
+    ) -> Result<Vec<f64>, OptimError> {
+        self.x =
+            self.transfer.state_down(&cp.state(chi).map_err(OptimError::objective)?).map_err(OptimError::objective)?;
+        self.transfer.control_down(rhs).map_err(OptimError::objective)
+    }
+    fn product(&mut self, v: &[f64], out: &mut [f64]) -> Result<(), OptimError> {
+        // (I + B_c^½ G_c B_c^½) v, onto the range of Pᵀ where the CG vectors live
+        let av = control_product(self.problem, &mut self.control, &self.x, v).map_err(OptimError::objective)?;
+        out.copy_from_slice(&self.transfer.project(&av).map_err(OptimError::objective)?);
+        Ok(())
+    }
+    fn prolong(&mut self, d: &[f64]) -> Result<Vec<f64>, OptimError> {
+        self.transfer.control_up(d).map_err(OptimError::objective)
+    }
 }
 
 /// Incremental 4D-Var from the background `x_b` (see the [module](self)
 /// docs) on `problem`, whose loss holds the observation terms only, with
-/// the background covariance `b` on its grid. The parameters stay at their
-/// values; the checkpoint strategy is the problem's. With `coarse`, the
-/// first [`Incremental::coarse_outer`] outer iterations run their inner
-/// loop on it (multi-incremental: see [`Coarse`]), the rest on the problem;
-/// so do all after a coarse one that reduced `‖∇_χ J‖` by less than 10 %
-/// or whose step did not decrease `J`. Settings with `inner_tol ∉ [0, 1)`,
+/// the background covariance `b` on its grid: rewind-optim's
+/// [`IncrementalGaussNewton`] on the [`ControlProblem`] from `χ = 0`, at
+/// most [`Incremental::outer`] steps. The parameters stay at their values;
+/// the checkpoint strategy is the problem's. With `coarse`, the first
+/// [`Incremental::coarse_outer`] outer iterations run their inner loop on
+/// it (multi-incremental: see [`Coarse`]), the rest on the problem; so do
+/// all after a coarse one that reduced `‖∇_χ J‖` by less than 10 % or
+/// whose step did not decrease `J`. Settings with `inner_tol ∉ [0, 1)`,
 /// `tol < 0` or `inner = 0` are [`SimError::Settings`].
 pub fn incremental<M: Model + Clone, L: Loss + Clone>(
     problem: &mut Problem<M, L>,
     background: &[f64],
     b: &mut Correlation,
-    mut coarse: Option<Coarse<'_, M, L>>,
+    coarse: Option<Coarse<'_, M, L>>,
     settings: Incremental,
 ) -> Result<Analysis, SimError> {
-    let start = Instant::now();
     if let Some(k) = background.iter().position(|v| !v.is_finite()) {
         return Err(SimError::NonFinite { what: format!("background (entry {k})") });
     }
-    let usable = (0.0..1.0).contains(&settings.inner_tol) && settings.tol >= 0.0 && settings.inner > 0;
-    if !usable {
-        return Err(SimError::Settings(format!(
-            "incremental 4D-Var needs 0 ≤ inner_tol < 1, tol ≥ 0 and inner ≥ 1 (got {}, {}, {})",
-            settings.inner_tol, settings.tol, settings.inner
-        )));
+    let solver = IncrementalGaussNewton::new(settings.inner, settings.inner_tol)
+        .map_err(|e| SimError::Settings(format!("incremental 4D-Var: {e}")))?;
+    if settings.tol.is_nan() || settings.tol < 0.0 {
+        return Err(SimError::Settings(format!("incremental 4D-Var needs tol ≥ 0 (got {})", settings.tol)));
     }
-    let transfer = match &mut coarse {
+    match coarse {
         Some(c) => {
-            let t = Transfer::new(problem.layout(), c.problem.layout())?;
-            Control::new(c.b, c.problem.layout())?;
-            Some(t)
+            let inner = CoarseLoop::new(problem.layout(), c)?;
+            let cp = ControlProblem::new(problem, background, b)?;
+            drive(cp, solver.with_coarse(inner, settings.coarse_outer), &settings)
         }
-        None => None,
-    };
-    let mut cp = ControlProblem::new(problem, background, b)?;
-    let len = background.len();
-    let mut chi = vec![0.0; len];
-    let (mut outer, mut gradients, mut products, mut coarse_products, mut values) = (Vec::new(), 0, 0, 0, 0);
-    let mut first_norm = None;
-    let (mut objective, mut misfit) = (f64::NAN, f64::NAN);
-    let mut coarse_left = if coarse.is_some() { settings.coarse_outer } else { 0 };
-    for _ in 0..settings.outer.max(1) {
-        let t0 = Instant::now();
-        let (j, jo, grad) = cp.gradient(&chi)?;
-        gradients += 1;
-        (objective, misfit) = (j, jo);
-        let gnorm = dot(&grad, &grad).sqrt();
-        let reference = *first_norm.get_or_insert(gnorm);
-        // coarse loops are exhausted once one gains little: what is left of
-        // the gradient is in scales the coarse grid does not hold
-        if outer.last().is_some_and(|s: &OuterStep| s.coarse && gnorm > STALLED * s.grad_norm) {
-            coarse_left = 0;
-        }
-        let on_coarse = coarse_left > 0;
-        coarse_left = coarse_left.saturating_sub(1);
-        let mut step = OuterStep {
-            objective,
-            misfit,
-            grad_norm: gnorm,
-            cg_iterations: 0,
-            coarse: on_coarse,
-            halvings: 0,
-            seconds: 0.0,
-        };
-        if gnorm <= settings.tol * reference || gnorm == 0.0 {
-            step.coarse = false;
-            step.seconds = t0.elapsed().as_secs_f64();
-            outer.push(step);
-            break;
-        }
-        let rhs: Vec<f64> = grad.iter().map(|v| -v).collect();
-        let delta = match (&mut coarse, &transfer) {
-            (Some(c), Some(t)) if on_coarse => {
-                // CG on (I + B_c^½ G_c B_c^½) δ_c = −Pᵀ∇ at the analysis on the coarse grid
-                let xc = t.state_down(&cp.state(&chi)?)?;
-                let rhs_c = t.control_down(&rhs)?;
-                let tol = settings.inner_tol * dot(&rhs_c, &rhs_c).sqrt();
-                let mut control = Control::new(c.b, c.problem.layout())?;
-                let (dc, n) = conjugate_gradients(
-                    // onto the range of Pᵀ, where the CG vectors live
-                    |v| t.project(&control_product(c.problem, &mut control, &xc, v)?),
-                    &rhs_c,
-                    settings.inner,
-                    tol,
-                )?;
-                coarse_products += n;
-                step.cg_iterations = n;
-                t.control_up(&dc)?
-            }
-            _ => {
-                // CG on (I + B^½ G B^½) δ = −∇
-                let x = cp.state(&chi)?;
-                let (d, n) = conjugate_gradients(
-                    |v| control_product(cp.problem, &mut cp.control, &x, v),
-                    &rhs,
-                    settings.inner,
-                    settings.inner_tol * gnorm,
-                )?;
-                products += n;
-                step.cg_iterations = n;
-                d
-            }
-        };
-        // the step, halved (at most 8 times) while J does not decrease; a
-        // trial whose objective fails is no decrease
-        let trial = |scale: f64| -> Vec<f64> { chi.iter().zip(&delta).map(|(c, s)| c + scale * s).collect() };
-        let phi = |scale: f64| Ok::<_, SimError>(cp.objective(&trial(scale)).map_or(f64::INFINITY, |(j, _)| j));
-        let accepted = rewind_optim::linesearch::backtrack(phi, objective, 0.0, 1.0, 0.0, 9)?;
-        match accepted {
-            Some((scale, trials)) => {
-                values += trials;
-                step.halvings = trials - 1;
-                chi = trial(scale);
-            }
-            None => {
-                values += 9;
-                step.halvings = 8;
-            }
-        }
-        step.seconds = t0.elapsed().as_secs_f64();
-        let stalled = step.halvings == 8;
-        let was_coarse = step.coarse;
-        outer.push(step);
-        if stalled && was_coarse {
-            // a coarse step that does not decrease J: the full problem goes on
-            coarse_left = 0;
-        } else if stalled {
-            break;
-        }
+        None => drive(ControlProblem::new(problem, background, b)?, solver, &settings),
     }
-    // the final point's objective, if the last iteration moved
-    if outer.last().is_some_and(|s| s.grad_norm > settings.tol * first_norm.unwrap_or(0.0)) {
-        (objective, misfit) = cp.objective(&chi)?;
-        values += 1;
+}
+
+/// Runs `solver` on `cp` from `χ = 0` until `‖∇_χ J‖ ≤ tol ‖∇_χ J(0)‖`,
+/// `outer` steps or a stall, recording each linearisation.
+fn drive<'a, M: Model + Clone, L: Loss + Clone, C: CoarseSystem<ControlProblem<'a, M, L>>>(
+    mut cp: ControlProblem<'a, M, L>,
+    mut solver: IncrementalGaussNewton<C>,
+    settings: &Incremental,
+) -> Result<Analysis, SimError> {
+    let start = Instant::now();
+    let mut p = Counted::new(&mut cp);
+    let mut state = State { x: vec![0.0; p.inner.dim()], f: 0.0, g: vec![0.0; p.inner.dim()], iter: 0, stalled: false };
+    state.f = p.value_grad(&state.x, &mut state.g).map_err(sim_error)?;
+    let opts = Options { grad_tol: settings.tol * norm(&state.g), max_iter: settings.outer };
+    // per linearisation: J, J_o, ‖∇_χ J‖ and when it was reached
+    let mut marks = vec![(state.f, p.inner.misfit, norm(&state.g), start.elapsed().as_secs_f64())];
+    while terminate(&state, &opts).is_none() {
+        solver.next_iter(&mut p, &mut state).map_err(sim_error)?;
+        state.iter += 1;
+        marks.push((state.f, p.inner.misfit, norm(&state.g), start.elapsed().as_secs_f64()));
     }
+    let counts = p.counts;
+    let outer = (0..marks.len())
+        .map(|k| {
+            let (objective, misfit, grad_norm, at) = marks[k];
+            let it = solver.log.get(k);
+            OuterStep {
+                objective,
+                misfit,
+                grad_norm,
+                cg_iterations: it.map_or(0, |it| it.cg_iterations),
+                coarse: it.is_some_and(|it| it.coarse),
+                halvings: it.map_or(0, |it| it.halvings),
+                seconds: marks.get(k + 1).map_or(0.0, |next| next.3 - at),
+            }
+        })
+        .collect::<Vec<_>>();
+    let coarse_products = solver.log.iter().filter(|it| it.coarse).map(|it| it.cg_iterations).sum();
+    let &(objective, misfit, _, _) = marks.last().expect("the first linearisation");
     Ok(Analysis {
-        x0: cp.state(&chi)?,
-        chi,
+        x0: cp.state(&state.x)?,
+        chi: state.x,
         objective,
         misfit,
         outer,
-        gradients,
-        products,
+        gradients: counts.grad as usize,
+        products: counts.hvp as usize,
         coarse_products,
-        values,
+        values: counts.f as usize,
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// An optimizer's error as the simulation's: the simulation error an
+/// objective failed with, unwrapped.
+fn sim_error(e: OptimError) -> SimError {
+    match e {
+        OptimError::Objective(inner) => match inner.downcast::<SimError>() {
+            Ok(e) => *e,
+            Err(other) => SimError::Optim(OptimError::Objective(other)),
+        },
+        e => SimError::Optim(e),
+    }
 }
