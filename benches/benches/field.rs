@@ -124,7 +124,7 @@ struct Laplacian<const HAND: bool>;
 
 impl<const HAND: bool> Stencil for Laplacian<HAND> {
     const INPUTS: usize = 1;
-    const OFFSETS: &'static [(isize, isize)] = &[(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)];
+    const OFFSETS: &'static [[isize; 3]] = &[[0, 0, 0], [1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0]];
     // with its closed-form partials, declared linear (fixed coefficients)
     const LINEAR: bool = HAND;
     #[inline]

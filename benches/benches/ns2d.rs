@@ -24,7 +24,7 @@ use rewind_tape::Dual;
 fn params(n: usize) -> Params {
     let mut p = spec::params(Size::S);
     let h = 2.0 * std::f64::consts::PI / n as f64;
-    let g = rewind_field::Grid { nx: n, ny: n, dx: h, dy: h };
+    let g = rewind_field::Grid { nx: n, ny: n, nz: 1, dx: h, dy: h, dz: 1.0 };
     p.n = n;
     p.dt = 0.02 * 32.0 / n as f64;
     p.forcing = g.sample(|_, y| 0.1 * (4.0 * y).sin());

@@ -131,8 +131,8 @@ pub mod field_ops {
             Op::Laplacian => a.laplacian(),
             Op::Ddx => a.ddx(),
             Op::Arakawa => a.arakawa(b).expect("square grid"),
-            Op::Upwind => a.upwind(b, b),
-            Op::SemiLagrangian => a.semi_lagrangian(b, b, 0.01),
+            Op::Upwind => a.upwind(b, b).expect("a 2D grid"),
+            Op::SemiLagrangian => a.semi_lagrangian(b, b, 0.01).expect("a 2D grid"),
             Op::Poisson => a.poisson(),
         };
         f.sum()

@@ -70,7 +70,7 @@ fn hashes() -> Vec<(&'static str, u64)> {
     ]
 }
 
-/// The hashes of 0050bd5 (2026-12-06), the last commit before the engine
+/// The hashes of 8aa7031 (2026-12-06), the last commit before the engine
 /// was generalised to three dimensions.
 const PINNED: [(&str, u64); 6] = [
     ("ns2d", 0x077e29c6f2e89300),

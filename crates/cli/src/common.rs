@@ -158,7 +158,7 @@ pub(crate) fn params(c: &Config) -> Params {
 /// The periodic grid of the configuration.
 pub(crate) fn grid(c: &Config) -> Grid {
     let h = 2.0 * std::f64::consts::PI / c.simulation.n as f64;
-    Grid { nx: c.simulation.n, ny: c.simulation.n, dx: h, dy: h }
+    Grid { nx: c.simulation.n, ny: c.simulation.n, nz: 1, dx: h, dy: h, dz: 1.0 }
 }
 
 pub(crate) fn par(c: &Config) -> Par {

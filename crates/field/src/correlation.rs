@@ -60,8 +60,9 @@ impl Correlation {
     /// `variance` on `grid` (periodic). A length or variance that is not
     /// positive and finite, a smoothness `ν ≤ 0`, or a spectrum so steep
     /// that some eigenvalue of `B` underflows (`B^{-1/2}` undefined) is
-    /// [`FieldError::Operator`].
+    /// [`FieldError::Operator`]; a 3D grid is [`FieldError::Dims`].
     pub fn new(grid: Grid, kind: CorrelationKind, length: f64, variance: f64) -> Result<Self, FieldError> {
+        grid.planar("a spectral correlation")?;
         if !(length.is_finite() && length > 0.0) {
             return Err(FieldError::Operator("correlation length must be positive and finite"));
         }

@@ -7,12 +7,14 @@ use thiserror::Error;
 #[non_exhaustive]
 pub enum FieldError {
     /// A grid with no points.
-    #[error("a grid needs at least one point in each direction, got {nx} x {ny}")]
+    #[error("a grid needs at least one point in each direction, got {nx} x {ny} x {nz}")]
     EmptyGrid {
         /// Points along x.
         nx: usize,
         /// Points along y.
         ny: usize,
+        /// Points along z.
+        nz: usize,
     },
     /// A spacing that is not positive and finite.
     #[error("grid spacing {what} must be positive and finite, got {value}")]
@@ -78,16 +80,33 @@ pub enum FieldError {
         max: usize,
     },
     /// A stencil offset that reaches across the whole grid.
-    #[error("stencil offset ({di}, {dj}) reaches beyond the {nx} x {ny} grid")]
+    #[error("stencil offset ({di}, {dj}, {dk}) reaches beyond the {nx} x {ny} x {nz} grid")]
     StencilReach {
         /// Offset along x.
         di: isize,
         /// Offset along y.
         dj: isize,
+        /// Offset along z.
+        dk: isize,
         /// Points along x.
         nx: usize,
         /// Points along y.
         ny: usize,
+        /// Points along z.
+        nz: usize,
+    },
+    /// An operation that is not defined (or not built yet) on a grid of
+    /// this many dimensions.
+    #[error("{what} works on 1D and 2D grids; this grid is 3D ({nx} x {ny} x {nz})")]
+    Dims {
+        /// Which operation.
+        what: &'static str,
+        /// Points along x.
+        nx: usize,
+        /// Points along y.
+        ny: usize,
+        /// Points along z.
+        nz: usize,
     },
     /// A field given to a solver was made for another grid.
     #[error("{what} was made for another grid")]

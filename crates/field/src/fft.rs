@@ -1,22 +1,25 @@
 //! The periodic Poisson problem, solved exactly by FFT.
 //!
 //! `ψ` is the zero-mean solution of `L ψ = −(ω − mean ω)` for the discrete
-//! 5-point Laplacian `L` on a periodic grid: in Fourier space
-//! `ψ̂(k) = −ω̂(k)/λ(k)` for `k ≠ 0` and `ψ̂(0) = 0`, with `λ(k)` the
-//! symbol of `L`, `(2cos(kₓdx) − 2)/dx² + (2cos(k_y dy) − 2)/dy²`. The map
+//! 5-point Laplacian `L` (7-point in 3D) on a periodic grid: in Fourier
+//! space `ψ̂(k) = −ω̂(k)/λ(k)` for `k ≠ 0` and `ψ̂(0) = 0`, with `λ(k)`
+//! the symbol of `L`, `(2cos(kₓdx) − 2)/dx² + (2cos(k_y dy) − 2)/dy²` (+
+//! the same in z). The map
 //! `P: ω ↦ ψ` is linear and symmetric, so its adjoint is itself; it acts
 //! on every `f64` component of a dual number separately
 //! ([`Components`]), which differentiates it in forward mode too.
 //!
-//! **The transform.** The data are real, so the rows (contiguous, along
-//! y) go through a real-to-complex FFT ([`realfft`]): `ny/2 + 1`
-//! coefficients per row instead of `ny`, half the butterflies and half
-//! the data of a complex transform. The columns (along x) are transformed
-//! in tiles of [`TILE`] columns: a tile is gathered into contiguous rows,
-//! transformed forward, scaled by `−1/λ`, transformed back, and left in a
-//! column-major buffer from which the inverse row transforms gather their
-//! input. There is no full-size transpose: each value is moved twice, in
-//! cache-sized blocks, between the three stages. Plans are made once.
+//! **The transform.** The data are real, so the rows (the contiguous
+//! lines: along y in 1D and 2D, along z in 3D) go through a
+//! real-to-complex FFT ([`realfft`]): `n/2 + 1` coefficients per row
+//! instead of `n`, half the butterflies and half the data of a complex
+//! transform. The columns (the other axes: x, and y in 3D) are
+//! transformed in tiles of [`TILE`] columns: a tile is gathered into
+//! contiguous rows, transformed forward (in 3D along y, then along x),
+//! scaled by `−1/λ`, transformed back, and left in a column-major buffer
+//! from which the inverse row transforms gather their input. There is no
+//! full-size transpose: each value is moved twice, in cache-sized blocks,
+//! between the three stages. Plans are made once.
 //!
 //! **Threads.** Each stage splits its work into fixed blocks (rows, tiles)
 //! whose arithmetic does not depend on which thread runs them, so the
@@ -55,25 +58,27 @@ pub(crate) fn wavenumber(g: &Grid, i: usize, j: usize) -> (f64, f64) {
 /// An FFT Poisson solver for one periodic grid.
 pub struct PoissonFft {
     grid: Grid,
-    /// Row transforms (length `ny`, real ↔ `ny/2 + 1` complex).
+    /// Row transforms (length `n` of a line, real ↔ `n/2 + 1` complex).
     r2c: Arc<dyn RealToComplex<f64>>,
     c2r: Arc<dyn ComplexToReal<f64>>,
-    /// Column transforms (length `nx`, complex).
+    /// Column transforms along x (length `nx`, complex).
     fwd_x: Arc<dyn Fft<f64>>,
     inv_x: Arc<dyn Fft<f64>>,
-    /// `−1/(λ n)` in column-major order (`[j][i]`, `j < ny/2 + 1`), 0 at
-    /// the mean.
+    /// Column transforms along y in 3D (length `ny`; unused in 1D and 2D).
+    fwd_y: Arc<dyn Fft<f64>>,
+    inv_y: Arc<dyn Fft<f64>>,
+    /// `−1/(λ n)` in column-major order (`[j][i][l]`: `j < n/2 + 1` the row
+    /// coefficient, `i` along x, `l` along y in 3D), 0 at the mean.
     factor: Vec<f64>,
 }
 
 /// The work space of one [`PoissonFft`] (made by [`PoissonFft::work`],
 /// reused across solves: a solve then allocates nothing).
 pub struct PoissonWork {
-    nx: usize,
-    ny: usize,
-    /// Row transforms, row-major `nx × (ny/2 + 1)`.
+    grid: Grid,
+    /// Row transforms, row-major `rows × (n/2 + 1)`.
     rows: Vec<C64>,
-    /// Column transforms, column-major `(ny/2 + 1) × nx`, by tiles.
+    /// Column transforms, column-major `(n/2 + 1) × rows`, by tiles.
     cols: Vec<C64>,
     tasks: Vec<TaskWork>,
 }
@@ -82,6 +87,8 @@ pub struct PoissonWork {
 struct TaskWork {
     real: Vec<f64>,
     row: Vec<C64>,
+    /// One column along x (3D).
+    col: Vec<C64>,
     scratch: Vec<C64>,
 }
 
@@ -93,7 +100,7 @@ impl std::fmt::Debug for PoissonFft {
 
 impl std::fmt::Debug for PoissonWork {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PoissonWork").field("nx", &self.nx).field("ny", &self.ny).finish()
+        f.debug_struct("PoissonWork").field("grid", &self.grid).finish()
     }
 }
 
@@ -101,12 +108,21 @@ impl PoissonFft {
     /// Plans the FFTs for `grid`. (`λ(k) < 0` for every `k ≠ 0`, so the
     /// solve is always defined.)
     pub fn new(grid: Grid) -> Self {
-        let (nx, ny) = (grid.nx, grid.ny);
-        let n = (nx * ny) as f64;
-        Self::with_factor(grid, |i, j| {
-            let ly = (2.0 * (2.0 * std::f64::consts::PI * j as f64 / ny as f64).cos() - 2.0) / (grid.dy * grid.dy);
-            let lx = (2.0 * (2.0 * std::f64::consts::PI * i as f64 / nx as f64).cos() - 2.0) / (grid.dx * grid.dx);
-            if i == 0 && j == 0 { 0.0 } else { -1.0 / ((lx + ly) * n) }
+        let (nx, ny, nz) = (grid.nx, grid.ny, grid.nz);
+        let n = (nx * ny * nz) as f64;
+        let symbol = |k: usize, n: usize, h: f64| {
+            (2.0 * (2.0 * std::f64::consts::PI * k as f64 / n as f64).cos() - 2.0) / (h * h)
+        };
+        Self::with_factor(grid, |i, l, j| {
+            if grid.nz > 1 {
+                // (l along y, j along z)
+                let lam = symbol(i, nx, grid.dx) + symbol(l, ny, grid.dy) + symbol(j, nz, grid.dz);
+                if i == 0 && l == 0 && j == 0 { 0.0 } else { -1.0 / (lam * n) }
+            } else {
+                let ly = symbol(j, ny, grid.dy);
+                let lx = symbol(i, nx, grid.dx);
+                if i == 0 && j == 0 { 0.0 } else { -1.0 / ((lx + ly) * n) }
+            }
         })
     }
 
@@ -115,31 +131,37 @@ impl PoissonFft {
     /// `kₓ, k_y` are the signed wavenumbers (radians per unit length) of
     /// each coefficient. `m` must be even (`m(−k) = m(k)`), which keeps the
     /// result real and the operator symmetric: its adjoint is itself. A
-    /// spectral correlation model is one ([`crate::Correlation`]).
+    /// spectral correlation model is one ([`crate::Correlation`]). On a 3D
+    /// grid the multiplier is the same at every `k_z` (a horizontal
+    /// operator).
     pub fn multiplier(grid: Grid, m: impl Fn(f64, f64) -> f64) -> Self {
-        let n = (grid.nx * grid.ny) as f64;
-        Self::with_factor(grid, |i, j| {
-            let (kx, ky) = wavenumber(&grid, i, j);
+        let n = (grid.nx * grid.ny * grid.nz) as f64;
+        Self::with_factor(grid, |i, l, j| {
+            let (kx, ky) = if grid.nz > 1 { wavenumber(&grid, i, l) } else { wavenumber(&grid, i, j) };
             m(kx, ky) / n
         })
     }
 
-    /// Plans the FFTs with the factor of coefficient `(i, j)` (`i < nx`
-    /// along x, `j ≤ ny/2` along y), normalisation included.
-    fn with_factor(grid: Grid, f: impl Fn(usize, usize) -> f64) -> Self {
-        let (nx, ny) = (grid.nx, grid.ny);
-        let nh = ny / 2 + 1;
+    /// Plans the FFTs with the factor of coefficient `(i, l, j)` (`i < nx`
+    /// along x, `l` along y in 3D (else 0), `j ≤ n/2` along the rows),
+    /// normalisation included.
+    fn with_factor(grid: Grid, f: impl Fn(usize, usize, usize) -> f64) -> Self {
+        let ((m, n), nx) = (grid.lines(), grid.nx);
+        let nh = n / 2 + 1;
         let mut real = RealFftPlanner::<f64>::new();
-        let (r2c, c2r) = (real.plan_fft_forward(ny), real.plan_fft_inverse(ny));
+        let (r2c, c2r) = (real.plan_fft_forward(n), real.plan_fft_inverse(n));
         let mut planner = FftPlanner::<f64>::new();
         let (fwd_x, inv_x) = (planner.plan_fft_forward(nx), planner.plan_fft_inverse(nx));
-        let mut factor = vec![0.0; nh * nx];
+        let (fwd_y, inv_y) = (planner.plan_fft_forward(m), planner.plan_fft_inverse(m));
+        let mut factor = vec![0.0; nh * nx * m];
         for j in 0..nh {
             for i in 0..nx {
-                factor[j * nx + i] = f(i, j);
+                for l in 0..m {
+                    factor[(j * nx + i) * m + l] = f(i, l, j);
+                }
             }
         }
-        PoissonFft { grid, r2c, c2r, fwd_x, inv_x, factor }
+        PoissonFft { grid, r2c, c2r, fwd_x, inv_x, fwd_y, inv_y, factor }
     }
 
     /// The grid it solves on.
@@ -149,25 +171,28 @@ impl PoissonFft {
 
     /// A work space for [`solve`](Self::solve).
     pub fn work(&self) -> PoissonWork {
-        let (nx, ny) = (self.grid.nx, self.grid.ny);
-        let nh = ny / 2 + 1;
-        let tasks = nx.div_ceil(ROWS_PER_TASK).max(nh.div_ceil(TILE));
+        let ((m, n), nx) = (self.grid.lines(), self.grid.nx);
+        let (nh, rows) = (n / 2 + 1, nx * m);
+        let tasks = rows.div_ceil(ROWS_PER_TASK).max(nh.div_ceil(TILE));
         let scratch = [
             self.r2c.get_scratch_len(),
             self.c2r.get_scratch_len(),
             self.fwd_x.get_inplace_scratch_len(),
             self.inv_x.get_inplace_scratch_len(),
+            self.fwd_y.get_inplace_scratch_len(),
+            self.inv_y.get_inplace_scratch_len(),
         ]
         .into_iter()
         .max()
         .unwrap_or(0);
         let zero = C64::new(0.0, 0.0);
-        let task = || TaskWork { real: vec![0.0; ny], row: vec![zero; nh], scratch: vec![zero; scratch] };
+        let col = if m > 1 { nx } else { 0 };
+        let task =
+            || TaskWork { real: vec![0.0; n], row: vec![zero; nh], col: vec![zero; col], scratch: vec![zero; scratch] };
         PoissonWork {
-            nx,
-            ny,
-            rows: vec![zero; nx * nh],
-            cols: vec![zero; nh * nx],
+            grid: self.grid,
+            rows: vec![zero; rows * nh],
+            cols: vec![zero; nh * rows],
             tasks: (0..tasks).map(|_| task()).collect(),
         }
     }
@@ -183,12 +208,8 @@ impl PoissonFft {
     ) -> Result<(), FieldError> {
         self.grid.check("Poisson right-hand side", a.len())?;
         self.grid.check("Poisson solution", out.len())?;
-        if (work.nx, work.ny) != (self.grid.nx, self.grid.ny) {
-            return Err(FieldError::Length {
-                what: "Poisson work space",
-                expected: self.grid.len(),
-                got: work.nx * work.ny,
-            });
+        if work.grid != self.grid {
+            return Err(FieldError::GridMismatch { what: "the Poisson work space" });
         }
         self.solve_checked(a, out, work, par);
         Ok(())
@@ -207,7 +228,8 @@ impl PoissonFft {
 
     /// Real-to-complex transforms of component `k` of the rows of `a`.
     fn forward_rows<T: Components>(&self, a: &[T], k: usize, w: &mut PoissonWork, threads: usize) {
-        let (ny, nh) = (self.grid.ny, self.grid.ny / 2 + 1);
+        let ny = self.grid.lines().1;
+        let nh = ny / 2 + 1;
         let block = |(src, dst): (&[T], &mut [C64]), t: &mut TaskWork| {
             for (s, d) in src.chunks_exact(ny).zip(dst.chunks_exact_mut(nh)) {
                 for (r, x) in t.real.iter_mut().zip(s) {
@@ -230,35 +252,57 @@ impl PoissonFft {
         }
     }
 
-    /// Per tile of columns: gather, forward transform along x, scale by
-    /// `−1/(λ n)`, inverse transform, into `w.cols`.
+    /// Per tile of columns: gather, forward transform (along y in 3D,
+    /// then x), scale by `−1/(λ n)`, inverse transform, into `w.cols`.
     fn columns(&self, w: &mut PoissonWork, threads: usize) {
-        let (nx, nh) = (self.grid.nx, self.grid.ny / 2 + 1);
+        let ((m, n), nx) = (self.grid.lines(), self.grid.nx);
+        let (nh, len) = (n / 2 + 1, nx * m);
         let rows = &w.rows;
         let tile = |(ti, (dst, f)): (usize, (&mut [C64], &[f64])), t: &mut TaskWork| {
             let j0 = ti * TILE;
-            let width = dst.len() / nx;
-            for i in 0..nx {
-                let src = &rows[i * nh + j0..i * nh + j0 + width];
+            let width = dst.len() / len;
+            for r in 0..len {
+                let src = &rows[r * nh + j0..r * nh + j0 + width];
                 for (b, &v) in src.iter().enumerate() {
-                    dst[b * nx + i] = v;
+                    dst[b * len + r] = v;
                 }
             }
-            self.fwd_x.process_with_scratch(dst, &mut t.scratch);
-            for (d, &f) in dst.iter_mut().zip(f) {
-                *d *= f;
+            if m == 1 {
+                self.fwd_x.process_with_scratch(dst, &mut t.scratch);
+                for (d, &f) in dst.iter_mut().zip(f) {
+                    *d *= f;
+                }
+                self.inv_x.process_with_scratch(dst, &mut t.scratch);
+                return;
             }
-            self.inv_x.process_with_scratch(dst, &mut t.scratch);
+            // each column b is an nx × ny block, y contiguous
+            for (dst, f) in dst.chunks_exact_mut(len).zip(f.chunks_exact(len)) {
+                self.fwd_y.process_with_scratch(dst, &mut t.scratch);
+                for l in 0..m {
+                    for (i, c) in t.col.iter_mut().enumerate() {
+                        *c = dst[i * m + l];
+                    }
+                    self.fwd_x.process_with_scratch(&mut t.col, &mut t.scratch);
+                    for (i, c) in t.col.iter_mut().enumerate() {
+                        *c *= f[i * m + l];
+                    }
+                    self.inv_x.process_with_scratch(&mut t.col, &mut t.scratch);
+                    for (i, &c) in t.col.iter().enumerate() {
+                        dst[i * m + l] = c;
+                    }
+                }
+                self.inv_y.process_with_scratch(dst, &mut t.scratch);
+            }
         };
         if threads > 1 {
-            let dst = ChunksMut::new(&mut w.cols, nx * TILE);
+            let dst = ChunksMut::new(&mut w.cols, len * TILE);
             let tasks = ChunksMut::new(&mut w.tasks, 1);
             rewind_team::run(threads, dst.count(), |c| {
-                let f = &self.factor[c * nx * TILE..((c + 1) * nx * TILE).min(self.factor.len())];
+                let f = &self.factor[c * len * TILE..((c + 1) * len * TILE).min(self.factor.len())];
                 tile((c, (dst.take(c), f)), &mut tasks.take(c)[0]);
             });
         } else {
-            let tiles = w.cols.chunks_mut(nx * TILE).zip(self.factor.chunks(nx * TILE)).enumerate();
+            let tiles = w.cols.chunks_mut(len * TILE).zip(self.factor.chunks(len * TILE)).enumerate();
             tiles.for_each(|c| tile(c, &mut w.tasks[0]));
         }
     }
@@ -266,13 +310,14 @@ impl PoissonFft {
     /// Complex-to-real transforms of the rows gathered from `w.cols`, stored
     /// into component `k` of `out`.
     fn inverse_rows<T: Components>(&self, out: &mut [T], k: usize, w: &mut PoissonWork, threads: usize) {
-        let (nx, ny, nh) = (self.grid.nx, self.grid.ny, self.grid.ny / 2 + 1);
+        let ((m, ny), nx) = (self.grid.lines(), self.grid.nx);
+        let (nh, len) = (ny / 2 + 1, nx * m);
         let cols = &w.cols;
         let block = |(bi, dst): (usize, &mut [T]), t: &mut TaskWork| {
             for (r, d) in dst.chunks_exact_mut(ny).enumerate() {
                 let i = bi * ROWS_PER_TASK + r;
                 for (j, v) in t.row.iter_mut().enumerate() {
-                    *v = cols[j * nx + i];
+                    *v = cols[j * len + i];
                 }
                 // The spectrum of a real field: the mean and (ny even) the
                 // Nyquist coefficient are real up to round-off.

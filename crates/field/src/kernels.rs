@@ -93,19 +93,25 @@ pub(crate) fn arakawa_row<T: Real>(g: &Grid, p: &[T], q: &[T], i: usize, o: &mut
     }
 }
 
-/// Periodic roll: `out[i, j] = a[i − di, j − dj]`.
+/// Periodic roll: `out[i, j, k] = a[i − di, j − dj, k]`.
 pub fn shift<T: Real + Send + Sync>(g: &Grid, a: &[T], di: isize, dj: isize, out: &mut [T], par: Par) {
-    for_rows(par, weight::STENCIL, out, g.ny, |i, o| shift_row(g, a, di, dj, i, o));
+    for_rows(par, weight::STENCIL, out, g.plane_len(), |i, o| shift_row(g, a, di, dj, i, o));
 }
 
-/// Row `i` of [`shift`].
+/// Plane `i` of [`shift`]: whole lines moved in 3D, each line rotated in
+/// 1D and 2D (where the line is along y).
 pub(crate) fn shift_row<T: Copy>(g: &Grid, a: &[T], di: isize, dj: isize, i: usize, o: &mut [T]) {
-    let (nx, ny) = (g.nx as isize, g.ny);
-    let sj = dj.rem_euclid(ny as isize) as usize;
-    let src = row(a, ny, (i as isize - di).rem_euclid(nx) as usize);
-    // o[j] = src[j − sj]: two contiguous runs
-    o[sj..].copy_from_slice(&src[..ny - sj]);
-    o[..sj].copy_from_slice(&src[ny - sj..]);
+    let ((lines, n), plane) = (g.lines(), g.plane_len());
+    let (dl, dc) = if g.nz > 1 { (dj, 0) } else { (0, dj) };
+    let sc = dc.rem_euclid(n as isize) as usize;
+    let src = row(a, plane, (i as isize - di).rem_euclid(g.nx as isize) as usize);
+    for (l, o) in o.chunks_exact_mut(n).enumerate() {
+        let from = (l as isize - dl).rem_euclid(lines as isize) as usize;
+        let src = &src[from * n..(from + 1) * n];
+        // o[j] = src[j − sc]: two contiguous runs
+        o[sc..].copy_from_slice(&src[..n - sc]);
+        o[..sc].copy_from_slice(&src[n - sc..]);
+    }
 }
 
 #[inline(always)]

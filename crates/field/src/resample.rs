@@ -80,8 +80,10 @@ fn transform(a: &mut [C64], nx: usize, ny: usize, along_x: &dyn Fft<f64>, along_
 impl Resample {
     /// The transfer from `from` to `to`. Both must span the same domain
     /// (`nx·dx` and `ny·dy` equal to 1e-12 relative), else
-    /// [`FieldError::Operator`].
+    /// [`FieldError::Operator`]; 3D grids are [`FieldError::Dims`].
     pub fn new(from: Grid, to: Grid) -> Result<Self, FieldError> {
+        from.planar("spectral resampling")?;
+        to.planar("spectral resampling")?;
         let same = |a: f64, b: f64| (a - b).abs() <= 1e-12 * a.abs().max(b.abs());
         if !same(from.nx as f64 * from.dx, to.nx as f64 * to.dx)
             || !same(from.ny as f64 * from.dy, to.ny as f64 * to.dy)

@@ -101,7 +101,7 @@ impl SparseSpd {
     }
 
     /// Implicit diffusion with walls: `A(κ) = I + κ dt (−L)` with `L` the
-    /// 5-point Laplacian on the points of `grid` and zero Dirichlet values
+    /// 5-point Laplacian (7-point in 3D) on the points of `grid` and zero Dirichlet values
     /// just outside it; `A(κ) u⁺ = u` is one backward-Euler step of
     /// `∂u/∂t = κ ∇²u` (SPD for `κ ≥ 0`).
     pub fn implicit_diffusion(grid: &Grid, dt: f64) -> Result<Self, FieldError> {
@@ -115,8 +115,10 @@ impl SparseSpd {
         self.affine.is_some()
     }
 
-    /// The negative 5-point Laplacian `−L` on the points of `grid` with zero
-    /// Dirichlet values just outside it (symmetric positive definite).
+    /// The negative 5-point Laplacian `−L` (7-point in 3D) on the
+    /// points of `grid` with zero Dirichlet values just outside it
+    /// (symmetric positive definite; in 3D the factor's fill grows like
+    /// `n^{4/3}`: a direct solve suits grids up to about 32³).
     pub fn dirichlet_laplacian(grid: &Grid) -> Result<Self, FieldError> {
         Self::new(grid.len(), &dirichlet_entries(grid))
     }
@@ -292,17 +294,29 @@ impl SparseSpd {
     }
 }
 
-/// The entries of `−L` (5-point, zero Dirichlet values outside `grid`).
+/// The entries of `−L` (the 5-point Laplacian, 7-point in 3D, zero
+/// Dirichlet values outside `grid`).
 fn dirichlet_entries(grid: &Grid) -> Vec<(usize, usize, f64)> {
-    let (cx, cy) = (1.0 / (grid.dx * grid.dx), 1.0 / (grid.dy * grid.dy));
-    let mut e = Vec::with_capacity(5 * grid.len());
+    let n = [grid.nx, grid.ny, grid.nz];
+    let c = [grid.dx, grid.dy, grid.dz].map(|h| 1.0 / (h * h));
+    // x and y always (a 1D grid is one row between walls, as the
+    // [`Laplacian0`](crate::stencils::Laplacian0) stencil sees it), z in 3D
+    let axes: &[usize] = if grid.nz > 1 { &[0, 1, 2] } else { &[0, 1] };
+    let diagonal = 2.0 * axes.iter().map(|&a| c[a]).sum::<f64>();
+    let mut e = Vec::with_capacity((1 + 2 * axes.len()) * grid.len());
     for i in 0..grid.nx {
         for j in 0..grid.ny {
-            let k = grid.idx(i, j);
-            e.push((k, k, 2.0 * (cx + cy)));
-            for (di, dj, c) in [(-1, 0, cx), (1, 0, cx), (0, -1, cy), (0, 1, cy)] {
-                if let Some(m) = grid.inside(i as isize + di, j as isize + dj) {
-                    e.push((k, m, -c));
+            for k in 0..grid.nz {
+                let at = [i, j, k];
+                let p = grid.idx3(i, j, k);
+                e.push((p, p, diagonal));
+                for &a in axes {
+                    for step in [-1isize, 1] {
+                        let mut q = at;
+                        let Some(x) = at[a].checked_add_signed(step).filter(|&x| x < n[a]) else { continue };
+                        q[a] = x;
+                        e.push((p, grid.idx3(q[0], q[1], q[2]), -c[a]));
+                    }
                 }
             }
         }

@@ -1,5 +1,5 @@
 //! Ready-made stencils on the user-operation mechanism ([`Stencil`]): the
-//! 5-point Laplacian and the central differences (periodic, and with zero
+//! 5-point (2D) and 7-point (3D) Laplacians and the central differences (periodic, and with zero
 //! values outside the grid for walls), the variable-coefficient flux
 //! divergence `∇·(κ∇u)` and the staggered (C-grid) differences and
 //! averages, each with closed-form partial derivatives that the tests
@@ -22,28 +22,36 @@ use crate::components::Components;
 use crate::tape::Field;
 use crate::tape::stencil::{Boundary, Stencil};
 
+/// The 7-point star: the point, then `∓1` along x, y, z (the first five
+/// are the 5-point star of 1D and 2D grids).
+const STAR: [[isize; 3]; 7] = [[0, 0, 0], [-1, 0, 0], [1, 0, 0], [0, -1, 0], [0, 1, 0], [0, 0, -1], [0, 0, 1]];
+
 macro_rules! laplacian {
-    ($(#[$m:meta])* $name:ident, $boundary:expr) => {
+    ($(#[$m:meta])* $name:ident, $axes:literal, $boundary:expr) => {
         $(#[$m])*
         #[derive(Debug, Clone, Copy, Default)]
         pub struct $name;
         impl Stencil for $name {
             const INPUTS: usize = 1;
-            const OFFSETS: &'static [(isize, isize)] = &[(0, 0), (-1, 0), (1, 0), (0, -1), (0, 1)];
+            const OFFSETS: &'static [[isize; 3]] = STAR.split_at(1 + 2 * $axes).0;
             const BOUNDARY: Boundary = $boundary;
             const LINEAR: bool = true;
             #[inline]
             fn eval<R: Real>(&self, g: &Grid, l: &[R]) -> R {
-                let (cx, cy) = (1.0 / (g.dx * g.dx), 1.0 / (g.dy * g.dy));
-                (l[1] + l[2]) * cx + (l[3] + l[4]) * cy + l[0] * (-2.0 * (cx + cy))
+                let c = [g.dx, g.dy, g.dz].map(|h| 1.0 / (h * h));
+                let (mut s, mut diagonal) = ((l[1] + l[2]) * c[0], c[0]);
+                for a in 1..$axes {
+                    s += (l[2 * a + 1] + l[2 * a + 2]) * c[a];
+                    diagonal += c[a];
+                }
+                s + l[0] * (-2.0 * diagonal)
             }
             #[inline]
             fn partial<R: Real>(&self, g: &Grid, _: &[R], i: usize) -> R {
-                let (cx, cy) = (1.0 / (g.dx * g.dx), 1.0 / (g.dy * g.dy));
+                let c = [g.dx, g.dy, g.dz].map(|h| 1.0 / (h * h));
                 R::from_f64(match i {
-                    0 => -2.0 * (cx + cy),
-                    1 | 2 => cx,
-                    _ => cy,
+                    0 => -2.0 * c[1..$axes].iter().fold(c[0], |d, &x| d + x),
+                    _ => c[(i - 1) / 2],
                 })
             }
         }
@@ -54,12 +62,29 @@ laplacian!(
     /// The 5-point Laplacian `(a[i+1,j] + a[i−1,j] − 2a)/dx² + (a[i,j+1] +
     /// a[i,j−1] − 2a)/dy²`, periodic (on a 1D grid the y terms cancel).
     Laplacian,
+    2,
     Boundary::Periodic
 );
 laplacian!(
     /// The 5-point Laplacian with zero values outside the grid
     /// (homogeneous Dirichlet walls just beyond the first and last points).
     Laplacian0,
+    2,
+    Boundary::Zero
+);
+
+laplacian!(
+    /// The 7-point Laplacian, `Σ_axes (a[+1] + a[−1] − 2a)/h²`, periodic:
+    /// what [`Field::laplacian`] records on a 3D grid.
+    Laplacian3D,
+    3,
+    Boundary::Periodic
+);
+laplacian!(
+    /// The 7-point Laplacian with zero values outside the grid: what
+    /// [`Field::laplacian0`] records on a 3D grid.
+    Laplacian3D0,
+    3,
     Boundary::Zero
 );
 
@@ -70,7 +95,7 @@ macro_rules! central {
         pub struct $name;
         impl Stencil for $name {
             const INPUTS: usize = 1;
-            const OFFSETS: &'static [(isize, isize)] = &$off;
+            const OFFSETS: &'static [[isize; 3]] = &$off;
             const BOUNDARY: Boundary = $boundary;
             const LINEAR: bool = true;
             #[inline]
@@ -87,19 +112,27 @@ macro_rules! central {
 
 central!(
     /// `(a[i+1,j] − a[i−1,j]) / 2dx`, periodic.
-    Ddx, [(-1, 0), (1, 0)], dx, Boundary::Periodic
+    Ddx, [[-1, 0, 0], [1, 0, 0]], dx, Boundary::Periodic
 );
 central!(
     /// `(a[i,j+1] − a[i,j−1]) / 2dy`, periodic.
-    Ddy, [(0, -1), (0, 1)], dy, Boundary::Periodic
+    Ddy, [[0, -1, 0], [0, 1, 0]], dy, Boundary::Periodic
 );
 central!(
     /// `(a[i+1,j] − a[i−1,j]) / 2dx` with zero values outside the grid.
-    Ddx0, [(-1, 0), (1, 0)], dx, Boundary::Zero
+    Ddx0, [[-1, 0, 0], [1, 0, 0]], dx, Boundary::Zero
+);
+central!(
+    /// `(a[i,j,k+1] − a[i,j,k−1]) / 2dz`, periodic.
+    Ddz, [[0, 0, -1], [0, 0, 1]], dz, Boundary::Periodic
+);
+central!(
+    /// `(a[i,j,k+1] − a[i,j,k−1]) / 2dz` with zero values outside the grid.
+    Ddz0, [[0, 0, -1], [0, 0, 1]], dz, Boundary::Zero
 );
 central!(
     /// `(a[i,j+1] − a[i,j−1]) / 2dy` with zero values outside the grid.
-    Ddy0, [(0, -1), (0, 1)], dy, Boundary::Zero
+    Ddy0, [[0, -1, 0], [0, 1, 0]], dy, Boundary::Zero
 );
 
 /// `∇·(κ∇u)` on a periodic grid, conservative: face coefficients are the
@@ -111,7 +144,7 @@ pub struct FluxDivergence;
 
 impl Stencil for FluxDivergence {
     const INPUTS: usize = 2;
-    const OFFSETS: &'static [(isize, isize)] = &[(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)];
+    const OFFSETS: &'static [[isize; 3]] = &[[0, 0, 0], [1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0]];
 
     #[inline]
     fn eval<R: Real>(&self, g: &Grid, l: &[R]) -> R {
@@ -147,7 +180,7 @@ macro_rules! two_point {
         pub struct $name;
         impl Stencil for $name {
             const INPUTS: usize = 1;
-            const OFFSETS: &'static [(isize, isize)] = &[(0, 0), $off];
+            const OFFSETS: &'static [[isize; 3]] = &[[0, 0, 0], $off];
             const LINEAR: bool = true;
             #[inline]
             fn eval<R: Real>(&self, g: &Grid, l: &[R]) -> R {
@@ -165,35 +198,35 @@ macro_rules! two_point {
 
 two_point!(
     /// `(a[i+1] − a[i]) / dx`, at `i + ½`.
-    DxPlus, (1, 0), |g, a, b| (b - a) / g.dx, |g, i| if i == 0 { -1.0 / g.dx } else { 1.0 / g.dx }
+    DxPlus, [1, 0, 0], |g, a, b| (b - a) / g.dx, |g, i| if i == 0 { -1.0 / g.dx } else { 1.0 / g.dx }
 );
 two_point!(
     /// `(a[i] − a[i−1]) / dx`, at `i − ½`.
-    DxMinus, (-1, 0), |g, a, b| (a - b) / g.dx, |g, i| if i == 0 { 1.0 / g.dx } else { -1.0 / g.dx }
+    DxMinus, [-1, 0, 0], |g, a, b| (a - b) / g.dx, |g, i| if i == 0 { 1.0 / g.dx } else { -1.0 / g.dx }
 );
 two_point!(
     /// `(a[j+1] − a[j]) / dy`, at `j + ½`.
-    DyPlus, (0, 1), |g, a, b| (b - a) / g.dy, |g, i| if i == 0 { -1.0 / g.dy } else { 1.0 / g.dy }
+    DyPlus, [0, 1, 0], |g, a, b| (b - a) / g.dy, |g, i| if i == 0 { -1.0 / g.dy } else { 1.0 / g.dy }
 );
 two_point!(
     /// `(a[j] − a[j−1]) / dy`, at `j − ½`.
-    DyMinus, (0, -1), |g, a, b| (a - b) / g.dy, |g, i| if i == 0 { 1.0 / g.dy } else { -1.0 / g.dy }
+    DyMinus, [0, -1, 0], |g, a, b| (a - b) / g.dy, |g, i| if i == 0 { 1.0 / g.dy } else { -1.0 / g.dy }
 );
 two_point!(
     /// `(a[i+1] + a[i]) / 2`, at `i + ½`.
-    AvgXPlus, (1, 0), |_, a, b| (a + b) * 0.5, |_, _| 0.5
+    AvgXPlus, [1, 0, 0], |_, a, b| (a + b) * 0.5, |_, _| 0.5
 );
 two_point!(
     /// `(a[i] + a[i−1]) / 2`, at `i − ½`.
-    AvgXMinus, (-1, 0), |_, a, b| (a + b) * 0.5, |_, _| 0.5
+    AvgXMinus, [-1, 0, 0], |_, a, b| (a + b) * 0.5, |_, _| 0.5
 );
 two_point!(
     /// `(a[j+1] + a[j]) / 2`, at `j + ½`.
-    AvgYPlus, (0, 1), |_, a, b| (a + b) * 0.5, |_, _| 0.5
+    AvgYPlus, [0, 1, 0], |_, a, b| (a + b) * 0.5, |_, _| 0.5
 );
 two_point!(
     /// `(a[j] + a[j−1]) / 2`, at `j − ½`.
-    AvgYMinus, (0, -1), |_, a, b| (a + b) * 0.5, |_, _| 0.5
+    AvgYMinus, [0, -1, 0], |_, a, b| (a + b) * 0.5, |_, _| 0.5
 );
 
 impl<'id, T: Components> Field<'id, T> {

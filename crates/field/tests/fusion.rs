@@ -14,7 +14,7 @@ use rewind_tape::Dual;
 struct Cross;
 impl Stencil for Cross {
     const INPUTS: usize = 2;
-    const OFFSETS: &'static [(isize, isize)] = &[(0, 0), (1, 0), (-1, 1)];
+    const OFFSETS: &'static [[isize; 3]] = &[[0, 0, 0], [1, 0, 0], [-1, 1, 0]];
     fn eval<R: Real>(&self, _: &Grid, l: &[R]) -> R {
         l[1] * l[5] + l[0].sin()
     }
@@ -46,9 +46,13 @@ fn run(g: Grid, a0: &[f64]) -> (u64, Vec<u64>, u64) {
 
 #[test]
 fn deep_halos_and_windows_give_the_same_bits_as_unfused() {
-    for g in [Grid::new(13, 11, 0.3, 0.2).unwrap(), Grid::new(40, 24, 0.1, 0.1).unwrap(), Grid::line(17, 2.0).unwrap()]
-    {
-        let a0 = g.sample(|x, y| (2.0 * x).sin() * (y + 0.3).cos() + 0.2);
+    for g in [
+        Grid::new(13, 11, 0.3, 0.2).unwrap(),
+        Grid::new(40, 24, 0.1, 0.1).unwrap(),
+        Grid::line(17, 2.0).unwrap(),
+        Grid::new3(11, 5, 6, 0.3, 0.2, 0.25).unwrap(),
+    ] {
+        let a0 = g.sample3(|x, y, z| (2.0 * x).sin() * (y + 0.3).cos() + 0.2 + 0.1 * (z - x).sin());
         let fused = run(g, &a0);
         assert_eq!(fused, unfused(|| run(g, &a0)), "{g:?}");
         // and on threads (rows split into pieces): the same bits
@@ -67,10 +71,16 @@ fn deep_halos_and_windows_give_the_same_bits_as_unfused() {
 
 #[test]
 fn the_chain_is_differentiated_right() {
-    // forward mode over the same chain against the reverse sweep: ⟨∇J, v⟩
-    let g = Grid::new(12, 10, 0.3, 0.2).unwrap();
-    let a0 = g.sample(|x, y| (2.0 * x).sin() * (y + 0.3).cos() + 0.2);
-    let v = g.sample(|x, y| (x - 2.0 * y).cos());
+    // forward mode over the same chain against the reverse sweep: ⟨∇J, v⟩,
+    // in 2D and 3D
+    for g in [Grid::new(12, 10, 0.3, 0.2).unwrap(), Grid::new3(9, 6, 5, 0.3, 0.2, 0.4).unwrap()] {
+        chain_checks(g);
+    }
+}
+
+fn chain_checks(g: Grid) {
+    let a0 = g.sample3(|x, y, z| (2.0 * x).sin() * (y + 0.3).cos() + 0.2 + 0.1 * (z + y).cos());
+    let v = g.sample3(|x, y, z| (x - 2.0 * y + z).cos());
     let mut tape = FieldTape::<f64>::new(g);
     let grad = tape.record(Par::Seq, |c| {
         let a = c.input(&a0).unwrap();

@@ -73,7 +73,7 @@ pub fn params(size: Size) -> Params {
 
 fn grid(n: usize) -> Grid {
     let h = 2.0 * std::f64::consts::PI / n as f64;
-    Grid { nx: n, ny: n, dx: h, dy: h }
+    Grid { nx: n, ny: n, nz: 1, dx: h, dy: h, dz: 1.0 }
 }
 
 /// Initial condition A, where derivatives are taken.

@@ -1,17 +1,21 @@
-//! Stencils compiled to kernel speed: the rows of a [`Stencil`]'s output,
-//! and of its VJP, for any scalar type.
+//! Stencils compiled to kernel speed: the x-planes of a [`Stencil`]'s
+//! output, and of its VJP, for any scalar type and any dimension.
 //!
 //! The offsets are constants of the stencil's type, so after
 //! monomorphisation the loops over them unroll and `eval` is inlined with
-//! its local inputs in registers. A row is swept in two parts:
+//! its local inputs in registers. A plane is swept line by line (the
+//! contiguous runs: one line of `ny` points in 1D and 2D, `ny` lines of
+//! `nz` points in 3D — [`Grid`]'s module docs), an offset `[di, dj, dk]`
+//! read in the engine's axes (plane, line, point); a line is swept in two
+//! parts:
 //!
 //! - the **interior** columns, where no offset wraps: every local input is
-//!   a slice of one source row at a constant shift, read in chunks of
+//!   a slice of one source line at a constant shift, read in chunks of
 //!   [`W`] points through fixed-size arrays (one bounds check per chunk and
 //!   source, and straight-line code the compiler vectorises);
 //! - the **boundary** columns (as many as the stencil reaches) and the
-//!   rows that leave a walled grid, point by point with the wrap or the
-//!   zero of [`Boundary`].
+//!   lines whose sources leave a walled grid, point by point with the wrap
+//!   or the zero of [`Boundary`].
 //!
 //! The VJP is a gather: the adjoint of input `k` at `q` is `Σₘ ō[q − oₘ]
 //! ∂f/∂(input k at offset m)` at the point `q − oₘ` (the mirrored
@@ -21,11 +25,11 @@
 //! operations whatever the rows a call is given: the same bits for any
 //! split into tiles or threads.
 //!
-//! An input is a whole field in memory, or a *window* ([`Rows`]): the rows
-//! a fused loop computed for its tile and the halo around it (an
-//! expression never stored, read at offsets). Rows are numbered without
-//! wrapping — a window of the first tile starts at row −1 — and a row `r`
-//! holds the field's values at the wrapped row `r mod nx`.
+//! An input is a whole field in memory, or a *window* ([`Rows`]): the
+//! planes a fused loop computed for its tile and the halo around it (an
+//! expression never stored, read at offsets). Planes ("rows") are numbered
+//! without wrapping — a window of the first tile starts at row −1 — and a
+//! row `r` holds the field's values at the wrapped plane `r mod nx`.
 
 use std::ops::Range;
 
@@ -63,33 +67,66 @@ fn wrapped(r: isize, nx: usize) -> usize {
     r.rem_euclid(nx as isize) as usize
 }
 
-/// The columns `lo..hi` where `j + dj` stays inside the row for every
-/// `dj` in `shifts` (empty if there are none).
-fn interior(ny: usize, shifts: impl Iterator<Item = isize> + Clone) -> Range<usize> {
+/// The stencil's offsets in the engine's axes `[plane, line, point]`: `[di,
+/// dj, dk]` in 3D, `[di, dk, dj]` in 1D and 2D (where a plane is one line
+/// of `ny` points).
+#[inline(always)]
+pub(super) fn offsets<K: Stencil>(g: &Grid) -> [[isize; 3]; MAX_LOCAL] {
+    let mut e = [[0; 3]; MAX_LOCAL];
+    for (e, &[di, dj, dk]) in e.iter_mut().zip(K::OFFSETS) {
+        *e = if g.nz > 1 { [di, dj, dk] } else { [di, dk, dj] };
+    }
+    e
+}
+
+/// The columns `lo..hi` where `j + dj` stays inside a line of `n` points
+/// for every `dj` in `shifts` (empty if there are none).
+fn interior(n: usize, shifts: impl Iterator<Item = isize> + Clone) -> Range<usize> {
     let lo = shifts.clone().map(|d| (-d).max(0) as usize).max().unwrap_or(0);
-    let hi = ny.saturating_sub(shifts.map(|d| d.max(0) as usize).max().unwrap_or(0));
+    let hi = n.saturating_sub(shifts.map(|d| d.max(0) as usize).max().unwrap_or(0));
     lo..hi.max(lo)
 }
 
-/// Local inputs of the point `(w + si, j + sj)` (`w` the wrapped row of
-/// the unwrapped row `r`): input `k` at offset `m` in `local[k·M + m]`,
-/// zero outside a walled grid.
+/// Where the line `l + dl` of the unwrapped row `r + dr` (wrapped `w +
+/// dr`) starts in `x`, or `None` outside a walled grid.
+#[inline(always)]
+fn line_start<T>(
+    b: Boundary,
+    g: &Grid,
+    x: &Rows<'_, T>,
+    r: isize,
+    w: usize,
+    l: usize,
+    [dr, dl]: [isize; 2],
+) -> Option<usize> {
+    let (lines, n) = g.lines();
+    let t = wrap(b, w, dr, g.nx)?;
+    let line = wrap(b, l, dl, lines)?;
+    Some(x.start(g.plane_len(), r + dr, t) + line * n)
+}
+
+/// Local inputs of the point `(w, l, j) + shift` (engine axes; `w` the
+/// wrapped row of the unwrapped row `r`; `e` the [`offsets`]): input `k`
+/// at offset `m` in `local[k·M + m]`, zero outside a walled grid.
 #[inline]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn gather<K: Stencil, T: Real>(
     g: &Grid,
+    e: &[[isize; 3]],
     xs: &[Rows<'_, T>],
     r: isize,
     w: usize,
+    l: usize,
     j: usize,
-    (si, sj): (isize, isize),
+    shift: [isize; 3],
     local: &mut [T],
 ) {
-    let m = K::OFFSETS.len();
-    for (o, &(di, dj)) in K::OFFSETS.iter().enumerate() {
-        let at = wrap(K::BOUNDARY, w, si + di, g.nx).zip(wrap(K::BOUNDARY, j, sj + dj, g.ny));
+    let (m, n) = (e.len(), g.lines().1);
+    for (o, d) in e.iter().enumerate() {
+        let col = wrap(K::BOUNDARY, j, shift[2] + d[2], n);
         for (k, x) in xs.iter().enumerate() {
-            local[k * m + o] = at.map_or(T::zero(), |(t, c)| x.data[x.start(g.ny, r + si + di, t) + c]);
+            let at = line_start(K::BOUNDARY, g, x, r, w, l, [shift[0] + d[0], shift[1] + d[1]]).zip(col);
+            local[k * m + o] = at.map_or(T::zero(), |(s, c)| x.data[s + c]);
         }
     }
 }
@@ -130,32 +167,36 @@ fn sweep<T: Real>(src: &[&[T]], out: &mut [T], f: impl Fn(&mut T, &[T])) {
     }
 }
 
-/// The slices `src[k·M + m]` of the inputs at the offsets `oₘ + shift` for
-/// the columns `cols` of the unwrapped row `r` (wrapped `w`), or `None` if
-/// a source row is outside a walled grid.
+/// The slices `src[k·M + m]` of the inputs at the offsets `oₘ + shift`
+/// (engine axes `e`) for the columns `cols` of line `l` of the unwrapped
+/// row `r` (wrapped `w`), or `None` if a source line is outside a walled
+/// grid.
 #[inline]
+#[allow(clippy::too_many_arguments)]
 fn sources<'a, K: Stencil, T>(
     g: &Grid,
+    e: &[[isize; 3]],
     xs: &[Rows<'a, T>],
     r: isize,
     w: usize,
-    (si, sj): (isize, isize),
+    l: usize,
+    shift: [isize; 3],
     cols: &Range<usize>,
     src: &mut [&'a [T]; SRC],
 ) -> Option<()> {
-    let m = K::OFFSETS.len();
-    for (o, &(di, dj)) in K::OFFSETS.iter().enumerate() {
-        let t = wrap(K::BOUNDARY, w, si + di, g.nx)?;
+    let m = e.len();
+    for (o, d) in e.iter().enumerate() {
         for (k, x) in xs.iter().enumerate() {
-            let start = (x.start(g.ny, r + si + di, t) + cols.start).wrapping_add_signed(sj + dj);
+            let line = line_start(K::BOUNDARY, g, x, r, w, l, [shift[0] + d[0], shift[1] + d[1]])?;
+            let start = (line + cols.start).wrapping_add_signed(shift[2] + d[2]);
             src[k * m + o] = &x.data[start..start + cols.len()];
         }
     }
     Some(())
 }
 
-/// `out` = the stencil's values on the unwrapped rows `rows` (rows of
-/// `g.ny` values), from the inputs `xs`.
+/// `out` = the stencil's values on the unwrapped rows `rows` (planes of
+/// `g.plane_len()` values), from the inputs `xs`.
 #[inline]
 pub(super) fn eval_rows<K: Stencil, T: Real>(
     kernel: &K,
@@ -164,58 +205,59 @@ pub(super) fn eval_rows<K: Stencil, T: Real>(
     rows: Range<isize>,
     out: &mut [T],
 ) {
-    let (ny, m) = (g.ny, K::OFFSETS.len());
+    let ((lines, n), plane, m) = (g.lines(), g.plane_len(), K::OFFSETS.len());
     let len = K::INPUTS * m;
-    let inner = interior(ny, K::OFFSETS.iter().map(|o| o.1));
+    let e = offsets::<K>(g);
+    let inner = interior(n, e[..m].iter().map(|o| o[2]));
     // the edge columns and, per offset, the column each reads (once per
-    // call: the same in every row)
+    // call: the same in every line)
     const EDGE: usize = 8;
-    let edges = (inner.start + ny - inner.end) <= EDGE && !inner.is_empty();
+    let edges = (inner.start + n - inner.end) <= EDGE && !inner.is_empty();
     let mut cols = [[None; MAX_LOCAL]; EDGE];
     if edges {
-        for (e, j) in (0..inner.start).chain(inner.end..ny).enumerate() {
-            for (o, &(_, dj)) in K::OFFSETS.iter().enumerate() {
-                cols[e][o] = wrap(K::BOUNDARY, j, dj, ny);
+        for (c, j) in (0..inner.start).chain(inner.end..n).enumerate() {
+            for (o, d) in e[..m].iter().enumerate() {
+                cols[c][o] = wrap(K::BOUNDARY, j, d[2], n);
             }
         }
     }
     let mut local = [T::zero(); MAX_LOCAL];
     for (k, r) in rows.enumerate() {
         let w = wrapped(r, g.nx);
-        let orow = &mut out[k * ny..(k + 1) * ny];
-        // where each local input's row starts (None: outside a walled grid)
-        let mut base = [None; MAX_LOCAL];
-        for (o, &(di, _)) in K::OFFSETS.iter().enumerate() {
-            if let Some(t) = wrap(K::BOUNDARY, w, di, g.nx) {
+        for l in 0..lines {
+            let orow = &mut out[k * plane + l * n..k * plane + (l + 1) * n];
+            // where each local input's line starts (None: outside a walled grid)
+            let mut base = [None; MAX_LOCAL];
+            for (o, d) in e[..m].iter().enumerate() {
                 for (i, x) in xs.iter().enumerate() {
-                    base[i * m + o] = Some(x.start(ny, r + di, t));
+                    base[i * m + o] = line_start(K::BOUNDARY, g, x, r, w, l, [d[0], d[1]]);
                 }
             }
-        }
-        let fast = edges && base[..len].iter().all(Option::is_some);
-        if !fast {
-            for j in 0..ny {
-                gather::<K, T>(g, xs, r, w, j, (0, 0), &mut local[..len]);
-                orow[j] = kernel.eval(g, &local[..len]);
+            let fast = edges && base[..len].iter().all(Option::is_some);
+            if !fast {
+                for j in 0..n {
+                    gather::<K, T>(g, &e[..m], xs, r, w, l, j, [0; 3], &mut local[..len]);
+                    orow[j] = kernel.eval(g, &local[..len]);
+                }
+                continue;
             }
-            continue;
-        }
-        let mut src: [&[T]; SRC] = [&[]; SRC];
-        for q in 0..len {
-            let (i, o) = (q / m, q % m);
-            let start = (base[q].unwrap_or(0) + inner.start).wrapping_add_signed(K::OFFSETS[o].1);
-            src[q] = &xs[i].data[start..start + inner.len()];
-        }
-        sweep(&src[..len], &mut orow[inner.clone()], |o, l| *o = kernel.eval(g, l));
-        for (e, j) in (0..inner.start).chain(inner.end..ny).enumerate() {
+            let mut src: [&[T]; SRC] = [&[]; SRC];
             for q in 0..len {
                 let (i, o) = (q / m, q % m);
-                local[q] = match (base[q], cols[e][o]) {
-                    (Some(b), Some(c)) => xs[i].data[b + c],
-                    _ => T::zero(),
-                };
+                let start = (base[q].unwrap_or(0) + inner.start).wrapping_add_signed(e[o][2]);
+                src[q] = &xs[i].data[start..start + inner.len()];
             }
-            orow[j] = kernel.eval(g, &local[..len]);
+            sweep(&src[..len], &mut orow[inner.clone()], |o, l| *o = kernel.eval(g, l));
+            for (c, j) in (0..inner.start).chain(inner.end..n).enumerate() {
+                for q in 0..len {
+                    let (i, o) = (q / m, q % m);
+                    local[q] = match (base[q], cols[c][o]) {
+                        (Some(b), Some(c)) => xs[i].data[b + c],
+                        _ => T::zero(),
+                    };
+                }
+                orow[j] = kernel.eval(g, &local[..len]);
+            }
         }
     }
 }
@@ -231,24 +273,27 @@ fn linear_vjp_rows<K: Stencil, T: Real>(
     rows: Range<isize>,
     out: &mut [T],
 ) {
-    let (ny, m) = (g.ny, K::OFFSETS.len());
+    let ((lines, n), plane, m) = (g.lines(), g.plane_len(), K::OFFSETS.len());
     let zeros = [T::zero(); MAX_LOCAL];
-    for (term, &(di, dj)) in K::OFFSETS.iter().enumerate() {
+    let e = offsets::<K>(g);
+    for (term, d) in e[..m].iter().enumerate() {
         let c = kernel.partial(g, &zeros[..K::INPUTS * m], k * m + term);
-        // the columns j whose j − dj is inside the row
-        let inner = interior(ny, [-dj].into_iter());
+        // the columns j whose j − dj is inside the line
+        let inner = interior(n, [-d[2]].into_iter());
         for (q, r) in rows.clone().enumerate() {
             let w = wrapped(r, g.nx);
-            let Some(prow) = wrap(K::BOUNDARY, w, -di, g.nx).map(|t| obar.start(ny, r - di, t)) else { continue };
-            let orow = &mut out[q * ny..(q + 1) * ny];
-            let src = &obar.data[prow..prow + ny];
-            let from = inner.start.wrapping_add_signed(-dj);
-            for (o, &x) in orow[inner.clone()].iter_mut().zip(&src[from..from + inner.len()]) {
-                *o += x * c;
-            }
-            for j in (0..inner.start).chain(inner.end..ny) {
-                if let Some(p) = wrap(K::BOUNDARY, j, -dj, ny) {
-                    orow[j] += src[p] * c;
+            for l in 0..lines {
+                let Some(prow) = line_start(K::BOUNDARY, g, &obar, r, w, l, [-d[0], -d[1]]) else { continue };
+                let orow = &mut out[q * plane + l * n..q * plane + (l + 1) * n];
+                let src = &obar.data[prow..prow + n];
+                let from = inner.start.wrapping_add_signed(-d[2]);
+                for (o, &x) in orow[inner.clone()].iter_mut().zip(&src[from..from + inner.len()]) {
+                    *o += x * c;
+                }
+                for j in (0..inner.start).chain(inner.end..n) {
+                    if let Some(p) = wrap(K::BOUNDARY, j, -d[2], n) {
+                        orow[j] += src[p] * c;
+                    }
                 }
             }
         }
@@ -269,36 +314,42 @@ pub(super) fn vjp_rows<K: Stencil, T: Real>(
     rows: Range<isize>,
     out: &mut [T],
 ) {
-    let (ny, m) = (g.ny, K::OFFSETS.len());
+    let ((lines, n), plane, m) = (g.lines(), g.plane_len(), K::OFFSETS.len());
     let len = K::INPUTS * m;
     out.iter_mut().for_each(|d| *d = T::zero());
     if K::LINEAR {
         return linear_vjp_rows(kernel, g, obar, k, rows, out);
     }
+    let e = offsets::<K>(g);
     let mut local = [T::zero(); MAX_LOCAL];
-    for (term, &(di, dj)) in K::OFFSETS.iter().enumerate() {
+    for (term, d) in e[..m].iter().enumerate() {
         let idx = k * m + term;
         // the point p = q − oₘ, and its local inputs at oₘ' − oₘ
-        let shift = (-di, -dj);
-        let inner = interior(ny, K::OFFSETS.iter().map(|o| o.1 - dj).chain([-dj]));
+        let shift = [-d[0], -d[1], -d[2]];
+        let inner = interior(n, e[..m].iter().map(|o| o[2] - d[2]).chain([-d[2]]));
         for (q, r) in rows.clone().enumerate() {
             let w = wrapped(r, g.nx);
-            let orow = &mut out[q * ny..(q + 1) * ny];
-            let prow = wrap(K::BOUNDARY, w, -di, g.nx).map(|t| obar.start(ny, r - di, t));
-            let mut src: [&[T]; SRC] = [&[]; SRC];
-            let fast =
-                !inner.is_empty() && prow.is_some() && sources::<K, T>(g, xs, r, w, shift, &inner, &mut src).is_some();
-            if fast {
-                // the output adjoint at p rides as one more source
-                let start = (prow.unwrap_or(0) + inner.start).wrapping_add_signed(-dj);
-                src[len] = &obar.data[start..start + inner.len()];
-                sweep(&src[..=len], &mut orow[inner.clone()], |o, l| *o += l[len] * kernel.partial(g, &l[..len], idx));
-            }
-            let rest = if fast { (0..inner.start).chain(inner.end..ny) } else { (0..ny).chain(ny..ny) };
-            for j in rest {
-                let Some(p) = prow.zip(wrap(K::BOUNDARY, j, -dj, ny)).map(|(r, c)| r + c) else { continue };
-                gather::<K, T>(g, xs, r, w, j, shift, &mut local[..len]);
-                orow[j] += obar.data[p] * kernel.partial(g, &local[..len], idx);
+            for l in 0..lines {
+                let orow = &mut out[q * plane + l * n..q * plane + (l + 1) * n];
+                let prow = line_start(K::BOUNDARY, g, &obar, r, w, l, [-d[0], -d[1]]);
+                let mut src: [&[T]; SRC] = [&[]; SRC];
+                let fast = !inner.is_empty()
+                    && prow.is_some()
+                    && sources::<K, T>(g, &e[..m], xs, r, w, l, shift, &inner, &mut src).is_some();
+                if fast {
+                    // the output adjoint at p rides as one more source
+                    let start = (prow.unwrap_or(0) + inner.start).wrapping_add_signed(-d[2]);
+                    src[len] = &obar.data[start..start + inner.len()];
+                    sweep(&src[..=len], &mut orow[inner.clone()], |o, l| {
+                        *o += l[len] * kernel.partial(g, &l[..len], idx)
+                    });
+                }
+                let rest = if fast { (0..inner.start).chain(inner.end..n) } else { (0..n).chain(n..n) };
+                for j in rest {
+                    let Some(p) = prow.zip(wrap(K::BOUNDARY, j, -d[2], n)).map(|(r, c)| r + c) else { continue };
+                    gather::<K, T>(g, &e[..m], xs, r, w, l, j, shift, &mut local[..len]);
+                    orow[j] += obar.data[p] * kernel.partial(g, &local[..len], idx);
+                }
             }
         }
     }

@@ -27,9 +27,14 @@ impl<'id, T: Components> Field<'id, T> {
         &self.ctx.grid
     }
     /// `Δa`, the 5-point Laplacian (periodic): the stencil
-    /// [`Laplacian`](crate::stencils::Laplacian).
+    /// [`Laplacian`](crate::stencils::Laplacian); on a 3D grid the 7-point
+    /// [`Laplacian3D`](crate::stencils::Laplacian3D).
     pub fn laplacian(self) -> Self {
-        self.ctx.apply_checked(stencils::Laplacian, &[self])
+        if self.ctx.grid.nz > 1 {
+            self.ctx.apply_checked(stencils::Laplacian3D, &[self])
+        } else {
+            self.ctx.apply_checked(stencils::Laplacian, &[self])
+        }
     }
     /// `∂a/∂x`, central (periodic): [`Ddx`](crate::stencils::Ddx).
     pub fn ddx(self) -> Self {
@@ -39,10 +44,19 @@ impl<'id, T: Components> Field<'id, T> {
     pub fn ddy(self) -> Self {
         self.ctx.apply_checked(stencils::Ddy, &[self])
     }
+    /// `∂a/∂z`, central (periodic): [`Ddz`](crate::stencils::Ddz).
+    pub fn ddz(self) -> Self {
+        self.ctx.apply_checked(stencils::Ddz, &[self])
+    }
     /// `Δa` with zero values outside the grid (walls):
-    /// [`Laplacian0`](crate::stencils::Laplacian0).
+    /// [`Laplacian0`](crate::stencils::Laplacian0); on a 3D grid
+    /// [`Laplacian3D0`](crate::stencils::Laplacian3D0).
     pub fn laplacian0(self) -> Self {
-        self.ctx.apply_checked(stencils::Laplacian0, &[self])
+        if self.ctx.grid.nz > 1 {
+            self.ctx.apply_checked(stencils::Laplacian3D0, &[self])
+        } else {
+            self.ctx.apply_checked(stencils::Laplacian0, &[self])
+        }
     }
     /// `∂a/∂x`, central, with zero values outside the grid.
     pub fn ddx0(self) -> Self {
@@ -52,7 +66,12 @@ impl<'id, T: Components> Field<'id, T> {
     pub fn ddy0(self) -> Self {
         self.ctx.apply_checked(stencils::Ddy0, &[self])
     }
-    /// The divergence `∂u/∂x + ∂v/∂y` of `(self, v)`, central.
+    /// `∂a/∂z`, central, with zero values outside the grid.
+    pub fn ddz0(self) -> Self {
+        self.ctx.apply_checked(stencils::Ddz0, &[self])
+    }
+    /// The divergence `∂u/∂x + ∂v/∂y` of `(self, v)`, central (on a 3D
+    /// grid the horizontal divergence).
     pub fn divergence(self, v: Self) -> Self {
         self.ddx() + v.ddy()
     }
@@ -61,6 +80,7 @@ impl<'id, T: Components> Field<'id, T> {
     /// conserves energy and enstrophy. A kernel of its own, computed now.
     pub fn arakawa(self, q: Self) -> Result<Self, FieldError> {
         let c = self.ctx;
+        c.grid.planar("the Arakawa Jacobian")?;
         if c.grid.dx != c.grid.dy {
             return Err(FieldError::NotSquare { what: "the Arakawa Jacobian", dx: c.grid.dx, dy: c.grid.dy });
         }
@@ -70,23 +90,27 @@ impl<'id, T: Components> Field<'id, T> {
         c.count(2, 0);
         Ok(c.field(v, Op::Arakawa(self.id, q.id)))
     }
-    /// Upwind advection `u ∂a/∂x + v ∂a/∂y`.
-    pub fn upwind(self, u: Self, v: Self) -> Self {
+    /// Upwind advection `u ∂a/∂x + v ∂a/∂y` (1D and 2D grids; a 3D grid
+    /// is [`FieldError::Dims`]).
+    pub fn upwind(self, u: Self, v: Self) -> Result<Self, FieldError> {
         let c = self.ctx;
+        c.grid.planar("upwind advection")?;
         let (a, uu, vv) = (self.value(), u.value(), v.value());
         let out = c.compute(|o| kernels::upwind(&c.grid, a, uu, vv, o, c.par));
         c.count(3, 0);
-        c.field(out, Op::Upwind(self.id, u.id, v.id))
+        Ok(c.field(out, Op::Upwind(self.id, u.id, v.id)))
     }
-    /// Semi-Lagrangian advection over `dt` by bilinear interpolation.
-    pub fn semi_lagrangian(self, u: Self, v: Self, dt: f64) -> Self {
+    /// Semi-Lagrangian advection over `dt` by bilinear interpolation (1D
+    /// and 2D grids; a 3D grid is [`FieldError::Dims`]).
+    pub fn semi_lagrangian(self, u: Self, v: Self, dt: f64) -> Result<Self, FieldError> {
         let c = self.ctx;
+        c.grid.planar("semi-Lagrangian advection")?;
         let (a, uu, vv) = (self.value(), u.value(), v.value());
         let out = c.compute(|o| kernels::semi_lagrangian(&c.grid, a, uu, vv, dt, o, c.par));
         c.count(3, 0);
-        c.field(out, Op::SemiLag(self.id, u.id, v.id, dt))
+        Ok(c.field(out, Op::SemiLag(self.id, u.id, v.id, dt)))
     }
-    /// Periodic roll: `out[i, j] = a[i − di, j − dj]`.
+    /// Periodic roll: `out[i, j, k] = a[i − di, j − dj, k]`.
     pub fn shift(self, di: isize, dj: isize) -> Self {
         let c = self.ctx;
         let a = self.value();
@@ -123,7 +147,8 @@ impl<'id, T: Components> Field<'id, T> {
         Ok(c.obs_of(vals, Op::Sample(self.id, idx)))
     }
     /// The zero-mean solution `ψ` of `Δψ = −(a − mean a)` for the 5-point
-    /// Laplacian (periodic, exact, by FFT; see [`PoissonFft`]). Note the
+    /// Laplacian (7-point in 3D; periodic, exact, by FFT; see
+    /// [`PoissonFft`]). Note the
     /// sign: this is the streamfunction of the vorticity `a` in the
     /// convention `ω = −Δψ`; for `Δψ = a`, negate the result.
     ///
@@ -132,7 +157,7 @@ impl<'id, T: Components> Field<'id, T> {
         let c = self.ctx;
         let a = self.value();
         let out = c.zeroed();
-        c.poisson.solve_checked(a, out, &mut c.work.borrow_mut(), c.par);
+        c.solve_poisson(a, out, c.par);
         c.count(1, 0);
         c.field(out, Op::Poisson(self.id))
     }
@@ -176,8 +201,9 @@ impl<'id, T: Components> Field<'id, T> {
     /// points; a NaN of `f` is ignored, as `f64::max` does.
     pub fn max_of(self, f: impl Fn(T) -> f64 + Sync + Send) -> f64 {
         let (g, a) = (self.ctx.grid, self.value());
+        let plane = g.plane_len();
         crate::par::max_rows(self.ctx.par, g.nx, g.len(), weight::ELEMENTWISE, |i| {
-            a[i * g.ny..(i + 1) * g.ny].iter().fold(f64::NEG_INFINITY, |m, &x| m.max(f(x)))
+            a[i * plane..(i + 1) * plane].iter().fold(f64::NEG_INFINITY, |m, &x| m.max(f(x)))
         })
     }
     /// `Σ a / n`.

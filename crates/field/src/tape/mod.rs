@@ -72,7 +72,7 @@ mod scalar;
 pub mod stencil;
 mod sweep;
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::fmt;
 use std::marker::PhantomData;
 use std::mem::{ManuallyDrop, MaybeUninit};
@@ -145,10 +145,13 @@ struct State<'id, T> {
 /// A reusable array tape for fields on one grid.
 pub struct FieldTape<T> {
     grid: Grid,
-    poisson: PoissonFft,
+    /// The FFT Poisson solver, planned at the first solve (a model that
+    /// never solves — a wave equation in 3D — does not pay for its plans
+    /// and tables).
+    poisson: OnceCell<PoissonFft>,
     /// The FFT work space, kept across steps (zeroing it every solve cost
     /// 32 bytes of sequential writes per point).
-    work: RefCell<PoissonWork>,
+    work: RefCell<Option<PoissonWork>>,
     sparse: Option<SparseSpd>,
     /// The fused loops' tiles, kept across steps.
     scratch: RefCell<Vec<T>>,
@@ -168,15 +171,13 @@ impl<T> fmt::Debug for FieldTape<T> {
 }
 
 impl<T: Components> FieldTape<T> {
-    /// A tape for fields on `grid` (with its FFT Poisson solver planned);
-    /// the arena grows on first use.
+    /// A tape for fields on `grid`; the arena grows on first use, the FFT
+    /// Poisson solver is planned at the first solve.
     pub fn new(grid: Grid) -> Self {
-        let poisson = PoissonFft::new(grid);
-        let work = RefCell::new(poisson.work());
         FieldTape {
             grid,
-            poisson,
-            work,
+            poisson: OnceCell::new(),
+            work: RefCell::new(None),
             sparse: None,
             scratch: RefCell::new(Vec::new()),
             passes: Cell::new(Passes::default()),
@@ -291,8 +292,8 @@ impl<T: Components> FieldTape<T> {
 /// The recording (or evaluating) context handed to a step function.
 pub struct Ctx<'id, T> {
     arena: &'id Bump,
-    poisson: &'id PoissonFft,
-    work: &'id RefCell<PoissonWork>,
+    poisson: &'id OnceCell<PoissonFft>,
+    work: &'id RefCell<Option<PoissonWork>>,
     sparse: Option<&'id SparseSpd>,
     scratch: &'id RefCell<Vec<T>>,
     passes: &'id Cell<Passes>,
@@ -436,12 +437,20 @@ impl<'id, T: Components> Ctx<'id, T> {
         self.fill(weight::ELEMENTWISE, |_, _| {})
     }
 
-    /// A new buffer of one value per point, each row zeroed and then written
-    /// by `f(i, row)` (on threads where the work of `weight` pays).
+    /// A new buffer of one value per point, each row (x-plane) zeroed and
+    /// then written by `f(i, row)` (on threads where the work of `weight`
+    /// pays).
     pub(super) fn fill(&self, weight: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) -> &'id mut [T] {
         let n = self.grid.len();
         let out = self.arena.alloc_slice_fill_copy(n, MaybeUninit::uninit());
-        fill_rows(self.par, weight, out, self.grid.ny, T::zero(), f)
+        fill_rows(self.par, weight, out, self.grid.plane_len(), T::zero(), f)
+    }
+
+    /// `out = P a`, the FFT Poisson solve, planned at its first use.
+    fn solve_poisson(&self, a: &[T], out: &mut [T], par: Par) {
+        let p = self.poisson.get_or_init(|| PoissonFft::new(self.grid));
+        let mut work = self.work.borrow_mut();
+        p.solve_checked(a, out, work.get_or_insert_with(|| p.work()), par);
     }
 
     /// A new zero buffer of one value per point, filled by `f`.
@@ -520,7 +529,7 @@ impl<'id, T: Components> Ctx<'id, T> {
     /// once, without a zero-fill, on one thread; by rows (each zeroed in
     /// cache first) where the kernels go parallel.
     fn pointwise(&self, f: impl Fn(usize) -> T + Sync + Send) -> &'id [T] {
-        let (n, ny) = (self.grid.len(), self.grid.ny);
+        let (n, ny) = (self.grid.len(), self.grid.plane_len());
         if self.par.parallel::<T>(n, weight::ELEMENTWISE) {
             self.fill(weight::ELEMENTWISE, |i, row| row.iter_mut().enumerate().for_each(|(j, d)| *d = f(i * ny + j)))
         } else {
@@ -532,7 +541,7 @@ impl<'id, T: Components> Ctx<'id, T> {
     /// target. Its adjoint is available after a sweep.
     pub fn input(&'id self, data: &[T]) -> Result<Field<'id, T>, FieldError> {
         self.grid.check("field input", data.len())?;
-        let ny = self.grid.ny;
+        let ny = self.grid.plane_len();
         let copy = self.fill(weight::ELEMENTWISE, |i, row| row.copy_from_slice(&data[i * ny..(i + 1) * ny]));
         self.count(1, 0);
         Ok(self.field(copy, Op::Leaf))
@@ -545,12 +554,13 @@ impl<'id, T: Components> Ctx<'id, T> {
         Ok(Field { id: self.push(Kind::Field, Op::Leaf, Some(data), 0), ctx: self })
     }
 
-    /// A field sampled from `f(x, y)` at the grid points (a constant).
+    /// A field sampled from `f(x, y)` at the grid points (a constant; on a
+    /// 3D grid the same at every `z`).
     pub fn sampled(&'id self, f: impl Fn(f64, f64) -> f64) -> Field<'id, T> {
         let g = self.grid;
         let vals = self.arena.alloc_slice_fill_with(g.len(), |k| {
-            let (i, j) = (k / g.ny, k % g.ny);
-            T::from_f64(f(i as f64 * g.dx, j as f64 * g.dy))
+            let (x, y, _) = g.point(k);
+            T::from_f64(f(x, y))
         });
         self.field(vals, Op::Leaf)
     }

@@ -155,12 +155,13 @@ impl<'a, T> Rows<'a, T> {
     pub(super) fn full(data: &'a [T]) -> Self {
         Rows { data, first: None }
     }
-    /// Where row `r` (unwrapped; its wrapped index `target`) starts.
+    /// Where row `r` (unwrapped; its wrapped index `target`) starts, rows
+    /// (x-planes) of `plane` values.
     #[inline(always)]
-    pub(super) fn start(&self, ny: usize, r: isize, target: usize) -> usize {
+    pub(super) fn start(&self, plane: usize, r: isize, target: usize) -> usize {
         match self.first {
-            None => target * ny,
-            Some(f) => (r - f) as usize * ny,
+            None => target * plane,
+            Some(f) => (r - f) as usize * plane,
         }
     }
 }
@@ -169,8 +170,8 @@ impl<'a, T> Rows<'a, T> {
 /// [`Stencil`](super::stencil::Stencil)): its values and the VJP's gather on a range of rows, by the
 /// compiled kernels of `compiled.rs`.
 pub(super) trait Rule<T>: Sync {
-    /// `out` = the values on the unwrapped rows `rows` (rows of `g.ny`
-    /// values), from the inputs `xs`.
+    /// `out` = the values on the unwrapped rows `rows` (x-planes of
+    /// `g.plane_len()` values), from the inputs `xs`.
     fn eval_rows(&self, g: &Grid, xs: &[Rows<'_, T>], rows: Range<isize>, out: &mut [T]);
     /// `out` = the adjoint of input `k` on `rows`, given the output's
     /// adjoint `obar`.

@@ -37,7 +37,7 @@
 //! struct Reaction;
 //! impl Stencil for Reaction {
 //!     const INPUTS: usize = 2;
-//!     const OFFSETS: &'static [(isize, isize)] = &[(0, 0)];
+//!     const OFFSETS: &'static [[isize; 3]] = &[[0, 0, 0]];
 //!     fn eval<R: Real>(&self, _: &Grid, x: &[R]) -> R {
 //!         x[0] * x[1] * x[1]
 //!     }
@@ -72,7 +72,7 @@ pub const MAX_LOCAL: usize = 32;
 /// What a stencil reads outside the grid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Boundary {
-    /// The grid is periodic in both directions.
+    /// The grid is periodic along every axis.
     Periodic,
     /// Values outside the grid are zero (walls with homogeneous values).
     Zero,
@@ -81,15 +81,16 @@ pub enum Boundary {
 /// A local operation: `out[p] = f(inputs at p + OFFSETS)`.
 ///
 /// `local[k * OFFSETS.len() + m]` is input field `k` at offset
-/// `OFFSETS[m] = (di, dj)` from the point (`di` along x, the row index;
-/// `dj` along y). A pointwise kernel has `OFFSETS = &[(0, 0)]`. The type
-/// is plain data (`Copy`, `'static`): coefficients go in its fields, fields
-/// go in as inputs.
+/// `OFFSETS[m] = [di, dj, dk]` from the point, along x, y and z. A
+/// pointwise kernel has `OFFSETS = &[[0, 0, 0]]`; a 2D stencil has `dk =
+/// 0` (on a 3D grid it acts on every z-slice alike), a 1D one `dj = dk =
+/// 0`. The type is plain data (`Copy`, `'static`): coefficients go in its
+/// fields, fields go in as inputs.
 pub trait Stencil: Copy + Send + Sync + 'static {
     /// Number of input fields.
     const INPUTS: usize;
-    /// The offsets read from every input.
-    const OFFSETS: &'static [(isize, isize)];
+    /// The offsets `[di, dj, dk]` read from every input.
+    const OFFSETS: &'static [[isize; 3]];
     /// What is read outside the grid.
     const BOUNDARY: Boundary = Boundary::Periodic;
     /// Whether the stencil is linear with fixed coefficients: its
@@ -134,7 +135,7 @@ impl<K: Stencil, T: Components> Rule<T> for K {
         K::INPUTS * K::OFFSETS.len()
     }
     fn reach(&self) -> (isize, isize) {
-        let di = K::OFFSETS.iter().map(|o| o.0);
+        let di = K::OFFSETS.iter().map(|o| o[0]);
         (di.clone().min().unwrap_or(0), di.max().unwrap_or(0))
     }
 }
@@ -148,8 +149,9 @@ fn check<K: Stencil>(g: &Grid, inputs: usize) -> Result<(), FieldError> {
     if local == 0 || local > MAX_LOCAL {
         return Err(FieldError::StencilSize { local, max: MAX_LOCAL });
     }
-    if let Some(&(di, dj)) = K::OFFSETS.iter().find(|&&(di, dj)| di.unsigned_abs() > g.nx || dj.unsigned_abs() > g.ny) {
-        return Err(FieldError::StencilReach { di, dj, nx: g.nx, ny: g.ny });
+    let beyond = |o: &&[isize; 3]| o.iter().zip([g.nx, g.ny, g.nz]).any(|(d, n)| d.unsigned_abs() > n);
+    if let Some(&[di, dj, dk]) = K::OFFSETS.iter().find(beyond) {
+        return Err(FieldError::StencilReach { di, dj, dk, nx: g.nx, ny: g.ny, nz: g.nz });
     }
     Ok(())
 }
@@ -215,9 +217,21 @@ pub fn check_stencil<K: Stencil>(
     let mut local = [0.0; MAX_LOCAL];
     let zeros = [0.0; MAX_LOCAL];
     let rows: Vec<Rows<'_, f64>> = inputs.iter().map(|x| Rows::full(x)).collect();
+    let (plane, (_, n)) = (grid.plane_len(), grid.lines());
+    let e = compiled::offsets::<K>(&grid);
     for p in 0..grid.len() {
-        let (i, j) = (p / grid.ny, p % grid.ny);
-        compiled::gather::<K, f64>(&grid, &rows, i as isize, i, j, (0, 0), &mut local[..len]);
+        let (i, l, j) = (p / plane, p % plane / n, p % n);
+        compiled::gather::<K, f64>(
+            &grid,
+            &e[..K::OFFSETS.len()],
+            &rows,
+            i as isize,
+            i,
+            l,
+            j,
+            [0; 3],
+            &mut local[..len],
+        );
         for i in 0..len {
             let (mine, auto) =
                 (kernel.partial(&grid, &local[..len], i), auto_partial(&kernel, &grid, &local[..len], i));

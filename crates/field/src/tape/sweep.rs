@@ -263,7 +263,7 @@ impl<'id, T: Components> Sweep<'id, T> {
                 // P is symmetric: its adjoint is another solve
                 let o = v(a);
                 let t = c.zeroed();
-                c.poisson.solve_checked(o, t, &mut c.work.borrow_mut(), par);
+                c.solve_poisson(o, t, par);
                 c.count(1, 0);
                 let l = self.leaf(t);
                 self.contribute(x, l);

@@ -82,7 +82,7 @@ impl Tile<'_> {
 /// rows' values, `start` its offset in a whole field, `len` its values.
 #[inline(always)]
 fn each_run(g: &Grid, rows: Range<isize>, mut f: impl FnMut(usize, usize, usize)) {
-    let (nx, ny) = (g.nx as isize, g.ny);
+    let (nx, ny) = (g.nx as isize, g.plane_len());
     let mut r = rows.start;
     while r < rows.end {
         let w = r.rem_euclid(nx);
@@ -122,7 +122,7 @@ impl<'a, T> Operand<'a, T> {
 fn operand<'s, T>(x: Src<'s, T>, done: &Done<'s, '_, T>, t: &Tile<'_>, start: isize, len: usize) -> Operand<'s, T> {
     match x {
         Src::Slot(j) => {
-            let from = (start - t.rows_of(j as usize).start) as usize * t.g.ny;
+            let from = (start - t.rows_of(j as usize).start) as usize * t.g.plane_len();
             Operand::Window(&done.of(j)[from..from + len])
         }
         Src::Buf(b) => Operand::Field(b),
@@ -135,7 +135,7 @@ fn window<'s, T>(x: Src<'s, T>, done: &Done<'s, '_, T>, t: &Tile<'_>) -> Rows<'s
     match x {
         Src::Slot(j) => {
             let rows = t.rows_of(j as usize);
-            Rows { data: &done.of(j)[..rows.len() * t.g.ny], first: Some(rows.start) }
+            Rows { data: &done.of(j)[..rows.len() * t.g.plane_len()], first: Some(rows.start) }
         }
         Src::Buf(b) => Rows::full(b),
     }
@@ -159,7 +159,7 @@ fn run_tile<'a, T: Components>(instrs: &[Instr<'a, T>], phys: &[u16], slots: &mu
             continue;
         }
         let rows = t.rows_of(s);
-        let len = rows.len() * g.ny;
+        let len = rows.len() * g.plane_len();
         // the output buffer, out of the table while the operands are read
         let buf = std::mem::take(&mut slots[phys[s] as usize]);
         let out = &mut buf[..len];
@@ -274,7 +274,7 @@ impl<'id, T: Components> Ctx<'id, T> {
         mut into: SmallVec<[Option<&'x mut [T]>; MAX_ROOTS]>,
     ) -> (Written<'id, T>, &'id [T]) {
         let g = self.grid;
-        let (nx, ny, n) = (g.nx, g.ny, g.len());
+        let (nx, ny, n) = (g.nx, g.plane_len(), g.len());
         let tile_rows = (TILE / ny).max(MIN_TILE_ROWS).min(nx);
         let halo = plan.ext.iter().map(|&(lo, hi)| (hi - lo) as usize).max().unwrap_or(0);
         let cap = (tile_rows + halo) * ny;

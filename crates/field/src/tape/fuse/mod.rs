@@ -233,7 +233,7 @@ impl<'id, T: Components> Ctx<'id, T> {
         for k in 0..pairs.len() {
             if !(direct && firsts.contains(&k)) {
                 let src = self.val(pairs[k].0);
-                crate::par::copy(self.par, pairs[k].1, src, self.grid.ny);
+                crate::par::copy(self.par, pairs[k].1, src, self.grid.plane_len());
                 self.count(1, 1);
             }
         }

@@ -1,0 +1,221 @@
+//! Fields on 3D grids: the grid's layout, stencils (user and built-in) on
+//! the compiled path against their definitions and the dot-product test,
+//! the FFT Poisson solve, shifts, sparse solves, threads, and the
+//! operations that are 2D by nature refusing a 3D grid by name.
+
+use rewind_field::stencil::check_stencil;
+use rewind_field::stencils::{Ddz, Ddz0, Laplacian3D, Laplacian3D0};
+use rewind_field::{
+    Boundary, Correlation, CorrelationKind, FieldError, FieldTape, Grid, Par, Real, Resample, SparseSpd, Stencil,
+};
+
+fn grid() -> Grid {
+    Grid::new3(6, 5, 4, 0.3, 0.25, 0.2).unwrap()
+}
+
+/// A nonlinear stencil that reads along every axis and diagonally:
+/// `a · b[+x, −z] + sin(a[−y, +z]) · b[−x, +y]`.
+#[derive(Clone, Copy)]
+struct Skew<const ZERO: bool>;
+impl<const ZERO: bool> Stencil for Skew<ZERO> {
+    const INPUTS: usize = 2;
+    const OFFSETS: &'static [[isize; 3]] = &[[0, 0, 0], [1, 0, -1], [0, -1, 1], [-1, 1, 0]];
+    const BOUNDARY: Boundary = if ZERO { Boundary::Zero } else { Boundary::Periodic };
+    fn eval<R: Real>(&self, _: &Grid, l: &[R]) -> R {
+        l[0] * l[5] + l[2].sin() * l[7]
+    }
+}
+
+fn fields(g: &Grid) -> (Vec<f64>, Vec<f64>) {
+    (
+        g.sample3(|x, y, z| (2.0 * x).sin() + (y - z).cos() * 0.5 + x * z),
+        g.sample3(|x, y, z| (x + 2.0 * y).cos() - 0.3 * (3.0 * z).sin()),
+    )
+}
+
+#[test]
+fn the_layout_is_x_slowest_and_z_contiguous() {
+    let g = grid();
+    assert_eq!((g.len(), g.dims()), (120, 3));
+    assert_eq!((Grid::new(4, 3, 1.0, 1.0).unwrap().dims(), Grid::line(4, 1.0).unwrap().dims()), (2, 1));
+    assert_eq!(g.idx3(1, 2, 3), (5 + 2) * 4 + 3);
+    let s = g.sample3(|x, y, z| 100.0 * x / g.dx + 10.0 * y / g.dy + z / g.dz);
+    for (p, &v) in s.iter().enumerate() {
+        let (x, y, z) = g.point(p);
+        assert!((v - (100.0 * x / g.dx + 10.0 * y / g.dy + z / g.dz)).abs() < 1e-9);
+    }
+    assert!((s[g.idx3(1, 2, 3)] - 123.0).abs() < 1e-9);
+    // every other point along each axis, in storage order
+    assert_eq!(g.strided(2), vec![0, 2, 8, 10, 16, 18, 40, 42, 48, 50, 56, 58, 80, 82, 88, 90, 96, 98]);
+    assert!(matches!(Grid::new3(2, 2, 0, 1.0, 1.0, 1.0), Err(FieldError::EmptyGrid { nz: 0, .. })));
+    assert!(matches!(Grid::new3(2, 2, 2, 1.0, 1.0, -1.0), Err(FieldError::BadSpacing { what: "dz", .. })));
+}
+
+#[test]
+fn stencils_pass_the_partial_and_dot_product_checks_in_3d() {
+    let g = grid();
+    let (a, b) = fields(&g);
+    let checks = [
+        ("skew periodic", check_stencil(Skew::<false>, g, &[&a, &b], 1).unwrap()),
+        ("skew walls", check_stencil(Skew::<true>, g, &[&a, &b], 2).unwrap()),
+        ("laplacian", check_stencil(Laplacian3D, g, &[&a], 3).unwrap()),
+        ("laplacian walls", check_stencil(Laplacian3D0, g, &[&a], 4).unwrap()),
+        ("ddz", check_stencil(Ddz, g, &[&a], 5).unwrap()),
+        ("ddz walls", check_stencil(Ddz0, g, &[&a], 6).unwrap()),
+    ];
+    for (name, c) in checks {
+        assert!(c.passes(1e-13), "{name}: {c:?}");
+    }
+    // a stencil that reaches across the grid along z is refused by axis
+    #[derive(Clone, Copy)]
+    struct Far;
+    impl Stencil for Far {
+        const INPUTS: usize = 1;
+        const OFFSETS: &'static [[isize; 3]] = &[[0, 0, 5]];
+        fn eval<R: Real>(&self, _: &Grid, l: &[R]) -> R {
+            l[0]
+        }
+    }
+    let e = check_stencil(Far, g, &[&a], 1).unwrap_err();
+    assert!(matches!(e, FieldError::StencilReach { dk: 5, nz: 4, .. }), "{e}");
+}
+
+/// `Σ_m c_m a[p + o_m]` by the definition, indices wrapped or zero outside.
+fn direct(g: &Grid, a: &[f64], p: [usize; 3], terms: &[([isize; 3], f64)], walls: bool) -> f64 {
+    let n = [g.nx, g.ny, g.nz];
+    let mut s = 0.0;
+    for (o, c) in terms {
+        let q: Vec<isize> = (0..3).map(|d| p[d] as isize + o[d]).collect();
+        if walls && (0..3).any(|d| q[d] < 0 || q[d] >= n[d] as isize) {
+            continue;
+        }
+        let w: Vec<usize> = (0..3).map(|d| q[d].rem_euclid(n[d] as isize) as usize).collect();
+        s += c * a[g.idx3(w[0], w[1], w[2])];
+    }
+    s
+}
+
+#[test]
+fn the_laplacian_and_ddz_are_their_definitions_and_run_the_same_on_threads() {
+    // (above the size where the kernels go parallel)
+    let g = Grid::new3(19, 17, 16, 0.3, 0.25, 0.2).unwrap();
+    assert!(g.len() > rewind_field::par::PAR_MIN_POINTS);
+    let (a, _) = fields(&g);
+    let run = |par: Par| {
+        FieldTape::<f64>::new(g).eval(par, |c| {
+            let f = c.input(&a).unwrap();
+            [f.laplacian(), f.laplacian0(), f.ddz(), f.ddz0(), f.shift(2, -3)].map(|x| x.value().to_vec())
+        })
+    };
+    let [lap, lap0, dz, dz0, shifted] = run(Par::Seq);
+    let [cx, cy, cz] = [g.dx, g.dy, g.dz].map(|h| 1.0 / (h * h));
+    let star = [
+        ([0, 0, 0], -2.0 * (cx + cy + cz)),
+        ([-1, 0, 0], cx),
+        ([1, 0, 0], cx),
+        ([0, -1, 0], cy),
+        ([0, 1, 0], cy),
+        ([0, 0, -1], cz),
+        ([0, 0, 1], cz),
+    ];
+    let central = [([0, 0, 1], 0.5 / g.dz), ([0, 0, -1], -0.5 / g.dz)];
+    for i in 0..g.nx {
+        for j in 0..g.ny {
+            for k in 0..g.nz {
+                let p = g.idx3(i, j, k);
+                let tol = 1e-12 * cz;
+                assert!((lap[p] - direct(&g, &a, [i, j, k], &star, false)).abs() < tol, "{i} {j} {k}");
+                assert!((lap0[p] - direct(&g, &a, [i, j, k], &star, true)).abs() < tol, "{i} {j} {k}");
+                assert!((dz[p] - direct(&g, &a, [i, j, k], &central, false)).abs() < 1e-12 * cz);
+                assert!((dz0[p] - direct(&g, &a, [i, j, k], &central, true)).abs() < 1e-12 * cz);
+                let from = g.idx3((i + g.nx - 2) % g.nx, (j + 3) % g.ny, k);
+                assert_eq!(shifted[p], a[from]);
+            }
+        }
+    }
+    // threads split the planes: the same bits
+    assert_eq!(run(Par::Threads(2)), [lap, lap0, dz, dz0, shifted]);
+}
+
+#[test]
+fn the_poisson_solve_inverts_the_7_point_laplacian_and_is_symmetric() {
+    for g in [Grid::new3(18, 16, 20, 0.3, 0.25, 0.2).unwrap(), Grid::new3(5, 7, 3, 0.5, 0.4, 0.6).unwrap()] {
+        let (a, b) = fields(&g);
+        let mean = a.iter().sum::<f64>() / g.len() as f64;
+        let (lap, pa, pb) = FieldTape::<f64>::new(g).eval(Par::Seq, |c| {
+            let (fa, fb) = (c.input(&a).unwrap(), c.input(&b).unwrap());
+            let psi = fa.poisson();
+            (psi.laplacian().value().to_vec(), psi.value().to_vec(), fb.poisson().value().to_vec())
+        });
+        // Δψ = −(a − ā), ψ of zero mean
+        let scale = a.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        for (l, v) in lap.iter().zip(&a) {
+            assert!((l + (v - mean)).abs() < 1e-11 * scale, "{l} vs {}", -(v - mean));
+        }
+        assert!(pa.iter().sum::<f64>().abs() < 1e-11 * g.len() as f64 * scale);
+        // ⟨P a, b⟩ = ⟨a, P b⟩
+        let (x, y) =
+            (pa.iter().zip(&b).map(|(p, q)| p * q).sum::<f64>(), a.iter().zip(&pb).map(|(p, q)| p * q).sum::<f64>());
+        assert!((x - y).abs() < 1e-12 * x.abs().max(y.abs()), "{x} vs {y}");
+        // and on threads, the same bits
+        let threaded =
+            FieldTape::<f64>::new(g).eval(Par::Threads(2), |c| c.input(&a).unwrap().poisson().value().to_vec());
+        assert_eq!(threaded, pa);
+    }
+}
+
+#[test]
+fn gradients_through_3d_stencils_poisson_and_shifts_match_forward_mode() {
+    use rewind_tape::Dual;
+    let g = Grid::new3(7, 6, 5, 0.3, 0.25, 0.2).unwrap();
+    let (a, v) = fields(&g);
+    fn j<'id, T: rewind_field::Components>(
+        c: &'id rewind_field::Ctx<'id, T>,
+        x: rewind_field::Field<'id, T>,
+    ) -> rewind_field::Scalar<'id, T> {
+        let y = (x * x).laplacian() * 0.1 + x.poisson().ddz() + x.shift(1, 2);
+        let s = c.apply(Skew::<true>, &[y, x]).unwrap();
+        (s * s).sum() + y.laplacian0().sqnorm() * 0.01
+    }
+    let grad = FieldTape::<f64>::new(g).record(Par::Seq, |c| {
+        let x = c.input(&a).unwrap();
+        let r = j(c, x);
+        c.gradient(r).unwrap().field(x).to_vec()
+    });
+    let ad: Vec<Dual<f64>> = a.iter().zip(&v).map(|(&x, &d)| Dual::new(x, d)).collect();
+    let jv = FieldTape::<Dual<f64>>::new(g).eval(Par::Seq, |c| j(c, c.input(&ad).unwrap()).value().eps);
+    let gv: f64 = grad.iter().zip(&v).map(|(a, b)| a * b).sum();
+    assert!((gv - jv).abs() <= 1e-12 * jv.abs().max(1.0), "⟨∇J, v⟩ = {gv}, J'v = {jv}");
+}
+
+#[test]
+fn the_sparse_dirichlet_laplacian_is_the_7_point_one_with_walls() {
+    let g = Grid::new3(5, 4, 6, 0.3, 0.25, 0.2).unwrap();
+    let (b, _) = fields(&g);
+    let solver = SparseSpd::dirichlet_laplacian(&g).unwrap();
+    let (x, back) = FieldTape::<f64>::new(g).with_sparse(solver).unwrap().eval(Par::Seq, |c| {
+        let x = c.input(&b).unwrap().solve_sparse().unwrap();
+        (x.value().to_vec(), x.laplacian0().value().to_vec())
+    });
+    // −L₀ x = b
+    assert!(x.iter().all(|v| v.is_finite()));
+    for (l, v) in back.iter().zip(&b) {
+        assert!((l + v).abs() < 1e-10 * v.abs().max(1.0), "{l} vs {v}");
+    }
+}
+
+#[test]
+fn operations_that_are_2d_by_nature_refuse_a_3d_grid_by_name() {
+    let g = grid();
+    let (a, _) = fields(&g);
+    let errors = FieldTape::<f64>::new(g).eval(Par::Seq, |c| {
+        let f = c.input(&a).unwrap();
+        [f.arakawa(f).map(|_| ()), f.upwind(f, f).map(|_| ()), f.semi_lagrangian(f, f, 0.1).map(|_| ())]
+    });
+    for e in errors {
+        assert!(matches!(e, Err(FieldError::Dims { nz: 4, .. })), "{e:?}");
+    }
+    let e = Correlation::new(g, CorrelationKind::Gaussian, 0.5, 1.0).unwrap_err();
+    assert!(e.to_string().contains("a spectral correlation works on 1D and 2D grids"), "{e}");
+    assert!(matches!(Resample::new(g, g), Err(FieldError::Dims { .. })));
+}
