@@ -108,6 +108,17 @@ pub enum FieldError {
         /// Points along z.
         nz: usize,
     },
+    /// A source or receiver position outside the grid, or not finite.
+    #[error(
+        "position {index} ({:?}) is outside the grid or not finite (coordinates run over [0, n h) along each axis the grid has, and are 0 along the others)",
+        position
+    )]
+    Position {
+        /// Which position.
+        index: usize,
+        /// Its coordinates `(x, y, z)`.
+        position: [f64; 3],
+    },
     /// A field given to a solver was made for another grid.
     #[error("{what} was made for another grid")]
     GridMismatch {

@@ -44,6 +44,7 @@ mod grid;
 pub mod kernels;
 #[doc(hidden)]
 pub mod par;
+mod points;
 mod resample;
 mod sparse;
 pub mod stencils;
@@ -55,6 +56,7 @@ pub use error::FieldError;
 pub use fft::{PoissonFft, PoissonWork};
 pub use grid::Grid;
 pub use par::Par;
+pub use points::Points;
 pub use resample::Resample;
 pub use rewind_tape::{Binary, Unary};
 pub use rewind_tape::{Dual, Real};

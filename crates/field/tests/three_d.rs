@@ -219,3 +219,91 @@ fn operations_that_are_2d_by_nature_refuse_a_3d_grid_by_name() {
     assert!(e.to_string().contains("a spectral correlation works on 1D and 2D grids"), "{e}");
     assert!(matches!(Resample::new(g, g), Err(FieldError::Dims { .. })));
 }
+
+/// Positions inside the grid's cells (none on the last, periodic, cell).
+fn positions(g: &Grid) -> Vec<[f64; 3]> {
+    let pick = |k: usize, n: usize, h: f64| {
+        if n == 1 { 0.0 } else { ((k * 7 + 3) % (n - 1)) as f64 * h + h * (0.13 + 0.29 * (k % 3) as f64) }
+    };
+    (0..9).map(|k| [pick(k, g.nx, g.dx), pick(k + 1, g.ny, g.dy), pick(k + 2, g.nz, g.dz)]).collect()
+}
+
+#[test]
+fn receivers_interpolate_linear_fields_exactly_and_sources_are_their_adjoint() {
+    use rewind_field::Points;
+    for g in [grid(), Grid::new(7, 6, 0.3, 0.25).unwrap(), Grid::line(9, 2.0).unwrap()] {
+        let pos = positions(&g);
+        let pts = Points::new(&g, &pos).unwrap();
+        assert_eq!(pts.len(), 9);
+        // n-linear interpolation reproduces an affine field inside a cell
+        let affine = g.sample3(|x, y, z| 1.0 + 2.0 * x - 3.0 * y + 0.5 * z);
+        let (a, b) = fields(&g);
+        let s: Vec<f64> = (0..9).map(|k| (k as f64 * 0.7).sin()).collect();
+        let (at, ia, is) = FieldTape::<f64>::new(g).eval(Par::Seq, |c| {
+            let f = c.input(&affine).unwrap();
+            let at = f.interpolate(&pts).unwrap().value().to_vec();
+            let ia = c.input(&a).unwrap().interpolate(&pts).unwrap().value().to_vec();
+            let is = c.inject(&pts, c.observations(&s)).unwrap().value().to_vec();
+            (at, ia, is)
+        });
+        for (v, p) in at.iter().zip(&pos) {
+            assert!((v - (1.0 + 2.0 * p[0] - 3.0 * p[1] + 0.5 * p[2])).abs() < 1e-12, "{g:?}: {v} at {p:?}");
+        }
+        // ⟨I a, s⟩ = ⟨a, Iᵀ s⟩ with Iᵀ the injection
+        let lhs: f64 = ia.iter().zip(&s).map(|(x, y)| x * y).sum();
+        let rhs: f64 = a.iter().zip(&is).map(|(x, y)| x * y).sum();
+        assert!((lhs - rhs).abs() < 1e-13 * lhs.abs().max(1.0), "{g:?}: {lhs} vs {rhs}");
+        // at a grid point, the value there
+        let on = Points::new(&g, &[[2.0 * g.dx, if g.dims() > 1 { g.dy } else { 0.0 }, 0.0]]).unwrap();
+        let v = FieldTape::<f64>::new(g).eval(Par::Seq, |c| c.input(&b).unwrap().interpolate(&on).unwrap().value()[0]);
+        assert_eq!(v, b[g.idx(2, usize::from(g.dims() > 1))]);
+    }
+}
+
+#[test]
+fn gradients_through_sources_and_receivers_match_forward_mode() {
+    use rewind_field::{Dual, Points};
+    let g = Grid::new3(7, 6, 5, 0.3, 0.25, 0.2).unwrap();
+    let (a, v) = fields(&g);
+    let pts = Points::new(&g, &positions(&g)).unwrap();
+    let data: Vec<f64> = (0..9).map(|k| 0.1 * k as f64).collect();
+    // a source whose amplitudes are the receivers' readings of the field:
+    // J = ‖I (a² + Δ S(I a)) − d‖²
+    fn j<'id, T: rewind_field::Components>(
+        c: &'id rewind_field::Ctx<'id, T>,
+        x: rewind_field::Field<'id, T>,
+        pts: &Points,
+        data: &[f64],
+    ) -> rewind_field::Scalar<'id, T> {
+        let src = c.inject(pts, x.interpolate(pts).unwrap()).unwrap();
+        (x * x + src.laplacian()).interpolate(pts).unwrap().misfit(data).unwrap()
+    }
+    let grad = FieldTape::<f64>::new(g).record(Par::Seq, |c| {
+        let x = c.input(&a).unwrap();
+        let r = j(c, x, &pts, &data);
+        c.gradient(r).unwrap().field(x).to_vec()
+    });
+    let ad: Vec<Dual<f64>> = a.iter().zip(&v).map(|(&x, &d)| Dual::new(x, d)).collect();
+    let jv = FieldTape::<Dual<f64>>::new(g).eval(Par::Seq, |c| j(c, c.input(&ad).unwrap(), &pts, &data).value().eps);
+    let gv: f64 = grad.iter().zip(&v).map(|(a, b)| a * b).sum();
+    assert!((gv - jv).abs() <= 1e-12 * jv.abs().max(1.0), "⟨∇J, v⟩ = {gv}, J'v = {jv}");
+}
+
+#[test]
+fn positions_outside_the_grid_and_points_of_another_grid_are_refused() {
+    use rewind_field::Points;
+    let g = grid();
+    for bad in [[-0.1, 0.1, 0.1], [0.1, 5.0 * 0.25, 0.1], [f64::NAN, 0.1, 0.1]] {
+        assert!(matches!(Points::new(&g, &[[0.1, 0.1, 0.1], bad]), Err(FieldError::Position { index: 1, .. })));
+    }
+    let flat = Grid::new(6, 5, 0.3, 0.25).unwrap();
+    assert!(matches!(Points::new(&flat, &[[0.1, 0.1, 0.2]]), Err(FieldError::Position { index: 0, .. })));
+    let pts = Points::new(&flat, &[[0.1, 0.1, 0.0]]).unwrap();
+    let (a, _) = fields(&g);
+    FieldTape::<f64>::new(g).eval(Par::Seq, |c| {
+        let f = c.input(&a).unwrap();
+        assert!(matches!(f.interpolate(&pts), Err(FieldError::GridMismatch { .. })));
+        let own = Points::new(&g, &[[0.1, 0.1, 0.1]]).unwrap();
+        assert!(matches!(c.inject(&own, c.observations(&[1.0, 2.0])), Err(FieldError::Length { .. })));
+    });
+}

@@ -146,6 +146,24 @@ impl<'id, T: Components> Field<'id, T> {
         let vals = c.arena.alloc_slice_fill_iter(idx.iter().map(|&i| a[i]));
         Ok(c.obs_of(vals, Op::Sample(self.id, idx)))
     }
+    /// The values at `points` by n-linear interpolation (receivers; see
+    /// [`Points`](crate::Points)); its adjoint is [`Ctx::inject`]. Points
+    /// made for another grid are [`FieldError::GridMismatch`].
+    pub fn interpolate(self, points: &crate::Points) -> Result<Obs<'id, T>, FieldError> {
+        let c = self.ctx;
+        if points.grid() != &c.grid {
+            return Err(FieldError::GridMismatch { what: "the points" });
+        }
+        let (idx, w): (&'id [usize], &'id [f64]) =
+            (c.arena.alloc_slice_copy(points.indices()), c.arena.alloc_slice_copy(points.weights()));
+        let (a, k) = (self.value(), points.corners());
+        let vals = c.arena.alloc_slice_fill_iter(
+            idx.chunks_exact(k)
+                .zip(w.chunks_exact(k))
+                .map(|(i, w)| i.iter().zip(w).fold(T::zero(), |s, (&i, &w)| s + a[i] * T::from_f64(w))),
+        );
+        Ok(c.obs_of(vals, Op::Interp(self.id, idx, w)))
+    }
     /// The zero-mean solution `ψ` of `Δψ = −(a − mean a)` for the 5-point
     /// Laplacian (7-point in 3D; periodic, exact, by FFT; see
     /// [`PoissonFft`]). Note the

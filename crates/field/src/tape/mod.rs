@@ -565,6 +565,39 @@ impl<'id, T: Components> Ctx<'id, T> {
         self.field(vals, Op::Leaf)
     }
 
+    /// Constant observations (amplitudes for [`Ctx::inject`], say): not
+    /// differentiated.
+    pub fn observations(&'id self, values: &[T]) -> Obs<'id, T> {
+        let vals: &'id [T] = self.arena.alloc_slice_copy(values);
+        self.obs_of(vals, Op::Leaf)
+    }
+
+    /// A field that is zero but around `points`, where the `amplitudes`
+    /// (one per point) are spread with the n-linear weights (sources; the
+    /// adjoint of [`Field::interpolate`], see [`Points`](crate::Points)).
+    /// Points of another grid are [`FieldError::GridMismatch`], a wrong
+    /// number of amplitudes [`FieldError::Length`].
+    pub fn inject(&'id self, points: &crate::Points, amplitudes: Obs<'id, T>) -> Result<Field<'id, T>, FieldError> {
+        if points.grid() != &self.grid {
+            return Err(FieldError::GridMismatch { what: "the points" });
+        }
+        let s = amplitudes.value();
+        if s.len() != points.len() {
+            return Err(FieldError::Length { what: "source amplitudes", expected: points.len(), got: s.len() });
+        }
+        let (idx, w): (&'id [usize], &'id [f64]) =
+            (self.arena.alloc_slice_copy(points.indices()), self.arena.alloc_slice_copy(points.weights()));
+        let out = self.zeroed();
+        let k = points.corners();
+        for ((i, w), &s) in idx.chunks_exact(k).zip(w.chunks_exact(k)).zip(s) {
+            for (&i, &w) in i.iter().zip(w) {
+                out[i] += s * T::from_f64(w);
+            }
+        }
+        self.count(1, 0);
+        Ok(self.field(out, Op::Inject(amplitudes.id, idx, w)))
+    }
+
     /// An input scalar (a parameter such as a viscosity).
     pub fn scalar(&'id self, v: T) -> Scalar<'id, T> {
         self.scalar_of(v, Op::Leaf)

@@ -65,6 +65,11 @@ pub(super) enum Op<'id, T> {
     Upwind(u32, u32, u32),
     SemiLag(u32, u32, u32, f64),
     Sample(u32, &'id [usize]),
+    /// Values at positions between grid points: the field, the grid
+    /// indices and weights of [`Points`](crate::Points).
+    Interp(u32, &'id [usize], &'id [f64]),
+    /// Amplitudes (observations) spread at positions: a field (eager).
+    Inject(u32, &'id [usize], &'id [f64]),
     Poisson(u32),
     Sparse(u32),
     /// `A(s)⁻¹ b` for an affine operator: `(b, s)`.

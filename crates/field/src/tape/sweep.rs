@@ -222,6 +222,14 @@ impl<'id, T: Components> Sweep<'id, T> {
                     self.contribute(x, t);
                 }
             }
+            Op::Inject(x, idx, w) => {
+                // the adjoint of a source: the adjoint field read at it
+                let (o, k) = (v(a), 1 << c.grid.dims());
+                let acc = self.small_acc(x, idx.len() / k);
+                for ((d, i), w) in acc.iter_mut().zip(idx.chunks_exact(k)).zip(w.chunks_exact(k)) {
+                    *d += i.iter().zip(w).fold(T::zero(), |s, (&i, &w)| s + o[i] * T::from_f64(w));
+                }
+            }
             Op::Shift(x, di, dj) => {
                 let o = v(a);
                 let t = c.fill(weight::STENCIL, |i, row| kernels::shift_row(&g, o, -di, -dj, i, row));
@@ -305,6 +313,7 @@ impl<'id, T: Components> Sweep<'id, T> {
             | Op::Map2D(..)
             | Op::StencilT(..)
             | Op::Sample(..)
+            | Op::Interp(..)
             | Op::Sum(_)
             | Op::Dot(..) => unreachable!("not a field operation of a step"),
         }
@@ -366,6 +375,17 @@ impl<'id, T: Components> Sweep<'id, T> {
                 ax.iter_mut().zip(vy).for_each(|(d, &b)| *d += b * s);
                 let ay = self.small_acc(y, vy.len());
                 ay.iter_mut().zip(vx).for_each(|(d, &b)| *d += b * s);
+            }
+            Op::Interp(f, idx, w) => {
+                // the adjoint of a receiver: its residual injected
+                let (t, k) = (c.zeroed(), 1 << c.grid.dims());
+                for ((i, w), &x) in idx.chunks_exact(k).zip(w.chunks_exact(k)).zip(o) {
+                    for (&i, &w) in i.iter().zip(w) {
+                        t[i] += x * T::from_f64(w);
+                    }
+                }
+                let l = self.leaf(t);
+                self.contribute(f, l);
             }
             Op::Sample(f, idx) => {
                 let t = c.zeroed();
