@@ -60,6 +60,15 @@ fn hashes() -> Vec<(&'static str, u64)> {
     let sw =
         rewind_shallow_water::ShallowWater::new(rewind_shallow_water::Config { n: 32, ..Default::default() }).unwrap();
     let gs = rewind_gray_scott::GrayScott::new(rewind_gray_scott::Config { n: 32, ..Default::default() }).unwrap();
+    let acoustic = rewind_acoustic::Acoustic::new(rewind_acoustic::Config {
+        n: [12, 10, 11],
+        order: 4,
+        sponge: 2,
+        source: [40.0, 50.0, 45.0],
+        ..Default::default()
+    })
+    .unwrap();
+    let x0: Vec<f64> = (0..2 * acoustic.grid().len()).map(|k| 1e-3 * ((k * 7 % 11) as f64 - 5.0)).collect();
     vec![
         both("ns2d", ns2d, &rewind_ns2d::spec::field_a(32), 6),
         both("burgers", burgers.clone(), &burgers.initial(), 10),
@@ -67,18 +76,21 @@ fn hashes() -> Vec<(&'static str, u64)> {
         both("lorenz96", lorenz, &rewind_lorenz96::on_attractor(l96, 100), 10),
         both("shallow-water", sw, &sw.bump(0.1).unwrap(), 6),
         both("gray-scott", gs.clone(), &gs.initial().unwrap(), 6),
+        both("acoustic", acoustic, &x0, 12),
     ]
 }
 
 /// The hashes of 8aa7031 (2026-12-06), the last commit before the engine
-/// was generalised to three dimensions.
-const PINNED: [(&str, u64); 6] = [
+/// was generalised to three dimensions; the 3D acoustic model's from its
+/// first commit.
+const PINNED: [(&str, u64); 7] = [
     ("ns2d", 0x077e29c6f2e89300),
     ("burgers", 0xa01b23f8694d7ba8),
     ("cavity", 0x9554eb8b53b75077),
     ("lorenz96", 0xcaba4e1ff77b57bd),
     ("shallow-water", 0x39da78fe7c090b5c),
     ("gray-scott", 0xf5cbf86f40e4a238),
+    ("acoustic", 0x578d855fb7b2816a),
 ];
 
 #[test]

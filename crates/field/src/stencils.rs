@@ -88,6 +88,82 @@ laplacian!(
     Boundary::Zero
 );
 
+/// The offsets of the 3D star of radius `r` (`n = 1 + 6r`): the point,
+/// then along x, y, z in turn the pairs `−k, +k` for `k = 1..=r`.
+const fn star<const N: usize>(r: usize) -> [[isize; 3]; N] {
+    let mut o = [[0; 3]; N];
+    let mut a = 0;
+    while a < 3 {
+        let mut k = 1;
+        while k <= r {
+            let at = 1 + a * 2 * r + 2 * (k - 1);
+            o[at][a] = -(k as isize);
+            o[at + 1][a] = k as isize;
+            k += 1;
+        }
+        a += 1;
+    }
+    o
+}
+
+macro_rules! high_order {
+    ($(#[$m:meta])* $name:ident, $n:literal, $r:literal, $coef:expr) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct $name;
+        impl $name {
+            /// The weights of the 1D second derivative, `[c₀, c₁, …]` for
+            /// the offsets `0, ±1, …` (times `1/h²`).
+            pub const WEIGHTS: [f64; $r + 1] = $coef;
+        }
+        impl Stencil for $name {
+            const INPUTS: usize = 1;
+            const OFFSETS: &'static [[isize; 3]] = &star::<$n>($r);
+            const LINEAR: bool = true;
+            #[inline]
+            fn eval<R: Real>(&self, g: &Grid, l: &[R]) -> R {
+                let c = [g.dx, g.dy, g.dz].map(|h| 1.0 / (h * h));
+                let w = Self::WEIGHTS;
+                let mut s = l[0] * (w[0] * (c[0] + c[1] + c[2]));
+                for a in 0..3 {
+                    for k in 1..=$r {
+                        let i = 1 + a * 2 * $r + 2 * (k - 1);
+                        s += (l[i] + l[i + 1]) * (w[k] * c[a]);
+                    }
+                }
+                s
+            }
+            #[inline]
+            fn partial<R: Real>(&self, g: &Grid, _: &[R], i: usize) -> R {
+                let c = [g.dx, g.dy, g.dz].map(|h| 1.0 / (h * h));
+                let w = Self::WEIGHTS;
+                R::from_f64(if i == 0 {
+                    w[0] * (c[0] + c[1] + c[2])
+                } else {
+                    w[(i - 1) % (2 * $r) / 2 + 1] * c[(i - 1) / (2 * $r)]
+                })
+            }
+        }
+    };
+}
+
+high_order!(
+    /// The 4th-order Laplacian on a 3D grid (13 points, periodic): per axis
+    /// `(−a[±2]/12 + 4a[±1]/3 − 5a/2)/h²`.
+    Laplacian3D4,
+    13,
+    2,
+    [-5.0 / 2.0, 4.0 / 3.0, -1.0 / 12.0]
+);
+high_order!(
+    /// The 8th-order Laplacian on a 3D grid (25 points, periodic): per axis
+    /// the central weights `−205/72, 8/5, −1/5, 8/315, −1/560` over `h²`.
+    Laplacian3D8,
+    25,
+    4,
+    [-205.0 / 72.0, 8.0 / 5.0, -1.0 / 5.0, 8.0 / 315.0, -1.0 / 560.0]
+);
+
 macro_rules! central {
     ($(#[$m:meta])* $name:ident, $off:expr, $h:ident, $boundary:expr) => {
         $(#[$m])*

@@ -4,7 +4,7 @@
 //! operations that are 2D by nature refusing a 3D grid by name.
 
 use rewind_field::stencil::check_stencil;
-use rewind_field::stencils::{Ddz, Ddz0, Laplacian3D, Laplacian3D0};
+use rewind_field::stencils::{Ddz, Ddz0, Laplacian3D, Laplacian3D0, Laplacian3D4, Laplacian3D8};
 use rewind_field::{
     Boundary, Correlation, CorrelationKind, FieldError, FieldTape, Grid, Par, Real, Resample, SparseSpd, Stencil,
 };
@@ -306,4 +306,33 @@ fn positions_outside_the_grid_and_points_of_another_grid_are_refused() {
         let own = Points::new(&g, &[[0.1, 0.1, 0.1]]).unwrap();
         assert!(matches!(c.inject(&own, c.observations(&[1.0, 2.0])), Err(FieldError::Length { .. })));
     });
+}
+
+#[test]
+fn the_high_order_laplacians_pass_the_checks_and_converge_at_their_order() {
+    let g = Grid::new3(9, 10, 11, 0.3, 0.25, 0.2).unwrap();
+    let (a, _) = fields(&g);
+    for (name, c) in [
+        ("4th", check_stencil(Laplacian3D4, g, &[&a], 7).unwrap()),
+        ("8th", check_stencil(Laplacian3D8, g, &[&a], 8).unwrap()),
+    ] {
+        assert!(c.passes(1e-13), "{name}: {c:?}");
+    }
+    // Δ of sin x sin 2y sin z on the periodic cube [0, 2π)³ is −6 times it;
+    // the error falls by 2^p when h halves
+    let error = |n: usize, order: usize| {
+        let g = Grid::periodic_cube(n, 2.0 * std::f64::consts::PI).unwrap();
+        let f = g.sample3(|x, y, z| x.sin() * (2.0 * y).sin() * z.sin());
+        let lap = FieldTape::<f64>::new(g).eval(Par::Seq, |c| {
+            let x = c.input(&f).unwrap();
+            let l = if order == 4 { c.apply(Laplacian3D4, &[x]) } else { c.apply(Laplacian3D8, &[x]) };
+            l.unwrap().value().to_vec()
+        });
+        lap.iter().zip(&f).fold(0.0f64, |m, (l, v)| m.max((l + 6.0 * v).abs()))
+    };
+    for order in [4, 8] {
+        let (coarse, fine) = (error(16, order), error(32, order));
+        let rate = (coarse / fine).log2();
+        assert!((rate - order as f64).abs() < 0.3, "order {order}: errors {coarse:.2e}, {fine:.2e}, rate {rate:.2}");
+    }
 }
