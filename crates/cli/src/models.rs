@@ -346,7 +346,21 @@ pub(crate) fn footprint(name: SimName, c: &Config, n: usize, steps: usize, strat
         at.simulation.n = m;
         with_model(name, &at, m, ArenaBytes)
     };
-    let ((a1, v1), (a2, v2)) = (measure(small)?, measure(larger)?);
+    footprint_from(points, fields, steps, strategy, measure(small)?, measure(larger)?)
+}
+
+/// The footprint of a run of `fields × points` state values from a
+/// recorded step's arena bytes and state values at two sizes (`(arena,
+/// values)`): the part that grows with the state, and the rest (the
+/// arena's chunks double as it grows: it may hold twice what is used).
+pub(crate) fn footprint_from(
+    points: u64,
+    fields: u64,
+    steps: usize,
+    strategy: Strategy,
+    (a1, v1): (u64, u64),
+    (a2, v2): (u64, u64),
+) -> Result<Footprint> {
     let slope = a2.saturating_sub(a1).div_ceil(v2.saturating_sub(v1).max(1));
     let fixed = a1.saturating_sub(slope * v1);
     let (slope, fixed) = (2 * slope, 2 * fixed);
@@ -425,18 +439,23 @@ struct ArenaBytes;
 impl WithModel for ArenaBytes {
     type Out = (u64, u64);
     fn run<M: Model + Clone + Send + 'static>(self, model: M, twin: Twin) -> Result<(u64, u64)> {
-        let mut sim = rewind_sim::Sim::<M, f64>::new(model, Par::Seq)?;
-        let x = twin.x0;
-        let (mut next, mut xbar, mut pbar) = (vec![0.0; x.len()], vec![0.0; x.len()], vec![0.0; sim.param_set().len()]);
-        let mut seed = |y: &[f64], yb: &mut [f64]| -> Result<(), StepError> {
-            yb.copy_from_slice(y);
-            Ok(())
-        };
-        use rewind_checkpoint::Stepper;
-        sim.step_vjp(0, &x, &mut next, &mut seed, &mut xbar, &mut pbar)
-            .map_err(|source| SimError::At { step: 0, source })?;
-        Ok((sim.arena_used_bytes() as u64, x.len() as u64))
+        step_arena_bytes(model, &twin.x0)
     }
+}
+
+/// The arena bytes of one step of `model` from `x` recorded and swept, and
+/// the state's values.
+pub(crate) fn step_arena_bytes<M: Model + Clone + Send + 'static>(model: M, x: &[f64]) -> Result<(u64, u64)> {
+    let mut sim = rewind_sim::Sim::<M, f64>::new(model, Par::Seq)?;
+    let (mut next, mut xbar, mut pbar) = (vec![0.0; x.len()], vec![0.0; x.len()], vec![0.0; sim.param_set().len()]);
+    let mut seed = |y: &[f64], yb: &mut [f64]| -> Result<(), StepError> {
+        yb.copy_from_slice(y);
+        Ok(())
+    };
+    use rewind_checkpoint::Stepper;
+    sim.step_vjp(0, x, &mut next, &mut seed, &mut xbar, &mut pbar)
+        .map_err(|source| SimError::At { step: 0, source })?;
+    Ok((sim.arena_used_bytes() as u64, x.len() as u64))
 }
 
 /// The problem, built.

@@ -1,4 +1,4 @@
-//! `rewind spec ns2d-periodic|shallow-water`: the benchmark problems of
+//! `rewind spec ns2d-periodic|shallow-water|acoustic`: the benchmark problems of
 //! `docs/specs/`, computed with rewind's own gradient and Hessian-vector
 //! product, printed as one JSON object.
 
@@ -14,19 +14,20 @@ use crate::sims::SimName;
 /// Arguments of `rewind spec`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The problem: `ns2d-periodic` or `shallow-water`.
+    /// The problem: `ns2d-periodic`, `shallow-water` or `acoustic`.
     #[arg(default_value = "ns2d-periodic")]
     problem: String,
     /// ns2d-periodic's size: S (32², 100 steps; the default), M (128², 1000
     /// steps) or L (256², 10 000 steps).
     #[arg(long)]
     size: Option<String>,
-    /// shallow-water's grid: N² points (default 128), dt = 2.56/N.
+    /// shallow-water's grid: N² points (default 128), dt = 2.56/N;
+    /// acoustic's: N³ points (default 64).
     #[arg(long)]
     n: Option<usize>,
     /// Steps instead of the size's own (same grid and time step), e.g.
     /// `--size L --steps 1000` to time the 256² grid without the full run;
-    /// shallow-water's run length (default 100).
+    /// shallow-water's run length (default 100), acoustic's (default 1000).
     #[arg(long)]
     steps: Option<usize>,
     /// Checkpoint schedule: store-all, periodic:K, binomial:S, online:S or multilevel:RAM,DISK.
@@ -49,6 +50,14 @@ pub(crate) struct Args {
     /// the wall time, each product's time and the sum's bits.
     #[arg(long, value_name = "K", default_value_t = 0)]
     hvp_ensemble: usize,
+    /// acoustic: write the receiver traces to FILE (raw little-endian f64,
+    /// `[t][receiver]`, t = 1..K), for a peer to compare with.
+    #[arg(long, value_name = "FILE")]
+    traces: Option<std::path::PathBuf>,
+    /// acoustic: write ∂J/∂m to FILE (raw little-endian f64, the grid's
+    /// order).
+    #[arg(long, value_name = "FILE")]
+    gradient: Option<std::path::PathBuf>,
     /// Make member `M` of --hvp-ensemble fail (for tests of the faults):
     /// `M:blowup` starts its run from 10⁴ ω_A (the flow blows up), `M:nan`
     /// puts a NaN in its direction, `M:panic` panics.
@@ -60,7 +69,11 @@ pub(crate) fn main(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
     match a.problem.as_str() {
         "ns2d-periodic" => {}
         "shallow-water" => return shallow_water(a, ensemble),
-        other => bail!("unknown problem {other:?}: the benchmark problems are: ns2d-periodic, shallow-water"),
+        "acoustic" => return acoustic(a, ensemble),
+        other => bail!("unknown problem {other:?}: the benchmark problems are: ns2d-periodic, shallow-water, acoustic"),
+    }
+    if a.traces.is_some() || a.gradient.is_some() {
+        bail!("--traces and --gradient are acoustic's");
     }
     if a.n.is_some() {
         bail!("--n is shallow-water's; ns2d-periodic's grid is set by --size S|M|L");
@@ -184,6 +197,9 @@ fn shallow_water(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
     if a.gauss_newton > 0 || a.hvp_ensemble > 0 {
         bail!("--gauss-newton and --hvp-ensemble are ns2d-periodic's; shallow-water has neither");
     }
+    if a.traces.is_some() || a.gradient.is_some() {
+        bail!("--traces and --gradient are acoustic's");
+    }
     let case = sw::Case { n: a.n.unwrap_or(128), steps: a.steps.unwrap_or(100) };
     if case.n < 4 {
         bail!("--n {}: shallow-water needs at least 4 points per direction", case.n);
@@ -239,6 +255,96 @@ fn shallow_water(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
         "peak_rss_bytes": crate::common::peak_rss_bytes(),
         "peak_snapshot_bytes": r.peak_snapshot_bytes,
         "schedule": r.schedule,
+        "forward_steps": r.forward_steps,
+        "threads": pool.current_num_threads(),
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+/// `rewind spec acoustic`: the figures of `docs/specs/acoustic.md`.
+fn acoustic(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
+    use rewind_acoustic::spec as ac;
+    if a.size.is_some() {
+        bail!("--size is ns2d-periodic's; acoustic takes --n N (grid) and --steps K");
+    }
+    if a.gauss_newton > 0 || a.hvp_ensemble > 0 {
+        bail!("--gauss-newton and --hvp-ensemble are ns2d-periodic's; acoustic has neither");
+    }
+    let case = ac::Case { n: a.n.unwrap_or(64), steps: a.steps.unwrap_or(1000) };
+    if case.n < ac::MIN_N {
+        bail!(
+            "--n {}: acoustic needs at least {} points per axis (source and receivers outside the sponge)",
+            case.n,
+            ac::MIN_N
+        );
+    }
+    if case.steps == 0 {
+        bail!("--steps must be at least 1");
+    }
+    let strategy: Strategy = a.schedule.parse().with_context(|| format!("bad --schedule {:?}", a.schedule))?;
+    if matches!(strategy, Strategy::MultiLevel { .. }) {
+        bail!(
+            "--schedule {strategy}: acoustic keeps its snapshots in memory (binomial, online, periodic or store-all)"
+        );
+    }
+    let total = ac::evaluations(case, strategy).with_context(|| format!("bad --schedule {:?}", a.schedule))?;
+    // refused before anything is allocated: the schedule's snapshots and
+    // a taped step (its arena measured on the model at two small sizes)
+    let measure = |n: usize| -> Result<(u64, u64)> {
+        let m = ac::model(ac::Case { n, steps: 1 })?;
+        let x0 = m.at_rest();
+        crate::models::step_arena_bytes(m, &x0)
+    };
+    let points = (case.n as u64).saturating_pow(3);
+    let f =
+        crate::models::footprint_from(points, 2, case.steps, strategy, measure(ac::MIN_N)?, measure(ac::MIN_N + 8)?)?;
+    crate::memory::check_footprint(&f, Need::Gradient)?;
+    let threads = threads(a)?;
+    if !ensemble.is_root() {
+        return Ok(());
+    }
+    let pool = rayon_pool(threads)?;
+    let mut phase = rewind_sim::Phase::Primal;
+    let bar = crate::common::progress_bar(total, phase.label(), a.quiet);
+    let r = pool
+        .install(|| {
+            ac::run(case, strategy, Par::Pool, |p| {
+                if p != phase {
+                    phase = p;
+                    bar.set_message(p.label());
+                }
+                bar.inc(1);
+            })
+        })
+        .context("acoustic run failed");
+    bar.finish_and_clear();
+    let r = r?;
+    let raw = |v: &[f64]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    for (path, data) in [(&a.traces, &r.traces), (&a.gradient, &r.gradient)] {
+        if let Some(path) = path {
+            rewind_io::atomic::write_atomic(path, &raw(data))
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    }
+    let work = points as f64 * case.steps as f64;
+    let report = json!({
+        "problem": "acoustic",
+        "grid": [case.n, case.n, case.n],
+        "steps": case.steps,
+        "dt": 0.002,
+        "order": 8,
+        "sponge": ac::SPONGE,
+        "objective": r.objective,
+        "grad_norm": r.grad_norm,
+        "primal_s": r.primal_s,
+        "grad_s": r.grad_s,
+        "grad_over_primal": r.grad_s / r.primal_s,
+        "points_steps_per_s": work / r.primal_s,
+        "peak_rss_bytes": crate::common::peak_rss_bytes(),
+        "peak_snapshot_bytes": r.peak_snapshot_bytes,
+        "store_all_bytes": 16.0 * work,
+        "schedule": strategy.to_string(),
         "forward_steps": r.forward_steps,
         "threads": pool.current_num_threads(),
     });

@@ -79,6 +79,12 @@ pub enum FieldError {
         /// The limit ([`stencil::MAX_LOCAL`](crate::stencil::MAX_LOCAL)).
         max: usize,
     },
+    /// Faces with one side of an axis periodic and the other not.
+    #[error("the faces along {axis} are periodic on one side only: both faces of an axis are periodic, or neither")]
+    Faces {
+        /// The axis.
+        axis: char,
+    },
     /// A stencil offset that reaches across the whole grid.
     #[error("stencil offset ({di}, {dj}, {dk}) reaches beyond the {nx} x {ny} x {nz} grid")]
     StencilReach {

@@ -33,6 +33,7 @@
 mod components;
 mod correlation;
 mod error;
+mod faces;
 mod fft;
 mod grid;
 // The raw kernels and the row-parallel helpers are shared with rewind's
@@ -53,6 +54,7 @@ mod tape;
 pub use components::Components;
 pub use correlation::{Correlation, CorrelationKind};
 pub use error::FieldError;
+pub use faces::{Face, Faces, WithFaces};
 pub use fft::{PoissonFft, PoissonWork};
 pub use grid::Grid;
 pub use par::Par;
@@ -61,5 +63,5 @@ pub use resample::Resample;
 pub use rewind_tape::{Binary, Unary};
 pub use rewind_tape::{Dual, Real};
 pub use sparse::SparseSpd;
-pub use tape::stencil::{self, Boundary, Stencil};
+pub use tape::stencil::{self, Stencil};
 pub use tape::{Adjoints, Ctx, Field, FieldTape, Obs, Passes, Scalar, unfused};

@@ -300,7 +300,7 @@ fn dirichlet_entries(grid: &Grid) -> Vec<(usize, usize, f64)> {
     let n = [grid.nx, grid.ny, grid.nz];
     let c = [grid.dx, grid.dy, grid.dz].map(|h| 1.0 / (h * h));
     // x and y always (a 1D grid is one row between walls, as the
-    // [`Laplacian0`](crate::stencils::Laplacian0) stencil sees it), z in 3D
+    // `Field::laplacian0` stencil sees it), z in 3D
     let axes: &[usize] = if grid.nz > 1 { &[0, 1, 2] } else { &[0, 1] };
     let diagonal = 2.0 * axes.iter().map(|&a| c[a]).sum::<f64>();
     let mut e = Vec::with_capacity((1 + 2 * axes.len()) * grid.len());

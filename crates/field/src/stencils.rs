@@ -1,6 +1,7 @@
 //! Ready-made stencils on the user-operation mechanism ([`Stencil`]): the
-//! 5-point (2D) and 7-point (3D) Laplacians and the central differences (periodic, and with zero
-//! values outside the grid for walls), the variable-coefficient flux
+//! 5-point (2D), 7-point, 4th- and 8th-order (3D) Laplacians and the
+//! central differences — periodic, or between walls with
+//! [`WithFaces`](crate::WithFaces) — the variable-coefficient flux
 //! divergence `∇·(κ∇u)` and the staggered (C-grid) differences and
 //! averages, each with closed-form partial derivatives that the tests
 //! check against forward mode. They are what [`Field::laplacian`],
@@ -20,21 +21,20 @@ use rewind_tape::Real;
 use crate::Grid;
 use crate::components::Components;
 use crate::tape::Field;
-use crate::tape::stencil::{Boundary, Stencil};
+use crate::tape::stencil::Stencil;
 
 /// The 7-point star: the point, then `∓1` along x, y, z (the first five
 /// are the 5-point star of 1D and 2D grids).
 const STAR: [[isize; 3]; 7] = [[0, 0, 0], [-1, 0, 0], [1, 0, 0], [0, -1, 0], [0, 1, 0], [0, 0, -1], [0, 0, 1]];
 
 macro_rules! laplacian {
-    ($(#[$m:meta])* $name:ident, $axes:literal, $boundary:expr) => {
+    ($(#[$m:meta])* $name:ident, $axes:literal) => {
         $(#[$m])*
         #[derive(Debug, Clone, Copy, Default)]
         pub struct $name;
         impl Stencil for $name {
             const INPUTS: usize = 1;
             const OFFSETS: &'static [[isize; 3]] = STAR.split_at(1 + 2 * $axes).0;
-            const BOUNDARY: Boundary = $boundary;
             const LINEAR: bool = true;
             #[inline]
             fn eval<R: Real>(&self, g: &Grid, l: &[R]) -> R {
@@ -60,32 +60,16 @@ macro_rules! laplacian {
 
 laplacian!(
     /// The 5-point Laplacian `(a[i+1,j] + a[i−1,j] − 2a)/dx² + (a[i,j+1] +
-    /// a[i,j−1] − 2a)/dy²`, periodic (on a 1D grid the y terms cancel).
+    /// a[i,j−1] − 2a)/dy²` (on a 1D grid the y terms cancel).
     Laplacian,
-    2,
-    Boundary::Periodic
-);
-laplacian!(
-    /// The 5-point Laplacian with zero values outside the grid
-    /// (homogeneous Dirichlet walls just beyond the first and last points).
-    Laplacian0,
-    2,
-    Boundary::Zero
+    2
 );
 
 laplacian!(
-    /// The 7-point Laplacian, `Σ_axes (a[+1] + a[−1] − 2a)/h²`, periodic:
-    /// what [`Field::laplacian`] records on a 3D grid.
+    /// The 7-point Laplacian, `Σ_axes (a[+1] + a[−1] − 2a)/h²`: what
+    /// [`Field::laplacian`] records on a 3D grid.
     Laplacian3D,
-    3,
-    Boundary::Periodic
-);
-laplacian!(
-    /// The 7-point Laplacian with zero values outside the grid: what
-    /// [`Field::laplacian0`] records on a 3D grid.
-    Laplacian3D0,
-    3,
-    Boundary::Zero
+    3
 );
 
 /// The offsets of the 3D star of radius `r` (`n = 1 + 6r`): the point,
@@ -148,7 +132,7 @@ macro_rules! high_order {
 }
 
 high_order!(
-    /// The 4th-order Laplacian on a 3D grid (13 points, periodic): per axis
+    /// The 4th-order Laplacian on a 3D grid (13 points): per axis
     /// `(−a[±2]/12 + 4a[±1]/3 − 5a/2)/h²`.
     Laplacian3D4,
     13,
@@ -156,7 +140,7 @@ high_order!(
     [-5.0 / 2.0, 4.0 / 3.0, -1.0 / 12.0]
 );
 high_order!(
-    /// The 8th-order Laplacian on a 3D grid (25 points, periodic): per axis
+    /// The 8th-order Laplacian on a 3D grid (25 points): per axis
     /// the central weights `−205/72, 8/5, −1/5, 8/315, −1/560` over `h²`.
     Laplacian3D8,
     25,
@@ -165,14 +149,13 @@ high_order!(
 );
 
 macro_rules! central {
-    ($(#[$m:meta])* $name:ident, $off:expr, $h:ident, $boundary:expr) => {
+    ($(#[$m:meta])* $name:ident, $off:expr, $h:ident) => {
         $(#[$m])*
         #[derive(Debug, Clone, Copy, Default)]
         pub struct $name;
         impl Stencil for $name {
             const INPUTS: usize = 1;
             const OFFSETS: &'static [[isize; 3]] = &$off;
-            const BOUNDARY: Boundary = $boundary;
             const LINEAR: bool = true;
             #[inline]
             fn eval<R: Real>(&self, g: &Grid, l: &[R]) -> R {
@@ -187,28 +170,16 @@ macro_rules! central {
 }
 
 central!(
-    /// `(a[i+1,j] − a[i−1,j]) / 2dx`, periodic.
-    Ddx, [[-1, 0, 0], [1, 0, 0]], dx, Boundary::Periodic
+    /// `(a[i+1,j] − a[i−1,j]) / 2dx`.
+    Ddx, [[-1, 0, 0], [1, 0, 0]], dx
 );
 central!(
-    /// `(a[i,j+1] − a[i,j−1]) / 2dy`, periodic.
-    Ddy, [[0, -1, 0], [0, 1, 0]], dy, Boundary::Periodic
+    /// `(a[i,j+1] − a[i,j−1]) / 2dy`.
+    Ddy, [[0, -1, 0], [0, 1, 0]], dy
 );
 central!(
-    /// `(a[i+1,j] − a[i−1,j]) / 2dx` with zero values outside the grid.
-    Ddx0, [[-1, 0, 0], [1, 0, 0]], dx, Boundary::Zero
-);
-central!(
-    /// `(a[i,j,k+1] − a[i,j,k−1]) / 2dz`, periodic.
-    Ddz, [[0, 0, -1], [0, 0, 1]], dz, Boundary::Periodic
-);
-central!(
-    /// `(a[i,j,k+1] − a[i,j,k−1]) / 2dz` with zero values outside the grid.
-    Ddz0, [[0, 0, -1], [0, 0, 1]], dz, Boundary::Zero
-);
-central!(
-    /// `(a[i,j+1] − a[i,j−1]) / 2dy` with zero values outside the grid.
-    Ddy0, [[0, -1, 0], [0, 1, 0]], dy, Boundary::Zero
+    /// `(a[i,j,k+1] − a[i,j,k−1]) / 2dz`.
+    Ddz, [[0, 0, -1], [0, 0, 1]], dz
 );
 
 /// `∇·(κ∇u)` on a periodic grid, conservative: face coefficients are the

@@ -4,8 +4,8 @@
 //! central difference of its gradient.
 
 use rewind_field::{
-    Binary, Boundary, Components, Ctx, Field, FieldTape, Grid, Par, PoissonFft, Real, Scalar, SparseSpd, Stencil,
-    Unary, kernels, par::weight, unfused,
+    Binary, Components, Ctx, Face, Faces, Field, FieldTape, Grid, Par, PoissonFft, Real, Scalar, SparseSpd, Stencil,
+    Unary, WithFaces, kernels, par::weight, unfused,
 };
 
 /// A nonlinear user kernel with the automatic rule: `tanh(a) · b[i+1, j−1]
@@ -26,7 +26,9 @@ struct SkewedWalls;
 impl Stencil for SkewedWalls {
     const INPUTS: usize = 2;
     const OFFSETS: &'static [[isize; 3]] = &[[0, 0, 0], [1, -1, 0], [-1, 0, 0]];
-    const BOUNDARY: Boundary = Boundary::Zero;
+    fn faces(&self) -> Faces {
+        Faces::ZERO
+    }
     fn eval<R: Real>(&self, g: &Grid, l: &[R]) -> R {
         Skewed(0.7).eval(g, l) + l[5].sin()
     }
@@ -711,6 +713,8 @@ fn powf_with_a_constant_exponent_differentiates_at_a_negative_base() {
 fn hand_written_partials_agree_with_forward_mode_and_pass_the_dot_product_test() {
     use rewind_field::stencil::check_stencil;
     use rewind_field::stencils::*;
+    let (p, z) = ([Face::Periodic; 2], [Face::Zero; 2]);
+    let (x_walls, y_walls) = (Faces::new(z, p, p).unwrap(), Faces::new(p, z, p).unwrap());
     for g in [Grid::new(9, 7, 0.3, 0.5).unwrap(), Grid::line(11, 2.0).unwrap()] {
         let x = inputs(&g, 0.4);
         let (one, two) = ([&x.a[..]], [&x.d[..], &x.b[..]]);
@@ -726,6 +730,14 @@ fn hand_written_partials_agree_with_forward_mode_and_pass_the_dot_product_test()
             ("avg y-", check_stencil(AvgYMinus, g, &one, 9).unwrap()),
             ("automatic", check_stencil(Skewed(0.3), g, &two, 10).unwrap()),
             ("automatic, walls", check_stencil(SkewedWalls, g, &two, 11).unwrap()),
+            (
+                "automatic, walls along x only",
+                check_stencil(WithFaces::new(Skewed(0.3), x_walls), g, &two, 12).unwrap(),
+            ),
+            (
+                "automatic, walls along y only",
+                check_stencil(WithFaces::new(Skewed(0.3), y_walls), g, &two, 13).unwrap(),
+            ),
         ];
         for (name, c) in checks {
             assert!(c.passes(1e-12), "{name} on {g:?}: {c:?}");

@@ -4,9 +4,10 @@
 //! operations that are 2D by nature refusing a 3D grid by name.
 
 use rewind_field::stencil::check_stencil;
-use rewind_field::stencils::{Ddz, Ddz0, Laplacian3D, Laplacian3D0, Laplacian3D4, Laplacian3D8};
+use rewind_field::stencils::{Ddz, Laplacian3D, Laplacian3D4, Laplacian3D8};
 use rewind_field::{
-    Boundary, Correlation, CorrelationKind, FieldError, FieldTape, Grid, Par, Real, Resample, SparseSpd, Stencil,
+    Correlation, CorrelationKind, Face, Faces, FieldError, FieldTape, Grid, Par, Real, Resample, SparseSpd, Stencil,
+    WithFaces,
 };
 
 fn grid() -> Grid {
@@ -20,7 +21,9 @@ struct Skew<const ZERO: bool>;
 impl<const ZERO: bool> Stencil for Skew<ZERO> {
     const INPUTS: usize = 2;
     const OFFSETS: &'static [[isize; 3]] = &[[0, 0, 0], [1, 0, -1], [0, -1, 1], [-1, 1, 0]];
-    const BOUNDARY: Boundary = if ZERO { Boundary::Zero } else { Boundary::Periodic };
+    fn faces(&self) -> Faces {
+        if ZERO { Faces::ZERO } else { Faces::PERIODIC }
+    }
     fn eval<R: Real>(&self, _: &Grid, l: &[R]) -> R {
         l[0] * l[5] + l[2].sin() * l[7]
     }
@@ -59,9 +62,9 @@ fn stencils_pass_the_partial_and_dot_product_checks_in_3d() {
         ("skew periodic", check_stencil(Skew::<false>, g, &[&a, &b], 1).unwrap()),
         ("skew walls", check_stencil(Skew::<true>, g, &[&a, &b], 2).unwrap()),
         ("laplacian", check_stencil(Laplacian3D, g, &[&a], 3).unwrap()),
-        ("laplacian walls", check_stencil(Laplacian3D0, g, &[&a], 4).unwrap()),
+        ("laplacian walls", check_stencil(WithFaces::new(Laplacian3D, Faces::ZERO), g, &[&a], 4).unwrap()),
         ("ddz", check_stencil(Ddz, g, &[&a], 5).unwrap()),
-        ("ddz walls", check_stencil(Ddz0, g, &[&a], 6).unwrap()),
+        ("ddz walls", check_stencil(WithFaces::new(Ddz, Faces::ZERO), g, &[&a], 6).unwrap()),
     ];
     for (name, c) in checks {
         assert!(c.passes(1e-13), "{name}: {c:?}");
@@ -335,4 +338,37 @@ fn the_high_order_laplacians_pass_the_checks_and_converge_at_their_order() {
         let rate = (coarse / fine).log2();
         assert!((rate - order as f64).abs() < 0.3, "order {order}: errors {coarse:.2e}, {fine:.2e}, rate {rate:.2}");
     }
+}
+
+#[test]
+fn faces_are_data_per_face_and_every_mix_passes_the_dot_product_test() {
+    let g = Grid::new3(9, 10, 11, 0.3, 0.25, 0.2).unwrap();
+    let (a, b) = fields(&g);
+    let (p, z) = ([Face::Periodic; 2], [Face::Zero; 2]);
+    let mixes =
+        [Faces::new(z, p, p), Faces::new(p, z, p), Faces::new(p, p, z), Faces::new(z, p, z)].map(Result::unwrap);
+    for (m, faces) in mixes.into_iter().enumerate() {
+        for (name, c) in [
+            ("skew", check_stencil(WithFaces::new(Skew::<false>, faces), g, &[&a, &b], 20 + m as u64).unwrap()),
+            ("8th", check_stencil(WithFaces::new(Laplacian3D8, faces), g, &[&a], 30 + m as u64).unwrap()),
+        ] {
+            assert!(c.passes(1e-13), "{name} with {faces:?}: {c:?}");
+        }
+    }
+    // walls read zero beyond the face: the 8th-order Laplacian of a field
+    // that is 1 everywhere is −Σ of the weights it lost, at the corner
+    // three axes' worth (4 of 8 outer weights beyond each face), in the
+    // middle nothing
+    let ones = vec![1.0; g.len()];
+    let lap = FieldTape::<f64>::new(g).eval(Par::Seq, |c| {
+        let x = c.input(&ones).unwrap();
+        c.apply(WithFaces::new(Laplacian3D8, Faces::ZERO), &[x]).unwrap().value().to_vec()
+    });
+    let w = Laplacian3D8::WEIGHTS;
+    let lost: f64 = w[1..].iter().sum();
+    let corner = -lost * [g.dx, g.dy, g.dz].iter().map(|h| 1.0 / (h * h)).sum::<f64>();
+    assert!((lap[0] - corner).abs() < 1e-9 * corner.abs(), "{} vs {corner}", lap[0]);
+    assert!(lap[g.idx3(4, 5, 5)].abs() < 1e-9, "{}", lap[g.idx3(4, 5, 5)]);
+    // one face periodic and its opposite not is refused
+    assert!(matches!(Faces::new(p, [Face::Periodic, Face::Zero], p), Err(FieldError::Faces { axis: 'y' })));
 }

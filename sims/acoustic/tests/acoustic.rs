@@ -124,3 +124,29 @@ fn settings_that_cannot_work_are_refused_with_the_reason() {
         assert!(e.contains(why), "{e}");
     }
 }
+
+#[test]
+fn the_sponge_absorbs_what_walls_alone_keep() {
+    // a 25 Hz pulse (6 points a wavelength) in a 28³ box: after the waves
+    // have crossed it three times, walls alone keep most of the energy,
+    // a 6-point sponge on every face almost none of it
+    let energy_left = |sponge: usize| {
+        let cfg = Config { n: [28; 3], order: 4, sponge, f0: 25.0, source: [140.0; 3], ..Config::default() };
+        let m = Acoustic::new(cfg).unwrap();
+        let steps = (0.6 / m.config().dt) as usize;
+        let mut sim = Sim::<_, f64>::new(m.clone(), Par::Seq).unwrap();
+        let n = m.grid().len();
+        let mut energy = Vec::new();
+        rewind_sim::run_from(&mut sim, &m.at_rest(), steps, |_, x| {
+            energy.push(x[..n].iter().map(|u| u * u).sum::<f64>());
+            Ok::<_, SimError>(())
+        })
+        .unwrap();
+        let peak = energy.iter().fold(0.0f64, |a, &b| a.max(b));
+        energy.last().unwrap() / peak
+    };
+    let (walls, sponge) = (energy_left(0), energy_left(6));
+    println!("energy left: walls {walls:.3e}, sponge {sponge:.3e}");
+    assert!(walls > 0.1, "walls alone lost the energy: {walls}");
+    assert!(sponge < 1e-3, "the sponge kept {sponge} of the energy");
+}

@@ -15,7 +15,7 @@
 //!   source, and straight-line code the compiler vectorises);
 //! - the **boundary** columns (as many as the stencil reaches) and the
 //!   lines whose sources leave a walled grid, point by point with the wrap
-//!   or the zero of [`Boundary`].
+//!   or the zero of the stencil's [`Faces`].
 //!
 //! The VJP is a gather: the adjoint of input `k` at `q` is `Σₘ ō[q − oₘ]
 //! ∂f/∂(input k at offset m)` at the point `q − oₘ` (the mirrored
@@ -36,29 +36,38 @@ use std::ops::Range;
 use rewind_tape::Real;
 
 pub(super) use super::op::Rows;
-use super::stencil::{Boundary, MAX_LOCAL, Stencil};
-use crate::Grid;
+use super::stencil::{MAX_LOCAL, Stencil};
+use crate::{Face, Faces, Grid};
 
 /// Points per chunk of the interior loops.
 const W: usize = 8;
 
-/// `i + d` on a line of `n` points under the boundary rule, or `None`
-/// outside a walled grid. (`i < n`; offsets reach at most twice around a
-/// periodic line: a stencil's reach is checked against the grid, and a
-/// VJP adds two offsets.)
+/// `i + d` on a line of `n` points between the faces `f` (`[low,
+/// high]`), or `None` where a face reads zero. (`i < n`; offsets reach at
+/// most twice around a periodic line: a stencil's reach is checked against
+/// the grid, and a VJP adds two offsets.)
 #[inline(always)]
-fn wrap(b: Boundary, i: usize, d: isize, n: usize) -> Option<usize> {
+fn wrap(f: [Face; 2], i: usize, d: isize, n: usize) -> Option<usize> {
     let (r, n) = (i as isize + d, n as isize);
-    match b {
-        Boundary::Periodic => Some(if r < 0 {
-            if r + n < 0 { r + 2 * n } else { r + n }
-        } else if r >= n {
-            if r - n >= n { r - 2 * n } else { r - n }
-        } else {
-            r
-        } as usize),
-        Boundary::Zero => (r >= 0 && r < n).then_some(r as usize),
+    if r < 0 {
+        match f[0] {
+            Face::Periodic => Some((if r + n < 0 { r + 2 * n } else { r + n }) as usize),
+            Face::Zero => None,
+        }
+    } else if r >= n {
+        match f[1] {
+            Face::Periodic => Some((if r - n >= n { r - 2 * n } else { r - n }) as usize),
+            Face::Zero => None,
+        }
+    } else {
+        Some(r as usize)
     }
+}
+
+/// The faces in the engine's axes `[plane, line, point]` (as [`offsets`]).
+#[inline(always)]
+pub(super) fn engine_faces(g: &Grid, f: Faces) -> [[Face; 2]; 3] {
+    if g.nz > 1 { [f.axis(0), f.axis(1), f.axis(2)] } else { [f.axis(0), f.axis(2), f.axis(1)] }
 }
 
 /// The wrapped index of the unwrapped row `r` (any row of a window).
@@ -91,7 +100,7 @@ fn interior(n: usize, shifts: impl Iterator<Item = isize> + Clone) -> Range<usiz
 /// dr`) starts in `x`, or `None` outside a walled grid.
 #[inline(always)]
 fn line_start<T>(
-    b: Boundary,
+    f: &[[Face; 2]; 3],
     g: &Grid,
     x: &Rows<'_, T>,
     r: isize,
@@ -100,8 +109,8 @@ fn line_start<T>(
     [dr, dl]: [isize; 2],
 ) -> Option<usize> {
     let (lines, n) = g.lines();
-    let t = wrap(b, w, dr, g.nx)?;
-    let line = wrap(b, l, dl, lines)?;
+    let t = wrap(f[0], w, dr, g.nx)?;
+    let line = wrap(f[1], l, dl, lines)?;
     Some(x.start(g.plane_len(), r + dr, t) + line * n)
 }
 
@@ -110,8 +119,9 @@ fn line_start<T>(
 /// at offset `m` in `local[k·M + m]`, zero outside a walled grid.
 #[inline]
 #[allow(clippy::too_many_arguments)]
-pub(super) fn gather<K: Stencil, T: Real>(
+pub(super) fn gather<T: Real>(
     g: &Grid,
+    f: &[[Face; 2]; 3],
     e: &[[isize; 3]],
     xs: &[Rows<'_, T>],
     r: isize,
@@ -123,9 +133,9 @@ pub(super) fn gather<K: Stencil, T: Real>(
 ) {
     let (m, n) = (e.len(), g.lines().1);
     for (o, d) in e.iter().enumerate() {
-        let col = wrap(K::BOUNDARY, j, shift[2] + d[2], n);
+        let col = wrap(f[2], j, shift[2] + d[2], n);
         for (k, x) in xs.iter().enumerate() {
-            let at = line_start(K::BOUNDARY, g, x, r, w, l, [shift[0] + d[0], shift[1] + d[1]]).zip(col);
+            let at = line_start(f, g, x, r, w, l, [shift[0] + d[0], shift[1] + d[1]]).zip(col);
             local[k * m + o] = at.map_or(T::zero(), |(s, c)| x.data[s + c]);
         }
     }
@@ -173,8 +183,9 @@ fn sweep<T: Real>(src: &[&[T]], out: &mut [T], f: impl Fn(&mut T, &[T])) {
 /// grid.
 #[inline]
 #[allow(clippy::too_many_arguments)]
-fn sources<'a, K: Stencil, T>(
+fn sources<'a, T>(
     g: &Grid,
+    f: &[[Face; 2]; 3],
     e: &[[isize; 3]],
     xs: &[Rows<'a, T>],
     r: isize,
@@ -187,7 +198,7 @@ fn sources<'a, K: Stencil, T>(
     let m = e.len();
     for (o, d) in e.iter().enumerate() {
         for (k, x) in xs.iter().enumerate() {
-            let line = line_start(K::BOUNDARY, g, x, r, w, l, [shift[0] + d[0], shift[1] + d[1]])?;
+            let line = line_start(f, g, x, r, w, l, [shift[0] + d[0], shift[1] + d[1]])?;
             let start = (line + cols.start).wrapping_add_signed(shift[2] + d[2]);
             src[k * m + o] = &x.data[start..start + cols.len()];
         }
@@ -208,6 +219,7 @@ pub(super) fn eval_rows<K: Stencil, T: Real>(
     let ((lines, n), plane, m) = (g.lines(), g.plane_len(), K::OFFSETS.len());
     let len = K::INPUTS * m;
     let e = offsets::<K>(g);
+    let f = engine_faces(g, kernel.faces());
     let inner = interior(n, e[..m].iter().map(|o| o[2]));
     // the edge columns and, per offset, the column each reads (once per
     // call: the same in every line)
@@ -217,7 +229,7 @@ pub(super) fn eval_rows<K: Stencil, T: Real>(
     if edges {
         for (c, j) in (0..inner.start).chain(inner.end..n).enumerate() {
             for (o, d) in e[..m].iter().enumerate() {
-                cols[c][o] = wrap(K::BOUNDARY, j, d[2], n);
+                cols[c][o] = wrap(f[2], j, d[2], n);
             }
         }
     }
@@ -230,13 +242,13 @@ pub(super) fn eval_rows<K: Stencil, T: Real>(
             let mut base = [None; MAX_LOCAL];
             for (o, d) in e[..m].iter().enumerate() {
                 for (i, x) in xs.iter().enumerate() {
-                    base[i * m + o] = line_start(K::BOUNDARY, g, x, r, w, l, [d[0], d[1]]);
+                    base[i * m + o] = line_start(&f, g, x, r, w, l, [d[0], d[1]]);
                 }
             }
             let fast = edges && base[..len].iter().all(Option::is_some);
             if !fast {
                 for j in 0..n {
-                    gather::<K, T>(g, &e[..m], xs, r, w, l, j, [0; 3], &mut local[..len]);
+                    gather(g, &f, &e[..m], xs, r, w, l, j, [0; 3], &mut local[..len]);
                     orow[j] = kernel.eval(g, &local[..len]);
                 }
                 continue;
@@ -276,6 +288,7 @@ fn linear_vjp_rows<K: Stencil, T: Real>(
     let ((lines, n), plane, m) = (g.lines(), g.plane_len(), K::OFFSETS.len());
     let zeros = [T::zero(); MAX_LOCAL];
     let e = offsets::<K>(g);
+    let f = engine_faces(g, kernel.faces());
     for (term, d) in e[..m].iter().enumerate() {
         let c = kernel.partial(g, &zeros[..K::INPUTS * m], k * m + term);
         // the columns j whose j − dj is inside the line
@@ -283,7 +296,7 @@ fn linear_vjp_rows<K: Stencil, T: Real>(
         for (q, r) in rows.clone().enumerate() {
             let w = wrapped(r, g.nx);
             for l in 0..lines {
-                let Some(prow) = line_start(K::BOUNDARY, g, &obar, r, w, l, [-d[0], -d[1]]) else { continue };
+                let Some(prow) = line_start(&f, g, &obar, r, w, l, [-d[0], -d[1]]) else { continue };
                 let orow = &mut out[q * plane + l * n..q * plane + (l + 1) * n];
                 let src = &obar.data[prow..prow + n];
                 let from = inner.start.wrapping_add_signed(-d[2]);
@@ -291,7 +304,7 @@ fn linear_vjp_rows<K: Stencil, T: Real>(
                     *o += x * c;
                 }
                 for j in (0..inner.start).chain(inner.end..n) {
-                    if let Some(p) = wrap(K::BOUNDARY, j, -d[2], n) {
+                    if let Some(p) = wrap(f[2], j, -d[2], n) {
                         orow[j] += src[p] * c;
                     }
                 }
@@ -321,6 +334,7 @@ pub(super) fn vjp_rows<K: Stencil, T: Real>(
         return linear_vjp_rows(kernel, g, obar, k, rows, out);
     }
     let e = offsets::<K>(g);
+    let f = engine_faces(g, kernel.faces());
     let mut local = [T::zero(); MAX_LOCAL];
     for (term, d) in e[..m].iter().enumerate() {
         let idx = k * m + term;
@@ -331,11 +345,11 @@ pub(super) fn vjp_rows<K: Stencil, T: Real>(
             let w = wrapped(r, g.nx);
             for l in 0..lines {
                 let orow = &mut out[q * plane + l * n..q * plane + (l + 1) * n];
-                let prow = line_start(K::BOUNDARY, g, &obar, r, w, l, [-d[0], -d[1]]);
+                let prow = line_start(&f, g, &obar, r, w, l, [-d[0], -d[1]]);
                 let mut src: [&[T]; SRC] = [&[]; SRC];
                 let fast = !inner.is_empty()
                     && prow.is_some()
-                    && sources::<K, T>(g, &e[..m], xs, r, w, l, shift, &inner, &mut src).is_some();
+                    && sources(g, &f, &e[..m], xs, r, w, l, shift, &inner, &mut src).is_some();
                 if fast {
                     // the output adjoint at p rides as one more source
                     let start = (prow.unwrap_or(0) + inner.start).wrapping_add_signed(-d[2]);
@@ -346,8 +360,8 @@ pub(super) fn vjp_rows<K: Stencil, T: Real>(
                 }
                 let rest = if fast { (0..inner.start).chain(inner.end..n) } else { (0..n).chain(n..n) };
                 for j in rest {
-                    let Some(p) = prow.zip(wrap(K::BOUNDARY, j, -d[2], n)).map(|(r, c)| r + c) else { continue };
-                    gather::<K, T>(g, &e[..m], xs, r, w, l, j, shift, &mut local[..len]);
+                    let Some(p) = prow.zip(wrap(f[2], j, -d[2], n)).map(|(r, c)| r + c) else { continue };
+                    gather(g, &f, &e[..m], xs, r, w, l, j, shift, &mut local[..len]);
                     orow[j] += obar.data[p] * kernel.partial(g, &local[..len], idx);
                 }
             }

@@ -48,27 +48,28 @@ impl<'id, T: Components> Field<'id, T> {
     pub fn ddz(self) -> Self {
         self.ctx.apply_checked(stencils::Ddz, &[self])
     }
-    /// `Δa` with zero values outside the grid (walls):
-    /// [`Laplacian0`](crate::stencils::Laplacian0); on a 3D grid
-    /// [`Laplacian3D0`](crate::stencils::Laplacian3D0).
+    /// `Δa` with zero values outside the grid (walls all around,
+    /// [`Faces::ZERO`](crate::Faces::ZERO)): the stencil of
+    /// [`Field::laplacian`] with other faces.
     pub fn laplacian0(self) -> Self {
+        use crate::{Faces, WithFaces};
         if self.ctx.grid.nz > 1 {
-            self.ctx.apply_checked(stencils::Laplacian3D0, &[self])
+            self.ctx.apply_checked(WithFaces::new(stencils::Laplacian3D, Faces::ZERO), &[self])
         } else {
-            self.ctx.apply_checked(stencils::Laplacian0, &[self])
+            self.ctx.apply_checked(WithFaces::new(stencils::Laplacian, Faces::ZERO), &[self])
         }
     }
     /// `∂a/∂x`, central, with zero values outside the grid.
     pub fn ddx0(self) -> Self {
-        self.ctx.apply_checked(stencils::Ddx0, &[self])
+        self.ctx.apply_checked(crate::WithFaces::new(stencils::Ddx, crate::Faces::ZERO), &[self])
     }
     /// `∂a/∂y`, central, with zero values outside the grid.
     pub fn ddy0(self) -> Self {
-        self.ctx.apply_checked(stencils::Ddy0, &[self])
+        self.ctx.apply_checked(crate::WithFaces::new(stencils::Ddy, crate::Faces::ZERO), &[self])
     }
     /// `∂a/∂z`, central, with zero values outside the grid.
     pub fn ddz0(self) -> Self {
-        self.ctx.apply_checked(stencils::Ddz0, &[self])
+        self.ctx.apply_checked(crate::WithFaces::new(stencils::Ddz, crate::Faces::ZERO), &[self])
     }
     /// The divergence `∂u/∂x + ∂v/∂y` of `(self, v)`, central (on a 3D
     /// grid the horizontal divergence).

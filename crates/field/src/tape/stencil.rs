@@ -64,19 +64,10 @@ use super::op::{Rows, Rule};
 use super::{Ctx, Field};
 use crate::components::Components;
 use crate::par::Par;
-use crate::{FieldError, FieldTape, Grid};
+use crate::{Faces, FieldError, FieldTape, Grid};
 
 /// Most local inputs (input fields × offsets) a stencil may read per point.
 pub const MAX_LOCAL: usize = 32;
-
-/// What a stencil reads outside the grid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Boundary {
-    /// The grid is periodic along every axis.
-    Periodic,
-    /// Values outside the grid are zero (walls with homogeneous values).
-    Zero,
-}
 
 /// A local operation: `out[p] = f(inputs at p + OFFSETS)`.
 ///
@@ -91,14 +82,20 @@ pub trait Stencil: Copy + Send + Sync + 'static {
     const INPUTS: usize;
     /// The offsets `[di, dj, dk]` read from every input.
     const OFFSETS: &'static [[isize; 3]];
-    /// What is read outside the grid.
-    const BOUNDARY: Boundary = Boundary::Periodic;
     /// Whether the stencil is linear with fixed coefficients: its
     /// [`partial`](Stencil::partial)s do not read `local` (a difference, an
     /// average, a Laplacian; not a product of inputs). Its VJP then reads
     /// only the output's adjoint — as fast as a hand-written transposed
     /// kernel. [`check_stencil`] checks the claim.
     const LINEAR: bool = false;
+
+    /// What is read beyond each face of the grid ([`Faces`]): periodic
+    /// unless the stencil says otherwise (or is wrapped in
+    /// [`WithFaces`](crate::WithFaces)).
+    #[inline]
+    fn faces(&self) -> Faces {
+        Faces::PERIODIC
+    }
 
     /// The output at one point from its local inputs.
     fn eval<R: Real>(&self, grid: &Grid, local: &[R]) -> R;
@@ -219,19 +216,10 @@ pub fn check_stencil<K: Stencil>(
     let rows: Vec<Rows<'_, f64>> = inputs.iter().map(|x| Rows::full(x)).collect();
     let (plane, (_, n)) = (grid.plane_len(), grid.lines());
     let e = compiled::offsets::<K>(&grid);
+    let f = compiled::engine_faces(&grid, kernel.faces());
     for p in 0..grid.len() {
         let (i, l, j) = (p / plane, p % plane / n, p % n);
-        compiled::gather::<K, f64>(
-            &grid,
-            &e[..K::OFFSETS.len()],
-            &rows,
-            i as isize,
-            i,
-            l,
-            j,
-            [0; 3],
-            &mut local[..len],
-        );
+        compiled::gather(&grid, &f, &e[..K::OFFSETS.len()], &rows, i as isize, i, l, j, [0; 3], &mut local[..len]);
         for i in 0..len {
             let (mine, auto) =
                 (kernel.partial(&grid, &local[..len], i), auto_partial(&kernel, &grid, &local[..len], i));
