@@ -94,7 +94,7 @@ fn gradient_and_hvp_in_slowness_and_state_match_finite_differences() {
     let states = rewind_sim::states_at(&mut sim, &model.at_rest(), &at).unwrap();
     let mut loss = Observations::of("u").points(receivers.clone());
     for (&t, x) in at.iter().zip(&states) {
-        loss = loss.at(t, receivers.iter().map(|&k| x[k] * 1e3).collect());
+        loss = loss.at(t, receivers.iter().map(|&k| x[k]).collect());
     }
     let loss = loss.weight(1e6);
     let mut p = Problem::new(model.clone(), loss, Strategy::Binomial { snapshots: 4 }, steps, Par::Seq).unwrap();

@@ -13,9 +13,9 @@
 //!   a slice of one source line at a constant shift, read in chunks of
 //!   [`W`] points through fixed-size arrays (one bounds check per chunk and
 //!   source, and straight-line code the compiler vectorises);
-//! - the **boundary** columns (as many as the stencil reaches) and the
-//!   lines whose sources leave a walled grid, point by point with the wrap
-//!   or the zero of the stencil's [`Faces`].
+//! - the **boundary** columns (as many as the stencil reaches), point by
+//!   point with the wrap or the zero of the stencil's [`Faces`]; a source
+//!   line beyond a zero face is a line of zeros in the interior loop.
 //!
 //! The VJP is a gather: the adjoint of input `k` at `q` is `Σₘ ō[q − oₘ]
 //! ∂f/∂(input k at offset m)` at the point `q − oₘ` (the mirrored
@@ -41,6 +41,10 @@ use crate::{Face, Faces, Grid};
 
 /// Points per chunk of the interior loops.
 const W: usize = 8;
+
+/// Points per block of an interior line in [`eval_rows`] (a multiple of
+/// [`W`]: the chunks, and so the bits, are those of one sweep of the line).
+const BLOCK: usize = 32 * W;
 
 /// `i + d` on a line of `n` points between the faces `f` (`[low,
 /// high]`), or `None` where a face reads zero. (`i < n`; offsets reach at
@@ -177,6 +181,74 @@ fn sweep<T: Real>(src: &[&[T]], out: &mut [T], f: impl Fn(&mut T, &[T])) {
     }
 }
 
+/// A [`Stencil::LINEAR`] stencil as data: its value `f(0) + Σ_q c_q
+/// local_q`, summed in the order of the local inputs (from `f(0)` if it is
+/// not zero), with the coefficients its fixed partials. Every path computes
+/// a linear stencil this way — the interior loop as sums of scaled slices
+/// the compiler vectorises, the boundary points one by one — so that the
+/// bits do not depend on where a point falls.
+pub(super) struct Linear {
+    f0: f64,
+    c: [f64; MAX_LOCAL],
+    len: usize,
+}
+
+impl Linear {
+    /// The coefficients of `kernel` on `g`.
+    pub(super) fn of<K: Stencil>(kernel: &K, g: &Grid) -> Self {
+        let len = K::INPUTS * K::OFFSETS.len();
+        let zeros = [0.0; MAX_LOCAL];
+        let mut c = [0.0; MAX_LOCAL];
+        for (q, c) in c[..len].iter_mut().enumerate() {
+            *c = kernel.partial(g, &zeros[..len], q);
+        }
+        Linear { f0: kernel.eval(g, &zeros[..len]), c, len }
+    }
+
+    /// The value at one point.
+    #[inline(always)]
+    pub(super) fn at<T: Real>(&self, local: &[T]) -> T {
+        let mut acc = local[0] * self.c[0];
+        if self.f0 != 0.0 {
+            acc = T::from_f64(self.f0) + acc;
+        }
+        for q in 1..self.len {
+            acc += local[q] * self.c[q];
+        }
+        acc
+    }
+
+    /// `out[t]` = the value with `local[q] = src[q][t]`: [`Linear::at`]'s
+    /// arithmetic, [`W`] points at a time.
+    #[inline(always)]
+    fn sweep<T: Real>(&self, src: &[&[T]], out: &mut [T]) {
+        let n = out.len();
+        let mut chunks = out.chunks_exact_mut(W);
+        for (k, o) in (&mut chunks).enumerate() {
+            let t = k * W;
+            let first: &[T; W] = src[0][t..t + W].try_into().expect("a chunk of W points");
+            let mut acc = first.map(|x| x * self.c[0]);
+            if self.f0 != 0.0 {
+                acc = acc.map(|a| T::from_f64(self.f0) + a);
+            }
+            for q in 1..self.len {
+                let s: &[T; W] = src[q][t..t + W].try_into().expect("a chunk of W points");
+                for (a, &x) in acc.iter_mut().zip(s) {
+                    *a += x * self.c[q];
+                }
+            }
+            o.copy_from_slice(&acc);
+        }
+        for (o, t) in chunks.into_remainder().iter_mut().zip(n - n % W..) {
+            let mut local = [T::zero(); MAX_LOCAL];
+            for q in 0..self.len {
+                local[q] = src[q][t];
+            }
+            *o = self.at(&local[..self.len]);
+        }
+    }
+}
+
 /// The slices `src[k·M + m]` of the inputs at the offsets `oₘ + shift`
 /// (engine axes `e`) for the columns `cols` of line `l` of the unwrapped
 /// row `r` (wrapped `w`), or `None` if a source line is outside a walled
@@ -234,6 +306,14 @@ pub(super) fn eval_rows<K: Stencil, T: Real>(
         }
     }
     let mut local = [T::zero(); MAX_LOCAL];
+    let linear = K::LINEAR.then(|| Linear::of(kernel, g));
+    let value = |local: &[T]| match &linear {
+        Some(lin) => lin.at(local),
+        None => kernel.eval(g, local),
+    };
+    // what a source line beyond a zero face reads, a block at a time (no
+    // allocation: a step allocates nothing in steady state)
+    let zeros = [T::zero(); BLOCK];
     for (k, r) in rows.enumerate() {
         let w = wrapped(r, g.nx);
         for l in 0..lines {
@@ -245,21 +325,31 @@ pub(super) fn eval_rows<K: Stencil, T: Real>(
                     base[i * m + o] = line_start(&f, g, x, r, w, l, [d[0], d[1]]);
                 }
             }
-            let fast = edges && base[..len].iter().all(Option::is_some);
-            if !fast {
+            if !edges {
                 for j in 0..n {
                     gather(g, &f, &e[..m], xs, r, w, l, j, [0; 3], &mut local[..len]);
-                    orow[j] = kernel.eval(g, &local[..len]);
+                    orow[j] = value(&local[..len]);
                 }
                 continue;
             }
-            let mut src: [&[T]; SRC] = [&[]; SRC];
-            for q in 0..len {
-                let (i, o) = (q / m, q % m);
-                let start = (base[q].unwrap_or(0) + inner.start).wrapping_add_signed(e[o][2]);
-                src[q] = &xs[i].data[start..start + inner.len()];
+            for lo in inner.clone().step_by(BLOCK) {
+                let cols = lo..(lo + BLOCK).min(inner.end);
+                let mut src: [&[T]; SRC] = [&[]; SRC];
+                for q in 0..len {
+                    let (i, o) = (q / m, q % m);
+                    src[q] = match base[q] {
+                        Some(b) => {
+                            let start = (b + cols.start).wrapping_add_signed(e[o][2]);
+                            &xs[i].data[start..start + cols.len()]
+                        }
+                        None => &zeros[..cols.len()],
+                    };
+                }
+                match &linear {
+                    Some(lin) => lin.sweep(&src[..len], &mut orow[cols]),
+                    None => sweep(&src[..len], &mut orow[cols], |o, l| *o = kernel.eval(g, l)),
+                }
             }
-            sweep(&src[..len], &mut orow[inner.clone()], |o, l| *o = kernel.eval(g, l));
             for (c, j) in (0..inner.start).chain(inner.end..n).enumerate() {
                 for q in 0..len {
                     let (i, o) = (q / m, q % m);
@@ -268,7 +358,7 @@ pub(super) fn eval_rows<K: Stencil, T: Real>(
                         _ => T::zero(),
                     };
                 }
-                orow[j] = kernel.eval(g, &local[..len]);
+                orow[j] = value(&local[..len]);
             }
         }
     }
