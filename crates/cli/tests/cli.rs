@@ -696,3 +696,49 @@ fn optimize_over_an_ensemble_of_models_sums_their_objectives() {
     let bad = rewind(&d, &args("optimize", &["--members", "2", "--member-spread", "1.5", "--no-files", "-q"]));
     assert!(!bad.ok && bad.stderr.contains("--member-spread 1.5"), "{}", bad.stderr);
 }
+
+#[test]
+fn spec_acoustic_agrees_with_the_numpy_reference_and_refuses_what_is_not_its_own() {
+    let d = scratch("spec-acoustic");
+    // scripts/acoustic_reference.py --n 23 --steps 30 (numpy, its adjoint
+    // checked against finite differences)
+    let reference = [("objective", 354.79346459811023), ("grad_norm", 22147997.217066262)];
+    let traces = d.join("traces.f64");
+    let gradient = d.join("gradient.f64");
+    let argv = [
+        "spec",
+        "acoustic",
+        "--n",
+        "23",
+        "--steps",
+        "30",
+        "--schedule",
+        "binomial:4",
+        "--traces",
+        traces.to_str().unwrap(),
+        "--gradient",
+        gradient.to_str().unwrap(),
+    ];
+    let a = json(&rewind(&d, &argv));
+    assert_eq!((a["grid"][2].as_u64(), a["steps"].as_u64()), (Some(23), Some(30)));
+    for (key, reference) in reference {
+        let x = a[key].as_f64().unwrap();
+        assert!((x - reference).abs() <= 1e-12 * reference.abs(), "{key}: rewind {x} vs numpy {reference}");
+    }
+    // the raw files: 30 steps × 3² receivers, and 23³ gradient values
+    assert_eq!(std::fs::metadata(&traces).unwrap().len(), 8 * 30 * 9);
+    assert_eq!(std::fs::metadata(&gradient).unwrap().len(), 8 * 23 * 23 * 23);
+    for (bad, needle) in [
+        (vec!["spec", "acoustic", "--n", "22"], "at least 23"),
+        (vec!["spec", "acoustic", "--steps", "0"], "--steps"),
+        (vec!["spec", "acoustic", "--size", "M"], "--size is ns2d-periodic's"),
+        (vec!["spec", "acoustic", "--schedule", "multilevel:2,4"], "in memory"),
+        (vec!["spec", "shallow-water", "--traces", "x.f64"], "acoustic's"),
+        (vec!["spec", "acoustic", "--n", "100000"], "available"),
+    ] {
+        let o = rewind(&d, &bad);
+        assert_eq!(o.code, Some(1), "{bad:?}: {}", o.stderr);
+        assert!(o.stderr.starts_with("rewind: error: ") && o.stderr.contains(needle), "{bad:?}: {}", o.stderr);
+        assert_eq!(o.stderr.trim().lines().count(), 1, "{bad:?}: {}", o.stderr);
+    }
+}

@@ -218,6 +218,11 @@ impl Linear {
         acc
     }
 
+    /// `|f(0)| + Σ_q |c_q local_q|`: the size of the terms of the sum.
+    pub(super) fn magnitude(&self, local: &[f64]) -> f64 {
+        self.f0.abs() + local[..self.len].iter().zip(&self.c).map(|(l, c)| (l * c).abs()).sum::<f64>()
+    }
+
     /// `out[t]` = the value with `local[q] = src[q][t]`: [`Linear::at`]'s
     /// arithmetic, [`W`] points at a time.
     #[inline(always)]
