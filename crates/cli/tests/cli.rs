@@ -718,8 +718,16 @@ fn spec_acoustic_agrees_with_the_numpy_reference_and_refuses_what_is_not_its_own
         traces.to_str().unwrap(),
         "--gradient",
         gradient.to_str().unwrap(),
+        "--gauss-newton",
+        "1",
     ];
     let a = json(&rewind(&d, &argv));
+    // one Gauss–Newton product at the kept point: ⟨δm, G δm⟩ > 0 (G is
+    // positive semidefinite for this misfit), the kept sweep reused
+    let gn = &a["gauss_newton"];
+    assert!(gn["curvature"].as_f64().is_some_and(|c| c > 0.0), "{gn}");
+    assert_eq!(gn["product_s"].as_array().map(Vec::len), Some(1), "{gn}");
+    assert!(gn["reused_steps"].as_u64().is_some_and(|r| r > 0), "{gn}");
     assert_eq!((a["grid"][2].as_u64(), a["steps"].as_u64()), (Some(23), Some(30)));
     for (key, reference) in reference {
         let x = a[key].as_f64().unwrap();
@@ -732,6 +740,7 @@ fn spec_acoustic_agrees_with_the_numpy_reference_and_refuses_what_is_not_its_own
         (vec!["spec", "acoustic", "--n", "22"], "at least 23"),
         (vec!["spec", "acoustic", "--steps", "0"], "--steps"),
         (vec!["spec", "acoustic", "--size", "M"], "--size is ns2d-periodic's"),
+        (vec!["spec", "acoustic", "--hvp-ensemble", "2"], "ns2d-periodic's"),
         (vec!["spec", "acoustic", "--schedule", "multilevel:2,4"], "in memory"),
         (vec!["spec", "shallow-water", "--traces", "x.f64"], "acoustic's"),
         (vec!["spec", "acoustic", "--n", "100000"], "available"),

@@ -89,6 +89,79 @@ pub struct Report {
     pub peak_snapshot_bytes: usize,
 }
 
+/// The benchmark's objective as a [`Problem`] of the model `m`.
+fn problem(
+    m: &Acoustic,
+    case: Case,
+    strategy: Strategy,
+    par: Par,
+) -> Result<Problem<Acoustic, Observations>, SimError> {
+    let rec = receivers(m);
+    let mut loss = Observations::of("u").points(rec.clone());
+    let zeros = vec![0.0; rec.len()];
+    for t in 1..=case.steps {
+        loss = loss.at(t, zeros.clone());
+    }
+    Problem::new(m.clone(), loss, strategy, case.steps, par)
+}
+
+/// What `k` Gauss–Newton products at the benchmark's point cost, after a
+/// gradient that keeps the point's linearisation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GaussNewtonFigures {
+    /// Seconds of the gradient that keeps the linearisation.
+    pub linearise_s: f64,
+    /// Seconds of each product.
+    pub product_s: Vec<f64>,
+    /// Seconds of each product's tangent-linear run.
+    pub tangent_s: Vec<f64>,
+    /// Primal steps each product did not run (the kept forward sweep).
+    pub reused_steps: u64,
+    /// Primal steps each product ran (recomputation in the sweep).
+    pub forward_steps: u64,
+    /// `⟨δm, G δm⟩` of the last product (positive: a check that it is one).
+    pub curvature: f64,
+}
+
+/// Times `k` Gauss–Newton products `G δm` at the benchmark's point, `δm`
+/// a smooth 1 % change of the slowness squared rolled by whole planes
+/// from one product to the next.
+pub fn gauss_newton(case: Case, strategy: Strategy, par: Par, k: usize) -> Result<GaussNewtonFigures, SimError> {
+    let m = model(case)?;
+    let x0 = m.at_rest();
+    let mut p = problem(&m, case, strategy, par)?;
+    let g = *m.grid();
+    let m0 = 1.0 / (m.config().velocity * m.config().velocity);
+    let l = g.nx as f64 * g.dx;
+    let dm = g.sample3(|x, y, z| 0.01 * m0 * (6.0 * x / l).sin() * (5.0 * y / l).cos() * (4.0 * z / l).sin());
+    let t0 = Instant::now();
+    p.linearise(&x0)?;
+    let linearise_s = t0.elapsed().as_secs_f64();
+    let no_x = vec![0.0; x0.len()];
+    let mut f = GaussNewtonFigures {
+        linearise_s,
+        product_s: Vec::new(),
+        tangent_s: Vec::new(),
+        reused_steps: 0,
+        forward_steps: 0,
+        curvature: 0.0,
+    };
+    for j in 0..k {
+        let mut d = dm.clone();
+        let by = (j * g.ny * g.nz) % d.len();
+        d.rotate_left(by);
+        let v_p = p.param_direction(&[("m", &d)])?;
+        let t0 = Instant::now();
+        let gv = p.gauss_newton(&x0, &no_x, &v_p)?;
+        f.product_s.push(t0.elapsed().as_secs_f64());
+        f.tangent_s.push(gv.tangent_seconds);
+        f.reused_steps = gv.counters.reused_steps;
+        f.forward_steps = gv.counters.forward_steps;
+        f.curvature = gv.param("m")?.iter().zip(&d).map(|(a, b)| a * b).sum();
+    }
+    Ok(f)
+}
+
 /// Runs the benchmark `case` under `strategy`, calling `tick` with the
 /// phase before every step evaluation ([`evaluations`] of them).
 pub fn run(case: Case, strategy: Strategy, par: Par, mut tick: impl FnMut(Phase)) -> Result<Report, SimError> {
@@ -106,12 +179,7 @@ pub fn run(case: Case, strategy: Strategy, par: Par, mut tick: impl FnMut(Phase)
     })?;
     let primal_s = t0.elapsed().as_secs_f64();
     drop(sim);
-    let mut loss = Observations::of("u").points(rec.clone());
-    let zeros = vec![0.0; rec.len()];
-    for t in 1..=case.steps {
-        loss = loss.at(t, zeros.clone());
-    }
-    let mut p = Problem::new(m, loss, strategy, case.steps, par)?;
+    let mut p = problem(&m, case, strategy, par)?;
     let t0 = Instant::now();
     // snapshots in memory (the schedule's disk level, if it has one, too)
     let (mut ram, mut second) = (RamStore::new(), RamStore::new());
