@@ -196,7 +196,9 @@ fn shallow_water(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
         bail!("--size is ns2d-periodic's; shallow-water takes --n N (grid) and --steps K");
     }
     if a.gauss_newton > 0 || a.hvp_ensemble > 0 {
-        bail!("--gauss-newton is ns2d-periodic's and acoustic's, --hvp-ensemble ns2d-periodic's; shallow-water has neither");
+        bail!(
+            "--gauss-newton is ns2d-periodic's and acoustic's, --hvp-ensemble ns2d-periodic's; shallow-water has neither"
+        );
     }
     if a.traces.is_some() || a.gradient.is_some() {
         bail!("--traces and --gradient are acoustic's");
