@@ -84,9 +84,12 @@ pub trait Stencil: Copy + Send + Sync + 'static {
     const OFFSETS: &'static [[isize; 3]];
     /// Whether the stencil is linear with fixed coefficients: its
     /// [`partial`](Stencil::partial)s do not read `local` (a difference, an
-    /// average, a Laplacian; not a product of inputs). Its VJP then reads
-    /// only the output's adjoint — as fast as a hand-written transposed
-    /// kernel. [`check_stencil`] checks the claim.
+    /// average, a Laplacian; not a product of inputs). The engine then
+    /// computes its value as `f(0) + Σ_q c_q local_q` with `c_q` its
+    /// partials (in the order of the local inputs: the bits of that sum,
+    /// not of `eval`'s grouping), a loop the compiler vectorises, and its
+    /// VJP reads only the output's adjoint — as fast as a hand-written
+    /// transposed kernel. [`check_stencil`] checks the claim.
     const LINEAR: bool = false;
 
     /// What is read beyond each face of the grid ([`Faces`]): periodic
