@@ -221,21 +221,10 @@ fn shallow_water(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
         return Ok(());
     }
     let pool = rayon_pool(threads)?;
-    let mut phase = rewind_sim::Phase::Target;
-    let bar = crate::common::progress_bar(total, phase.label(), a.quiet);
-    let r = pool
-        .install(|| {
-            sw::run_observed(case, strategy, Par::Pool, |p| {
-                if p != phase {
-                    phase = p;
-                    bar.set_message(p.label());
-                }
-                bar.inc(1);
-            })
-        })
-        .context("shallow-water run failed");
-    bar.finish_and_clear();
-    let r = r?;
+    let r = with_phases(&pool, total, rewind_sim::Phase::Target, a.quiet, |tick| {
+        sw::run_observed(case, strategy, Par::Pool, tick)
+    })
+    .context("shallow-water run failed")?;
     let report = json!({
         "problem": "shallow-water",
         "grid": [r.n, r.n],
@@ -303,26 +292,31 @@ fn acoustic(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
     let f =
         crate::models::footprint_from(points, 2, case.steps, strategy, measure(ac::MIN_N)?, measure(ac::MIN_N + 8)?)?;
     crate::memory::check_footprint(&f, Need::Gradient)?;
+    if a.gauss_newton > 0 {
+        // the kept linearisation holds every state of the first sweep,
+        // whatever the schedule
+        let kept = (case.steps as u64).saturating_mul(points).saturating_mul(16);
+        if let Some(available) = crate::memory::available_memory_bytes()
+            && kept > available
+        {
+            bail!(
+                "--gauss-newton keeps every state of the linearisation's forward sweep: {} for {} steps of {}³, \
+                 but {} of memory are available; fewer --steps or a smaller --n",
+                crate::units::bytes(kept),
+                case.steps,
+                case.n,
+                crate::units::bytes(available)
+            );
+        }
+    }
     let threads = threads(a)?;
     if !ensemble.is_root() {
         return Ok(());
     }
     let pool = rayon_pool(threads)?;
-    let mut phase = rewind_sim::Phase::Primal;
-    let bar = crate::common::progress_bar(total, phase.label(), a.quiet);
-    let r = pool
-        .install(|| {
-            ac::run(case, strategy, Par::Pool, |p| {
-                if p != phase {
-                    phase = p;
-                    bar.set_message(p.label());
-                }
-                bar.inc(1);
-            })
-        })
-        .context("acoustic run failed");
-    bar.finish_and_clear();
-    let r = r?;
+    let r =
+        with_phases(&pool, total, rewind_sim::Phase::Primal, a.quiet, |tick| ac::run(case, strategy, Par::Pool, tick))
+            .context("acoustic run failed")?;
     let gauss_newton = match a.gauss_newton {
         0 => serde_json::Value::Null,
         k => {
@@ -501,6 +495,34 @@ fn hvp_ensemble(
         "sum_bits": crate::common::bits(&sum),
         "peak_rss_bytes_rank0": crate::common::peak_rss_bytes(),
     }))
+}
+
+/// `run` on `pool` with a progress bar of `total` step evaluations that
+/// `run`'s tick advances and labels with the phase it names.
+fn with_phases<R, E>(
+    pool: &rayon::ThreadPool,
+    total: u64,
+    first: rewind_sim::Phase,
+    quiet: bool,
+    run: impl FnOnce(&mut dyn FnMut(rewind_sim::Phase)) -> Result<R, E> + Send,
+) -> Result<R, E>
+where
+    R: Send,
+    E: Send,
+{
+    let mut phase = first;
+    let bar = crate::common::progress_bar(total, phase.label(), quiet);
+    let r = pool.install(|| {
+        run(&mut |p| {
+            if p != phase {
+                phase = p;
+                bar.set_message(p.label());
+            }
+            bar.inc(1);
+        })
+    });
+    bar.finish_and_clear();
+    r
 }
 
 fn rayon_pool(threads: usize) -> Result<rayon::ThreadPool> {
