@@ -50,6 +50,7 @@ mod resample;
 mod sparse;
 pub mod stencils;
 mod tape;
+mod wide;
 
 pub use components::Components;
 pub use correlation::{Correlation, CorrelationKind};

@@ -6,16 +6,16 @@
 //! its local inputs in registers. A plane is swept line by line (the
 //! contiguous runs: one line of `ny` points in 1D and 2D, `ny` lines of
 //! `nz` points in 3D — [`Grid`]'s module docs), an offset `[di, dj, dk]`
-//! read in the engine's axes (plane, line, point); a line is swept in two
-//! parts:
-//!
-//! - the **interior** columns, where no offset wraps: every local input is
-//!   a slice of one source line at a constant shift, read in chunks of
-//!   [`W`] points through fixed-size arrays (one bounds check per chunk and
-//!   source, and straight-line code the compiler vectorises);
-//! - the **boundary** columns (as many as the stencil reaches), point by
-//!   point with the wrap or the zero of the stencil's [`Faces`]; a source
-//!   line beyond a zero face is a line of zeros in the interior loop.
+//! read in the engine's axes (plane, line, point). A line is swept in
+//! blocks, in chunks of [`W`] points through fixed-size arrays (one bounds
+//! check per chunk and source, and straight-line code the compiler
+//! vectorises): every local input is a slice of one source line at a
+//! constant shift — of the line itself, or, where the shift leaves the
+//! line, of a copy of it with its **ghost points** on either side (the
+//! wrapped values, or zeros, by the stencil's [`Faces`]); a source line
+//! beyond a zero face is a line of zeros. In the VJP, the **interior**
+//! columns (where no offset leaves the line) are swept in chunks, the
+//! **boundary** columns point by point.
 //!
 //! The VJP is a gather: the adjoint of input `k` at `q` is `Σₘ ō[q − oₘ]
 //! ∂f/∂(input k at offset m)` at the point `q − oₘ` (the mirrored
@@ -37,14 +37,21 @@ use rewind_tape::Real;
 
 pub(super) use super::op::Rows;
 use super::stencil::{MAX_LOCAL, Stencil};
+use crate::wide::{Kernel, widest};
 use crate::{Face, Faces, Grid};
 
 /// Points per chunk of the interior loops.
-const W: usize = 8;
+const W: usize = 16;
+
+/// Local inputs from which a stencil is swept with the widest vector
+/// instructions ([`widest`]): measured, AVX2 makes the 25-point 3D
+/// Laplacian's sweeps 1.2× faster (64³), and made the two-point C-grid
+/// operators of 2D shallow water slower (the whole step by 8 %, 128²).
+const WIDE: usize = 9;
 
 /// Points per block of an interior line in [`eval_rows`] (a multiple of
 /// [`W`]: the chunks, and so the bits, are those of one sweep of the line).
-const BLOCK: usize = 32 * W;
+const BLOCK: usize = 16 * W;
 
 /// `i + d` on a line of `n` points between the faces `f` (`[low,
 /// high]`), or `None` where a face reads zero. (`i < n`; offsets reach at
@@ -188,7 +195,9 @@ fn sweep<T: Real>(src: &[&[T]], out: &mut [T], f: impl Fn(&mut T, &[T])) {
 /// the compiler vectorises, the boundary points one by one — so that the
 /// bits do not depend on where a point falls.
 pub(super) struct Linear {
-    f0: f64,
+    /// `f(0)` if the sum starts from it (not zero), or zero where a VJP's
+    /// sum starts from a zeroed adjoint.
+    start: Option<f64>,
     c: [f64; MAX_LOCAL],
     len: usize,
 }
@@ -202,15 +211,30 @@ impl Linear {
         for (q, c) in c[..len].iter_mut().enumerate() {
             *c = kernel.partial(g, &zeros[..len], q);
         }
-        Linear { f0: kernel.eval(g, &zeros[..len]), c, len }
+        let f0 = kernel.eval(g, &zeros[..len]);
+        Linear { start: (f0 != 0.0).then_some(f0), c, len }
+    }
+
+    /// The adjoint of input `k` of `kernel` on `g` as a linear stencil of
+    /// the output's adjoint, with its offsets (engine axes, as [`offsets`]):
+    /// `Σₘ ō[q − oₘ] c_{k,m}`, in the order of the offsets, summed from zero.
+    fn adjoint<K: Stencil>(kernel: &K, g: &Grid, k: usize) -> (Self, [[isize; 3]; MAX_LOCAL]) {
+        let (m, e) = (K::OFFSETS.len(), offsets::<K>(g));
+        let zeros = [0.0; MAX_LOCAL];
+        let (mut c, mut mirrored) = ([0.0; MAX_LOCAL], [[0; 3]; MAX_LOCAL]);
+        for t in 0..m {
+            c[t] = kernel.partial(g, &zeros[..K::INPUTS * m], k * m + t);
+            mirrored[t] = e[t].map(|d| -d);
+        }
+        (Linear { start: Some(0.0), c, len: m }, mirrored)
     }
 
     /// The value at one point.
     #[inline(always)]
     pub(super) fn at<T: Real>(&self, local: &[T]) -> T {
         let mut acc = local[0] * self.c[0];
-        if self.f0 != 0.0 {
-            acc = T::from_f64(self.f0) + acc;
+        if let Some(f0) = self.start {
+            acc = T::from_f64(f0) + acc;
         }
         for q in 1..self.len {
             acc += local[q] * self.c[q];
@@ -220,7 +244,7 @@ impl Linear {
 
     /// `|f(0)| + Σ_q |c_q local_q|`: the size of the terms of the sum.
     pub(super) fn magnitude(&self, local: &[f64]) -> f64 {
-        self.f0.abs() + local[..self.len].iter().zip(&self.c).map(|(l, c)| (l * c).abs()).sum::<f64>()
+        self.start.unwrap_or(0.0).abs() + local[..self.len].iter().zip(&self.c).map(|(l, c)| (l * c).abs()).sum::<f64>()
     }
 
     /// `out[t]` = the value with `local[q] = src[q][t]`: [`Linear::at`]'s
@@ -232,9 +256,14 @@ impl Linear {
         for (k, o) in (&mut chunks).enumerate() {
             let t = k * W;
             let first: &[T; W] = src[0][t..t + W].try_into().expect("a chunk of W points");
-            let mut acc = first.map(|x| x * self.c[0]);
-            if self.f0 != 0.0 {
-                acc = acc.map(|a| T::from_f64(self.f0) + a);
+            let mut acc = [T::zero(); W];
+            for (a, &x) in acc.iter_mut().zip(first) {
+                *a = x * self.c[0];
+            }
+            if let Some(f0) = self.start {
+                for a in &mut acc {
+                    *a = T::from_f64(f0) + *a;
+                }
             }
             for q in 1..self.len {
                 let s: &[T; W] = src[q][t..t + W].try_into().expect("a chunk of W points");
@@ -283,6 +312,49 @@ fn sources<'a, T>(
     Some(())
 }
 
+/// The greatest shift along a line that a padded copy covers (a
+/// stencil reaching farther is swept point by point).
+const PAD: usize = 8;
+
+/// Distinct source lines a stencil reads at a shift along the line, at
+/// most (more: point by point).
+const GROUPS: usize = 8;
+
+/// The source lines a stencil reads at shifts along the line: per group
+/// the input, the offset `[dplane, dline]` of the line, and the least and
+/// greatest shift; per local input its group (`usize::MAX`: none, read at
+/// no shift). `None` if there are more than [`GROUPS`] or a shift exceeds
+/// [`PAD`].
+#[allow(clippy::type_complexity)]
+fn shifted_lines(
+    e: &[[isize; 3]],
+    inputs: usize,
+) -> Option<([(usize, [isize; 2], isize, isize); GROUPS], usize, [usize; MAX_LOCAL])> {
+    let mut groups = [(0, [0; 2], 0, 0); GROUPS];
+    let (mut ng, mut of) = (0, [usize::MAX; MAX_LOCAL]);
+    for (q, (i, d)) in (0..inputs).flat_map(|i| e.iter().map(move |&d| (i, d))).enumerate() {
+        if d[2] == 0 {
+            continue;
+        }
+        if d[2].unsigned_abs() > PAD {
+            return None;
+        }
+        let g = match groups[..ng].iter().position(|g| g.0 == i && g.1 == [d[0], d[1]]) {
+            Some(g) => g,
+            None if ng < GROUPS => {
+                groups[ng] = (i, [d[0], d[1]], 0, 0);
+                ng += 1;
+                ng - 1
+            }
+            None => return None,
+        };
+        groups[g].2 = groups[g].2.min(d[2]);
+        groups[g].3 = groups[g].3.max(d[2]);
+        of[q] = g;
+    }
+    Some((groups, ng, of))
+}
+
 /// `out` = the stencil's values on the unwrapped rows `rows` (planes of
 /// `g.plane_len()` values), from the inputs `xs`.
 #[inline]
@@ -293,115 +365,168 @@ pub(super) fn eval_rows<K: Stencil, T: Real>(
     rows: Range<isize>,
     out: &mut [T],
 ) {
-    let ((lines, n), plane, m) = (g.lines(), g.plane_len(), K::OFFSETS.len());
-    let len = K::INPUTS * m;
     let e = offsets::<K>(g);
     let f = engine_faces(g, kernel.faces());
-    let inner = interior(n, e[..m].iter().map(|o| o[2]));
-    // the edge columns and, per offset, the column each reads (once per
-    // call: the same in every line)
-    const EDGE: usize = 8;
-    let edges = (inner.start + n - inner.end) <= EDGE && !inner.is_empty();
-    let mut cols = [[None; MAX_LOCAL]; EDGE];
-    if edges {
-        for (c, j) in (0..inner.start).chain(inner.end..n).enumerate() {
-            for (o, d) in e[..m].iter().enumerate() {
-                cols[c][o] = wrap(f[2], j, d[2], n);
-            }
-        }
-    }
-    let mut local = [T::zero(); MAX_LOCAL];
-    let linear = K::LINEAR.then(|| Linear::of(kernel, g));
-    let value = |local: &[T]| match &linear {
-        Some(lin) => lin.at(local),
-        None => kernel.eval(g, local),
+    let how = match K::LINEAR {
+        true => How::Linear(Linear::of(kernel, g)),
+        false => How::Kernel(kernel),
     };
-    // what a source line beyond a zero face reads, a block at a time (no
-    // allocation: a step allocates nothing in steady state)
+    let sweep = Rows3 { how: &how, g, f: &f, e: &e[..K::OFFSETS.len()], xs, rows, out };
+    if K::INPUTS * K::OFFSETS.len() >= WIDE { widest(sweep) } else { sweep.run() }
+}
+
+/// [`sweep_rows`]'s arguments: a [`Kernel`] run compiled for the widest
+/// vector instructions (the same bits, see [`crate::wide`]).
+struct Rows3<'a, 'k, 'x, K, T> {
+    how: &'a How<'k, K>,
+    g: &'a Grid,
+    f: &'a [[Face; 2]; 3],
+    e: &'a [[isize; 3]],
+    xs: &'a [Rows<'x, T>],
+    rows: Range<isize>,
+    out: &'a mut [T],
+}
+
+impl<K: Stencil, T: Real> Kernel for Rows3<'_, '_, '_, K, T> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        sweep_rows(self.how, self.g, self.f, self.e, self.xs, self.rows, self.out)
+    }
+}
+
+/// How a point's value follows from its local inputs (on the stack, for
+/// one call: the size of the variants does not matter).
+#[allow(clippy::large_enum_variant)]
+enum How<'a, K> {
+    /// A linear stencil's sum ([`Linear`]).
+    Linear(Linear),
+    /// The stencil's `eval`.
+    Kernel(&'a K),
+}
+
+/// `out` = the values of `how` on the unwrapped rows `rows` (planes of
+/// `g.plane_len()` values), from the inputs `xs` at the offsets `e`
+/// (engine axes) between the faces `f`.
+///
+/// A line is swept in blocks: its interior (where no shift leaves it) in
+/// blocks of at most [`BLOCK`] points, and its two edges, where a source
+/// line read at shifts along the line is copied with its values beyond
+/// the faces (wrapped, or zero) — a ghost layer as wide as the stencil's
+/// reach — so that every point, the edges too, is computed by the
+/// vectorised loop, with the same arithmetic as point by point.
+#[inline(always)]
+fn sweep_rows<K: Stencil, T: Real>(
+    how: &How<'_, K>,
+    g: &Grid,
+    f: &[[Face; 2]; 3],
+    e: &[[isize; 3]],
+    xs: &[Rows<'_, T>],
+    rows: Range<isize>,
+    out: &mut [T],
+) {
+    // the stencil's number of offsets (a constant: its loops unroll), the
+    // same for its adjoint's mirrored offsets
+    let ((lines, n), plane, m) = (g.lines(), g.plane_len(), K::OFFSETS.len());
+    let e = &e[..m];
+    let len = xs.len() * m;
+    let value = |local: &[T]| match how {
+        How::Linear(lin) => lin.at(local),
+        How::Kernel(kernel) => kernel.eval(g, local),
+    };
+    let mut local = [T::zero(); MAX_LOCAL];
+    let shifted = shifted_lines(e, xs.len());
+    // the blocks of a line: the edges, where shifts leave it (at most
+    // 2·PAD points), and the interior in blocks of BLOCK points
+    let inner = interior(n, e.iter().map(|o| o[2]));
+    let (inner, edges) =
+        if inner.is_empty() { (0..0, [0..n, n..n]) } else { (inner.clone(), [0..inner.start, inner.end..n]) };
+    // a small stencil's few edge points are cheaper one by one than by a
+    // copy (2D C-grid operators: two points, one edge column a side)
+    let pad_edges = len * (n - inner.len()) >= 32 || inner.is_empty();
+    let blocks = || {
+        let middle = inner.clone().step_by(BLOCK).map(|lo| lo..(lo + BLOCK).min(inner.end));
+        let edges = edges.clone().map(|c| if pad_edges { c } else { 0..0 });
+        std::iter::once(edges[0].clone()).chain(middle).chain([edges[1].clone()]).filter(|c| !c.is_empty())
+    };
+    // what a source line beyond a zero face reads, and the padded copies
+    // of the edges (no allocation: a step allocates nothing in steady state)
     let zeros = [T::zero(); BLOCK];
+    let mut pads = [[T::zero(); 4 * PAD]; GROUPS];
     for (k, r) in rows.enumerate() {
         let w = wrapped(r, g.nx);
         for l in 0..lines {
             let orow = &mut out[k * plane + l * n..k * plane + (l + 1) * n];
             // where each local input's line starts (None: outside a walled grid)
             let mut base = [None; MAX_LOCAL];
-            for (o, d) in e[..m].iter().enumerate() {
+            for (o, d) in e.iter().enumerate() {
                 for (i, x) in xs.iter().enumerate() {
-                    base[i * m + o] = line_start(&f, g, x, r, w, l, [d[0], d[1]]);
+                    base[i * m + o] = line_start(f, g, x, r, w, l, [d[0], d[1]]);
                 }
             }
-            if !edges {
-                for j in 0..n {
-                    gather(g, &f, &e[..m], xs, r, w, l, j, [0; 3], &mut local[..len]);
-                    orow[j] = value(&local[..len]);
+            let Some((groups, ng, group_of)) = &shifted else {
+                for (j, o) in orow.iter_mut().enumerate() {
+                    gather(g, f, e, xs, r, w, l, j, [0; 3], &mut local[..len]);
+                    *o = value(&local[..len]);
                 }
                 continue;
-            }
-            for lo in inner.clone().step_by(BLOCK) {
-                let cols = lo..(lo + BLOCK).min(inner.end);
-                let mut src: [&[T]; SRC] = [&[]; SRC];
-                for q in 0..len {
-                    let (i, o) = (q / m, q % m);
-                    src[q] = match base[q] {
-                        Some(b) => {
-                            let start = (b + cols.start).wrapping_add_signed(e[o][2]);
-                            &xs[i].data[start..start + cols.len()]
-                        }
-                        None => &zeros[..cols.len()],
-                    };
-                }
-                match &linear {
-                    Some(lin) => lin.sweep(&src[..len], &mut orow[cols]),
-                    None => sweep(&src[..len], &mut orow[cols], |o, l| *o = kernel.eval(g, l)),
-                }
-            }
-            for (c, j) in (0..inner.start).chain(inner.end..n).enumerate() {
-                for q in 0..len {
-                    let (i, o) = (q / m, q % m);
-                    local[q] = match (base[q], cols[c][o]) {
-                        (Some(b), Some(c)) => xs[i].data[b + c],
-                        _ => T::zero(),
-                    };
-                }
-                orow[j] = value(&local[..len]);
-            }
-        }
-    }
-}
-
-/// [`vjp_rows`] of a [`Stencil::LINEAR`] stencil (`out` zeroed): each term
-/// its fixed coefficient times the output's adjoint at the mirrored offset,
-/// the same arithmetic as the general rule.
-fn linear_vjp_rows<K: Stencil, T: Real>(
-    kernel: &K,
-    g: &Grid,
-    obar: Rows<'_, T>,
-    k: usize,
-    rows: Range<isize>,
-    out: &mut [T],
-) {
-    let ((lines, n), plane, m) = (g.lines(), g.plane_len(), K::OFFSETS.len());
-    let zeros = [T::zero(); MAX_LOCAL];
-    let e = offsets::<K>(g);
-    let f = engine_faces(g, kernel.faces());
-    for (term, d) in e[..m].iter().enumerate() {
-        let c = kernel.partial(g, &zeros[..K::INPUTS * m], k * m + term);
-        // the columns j whose j − dj is inside the line
-        let inner = interior(n, [-d[2]].into_iter());
-        for (q, r) in rows.clone().enumerate() {
-            let w = wrapped(r, g.nx);
-            for l in 0..lines {
-                let Some(prow) = line_start(&f, g, &obar, r, w, l, [-d[0], -d[1]]) else { continue };
-                let orow = &mut out[q * plane + l * n..q * plane + (l + 1) * n];
-                let src = &obar.data[prow..prow + n];
-                let from = inner.start.wrapping_add_signed(-d[2]);
-                for (o, &x) in orow[inner.clone()].iter_mut().zip(&src[from..from + inner.len()]) {
-                    *o += x * c;
-                }
-                for j in (0..inner.start).chain(inner.end..n) {
-                    if let Some(p) = wrap(f[2], j, -d[2], n) {
-                        orow[j] += src[p] * c;
+            };
+            for cols in blocks() {
+                // the groups whose shifts leave the line here, copied with
+                // their ghosts: pads[g][t] is column cols.start + glo + t
+                let mut padded = [false; GROUPS];
+                for (gi, &(i, d, glo, ghi)) in groups[..*ng].iter().enumerate() {
+                    let (a, b) = (cols.start as isize + glo, cols.end as isize + ghi);
+                    if a >= 0 && b <= n as isize {
+                        continue;
                     }
+                    padded[gi] = true;
+                    let pad = &mut pads[gi][..(b - a) as usize];
+                    let Some(s) = line_start(f, g, &xs[i], r, w, l, d) else {
+                        pad.fill(T::zero());
+                        continue;
+                    };
+                    let (x, inside) = (&xs[i].data[s..s + n], a.max(0)..b.min(n as isize));
+                    let at = |c: isize| (c - a) as usize;
+                    pad[at(inside.start)..at(inside.end)]
+                        .copy_from_slice(&x[inside.start as usize..inside.end as usize]);
+                    for c in (a..inside.start).chain(inside.end..b) {
+                        // i = 0, d = c: a column at most PAD outside the line
+                        pad[at(c)] = wrap(f[2], 0, c, n).map_or(T::zero(), |c| x[c]);
+                    }
+                }
+                let mut src: [&[T]; SRC] = [&[]; SRC];
+                for (i, x) in xs.iter().enumerate() {
+                    for (o, d) in e.iter().enumerate() {
+                        let q = i * m + o;
+                        let gi = group_of[q];
+                        src[q] = match base[q] {
+                            None => &zeros[..cols.len()],
+                            Some(_) if gi != usize::MAX && padded[gi] => {
+                                let at = (d[2] - groups[gi].2) as usize;
+                                &pads[gi][at..at + cols.len()]
+                            }
+                            Some(b) => {
+                                let start = (b + cols.start).wrapping_add_signed(d[2]);
+                                &x.data[start..start + cols.len()]
+                            }
+                        };
+                    }
+                }
+                match how {
+                    How::Linear(lin) => lin.sweep(&src[..len], &mut orow[cols]),
+                    How::Kernel(kernel) => sweep(&src[..len], &mut orow[cols], |o, l| *o = kernel.eval(g, l)),
+                }
+            }
+            if !pad_edges {
+                for j in edges[0].clone().chain(edges[1].clone()) {
+                    for (i, x) in xs.iter().enumerate() {
+                        for (o, d) in e.iter().enumerate() {
+                            let at = base[i * m + o].zip(wrap(f[2], j, d[2], n));
+                            local[i * m + o] = at.map_or(T::zero(), |(b, c)| x.data[b + c]);
+                        }
+                    }
+                    orow[j] = value(&local[..len]);
                 }
             }
         }
@@ -424,10 +549,17 @@ pub(super) fn vjp_rows<K: Stencil, T: Real>(
 ) {
     let ((lines, n), plane, m) = (g.lines(), g.plane_len(), K::OFFSETS.len());
     let len = K::INPUTS * m;
-    out.iter_mut().for_each(|d| *d = T::zero());
     if K::LINEAR {
-        return linear_vjp_rows(kernel, g, obar, k, rows, out);
+        // each term its fixed coefficient times the output's adjoint at the
+        // mirrored offset: the general rule's arithmetic, as a linear
+        // stencil of `obar` swept like an `eval`
+        let (lin, mirrored) = Linear::adjoint(kernel, g, k);
+        let f = engine_faces(g, kernel.faces());
+        let how = How::<K>::Linear(lin);
+        let sweep = Rows3 { how: &how, g, f: &f, e: &mirrored[..m], xs: &[obar], rows, out };
+        return if m >= WIDE { widest(sweep) } else { sweep.run() };
     }
+    out.iter_mut().for_each(|d| *d = T::zero());
     let e = offsets::<K>(g);
     let f = engine_faces(g, kernel.faces());
     let mut local = [T::zero(); MAX_LOCAL];

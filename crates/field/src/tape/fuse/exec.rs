@@ -4,6 +4,7 @@
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
+use rewind_tape::Unary;
 use rewind_team::{ChunksMut, InitChunks};
 use smallvec::SmallVec;
 
@@ -15,28 +16,77 @@ use crate::tape::Ctx;
 use crate::tape::compiled::Rows;
 use crate::tape::op::Op;
 use crate::tape::stencil::MAX_LOCAL;
+use crate::wide::{Kernel, widest};
 
 /// `out[k] = f(a[k])`.
 #[inline(always)]
 fn map1<T: Copy>(out: &mut [T], a: &[T], f: impl Fn(T) -> T) {
-    for (o, &x) in out.iter_mut().zip(a) {
-        *o = f(x);
-    }
+    widest(Map1 { out, a, f });
 }
 
 /// `out[k] = f(a[k], b[k], c[k])`.
 #[inline(always)]
 fn map3<T: Copy>(out: &mut [T], a: &[T], b: &[T], c: &[T], f: impl Fn(T, T, T) -> T) {
-    for (((o, &x), &y), &z) in out.iter_mut().zip(a).zip(b).zip(c) {
-        *o = f(x, y, z);
-    }
+    widest(Map3 { out, a, b, c, f });
 }
 
 /// `out[k] = f(a[k], b[k])`.
 #[inline(always)]
 fn map2<T: Copy, U: Copy>(out: &mut [T], a: &[T], b: &[U], f: impl Fn(T, U) -> T) {
-    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
-        *o = f(x, y);
+    widest(Map2 { out, a, b, f });
+}
+
+// The loops of `map1`, `map2`, `map3` as kernels compiled for the widest
+// vector instructions (the same bits, see `crate::wide`).
+
+struct Map1<'a, T, F> {
+    out: &'a mut [T],
+    a: &'a [T],
+    f: F,
+}
+
+impl<T: Copy, F: Fn(T) -> T> Kernel for Map1<'_, T, F> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        for (o, &x) in self.out.iter_mut().zip(self.a) {
+            *o = (self.f)(x);
+        }
+    }
+}
+
+struct Map2<'a, T, U, F> {
+    out: &'a mut [T],
+    a: &'a [T],
+    b: &'a [U],
+    f: F,
+}
+
+impl<T: Copy, U: Copy, F: Fn(T, U) -> T> Kernel for Map2<'_, T, U, F> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        for ((o, &x), &y) in self.out.iter_mut().zip(self.a).zip(self.b) {
+            *o = (self.f)(x, y);
+        }
+    }
+}
+
+struct Map3<'a, T, F> {
+    out: &'a mut [T],
+    a: &'a [T],
+    b: &'a [T],
+    c: &'a [T],
+    f: F,
+}
+
+impl<T: Copy, F: Fn(T, T, T) -> T> Kernel for Map3<'_, T, F> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        for (((o, &x), &y), &z) in self.out.iter_mut().zip(self.a).zip(self.b).zip(self.c) {
+            *o = (self.f)(x, y, z);
+        }
     }
 }
 
@@ -215,6 +265,9 @@ fn run_tile<'a, T: Components>(instrs: &[Instr<'a, T>], phys: &[u16], slots: &mu
             Op::AddC(_, c) => one(x[0], out, &|o, a, _| map1(o, a, |a| a + c)),
             Op::ScaleS(..) => one(x[0], out, &|o, a, _| map1(o, a, |a| a * v)),
             Op::AddS(..) => one(x[0], out, &|o, a, _| map1(o, a, |a| a + v)),
+            // the cheap functions without a branch per point
+            Op::Map(Unary::Recip, _) => one(x[0], out, &|o, a, _| map1(o, a, |a| a.recip())),
+            Op::Map(Unary::Abs, _) => one(x[0], out, &|o, a, _| map1(o, a, |a| a.abs())),
             Op::Map(u, _) => one(x[0], out, &|o, a, _| map1(o, a, |a| u.apply(a))),
             Op::MapD(u, _) => one(x[0], out, &|o, a, _| map1(o, a, |a| u.derivative(a))),
             Op::Map2(f, ..) => two(x[0], x[1], out, &|o, a, b| map2(o, a, b, |a, b| f.apply(a, b))),
