@@ -256,6 +256,13 @@ fn receivers_interpolate_linear_fields_exactly_and_sources_are_their_adjoint() {
         let lhs: f64 = ia.iter().zip(&s).map(|(x, y)| x * y).sum();
         let rhs: f64 = a.iter().zip(&is).map(|(x, y)| x * y).sum();
         assert!((lhs - rhs).abs() < 1e-13 * lhs.abs().max(1.0), "{g:?}: {lhs} vs {rhs}");
+        // read lazily inside a fused loop by a stencil (its halo rows, the
+        // periodic wrap), the same bits as the same values from memory
+        let (fused, stored) = FieldTape::<f64>::new(g).eval(Par::Seq, |c| {
+            let lap = |f: rewind_field::Field<'_, f64>| (f.laplacian() * 2.0 + f).value().to_vec();
+            (lap(c.inject(&pts, c.observations(&s)).unwrap()), lap(c.input(&is).unwrap()))
+        });
+        assert_eq!(fused, stored, "{g:?}");
         // at a grid point, the value there
         let on = Points::new(&g, &[[2.0 * g.dx, if g.dims() > 1 { g.dy } else { 0.0 }, 0.0]]).unwrap();
         let v = FieldTape::<f64>::new(g).eval(Par::Seq, |c| c.input(&b).unwrap().interpolate(&on).unwrap().value()[0]);

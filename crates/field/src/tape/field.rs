@@ -132,7 +132,7 @@ impl<'id, T: Components> Field<'id, T> {
     pub fn mask(self, m: &[f64]) -> Result<Self, FieldError> {
         let c = self.ctx;
         c.grid.check("mask", m.len())?;
-        let m: &'id [f64] = c.arena.alloc_slice_copy(m);
+        let m: &'id [f64] = c.copy_f64(m);
         Ok(c.lazy(Op::Mask(self.id, m)))
     }
     /// The values at the given linear indices (an observation operator).

@@ -431,6 +431,16 @@ impl<'id, T: Components> Ctx<'id, T> {
         Ok(())
     }
 
+    /// A copy of `data` (one value per point, constant data lent for one
+    /// operation) in the arena, by rows on the team.
+    pub(super) fn copy_f64(&self, data: &[f64]) -> &'id [f64] {
+        let ny = self.grid.plane_len();
+        let out = self.arena.alloc_slice_fill_copy(data.len(), MaybeUninit::uninit());
+        fill_rows(self.par, weight::ELEMENTWISE, out, ny, 0.0, |i, row| {
+            row.copy_from_slice(&data[i * ny..i * ny + row.len()])
+        })
+    }
+
     /// A new buffer of one zero per point, zero-filled by rows by the
     /// threads that go on to write it (see [`fill_rows`]).
     pub(super) fn zeroed(&self) -> &'id mut [T] {
@@ -587,15 +597,9 @@ impl<'id, T: Components> Ctx<'id, T> {
         }
         let (idx, w): (&'id [usize], &'id [f64]) =
             (self.arena.alloc_slice_copy(points.indices()), self.arena.alloc_slice_copy(points.weights()));
-        let out = self.zeroed();
-        let k = points.corners();
-        for ((i, w), &s) in idx.chunks_exact(k).zip(w.chunks_exact(k)).zip(s) {
-            for (&i, &w) in i.iter().zip(w) {
-                out[i] += s * T::from_f64(w);
-            }
-        }
-        self.count(1, 0);
-        Ok(self.field(out, Op::Inject(amplitudes.id, idx, w)))
+        // lazy: a fused loop writes its zeros and its few points tile by
+        // tile, in cache, not a field in memory
+        Ok(self.lazy(Op::Inject(amplitudes.id, idx, w)))
     }
 
     /// An input scalar (a parameter such as a viscosity).

@@ -99,6 +99,7 @@ impl<T> Op<'_, T> {
                 | SubData(..)
                 | Stencil(..)
                 | Splat(..)
+                | Inject(..)
                 | MapD(..)
                 | Map2D(..)
                 | StencilT(..)

@@ -127,6 +127,21 @@ impl Tile<'_> {
     }
 }
 
+/// `out` += the amplitudes `s` spread at their points (`idx`, `w`: each
+/// point's corners and weights) on the unwrapped rows `rows`: in the order
+/// of the points and of their corners, the sums of [`Ctx::inject`].
+fn inject_rows<T: Components>(g: &Grid, rows: Range<isize>, idx: &[usize], w: &[f64], s: &[T], out: &mut [T]) {
+    let (plane, k) = (g.plane_len(), 1 << g.dims());
+    for ((i, w), &s) in idx.chunks_exact(k).zip(w.chunks_exact(k)).zip(s) {
+        for (&i, &w) in i.iter().zip(w) {
+            let (p, at) = ((i / plane) as isize, i % plane);
+            for r in rows.clone().filter(|r| r.rem_euclid(g.nx as isize) == p) {
+                out[(r - rows.start) as usize * plane + at] += s * T::from_f64(w);
+            }
+        }
+    }
+}
+
 /// Calls `f(from, start, len)` for the runs of the unwrapped rows `rows`
 /// that are contiguous once wrapped: `from` the run's offset among the
 /// rows' values, `start` its offset in a whole field, `len` its values.
@@ -276,6 +291,10 @@ fn run_tile<'a, T: Components>(instrs: &[Instr<'a, T>], phys: &[u16], slots: &mu
             Op::Mask(_, m) => one(x[0], out, &|o, a, start| map2(o, a, &m[start..start + a.len()], |a, m| a * m)),
             Op::SubData(_, d) => one(x[0], out, &|o, a, start| map2(o, a, &d[start..start + a.len()], |a, d| a - d)),
             Op::Splat(_) => out.fill(v),
+            Op::Inject(_, idx, w) => {
+                out.fill(T::zero());
+                inject_rows(g, rows.clone(), idx, w, ins.obs, out);
+            }
             Op::Stencil(rule, _) => {
                 let mut w = [Rows::full(&[][..]); MAX_LOCAL];
                 x.iter().zip(&mut w).for_each(|(&x, w)| *w = window(x));

@@ -87,6 +87,8 @@ struct Instr<'a, T> {
     op: Op<'a, T>,
     srcs: &'a [Src<'a, T>],
     scalar: T,
+    /// The values of its observations operand (the amplitudes of `Inject`).
+    obs: &'a [T],
     prod: Option<Prod<'a, T>>,
     /// Folded into the sum that reads it: not run.
     skip: bool,
@@ -348,13 +350,17 @@ impl<'id, T: Components> Ctx<'id, T> {
                 Op::ScaleS(_, s) | Op::AddS(_, s) | Op::Splat(s) => vals[s as usize].buf.expect("a scalar")[0],
                 _ => T::zero(),
             };
+            let obs = match op {
+                Op::Inject(s, ..) => vals[s as usize].buf.expect("amplitudes"),
+                _ => &[],
+            };
             weight += 1 + match op {
                 Op::Stencil(rule, _) => rule.weight(),
                 Op::StencilT(rule, ..) => 2 * rule.weight(),
                 _ => 0,
             };
             debug_assert!(op.is_lazy(), "only lazy operations are left unmaterialised");
-            instrs.push(Instr { op, srcs: srcs.into_bump_slice(), scalar, prod: None, skip: false });
+            instrs.push(Instr { op, srcs: srcs.into_bump_slice(), scalar, obs, prod: None, skip: false });
         }
         // the rows each instruction covers around a tile, from its
         // consumers back (a consumer comes after what it reads)
