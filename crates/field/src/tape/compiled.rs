@@ -444,15 +444,25 @@ fn sweep_rows<K: Stencil, T: Real>(
     // a small stencil's few edge points are cheaper one by one than by a
     // copy (2D C-grid operators: two points, one edge column a side)
     let pad_edges = len * (n - inner.len()) >= 32 || inner.is_empty();
+    // with ghost copies, the whole line in blocks of BLOCK points (whole
+    // chunks of W where a line is a multiple of W: 64 points are four
+    // chunks, where an interior of 56 left 8 points and the edges to the
+    // one-by-one remainder); without, the interior, then the edges
     let blocks = || {
-        let middle = inner.clone().step_by(BLOCK).map(|lo| lo..(lo + BLOCK).min(inner.end));
-        let edges = edges.clone().map(|c| if pad_edges { c } else { 0..0 });
-        std::iter::once(edges[0].clone()).chain(middle).chain([edges[1].clone()]).filter(|c| !c.is_empty())
+        let span = if pad_edges { 0..n } else { inner.clone() };
+        span.clone().step_by(BLOCK).map(move |lo| lo..(lo + BLOCK).min(span.end))
     };
     // what a source line beyond a zero face reads, and the padded copies
-    // of the edges (no allocation: a step allocates nothing in steady state)
+    // (no allocation: a step allocates nothing in steady state; the copies'
+    // room only where they are made)
     let zeros = [T::zero(); BLOCK];
-    let mut pads = [[T::zero(); 4 * PAD]; GROUPS];
+    let mut room;
+    let pads: &mut [[T; BLOCK + 2 * PAD]] = if pad_edges {
+        room = [[T::zero(); BLOCK + 2 * PAD]; GROUPS];
+        &mut room
+    } else {
+        &mut []
+    };
     for (k, r) in rows.enumerate() {
         let w = wrapped(r, g.nx);
         for l in 0..lines {
