@@ -62,6 +62,16 @@ pub(crate) struct Footprint {
     pub(crate) arena_fixed: u64,
 }
 
+impl Footprint {
+    /// Bytes a run of `need` holds at most: a taped step, the schedule's
+    /// RAM snapshots and its actions.
+    pub(crate) fn bytes(&self, need: Need) -> u64 {
+        let (state, step) = state_and_step_bytes(self, need);
+        let plan = rewind_checkpoint::Plan { steps: self.steps, strategy: self.strategy };
+        step.saturating_add(plan.ram_bytes(state as usize))
+    }
+}
+
 /// Refuses, before anything is allocated, a run that cannot fit in the
 /// memory this machine has available (see [`check_fits`]).
 pub(crate) fn check_footprint(f: &Footprint, need: Need) -> Result<()> {
@@ -145,7 +155,7 @@ fn check_fits_in(f: &Footprint, need: Need, available: u64) -> Result<()> {
     }
     let strategy = f.strategy;
     let plan = rewind_checkpoint::Plan { steps: f.steps, strategy };
-    let needed = step.saturating_add(plan.ram_bytes(state as usize));
+    let needed = f.bytes(need);
     if needed <= available {
         return Ok(());
     }

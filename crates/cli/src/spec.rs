@@ -293,18 +293,25 @@ fn acoustic(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
         crate::models::footprint_from(points, 2, case.steps, strategy, measure(ac::MIN_N)?, measure(ac::MIN_N + 8)?)?;
     crate::memory::check_footprint(&f, Need::Gradient)?;
     if a.gauss_newton > 0 {
-        // the kept linearisation holds every state of the first sweep,
-        // whatever the schedule
-        let kept = (case.steps as u64).saturating_mul(points).saturating_mul(16);
+        // the products keep the linearisation's first sweep (at most the
+        // schedule's snapshots again) and the tangent run's seeds: one
+        // (index, value) per receiver and step
+        let receivers = ((case.n - 2 * ac::SPONGE) as u64).pow(2);
+        let kept = (strategy.budget(case.steps)[0] as u64).saturating_mul(points).saturating_mul(16);
+        let seeds = (case.steps as u64).saturating_mul(receivers).saturating_mul(16);
+        let need = f.bytes(Need::Gradient).saturating_add(kept).saturating_add(seeds);
         if let Some(available) = crate::memory::available_memory_bytes()
-            && kept > available
+            && need > available
         {
             bail!(
-                "--gauss-newton keeps every state of the linearisation's forward sweep: {} for {} steps of {}³, \
-                 but {} of memory are available; fewer --steps or a smaller --n",
+                "--gauss-newton keeps the linearisation's snapshots ({}) and the tangent seeds of {} receivers over {} steps ({}): \
+                 with the gradient's {} that is {}, but {} of memory are available; fewer --steps or a smaller --n",
                 crate::units::bytes(kept),
+                receivers,
                 case.steps,
-                case.n,
+                crate::units::bytes(seeds),
+                crate::units::bytes(f.bytes(Need::Gradient)),
+                crate::units::bytes(need),
                 crate::units::bytes(available)
             );
         }

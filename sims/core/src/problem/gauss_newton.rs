@@ -64,17 +64,51 @@ impl GaussNewton {
 }
 
 /// The losses of the adjoint sweep: a seed added to `x̄ₜ` at chosen states.
+///
+/// A seed is `∇²ℓₜ δxₜ`, nonzero only where the loss looks: at the
+/// observed points of a misfit. Kept sparse where that is most of the
+/// state (a plane of receivers in a volume), so that a run with a loss at
+/// every step holds its observations' size of seeds, not a state per step.
 struct Seeds {
     /// `(t, seed)`, increasing in `t`.
-    at: Vec<(usize, Vec<f64>)>,
+    at: Vec<(usize, Seed)>,
+}
+
+/// One step's seed.
+#[derive(Debug, Clone, PartialEq)]
+enum Seed {
+    /// Every entry.
+    Dense(Vec<f64>),
+    /// The nonzero entries: `(index, value)`, increasing in index.
+    Sparse(Vec<(usize, f64)>),
+}
+
+impl Seed {
+    /// The seed of the tangents `eps`: sparse if under a quarter of them
+    /// are nonzero (a sparse entry takes two dense ones' room); `None` if
+    /// all are zero.
+    fn of(eps: impl Iterator<Item = f64> + Clone, len: usize) -> Option<Seed> {
+        let nonzero = eps.clone().filter(|e| *e != 0.0).count();
+        match nonzero {
+            0 => None,
+            k if 4 * k < len => Some(Seed::Sparse(eps.enumerate().filter(|(_, e)| *e != 0.0).collect())),
+            _ => Some(Seed::Dense(eps.collect())),
+        }
+    }
+
+    /// Adds the seed to `xbar`.
+    fn add_to(&self, xbar: &mut [f64]) {
+        match self {
+            Seed::Dense(s) => xbar.iter_mut().zip(s).for_each(|(b, s)| *b += s),
+            Seed::Sparse(s) => s.iter().for_each(|&(i, v)| xbar[i] += v),
+        }
+    }
 }
 
 impl Objective<f64> for Seeds {
     fn loss(&mut self, t: usize, _n: usize, _x: &[f64], xbar: &mut [f64], _pbar: &mut [f64]) -> Result<f64, StepError> {
         if let Ok(k) = self.at.binary_search_by_key(&t, |(s, _)| *s) {
-            for (b, s) in xbar.iter_mut().zip(&self.at[k].1) {
-                *b += s;
-            }
+            self.at[k].1.add_to(xbar);
         }
         Ok(0.0)
     }
@@ -175,8 +209,8 @@ impl<M: Model + Clone, L: Loss + Clone> Problem<M, L> {
             pbar.fill(zero);
             Objective::loss(&mut self.loss_dual, t, n, &x, &mut xbar, &mut pbar)
                 .map_err(|source| SimError::At { step: t, source })?;
-            if xbar.iter().any(|d| d.eps != 0.0) {
-                at.push((t, xbar.iter().map(|d| d.eps).collect()));
+            if let Some(seed) = Seed::of(xbar.iter().map(|d| d.eps), xbar.len()) {
+                at.push((t, seed));
             }
             for (s, d) in pseed.iter_mut().zip(&pbar) {
                 *s += d.eps;
@@ -221,5 +255,25 @@ impl<M: Model + Clone, L: Loss + Clone> rewind_optim::Hessian for GaussNewtonPro
         let out = self.0.gauss_newton(x, v, &zeros).map_err(rewind_optim::OptimError::objective)?;
         hv.copy_from_slice(&out.x0);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Seed;
+
+    #[test]
+    fn a_seed_is_sparse_where_few_entries_are_nonzero_and_adds_the_same() {
+        let few: Vec<f64> = (0..100).map(|i| if i % 10 == 3 { i as f64 } else { 0.0 }).collect();
+        let many: Vec<f64> = (0..100).map(|i| if i % 2 == 0 { 1.0 + i as f64 } else { 0.0 }).collect();
+        for (eps, sparse) in [(&few, true), (&many, false)] {
+            let seed = Seed::of(eps.iter().copied(), eps.len()).unwrap();
+            assert_eq!(matches!(seed, Seed::Sparse(_)), sparse);
+            let mut xbar: Vec<f64> = (0..100).map(|i| 0.5 * i as f64).collect();
+            let expected: Vec<f64> = xbar.iter().zip(eps.iter()).map(|(b, e)| b + e).collect();
+            seed.add_to(&mut xbar);
+            assert_eq!(xbar, expected);
+        }
+        assert_eq!(Seed::of([0.0; 5].into_iter(), 5), None);
     }
 }
