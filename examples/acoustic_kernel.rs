@@ -45,8 +45,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         grad.counters.vjps,
         grad.counters.peak_snapshot_bytes as f64 / (1u64 << 20) as f64
     );
-    // the slice y = 240 m (x across, z up) and the cross-section x = 240 m
-    // (y across, z up), in the plotting layout a[i·ny + j]
+    // the slice y = 240 m (x across, depth z down) and the cross-section x = 240 m
+    // (y across, depth z down), in the plotting layout a[i·ny + j]
     // (the kernel is singular at the source and the receiver: within 40 m
     // of them it is left out, grey, so that the colour scale shows the rest)
     let near = |p: [f64; 3], q: [f64; 3]| (0..3).map(|a| (p[a] - q[a]).powi(2)).sum::<f64>() < 40.0f64.powi(2);
@@ -57,11 +57,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let through: Vec<f64> = (0..n).flat_map(|i| (0..n).map(move |kz| at(i, 24, kz))).collect();
     let across: Vec<f64> = (0..n).flat_map(|j| (0..n).map(move |kz| at(24, j, kz))).collect();
-    let info = GridInfo { nx: n, ny: n, dx: g.dx, dy: g.dz };
+    let info = GridInfo::plane(n, n, g.dx, g.dz);
     let path = rewind_io::plot::fields(
         dir.join("acoustic-kernel.png"),
         info,
-        &[("dJ/dm at y = 240 m (x across, z up)", &through), ("dJ/dm at x = 240 m (y across, z up)", &across)],
+        rewind_io::plot::Axes { across: "x (left), y (right)", second: "depth z", down: true },
+        &[("dJ/dm at y = 240 m", &through), ("dJ/dm at x = 240 m", &across)],
         true,
     )?;
     println!("wrote {}", path.display());

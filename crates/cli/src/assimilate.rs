@@ -447,7 +447,7 @@ fn draw(
     post: Option<&rewind_sim::Posterior>,
 ) -> Result<Vec<String>> {
     let n = r.n;
-    let grid = rewind_io::GridInfo { nx: n, ny: n, dx: twin.grid.dx, dy: twin.grid.dy };
+    let grid = rewind_io::GridInfo::plane(n, n, twin.grid.dx, twin.grid.dy);
     std::fs::create_dir_all(&r.out).with_context(|| format!("cannot create {}", r.out.display()))?;
     let out = |name: &str| r.out.join(name);
     let mut files = Vec::new();
@@ -457,12 +457,14 @@ fn draw(
     files.push(rewind_io::plot::fields(
         out("fields.png"),
         grid,
+        rewind_io::plot::Axes::XY,
         &[("truth", truth), ("background", background), ("analysis", &best.x0)],
         true,
     )?);
     files.push(rewind_io::plot::fields(
         out("errors.png"),
         grid,
+        rewind_io::plot::Axes::XY,
         &[("background - truth", &error_b), ("analysis - truth", &error_a)],
         true,
     )?);
@@ -514,6 +516,7 @@ fn draw(
         files.push(rewind_io::plot::fields(
             out("posterior.png"),
             grid,
+            rewind_io::plot::Axes::XY,
             &[("posterior std", &p.std), ("|analysis - truth|", &abs_error)],
             true,
         )?);

@@ -150,10 +150,8 @@ fn write_fields(p: &dyn AnyProblem, c: &Config, name: &str, vectors: &[(&str, &[
     let l = p.layout();
     let g = *l.grid();
     let dir = common::out_dir(c)?;
-    let mut out = rewind_io::Output::create(
-        dir.join(format!("{name}.h5")),
-        rewind_io::GridInfo { nx: g.nx, ny: g.ny, dx: g.dx, dy: g.dy },
-    )?;
+    let mut out =
+        rewind_io::Output::create(dir.join(format!("{name}.h5")), rewind_io::GridInfo::plane(g.nx, g.ny, g.dx, g.dy))?;
     common::metadata(&out, c, name, p.about())?;
     out.attr("report", &report.to_string())?;
     let mut panels: Vec<(String, &[f64])> = Vec::new();
@@ -185,8 +183,8 @@ fn write_fields(p: &dyn AnyProblem, c: &Config, name: &str, vectors: &[(&str, &[
     out.finish()?;
     if c.output.plots && g.nx > 1 && g.ny > 1 {
         let panels: Vec<(&str, &[f64])> = panels.iter().map(|(t, v)| (t.as_str(), *v)).collect();
-        let info = rewind_io::GridInfo { nx: g.nx, ny: g.ny, dx: g.dx, dy: g.dy };
-        rewind_io::plot::fields(dir.join(format!("{name}.png")), info, &panels, false)?;
+        let info = rewind_io::GridInfo::plane(g.nx, g.ny, g.dx, g.dy);
+        rewind_io::plot::fields(dir.join(format!("{name}.png")), info, rewind_io::plot::Axes::XY, &panels, false)?;
     }
     Ok(())
 }

@@ -105,7 +105,7 @@ pub(crate) fn main(common: &crate::common::Common, a: &Settings, ensemble: &rewi
     if !common.no_files {
         let dir = crate::common::out_dir(&c)?;
         let path = dir.join(format!("hessian-{name}.h5"));
-        let mut out = rewind_io::Output::create(&path, rewind_io::GridInfo { nx: g.nx, ny: g.ny, dx: g.dx, dy: g.dy })?;
+        let mut out = rewind_io::Output::create(&path, rewind_io::GridInfo::plane(g.nx, g.ny, g.dx, g.dy))?;
         crate::common::metadata(&out, &c, "hessian", p.about())?;
         out.attr("model", name)?;
         out.attr("report", &report.to_string())?;
@@ -142,8 +142,14 @@ pub(crate) fn main(common: &crate::common::Common, a: &Settings, ensemble: &rewi
         if g.nx > 1 && g.ny > 1 {
             let f = &l.fields()[0];
             let panels = [("truth", l.part(&truth, f)?), ("posterior std", l.part(&post.std, f)?)];
-            let info = rewind_io::GridInfo { nx: g.nx, ny: g.ny, dx: g.dx, dy: g.dy };
-            rewind_io::plot::fields(dir.join(format!("hessian-{name}-std.png")), info, &panels, false)?;
+            let info = rewind_io::GridInfo::plane(g.nx, g.ny, g.dx, g.dy);
+            rewind_io::plot::fields(
+                dir.join(format!("hessian-{name}-std.png")),
+                info,
+                rewind_io::plot::Axes::XY,
+                &panels,
+                false,
+            )?;
         }
     }
     if common.json {

@@ -13,6 +13,7 @@ mod assimilate;
 mod common;
 mod config;
 mod demo;
+mod fwi;
 mod grad;
 mod hessian;
 mod inverse;
@@ -54,6 +55,10 @@ enum Command {
     /// Gauss–Newton products and incremental 4D-Var with a background
     /// covariance, the posterior, pictures.
     Assimilate(assimilate::Args),
+    /// Full-waveform inversion of a 3D velocity anomaly from several shots
+    /// recorded on a plane of receivers: L-BFGS and Gauss–Newton through
+    /// checkpointed adjoints, pictures.
+    Fwi(fwi::Args),
     /// Generate a checkpoint schedule, print what it costs and draw it.
     Schedule(schedule::Args),
     /// Gradient time and peak memory under a range of schedules: table and plot.
@@ -282,6 +287,7 @@ fn run(command: Command, ensemble: &rewind_sim::Ensemble) -> anyhow::Result<()> 
         Command::Schedule(a) => schedule::main(&a),
         Command::Tradeoff(a) => tradeoff::main(&a, ensemble),
         Command::Spec(a) => spec::main(&a, ensemble),
+        Command::Fwi(a) => fwi::main(&a),
         Command::Sims { json } => models::list(json),
     }
 }

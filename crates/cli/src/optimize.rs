@@ -312,7 +312,7 @@ pub(crate) fn solve(a: &Args, ensemble: &rewind_ensemble::Ensemble) -> Result<se
 fn write_files(dir: &Path, c: &Config, inverse: &dyn AnyInverse, runs: &[Saved], problem: &str) -> Result<Vec<String>> {
     let l = inverse.layout();
     let g = *l.grid();
-    let info = rewind_io::GridInfo { nx: g.nx, ny: g.ny, dx: g.dx, dy: g.dy };
+    let info = rewind_io::GridInfo::plane(g.nx, g.ny, g.dx, g.dy);
     let path = dir.join("optimize.h5");
     let mut out = Output::create(&path, info)?;
     common::metadata(&out, c, "optimize", problem)?;
@@ -373,7 +373,7 @@ fn write_files(dir: &Path, c: &Config, inverse: &dyn AnyInverse, runs: &[Saved],
             panels.push((t, l.part(&s.state.x, f0)?));
         }
         let fp = dir.join("fields.png");
-        rewind_io::plot::fields(&fp, info, &panels, true)?;
+        rewind_io::plot::fields(&fp, info, rewind_io::plot::Axes::XY, &panels, true)?;
         files.push(fp.display().to_string());
     }
     if c.output.plots {

@@ -38,8 +38,7 @@ pub(crate) fn main(a: &Args) -> Result<()> {
         let dir = if files { Some(common::out_dir(&c)?) } else { None };
         let mut out = match &dir {
             Some(d) => {
-                let o =
-                    Output::create(d.join("run.h5"), rewind_io::GridInfo { nx: g.nx, ny: g.ny, dx: g.dx, dy: g.dy })?;
+                let o = Output::create(d.join("run.h5"), rewind_io::GridInfo::plane(g.nx, g.ny, g.dx, g.dy))?;
                 common::metadata(&o, &c, "run", p.about())?;
                 o.attr("model", name.name())?;
                 Some(o)
@@ -98,8 +97,8 @@ pub(crate) fn main(a: &Args) -> Result<()> {
                     panels.push((tf, l.part(&last, f)?));
                 }
                 // one colour scale per field kind: shared only when one field
-                let info = rewind_io::GridInfo { nx: g.nx, ny: g.ny, dx: g.dx, dy: g.dy };
-                rewind_io::plot::fields(&png, info, &panels, false)?;
+                let info = rewind_io::GridInfo::plane(g.nx, g.ny, g.dx, g.dy);
+                rewind_io::plot::fields(&png, info, rewind_io::plot::Axes::XY, &panels, false)?;
                 files_written.push(png.display().to_string());
             }
         }

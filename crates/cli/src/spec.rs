@@ -180,8 +180,14 @@ pub(crate) fn main(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
 
 /// `--threads`, checked, or the cores of this rank.
 fn threads(a: &Args) -> Result<usize> {
+    threads_of(a.threads)
+}
+
+/// `--threads`, checked against the machine; all cores of this rank's
+/// share without it.
+pub(crate) fn threads_of(threads: Option<usize>) -> Result<usize> {
     let (cores, most) = crate::config::thread_limit();
-    Ok(match a.threads {
+    Ok(match threads {
         Some(0) => bail!("--threads must be at least 1"),
         Some(t) if t > most => bail!("--threads {t}: this machine has {cores} core(s); at most {most} threads"),
         Some(t) => t,
@@ -282,15 +288,9 @@ fn acoustic(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
     }
     let total = ac::evaluations(case, strategy).with_context(|| format!("bad --schedule {:?}", a.schedule))?;
     // refused before anything is allocated: the schedule's snapshots and
-    // a taped step (its arena measured on the model at two small sizes)
-    let measure = |n: usize| -> Result<(u64, u64)> {
-        let m = ac::model(ac::Case { n, steps: 1 })?;
-        let x0 = m.at_rest();
-        crate::models::step_arena_bytes(m, &x0)
-    };
+    // a taped step
     let points = (case.n as u64).saturating_pow(3);
-    let f =
-        crate::models::footprint_from(points, 2, case.steps, strategy, measure(ac::MIN_N)?, measure(ac::MIN_N + 8)?)?;
+    let f = acoustic_footprint(points, case.steps, strategy)?;
     crate::memory::check_footprint(&f, Need::Gradient)?;
     if a.gauss_newton > 0 {
         // the products keep the linearisation's first sweep (at most the
@@ -373,6 +373,19 @@ fn acoustic(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
+}
+
+/// What an acoustic run of `points` points over `steps` steps under
+/// `strategy` holds: the schedule's snapshots and a taped step, its arena
+/// measured on the model at two small sizes.
+pub(crate) fn acoustic_footprint(points: u64, steps: usize, strategy: Strategy) -> Result<crate::memory::Footprint> {
+    use rewind_acoustic::spec as ac;
+    let measure = |n: usize| -> Result<(u64, u64)> {
+        let m = ac::model(ac::Case { n, steps: 1 })?;
+        let x0 = m.at_rest();
+        crate::models::step_arena_bytes(m, &x0)
+    };
+    crate::models::footprint_from(points, 2, steps, strategy, measure(ac::MIN_N)?, measure(ac::MIN_N + 8)?)
 }
 
 /// `k` Gauss–Newton products of the spec's objective at ω_A in the

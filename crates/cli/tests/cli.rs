@@ -53,7 +53,9 @@ fn args<'a>(cmd: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
 #[test]
 fn every_subcommand_has_help() {
     let d = scratch("help");
-    for cmd in ["demo", "run", "grad", "hvp", "optimize", "assimilate", "hessian", "schedule", "tradeoff", "spec"] {
+    for cmd in
+        ["demo", "run", "grad", "hvp", "optimize", "assimilate", "hessian", "schedule", "tradeoff", "spec", "fwi"]
+    {
         let o = rewind(&d, &[cmd, "--help"]);
         assert!(o.ok && o.stdout.contains("Usage: rewind"), "{cmd}: {}", o.stderr);
     }
@@ -80,7 +82,7 @@ fn run_writes_the_fields_it_computed() {
     let mut sim = rewind_ns2d::stepper::<f64>(params, rewind_field::Par::Seq).unwrap();
     let expected = rewind_ns2d::spec::advance(&mut sim, &rewind_ns2d::spec::field_a(16), 20).unwrap();
     let h = 2.0 * std::f64::consts::PI / 16.0;
-    let input = Input::open(d.join("o/run.h5"), GridInfo { nx: 16, ny: 16, dx: h, dy: h }).unwrap();
+    let input = Input::open(d.join("o/run.h5"), GridInfo::plane(16, 16, h, h)).unwrap();
     let rewind_io::Series { steps, times, frames } = input.series("vorticity").unwrap();
     assert_eq!(steps, vec![0, 10, 20]);
     assert_eq!(times[2], 20.0 * 0.02);
@@ -115,7 +117,7 @@ fn grad_and_hvp_pass_their_checks_and_agree_across_schedules() {
     assert_eq!(r["check"]["passed"], true, "{r}");
     assert_eq!(r["grad_norm"], norms[0].1, "the HVP run's gradient is the gradient");
     let h = 2.0 * std::f64::consts::PI / 16.0;
-    let input = Input::open(d.join("o/hvp.h5"), GridInfo { nx: 16, ny: 16, dx: h, dy: h }).unwrap();
+    let input = Input::open(d.join("o/hvp.h5"), GridInfo::plane(16, 16, h, h)).unwrap();
     let hv = input.field("hvp_vorticity").unwrap();
     let norm = hv.iter().map(|x| x * x).sum::<f64>().sqrt();
     assert_eq!(norm, r["hvp_norm"].as_f64().unwrap(), "the file holds the reported H v");
@@ -238,7 +240,7 @@ fn an_interrupted_optimisation_resumes_with_nothing_lost() {
     }
     // the histories in the HDF5 files are identical too
     let h = 2.0 * std::f64::consts::PI / 16.0;
-    let g = GridInfo { nx: 16, ny: 16, dx: h, dy: h };
+    let g = GridInfo::plane(16, 16, h, h);
     let (a, b) =
         (Input::open(d.join("whole/optimize.h5"), g).unwrap(), Input::open(d.join("cut/optimize.h5"), g).unwrap());
     for m in ["lbfgs", "newton-cg"] {
@@ -526,7 +528,7 @@ fn an_optimisation_killed_at_twenty_random_moments_ends_on_the_same_bits() {
     let whole = json(&rewind(&d, &with("whole")));
     let total = t0.elapsed();
     let h = 2.0 * std::f64::consts::PI / 16.0;
-    let g = GridInfo { nx: 16, ny: 16, dx: h, dy: h };
+    let g = GridInfo::plane(16, 16, h, h);
     // 20 kills (SIGKILL), each at a pseudo-random moment within a twelfth of
     // a whole run's time: every run resumes where the last saved state left
     // it, so the kills fall at moments spread over the whole optimisation

@@ -28,47 +28,96 @@ use std::str::FromStr;
 
 use hdf5::types::VarLenUnicode;
 use hdf5::{Dataset, File};
-use ndarray::{ArrayView2, ArrayView3};
+use ndarray::{ArrayView3, ArrayViewD, IxDyn};
 
 use crate::{AtomicFile, IoError, xdmf};
 
 /// Deflate level: 4 is most of the gain of 9 at a fraction of the time.
 const DEFLATE: u8 = 4;
 
-/// The grid the fields live on.
+/// The grid the fields live on: a plane (`nz = 1`) or a volume.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GridInfo {
     /// Points along x.
     pub nx: usize,
     /// Points along y.
     pub ny: usize,
+    /// Points along z (1 on a plane).
+    pub nz: usize,
     /// Spacing along x.
     pub dx: f64,
     /// Spacing along y.
     pub dy: f64,
+    /// Spacing along z.
+    pub dz: f64,
 }
 
 impl GridInfo {
-    fn len(&self) -> usize {
-        self.nx * self.ny
+    /// A plane of `nx × ny` points.
+    pub fn plane(nx: usize, ny: usize, dx: f64, dy: f64) -> Self {
+        GridInfo { nx, ny, nz: 1, dx, dy, dz: 1.0 }
     }
 
-    /// rewind's layout (`i * ny + j`) to the image layout (`j * nx + i`).
+    /// A volume of `nx × ny × nz` points.
+    pub fn volume([nx, ny, nz]: [usize; 3], [dx, dy, dz]: [f64; 3]) -> Self {
+        GridInfo { nx, ny, nz, dx, dy, dz }
+    }
+
+    fn len(&self) -> usize {
+        self.nx * self.ny * self.nz
+    }
+
+    /// `nx x ny`, or `nx x ny x nz` for a volume.
+    fn size(&self) -> String {
+        if self.is_volume() {
+            format!("{} x {} x {}", self.nx, self.ny, self.nz)
+        } else {
+            format!("{} x {}", self.nx, self.ny)
+        }
+    }
+
+    /// Whether it is a volume.
+    pub fn is_volume(&self) -> bool {
+        self.nz > 1
+    }
+
+    /// A field's shape in the file: `(ny, nx)`, or `(nz, ny, nx)`.
+    fn dims(&self) -> Vec<usize> {
+        if self.is_volume() { vec![self.nz, self.ny, self.nx] } else { vec![self.ny, self.nx] }
+    }
+
+    /// What a field is in the file, for its `layout` attribute.
+    fn describe(&self) -> &'static str {
+        if self.is_volume() {
+            "a field is an (nz, ny, nx) array: element [k][j][i] is x = i dx, y = j dy, z = k dz"
+        } else {
+            "a field is an (ny, nx) array: row j is y = j dy, column i is x = i dx; a series adds a first axis, one frame per row of <name>_time and <name>_step"
+        }
+    }
+
+    /// rewind's layout (`(i * ny + j) * nz + k`) to the image layout
+    /// (`(k * ny + j) * nx + i`).
     fn image_layout(self, data: &[f64], out: &mut Vec<f64>) {
         out.clear();
         out.resize(self.len(), 0.0);
-        for i in 0..self.nx {
-            for j in 0..self.ny {
-                out[j * self.nx + i] = data[i * self.ny + j];
+        let GridInfo { nx, ny, nz, .. } = self;
+        for i in 0..nx {
+            for j in 0..ny {
+                for k in 0..nz {
+                    out[(k * ny + j) * nx + i] = data[(i * ny + j) * nz + k];
+                }
             }
         }
     }
 
     fn rewind_layout(self, data: &[f64]) -> Vec<f64> {
         let mut out = vec![0.0; self.len()];
-        for i in 0..self.nx {
-            for j in 0..self.ny {
-                out[i * self.ny + j] = data[j * self.nx + i];
+        let GridInfo { nx, ny, nz, .. } = self;
+        for i in 0..nx {
+            for j in 0..ny {
+                for k in 0..nz {
+                    out[(i * ny + j) * nz + k] = data[(k * ny + j) * nx + i];
+                }
             }
         }
         out
@@ -127,8 +176,11 @@ impl Output {
     /// Starts writing `path` (under a temporary name until
     /// [`Output::finish`]).
     pub fn create(path: impl AsRef<Path>, grid: GridInfo) -> Result<Self, IoError> {
-        if grid.nx == 0 || grid.ny == 0 {
-            return Err(IoError::Shape { what: "grid".into(), why: format!("{} x {} points", grid.nx, grid.ny) });
+        if grid.len() == 0 {
+            return Err(IoError::Shape {
+                what: "grid".into(),
+                why: format!("{} x {} x {} points", grid.nx, grid.ny, grid.nz),
+            });
         }
         let atomic = AtomicFile::new(path)?;
         let file = File::create(atomic.tmp_path()).map_err(|e| IoError::hdf5(atomic.target(), e))?;
@@ -142,10 +194,10 @@ impl Output {
             .and_then(|_| num("dx", grid.dx))
             .and_then(|_| num("dy", grid.dy))
             .map_err(|e| out.err(e))?;
-        out.attr(
-            "layout",
-            "a field is an (ny, nx) array: row j is y = j dy, column i is x = i dx; a series adds a first axis, one frame per row of <name>_time and <name>_step",
-        )?;
+        if grid.is_volume() {
+            int("nz", grid.nz as u64).and_then(|_| num("dz", grid.dz)).map_err(|e| out.err(e))?;
+        }
+        out.attr("layout", grid.describe())?;
         Ok(out)
     }
 
@@ -162,7 +214,7 @@ impl Output {
         if data.len() != self.grid.len() {
             return Err(IoError::Shape {
                 what: what.into(),
-                why: format!("{} values for a {} x {} grid", data.len(), self.grid.nx, self.grid.ny),
+                why: format!("{} values for a {} grid", data.len(), self.grid.size()),
             });
         }
         Ok(())
@@ -211,7 +263,15 @@ impl Output {
 
     /// Appends one frame (in rewind's layout) to the series `name`,
     /// created on first use.
+    /// Series are of planes: on a volume's file this is
+    /// [`IoError::Shape`].
     pub fn append(&mut self, name: &str, step: usize, time: f64, data: &[f64]) -> Result<(), IoError> {
+        if self.grid.is_volume() {
+            return Err(IoError::Shape {
+                what: format!("series {name}"),
+                why: "a file of a volume holds single fields, not series".into(),
+            });
+        }
         self.check_len(name, data)?;
         let i = self.series_index(name)?;
         let mut img = std::mem::take(&mut self.scratch);
@@ -240,11 +300,12 @@ impl Output {
         self.check_len(name, data)?;
         let mut img = std::mem::take(&mut self.scratch);
         self.grid.image_layout(data, &mut img);
-        let (nx, ny) = (self.grid.nx, self.grid.ny);
-        let r = ArrayView2::from_shape((ny, nx), &img).map_err(|e| hdf5::Error::from(e.to_string())).and_then(|view| {
+        let dims = self.grid.dims();
+        let view = ArrayViewD::from_shape(IxDyn(&dims), &img);
+        let r = view.map_err(|e| hdf5::Error::from(e.to_string())).and_then(|view| {
             self.file()
                 .new_dataset_builder()
-                .chunk((ny, nx))
+                .chunk(dims.clone())
                 .shuffle()
                 .deflate(DEFLATE)
                 .fletcher32()
@@ -334,21 +395,28 @@ impl Input {
     }
 
     fn frames(&self, name: &str, data: Vec<f64>, shape: &[usize]) -> Result<Vec<Vec<f64>>, IoError> {
-        let (nx, ny) = (self.grid.nx, self.grid.ny);
-        if shape.len() < 2 || shape[shape.len() - 2..] != [ny, nx] {
+        let dims = self.grid.dims();
+        if shape.len() < dims.len() || shape[shape.len() - dims.len()..] != dims[..] {
             return Err(IoError::Format {
                 path: self.path.clone(),
-                why: format!("dataset {name} has shape {shape:?}, expected (…, {ny}, {nx})"),
+                why: format!("dataset {name} has shape {shape:?}, expected (…, {dims:?})"),
             });
         }
-        Ok(data.chunks_exact(nx * ny).map(|c| self.grid.rewind_layout(c)).collect())
+        Ok(data.chunks_exact(self.grid.len()).map(|c| self.grid.rewind_layout(c)).collect())
     }
 
     /// One field written by [`Output::field`], in rewind's layout.
     pub fn field(&self, name: &str) -> Result<Vec<f64>, IoError> {
         let ds = self.file.dataset(name).map_err(|e| self.err(e))?;
         let data = ds.read_raw::<f64>().map_err(|e| self.err(e))?;
-        let mut f = self.frames(name, data, &ds.shape())?;
+        let shape = ds.shape();
+        if shape != self.grid.dims() {
+            return Err(IoError::Format {
+                path: self.path.clone(),
+                why: format!("dataset {name} has shape {shape:?}, expected a field of {:?}", self.grid.dims()),
+            });
+        }
+        let mut f = self.frames(name, data, &shape)?;
         f.pop().ok_or_else(|| IoError::Format { path: self.path.clone(), why: format!("dataset {name} is empty") })
     }
 
@@ -399,7 +467,7 @@ mod tests {
     #[test]
     fn round_trip_of_series_fields_tables_and_metadata() {
         let dir = scratch("roundtrip");
-        let grid = GridInfo { nx: 12, ny: 7, dx: 0.5, dy: 0.25 };
+        let grid = GridInfo::plane(12, 7, 0.5, 0.25);
         let path = dir.join("run.h5");
         let mut out = Output::create(&path, grid).unwrap();
         out.attr("config", "[simulation]\nn = 12\n").unwrap();
@@ -442,9 +510,38 @@ mod tests {
     }
 
     #[test]
+    fn a_volume_round_trips_with_x_fastest_in_the_file_and_refuses_series() {
+        let dir = scratch("volume");
+        let grid = GridInfo::volume([4, 3, 5], [1.0, 2.0, 0.5]);
+        let path = dir.join("v.h5");
+        let mut out = Output::create(&path, grid).unwrap();
+        // rewind's layout: (i * ny + j) * nz + k
+        let v: Vec<f64> = (0..60).map(|p| (p as f64).sqrt()).collect();
+        out.field("c", &v).unwrap();
+        assert!(out.append("c_t", 0, 0.0, &v).is_err(), "no series of volumes");
+        assert!(out.field("short", &v[..59]).is_err());
+        out.finish().unwrap();
+        let f = File::open(&path).unwrap();
+        let ds = f.dataset("c").unwrap();
+        assert_eq!(ds.shape(), vec![5, 3, 4]);
+        let raw = ds.read_raw::<f64>().unwrap();
+        // element [k][j][i] of the file is point (i, j, k)
+        let (i, j, k) = (3, 1, 4);
+        assert_eq!(raw[(k * 3 + j) * 4 + i], v[(i * 3 + j) * 5 + k]);
+        assert_eq!(Input::open(&path, grid).unwrap().field("c").unwrap(), v);
+        assert!(Input::open(&path, GridInfo::plane(4, 3, 1.0, 2.0)).unwrap().field("c").is_err());
+        let xmf = std::fs::read_to_string(path.with_extension("xmf")).unwrap();
+        assert!(
+            xmf.contains("3DCoRectMesh\" Dimensions=\"5 3 4\"") && xmf.contains("Dimensions=\"5 3 4\">v.h5:/c"),
+            "{xmf}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn datasets_are_chunked_compressed_and_checksummed() {
         let dir = scratch("filters");
-        let grid = GridInfo { nx: 64, ny: 64, dx: 0.1, dy: 0.1 };
+        let grid = GridInfo::plane(64, 64, 0.1, 0.1);
         let path = dir.join("f.h5");
         let mut out = Output::create(&path, grid).unwrap();
         out.append("w", 0, 0.0, &vec![0.5; 64 * 64]).unwrap();
@@ -466,7 +563,7 @@ mod tests {
     #[test]
     fn wrong_shapes_are_errors() {
         let dir = scratch("shapes");
-        let grid = GridInfo { nx: 4, ny: 3, dx: 1.0, dy: 1.0 };
+        let grid = GridInfo::plane(4, 3, 1.0, 1.0);
         let mut out = Output::create(dir.join("s.h5"), grid).unwrap();
         let e = out.append("w", 0, 0.0, &[1.0; 11]).unwrap_err();
         assert!(e.to_string().contains("11 values for a 4 x 3 grid"), "{e}");
@@ -481,7 +578,7 @@ mod tests {
     #[test]
     fn a_corrupted_chunk_is_reported() {
         let dir = scratch("corrupt");
-        let grid = GridInfo { nx: 32, ny: 32, dx: 1.0, dy: 1.0 };
+        let grid = GridInfo::plane(32, 32, 1.0, 1.0);
         let path = dir.join("c.h5");
         let mut out = Output::create(&path, grid).unwrap();
         let data: Vec<f64> = (0..1024).map(|i| (i as f64 * 0.731).sin()).collect();

@@ -130,8 +130,26 @@ impl Scale {
     }
 }
 
-/// Fields on a grid (rewind's layout, `i * ny + j`; drawn with x across
-/// and y up, in the grid's physical coordinates) side by side, each with
+/// What a picture's two axes are: the names of the grid's first axis
+/// (drawn across) and its second (drawn up, or `down`: a depth).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Axes<'a> {
+    /// The first axis's name.
+    pub across: &'a str,
+    /// The second axis's name.
+    pub second: &'a str,
+    /// The second axis grows downwards.
+    pub down: bool,
+}
+
+impl Axes<'static> {
+    /// x across, y up.
+    pub const XY: Axes<'static> = Axes { across: "x", second: "y", down: false };
+}
+
+/// Fields on a grid (rewind's layout, `i * ny + j`; drawn with the first
+/// axis across and the second up or down as `axes` say, in the grid's
+/// physical coordinates) side by side, each with
 /// its title and a colour bar: on one colour scale (`shared`, to compare
 /// fields of one kind) or one per panel. Values of both signs use a
 /// blue–white–red scale symmetric about zero, others a sequential one from
@@ -140,11 +158,18 @@ impl Scale {
 pub fn fields(
     path: impl AsRef<Path>,
     grid: crate::GridInfo,
+    axes: Axes<'_>,
     panels: &[(&str, &[f64])],
     shared: bool,
 ) -> Result<PathBuf, IoError> {
     let path = path.as_ref();
-    let crate::GridInfo { nx, ny, dx, dy } = grid;
+    if grid.is_volume() {
+        return Err(IoError::Shape {
+            what: "picture".into(),
+            why: format!("a picture is of a plane, not of a {} x {} x {} volume", grid.nx, grid.ny, grid.nz),
+        });
+    }
+    let crate::GridInfo { nx, ny, dx, dy, .. } = grid;
     for (title, data) in panels {
         if data.len() != nx * ny {
             return Err(IoError::Shape {
@@ -158,8 +183,9 @@ pub fn fields(
     let (lx, ly) = (nx as f64 * dx, ny as f64 * dy);
     png(path, (width * panels.len().max(1) as u32, height + 24), |root| {
         let (body, footer) = root.split_vertically(height);
-        let legend = "x across, y up; grey: no data";
-        footer.draw_text(legend, &("sans-serif", 13).into_text_style(&footer), (10, 4))?;
+        let way = if axes.down { "down" } else { "up" };
+        let legend = format!("{} across, {} {way}; grey: no data", axes.across, axes.second);
+        footer.draw_text(&legend, &("sans-serif", 13).into_text_style(&footer), (10, 4))?;
         for (area, (title, data)) in body.split_evenly((1, panels.len().max(1))).iter().zip(panels) {
             let scale = if shared { all } else { Scale::of(data.iter()) };
             let (map, bar) = area.split_horizontally(width - 90);
@@ -174,14 +200,14 @@ pub fn fields(
                 .margin(8)
                 .x_label_area_size(30)
                 .y_label_area_size(40)
-                .build_cartesian_2d(0.0..lx, 0.0..ly)?;
+                .build_cartesian_2d(0.0..lx, if axes.down { ly..0.0 } else { 0.0..ly })?;
             chart
                 .configure_mesh()
                 .disable_mesh()
                 .x_labels(5)
                 .y_labels(5)
-                .x_desc("x")
-                .y_desc("y")
+                .x_desc(axes.across)
+                .y_desc(axes.second)
                 .x_label_formatter(&|v| format!("{v:.2}"))
                 .y_label_formatter(&|v| format!("{v:.2}"))
                 .draw()?;
@@ -522,11 +548,20 @@ mod tests {
         let a: Vec<f64> = (0..nx * ny).map(|k| ((k / ny) as f64 * 0.4).sin()).collect();
         let mut b = a.clone();
         b.iter_mut().step_by(3).for_each(|v| *v = f64::NAN);
-        let g = crate::GridInfo { nx, ny, dx: 0.5, dy: 0.25 };
-        assert!(is_png(&fields(d.join("f.png"), g, &[("a", &a), ("b", &b)], true).unwrap()));
+        let g = crate::GridInfo::plane(nx, ny, 0.5, 0.25);
+        assert!(is_png(&fields(d.join("f.png"), g, Axes::XY, &[("a", &a), ("b", &b)], true).unwrap()));
         // one-signed values on a sequential scale, a constant field
         let h: Vec<f64> = a.iter().map(|v| 1.0 + 0.1 * v).collect();
-        assert!(is_png(&fields(d.join("g.png"), g, &[("h", &h), ("zero", &vec![0.0; nx * ny])], false).unwrap()));
+        assert!(is_png(
+            &fields(
+                d.join("g.png"),
+                g,
+                Axes { across: "x", second: "depth", down: true },
+                &[("h", &h), ("zero", &vec![0.0; nx * ny])],
+                false
+            )
+            .unwrap()
+        ));
         let c = vec![Curve { label: "x".into(), points: vec![(0.0, 1.0), (1.0, 0.1), (2.0, 0.0), (3.0, 1e-3)] }];
         assert!(is_png(&convergence(d.join("c.png"), &c, &c).unwrap()));
         let s = rewind_checkpoint::Strategy::Binomial { snapshots: 3 }.schedule(20).unwrap();
@@ -549,8 +584,8 @@ mod tests {
 
     #[test]
     fn a_field_of_the_wrong_size_is_an_error() {
-        let g = crate::GridInfo { nx: 4, ny: 4, dx: 1.0, dy: 1.0 };
-        let e = fields(scratch("bad").join("x.png"), g, &[("a", &[0.0; 15])], false).unwrap_err();
+        let g = crate::GridInfo::plane(4, 4, 1.0, 1.0);
+        let e = fields(scratch("bad").join("x.png"), g, Axes::XY, &[("a", &[0.0; 15])], false).unwrap_err();
         assert!(e.to_string().contains("15 values for a 4 x 4 grid"), "{e}");
     }
 }

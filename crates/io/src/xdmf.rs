@@ -12,10 +12,22 @@ use crate::GridInfo;
 /// geometry; the caller adds attributes and closes it.
 fn grid_header(out: &mut String, pad: &str, name: &str, g: GridInfo) {
     let _ = writeln!(out, "{pad}<Grid Name=\"{name}\" GridType=\"Uniform\">");
-    let _ = writeln!(out, "{pad}  <Topology TopologyType=\"2DCoRectMesh\" Dimensions=\"{} {}\"/>", g.ny, g.nx);
-    let _ = writeln!(out, "{pad}  <Geometry GeometryType=\"ORIGIN_DXDY\">");
-    let _ = writeln!(out, "{pad}    <DataItem Format=\"XML\" Dimensions=\"2\">0 0</DataItem>");
-    let _ = writeln!(out, "{pad}    <DataItem Format=\"XML\" Dimensions=\"2\">{:e} {:e}</DataItem>", g.dy, g.dx);
+    if g.is_volume() {
+        let _ =
+            writeln!(out, "{pad}  <Topology TopologyType=\"3DCoRectMesh\" Dimensions=\"{} {} {}\"/>", g.nz, g.ny, g.nx);
+        let _ = writeln!(out, "{pad}  <Geometry GeometryType=\"ORIGIN_DXDYDZ\">");
+        let _ = writeln!(out, "{pad}    <DataItem Format=\"XML\" Dimensions=\"3\">0 0 0</DataItem>");
+        let _ = writeln!(
+            out,
+            "{pad}    <DataItem Format=\"XML\" Dimensions=\"3\">{:e} {:e} {:e}</DataItem>",
+            g.dz, g.dy, g.dx
+        );
+    } else {
+        let _ = writeln!(out, "{pad}  <Topology TopologyType=\"2DCoRectMesh\" Dimensions=\"{} {}\"/>", g.ny, g.nx);
+        let _ = writeln!(out, "{pad}  <Geometry GeometryType=\"ORIGIN_DXDY\">");
+        let _ = writeln!(out, "{pad}    <DataItem Format=\"XML\" Dimensions=\"2\">0 0</DataItem>");
+        let _ = writeln!(out, "{pad}    <DataItem Format=\"XML\" Dimensions=\"2\">{:e} {:e}</DataItem>", g.dy, g.dx);
+    }
     let _ = writeln!(out, "{pad}  </Geometry>");
 }
 
@@ -49,13 +61,13 @@ pub fn document(h5_name: &str, g: GridInfo, series: &[(String, Vec<f64>)], field
         out.push_str("    </Grid>\n");
     }
     if !fields.is_empty() {
+        let dims = if g.is_volume() { format!("{} {} {}", g.nz, g.ny, g.nx) } else { format!("{} {}", g.ny, g.nx) };
         grid_header(&mut out, "    ", "fields", g);
         for name in fields {
             let _ = writeln!(out, "      <Attribute Name=\"{name}\" AttributeType=\"Scalar\" Center=\"Node\">");
             let _ = writeln!(
                 out,
-                "        <DataItem Format=\"HDF\" NumberType=\"Float\" Precision=\"8\" Dimensions=\"{} {}\">{h5_name}:/{name}</DataItem>",
-                g.ny, g.nx
+                "        <DataItem Format=\"HDF\" NumberType=\"Float\" Precision=\"8\" Dimensions=\"{dims}\">{h5_name}:/{name}</DataItem>"
             );
             out.push_str("      </Attribute>\n");
         }
@@ -71,7 +83,7 @@ mod tests {
 
     #[test]
     fn elements_balance_and_frames_point_at_their_slab() {
-        let g = GridInfo { nx: 4, ny: 3, dx: 0.5, dy: 0.25 };
+        let g = GridInfo::plane(4, 3, 0.5, 0.25);
         let doc = document("a.h5", g, &[("w".into(), vec![0.0, 0.5])], &["truth".into()]);
         for tag in ["Xdmf", "Domain", "Grid", "Geometry", "Attribute", "DataItem"] {
             let open = doc.matches(&format!("<{tag} ")).count() + doc.matches(&format!("<{tag}>")).count();

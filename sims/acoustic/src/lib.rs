@@ -30,6 +30,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod fwi;
 pub mod spec;
 
 use rewind_field::stencils::{Laplacian3D4, Laplacian3D8};
