@@ -39,18 +39,18 @@ pub(crate) struct Args {
     /// Noise standard deviation as a fraction of the data's RMS.
     #[arg(long, default_value_t = 0.01)]
     noise: f64,
-    /// Seed of the noise.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
+    /// Seed of the noise (default 1).
+    #[arg(long)]
+    seed: Option<u64>,
     /// lbfgs, gauss-newton or both.
     #[arg(long, default_value = "both")]
     method: String,
     /// Iterations of each method.
     #[arg(long, default_value_t = 5)]
     iterations: usize,
-    /// Most CG iterations (Gauss–Newton products) per Gauss–Newton step.
-    #[arg(long, default_value_t = 5)]
-    cg: usize,
+    /// Most CG iterations (Gauss–Newton products) per Gauss–Newton step (default 5).
+    #[arg(long)]
+    cg: Option<usize>,
     /// Checkpoint schedule of every shot: store-all, periodic:K, binomial:S or online:S.
     #[arg(long, default_value = "binomial:32")]
     schedule: String,
@@ -88,7 +88,7 @@ impl Method {
     fn key(self) -> &'static str {
         match self {
             Method::Lbfgs => "lbfgs",
-            Method::GaussNewton => "gauss_newton",
+            Method::GaussNewton => "gauss-newton",
         }
     }
 }
@@ -163,18 +163,27 @@ pub(crate) fn main(a: &Args) -> Result<()> {
         contrast: a.contrast,
         radius: a.radius,
         noise: a.noise,
-        seed: a.seed,
+        seed: a.seed.unwrap_or(1),
     };
     survey.check()?;
     let methods = methods(&a.method)?;
-    if a.iterations == 0 || a.cg == 0 {
+    let cg = a.cg.unwrap_or(5);
+    if a.iterations == 0 || cg == 0 {
         bail!("--iterations and --cg must be at least 1");
+    }
+    if a.cg.is_some() && !methods.contains(&Method::GaussNewton) {
+        bail!("--cg is Gauss–Newton's; --method {} makes no Gauss–Newton step", a.method);
+    }
+    if a.seed.is_some() && a.noise == 0.0 {
+        bail!("--seed draws the noise; --noise 0 has none");
     }
     let strategy: Strategy = a.schedule.parse().with_context(|| format!("bad --schedule {:?}", a.schedule))?;
     if matches!(strategy, Strategy::MultiLevel { .. }) {
         bail!("--schedule {strategy}: fwi keeps its snapshots in memory (binomial, online, periodic or store-all)");
     }
-    strategy.schedule(a.steps).with_context(|| format!("bad --schedule {:?}", a.schedule))?;
+    rewind_checkpoint::Plan { steps: a.steps, strategy }
+        .validate()
+        .with_context(|| format!("bad --schedule {:?}", a.schedule))?;
     check_memory(&survey, strategy, methods.contains(&Method::GaussNewton))?;
     let threads = crate::spec::threads_of(a.threads)?;
     if !a.no_files {
@@ -222,9 +231,8 @@ pub(crate) fn main(a: &Args) -> Result<()> {
                 Method::Lbfgs => drive(&mut Lbfgs::new(10), &mut fwi, &s0, a.iterations, &mut watch),
                 Method::GaussNewton => {
                     let mut gn = GaussNewtonFwi(&mut fwi);
-                    let mut w =
-                        |g: &mut GaussNewtonFwi<'_>, st: &State, secs: f64| watch(g.0, st, secs);
-                    drive(&mut NewtonCg::new(a.cg), &mut gn, &s0, a.iterations, &mut w)
+                    let mut w = |g: &mut GaussNewtonFwi<'_>, st: &State, secs: f64| watch(g.0, st, secs);
+                    drive(&mut NewtonCg::new(cg), &mut gn, &s0, a.iterations, &mut w)
                 }
             })
             .with_context(|| format!("{} failed", method.name()))?;
@@ -248,7 +256,7 @@ pub(crate) fn main(a: &Args) -> Result<()> {
         "dt": fwi.model().config().dt,
         "shots": shots,
         "receivers": (a.n - 2 * rewind_acoustic::spec::SPONGE).pow(2),
-        "data": fwi.data_count(),
+        "observations": fwi.data_count(),
         "sigma": fwi.sigma(),
         "unknowns": fwi.dim(),
         "contrast": a.contrast,
@@ -259,21 +267,22 @@ pub(crate) fn main(a: &Args) -> Result<()> {
         "peak_snapshot_bytes": fwi.peak_snapshot_bytes(),
         "store_all_bytes": state_bytes * a.steps as u64,
         "peak_rss_bytes": crate::common::peak_rss_bytes(),
-        "methods": runs.iter().map(|r| {
+        "runs": runs.iter().map(|r| {
             let (first, end) = (r.history[0], last(r));
-            (r.method.key().to_string(), json!({
+            json!({
+                "method": r.method.key(),
                 "iterations": r.history.len() - 1,
                 "termination": format!("{:?}", r.termination),
                 "gradients": end.gradients,
                 "products": end.products,
                 "solves": end.solves,
-                "seconds": end.seconds,
-                "misfit_start": first.misfit,
-                "misfit": end.misfit,
+                "wall_s": end.seconds,
+                "objective_at_start": first.misfit,
+                "objective": end.misfit,
                 "model_error": end.model_error,
-                "history": r.history.iter().map(|p| json!([p.seconds, p.misfit, p.model_error])).collect::<Vec<_>>(),
-            }))
-        }).collect::<serde_json::Map<_, _>>(),
+                "history": r.history.iter().map(|p| [p.seconds, p.misfit, p.model_error]).collect::<Vec<_>>(),
+            })
+        }).collect::<Vec<_>>(),
     });
     if !a.no_files {
         let files = write_files(a, &fwi, &runs, &s0, (&observed, &start_pred, &best_pred), &report)?;
@@ -318,17 +327,21 @@ fn last(r: &Run) -> Point {
 }
 
 /// Refuses, before anything is allocated, a survey that cannot fit: the
-/// shots' observations (twice: the loss over `f64` and over dual numbers),
+/// shots' observations (twice: the loss over `f64` and over dual numbers)
+/// and models (each shot's primal and dual simulations: the model's
+/// damping, `m` in both, the losses' copies of it, a step's arena each),
 /// one gradient's snapshots and taped step, and for Gauss–Newton every
 /// shot's kept linearisation and one product's tangent seeds.
 fn check_memory(s: &Survey, strategy: Strategy, gauss_newton: bool) -> Result<()> {
     let points = (s.n as u64).saturating_pow(3);
-    let receivers = ((s.n - 2 * rewind_acoustic::spec::SPONGE) as u64).pow(2);
-    let shots = (s.shots * s.shots) as u64;
+    let receivers = (s.n.saturating_sub(2 * rewind_acoustic::spec::SPONGE) as u64).saturating_pow(2);
+    let shots = (s.shots as u64).saturating_pow(2);
     let data = receivers.saturating_mul(s.steps as u64);
     let f = crate::spec::acoustic_footprint(points, s.steps, strategy)?;
-    let observations = shots.saturating_mul(data).saturating_mul(24);
-    let mut need = f.bytes(Need::Gradient).saturating_add(observations);
+    let arena = points.saturating_mul(2).saturating_mul(f.arena_per_value).saturating_add(f.arena_fixed);
+    let per_shot =
+        data.saturating_mul(24).saturating_add(points.saturating_mul(64)).saturating_add(arena.saturating_mul(3));
+    let mut need = f.bytes(Need::Gradient).saturating_add(shots.saturating_mul(per_shot));
     if gauss_newton {
         let kept = (strategy.budget(s.steps)[0] as u64).saturating_mul(points).saturating_mul(16);
         need = need.saturating_add(shots.saturating_mul(kept)).saturating_add(data.saturating_mul(16));
@@ -337,14 +350,14 @@ fn check_memory(s: &Survey, strategy: Strategy, gauss_newton: bool) -> Result<()
         && need > available
     {
         bail!(
-            "{}³ points × {} steps × {} shots need about {} (observations {}{}), but {} of memory are available; \
+            "{}³ points × {} steps × {} shots need about {} ({} a shot for its observations and models{}), but {} of memory are available; \
              fewer --steps, --shots or a smaller --n",
             s.n,
             s.steps,
             shots,
             crate::units::bytes(need),
-            crate::units::bytes(observations),
-            if gauss_newton { ", Gauss–Newton's kept linearisations" } else { "" },
+            crate::units::bytes(per_shot),
+            if gauss_newton { ", and Gauss–Newton's kept linearisations" } else { "" },
             crate::units::bytes(available)
         );
     }
@@ -424,7 +437,7 @@ fn write_files(
     h5.attr("hdf5_version", &rewind_io::hdf5_library_version())?;
     h5.attr("report", &report.to_string())?;
     let mut velocities = vec![("true".to_string(), fwi.true_velocity().to_vec()), ("initial".into(), fwi.velocity(s0))];
-    velocities.extend(runs.iter().map(|r| (r.method.key().to_string(), fwi.velocity(&r.x))));
+    velocities.extend(runs.iter().map(|r| (r.method.key().replace('-', "_"), fwi.velocity(&r.x))));
     for (key, c) in &velocities {
         let name = format!("velocity_{key}");
         h5.field(&name, c)?;
@@ -435,7 +448,7 @@ fn write_files(
         let col = |f: fn(&Point) -> f64| r.history.iter().map(f).collect::<Vec<f64>>();
         let int = |f: fn(&Point) -> u64| r.history.iter().map(f).collect::<Vec<u64>>();
         h5.table(
-            &format!("history_{}", r.method.key()),
+            &format!("history_{}", r.method.key().replace('-', "_")),
             &[
                 ("seconds", Float(&col(|p| p.seconds))),
                 ("misfit", Float(&col(|p| p.misfit))),

@@ -286,9 +286,11 @@ fn acoustic(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
             "--schedule {strategy}: acoustic keeps its snapshots in memory (binomial, online, periodic or store-all)"
         );
     }
-    let total = ac::evaluations(case, strategy).with_context(|| format!("bad --schedule {:?}", a.schedule))?;
-    // refused before anything is allocated: the schedule's snapshots and
-    // a taped step
+    rewind_checkpoint::Plan { steps: case.steps, strategy }
+        .validate()
+        .with_context(|| format!("bad --schedule {:?}", a.schedule))?;
+    // refused before anything is allocated (the schedule's actions
+    // included): its snapshots and a taped step
     let points = (case.n as u64).saturating_pow(3);
     let f = acoustic_footprint(points, case.steps, strategy)?;
     crate::memory::check_footprint(&f, Need::Gradient)?;
@@ -296,7 +298,7 @@ fn acoustic(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
         // the products keep the linearisation's first sweep (at most the
         // schedule's snapshots again) and the tangent run's seeds: one
         // (index, value) per receiver and step
-        let receivers = ((case.n - 2 * ac::SPONGE) as u64).pow(2);
+        let receivers = ((case.n - 2 * ac::SPONGE) as u64).saturating_pow(2);
         let kept = (strategy.budget(case.steps)[0] as u64).saturating_mul(points).saturating_mul(16);
         let seeds = (case.steps as u64).saturating_mul(receivers).saturating_mul(16);
         let need = f.bytes(Need::Gradient).saturating_add(kept).saturating_add(seeds);
@@ -316,6 +318,7 @@ fn acoustic(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
             );
         }
     }
+    let total = ac::evaluations(case, strategy).with_context(|| format!("bad --schedule {:?}", a.schedule))?;
     let threads = threads(a)?;
     if !ensemble.is_root() {
         return Ok(());

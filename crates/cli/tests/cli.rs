@@ -746,7 +746,7 @@ fn spec_acoustic_agrees_with_the_numpy_reference_and_refuses_what_is_not_its_own
         (vec!["spec", "acoustic", "--schedule", "multilevel:2,4"], "in memory"),
         (vec!["spec", "shallow-water", "--traces", "x.f64"], "acoustic's"),
         (vec!["spec", "acoustic", "--n", "100000"], "available"),
-        (vec!["spec", "acoustic", "--n", "160", "--steps", "300000", "--gauss-newton", "1"], "tangent seeds"),
+        (vec!["spec", "acoustic", "--n", "200", "--steps", "3000000", "--gauss-newton", "1"], "tangent seeds"),
     ] {
         let o = rewind(&d, &bad);
         assert_eq!(o.code, Some(1), "{bad:?}: {}", o.stderr);

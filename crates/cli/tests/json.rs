@@ -65,6 +65,11 @@ fn every_subcommand_prints_one_object_in_the_documented_vocabulary() {
         ["spec", "--gauss-newton", "2"].map(String::from).to_vec(),
         ["spec", "--hvp-ensemble", "2"].map(String::from).to_vec(),
         ["spec", "shallow-water", "--n", "16", "--steps", "5"].map(String::from).to_vec(),
+        ["fwi", "--n", "35", "--steps", "60", "--shots", "1", "--radius", "0.06", "--iterations", "1", "--cg", "1"]
+            .into_iter()
+            .chain(["--no-files", "--json"])
+            .map(String::from)
+            .collect(),
     ];
     let allowed = documented();
     let mut seen = BTreeSet::new();

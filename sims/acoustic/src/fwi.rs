@@ -2,9 +2,9 @@
 //! from the pressure recorded on a plane of receivers, shot after shot.
 //!
 //! A [`Survey`] places `shots × shots` Ricker sources on the plane `z =`
-//! [`DEPTH`] below the top sponge and a receiver at every grid point of the
-//! plane as far above the bottom one, and a sphere of faster (or slower)
-//! rock in the middle: a transmission geometry, where the sphere delays or
+//! [`DEPTH`] (two points below the top sponge) and a receiver at every grid
+//! point of the plane as far above the bottom face, and a sphere of faster
+//! (or slower) rock in the middle, inside the update region: a transmission geometry, where the sphere delays or
 //! advances the waves crossing it. [`Fwi::new`] records the data of the
 //! true model (one forward run per shot) with Gaussian noise, and is then
 //! the objective
@@ -92,13 +92,29 @@ impl Survey {
         if !self.contrast.is_finite() || self.contrast.abs() >= SPAN {
             return bad(format!("contrast {}: the velocity may change by less than ±{SPAN}", self.contrast));
         }
-        if !(self.radius > 0.0 && self.radius <= 0.5) {
-            return bad(format!("radius {}: a fraction of the side in (0, 0.5]", self.radius));
+        // the sphere (its edge a one-cell ramp) inside the update region
+        // (nonzero at the points closer to the centre than r + ½ cell)
+        let (lo, hi) = self.depths();
+        let centre = self.n / 2;
+        let room = (centre - lo).min(hi - centre) as f64;
+        let reach = (self.radius * self.n as f64 + 0.5).ceil() - 1.0;
+        if !(self.radius > 0.0 && reach <= room) {
+            return bad(format!(
+                "radius {}: the sphere must lie inside the update region (depth points {lo}..={hi} of {}): a radius above 0 and at most {:.4}",
+                self.radius,
+                self.n,
+                (room + 0.5) / self.n as f64
+            ));
         }
         if !(self.noise.is_finite() && self.noise >= 0.0) {
             return bad(format!("noise {}: a fraction ≥ 0 of the data's RMS", self.noise));
         }
         Ok(())
+    }
+
+    /// The update region's first and last depth index.
+    pub fn depths(&self) -> (usize, usize) {
+        (DEPTH + GAP, self.n - 1 - DEPTH - GAP)
     }
 
     /// The shots' source positions (m), x-major.
@@ -120,7 +136,7 @@ impl Survey {
     /// The update region's grid indices, increasing.
     pub fn region(&self, m: &Acoustic) -> Vec<usize> {
         let g = m.grid();
-        let (lo, hi) = (DEPTH + GAP, self.n - 1 - DEPTH - GAP);
+        let (lo, hi) = self.depths();
         let mut r = Vec::new();
         for i in SPONGE..g.nx - SPONGE {
             for j in SPONGE..g.ny - SPONGE {
@@ -231,7 +247,8 @@ impl Fwi {
     pub fn survey(&self) -> &Survey {
         &self.survey
     }
-    /// The misfit's `σ` (the noise's standard deviation).
+    /// The misfit's `σ`: the noise's standard deviation, or 10⁻³ × the
+    /// data's RMS for noise-free data.
     pub fn sigma(&self) -> f64 {
         self.sigma
     }
@@ -256,8 +273,8 @@ impl Fwi {
         self.solves
     }
 
-    /// The most snapshot bytes one solve held (a shot's schedule's and,
-    /// for Gauss–Newton products, its kept linearisation's).
+    /// The most snapshot bytes held at once: a solve's schedule's, and the
+    /// linearisations every shot keeps for Gauss–Newton products.
     pub fn peak_snapshot_bytes(&self) -> usize {
         self.peak_snapshot_bytes
     }
@@ -342,7 +359,7 @@ impl Fwi {
             let p = &mut self.shots[k];
             let out = if keep { p.linearise(x0)? } else { p.gradient(x0)? };
             self.solves += 1;
-            self.peak_snapshot_bytes = self.peak_snapshot_bytes.max(out.counters.peak_snapshot_bytes);
+            self.held(k, out.counters.peak_snapshot_bytes);
             j += out.objective;
             let gm = out.param("m")?;
             for ((gi, &r), di) in g.iter_mut().zip(&self.region).zip(&d) {
@@ -350,6 +367,13 @@ impl Fwi {
             }
         }
         Ok(j)
+    }
+
+    /// Counts the snapshot bytes held during shot `k`'s solve: its own
+    /// peak and the other shots' kept linearisations.
+    fn held(&mut self, k: usize, peak: usize) {
+        let others: usize = self.shots.iter().enumerate().filter(|(i, _)| *i != k).map(|(_, p)| p.kept_bytes()).sum();
+        self.peak_snapshot_bytes = self.peak_snapshot_bytes.max(peak + others);
     }
 
     /// `J(s)` alone: one forward run per shot.
@@ -404,11 +428,12 @@ impl rewind_optim::Hessian for GaussNewtonFwi<'_> {
         }
         let no_x = vec![0.0; f.x0.len()];
         hv.fill(0.0);
-        for p in &mut f.shots {
+        for k in 0..f.shots.len() {
+            let p = &mut f.shots[k];
             let vp = p.param_direction(&[("m", &vm)]).map_err(OptimError::objective)?;
             let out = p.gauss_newton(&f.x0, &no_x, &vp).map_err(OptimError::objective)?;
             f.solves += 1;
-            f.peak_snapshot_bytes = f.peak_snapshot_bytes.max(out.counters.peak_snapshot_bytes);
+            f.held(k, out.counters.peak_snapshot_bytes);
             let gm = out.param("m").map_err(OptimError::objective)?;
             for ((h, &r), di) in hv.iter_mut().zip(&f.region).zip(&d) {
                 *h += gm[r] * di;

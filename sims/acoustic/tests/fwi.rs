@@ -84,6 +84,7 @@ fn surveys_that_cannot_work_are_refused_with_the_reason() {
         (Survey { n: 30, ..small(0.0) }, "at least 31"),
         (Survey { contrast: 0.3, ..small(0.0) }, "contrast"),
         (Survey { radius: 0.0, ..small(0.0) }, "radius"),
+        (Survey { radius: 0.08, ..small(0.0) }, "inside the update region"),
         (Survey { noise: -1.0, ..small(0.0) }, "noise"),
         (Survey { shots: 0, ..small(0.0) }, "one shot"),
         (Survey { shots: 16, ..small(0.0) }, "shots per side"),

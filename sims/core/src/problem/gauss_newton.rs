@@ -85,13 +85,18 @@ enum Seed {
 
 impl Seed {
     /// The seed of the tangents `eps`: sparse if under a quarter of them
-    /// are nonzero (a sparse entry takes two dense ones' room); `None` if
-    /// all are zero.
+    /// are nonzero — then it takes at most half the dense room (an entry
+    /// is an index and a value), which pays for the scattered adds; `None`
+    /// if all are zero.
     fn of(eps: impl Iterator<Item = f64> + Clone, len: usize) -> Option<Seed> {
         let nonzero = eps.clone().filter(|e| *e != 0.0).count();
         match nonzero {
             0 => None,
-            k if 4 * k < len => Some(Seed::Sparse(eps.enumerate().filter(|(_, e)| *e != 0.0).collect())),
+            k if 4 * k < len => {
+                let mut s = Vec::with_capacity(k);
+                s.extend(eps.enumerate().filter(|(_, e)| *e != 0.0));
+                Some(Seed::Sparse(s))
+            }
             _ => Some(Seed::Dense(eps.collect())),
         }
     }
@@ -126,6 +131,11 @@ impl<M: Model + Clone, L: Loss + Clone> Problem<M, L> {
         let (out, kept) = run_keeping(&mut self.primal, &mut self.loss, self.strategy, self.steps, x0, &self.disk_dir)?;
         self.kept = Some(kept);
         Ok(self.gradient_of(out))
+    }
+
+    /// Bytes held by the kept first forward sweep (0 if none is kept).
+    pub fn kept_bytes(&self) -> usize {
+        self.kept.as_ref().map_or(0, |k| k.bytes())
     }
 
     /// Drops the kept first forward sweep (its snapshots' memory).
