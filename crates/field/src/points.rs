@@ -83,6 +83,20 @@ impl Points {
         self.w.is_empty()
     }
 
+    /// The values of the grid function `a` (in the grid's layout) at the
+    /// positions: what [`Field::interpolate`](crate::Field::interpolate)
+    /// records, on plain numbers (to make observations of a state).
+    pub fn read(&self, a: &[f64]) -> Result<Vec<f64>, FieldError> {
+        self.grid.check("interpolated values", a.len())?;
+        let k = self.corners();
+        Ok(self
+            .idx
+            .chunks_exact(k)
+            .zip(self.w.chunks_exact(k))
+            .map(|(i, w)| i.iter().zip(w).fold(0.0, |s, (&i, &w)| s + a[i] * w))
+            .collect())
+    }
+
     /// The grid they are on.
     pub fn grid(&self) -> &Grid {
         &self.grid

@@ -74,14 +74,17 @@ impl Loss for Terminal {
     }
 }
 
-/// `J = ½ (w / σ²) Σₜ Σₖ (xₜ[iₖ] − yₜₖ)²`: observations `yₜ` of the state's
-/// part `name` after chosen steps `t`, at the points `iₖ` (linear indices
-/// into the field, every point by default) or of a scalar part, with noise
-/// standard deviation `σ` (1 by default).
+/// `J = ½ (w / σ²) Σₜ Σₖ (xₜ(pₖ) − yₜₖ)²`: observations `yₜ` of the
+/// state's part `name` after chosen steps `t`, at the points `pₖ` — grid
+/// points (linear indices into the field), positions between them (read
+/// by n-linear interpolation, [`rewind_field::Points`]: receivers), or
+/// every point by default — or of a scalar part, with noise standard
+/// deviation `σ` (1 by default).
 #[derive(Debug, Clone)]
 pub struct Observations {
     part: String,
     points: Option<Vec<usize>>,
+    positions: Option<Vec<[f64; 3]>>,
     data: Vec<(usize, Vec<f64>)>,
     sigma: f64,
     weight: f64,
@@ -90,12 +93,28 @@ pub struct Observations {
 impl Observations {
     /// Observations of the state's part `name`, none yet.
     pub fn of(name: &str) -> Self {
-        Observations { part: name.to_string(), points: None, data: Vec::new(), sigma: 1.0, weight: 1.0 }
+        Observations {
+            part: name.to_string(),
+            points: None,
+            positions: None,
+            data: Vec::new(),
+            sigma: 1.0,
+            weight: 1.0,
+        }
     }
     /// The observed points (linear indices into the field), the same at
-    /// every step; every point if not given.
+    /// every step; every point if neither these nor
+    /// [`positions`](Self::positions) are given.
     pub fn points(mut self, points: Vec<usize>) -> Self {
         self.points = Some(points);
+        self
+    }
+    /// The observed positions `(x, y, z)` in the grid's physical
+    /// coordinates (as [`rewind_field::Points::new`] takes them), between
+    /// grid points, the same at every step: the field is read there by
+    /// n-linear interpolation, whose adjoint injects the residuals.
+    pub fn positions(mut self, positions: Vec<[f64; 3]>) -> Self {
+        self.positions = Some(positions);
         self
     }
     /// Adds the observed values after `step` steps (one per point).
@@ -133,44 +152,71 @@ impl Observations {
             });
         }
         self.observed_len(layout)?;
+        let at = self.located(layout.grid())?;
         for (&t, x) in steps.iter().zip(states) {
             let part = layout.part(x, &self.part)?;
-            let y: Vec<f64> = match &self.points {
-                Some(points) => points.iter().map(|&k| part[k]).collect(),
-                None => part.to_vec(),
+            let y: Vec<f64> = match (&self.points, &at) {
+                (Some(points), _) => points.iter().map(|&k| part[k]).collect(),
+                (_, Some(at)) => at.read(part)?,
+                (None, None) => part.to_vec(),
             };
             self.data.push((t, y.iter().map(|v| v + self.sigma * noise.normal()).collect()));
         }
         Ok(self)
     }
-    /// Values observed per step: the points' count (checked against the
-    /// part and the grid), or the whole part.
+    /// The positions' interpolation on `grid`, if positions are given.
+    fn located(&self, grid: &rewind_field::Grid) -> Result<Option<rewind_field::Points>, SimError> {
+        self.positions.as_ref().map(|p| self.locate(grid, p)).transpose()
+    }
+    /// The interpolation of `positions` on `grid`.
+    fn locate(&self, grid: &rewind_field::Grid, positions: &[[f64; 3]]) -> Result<rewind_field::Points, SimError> {
+        rewind_field::Points::new(grid, positions)
+            .map_err(|e| SimError::Settings(format!("observations of `{}`: {e}", self.part)))
+    }
+    /// Values observed per step: the points' or the positions' count
+    /// (checked against the part and the grid), or the whole part.
     fn observed_len(&self, layout: &Layout) -> Result<usize, SimError> {
         let name = &self.part;
         let part = layout.range(name)?.len();
-        match &self.points {
-            None => Ok(part),
-            Some(_) if !layout.fields().contains(name) => {
-                Err(SimError::Settings(format!("observations of `{name}`: points of a scalar part")))
+        let count = match (&self.points, &self.positions) {
+            (None, None) => return Ok(part),
+            (Some(_), Some(_)) => {
+                return Err(SimError::Settings(format!(
+                    "observations of `{name}`: both grid points and positions; one or the other"
+                )));
             }
-            Some(points) if points.is_empty() => {
-                Err(SimError::Settings(format!("observations of `{name}`: no points")))
+            _ if !layout.fields().contains(name) => {
+                return Err(SimError::Settings(format!("observations of `{name}`: points of a scalar part")));
             }
-            Some(points) => match points.iter().find(|&&i| i >= part) {
-                Some(&bad) => Err(SimError::Settings(format!(
-                    "observations of `{name}`: point {bad} is outside the grid's {part} points"
-                ))),
-                None => Ok(points.len()),
+            (Some(points), None) => match points.iter().find(|&&i| i >= part) {
+                Some(&bad) => {
+                    return Err(SimError::Settings(format!(
+                        "observations of `{name}`: point {bad} is outside the grid's {part} points"
+                    )));
+                }
+                None => points.len(),
             },
+            (None, Some(positions)) => {
+                self.located(layout.grid())?;
+                positions.len()
+            }
+        };
+        if count == 0 {
+            return Err(SimError::Settings(format!("observations of `{name}`: no points")));
         }
+        Ok(count)
     }
     /// The observed part's name.
     pub fn part(&self) -> &str {
         &self.part
     }
-    /// The observed points (`None`: every point).
+    /// The observed grid points (`None`: every point, or positions).
     pub fn observed_points(&self) -> Option<&[usize]> {
         self.points.as_deref()
+    }
+    /// The observed positions between grid points, if given.
+    pub fn observed_positions(&self) -> Option<&[[f64; 3]]> {
+        self.positions.as_deref()
     }
     /// The observations: `(step, values)`.
     pub fn data(&self) -> &[(usize, Vec<f64>)] {
@@ -193,9 +239,13 @@ impl Loss for Observations {
     fn loss<'id, T: Number>(&self, at: &LossAt<'_, 'id, T>) -> Result<Scalar<'id, T>, SimError> {
         let mut j = at.zero();
         for (_, y) in self.data.iter().filter(|(s, _)| *s == at.t()) {
-            j = j + match &self.points {
-                Some(points) => at.field(&self.part)?.sample(points)?.misfit(y)?,
-                None => part_misfit(at, &self.part, y)?,
+            j = j + match (&self.points, &self.positions) {
+                (Some(points), _) => at.field(&self.part)?.sample(points)?.misfit(y)?,
+                (_, Some(positions)) => {
+                    let f = at.field(&self.part)?;
+                    f.interpolate(&self.locate(f.grid(), positions)?)?.misfit(y)?
+                }
+                (None, None) => part_misfit(at, &self.part, y)?,
             };
         }
         Ok(j * (0.5 * self.weight / (self.sigma * self.sigma)))

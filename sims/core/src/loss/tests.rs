@@ -52,6 +52,25 @@ fn points() -> Vec<usize> {
     vec![0, 9, 18, 27, 40, 63]
 }
 
+/// Receivers between grid points (spacing 0.25), one in the last cell
+/// (interpolated across the periodic wrap).
+fn positions() -> Vec<[f64; 3]> {
+    vec![[0.3, 0.7, 0.0], [1.13, 0.05, 0.0], [1.9, 1.8, 0.0]]
+}
+
+/// Bilinear interpolation of the periodic grid function `a` at `p`, in
+/// plain f64.
+fn bilinear(g: &Grid, a: &[f64], p: [f64; 3]) -> f64 {
+    let (sx, sy) = (p[0] / g.dx, p[1] / g.dy);
+    let (i, j) = (sx.floor() as usize, sy.floor() as usize);
+    let (tx, ty) = (sx - i as f64, sy - j as f64);
+    let at = |i: usize, j: usize| a[(i % g.nx) * g.ny + (j % g.ny)];
+    (1.0 - tx) * (1.0 - ty) * at(i, j)
+        + tx * (1.0 - ty) * at(i + 1, j)
+        + (1.0 - tx) * ty * at(i, j + 1)
+        + tx * ty * at(i + 1, j + 1)
+}
+
 /// Every kind of term once.
 fn all_terms() -> impl Loss + Clone {
     let n = grid().len();
@@ -59,6 +78,7 @@ fn all_terms() -> impl Loss + Clone {
         + Terminal::of("s", vec![0.3])
         + Observations::of("u").points(points()).at(2, vec![0.5; 6]).at(5, vec![0.6; 6]).sigma(0.5)
         + Observations::of("s").at(3, vec![0.1]).weight(2.0)
+        + Observations::of("u").positions(positions()).at(4, vec![0.2, -0.1, 0.3]).sigma(0.2)
         + Observations::of("u").at(STEPS, wave(0.1))
         + Background::state("u", wave(0.3))
             .covariance(Covariance::Variances((0..n).map(|k| 1.0 + 0.01 * k as f64).collect()))
@@ -93,8 +113,8 @@ fn every_term_is_the_formula_its_doc_states() {
     let mut p = Problem::new(Toy, all_terms(), Strategy::Binomial { snapshots: 2 }, STEPS, Par::Seq).unwrap();
     let x0 = x0();
     let j = p.value(&x0).unwrap();
-    let xs = p.states_at(&x0, &[2, 3, 5, STEPS]).unwrap();
-    let (x2, x3, x5, xn) = (&xs[0], &xs[1], &xs[2], &xs[3]);
+    let xs = p.states_at(&x0, &[2, 3, 4, 5, STEPS]).unwrap();
+    let (x2, x3, x4, x5, xn) = (&xs[0], &xs[1], &xs[2], &xs[3], &xs[4]);
     let q = p.layout().part(&x0, "u").unwrap().len();
     assert_eq!(q, n);
     let params = p.param_set().clone();
@@ -107,6 +127,8 @@ fn every_term_is_the_formula_its_doc_states() {
         + 0.5 * (xn[n] - 0.3).powi(2)
         + 0.5 / 0.25 * (sq(&at(x2), &[0.5; 6]) + sq(&at(x5), &[0.6; 6]))
         + 0.5 * 2.0 * (x3[n] - 0.1).powi(2)
+        + 0.5 / 0.04
+            * sq(&positions().iter().map(|&q| bilinear(&g, &x4[..n], q)).collect::<Vec<_>>(), &[0.2, -0.1, 0.3])
         + 0.5 * sq(&xn[..n], &wave(0.1))
         + 0.5 * x0[..n].iter().zip(wave(0.3)).zip(&var).map(|((a, b), v)| (a - b).powi(2) / v).sum::<f64>()
         + 0.5 * 0.3 * dirichlet_form(&g, &dq)
@@ -154,6 +176,13 @@ fn bad_terms_are_refused_before_any_run() {
         (refused(Observations::of("u").points(vec![1, 2]).at(1, vec![0.0; 3])), "expected 2 values, got 3"),
         (refused(Observations::of("s").points(vec![0]).at(1, vec![0.0])), "points of a scalar part"),
         (refused(Observations::of("u").at(1, vec![0.0; n]).sigma(0.0)), "σ = 0 is not positive"),
+        (refused(Observations::of("u").positions(vec![[2.5, 0.0, 0.0]]).at(1, vec![0.0])), "position"),
+        (refused(Observations::of("u").positions(vec![[0.5, 0.5, 0.0]]).at(1, vec![0.0; 2])), "expected 1 values"),
+        (
+            refused(Observations::of("u").points(vec![1]).positions(vec![[0.5, 0.5, 0.0]]).at(1, vec![0.0])),
+            "one or the other",
+        ),
+        (refused(Observations::of("s").positions(vec![[0.5, 0.5, 0.0]]).at(1, vec![0.0])), "scalar part"),
         (refused(Background::param("nu", vec![0.0])), "no parameter named `nu` (known: kappa, q)"),
         (refused(Background::param("kappa", vec![0.0; 2])), "expected 1 values, got 2"),
         (refused(Background::param("kappa", vec![0.0]).covariance(Covariance::Smoothness(1.0))), "needs a field"),
@@ -174,4 +203,11 @@ fn bad_terms_are_refused_before_any_run() {
     let noisy = Observations::of("u").points(vec![3, 64]).noisy(&Toy.layout(), &[1], &[x0()], &mut Noise::new(1));
     let e = noisy.unwrap_err().to_string();
     assert!(e.contains("point 64 is outside"), "{e}");
+    // and at positions they are the interpolated state plus the noise
+    let layout = Toy.layout();
+    let at = Observations::of("u").positions(positions()).sigma(0.1);
+    let y = at.noisy(&layout, &[1], &[x0()], &mut Noise::new(4)).unwrap();
+    let mut noise = Noise::new(4);
+    let want: Vec<f64> = positions().iter().map(|&q| bilinear(&grid(), &x0()[..n], q) + 0.1 * noise.normal()).collect();
+    assert_eq!(y.data()[0].1, want);
 }
