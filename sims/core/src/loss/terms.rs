@@ -85,6 +85,9 @@ pub struct Observations {
     part: String,
     points: Option<Vec<usize>>,
     positions: Option<Vec<[f64; 3]>>,
+    /// The positions' interpolation, made once when the term is checked
+    /// against the model (not at every step).
+    located: std::sync::OnceLock<rewind_field::Points>,
     data: Vec<(usize, Vec<f64>)>,
     sigma: f64,
     weight: f64,
@@ -97,6 +100,7 @@ impl Observations {
             part: name.to_string(),
             points: None,
             positions: None,
+            located: std::sync::OnceLock::new(),
             data: Vec::new(),
             sigma: 1.0,
             weight: 1.0,
@@ -115,6 +119,7 @@ impl Observations {
     /// n-linear interpolation, whose adjoint injects the residuals.
     pub fn positions(mut self, positions: Vec<[f64; 3]>) -> Self {
         self.positions = Some(positions);
+        self.located = std::sync::OnceLock::new();
         self
     }
     /// Adds the observed values after `step` steps (one per point).
@@ -152,7 +157,7 @@ impl Observations {
             });
         }
         self.observed_len(layout)?;
-        let at = self.located(layout.grid())?;
+        let at = self.located_on(layout.grid())?;
         for (&t, x) in steps.iter().zip(states) {
             let part = layout.part(x, &self.part)?;
             let y: Vec<f64> = match (&self.points, &at) {
@@ -165,7 +170,7 @@ impl Observations {
         Ok(self)
     }
     /// The positions' interpolation on `grid`, if positions are given.
-    fn located(&self, grid: &rewind_field::Grid) -> Result<Option<rewind_field::Points>, SimError> {
+    fn located_on(&self, grid: &rewind_field::Grid) -> Result<Option<rewind_field::Points>, SimError> {
         self.positions.as_ref().map(|p| self.locate(grid, p)).transpose()
     }
     /// The interpolation of `positions` on `grid`.
@@ -197,7 +202,9 @@ impl Observations {
                 None => points.len(),
             },
             (None, Some(positions)) => {
-                self.located(layout.grid())?;
+                let p = self.locate(layout.grid(), positions)?;
+                // kept for the steps (a clone made later keeps it too)
+                let _ = self.located.set(p);
                 positions.len()
             }
         };
@@ -243,7 +250,11 @@ impl Loss for Observations {
                 (Some(points), _) => at.field(&self.part)?.sample(points)?.misfit(y)?,
                 (_, Some(positions)) => {
                     let f = at.field(&self.part)?;
-                    f.interpolate(&self.locate(f.grid(), positions)?)?.misfit(y)?
+                    match self.located.get() {
+                        Some(p) if p.grid() == f.grid() => f.interpolate(p)?,
+                        _ => f.interpolate(&self.locate(f.grid(), positions)?)?,
+                    }
+                    .misfit(y)?
                 }
                 (None, None) => part_misfit(at, &self.part, y)?,
             };
