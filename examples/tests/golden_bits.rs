@@ -80,7 +80,15 @@ fn hashes() -> Vec<(&'static str, u64)> {
     ]
 }
 
-/// The hashes since linear stencils are summed as `Σ c_q local_q` in the
+/// The hashes since the acoustic model's leapfrog update is one pointwise
+/// kernel, `(dt² (∇²u + q) + m (2u − u⁻) + E u⁻) / (m + E)`, in place of
+/// `[dt² (∇²u + q)/m + 2u − u⁻ + (E/m) u⁻] / (1 + E/m)` (2026-12-07): the
+/// same discretisation rounded otherwise — the acoustic spec at 64³ × 300
+/// J 14443.533927709868 → 14443.533927709885 (1.2e-15 relative); every
+/// other model's bits held through the engine changes of that day (tiles
+/// of lines in 3D, fused copies and finiteness checks).
+///
+/// Before: the hashes since linear stencils are summed as `Σ c_q local_q` in the
 /// order of their local inputs on every path (2026-12-06; before, each
 /// stencil's own `eval` grouping): every model's last bits moved, its
 /// figures did not — ns2d-periodic size S J 12.38718276924786 →
@@ -95,7 +103,7 @@ const PINNED: [(&str, u64); 7] = [
     ("lorenz96", 0xcaba4e1ff77b57bd),
     ("shallow-water", 0x02db509fd4d15e82),
     ("gray-scott", 0xb2158e9198aa2dc4),
-    ("acoustic", 0xe4c55188f2c2a4b0),
+    ("acoustic", 0xba80e82dcdf0c77d),
 ];
 
 #[test]

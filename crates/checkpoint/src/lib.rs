@@ -41,7 +41,7 @@ pub use check::{Counts, check, check_actions};
 pub use disk::{DiskScalar, DiskStore};
 pub use driver::{
     Counters, DriverError, HvpOutcome, Objective, Observed, Outcome, RamStore, Seed, SnapshotStore, StepError, Stepper,
-    StoreError, check_state, gradient, hvp, run, run_online, run_strategy,
+    StoreError, check_state, first_non_finite, gradient, hvp, run, run_online, run_strategy, step_error,
 };
 pub use error::{CheckError, ScheduleError};
 pub use reuse::{Kept, replay, run_keeping};

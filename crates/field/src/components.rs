@@ -18,6 +18,12 @@ pub trait Components: Real + Send + Sync {
     fn part(&self, k: usize) -> f64;
     /// Sets component `k`.
     fn set_part(&mut self, k: usize, v: f64);
+    /// `data` itself as values of this type, if it is `f64` (constant data
+    /// used in place); `None` for dual numbers, which need a copy.
+    fn in_place(data: &[f64]) -> Option<&[Self]> {
+        let _ = data;
+        None
+    }
 }
 
 impl Components for f64 {
@@ -29,6 +35,10 @@ impl Components for f64 {
     #[inline]
     fn set_part(&mut self, _k: usize, v: f64) {
         *self = v;
+    }
+    #[inline]
+    fn in_place(data: &[f64]) -> Option<&[f64]> {
+        Some(data)
     }
 }
 

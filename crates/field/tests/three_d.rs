@@ -6,8 +6,8 @@
 use rewind_field::stencil::check_stencil;
 use rewind_field::stencils::{Ddz, Laplacian3D, Laplacian3D4, Laplacian3D8};
 use rewind_field::{
-    Correlation, CorrelationKind, Face, Faces, FieldError, FieldTape, Grid, Par, Real, Resample, SparseSpd, Stencil,
-    WithFaces,
+    Correlation, CorrelationKind, Face, Faces, FieldError, FieldTape, Grid, Par, Points, Real, Resample, SparseSpd,
+    Stencil, WithFaces,
 };
 
 fn grid() -> Grid {
@@ -378,4 +378,100 @@ fn faces_are_data_per_face_and_every_mix_passes_the_dot_product_test() {
     assert!(lap[g.idx3(4, 5, 5)].abs() < 1e-9, "{}", lap[g.idx3(4, 5, 5)]);
     // one face periodic and its opposite not is refused
     assert!(matches!(Faces::new(p, [Face::Periodic, Face::Zero], p), Err(FieldError::Faces { axis: 'y' })));
+}
+
+/// A grid whose planes hold more points than a fused loop's tile: a 3D
+/// fused loop then runs over tiles of lines within a plane, down a column
+/// of planes at a time.
+fn big_planes() -> Grid {
+    let g = Grid::new3(6, 40, 48, 0.3, 0.25, 0.2).unwrap();
+    assert!(g.ny * g.nz > 1024, "planes larger than a tile");
+    g
+}
+
+#[test]
+fn tiles_within_planes_give_the_same_bits_fused_unfused_and_on_threads() {
+    let g = big_planes();
+    let (a, b) = fields(&g);
+    // a source between grid points in the second tile of a plane
+    let src = Points::new(&g, &[[1.1, 8.3, 7.9]]).unwrap();
+    let run = |par: Par| {
+        FieldTape::<f64>::new(g).eval(par, |c| {
+            let (u, v) = (c.input(&a).unwrap(), c.input(&b).unwrap());
+            let q = c.inject(&src, c.observations(&[2.5])).unwrap();
+            let lap = c.apply(WithFaces::new(Laplacian3D8, Faces::ZERO), &[u]).unwrap();
+            let w = (lap + q) * v + u * 0.5;
+            let mut out = vec![0.0; 2 * g.len()];
+            c.write_into(&[w, u], &mut out).unwrap();
+            (out, w.sum().value(), (w * w).sum().value())
+        })
+    };
+    let seq = run(Par::Seq);
+    // the written copy of `u` is `u`, and the sum is the rows' folds added
+    assert_eq!(&seq.0[g.len()..], &a[..]);
+    let w = &seq.0[..g.len()];
+    let plane = g.ny * g.nz;
+    let rows: Vec<f64> = w.chunks(plane).map(|r| r.iter().fold(0.0, |s, &x| s + x)).collect();
+    assert_eq!(seq.1, rows.iter().fold(0.0, |s, &x| s + x));
+    assert_eq!(rewind_field::unfused(|| run(Par::Seq)), seq);
+    assert_eq!(run(Par::Threads(2)), seq);
+}
+
+#[test]
+fn fixed_data_is_read_in_place_and_never_differentiated() {
+    let g = big_planes();
+    let (a, e) = fields(&g);
+    let mut tape = FieldTape::<f64>::new(g);
+    let (same_memory, de, da, value) = tape.record_on(Par::Seq, &[], &[&e], |c, _| {
+        let u = c.input(&a).unwrap();
+        let d = c.data(&e).unwrap();
+        let j = (u * d).sum() + u.mask(&e).unwrap().sum();
+        let adj = c.gradient(j).unwrap();
+        let zero = adj.field(d).iter().all(|&x| x == 0.0);
+        (std::ptr::eq(d.value().as_ptr(), e.as_ptr()), zero, adj.field(u).to_vec(), j.value())
+    });
+    assert!(same_memory, "lent fixed data is read where it is");
+    assert!(de, "fixed data has no adjoint");
+    // J = 2 Σ u e: dJ/du = 2e
+    assert!(da.iter().zip(&e).all(|(&d, &x)| d == 2.0 * x));
+    // not lent: the same values, copied
+    let copied = FieldTape::<f64>::new(g).eval(Par::Seq, |c| {
+        let d = c.data(&e).unwrap();
+        ((c.input(&a).unwrap() * d).sum() + c.input(&a).unwrap().mask(&e).unwrap().sum()).value()
+    });
+    assert_eq!(copied, value);
+    assert!(matches!(
+        FieldTape::<f64>::new(g).eval(Par::Seq, |c| c.data(&e[1..]).map(|_| ())),
+        Err(FieldError::Length { .. })
+    ));
+}
+
+#[test]
+fn a_checked_write_finds_the_first_value_that_is_not_finite() {
+    let g = big_planes();
+    let (a, _) = fields(&g);
+    let cases = [(None, Par::Seq), (Some(g.idx3(4, 30, 3)), Par::Seq), (Some(g.idx3(5, 39, 47)), Par::Threads(2))];
+    for (bad, par) in cases {
+        let mut x = a.clone();
+        if let Some(p) = bad {
+            x[p] = f64::INFINITY;
+        }
+        let write = |checked: bool| {
+            FieldTape::<f64>::new(g).eval(par, |c| {
+                let u = c.input(&x).unwrap();
+                let fields = [c.apply(Laplacian3D8, &[u]).unwrap(), u * 2.0 + 1.0];
+                let mut out = vec![0.0; 2 * g.len()];
+                let found = match checked {
+                    true => c.write_into_checked(&fields, &mut out).unwrap(),
+                    false => c.write_into(&fields, &mut out).map(|_| None).unwrap(),
+                };
+                (found, out)
+            })
+        };
+        let ((found, out), (_, plain)) = (write(true), write(false));
+        assert_eq!(out, plain, "the same values written");
+        // (∞ in the stencil's sum gives ∞ or, beside −∞ terms, NaN)
+        assert_eq!(found, plain.iter().position(|v| !v.is_finite()), "{bad:?}");
+        assert_eq!(found.is_some(), bad.is_some());
+    }
 }

@@ -150,3 +150,26 @@ fn the_sponge_absorbs_what_walls_alone_keep() {
     assert!(walls > 0.1, "walls alone lost the energy: {walls}");
     assert!(sponge < 1e-3, "the sponge kept {sponge} of the energy");
 }
+
+#[test]
+fn the_leapfrog_kernel_passes_the_partial_and_dot_product_checks() {
+    use rewind_acoustic::Leapfrog;
+    use rewind_field::Grid;
+    use rewind_field::stencil::check_stencil;
+    let g = Grid::new3(5, 4, 6, 10.0, 10.0, 10.0).unwrap();
+    let wave = |a: f64, b: f64| g.sample3(|x, y, z| (a * x + 0.01 * y).sin() * (b * z).cos());
+    // m > 0 and E ≥ 0 as in the model (E zero at some points)
+    let m = g.sample3(|x, y, _| (1.0 + 0.2 * (0.03 * x + 0.05 * y).sin()) / (1500.0 * 1500.0));
+    let e = g.sample3(|x, _, z| if x > 20.0 { 1e-7 * (0.02 * z).cos().abs() } else { 0.0 });
+    let inputs = [wave(0.02, 0.03), wave(0.01, 0.05), wave(0.03, 0.02), m, e];
+    let refs: Vec<&[f64]> = inputs.iter().map(|v| &v[..]).collect();
+    let c = check_stencil(Leapfrog { dt2: 1e-6 }, g, &refs, 7).unwrap();
+    assert!(c.passes(1e-12), "{c:?}");
+    // the update is the leapfrog's: (m + E) u⁺ = dt² (∇²u + q) + 2 m u − (m − E) u⁻
+    let k = Leapfrog { dt2: 1e-6 };
+    let x = [0.3, 0.7, 0.4, 2.0e-7, 5.0e-8];
+    let next = rewind_field::Stencil::eval(&k, &g, &x);
+    let lhs = (x[3] + x[4]) * next;
+    let rhs = 1e-6 * x[0] + 2.0 * x[3] * x[1] - (x[3] - x[4]) * x[2];
+    assert!((lhs - rhs).abs() <= 1e-15 * rhs.abs(), "{lhs} {rhs}");
+}

@@ -134,8 +134,12 @@ pub fn run_from<S: Stepper<f64> + ?Sized, E: From<DriverError>>(
     let (mut x, mut next) = (x0.to_vec(), vec![0.0; x0.len()]);
     each(0, &x)?;
     for t in 0..steps {
-        stepper.step(t, &x, &mut next).map_err(|source| DriverError::Step { step: t, source })?;
-        rewind_checkpoint::check_state(t, &next)?;
+        if let Err(e) = stepper.step(t, &x, &mut next) {
+            return Err(rewind_checkpoint::step_error(stepper, t, &next, e).into());
+        }
+        if !stepper.checks_finite() {
+            rewind_checkpoint::check_state(t, &next)?;
+        }
         std::mem::swap(&mut x, &mut next);
         each(t + 1, &x)?;
     }

@@ -166,6 +166,14 @@ pub trait Model {
     fn sparse(&self) -> Result<Option<SparseSpd>, SimError> {
         Ok(None)
     }
+    /// The constant arrays the step reads through [`Field::mask`] or
+    /// [`Field::misfit`] (a sponge's profile, a land mask, weights): lent
+    /// to every step, so that those read them in place rather than copy
+    /// them into the step's arena — a pass over memory saved per array and
+    /// step; none by default. Results are the same either way.
+    fn fixed(&self) -> impl Iterator<Item = &[f64]> {
+        std::iter::empty()
+    }
     /// `xₜ₊₁` from `xₜ`; `at` holds the step's index, the tape and the
     /// parameters.
     fn step<'id, T: Number>(&self, at: &StepAt<'_, 'id, T>, x: &State<'id, T>) -> Result<State<'id, T>, SimError>;

@@ -126,7 +126,8 @@ impl<M: Model, T: Components> Sim<M, T> {
     /// its own (for benchmarks; the driver never needs it).
     pub fn step_recorded(&mut self, t: usize, x: &[T], next: &mut [T]) -> Result<(), StepError> {
         let Sim { model, layout, params, values, tape, par } = self;
-        tape.record_on(*par, &[values, x], |c, lent| {
+        let fixed: SmallVec<[&[f64]; 4]> = model.fixed().collect();
+        tape.record_on(*par, &[values, x], &fixed, |c, lent| {
             let (xs, p) = inputs(c, layout, params, lent[0], lent[1])?;
             let at = StepAt { t, c, p };
             let y = run_step(model, &at, &xs)?;
@@ -197,19 +198,27 @@ fn write<T: Components>(layout: &Layout, y: &State<'_, T>, out: &mut [T]) -> Res
     let n = layout.grid().len();
     let o = y.fields().len() * n;
     // the fields together, in one fused loop over their shared expressions,
-    // straight into `out`
+    // straight into `out`, each tile checked as it is written; when
+    // recording, kept (the sweep reads them: measured, computing them again
+    // there made the acoustic gradient 5 % slower) and copied
     if let Some(f) = y.fields().first() {
         if f.ctx().is_recording() {
             f.ctx().materialise(y.fields());
             for (k, f) in y.fields().iter().enumerate() {
                 par::copy(f.ctx().par(), &mut out[k * n..(k + 1) * n], f.value(), layout.grid().ny);
             }
-        } else {
-            f.ctx().write_into(y.fields(), &mut out[..o]).map_err(StepError::model)?;
+            if let Some(index) = rewind_checkpoint::first_non_finite(&out[..o]) {
+                return Err(StepError::NonFinite { index });
+            }
+        } else if let Some(index) = f.ctx().write_into_checked(y.fields(), &mut out[..o]).map_err(StepError::model)? {
+            return Err(StepError::NonFinite { index });
         }
     }
     for (k, s) in y.scalars().iter().enumerate() {
         out[o + k] = s.value();
+        if !s.value().is_finite() {
+            return Err(StepError::NonFinite { index: o + k });
+        }
     }
     Ok(())
 }
@@ -266,6 +275,11 @@ pub(crate) fn write_state_adjoints<'id, T: Components>(
 }
 
 impl<M: Model, T: Components> Stepper<T> for Sim<M, T> {
+    /// The state is checked as it is written ([`Ctx::write_into_checked`]).
+    fn checks_finite(&self) -> bool {
+        true
+    }
+
     fn state_len(&self) -> usize {
         self.layout.len()
     }
@@ -276,7 +290,8 @@ impl<M: Model, T: Components> Stepper<T> for Sim<M, T> {
 
     fn step(&mut self, t: usize, x: &[T], next: &mut [T]) -> Result<(), StepError> {
         let Sim { model, layout, params, values, tape, par } = self;
-        tape.eval_on(*par, &[values, x], |c, lent| {
+        let fixed: SmallVec<[&[f64]; 4]> = model.fixed().collect();
+        tape.eval_on(*par, &[values, x], &fixed, |c, lent| {
             let (xs, p) = inputs(c, layout, params, lent[0], lent[1])?;
             let at = StepAt { t, c, p };
             let y = run_step(model, &at, &xs)?;
@@ -294,7 +309,8 @@ impl<M: Model, T: Components> Stepper<T> for Sim<M, T> {
         pbar: &mut [T],
     ) -> Result<(), StepError> {
         let Sim { model, layout, params, values, tape, par } = self;
-        tape.record_on(*par, &[values, x], |c, lent| {
+        let fixed: SmallVec<[&[f64]; 4]> = model.fixed().collect();
+        tape.record_on(*par, &[values, x], &fixed, |c, lent| {
             let (xs, p) = inputs(c, layout, params, lent[0], lent[1])?;
             let at = StepAt { t, c, p };
             let y = run_step(model, &at, &xs)?;

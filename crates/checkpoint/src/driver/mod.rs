@@ -153,7 +153,9 @@ pub struct Outcome<T> {
 }
 
 /// The first entry of `v` that is not finite in every part ([`Real::is_finite`]).
-fn first_non_finite<T: Real>(v: &[T]) -> Option<usize> {
+/// The index of the first entry of `v` that is not finite (in any part of
+/// a dual number), by a scan the compiler vectorises.
+pub fn first_non_finite<T: Real>(v: &[T]) -> Option<usize> {
     // a chunk at a time without a branch per entry (a loop the compiler
     // vectorises: this scan runs after every step), then the entry
     const CHUNK: usize = 64;
@@ -170,8 +172,33 @@ fn first_non_finite<T: Real>(v: &[T]) -> Option<usize> {
 pub fn check_state<T: Real>(step: usize, v: &[T]) -> Result<(), DriverError> {
     match first_non_finite(v) {
         None => Ok(()),
-        Some(index) if v[index].value().is_finite() => Err(DriverError::NonFiniteTangent { step, index }),
-        Some(index) => Err(DriverError::NonFiniteState { step, index }),
+        Some(index) => Err(non_finite(step, v, index)),
+    }
+}
+
+/// The error of a state `v` after step `step` whose entry `index` is not
+/// finite: of the value, or of a tangent alone.
+fn non_finite<T: Real>(step: usize, v: &[T], index: usize) -> DriverError {
+    match v[index].value().is_finite() {
+        true => DriverError::NonFiniteTangent { step, index },
+        false => DriverError::NonFiniteState { step, index },
+    }
+}
+
+/// The driver's error for step `step` of `stepper` failing with `source`,
+/// `next` the state it was writing: a non-finite entry the stepper found
+/// itself ([`Stepper::checks_finite`]) is the error [`check_state`] gives.
+pub fn step_error<T: Real, S: Stepper<T> + ?Sized>(
+    stepper: &S,
+    step: usize,
+    next: &[T],
+    source: StepError,
+) -> DriverError {
+    match source {
+        StepError::NonFinite { index } if stepper.checks_finite() && index < next.len() => {
+            non_finite(step, next, index)
+        }
+        source => DriverError::Step { step, source },
     }
 }
 
@@ -241,9 +268,14 @@ impl<'s, 'd, T: Real, S: Stepper<T> + ?Sized, O: Objective<T> + ?Sized> Exec<'s,
     }
 
     fn advance(&mut self, t: usize) -> Result<(), DriverError> {
-        self.stepper.step(t, &self.cur, &mut self.tmp).map_err(|source| DriverError::Step { step: t, source })?;
+        let stepper = &mut *self.stepper;
+        if let Err(e) = stepper.step(t, &self.cur, &mut self.tmp) {
+            return Err(step_error(stepper, t, &self.tmp, e));
+        }
         self.c.forward_steps += 1;
-        check_state(t, &self.tmp)?;
+        if !self.stepper.checks_finite() {
+            check_state(t, &self.tmp)?;
+        }
         std::mem::swap(&mut self.cur, &mut self.tmp);
         Ok(())
     }
@@ -282,8 +314,10 @@ impl<'s, 'd, T: Real, S: Stepper<T> + ?Sized, O: Objective<T> + ?Sized> Exec<'s,
         let (n, last) = (self.n, t + 1 == self.n);
         let Exec { stepper, objective, cur, tmp, adj, adj_prev, pbar, loss_pbar, value, final_state, .. } = self;
         let mut failure: Option<DriverError> = None;
+        let checked = stepper.checks_finite();
         let mut seed = |next: &[T], ybar: &mut [T]| -> Result<(), StepError> {
-            if let Err(e) = check_state(t, next) {
+            // (a stepper that checks `next` itself has done so before the seed)
+            if !checked && let Err(e) = check_state(t, next) {
                 failure = Some(e);
                 return Err(StepError::Stopped("non-finite state"));
             }
@@ -306,7 +340,9 @@ impl<'s, 'd, T: Real, S: Stepper<T> + ?Sized, O: Objective<T> + ?Sized> Exec<'s,
         if let Some(e) = failure {
             return Err(e);
         }
-        r.map_err(|source| DriverError::Step { step: t, source })?;
+        if let Err(e) = r {
+            return Err(step_error(&**stepper, t, tmp, e));
+        }
         self.c.forward_steps += 1;
         self.c.vjps += 1;
         if let Some(index) = first_non_finite(&self.adj_prev) {

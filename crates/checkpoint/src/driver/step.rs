@@ -83,6 +83,14 @@ pub trait Stepper<T> {
     fn param_len(&self) -> usize {
         0
     }
+    /// Whether [`step`](Stepper::step) and [`step_vjp`](Stepper::step_vjp)
+    /// check `next` themselves, returning [`StepError::NonFinite`] with its
+    /// first non-finite entry (a stepper that writes the state tile by tile
+    /// checks each tile while it is in cache); the driver then skips its
+    /// own pass over the state. `false` by default: the driver checks.
+    fn checks_finite(&self) -> bool {
+        false
+    }
     /// `next = xₜ₊₁ = Φₜ(xₜ)`, without recording.
     fn step(&mut self, t: usize, x: &[T], next: &mut [T]) -> Result<(), StepError>;
     /// One step with its vector-Jacobian product: compute `next = xₜ₊₁`,
@@ -137,6 +145,9 @@ impl<T, S: Stepper<T> + ?Sized, F: FnMut()> Stepper<T> for Observed<'_, S, F> {
     }
     fn param_len(&self) -> usize {
         self.inner.param_len()
+    }
+    fn checks_finite(&self) -> bool {
+        self.inner.checks_finite()
     }
     fn step(&mut self, t: usize, x: &[T], next: &mut [T]) -> Result<(), StepError> {
         (self.tick)();

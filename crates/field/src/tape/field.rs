@@ -245,7 +245,7 @@ impl<'id, T: Components> Field<'id, T> {
     pub fn misfit(self, data: &[f64]) -> Result<Scalar<'id, T>, FieldError> {
         let c = self.ctx;
         c.grid.check("data", data.len())?;
-        let data: &'id [f64] = c.arena.alloc_slice_copy(data);
+        let data: &'id [f64] = c.copy_f64(data);
         Ok(c.lazy(Op::SubData(self.id, data)).sqnorm())
     }
 }

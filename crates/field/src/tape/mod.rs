@@ -227,35 +227,41 @@ impl<T: Components> FieldTape<T> {
     /// Records one computation (typically one time step); the arena is
     /// reset first. Nothing recorded can outlive the closure.
     pub fn record<R>(&mut self, par: Par, f: impl for<'id> FnOnce(&'id Ctx<'id, T>) -> R) -> R {
-        self.run(par, true, &[], |c, _| f(c))
+        self.run(par, true, &[], &[], |c, _| f(c))
     }
 
     /// Runs the same kind of closure without recording (the primal).
     pub fn eval<R>(&mut self, par: Par, f: impl for<'id> FnOnce(&'id Ctx<'id, T>) -> R) -> R {
-        self.run(par, false, &[], |c, _| f(c))
+        self.run(par, false, &[], &[], |c, _| f(c))
     }
 
     /// [`FieldTape::record`] with `data` lent to the recording: the
     /// closure gets the slices back for as long as it runs, so
     /// [`Ctx::input_ref`] makes fields of them without copying them (a
-    /// step's state and parameter fields: no pass over memory).
+    /// step's state and parameter fields: no pass over memory). The
+    /// constant arrays `fixed` (masks, weights, a sponge's profile) are lent
+    /// too: [`Field::mask`] and [`Field::misfit`] of one of them read it
+    /// in place instead of copying it into the arena.
     pub fn record_on<R>(
         &mut self,
         par: Par,
         data: &[&[T]],
+        fixed: &[&[f64]],
         f: impl for<'id> FnOnce(&'id Ctx<'id, T>, &'id [&'id [T]]) -> R,
     ) -> R {
-        self.run(par, true, data, f)
+        self.run(par, true, data, fixed, f)
     }
 
-    /// [`FieldTape::eval`] with `data` lent (see [`FieldTape::record_on`]).
+    /// [`FieldTape::eval`] with `data` and `fixed` lent (see
+    /// [`FieldTape::record_on`]).
     pub fn eval_on<R>(
         &mut self,
         par: Par,
         data: &[&[T]],
+        fixed: &[&[f64]],
         f: impl for<'id> FnOnce(&'id Ctx<'id, T>, &'id [&'id [T]]) -> R,
     ) -> R {
-        self.run(par, false, data, f)
+        self.run(par, false, data, fixed, f)
     }
 
     fn run<R>(
@@ -263,9 +269,17 @@ impl<T: Components> FieldTape<T> {
         par: Par,
         recording: bool,
         data: &[&[T]],
+        fixed: &[&[f64]],
         f: impl for<'id> FnOnce(&'id Ctx<'id, T>, &'id [&'id [T]]) -> R,
     ) -> R {
+        // a step that outgrew the arena's one chunk last time gets one chunk
+        // for all of it (a reset frees the others: each step would map and
+        // fault in fresh pages again)
+        let used = self.arena.allocated_bytes();
         self.arena.reset();
+        if self.arena.allocated_bytes() < used {
+            self.arena = Bump::with_capacity(used);
+        }
         let ctx = Ctx {
             arena: &self.arena,
             poisson: &self.poisson,
@@ -276,6 +290,7 @@ impl<T: Components> FieldTape<T> {
             grid: self.grid,
             par,
             recording,
+            fixed: self.arena.alloc_slice_copy(fixed),
             fuse: FUSE.with(Cell::get),
             st: RefCell::new(State {
                 vals: ManuallyDrop::new(BVec::with_capacity_in(self.hint, &self.arena)),
@@ -300,6 +315,8 @@ pub struct Ctx<'id, T> {
     grid: Grid,
     par: Par,
     recording: bool,
+    /// Constant arrays lent to the run ([`FieldTape::record_on`]).
+    fixed: &'id [&'id [f64]],
     fuse: bool,
     st: RefCell<State<'id, T>>,
 }
@@ -417,6 +434,23 @@ impl<'id, T: Components> Ctx<'id, T> {
     /// written into the caller's state without a pass through memory of its
     /// own. Such a field is not kept: a later use computes it again.
     pub fn write_into(&'id self, fields: &[Field<'id, T>], out: &mut [T]) -> Result<(), FieldError> {
+        self.write_fields(fields, out, false).map(|_| ())
+    }
+
+    /// [`Ctx::write_into`], and the index in `out` of the first value
+    /// written that is not finite (in any part), if one is: each tile is
+    /// checked as it is written, while it is in cache — a blow-up caught
+    /// without a pass over the state of its own.
+    pub fn write_into_checked(&'id self, fields: &[Field<'id, T>], out: &mut [T]) -> Result<Option<usize>, FieldError> {
+        if self.write_fields(fields, out, true)? {
+            return Ok(None);
+        }
+        // (the rare case: where)
+        Ok(out.iter().position(|x| !x.is_finite()))
+    }
+
+    /// [`Ctx::write_into`], with `check`: whether every value is finite.
+    fn write_fields(&'id self, fields: &[Field<'id, T>], out: &mut [T], check: bool) -> Result<bool, FieldError> {
         let n = self.grid.len();
         if out.len() != fields.len() * n {
             return Err(FieldError::Length {
@@ -427,13 +461,18 @@ impl<'id, T: Components> Ctx<'id, T> {
         }
         let mut pairs: smallvec::SmallVec<[(u32, &mut [T]); 8]> =
             fields.iter().zip(out.chunks_mut(n.max(1))).map(|(f, o)| (f.id, o)).collect();
-        self.materialise_into(&mut pairs);
-        Ok(())
+        Ok(self.materialise_into(&mut pairs, check))
     }
 
     /// A copy of `data` (one value per point, constant data lent for one
-    /// operation) in the arena, by rows on the team.
+    /// operation) in the arena, by rows on the team — or, if `data` is one
+    /// of the arrays lent to the run as fixed, that array itself.
     pub(super) fn copy_f64(&self, data: &[f64]) -> &'id [f64] {
+        // lent for the run: read in place
+        if let Some(lent) = self.fixed.iter().find(|f| std::ptr::eq(f.as_ptr(), data.as_ptr()) && f.len() == data.len())
+        {
+            return lent;
+        }
         let ny = self.grid.plane_len();
         let out = self.arena.alloc_slice_fill_copy(data.len(), MaybeUninit::uninit());
         fill_rows(self.par, weight::ELEMENTWISE, out, ny, 0.0, |i, row| {
@@ -562,6 +601,27 @@ impl<'id, T: Components> Ctx<'id, T> {
     pub fn input_ref(&'id self, data: &'id [T]) -> Result<Field<'id, T>, FieldError> {
         self.grid.check("field input", data.len())?;
         Ok(Field { id: self.push(Kind::Field, Op::Leaf, Some(data), 0), ctx: self })
+    }
+
+    /// A constant field holding `data` (a sponge's profile, a mask, a
+    /// fixed coefficient): never differentiated. On an `f64` tape, data
+    /// lent to the run as fixed ([`FieldTape::record_on`], a model's
+    /// `fixed` arrays) is read in place; otherwise it is copied into the
+    /// arena.
+    pub fn data(&'id self, data: &[f64]) -> Result<Field<'id, T>, FieldError> {
+        self.grid.check("data", data.len())?;
+        let lent = self.fixed.iter().find(|f| std::ptr::eq(f.as_ptr(), data.as_ptr()) && f.len() == data.len());
+        let vals = match lent.and_then(|&d| T::in_place(d)) {
+            Some(v) => v,
+            None => {
+                let ny = self.grid.plane_len();
+                self.count(1, 0);
+                self.fill(weight::ELEMENTWISE, |i, row| {
+                    row.iter_mut().zip(&data[i * ny..]).for_each(|(r, &d)| *r = T::from_f64(d))
+                })
+            }
+        };
+        Ok(Field { id: self.push(Kind::Field, Op::Constant, Some(vals), 0), ctx: self })
     }
 
     /// A field sampled from `f(x, y)` at the grid points (a constant; on a

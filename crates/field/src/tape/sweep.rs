@@ -76,6 +76,9 @@ pub(super) fn backward<'id, T: Components>(
 impl<'id, T: Components> Sweep<'id, T> {
     /// Adds the field `c` to the adjoint of the field `id`.
     fn contribute(&mut self, id: u32, c: u32) {
+        if matches!(self.ctx.st.borrow().vals[id as usize].op, Op::Constant) {
+            return;
+        }
         let slot = &mut self.fields[id as usize];
         *slot = Some(match *slot {
             None => c,
@@ -154,7 +157,7 @@ impl<'id, T: Components> Sweep<'id, T> {
         let (g, par) = (c.grid, c.par);
         let v = |id: u32| c.val(id);
         match op {
-            Op::Leaf => {}
+            Op::Leaf | Op::Constant => {}
             Op::Add(x, y) => {
                 self.contribute(x, a);
                 self.contribute(y, a);
@@ -218,6 +221,9 @@ impl<'id, T: Components> Sweep<'id, T> {
             Op::Stencil(rule, ids) => {
                 // gathers of the output's adjoint at the mirrored offsets
                 for (k, &x) in ids.iter().enumerate() {
+                    if matches!(c.st.borrow().vals[x as usize].op, Op::Constant) {
+                        continue;
+                    }
                     let t = self.op(Op::StencilT(rule, k as u32, a, ids));
                     self.contribute(x, t);
                 }

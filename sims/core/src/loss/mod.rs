@@ -204,7 +204,7 @@ impl<L: Loss, T: Components> Objective<T> for LossObjective<L, T> {
         if !loss.at(t, n) {
             return Ok(T::zero());
         }
-        tape.record_on(*par, &[values, x], |c, lent| {
+        tape.record_on(*par, &[values, x], &[], |c, lent| {
             let (xs, p) = inputs(c, layout, params, lent[0], lent[1])?;
             let at = LossAt { t, n, c, layout, x: xs, p };
             let l = loss.loss(&at).map_err(SimError::into_step)?;

@@ -24,6 +24,16 @@
 //! first. Rows are numbered without wrapping (see `compiled.rs`): a window
 //! of the first tile starts at row −1 and holds the last row's values.
 //!
+//! On a 3D grid a plane is too large a tile: where no stencil reads a lazy
+//! expression at offsets, a tile is a few lines of one plane (about
+//! [`TILE`] points), and the tiles go down the planes a column of lines at
+//! a time, so that the planes a 3D stencil reads around a tile stay in the
+//! core's cache from one plane to the next (cache blocking). Fields in
+//! memory written beside lazy ones (a state's unchanged field) are copied
+//! by the same loop, a tile at a time while it is in cache; the values
+//! written into a caller's slices can be checked for finiteness the same
+//! way.
+//!
 //! Tiles are grouped into pieces for the thread team; the arithmetic of a
 //! point does not depend on the tiling, so the results are the same bits
 //! on any number of threads, and with fusion off. Reductions
@@ -188,14 +198,23 @@ impl<'id, T: Components> Ctx<'id, T> {
     /// Writes the values of each field into its slice (of the grid's
     /// length): the lazy ones computed in one fused loop straight into the
     /// slices (they stay lazy: a later use computes them again), the others
-    /// copied.
-    pub(super) fn materialise_into(&'id self, pairs: &mut [(u32, &mut [T])]) {
+    /// copied. With `check`, whether every value written is finite (`true`
+    /// without).
+    pub(super) fn materialise_into(&'id self, pairs: &mut [(u32, &mut [T])], check: bool) -> bool {
         if pairs.len() > MAX_ROOTS {
-            pairs.chunks_mut(MAX_ROOTS).for_each(|c| self.materialise_into(c));
-            return;
+            return pairs.chunks_mut(MAX_ROOTS).fold(true, |ok, c| self.materialise_into(c, check) & ok);
+        }
+        let lazy = |id: u32| self.st.borrow().vals[id as usize].buf.is_none();
+        // fields in memory beside lazy ones: copied by the same fused loop,
+        // tile by tile (`x · 1`, exact), while the tile is in cache — a
+        // state's unchanged field (a leapfrog's `u` becoming `u_prev`) read
+        // where the stencil has just read it, not in a pass of its own
+        if self.fuse && pairs.iter().any(|p| lazy(p.0)) {
+            for p in pairs.iter_mut().filter(|p| !lazy(p.0)) {
+                p.0 = self.lazy(Op::ScaleC(p.0, 1.0)).id;
+            }
         }
         let mut pending = self.take_pending();
-        let lazy = |id: u32| self.st.borrow().vals[id as usize].buf.is_none();
         // the first pair of each lazy field: computed straight into its slice
         let mut firsts: SmallVec<[usize; MAX_ROOTS]> = SmallVec::new();
         for k in 0..pairs.len() {
@@ -218,27 +237,33 @@ impl<'id, T: Components> Ctx<'id, T> {
                         into.push(Some(&mut dst[..]));
                     }
                 }
-                let (outs, _) = self.execute_into(&plan, into);
+                let (outs, _, finite) = self.execute_into(&plan, into, check);
                 self.count(plan.reads, all.len() as u64);
                 let mut st = self.st.borrow_mut();
                 for (&id, out) in pending.iter().zip(outs) {
                     st.vals[id as usize].buf = out;
                 }
-                true
+                Some(finite)
             }
             _ => {
                 self.compute_now(&all, &[]);
-                false
+                None
             }
         };
+        let mut finite = direct.unwrap_or(true);
+        let direct = direct.is_some();
         // the others: copies (a field in memory, or asked for twice)
         for k in 0..pairs.len() {
             if !(direct && firsts.contains(&k)) {
                 let src = self.val(pairs[k].0);
                 crate::par::copy(self.par, pairs[k].1, src, self.grid.plane_len());
                 self.count(1, 1);
+                if check {
+                    finite &= !pairs[k].1.iter().fold(false, |b, x| b | !x.is_finite());
+                }
             }
         }
+        finite
     }
 
     /// Computes the lazy fields among `ids` and the deferred ones, and the
