@@ -380,9 +380,8 @@ fn faces_are_data_per_face_and_every_mix_passes_the_dot_product_test() {
     assert!(matches!(Faces::new(p, [Face::Periodic, Face::Zero], p), Err(FieldError::Faces { axis: 'y' })));
 }
 
-/// A grid whose planes hold more points than a fused loop's tile: a 3D
-/// fused loop then runs over tiles of lines within a plane, down a column
-/// of planes at a time.
+/// A grid whose planes hold more points than a fused loop's tile, split
+/// over two threads by planes.
 fn big_planes() -> Grid {
     let g = Grid::new3(6, 40, 48, 0.3, 0.25, 0.2).unwrap();
     assert!(g.ny * g.nz > 1024, "planes larger than a tile");
@@ -390,7 +389,7 @@ fn big_planes() -> Grid {
 }
 
 #[test]
-fn tiles_within_planes_give_the_same_bits_fused_unfused_and_on_threads() {
+fn written_fields_copies_and_sums_give_the_same_bits_fused_unfused_and_on_threads() {
     let g = big_planes();
     let (a, b) = fields(&g);
     // a source between grid points in the second tile of a plane

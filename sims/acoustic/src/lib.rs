@@ -25,7 +25,8 @@
 //! 0 and closed-form partials) fed by the lazy Laplacian and source: one
 //! fused loop, one division per point. `E` is fixed data
 //! ([`Ctx::data`](rewind_field::Ctx::data)), lent to every step
-//! ([`Model::fixed`]) rather than copied.
+//! ([`Model::fixed`]) and read in place (converted once a step on the
+//! dual-number tapes of Hessian and Gauss–Newton products).
 //!
 //! with the state `[u, u_prev]` (the pressure now and one step before).
 //! Written on the public [`Model`] API: a user's model, run under every

@@ -166,11 +166,13 @@ pub trait Model {
     fn sparse(&self) -> Result<Option<SparseSpd>, SimError> {
         Ok(None)
     }
-    /// The constant arrays the step reads through [`Field::mask`] or
-    /// [`Field::misfit`] (a sponge's profile, a land mask, weights): lent
-    /// to every step, so that those read them in place rather than copy
-    /// them into the step's arena — a pass over memory saved per array and
-    /// step; none by default. Results are the same either way.
+    /// The constant arrays the step reads through [`Ctx::data`],
+    /// [`Field::mask`] or [`Field::misfit`] (a sponge's profile, a land
+    /// mask, weights): lent to every step, so that those read them in place
+    /// rather than copy them into the step's arena — a pass over memory
+    /// saved per array and step on an `f64` tape (a tape of dual numbers
+    /// still converts them for `Ctx::data`); none by default. Results are
+    /// the same either way.
     fn fixed(&self) -> impl Iterator<Item = &[f64]> {
         std::iter::empty()
     }

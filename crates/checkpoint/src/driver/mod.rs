@@ -152,7 +152,6 @@ pub struct Outcome<T> {
     pub counters: Counters,
 }
 
-/// The first entry of `v` that is not finite in every part ([`Real::is_finite`]).
 /// The index of the first entry of `v` that is not finite (in any part of
 /// a dual number), by a scan the compiler vectorises.
 pub fn first_non_finite<T: Real>(v: &[T]) -> Option<usize> {

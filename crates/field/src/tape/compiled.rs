@@ -22,11 +22,11 @@
 //! offsets), computed term by term in the order of the offsets, each term
 //! swept like an `eval` whose local inputs sit at the offsets `oₘ' − oₘ`.
 //! Every output point is written by one thread, in the same order of
-//! operations whatever the block (rows, and lines of each) a call is
-//! given: the same bits for any split into tiles or threads. A pointwise
-//! kernel (the one offset 0: an update formula) is swept line by line
-//! with the inputs of a point gathered in a loop of constant length, so
-//! that the loop over the points vectorises.
+//! operations whatever the rows a call is given: the same bits for any
+//! split into tiles or threads. A pointwise kernel (the one offset 0: an
+//! update formula) is swept line by line with the inputs of a point
+//! gathered in a loop of constant length, so that the loop over the
+//! points vectorises.
 //!
 //! An input is a whole field in memory, or a *window* ([`Rows`]): the
 //! planes a fused loop computed for its tile and the halo around it (an
@@ -38,7 +38,7 @@ use std::ops::Range;
 
 use rewind_tape::Real;
 
-pub(super) use super::op::{Block, Rows};
+pub(super) use super::op::Rows;
 use super::stencil::{MAX_LOCAL, Stencil};
 use crate::wide::{Kernel, widest};
 use crate::{Face, Faces, Grid};
@@ -169,7 +169,7 @@ fn pointwise<K: Stencil>() -> bool {
 #[inline(always)]
 fn point_sweep<K: Stencil, T: Real>(src: &[&[T]], out: &mut [T], f: impl Fn(&[T]) -> T) {
     let n = out.len();
-    let mut s: [&[T]; MAX_LOCAL] = [&[]; MAX_LOCAL];
+    let mut s: [&[T]; SRC] = [&[]; SRC];
     for (s, src) in s.iter_mut().zip(src).take(K::INPUTS) {
         *s = &src[..n];
     }
@@ -385,17 +385,23 @@ fn shifted_lines(
     Some((groups, ng, of))
 }
 
-/// `out` = the stencil's values on the block `at` (unwrapped rows, lines
-/// of each), from the inputs `xs`.
+/// `out` = the stencil's values on the unwrapped rows `rows` (planes of
+/// `g.plane_len()` values), from the inputs `xs`.
 #[inline]
-pub(super) fn eval_rows<K: Stencil, T: Real>(kernel: &K, g: &Grid, xs: &[Rows<'_, T>], at: &Block, out: &mut [T]) {
+pub(super) fn eval_rows<K: Stencil, T: Real>(
+    kernel: &K,
+    g: &Grid,
+    xs: &[Rows<'_, T>],
+    rows: Range<isize>,
+    out: &mut [T],
+) {
     let e = offsets::<K>(g);
     let f = engine_faces(g, kernel.faces());
     let how = match K::LINEAR {
         true => How::Linear(Linear::of(kernel, g)),
         false => How::Kernel(kernel),
     };
-    let sweep = Rows3 { how: &how, g, f: &f, e: &e[..K::OFFSETS.len()], xs, at, out };
+    let sweep = Rows3 { how: &how, g, f: &f, e: &e[..K::OFFSETS.len()], xs, rows, out };
     if K::INPUTS * K::OFFSETS.len() >= WIDE || pointwise::<K>() { widest(sweep) } else { sweep.run() }
 }
 
@@ -407,7 +413,7 @@ struct Rows3<'a, 'k, 'x, K, T> {
     f: &'a [[Face; 2]; 3],
     e: &'a [[isize; 3]],
     xs: &'a [Rows<'x, T>],
-    at: &'a Block,
+    rows: Range<isize>,
     out: &'a mut [T],
 }
 
@@ -415,7 +421,7 @@ impl<K: Stencil, T: Real> Kernel for Rows3<'_, '_, '_, K, T> {
     type Output = ();
     #[inline(always)]
     fn run(self) {
-        sweep_rows(self.how, self.g, self.f, self.e, self.xs, self.at, self.out)
+        sweep_rows(self.how, self.g, self.f, self.e, self.xs, self.rows, self.out)
     }
 }
 
@@ -429,9 +435,9 @@ enum How<'a, K> {
     Kernel(&'a K),
 }
 
-/// `out` = the values of `how` on the block `at` (unwrapped rows, lines of
-/// each), from the inputs `xs` at the offsets `e` (engine axes) between
-/// the faces `f`.
+/// `out` = the values of `how` on the unwrapped rows `rows` (planes of
+/// `g.plane_len()` values), from the inputs `xs` at the offsets `e`
+/// (engine axes) between the faces `f`.
 ///
 /// A line is swept in blocks: its interior (where no shift leaves it) in
 /// blocks of at most [`BLOCK`] points, and its two edges, where a source
@@ -446,12 +452,12 @@ fn sweep_rows<K: Stencil, T: Real>(
     f: &[[Face; 2]; 3],
     e: &[[isize; 3]],
     xs: &[Rows<'_, T>],
-    at: &Block,
+    rows: Range<isize>,
     out: &mut [T],
 ) {
     // the stencil's number of offsets (a constant: its loops unroll), the
     // same for its adjoint's mirrored offsets
-    let (n, per, m) = (g.lines().1, at.row_len(g), K::OFFSETS.len());
+    let ((lines, n), plane, m) = (g.lines(), g.plane_len(), K::OFFSETS.len());
     let e = &e[..m];
     let len = xs.len() * m;
     let value = |local: &[T]| match how {
@@ -487,10 +493,10 @@ fn sweep_rows<K: Stencil, T: Real>(
     } else {
         &mut []
     };
-    for (k, r) in at.rows.clone().enumerate() {
+    for (k, r) in rows.enumerate() {
         let w = wrapped(r, g.nx);
-        for (li, l) in at.lines.clone().enumerate() {
-            let orow = &mut out[k * per + li * n..k * per + (li + 1) * n];
+        for l in 0..lines {
+            let orow = &mut out[k * plane + l * n..k * plane + (l + 1) * n];
             // where each local input's line starts (None: outside a walled grid)
             let mut base = [None; MAX_LOCAL];
             for (o, d) in e.iter().enumerate() {
@@ -500,7 +506,7 @@ fn sweep_rows<K: Stencil, T: Real>(
             }
             if let (How::Kernel(kernel), true) = (how, pointwise::<K>()) {
                 // every source line is the point's own (offset 0: inside)
-                let mut src: [&[T]; MAX_LOCAL] = [&[]; MAX_LOCAL];
+                let mut src: [&[T]; SRC] = [&[]; SRC];
                 for (i, x) in xs.iter().enumerate() {
                     let b = base[i].expect("offset 0 is inside the grid");
                     src[i] = &x.data[b..b + n];
@@ -577,8 +583,8 @@ fn sweep_rows<K: Stencil, T: Real>(
     }
 }
 
-/// `out` = the adjoint of input `k` on the block `at`, given the output's
-/// adjoint `obar`, term by term over the offsets (see the
+/// `out` = the adjoint of input `k` on the unwrapped rows `rows`, given
+/// the output's adjoint `obar`, term by term over the offsets (see the
 /// module docs).
 #[allow(clippy::too_many_arguments)]
 #[inline]
@@ -588,10 +594,10 @@ pub(super) fn vjp_rows<K: Stencil, T: Real>(
     xs: &[Rows<'_, T>],
     obar: Rows<'_, T>,
     k: usize,
-    at: &Block,
+    rows: Range<isize>,
     out: &mut [T],
 ) {
-    let (n, per, m) = (g.lines().1, at.row_len(g), K::OFFSETS.len());
+    let ((lines, n), plane, m) = (g.lines(), g.plane_len(), K::OFFSETS.len());
     let len = K::INPUTS * m;
     if K::LINEAR {
         // each term its fixed coefficient times the output's adjoint at the
@@ -600,7 +606,7 @@ pub(super) fn vjp_rows<K: Stencil, T: Real>(
         let (lin, mirrored) = Linear::adjoint(kernel, g, k);
         let f = engine_faces(g, kernel.faces());
         let how = How::<K>::Linear(lin);
-        let sweep = Rows3 { how: &how, g, f: &f, e: &mirrored[..m], xs: &[obar], at, out };
+        let sweep = Rows3 { how: &how, g, f: &f, e: &mirrored[..m], xs: &[obar], rows, out };
         return if m >= WIDE { widest(sweep) } else { sweep.run() };
     }
     let e = offsets::<K>(g);
@@ -608,8 +614,7 @@ pub(super) fn vjp_rows<K: Stencil, T: Real>(
     if pointwise::<K>() {
         // ō times the partial at the point, each line at once (the general
         // rule's `0 + ō ∂f`, the same bits)
-        let run = PointVjp { kernel, g, f: &f, xs, obar, k, at, out };
-        return widest(run);
+        return widest(PointVjp { kernel, g, f: &f, xs, obar, k, rows, out });
     }
     out.iter_mut().for_each(|d| *d = T::zero());
     let mut local = [T::zero(); MAX_LOCAL];
@@ -618,10 +623,10 @@ pub(super) fn vjp_rows<K: Stencil, T: Real>(
         // the point p = q − oₘ, and its local inputs at oₘ' − oₘ
         let shift = [-d[0], -d[1], -d[2]];
         let inner = interior(n, e[..m].iter().map(|o| o[2] - d[2]).chain([-d[2]]));
-        for (q, r) in at.rows.clone().enumerate() {
+        for (q, r) in rows.clone().enumerate() {
             let w = wrapped(r, g.nx);
-            for (li, l) in at.lines.clone().enumerate() {
-                let orow = &mut out[q * per + li * n..q * per + (li + 1) * n];
+            for l in 0..lines {
+                let orow = &mut out[q * plane + l * n..q * plane + (l + 1) * n];
                 let prow = line_start(&f, g, &obar, r, w, l, [-d[0], -d[1]]);
                 let mut src: [&[T]; SRC] = [&[]; SRC];
                 let fast = !inner.is_empty()
@@ -655,7 +660,7 @@ struct PointVjp<'a, 'x, K, T> {
     xs: &'a [Rows<'x, T>],
     obar: Rows<'x, T>,
     k: usize,
-    at: &'a Block,
+    rows: Range<isize>,
     out: &'a mut [T],
 }
 
@@ -663,20 +668,20 @@ impl<K: Stencil, T: Real> Kernel for PointVjp<'_, '_, K, T> {
     type Output = ();
     #[inline(always)]
     fn run(self) {
-        let PointVjp { kernel, g, f, xs, obar, k, at, out } = self;
-        let (n, per) = (g.lines().1, at.row_len(g));
-        for (q, r) in at.rows.clone().enumerate() {
+        let PointVjp { kernel, g, f, xs, obar, k, rows, out } = self;
+        let ((lines, n), plane) = (g.lines(), g.plane_len());
+        for (q, r) in rows.enumerate() {
             let w = wrapped(r, g.nx);
-            for (li, l) in at.lines.clone().enumerate() {
-                let orow = &mut out[q * per + li * n..q * per + (li + 1) * n];
+            for l in 0..lines {
+                let orow = &mut out[q * plane + l * n..q * plane + (l + 1) * n];
                 // the inputs, then the output's adjoint, at the point
-                let mut src: [&[T]; MAX_LOCAL] = [&[]; MAX_LOCAL];
+                let mut src: [&[T]; SRC] = [&[]; SRC];
                 for (i, x) in xs.iter().chain([&obar]).enumerate() {
                     let b = line_start(f, g, x, r, w, l, [0, 0]).expect("offset 0 is inside the grid");
                     src[i] = &x.data[b..b + n];
                 }
                 let ob = src[K::INPUTS];
-                let mut s: [&[T]; MAX_LOCAL] = [&[]; MAX_LOCAL];
+                let mut s: [&[T]; SRC] = [&[]; SRC];
                 for (s, src) in s.iter_mut().zip(&src).take(K::INPUTS) {
                     *s = &src[..n];
                 }

@@ -175,38 +175,16 @@ impl<'a, T> Rows<'a, T> {
     }
 }
 
-/// The part of a field one call computes: the unwrapped rows `rows`
-/// (x-planes), and of each row the lines `lines` — all of them, or, in a
-/// block within one plane of a 3D grid, a run of them (see [`Grid`]'s
-/// lines). Its values are laid out row after row, `row_len` each.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) struct Block {
-    pub(super) rows: Range<isize>,
-    pub(super) lines: Range<usize>,
-}
-
-impl Block {
-    /// Values per row of the block.
-    #[inline(always)]
-    pub(super) fn row_len(&self, g: &Grid) -> usize {
-        self.lines.len() * g.lines().1
-    }
-    /// Values in the block.
-    #[inline(always)]
-    pub(super) fn len(&self, g: &Grid) -> usize {
-        self.rows.len() * self.row_len(g)
-    }
-}
-
 /// A recorded stencil for one scalar type (the object-safe face of
-/// [`Stencil`](super::stencil::Stencil)): its values and the VJP's gather on a block of rows, by the
+/// [`Stencil`](super::stencil::Stencil)): its values and the VJP's gather on a range of rows, by the
 /// compiled kernels of `compiled.rs`.
 pub(super) trait Rule<T>: Sync {
-    /// `out` = the values on the block `at`, from the inputs `xs`.
-    fn eval_rows(&self, g: &Grid, xs: &[Rows<'_, T>], at: &Block, out: &mut [T]);
-    /// `out` = the adjoint of input `k` on the block `at`, given the
-    /// output's adjoint `obar`.
-    fn vjp_rows(&self, g: &Grid, xs: &[Rows<'_, T>], obar: Rows<'_, T>, k: usize, at: &Block, out: &mut [T]);
+    /// `out` = the values on the unwrapped rows `rows` (x-planes of
+    /// `g.plane_len()` values), from the inputs `xs`.
+    fn eval_rows(&self, g: &Grid, xs: &[Rows<'_, T>], rows: Range<isize>, out: &mut [T]);
+    /// `out` = the adjoint of input `k` on `rows`, given the output's
+    /// adjoint `obar`.
+    fn vjp_rows(&self, g: &Grid, xs: &[Rows<'_, T>], obar: Rows<'_, T>, k: usize, rows: Range<isize>, out: &mut [T]);
     /// Work per point, in units of an elementwise operation.
     fn weight(&self) -> usize;
     /// The least and the greatest row offset `di` it reads.

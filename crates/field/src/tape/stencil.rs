@@ -54,11 +54,13 @@
 //! assert_eq!((du, dv), (9.0, 12.0)); // v², 2uv
 //! ```
 
+use std::ops::Range;
+
 use rewind_tape::{Dual, Real};
 
 use super::compiled;
 use super::op::Op;
-use super::op::{Block, Rows, Rule};
+use super::op::{Rows, Rule};
 use super::{Ctx, Field};
 use crate::components::Components;
 use crate::par::Par;
@@ -123,11 +125,11 @@ pub fn auto_partial<K: Stencil, R: Real>(kernel: &K, grid: &Grid, local: &[R], i
 }
 
 impl<K: Stencil, T: Components> Rule<T> for K {
-    fn eval_rows(&self, g: &Grid, xs: &[Rows<'_, T>], at: &Block, out: &mut [T]) {
-        compiled::eval_rows(self, g, xs, at, out);
+    fn eval_rows(&self, g: &Grid, xs: &[Rows<'_, T>], rows: Range<isize>, out: &mut [T]) {
+        compiled::eval_rows(self, g, xs, rows, out);
     }
-    fn vjp_rows(&self, g: &Grid, xs: &[Rows<'_, T>], obar: Rows<'_, T>, k: usize, at: &Block, out: &mut [T]) {
-        compiled::vjp_rows(self, g, xs, obar, k, at, out);
+    fn vjp_rows(&self, g: &Grid, xs: &[Rows<'_, T>], obar: Rows<'_, T>, k: usize, rows: Range<isize>, out: &mut [T]) {
+        compiled::vjp_rows(self, g, xs, obar, k, rows, out);
     }
     fn weight(&self) -> usize {
         K::INPUTS * K::OFFSETS.len()

@@ -14,7 +14,7 @@ use crate::Grid;
 use crate::components::Components;
 use crate::par::rows_per_piece;
 use crate::tape::Ctx;
-use crate::tape::compiled::{Block, Rows};
+use crate::tape::compiled::Rows;
 use crate::tape::op::Op;
 use crate::tape::stencil::MAX_LOCAL;
 use crate::wide::{Kernel, widest};
@@ -112,11 +112,11 @@ impl<T: Copy + Send + Sync> Out<'_, '_, T> {
     }
 }
 
-/// The geometry of one tile: its block (whole planes, or in 3D lines of
-/// one plane), and the rows each instruction covers around it.
+/// The geometry of one tile: its rows, and the rows each instruction
+/// covers around them.
 struct Tile<'p> {
     g: Grid,
-    at: Block,
+    rows: Range<isize>,
     ext: &'p [(isize, isize)],
 }
 
@@ -124,52 +124,36 @@ impl Tile<'_> {
     /// The unwrapped rows instruction `s` covers.
     fn rows_of(&self, s: usize) -> Range<isize> {
         let (lo, hi) = self.ext[s];
-        self.at.rows.start + lo..self.at.rows.end + hi
-    }
-    /// The block instruction `s` covers.
-    fn block_of(&self, s: usize) -> Block {
-        Block { rows: self.rows_of(s), lines: self.at.lines.clone() }
-    }
-    /// Values per row of the tile.
-    #[inline(always)]
-    fn row_len(&self) -> usize {
-        self.at.row_len(&self.g)
+        self.rows.start + lo..self.rows.end + hi
     }
 }
 
 /// `out` += the amplitudes `s` spread at their points (`idx`, `w`: each
-/// point's corners and weights) on the block `at`: in the order of the
-/// points and of their corners, the sums of [`Ctx::inject`].
-fn inject_rows<T: Components>(g: &Grid, at: &Block, idx: &[usize], w: &[f64], s: &[T], out: &mut [T]) {
-    let (plane, k, per) = (g.plane_len(), 1 << g.dims(), at.row_len(g));
-    let first = at.lines.start * g.lines().1;
+/// point's corners and weights) on the unwrapped rows `rows`: in the order
+/// of the points and of their corners, the sums of [`Ctx::inject`].
+fn inject_rows<T: Components>(g: &Grid, rows: Range<isize>, idx: &[usize], w: &[f64], s: &[T], out: &mut [T]) {
+    let (plane, k) = (g.plane_len(), 1 << g.dims());
     for ((i, w), &s) in idx.chunks_exact(k).zip(w.chunks_exact(k)).zip(s) {
         for (&i, &w) in i.iter().zip(w) {
-            let (p, a) = ((i / plane) as isize, i % plane);
-            if !(first..first + per).contains(&a) {
-                continue;
-            }
-            for r in at.rows.clone().filter(|r| r.rem_euclid(g.nx as isize) == p) {
-                out[(r - at.rows.start) as usize * per + a - first] += s * T::from_f64(w);
+            let (p, at) = ((i / plane) as isize, i % plane);
+            for r in rows.clone().filter(|r| r.rem_euclid(g.nx as isize) == p) {
+                out[(r - rows.start) as usize * plane + at] += s * T::from_f64(w);
             }
         }
     }
 }
 
 /// Calls `f(from, start, len)` for the runs of the unwrapped rows `rows`
-/// of the tile `t` (its lines of each) that are contiguous once wrapped:
-/// `from` the run's offset among the rows' values, `start` its offset in
-/// a whole field, `len` its values.
+/// that are contiguous once wrapped: `from` the run's offset among the
+/// rows' values, `start` its offset in a whole field, `len` its values.
 #[inline(always)]
-fn each_run(t: &Tile<'_>, rows: Range<isize>, mut f: impl FnMut(usize, usize, usize)) {
-    let (nx, plane, per) = (t.g.nx as isize, t.g.plane_len(), t.row_len());
-    let first = t.at.lines.start * t.g.lines().1;
+fn each_run(g: &Grid, rows: Range<isize>, mut f: impl FnMut(usize, usize, usize)) {
+    let (nx, ny) = (g.nx as isize, g.plane_len());
     let mut r = rows.start;
     while r < rows.end {
         let w = r.rem_euclid(nx);
-        // whole planes run on into the next; part of a plane is a run alone
-        let n = if per == plane { (nx - w).min(rows.end - r) } else { 1 };
-        f((r - rows.start) as usize * per, w as usize * plane + first, n as usize * per);
+        let n = (nx - w).min(rows.end - r);
+        f((r - rows.start) as usize * ny, w as usize * ny, n as usize * ny);
         r += n;
     }
 }
@@ -204,7 +188,7 @@ impl<'a, T> Operand<'a, T> {
 fn operand<'s, T>(x: Src<'s, T>, done: &Done<'s, '_, T>, t: &Tile<'_>, start: isize, len: usize) -> Operand<'s, T> {
     match x {
         Src::Slot(j) => {
-            let from = (start - t.rows_of(j as usize).start) as usize * t.row_len();
+            let from = (start - t.rows_of(j as usize).start) as usize * t.g.plane_len();
             Operand::Window(&done.of(j)[from..from + len])
         }
         Src::Buf(b) => Operand::Field(b),
@@ -217,7 +201,7 @@ fn window<'s, T>(x: Src<'s, T>, done: &Done<'s, '_, T>, t: &Tile<'_>) -> Rows<'s
     match x {
         Src::Slot(j) => {
             let rows = t.rows_of(j as usize);
-            Rows { data: &done.of(j)[..rows.len() * t.row_len()], first: Some(rows.start) }
+            Rows { data: &done.of(j)[..rows.len() * t.g.plane_len()], first: Some(rows.start) }
         }
         Src::Buf(b) => Rows::full(b),
     }
@@ -241,7 +225,7 @@ fn run_tile<'a, T: Components>(instrs: &[Instr<'a, T>], phys: &[u16], slots: &mu
             continue;
         }
         let rows = t.rows_of(s);
-        let len = rows.len() * t.row_len();
+        let len = rows.len() * g.plane_len();
         // the output buffer, out of the table while the operands are read
         let buf = std::mem::take(&mut slots[phys[s] as usize]);
         let out = &mut buf[..len];
@@ -250,17 +234,17 @@ fn run_tile<'a, T: Components>(instrs: &[Instr<'a, T>], phys: &[u16], slots: &mu
         let window = |x| window(x, &done, t);
         let one = |a: Src<'a, T>, out: &mut [T], f: &Unary1<'_, T>| {
             let a = at(a);
-            each_run(t, rows.clone(), |from, start, n| f(&mut out[from..from + n], a.run(from, start, n), start));
+            each_run(g, rows.clone(), |from, start, n| f(&mut out[from..from + n], a.run(from, start, n), start));
         };
         let two = |a: Src<'a, T>, b: Src<'a, T>, out: &mut [T], f: &Binary1<'_, T>| {
             let (a, b) = (at(a), at(b));
-            each_run(t, rows.clone(), |from, start, n| {
+            each_run(g, rows.clone(), |from, start, n| {
                 f(&mut out[from..from + n], a.run(from, start, n), b.run(from, start, n))
             });
         };
         let three = |a: Src<'a, T>, b: Src<'a, T>, c: Src<'a, T>, out: &mut [T], f: &Ternary1<'_, T>| {
             let (a, b, c) = (at(a), at(b), at(c));
-            each_run(t, rows.clone(), |from, start, n| {
+            each_run(g, rows.clone(), |from, start, n| {
                 f(&mut out[from..from + n], a.run(from, start, n), b.run(from, start, n), c.run(from, start, n))
             });
         };
@@ -310,17 +294,17 @@ fn run_tile<'a, T: Components>(instrs: &[Instr<'a, T>], phys: &[u16], slots: &mu
             Op::Splat(_) => out.fill(v),
             Op::Inject(_, idx, w) => {
                 out.fill(T::zero());
-                inject_rows(g, &t.block_of(s), idx, w, ins.obs, out);
+                inject_rows(g, rows.clone(), idx, w, ins.obs, out);
             }
             Op::Stencil(rule, _) => {
                 let mut w = [Rows::full(&[][..]); MAX_LOCAL];
                 x.iter().zip(&mut w).for_each(|(&x, w)| *w = window(x));
-                rule.eval_rows(g, &w[..x.len()], &t.block_of(s), out);
+                rule.eval_rows(g, &w[..x.len()], rows.clone(), out);
             }
             Op::StencilT(rule, k, ..) => {
                 let mut w = [Rows::full(&[][..]); MAX_LOCAL];
                 x[1..].iter().zip(&mut w).for_each(|(&x, w)| *w = window(x));
-                rule.vjp_rows(g, &w[..x.len() - 1], window(x[0]), k as usize, &t.block_of(s), out);
+                rule.vjp_rows(g, &w[..x.len() - 1], window(x[0]), k as usize, rows.clone(), out);
             }
             _ => unreachable!("only lazy operations are fused"),
         }
@@ -367,21 +351,10 @@ impl<'id, T: Components> Ctx<'id, T> {
     ) -> (Written<'id, T>, &'id [T], bool) {
         let g = self.grid;
         let (nx, ny, n) = (g.nx, g.plane_len(), g.len());
-        let ((lines, points), planes) = (g.lines(), |r: Range<usize>| r.start as isize..r.end as isize);
+        let tile_rows = (TILE / ny).max(MIN_TILE_ROWS).min(nx);
+        let halo = plan.ext.iter().map(|&(lo, hi)| (hi - lo) as usize).max().unwrap_or(0);
+        let cap = (tile_rows + halo) * ny;
         let (instrs, roots, sums, ext) = (&plan.instrs[..], &plan.roots[..], &plan.sums[..], &plan.ext[..]);
-        let halo = ext.iter().map(|&(lo, hi)| (hi - lo) as usize).max().unwrap_or(0);
-        // a 3D plane is too large a tile: tiles of lines within a plane,
-        // unless a stencil reads a lazy expression at offsets (its halo is
-        // made of planes)
-        let reads_lazy = |ins: &Instr<'id, T>| {
-            matches!(ins.op, Op::Stencil(..) | Op::StencilT(..)) && ins.srcs.iter().any(|x| matches!(x, Src::Slot(_)))
-        };
-        let line_tiles = lines > 1 && halo == 0 && !instrs.iter().any(reads_lazy);
-        let (tile_rows, tile_lines) = match line_tiles {
-            true => (1, (TILE / points).clamp(1, lines)),
-            false => ((TILE / ny).max(MIN_TILE_ROWS).min(nx), lines),
-        };
-        let cap = (tile_rows + halo) * tile_lines * points;
         // where each instruction goes: a root's output (direct when
         // nothing reads it beyond the tile), or a scratch buffer, reused
         // once every instruction that reads it has run
@@ -474,21 +447,10 @@ impl<'id, T: Components> Ctx<'id, T> {
         let piece = |p: usize, scratch: &mut [T], row_sums: &mut [T]| {
             let rows = p * per..((p + 1) * per).min(nx);
             let mut mine: SmallVec<[&mut [T]; MAX_ROOTS]> = outs.iter().map(|o| o.take(p)).collect();
-            // tiles of lines go down the piece's planes a column of lines at
-            // a time (cache blocking: the planes a 3D stencil reads around
-            // a tile stay in the core's cache from one plane to the next);
-            // a row's tiles still come in the order of its lines
-            let (across, down) = (rows.len().div_ceil(tile_rows), lines.div_ceil(tile_lines));
-            let tiles = (0..down).flat_map(|b| (0..across).map(move |a| (a, b))).map(|(a, b)| {
-                let r0 = rows.start + a * tile_rows;
-                let l0 = b * tile_lines;
-                Block { rows: planes(r0..(r0 + tile_rows).min(rows.end)), lines: l0..(l0 + tile_lines).min(lines) }
-            });
-            for block in tiles {
-                let tile = block.rows.start as usize..block.rows.end as usize;
-                let t = Tile { g, at: block, ext };
-                let (per, first) = (t.row_len(), t.at.lines.start * points);
-                let (at, len) = ((tile.start - rows.start) * ny + first, t.at.len(&g));
+            for r0 in rows.clone().step_by(tile_rows) {
+                let tile = r0..(r0 + tile_rows).min(rows.end);
+                let t = Tile { g, rows: tile.start as isize..tile.end as isize, ext };
+                let (at, len) = ((r0 - rows.start) * ny, tile.len() * ny);
                 let mut slots: SmallVec<[&mut [T]; MAX_SLOTS]> = scratch.chunks_mut(cap).take(in_scratch).collect();
                 let mut copied: SmallVec<[(usize, &mut [T]); MAX_ROOTS]> = SmallVec::new();
                 for (r, o) in mine.iter_mut().enumerate() {
@@ -504,22 +466,17 @@ impl<'id, T: Components> Ctx<'id, T> {
                 run_tile(instrs, phys, &mut slots, &t);
                 // the roots computed in scratch (read beyond the tile)
                 for (s, o) in copied {
-                    let from = (-ext[s].0) as usize * per;
+                    let from = (-ext[s].0) as usize * ny;
                     o.copy_from_slice(&slots[phys[s] as usize][from..from + len]);
                 }
                 for (k, &x) in sums.iter().enumerate() {
                     let base = k * rows.len() + (tile.start - rows.start);
                     for (i, sum) in tile.clone().zip(&mut row_sums[base..base + tile.len()]) {
                         let row = match x {
-                            Src::Slot(j) => {
-                                let from = (i as isize - t.rows_of(j as usize).start) as usize * per;
-                                &slots[phys[j as usize] as usize][from..from + per]
-                            }
-                            Src::Buf(b) => &b[i * ny + first..i * ny + first + per],
+                            Src::Slot(j) => &slots[phys[j as usize] as usize][(i - tile.start) * ny..][..ny],
+                            Src::Buf(b) => &b[i * ny..(i + 1) * ny],
                         };
-                        // a row in several tiles: its fold goes on from the last
-                        let from = if first == 0 { T::zero() } else { *sum };
-                        *sum = row.iter().fold(from, |s, &x| s + x);
+                        *sum = row.iter().fold(T::zero(), |s, &x| s + x);
                     }
                 }
                 drop(slots);

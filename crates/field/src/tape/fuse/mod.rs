@@ -24,15 +24,12 @@
 //! first. Rows are numbered without wrapping (see `compiled.rs`): a window
 //! of the first tile starts at row −1 and holds the last row's values.
 //!
-//! On a 3D grid a plane is too large a tile: where no stencil reads a lazy
-//! expression at offsets, a tile is a few lines of one plane (about
-//! [`TILE`] points), and the tiles go down the planes a column of lines at
-//! a time, so that the planes a 3D stencil reads around a tile stay in the
-//! core's cache from one plane to the next (cache blocking). Fields in
-//! memory written beside lazy ones (a state's unchanged field) are copied
-//! by the same loop, a tile at a time while it is in cache; the values
-//! written into a caller's slices can be checked for finiteness the same
-//! way.
+//! Fields in memory written beside lazy ones (a state's unchanged field)
+//! are copied by the same loop, a tile at a time while it is in cache; the
+//! values written into a caller's slices can be checked for finiteness the
+//! same way. (Tiles of a few lines within a 3D plane, swept down columns of
+//! planes for cache blocking, were tried on 2026-12-07 and measured slower
+//! for the acoustic model: 1.11× its primal at 128³ on one thread.)
 //!
 //! Tiles are grouped into pieces for the thread team; the arithmetic of a
 //! point does not depend on the tiling, so the results are the same bits
@@ -209,9 +206,12 @@ impl<'id, T: Components> Ctx<'id, T> {
         // tile by tile (`x · 1`, exact), while the tile is in cache — a
         // state's unchanged field (a leapfrog's `u` becoming `u_prev`) read
         // where the stencil has just read it, not in a pass of its own
+        let originals: SmallVec<[u32; MAX_ROOTS]> = pairs.iter().map(|p| p.0).collect();
+        let mut copies: SmallVec<[u32; MAX_ROOTS]> = SmallVec::new();
         if self.fuse && pairs.iter().any(|p| lazy(p.0)) {
             for p in pairs.iter_mut().filter(|p| !lazy(p.0)) {
                 p.0 = self.lazy(Op::ScaleC(p.0, 1.0)).id;
+                copies.push(p.0);
             }
         }
         let mut pending = self.take_pending();
@@ -246,7 +246,14 @@ impl<'id, T: Components> Ctx<'id, T> {
                 Some(finite)
             }
             _ => {
-                self.compute_now(&all, &[]);
+                // no fused loop into the slices: the fields in memory copied
+                // as they are, not computed again as copies first
+                for (p, &id) in pairs.iter_mut().zip(&originals) {
+                    p.0 = id;
+                }
+                let lazy_ones: SmallVec<[u32; MAX_ROOTS]> =
+                    all.iter().copied().filter(|id| !copies.contains(id)).collect();
+                self.compute_now(&lazy_ones, &[]);
                 None
             }
         };
