@@ -17,6 +17,8 @@
 //! [`Field::interpolate`]: crate::Field::interpolate
 //! [`Ctx::inject`]: crate::Ctx::inject
 
+use rewind_tape::Real;
+
 use crate::{FieldError, Grid};
 
 /// Positions on a grid with their interpolation weights (see the
@@ -88,13 +90,18 @@ impl Points {
     /// records, on plain numbers (to make observations of a state).
     pub fn read(&self, a: &[f64]) -> Result<Vec<f64>, FieldError> {
         self.grid.check("interpolated values", a.len())?;
+        Ok(self.values(a).collect())
+    }
+
+    /// The interpolated values of `a` (of the grid's length), position by
+    /// position: each the sum over its corners in order — the one formula
+    /// of [`Points::read`] and the recorded interpolation.
+    pub(crate) fn values<'a, T: Real>(&'a self, a: &'a [T]) -> impl ExactSizeIterator<Item = T> + 'a {
         let k = self.corners();
-        Ok(self
-            .idx
+        self.idx
             .chunks_exact(k)
             .zip(self.w.chunks_exact(k))
-            .map(|(i, w)| i.iter().zip(w).fold(0.0, |s, (&i, &w)| s + a[i] * w))
-            .collect())
+            .map(move |(i, w)| i.iter().zip(w).fold(T::zero(), |s, (&i, &w)| s + a[i] * T::from_f64(w)))
     }
 
     /// The grid they are on.

@@ -162,12 +162,12 @@ fn pointwise<K: Stencil>() -> bool {
     K::OFFSETS.len() == 1 && K::OFFSETS[0] == [0, 0, 0]
 }
 
-/// `out[t] = f(src[0][t], …, src[K::INPUTS − 1][t])` — a pointwise kernel
-/// over one line: the inputs of a point gathered in a loop of constant
-/// length, so that with `f` inlined the loop over the points vectorises
-/// (the kernel's arithmetic, point by point, unchanged).
+/// `out[t] = f(t, [src[0][t], …, src[K::INPUTS − 1][t]])` — a pointwise
+/// kernel (or its VJP) over one line: the inputs of a point gathered in a
+/// loop of constant length, so that with `f` inlined the loop over the
+/// points vectorises (the kernel's arithmetic, point by point, unchanged).
 #[inline(always)]
-fn point_sweep<K: Stencil, T: Real>(src: &[&[T]], out: &mut [T], f: impl Fn(&[T]) -> T) {
+fn point_sweep<K: Stencil, T: Real>(src: &[&[T]], out: &mut [T], f: impl Fn(usize, &[T]) -> T) {
     let n = out.len();
     let mut s: [&[T]; SRC] = [&[]; SRC];
     for (s, src) in s.iter_mut().zip(src).take(K::INPUTS) {
@@ -178,7 +178,7 @@ fn point_sweep<K: Stencil, T: Real>(src: &[&[T]], out: &mut [T], f: impl Fn(&[T]
         for q in 0..K::INPUTS {
             local[q] = s[q][t];
         }
-        *o = f(&local[..K::INPUTS]);
+        *o = f(t, &local[..K::INPUTS]);
     }
 }
 
@@ -511,7 +511,7 @@ fn sweep_rows<K: Stencil, T: Real>(
                     let b = base[i].expect("offset 0 is inside the grid");
                     src[i] = &x.data[b..b + n];
                 }
-                point_sweep::<K, T>(&src[..xs.len()], orow, |l| kernel.eval(g, l));
+                point_sweep::<K, T>(&src[..xs.len()], orow, |_, l| kernel.eval(g, l));
                 continue;
             }
             let Some((groups, ng, group_of)) = &shifted else {
@@ -681,17 +681,7 @@ impl<K: Stencil, T: Real> Kernel for PointVjp<'_, '_, K, T> {
                     src[i] = &x.data[b..b + n];
                 }
                 let ob = src[K::INPUTS];
-                let mut s: [&[T]; SRC] = [&[]; SRC];
-                for (s, src) in s.iter_mut().zip(&src).take(K::INPUTS) {
-                    *s = &src[..n];
-                }
-                for (t, o) in orow.iter_mut().enumerate() {
-                    let mut local = [T::zero(); MAX_LOCAL];
-                    for q in 0..K::INPUTS {
-                        local[q] = s[q][t];
-                    }
-                    *o = T::zero() + ob[t] * kernel.partial(g, &local[..K::INPUTS], k);
-                }
+                point_sweep::<K, T>(&src[..K::INPUTS], orow, |t, l| T::zero() + ob[t] * kernel.partial(g, l, k));
             }
         }
     }

@@ -157,12 +157,7 @@ impl<'id, T: Components> Field<'id, T> {
         }
         let (idx, w): (&'id [usize], &'id [f64]) =
             (c.arena.alloc_slice_copy(points.indices()), c.arena.alloc_slice_copy(points.weights()));
-        let (a, k) = (self.value(), points.corners());
-        let vals = c.arena.alloc_slice_fill_iter(
-            idx.chunks_exact(k)
-                .zip(w.chunks_exact(k))
-                .map(|(i, w)| i.iter().zip(w).fold(T::zero(), |s, (&i, &w)| s + a[i] * T::from_f64(w))),
-        );
+        let vals = c.arena.alloc_slice_fill_iter(points.values(self.value()));
         Ok(c.obs_of(vals, Op::Interp(self.id, idx, w)))
     }
     /// The zero-mean solution `ψ` of `Δψ = −(a − mean a)` for the 5-point

@@ -464,13 +464,17 @@ impl<'id, T: Components> Ctx<'id, T> {
         Ok(self.materialise_into(&mut pairs, check))
     }
 
+    /// `data` itself with the run's lifetime, if it is one of the arrays
+    /// lent to the run as fixed (the same memory).
+    fn lent(&self, data: &[f64]) -> Option<&'id [f64]> {
+        self.fixed.iter().copied().find(|f| std::ptr::eq(f.as_ptr(), data.as_ptr()) && f.len() == data.len())
+    }
+
     /// A copy of `data` (one value per point, constant data lent for one
     /// operation) in the arena, by rows on the team — or, if `data` is one
     /// of the arrays lent to the run as fixed, that array itself.
     pub(super) fn copy_f64(&self, data: &[f64]) -> &'id [f64] {
-        // lent for the run: read in place
-        if let Some(lent) = self.fixed.iter().find(|f| std::ptr::eq(f.as_ptr(), data.as_ptr()) && f.len() == data.len())
-        {
+        if let Some(lent) = self.lent(data) {
             return lent;
         }
         let ny = self.grid.plane_len();
@@ -610,8 +614,7 @@ impl<'id, T: Components> Ctx<'id, T> {
     /// arena.
     pub fn data(&'id self, data: &[f64]) -> Result<Field<'id, T>, FieldError> {
         self.grid.check("data", data.len())?;
-        let lent = self.fixed.iter().find(|f| std::ptr::eq(f.as_ptr(), data.as_ptr()) && f.len() == data.len());
-        let vals = match lent.and_then(|&d| T::in_place(d)) {
+        let vals = match self.lent(data).and_then(T::in_place) {
             Some(v) => v,
             None => {
                 let ny = self.grid.plane_len();

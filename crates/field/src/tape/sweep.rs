@@ -76,7 +76,7 @@ pub(super) fn backward<'id, T: Components>(
 impl<'id, T: Components> Sweep<'id, T> {
     /// Adds the field `c` to the adjoint of the field `id`.
     fn contribute(&mut self, id: u32, c: u32) {
-        if matches!(self.ctx.st.borrow().vals[id as usize].op, Op::Constant) {
+        if self.constant(id) {
             return;
         }
         let slot = &mut self.fields[id as usize];
@@ -84,6 +84,11 @@ impl<'id, T: Components> Sweep<'id, T> {
             None => c,
             Some(prev) => self.ctx.lazy(Op::Add(prev, c)).id,
         });
+    }
+
+    /// Whether the field `id` is fixed data (no adjoint).
+    fn constant(&self, id: u32) -> bool {
+        matches!(self.ctx.st.borrow().vals[id as usize].op, Op::Constant)
     }
 
     /// A lazy adjoint expression.
@@ -221,7 +226,8 @@ impl<'id, T: Components> Sweep<'id, T> {
             Op::Stencil(rule, ids) => {
                 // gathers of the output's adjoint at the mirrored offsets
                 for (k, &x) in ids.iter().enumerate() {
-                    if matches!(c.st.borrow().vals[x as usize].op, Op::Constant) {
+                    // (fixed data: no gather made for it)
+                    if self.constant(x) {
                         continue;
                     }
                     let t = self.op(Op::StencilT(rule, k as u32, a, ids));

@@ -482,9 +482,7 @@ impl<'id, T: Components> Ctx<'id, T> {
                 drop(slots);
                 if check {
                     for (o, out) in mine.iter().zip(&outs) {
-                        // (no branch per value: a loop the compiler vectorises)
-                        if matches!(out, Out::Slice(_)) && o[at..at + len].iter().fold(false, |b, x| b | !x.is_finite())
-                        {
+                        if matches!(out, Out::Slice(_)) && !super::all_finite(&o[at..at + len]) {
                             bad.store(true, Ordering::Relaxed);
                         }
                     }
