@@ -47,12 +47,16 @@ const ROWS_PER_TASK: usize = 16;
 /// complex values is 32 KiB: it stays in L1/L2 through its round trip).
 const TILE: usize = 8;
 
-/// The signed wavenumbers `(kₓ, k_y)` (radians per unit length) of the
-/// Fourier coefficient `(i, j)` of a periodic grid.
-pub(crate) fn wavenumber(g: &Grid, i: usize, j: usize) -> (f64, f64) {
+/// The signed wavenumbers `[kₓ, k_y, k_z]` (radians per unit length) of
+/// the Fourier coefficient `(i, j, k)` of a periodic grid.
+pub(crate) fn wavenumber(g: &Grid, [i, j, k]: [usize; 3]) -> [f64; 3] {
     let signed = |k: usize, n: usize| if 2 * k > n { k as f64 - n as f64 } else { k as f64 };
     let tau = 2.0 * std::f64::consts::PI;
-    (tau * signed(i, g.nx) / (g.nx as f64 * g.dx), tau * signed(j, g.ny) / (g.ny as f64 * g.dy))
+    [
+        tau * signed(i, g.nx) / (g.nx as f64 * g.dx),
+        tau * signed(j, g.ny) / (g.ny as f64 * g.dy),
+        tau * signed(k, g.nz) / (g.nz as f64 * g.dz),
+    ]
 }
 
 /// An FFT Poisson solver for one periodic grid.
@@ -127,18 +131,17 @@ impl PoissonFft {
     }
 
     /// The same transform for another Fourier multiplier:
-    /// [`solve`](Self::solve) computes `F⁻¹ (m(kₓ, k_y) F a)`, where
-    /// `kₓ, k_y` are the signed wavenumbers (radians per unit length) of
-    /// each coefficient. `m` must be even (`m(−k) = m(k)`), which keeps the
-    /// result real and the operator symmetric: its adjoint is itself. A
-    /// spectral correlation model is one ([`crate::Correlation`]). On a 3D
-    /// grid the multiplier is the same at every `k_z` (a horizontal
-    /// operator).
-    pub fn multiplier(grid: Grid, m: impl Fn(f64, f64) -> f64) -> Self {
+    /// [`solve`](Self::solve) computes `F⁻¹ (m([kₓ, k_y, k_z]) F a)`,
+    /// where `kₓ, k_y, k_z` are the signed wavenumbers (radians per unit
+    /// length) of each coefficient (0 along an axis of one point). `m` must
+    /// be even (`m(−k) = m(k)`), which keeps the result real and the
+    /// operator symmetric: its adjoint is itself. A spectral correlation
+    /// model is one ([`crate::Correlation`]).
+    pub fn multiplier(grid: Grid, m: impl Fn([f64; 3]) -> f64) -> Self {
         let n = (grid.nx * grid.ny * grid.nz) as f64;
         Self::with_factor(grid, |i, l, j| {
-            let (kx, ky) = if grid.nz > 1 { wavenumber(&grid, i, l) } else { wavenumber(&grid, i, j) };
-            m(kx, ky) / n
+            let k = if grid.nz > 1 { wavenumber(&grid, [i, l, j]) } else { wavenumber(&grid, [i, j, 0]) };
+            m(k) / n
         })
     }
 

@@ -18,9 +18,10 @@
 //! control vectors, whose norm is the background term. A grid onto itself
 //! is that projection.
 //!
+//! The grids have one, two or three dimensions (the same on both sides).
 //! Transfers are occasional (once per outer iteration), so the transform is
-//! a plain complex 2D FFT ([`rustfft`]) with nothing shared with the
-//! Poisson solver.
+//! a plain complex FFT along each axis ([`rustfft`]) with nothing shared
+//! with the Poisson solver.
 
 use std::sync::Arc;
 
@@ -35,10 +36,10 @@ type C64 = Complex<f64>;
 pub struct Resample {
     from: Grid,
     to: Grid,
-    from_x: Arc<dyn Fft<f64>>,
-    from_y: Arc<dyn Fft<f64>>,
-    to_x: Arc<dyn Fft<f64>>,
-    to_y: Arc<dyn Fft<f64>>,
+    /// Forward transforms of `from` and inverse transforms of `to`, along
+    /// x, y and z.
+    from_fft: [Arc<dyn Fft<f64>>; 3],
+    to_fft: [Arc<dyn Fft<f64>>; 3],
 }
 
 impl std::fmt::Debug for Resample {
@@ -60,45 +61,49 @@ fn position(s: isize, n: usize) -> Option<usize> {
     (2 * s.unsigned_abs() < n).then(|| s.rem_euclid(n as isize) as usize)
 }
 
-/// In-place 2D transform of `a` (`nx × ny`, rows contiguous).
-fn transform(a: &mut [C64], nx: usize, ny: usize, along_x: &dyn Fft<f64>, along_y: &dyn Fft<f64>) {
-    for row in a.chunks_exact_mut(ny) {
-        along_y.process(row);
-    }
-    let mut col = vec![C64::new(0.0, 0.0); nx];
-    for j in 0..ny {
-        for i in 0..nx {
-            col[i] = a[i * ny + j];
+/// The sizes of `g` along x, y and z.
+fn sizes(g: &Grid) -> [usize; 3] {
+    [g.nx, g.ny, g.nz]
+}
+
+/// In-place transform of `a` (`n[0] × n[1] × n[2]`, the last index
+/// contiguous) along every axis of more than one point.
+fn transform(a: &mut [C64], n: [usize; 3], fft: &[Arc<dyn Fft<f64>>; 3]) {
+    let strides = [n[1] * n[2], n[2], 1];
+    let mut line = Vec::new();
+    for axis in 0..3 {
+        let (len, stride) = (n[axis], strides[axis]);
+        if len == 1 {
+            continue;
         }
-        along_x.process(&mut col);
-        for i in 0..nx {
-            a[i * ny + j] = col[i];
+        line.resize(len, C64::new(0.0, 0.0));
+        // every line along `axis`: its first point p, the others p + t·stride
+        for p in (0..a.len()).filter(|p| p / stride % len == 0) {
+            for (t, v) in line.iter_mut().enumerate() {
+                *v = a[p + t * stride];
+            }
+            fft[axis].process(&mut line);
+            for (t, v) in line.iter().enumerate() {
+                a[p + t * stride] = *v;
+            }
         }
     }
 }
 
 impl Resample {
-    /// The transfer from `from` to `to`. Both must span the same domain
-    /// (`nx·dx` and `ny·dy` equal to 1e-12 relative), else
-    /// [`FieldError::Operator`]; 3D grids are [`FieldError::Dims`].
+    /// The transfer from `from` to `to`, grids of one, two or three
+    /// dimensions. Both must span the same domain (`nx·dx`, `ny·dy` and
+    /// `nz·dz` equal to 1e-12 relative, and have the same dimensions),
+    /// else [`FieldError::Operator`].
     pub fn new(from: Grid, to: Grid) -> Result<Self, FieldError> {
-        from.planar("spectral resampling")?;
-        to.planar("spectral resampling")?;
         let same = |a: f64, b: f64| (a - b).abs() <= 1e-12 * a.abs().max(b.abs());
-        if !same(from.nx as f64 * from.dx, to.nx as f64 * to.dx)
-            || !same(from.ny as f64 * from.dy, to.ny as f64 * to.dy)
-        {
+        let extent = |g: &Grid| [g.nx as f64 * g.dx, g.ny as f64 * g.dy, g.nz as f64 * g.dz];
+        if from.dims() != to.dims() || !extent(&from).into_iter().zip(extent(&to)).all(|(a, b)| same(a, b)) {
             return Err(FieldError::Operator("resampling needs two grids of the same periodic domain"));
         }
         let mut p = FftPlanner::<f64>::new();
-        Ok(Resample {
-            from,
-            to,
-            from_x: p.plan_fft_forward(from.nx),
-            from_y: p.plan_fft_forward(from.ny),
-            to_x: p.plan_fft_inverse(to.nx),
-            to_y: p.plan_fft_inverse(to.ny),
-        })
+        let (f, t) = (sizes(&from), sizes(&to));
+        Ok(Resample { from, to, from_fft: f.map(|n| p.plan_fft_forward(n)), to_fft: t.map(|n| p.plan_fft_inverse(n)) })
     }
 
     /// The grid it maps from.
@@ -129,19 +134,25 @@ impl Resample {
     fn apply(&self, a: &[f64], out: &mut [f64], scale: f64) -> Result<(), FieldError> {
         self.from.check("field to resample", a.len())?;
         self.to.check("resampled field", out.len())?;
-        let (f, t) = (self.from, self.to);
+        let (f, t) = (sizes(&self.from), sizes(&self.to));
         let mut hat: Vec<C64> = a.iter().map(|&v| C64::new(v, 0.0)).collect();
-        transform(&mut hat, f.nx, f.ny, &*self.from_x, &*self.from_y);
-        let mut band = vec![C64::new(0.0, 0.0); t.len()];
-        for i in 0..f.nx {
-            let Some(ti) = signed(i, f.nx).and_then(|s| position(s, t.nx)) else { continue };
-            for j in 0..f.ny {
-                if let Some(tj) = signed(j, f.ny).and_then(|s| position(s, t.ny)) {
-                    band[ti * t.ny + tj] = hat[i * f.ny + j] * scale;
+        transform(&mut hat, f, &self.from_fft);
+        let mut band = vec![C64::new(0.0, 0.0); self.to.len()];
+        // the coefficient's position on the second grid along an axis (an
+        // axis of one point keeps its one coefficient, the mean)
+        let to_pos = |k: usize, axis: usize| signed(k, f[axis]).and_then(|s| position(s, t[axis]));
+        for i in 0..f[0] {
+            let Some(ti) = to_pos(i, 0) else { continue };
+            for j in 0..f[1] {
+                let Some(tj) = to_pos(j, 1) else { continue };
+                for k in 0..f[2] {
+                    if let Some(tk) = to_pos(k, 2) {
+                        band[(ti * t[1] + tj) * t[2] + tk] = hat[(i * f[1] + j) * f[2] + k] * scale;
+                    }
                 }
             }
         }
-        transform(&mut band, t.nx, t.ny, &*self.to_x, &*self.to_y);
+        transform(&mut band, t, &self.to_fft);
         for (o, c) in out.iter_mut().zip(&band) {
             *o = c.re;
         }
@@ -157,6 +168,33 @@ mod tests {
         a.iter().zip(b).map(|(x, y)| x * y).sum()
     }
 
+    /// The maps between `fine` and `coarse`, after checking that they
+    /// reproduce the band field sampled as `af` and `ac` on either grid.
+    fn band_reproduced(fine: Grid, coarse: Grid, af: &[f64], ac: &[f64]) -> (Resample, Resample) {
+        let down = Resample::new(fine, coarse).unwrap();
+        let up = Resample::new(coarse, fine).unwrap();
+        let (mut c, mut u) = (vec![0.0; coarse.len()], vec![0.0; fine.len()]);
+        down.values(af, &mut c).unwrap();
+        up.values(ac, &mut u).unwrap();
+        for (a, b) in c.iter().zip(ac).chain(u.iter().zip(af)) {
+            assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+        }
+        (down, up)
+    }
+
+    /// `⟨P v, w⟩ = ⟨v, Pᵀ w⟩` for arbitrary (not band-limited) vectors, `P`
+    /// the isometric map `up`, `Pᵀ` the isometric map `down`.
+    fn isometric_adjoint(up: &Resample, down: &Resample) {
+        let (coarse, fine) = (up.from(), up.to());
+        let v: Vec<f64> = (0..coarse.len()).map(|k| ((k * 37 % 11) as f64 - 5.0) * 0.1).collect();
+        let w: Vec<f64> = (0..fine.len()).map(|k| ((k * 13 % 7) as f64 - 3.0).sin()).collect();
+        let (mut pv, mut ptw) = (vec![0.0; fine.len()], vec![0.0; coarse.len()]);
+        up.isometric(&v, &mut pv).unwrap();
+        down.isometric(&w, &mut ptw).unwrap();
+        let (lhs, rhs) = (dot(&pv, &w), dot(&v, &ptw));
+        assert!((lhs - rhs).abs() < 1e-12 * lhs.abs().max(1.0), "⟨Pv, w⟩ = {lhs}, ⟨v, Pᵀw⟩ = {rhs}");
+    }
+
     #[test]
     fn a_band_limited_field_is_reproduced_on_either_grid() {
         let (fine, coarse) = (Grid::new(24, 16, 0.25, 0.5).unwrap(), Grid::new(12, 8, 0.5, 1.0).unwrap());
@@ -165,15 +203,8 @@ mod tests {
         let f = |x: f64, y: f64| {
             0.3 + (tau * 2.0 * x / 6.0).sin() * (tau * 3.0 * y / 8.0).cos() + (tau * (x / 6.0 - y / 8.0)).cos()
         };
-        let (af, ac) = (fine.sample(f), coarse.sample(f));
-        let down = Resample::new(fine, coarse).unwrap();
-        let up = Resample::new(coarse, fine).unwrap();
-        let (mut c, mut u) = (vec![0.0; coarse.len()], vec![0.0; fine.len()]);
-        down.values(&af, &mut c).unwrap();
-        up.values(&ac, &mut u).unwrap();
-        for (a, b) in c.iter().zip(&ac).chain(u.iter().zip(&af)) {
-            assert!((a - b).abs() < 1e-12, "{a} vs {b}");
-        }
+        let (down, _) = band_reproduced(fine, coarse, &fine.sample(f), &coarse.sample(f));
+        let mut c = vec![0.0; coarse.len()];
         // modes only the fine grid has, and the coarse grid's Nyquist mode
         // (6 along x), are dropped going down
         for k in [6.0, 7.0, 11.0] {
@@ -188,14 +219,7 @@ mod tests {
         let (fine, coarse) = (Grid::periodic_square(16, 1.0).unwrap(), Grid::periodic_square(8, 1.0).unwrap());
         let up = Resample::new(coarse, fine).unwrap();
         let down = Resample::new(fine, coarse).unwrap();
-        // arbitrary, not band-limited vectors
-        let v: Vec<f64> = (0..coarse.len()).map(|k| ((k * 37 % 11) as f64 - 5.0) * 0.1).collect();
-        let w: Vec<f64> = (0..fine.len()).map(|k| ((k * 13 % 7) as f64 - 3.0).sin()).collect();
-        let (mut pv, mut ptw) = (vec![0.0; fine.len()], vec![0.0; coarse.len()]);
-        up.isometric(&v, &mut pv).unwrap();
-        down.isometric(&w, &mut ptw).unwrap();
-        let (lhs, rhs) = (dot(&pv, &w), dot(&v, &ptw));
-        assert!((lhs - rhs).abs() < 1e-12 * lhs.abs().max(1.0), "⟨Pv, w⟩ = {lhs}, ⟨v, Pᵀw⟩ = {rhs}");
+        isometric_adjoint(&up, &down);
         // Pᵀ P is the projection onto the coarse band: applied to a band
         // field it is the identity, and P keeps its norm
         let band = coarse.sample(|x, y| (std::f64::consts::TAU * (x + 2.0 * y)).sin());
@@ -218,9 +242,33 @@ mod tests {
     }
 
     #[test]
+    fn in_three_dimensions_a_band_field_is_reproduced_and_the_isometric_maps_are_adjoint() {
+        let fine = Grid::new3(12, 8, 10, 0.5, 1.0, 0.6).unwrap();
+        let coarse = Grid::new3(6, 8, 5, 1.0, 1.0, 1.2).unwrap();
+        let tau = 2.0 * std::f64::consts::PI;
+        // the domain is 6 × 8 × 6: wavenumbers below both grids' Nyquist modes
+        let f = |x: f64, y: f64, z: f64| {
+            0.2 + (tau * (x / 6.0 + 2.0 * z / 6.0)).sin() * (tau * 3.0 * y / 8.0).cos()
+                + (tau * (2.0 * x / 6.0 - y / 8.0)).cos()
+        };
+        let (down, up) = band_reproduced(fine, coarse, &fine.sample3(f), &coarse.sample3(f));
+        // a mode along z only the fine grid has is dropped going down
+        let high = fine.sample3(|x, _, z| (tau * 3.0 * z / 6.0).cos() * (1.0 + (tau * x / 6.0).sin()));
+        let mut c = vec![0.0; coarse.len()];
+        down.values(&high, &mut c).unwrap();
+        assert!(c.iter().all(|v| v.abs() < 1e-12));
+        isometric_adjoint(&up, &down);
+    }
+
+    #[test]
     fn grids_of_different_domains_or_wrong_lengths_are_errors() {
         let a = Grid::periodic_square(8, 1.0).unwrap();
         assert!(Resample::new(a, Grid::periodic_square(4, 2.0).unwrap()).is_err());
+        // a plane and a volume are not the same domain
+        assert!(Resample::new(a, Grid::periodic_cube(8, 1.0).unwrap()).is_err());
+        assert!(
+            Resample::new(Grid::periodic_cube(8, 1.0).unwrap(), Grid::new3(4, 4, 4, 0.25, 0.25, 0.5).unwrap()).is_err()
+        );
         let r = Resample::new(a, Grid::periodic_square(4, 1.0).unwrap()).unwrap();
         let mut out = vec![0.0; 16];
         assert!(r.values(&[0.0; 63], &mut out).is_err());

@@ -5,10 +5,7 @@
 
 use rewind_field::stencil::check_stencil;
 use rewind_field::stencils::{Ddz, Laplacian3D, Laplacian3D4, Laplacian3D8};
-use rewind_field::{
-    Correlation, CorrelationKind, Face, Faces, FieldError, FieldTape, Grid, Par, Points, Real, Resample, SparseSpd,
-    Stencil, WithFaces,
-};
+use rewind_field::{Face, Faces, FieldError, FieldTape, Grid, Par, Points, Real, SparseSpd, Stencil, WithFaces};
 
 fn grid() -> Grid {
     Grid::new3(6, 5, 4, 0.3, 0.25, 0.2).unwrap()
@@ -218,9 +215,6 @@ fn operations_that_are_2d_by_nature_refuse_a_3d_grid_by_name() {
     for e in errors {
         assert!(matches!(e, Err(FieldError::Dims { nz: 4, .. })), "{e:?}");
     }
-    let e = Correlation::new(g, CorrelationKind::Gaussian, 0.5, 1.0).unwrap_err();
-    assert!(e.to_string().contains("a spectral correlation works on 1D and 2D grids"), "{e}");
-    assert!(matches!(Resample::new(g, g), Err(FieldError::Dims { .. })));
 }
 
 /// Positions inside the grid's cells (none on the last, periodic, cell).
