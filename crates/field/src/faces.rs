@@ -4,15 +4,19 @@
 //! A stencil at a point near a face reaches past it, into the **ghost
 //! layer** — as many points as the stencil reaches. [`Faces`] says, per
 //! face, what those ghost points hold: the values across the opposite face
-//! ([`Face::Periodic`], both faces of the axis together) or zero
+//! ([`Face::Periodic`], both faces of the axis together), zero
 //! ([`Face::Zero`]: a homogeneous Dirichlet wall just beyond the last
 //! point; inhomogeneous wall values are a source term the model adds, as
-//! the cavity does). The engine does not copy ghost layers: it reads the
-//! ghost value where a stencil's read leaves the grid (the boundary strips
-//! of [`crate::stencil`]'s sweep), and the VJP gathers the adjoint of each
-//! ghost read back to the point it came from (for these two faces: from
-//! the wrapped point, or nowhere) — every rule is the transpose of its
-//! read, checked by the dot-product test.
+//! the cavity does), or the values mirrored about the last point
+//! ([`Face::Mirror`]: `u(−k) = u(k)`, a Neumann wall, `∂u/∂n = 0` at the
+//! boundary point to second order). The engine does not copy ghost
+//! layers: it reads the ghost value where a stencil's read leaves the grid
+//! (the boundary strips of [`crate::stencil`]'s sweep), and the VJP
+//! gathers the adjoint of each ghost read back to the point it came from
+//! (from the wrapped point, from nowhere, or from the mirrored point: a
+//! point near a mirror face also receives the adjoints of the reads that
+//! mirrored onto it) — every rule is the transpose of its read, checked by
+//! the dot-product test.
 //!
 //! Faces are attached to a stencil ([`Stencil::faces`], or
 //! [`WithFaces`] around any stencil), so that one model can difference
@@ -36,6 +40,11 @@ pub enum Face {
     Periodic,
     /// Zero: a homogeneous Dirichlet wall just beyond the last point.
     Zero,
+    /// The values mirrored about the last point, `u(−k) = u(k)`: a
+    /// Neumann wall (`∂u/∂n = 0` at the boundary point, to second order
+    /// with central differences). A stencil reaching `r` points past such
+    /// a face needs at least `r + 1` points along the axis.
+    Mirror,
 }
 
 /// The six faces of a grid, `[low, high]` along x, y and z (the axes a
@@ -48,6 +57,8 @@ impl Faces {
     pub const PERIODIC: Faces = Faces([[Face::Periodic; 2]; 3]);
     /// Zero beyond every face (walls all around).
     pub const ZERO: Faces = Faces([[Face::Zero; 2]; 3]);
+    /// Mirrored at every face (Neumann walls all around).
+    pub const MIRROR: Faces = Faces([[Face::Mirror; 2]; 3]);
 
     /// The faces `[low, high]` along x, y and z; an axis periodic on one
     /// face only is [`FieldError::Faces`].
@@ -63,6 +74,11 @@ impl Faces {
     /// The faces `[low, high]` of axis `a` (0 = x, 1 = y, 2 = z).
     pub fn axis(&self, a: usize) -> [Face; 2] {
         self.0[a]
+    }
+
+    /// Whether any face is a [`Face::Mirror`].
+    pub fn any_mirror(&self) -> bool {
+        self.0.iter().flatten().any(|&f| f == Face::Mirror)
     }
 }
 

@@ -713,9 +713,12 @@ fn powf_with_a_constant_exponent_differentiates_at_a_negative_base() {
 fn hand_written_partials_agree_with_forward_mode_and_pass_the_dot_product_test() {
     use rewind_field::stencil::check_stencil;
     use rewind_field::stencils::*;
-    let (p, z) = ([Face::Periodic; 2], [Face::Zero; 2]);
+    let (p, z, m) = ([Face::Periodic; 2], [Face::Zero; 2], [Face::Mirror; 2]);
     let (x_walls, y_walls) = (Faces::new(z, p, p).unwrap(), Faces::new(p, z, p).unwrap());
     for g in [Grid::new(9, 7, 0.3, 0.5).unwrap(), Grid::line(11, 2.0).unwrap()] {
+        // (a line has no y to mirror across: one point, no image)
+        let y = if g.ny > 1 { m } else { p };
+        let (mirrors, mixed) = (Faces::new(m, y, p).unwrap(), Faces::new([Face::Mirror, Face::Zero], y, p).unwrap());
         let x = inputs(&g, 0.4);
         let (one, two) = ([&x.a[..]], [&x.d[..], &x.b[..]]);
         let checks = [
@@ -738,6 +741,11 @@ fn hand_written_partials_agree_with_forward_mode_and_pass_the_dot_product_test()
                 "automatic, walls along y only",
                 check_stencil(WithFaces::new(Skewed(0.3), y_walls), g, &two, 13).unwrap(),
             ),
+            ("automatic, mirrors", check_stencil(WithFaces::new(Skewed(0.3), mirrors), g, &two, 14).unwrap()),
+            ("automatic, mirror and wall", check_stencil(WithFaces::new(Skewed(0.3), mixed), g, &two, 15).unwrap()),
+            ("dx+, mirrors", check_stencil(WithFaces::new(DxPlus, mirrors), g, &one, 16).unwrap()),
+            ("avg y-, mirror and wall", check_stencil(WithFaces::new(AvgYMinus, mixed), g, &one, 17).unwrap()),
+            ("laplacian, mirrors", check_stencil(WithFaces::new(Laplacian, mirrors), g, &one, 18).unwrap()),
         ];
         for (name, c) in checks {
             assert!(c.passes(1e-12), "{name} on {g:?}: {c:?}");

@@ -374,6 +374,97 @@ fn faces_are_data_per_face_and_every_mix_passes_the_dot_product_test() {
     assert!(matches!(Faces::new(p, [Face::Periodic, Face::Zero], p), Err(FieldError::Faces { axis: 'y' })));
 }
 
+#[test]
+fn mirror_faces_read_the_mirrored_values_and_pass_the_dot_product_test_in_every_mix() {
+    let (p, z, m) = ([Face::Periodic; 2], [Face::Zero; 2], [Face::Mirror; 2]);
+    let (mz, zm) = ([Face::Mirror, Face::Zero], [Face::Zero, Face::Mirror]);
+    let mixes =
+        [Faces::new(m, m, m), Faces::new(m, p, p), Faces::new(p, m, z), Faces::new(mz, zm, m), Faces::new(z, p, mz)]
+            .map(Result::unwrap);
+    // 9 × 10 × 11, and a grid as short as the 8th order allows (reach 4 of 5 points)
+    for g in [Grid::new3(9, 10, 11, 0.3, 0.25, 0.2).unwrap(), Grid::new3(5, 6, 7, 0.3, 0.25, 0.2).unwrap()] {
+        let (a, b) = fields(&g);
+        for (k, faces) in mixes.into_iter().enumerate() {
+            for (name, c) in [
+                ("skew", check_stencil(WithFaces::new(Skew::<false>, faces), g, &[&a, &b], 40 + k as u64).unwrap()),
+                ("8th", check_stencil(WithFaces::new(Laplacian3D8, faces), g, &[&a], 50 + k as u64).unwrap()),
+                ("7-point", check_stencil(WithFaces::new(Laplacian3D, faces), g, &[&a], 60 + k as u64).unwrap()),
+            ] {
+                assert!(c.passes(1e-13), "{name} with {faces:?} on {g:?}: {c:?}");
+            }
+        }
+    }
+    // u(−k) = u(k): the 7-point Laplacian at a corner is the one-sided
+    // 2 (u₁ − u₀)/h² along each axis, and a field even about every face
+    // (cos(π x / L) cos(π y / L') cos(π z / L'')) has the Laplacian of its
+    // continuous extension, to second order everywhere
+    let g = Grid::new3(9, 10, 11, 0.3, 0.25, 0.2).unwrap();
+    let (a, _) = fields(&g);
+    let lap = FieldTape::<f64>::new(g).eval(Par::Seq, |c| {
+        let x = c.input(&a).unwrap();
+        c.apply(WithFaces::new(Laplacian3D, Faces::MIRROR), &[x]).unwrap().value().to_vec()
+    });
+    let corner = 2.0 * (a[g.idx3(1, 0, 0)] - a[0]) / (g.dx * g.dx)
+        + 2.0 * (a[g.idx3(0, 1, 0)] - a[0]) / (g.dy * g.dy)
+        + 2.0 * (a[g.idx3(0, 0, 1)] - a[0]) / (g.dz * g.dz);
+    assert!((lap[0] - corner).abs() < 1e-12 * corner.abs(), "{} vs {corner}", lap[0]);
+    let error = |n: usize| {
+        let g = Grid::new3(n, n, n, 1.0 / (n - 1) as f64, 1.0 / (n - 1) as f64, 1.0 / (n - 1) as f64).unwrap();
+        let pi = std::f64::consts::PI;
+        let f = g.sample3(|x, y, z| (pi * x).cos() * (pi * y).cos() * (pi * z).cos());
+        let lap = FieldTape::<f64>::new(g).eval(Par::Seq, |c| {
+            let x = c.input(&f).unwrap();
+            c.apply(WithFaces::new(Laplacian3D4, Faces::MIRROR), &[x]).unwrap().value().to_vec()
+        });
+        lap.iter().zip(&f).fold(0.0f64, |m, (l, v)| m.max((l + 3.0 * pi * pi * v).abs()))
+    };
+    let (coarse, fine) = (error(9), error(17));
+    assert!(coarse / fine > 3.5, "errors {coarse:.2e}, {fine:.2e}: not second order at the faces");
+    // a stencil reaching past a mirror as far as the axis is long has no image
+    let short = Grid::new3(4, 6, 7, 0.3, 0.25, 0.2).unwrap();
+    let (a, _) = fields(&short);
+    assert!(matches!(
+        check_stencil(WithFaces::new(Laplacian3D8, Faces::MIRROR), short, &[&a], 1),
+        Err(FieldError::StencilReach { .. })
+    ));
+    assert!(check_stencil(WithFaces::new(Laplacian3D8, Faces::ZERO), short, &[&a], 1).is_ok());
+}
+
+#[test]
+fn mirror_faces_on_lazy_inputs_over_tiles_and_threads_give_the_transpose_and_the_same_bits() {
+    // a stencil with mirror faces read from a lazy expression (windows of
+    // planes, the halo mirrored inside them) on a grid of several tiles:
+    // ⟨J v, w⟩ = ⟨v, Jᵀ w⟩ for J: (a, b) ↦ L(a ⊙ b) + Skew(a, b), and the
+    // same bits fused, unfused and on two threads
+    let g = big_planes();
+    let (a, b) = fields(&g);
+    let faces = Faces::new([Face::Mirror; 2], [Face::Zero, Face::Mirror], [Face::Mirror; 2]).unwrap();
+    let v: Vec<f64> = (0..g.len()).map(|k| (k * 37 % 101) as f64 / 50.0 - 1.0).collect();
+    let w: Vec<f64> = (0..g.len()).map(|k| (k * 53 % 97) as f64 / 48.0 - 1.0).collect();
+    let jv_w = FieldTape::<rewind_field::Dual<f64>>::new(g).eval(Par::Seq, |c| {
+        let dual =
+            |x: &[f64], t: &[f64]| x.iter().zip(t).map(|(&x, &t)| rewind_field::Dual::new(x, t)).collect::<Vec<_>>();
+        let (x, y) = (c.input(&dual(&a, &v)).unwrap(), c.input(&dual(&b, &v)).unwrap());
+        let out = c.apply(WithFaces::new(Laplacian3D8, faces), &[x * y]).unwrap()
+            + c.apply(WithFaces::new(Skew::<false>, faces), &[x, y + x]).unwrap();
+        out.value().iter().zip(&w).map(|(o, &w)| o.eps * w).sum::<f64>()
+    });
+    let run = |par: Par| {
+        FieldTape::<f64>::new(g).record(par, |c| {
+            let (x, y) = (c.input(&a).unwrap(), c.input(&b).unwrap());
+            let out = c.apply(WithFaces::new(Laplacian3D8, faces), &[x * y]).unwrap()
+                + c.apply(WithFaces::new(Skew::<false>, faces), &[x, y + x]).unwrap();
+            let adj = c.backward(&[(out, &w)], &[]).unwrap();
+            (adj.field(x).to_vec(), adj.field(y).to_vec(), out.value().to_vec())
+        })
+    };
+    let seq = run(Par::Seq);
+    let v_jtw: f64 = seq.0.iter().chain(&seq.1).zip(v.iter().chain(&v)).map(|(a, b)| a * b).sum();
+    assert!((jv_w - v_jtw).abs() < 1e-12 * jv_w.abs(), "⟨Jv, w⟩ = {jv_w}, ⟨v, Jᵀw⟩ = {v_jtw}");
+    assert_eq!(rewind_field::unfused(|| run(Par::Seq)), seq);
+    assert_eq!(run(Par::Threads(2)), seq);
+}
+
 /// A grid whose planes hold more points than a fused loop's tile, split
 /// over two threads by planes.
 fn big_planes() -> Grid {

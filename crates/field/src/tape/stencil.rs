@@ -64,7 +64,7 @@ use super::op::{Rows, Rule};
 use super::{Ctx, Field};
 use crate::components::Components;
 use crate::par::Par;
-use crate::{Faces, FieldError, FieldTape, Grid};
+use crate::{Face, Faces, FieldError, FieldTape, Grid};
 
 /// Most local inputs (input fields × offsets) a stencil may read per point.
 pub const MAX_LOCAL: usize = 32;
@@ -156,6 +156,18 @@ fn check<K: Stencil>(g: &Grid, inputs: usize) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// Checks that a stencil reaching past a mirror face finds its image
+/// inside the grid (`|d| < n` along that axis).
+fn check_faces<K: Stencil>(kernel: &K, g: &Grid) -> Result<(), FieldError> {
+    let f = kernel.faces();
+    let n = [g.nx, g.ny, g.nz];
+    let beyond = |o: &&[isize; 3]| (0..3).any(|a| f.axis(a).contains(&Face::Mirror) && o[a].unsigned_abs() >= n[a]);
+    if let Some(&[di, dj, dk]) = K::OFFSETS.iter().find(beyond) {
+        return Err(FieldError::StencilReach { di, dj, dk, nx: g.nx, ny: g.ny, nz: g.nz });
+    }
+    Ok(())
+}
+
 impl<'id, T: Components> Ctx<'id, T> {
     /// Records the user operation `kernel` on `inputs` (one field per
     /// [`Stencil::INPUTS`]): its value by `eval`, its VJP by the gather of
@@ -165,6 +177,7 @@ impl<'id, T: Components> Ctx<'id, T> {
     /// around it that the offsets reach.
     pub fn apply<K: Stencil>(&'id self, kernel: K, inputs: &[Field<'id, T>]) -> Result<Field<'id, T>, FieldError> {
         check::<K>(&self.grid, inputs.len())?;
+        check_faces(&kernel, &self.grid)?;
         Ok(self.apply_checked(kernel, inputs))
     }
 
@@ -211,6 +224,7 @@ pub fn check_stencil<K: Stencil>(
     seed: u64,
 ) -> Result<StencilCheck, FieldError> {
     check::<K>(&grid, inputs.len())?;
+    check_faces(&kernel, &grid)?;
     for x in inputs {
         grid.check("stencil input", x.len())?;
     }

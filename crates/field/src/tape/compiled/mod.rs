@@ -43,6 +43,9 @@ use super::stencil::{MAX_LOCAL, Stencil};
 use crate::wide::{Kernel, widest};
 use crate::{Face, Faces, Grid};
 
+mod vjp;
+pub(super) use vjp::vjp_rows;
+
 /// Points per chunk of the interior loops.
 const W: usize = 16;
 
@@ -59,7 +62,8 @@ const BLOCK: usize = 16 * W;
 /// `i + d` on a line of `n` points between the faces `f` (`[low,
 /// high]`), or `None` where a face reads zero. (`i < n`; offsets reach at
 /// most twice around a periodic line: a stencil's reach is checked against
-/// the grid, and a VJP adds two offsets.)
+/// the grid, and a VJP adds two offsets. A mirror image farther than the
+/// line is long — a read no rule makes — is `None`.)
 #[inline(always)]
 fn wrap(f: [Face; 2], i: usize, d: isize, n: usize) -> Option<usize> {
     let (r, n) = (i as isize + d, n as isize);
@@ -67,15 +71,24 @@ fn wrap(f: [Face; 2], i: usize, d: isize, n: usize) -> Option<usize> {
         match f[0] {
             Face::Periodic => Some((if r + n < 0 { r + 2 * n } else { r + n }) as usize),
             Face::Zero => None,
+            Face::Mirror => (-r < n).then_some(-r as usize),
         }
     } else if r >= n {
         match f[1] {
             Face::Periodic => Some((if r - n >= n { r - 2 * n } else { r - n }) as usize),
             Face::Zero => None,
+            Face::Mirror => (2 * (n - 1) - r >= 0).then_some((2 * (n - 1) - r) as usize),
         }
     } else {
         Some(r as usize)
     }
+}
+
+/// The faces `f` with every [`Face::Mirror`] read as [`Face::Zero`]: the
+/// reads of a VJP's gather that did not cross a mirror (the others are
+/// [`mirror_terms`]).
+fn unmirrored(f: [[Face; 2]; 3]) -> [[Face; 2]; 3] {
+    f.map(|a| a.map(|f| if f == Face::Mirror { Face::Zero } else { f }))
 }
 
 /// The faces in the engine's axes `[plane, line, point]` (as [`offsets`]).
@@ -125,7 +138,11 @@ fn line_start<T>(
     let (lines, n) = g.lines();
     let t = wrap(f[0], w, dr, g.nx)?;
     let line = wrap(f[1], l, dl, lines)?;
-    Some(x.start(g.plane_len(), r + dr, t) + line * n)
+    // the unwrapped row of the plane read: across a periodic face the
+    // window's own numbering, across a mirror the plane it mirrors to
+    // (in the sheet of rows `r` is in)
+    let row = if f[0][0] == Face::Periodic { r + dr } else { r - w as isize + t as isize };
+    Some(x.start(g.plane_len(), row, t) + line * n)
 }
 
 /// Local inputs of the point `(w, l, j) + shift` (engine axes; `w` the
@@ -578,110 +595,6 @@ fn sweep_rows<K: Stencil, T: Real>(
                     }
                     orow[j] = value(&local[..len]);
                 }
-            }
-        }
-    }
-}
-
-/// `out` = the adjoint of input `k` on the unwrapped rows `rows`, given
-/// the output's adjoint `obar`, term by term over the offsets (see the
-/// module docs).
-#[allow(clippy::too_many_arguments)]
-#[inline]
-pub(super) fn vjp_rows<K: Stencil, T: Real>(
-    kernel: &K,
-    g: &Grid,
-    xs: &[Rows<'_, T>],
-    obar: Rows<'_, T>,
-    k: usize,
-    rows: Range<isize>,
-    out: &mut [T],
-) {
-    let ((lines, n), plane, m) = (g.lines(), g.plane_len(), K::OFFSETS.len());
-    let len = K::INPUTS * m;
-    if K::LINEAR {
-        // each term its fixed coefficient times the output's adjoint at the
-        // mirrored offset: the general rule's arithmetic, as a linear
-        // stencil of `obar` swept like an `eval`
-        let (lin, mirrored) = Linear::adjoint(kernel, g, k);
-        let f = engine_faces(g, kernel.faces());
-        let how = How::<K>::Linear(lin);
-        let sweep = Rows3 { how: &how, g, f: &f, e: &mirrored[..m], xs: &[obar], rows, out };
-        return if m >= WIDE { widest(sweep) } else { sweep.run() };
-    }
-    let e = offsets::<K>(g);
-    let f = engine_faces(g, kernel.faces());
-    if pointwise::<K>() {
-        // ō times the partial at the point, each line at once (the general
-        // rule's `0 + ō ∂f`, the same bits)
-        return widest(PointVjp { kernel, g, f: &f, xs, obar, k, rows, out });
-    }
-    out.iter_mut().for_each(|d| *d = T::zero());
-    let mut local = [T::zero(); MAX_LOCAL];
-    for (term, d) in e[..m].iter().enumerate() {
-        let idx = k * m + term;
-        // the point p = q − oₘ, and its local inputs at oₘ' − oₘ
-        let shift = [-d[0], -d[1], -d[2]];
-        let inner = interior(n, e[..m].iter().map(|o| o[2] - d[2]).chain([-d[2]]));
-        for (q, r) in rows.clone().enumerate() {
-            let w = wrapped(r, g.nx);
-            for l in 0..lines {
-                let orow = &mut out[q * plane + l * n..q * plane + (l + 1) * n];
-                let prow = line_start(&f, g, &obar, r, w, l, [-d[0], -d[1]]);
-                let mut src: [&[T]; SRC] = [&[]; SRC];
-                let fast = !inner.is_empty()
-                    && prow.is_some()
-                    && sources(g, &f, &e[..m], xs, r, w, l, shift, &inner, &mut src).is_some();
-                if fast {
-                    // the output adjoint at p rides as one more source
-                    let start = (prow.unwrap_or(0) + inner.start).wrapping_add_signed(-d[2]);
-                    src[len] = &obar.data[start..start + inner.len()];
-                    sweep(&src[..=len], &mut orow[inner.clone()], |o, l| {
-                        *o += l[len] * kernel.partial(g, &l[..len], idx)
-                    });
-                }
-                let rest = if fast { (0..inner.start).chain(inner.end..n) } else { (0..n).chain(n..n) };
-                for j in rest {
-                    let Some(p) = prow.zip(wrap(f[2], j, -d[2], n)).map(|(r, c)| r + c) else { continue };
-                    gather(g, &f, &e[..m], xs, r, w, l, j, shift, &mut local[..len]);
-                    orow[j] += obar.data[p] * kernel.partial(g, &local[..len], idx);
-                }
-            }
-        }
-    }
-}
-
-/// [`vjp_rows`] of a pointwise kernel: a [`Kernel`] run compiled for the
-/// widest vector instructions.
-struct PointVjp<'a, 'x, K, T> {
-    kernel: &'a K,
-    g: &'a Grid,
-    f: &'a [[Face; 2]; 3],
-    xs: &'a [Rows<'x, T>],
-    obar: Rows<'x, T>,
-    k: usize,
-    rows: Range<isize>,
-    out: &'a mut [T],
-}
-
-impl<K: Stencil, T: Real> Kernel for PointVjp<'_, '_, K, T> {
-    type Output = ();
-    #[inline(always)]
-    fn run(self) {
-        let PointVjp { kernel, g, f, xs, obar, k, rows, out } = self;
-        let ((lines, n), plane) = (g.lines(), g.plane_len());
-        for (q, r) in rows.enumerate() {
-            let w = wrapped(r, g.nx);
-            for l in 0..lines {
-                let orow = &mut out[q * plane + l * n..q * plane + (l + 1) * n];
-                // the inputs, then the output's adjoint, at the point
-                let mut src: [&[T]; SRC] = [&[]; SRC];
-                for (i, x) in xs.iter().chain([&obar]).enumerate() {
-                    let b = line_start(f, g, x, r, w, l, [0, 0]).expect("offset 0 is inside the grid");
-                    src[i] = &x.data[b..b + n];
-                }
-                let ob = src[K::INPUTS];
-                point_sweep::<K, T>(&src[..K::INPUTS], orow, |t, l| T::zero() + ob[t] * kernel.partial(g, l, k));
             }
         }
     }
