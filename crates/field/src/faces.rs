@@ -22,7 +22,7 @@
 //! [`WithFaces`] around any stencil), so that one model can difference
 //! one field between walls and another periodically. The grid itself
 //! stays a plain box of points. A domain-decomposed run (issue 27's design)
-//! adds a third kind: a face whose ghost values come from the neighbouring
+//! adds a fourth kind: a face whose ghost values come from the neighbouring
 //! rank's halo.
 //!
 //! [`Stencil::faces`]: crate::Stencil::faces
