@@ -12,10 +12,12 @@
 //! vectorises): every local input is a slice of one source line at a
 //! constant shift — of the line itself, or, where the shift leaves the
 //! line, of a copy of it with its **ghost points** on either side (the
-//! wrapped values, or zeros, by the stencil's [`Faces`]); a source line
-//! beyond a zero face is a line of zeros. In the VJP, the **interior**
-//! columns (where no offset leaves the line) are swept in chunks, the
-//! **boundary** columns point by point.
+//! wrapped, zero or mirrored values, by the stencil's [`Faces`]); a source
+//! line beyond a zero face is a line of zeros. In the VJP, the
+//! **interior** columns (where no offset leaves the line) are swept in
+//! chunks, the **boundary** columns point by point, and the reads a mirror
+//! face sent back into the grid are added last for the points near it
+//! (`vjp.rs`).
 //!
 //! The VJP is a gather: the adjoint of input `k` at `q` is `Σₘ ō[q − oₘ]
 //! ∂f/∂(input k at offset m)` at the point `q − oₘ` (the mirrored
@@ -86,7 +88,7 @@ fn wrap(f: [Face; 2], i: usize, d: isize, n: usize) -> Option<usize> {
 
 /// The faces `f` with every [`Face::Mirror`] read as [`Face::Zero`]: the
 /// reads of a VJP's gather that did not cross a mirror (the others are
-/// [`mirror_terms`]).
+/// added by `vjp.rs`'s mirror terms).
 fn unmirrored(f: [[Face; 2]; 3]) -> [[Face; 2]; 3] {
     f.map(|a| a.map(|f| if f == Face::Mirror { Face::Zero } else { f }))
 }
@@ -138,11 +140,17 @@ fn line_start<T>(
     let (lines, n) = g.lines();
     let t = wrap(f[0], w, dr, g.nx)?;
     let line = wrap(f[1], l, dl, lines)?;
-    // the unwrapped row of the plane read: across a periodic face the
-    // window's own numbering, across a mirror the plane it mirrors to
-    // (in the sheet of rows `r` is in)
-    let row = if f[0][0] == Face::Periodic { r + dr } else { r - w as isize + t as isize };
-    Some(x.start(g.plane_len(), row, t) + line * n)
+    Some(x.start(g.plane_len(), unwrapped_row(f[0], r, w, dr, t), t) + line * n)
+}
+
+/// The unwrapped row of the plane `t` read at the offset `dr` from the
+/// unwrapped row `r` (wrapped `w`), between the x faces `f`: across a
+/// periodic face the window's own numbering `r + dr`, otherwise (inside,
+/// or across a mirror to the plane it mirrors to) `t` in the sheet of rows
+/// `r` is in.
+#[inline(always)]
+pub(super) fn unwrapped_row(f: [Face; 2], r: isize, w: usize, dr: isize, t: usize) -> isize {
+    if f[0] == Face::Periodic { r + dr } else { r - w as isize + t as isize }
 }
 
 /// Local inputs of the point `(w, l, j) + shift` (engine axes; `w` the

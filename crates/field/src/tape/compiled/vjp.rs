@@ -9,7 +9,7 @@ use rewind_tape::Real;
 
 use super::{
     How, Linear, MAX_LOCAL, Rows, Rows3, SRC, WIDE, engine_faces, gather, interior, line_start, offsets, point_sweep,
-    pointwise, sources, sweep, unmirrored, wrap, wrapped,
+    pointwise, sources, sweep, unmirrored, unwrapped_row, wrap, wrapped,
 };
 use crate::tape::stencil::Stencil;
 use crate::wide::{Kernel, widest};
@@ -181,9 +181,7 @@ fn mirror_terms<K: Stencil, T: Real>(
                                     }
                                 };
                                 let (Some(pw), Some(pl), Some(pj)) = (at(0), at(1), at(2)) else { continue };
-                                // p's unwrapped row, in the sheet of rows `r` is in
-                                let pr =
-                                    r - w as isize + if f[0][0] == Face::Periodic { x - d[0] } else { pw as isize };
+                                let pr = unwrapped_row(f[0], r, w, x - d[0] - w as isize, pw);
                                 gather(g, f, &e[..m], xs, pr, pw, pl, pj, [0; 3], &mut local[..len]);
                                 let ob = obar.data[obar.start(plane, pr, pw) + pl * n + pj];
                                 acc += ob * kernel.partial(g, &local[..len], k * m + term);
