@@ -51,6 +51,11 @@ pub(super) use vjp::vjp_rows;
 /// Points per chunk of the interior loops.
 const W: usize = 16;
 
+/// Points per chunk of a linear stencil's sum: its accumulators are
+/// independent chains of additions as long as the stencil, so more of
+/// them hide the adder's latency.
+const LW: usize = 32;
+
 /// Local inputs from which a stencil is swept with the widest vector
 /// instructions ([`widest`]): measured, AVX2 makes the 25-point 3D
 /// Laplacian's sweeps 1.2× faster (64³), and made the two-point C-grid
@@ -303,15 +308,29 @@ impl Linear {
     }
 
     /// `out[t]` = the value with `local[q] = src[q][t]`: [`Linear::at`]'s
-    /// arithmetic, [`W`] points at a time.
+    /// arithmetic, [`LW`] points at a time, then [`W`], then one by one.
     #[inline(always)]
     fn sweep<T: Real>(&self, src: &[&[T]], out: &mut [T]) {
-        let n = out.len();
-        let mut chunks = out.chunks_exact_mut(W);
-        for (k, o) in (&mut chunks).enumerate() {
-            let t = k * W;
-            let first: &[T; W] = src[0][t..t + W].try_into().expect("a chunk of W points");
-            let mut acc = [T::zero(); W];
+        let done = self.chunks::<LW, T>(src, out, 0);
+        let done = self.chunks::<W, T>(src, out, done);
+        for (o, t) in out[done..].iter_mut().zip(done..) {
+            let mut local = [T::zero(); MAX_LOCAL];
+            for q in 0..self.len {
+                local[q] = src[q][t];
+            }
+            *o = self.at(&local[..self.len]);
+        }
+    }
+
+    /// [`Linear::sweep`] on the whole chunks of `C` points of `out[from..]`:
+    /// where they end.
+    #[inline(always)]
+    fn chunks<const C: usize, T: Real>(&self, src: &[&[T]], out: &mut [T], from: usize) -> usize {
+        let end = from + (out.len() - from) / C * C;
+        for (k, o) in out[from..end].chunks_exact_mut(C).enumerate() {
+            let t = from + k * C;
+            let first: &[T; C] = src[0][t..t + C].try_into().expect("a chunk of C points");
+            let mut acc = [T::zero(); C];
             for (a, &x) in acc.iter_mut().zip(first) {
                 *a = x * self.c[0];
             }
@@ -321,20 +340,14 @@ impl Linear {
                 }
             }
             for q in 1..self.len {
-                let s: &[T; W] = src[q][t..t + W].try_into().expect("a chunk of W points");
+                let s: &[T; C] = src[q][t..t + C].try_into().expect("a chunk of C points");
                 for (a, &x) in acc.iter_mut().zip(s) {
                     *a += x * self.c[q];
                 }
             }
             o.copy_from_slice(&acc);
         }
-        for (o, t) in chunks.into_remainder().iter_mut().zip(n - n % W..) {
-            let mut local = [T::zero(); MAX_LOCAL];
-            for q in 0..self.len {
-                local[q] = src[q][t];
-            }
-            *o = self.at(&local[..self.len]);
-        }
+        end
     }
 }
 
@@ -469,7 +482,11 @@ enum How<'a, K> {
 /// line read at shifts along the line is copied with its values beyond
 /// the faces (wrapped, or zero) — a ghost layer as wide as the stencil's
 /// reach — so that every point, the edges too, is computed by the
-/// vectorised loop, with the same arithmetic as point by point.
+/// vectorised loop, with the same arithmetic as point by point. Where no
+/// source line of a line crosses a face (most lines of a walled 3D grid),
+/// the source lines are found at fixed distances from the line's own,
+/// without the face logic (measured, 64³, one thread: the 25-point
+/// Laplacian's sweep 5.8 → 4.4 ns a point; with [`LW`] chunks 3.9).
 #[inline(always)]
 fn sweep_rows<K: Stencil, T: Real>(
     how: &How<'_, K>,
@@ -518,15 +535,34 @@ fn sweep_rows<K: Stencil, T: Real>(
     } else {
         &mut []
     };
+    // the rows and lines whose source lines are all inside the grid (no
+    // face crossed): there a source line starts at a fixed distance from
+    // the point's own line, the same in every input
+    let inner_rows = interior(g.nx, e.iter().map(|d| d[0]));
+    let inner_lines = interior(lines, e.iter().map(|d| d[1]));
+    let mut apart = [0isize; MAX_LOCAL];
+    for (a, d) in apart.iter_mut().zip(e) {
+        *a = d[0] * plane as isize + d[1] * n as isize;
+    }
     for (k, r) in rows.enumerate() {
         let w = wrapped(r, g.nx);
+        let row_inside = inner_rows.contains(&w);
         for l in 0..lines {
             let orow = &mut out[k * plane + l * n..k * plane + (l + 1) * n];
             // where each local input's line starts (None: outside a walled grid)
             let mut base = [None; MAX_LOCAL];
-            for (o, d) in e.iter().enumerate() {
+            if row_inside && inner_lines.contains(&l) {
                 for (i, x) in xs.iter().enumerate() {
-                    base[i * m + o] = line_start(f, g, x, r, w, l, [d[0], d[1]]);
+                    let own = x.start(plane, r, w) + l * n;
+                    for (o, a) in apart[..m].iter().enumerate() {
+                        base[i * m + o] = Some(own.wrapping_add_signed(*a));
+                    }
+                }
+            } else {
+                for (o, d) in e.iter().enumerate() {
+                    for (i, x) in xs.iter().enumerate() {
+                        base[i * m + o] = line_start(f, g, x, r, w, l, [d[0], d[1]]);
+                    }
                 }
             }
             if let (How::Kernel(kernel), true) = (how, pointwise::<K>()) {
