@@ -185,9 +185,23 @@ impl<'id, T: Components> Ctx<'id, T> {
     pub(crate) fn apply_checked<K: Stencil>(&'id self, kernel: K, inputs: &[Field<'id, T>]) -> Field<'id, T> {
         let rule: &'id dyn Rule<T> = self.arena.alloc(kernel);
         let ids: &'id [u32] = self.arena.alloc_slice_fill_iter(inputs.iter().map(|f| f.id));
-        self.lazy(Op::Stencil(rule, ids))
+        let out = self.lazy(Op::Stencil(rule, ids));
+        if self.is_recording() && rule.weight() >= KEEP {
+            // computed with the next fused loop and kept: the sweep reads it
+            // instead of computing it again in each of its loops that need it
+            self.defer(out.id);
+        }
+        out
     }
 }
+
+/// Local inputs from which a stencil's values are kept when a step is
+/// recorded (lazy, a recorded stencil is computed again in every fused loop
+/// of the sweep that reads it — the acoustic model's 25-point Laplacian
+/// twice per step, in the loops of its leapfrog update's VJP). Below,
+/// computing a stencil again costs less than storing it (shallow water's
+/// two-point C-grid operators: dozens per step).
+const KEEP: usize = 9;
 
 /// What [`check_stencil`] found: relative errors, ≈ 1e-15 for a correct
 /// kernel.
