@@ -351,8 +351,10 @@ impl<'id, T: Components> Ctx<'id, T> {
     ) -> (Written<'id, T>, &'id [T], bool) {
         let g = self.grid;
         let (nx, ny, n) = (g.nx, g.plane_len(), g.len());
-        let tile_rows = (TILE / ny).max(MIN_TILE_ROWS).min(nx);
         let halo = plan.ext.iter().map(|&(lo, hi)| (hi - lo) as usize).max().unwrap_or(0);
+        // (without halos, as few rows as make a tile: a 3D plane is one)
+        let least = if halo == 0 { 1 } else { MIN_TILE_ROWS };
+        let tile_rows = (TILE / ny).max(least).min(nx);
         let cap = (tile_rows + halo) * ny;
         let (instrs, roots, sums, ext) = (&plan.instrs[..], &plan.roots[..], &plan.sums[..], &plan.ext[..]);
         // where each instruction goes: a root's output (direct when
