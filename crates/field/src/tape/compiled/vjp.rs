@@ -8,7 +8,7 @@ use std::ops::Range;
 use rewind_tape::Real;
 
 use super::{
-    How, Linear, MAX_LOCAL, Rows, Rows3, SRC, WIDE, engine_faces, gather, interior, line_start, offsets, point_sweep,
+    How, Linear, MAX_LOCAL, PW, Rows, Rows3, SRC, W, WIDE, engine_faces, gather, interior, line_start, offsets,
     pointwise, sources, sweep, unmirrored, unwrapped_row, wrap, wrapped,
 };
 use crate::tape::stencil::Stencil;
@@ -80,7 +80,7 @@ pub(in crate::tape) fn vjp_rows<K: Stencil, T: Real>(
                     // the output adjoint at p rides as one more source
                     let start = (prow.unwrap_or(0) + inner.start).wrapping_add_signed(-d[2]);
                     src[len] = &obar.data[start..start + inner.len()];
-                    sweep(&src[..=len], &mut orow[inner.clone()], |o, l| {
+                    sweep::<W, T>(&src[..=len], &mut orow[inner.clone()], |o, l| {
                         *o += l[len] * kernel.partial(g, &l[..len], idx)
                     });
                 }
@@ -224,8 +224,8 @@ impl<K: Stencil, T: Real> Kernel for PointVjp<'_, '_, K, T> {
                     let b = line_start(f, g, x, r, w, l, [0, 0]).expect("offset 0 is inside the grid");
                     src[i] = &x.data[b..b + n];
                 }
-                let ob = src[K::INPUTS];
-                point_sweep::<K, T>(&src[..K::INPUTS], orow, |t, l| T::zero() + ob[t] * kernel.partial(g, l, k));
+                let m = K::INPUTS;
+                sweep::<PW, T>(&src[..=m], orow, |o, l| *o = T::zero() + l[m] * kernel.partial(g, &l[..m], k));
             }
         }
     }
