@@ -353,6 +353,9 @@ fn acoustic(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
         }
     }
     let work = points as f64 * case.steps as f64;
+    // (read before the copies below allocate their two fields)
+    let peak_rss = crate::common::peak_rss_bytes();
+    let copy = pool.install(|| copy_bandwidth(points as usize, case.n * case.n));
     let report = json!({
         "problem": "acoustic",
         "grid": [case.n, case.n, case.n],
@@ -366,7 +369,10 @@ fn acoustic(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
         "grad_s": r.grad_s,
         "grad_over_primal": r.grad_s / r.primal_s,
         "points_steps_per_s": work / r.primal_s,
-        "peak_rss_bytes": crate::common::peak_rss_bytes(),
+        "copy_bytes_per_s": copy,
+        "step_bytes_per_point": STEP_BYTES,
+        "copy_bandwidth_fraction": STEP_BYTES * work / r.primal_s / copy,
+        "peak_rss_bytes": peak_rss,
         "peak_snapshot_bytes": r.peak_snapshot_bytes,
         "store_all_bytes": 16.0 * work,
         "schedule": strategy.to_string(),
@@ -376,6 +382,33 @@ fn acoustic(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
+}
+
+/// Bytes an acoustic step moves per point at least: its six arrays read or
+/// written once each (`u`, `u_prev`, `m` and the sponge read, the new `u`
+/// and `u_prev` written). `copy_bandwidth_fraction` is these bytes per
+/// second in the primal over [`copy_bandwidth`]'s.
+const STEP_BYTES: f64 = 48.0;
+
+/// The copy bandwidth on the current thread pool, in bytes read and
+/// written per second: the best of five copies between two arrays of
+/// `len` values (a field; in rows of `row` values, as the kernels split
+/// it), after one that faults them in.
+fn copy_bandwidth(len: usize, row: usize) -> f64 {
+    use std::time::Instant;
+    let src = vec![1.0f64; len];
+    let mut dst = vec![0.0f64; len];
+    let mut best = f64::INFINITY;
+    for k in 0..6 {
+        let t0 = Instant::now();
+        rewind_field::par::copy(Par::Pool, &mut dst, &src, row);
+        let t = t0.elapsed().as_secs_f64();
+        if k > 0 {
+            best = best.min(t);
+        }
+    }
+    std::hint::black_box(&dst);
+    16.0 * len as f64 / best.max(1e-9)
 }
 
 /// What an acoustic run of `points` points over `steps` steps under

@@ -731,6 +731,12 @@ fn spec_acoustic_agrees_with_the_numpy_reference_and_refuses_what_is_not_its_own
     assert_eq!(gn["product_s"].as_array().map(Vec::len), Some(1), "{gn}");
     assert!(gn["reused_steps"].as_u64().is_some_and(|r| r > 0), "{gn}");
     assert_eq!((a["grid"][2].as_u64(), a["steps"].as_u64()), (Some(23), Some(30)));
+    // the forward against the copy bandwidth measured in the same process
+    let positive = |k: &str| a[k].as_f64().is_some_and(|x| x.is_finite() && x > 0.0);
+    assert!(positive("copy_bytes_per_s") && positive("copy_bandwidth_fraction"), "{a}");
+    let implied = a["step_bytes_per_point"].as_f64().unwrap() * a["points_steps_per_s"].as_f64().unwrap()
+        / a["copy_bytes_per_s"].as_f64().unwrap();
+    assert!((implied - a["copy_bandwidth_fraction"].as_f64().unwrap()).abs() <= 1e-12 * implied, "{a}");
     for (key, reference) in reference {
         let x = a[key].as_f64().unwrap();
         assert!((x - reference).abs() <= 1e-12 * reference.abs(), "{key}: rewind {x} vs numpy {reference}");
