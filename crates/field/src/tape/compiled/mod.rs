@@ -378,16 +378,17 @@ const PAD: usize = 8;
 const GROUPS: usize = 8;
 
 /// The source lines a stencil reads at shifts along the line: per group
-/// the input, the offset `[dplane, dline]` of the line, and the least and
-/// greatest shift; per local input its group (`usize::MAX`: none, read at
+/// the input, the offset `[dplane, dline]` of the line, the least and
+/// greatest shift, and its first local input (whose line start is the
+/// group's); per local input its group (`usize::MAX`: none, read at
 /// no shift). `None` if there are more than [`GROUPS`] or a shift exceeds
 /// [`PAD`].
 #[allow(clippy::type_complexity)]
 fn shifted_lines(
     e: &[[isize; 3]],
     inputs: usize,
-) -> Option<([(usize, [isize; 2], isize, isize); GROUPS], usize, [usize; MAX_LOCAL])> {
-    let mut groups = [(0, [0; 2], 0, 0); GROUPS];
+) -> Option<([(usize, [isize; 2], isize, isize, usize); GROUPS], usize, [usize; MAX_LOCAL])> {
+    let mut groups = [(0, [0; 2], 0, 0, 0); GROUPS];
     let (mut ng, mut of) = (0, [usize::MAX; MAX_LOCAL]);
     for (q, (i, d)) in (0..inputs).flat_map(|i| e.iter().map(move |&d| (i, d))).enumerate() {
         if d[2] == 0 {
@@ -399,7 +400,7 @@ fn shifted_lines(
         let g = match groups[..ng].iter().position(|g| g.0 == i && g.1 == [d[0], d[1]]) {
             Some(g) => g,
             None if ng < GROUPS => {
-                groups[ng] = (i, [d[0], d[1]], 0, 0);
+                groups[ng] = (i, [d[0], d[1]], 0, 0, q);
                 ng += 1;
                 ng - 1
             }
@@ -575,14 +576,14 @@ fn sweep_rows<K: Stencil, T: Real>(
                 // the groups whose shifts leave the line here, copied with
                 // their ghosts: pads[g][t] is column cols.start + glo + t
                 let mut padded = [false; GROUPS];
-                for (gi, &(i, d, glo, ghi)) in groups[..*ng].iter().enumerate() {
+                for (gi, &(i, _, glo, ghi, first)) in groups[..*ng].iter().enumerate() {
                     let (a, b) = (cols.start as isize + glo, cols.end as isize + ghi);
                     if a >= 0 && b <= n as isize {
                         continue;
                     }
                     padded[gi] = true;
                     let pad = &mut pads[gi][..(b - a) as usize];
-                    let Some(s) = line_start(f, g, &xs[i], r, w, l, d) else {
+                    let Some(s) = base[first] else {
                         pad.fill(T::zero());
                         continue;
                     };
