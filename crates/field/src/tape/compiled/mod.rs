@@ -311,6 +311,26 @@ impl Linear {
         }
     }
 
+    /// `acc[w]` = the value at point `t + w` of the sources `src`.
+    #[inline(always)]
+    fn sum<const C: usize, T: Real>(&self, src: &[&[T]], t: usize, acc: &mut [T; C]) {
+        let first: &[T; C] = src[0][t..t + C].try_into().expect("a chunk of C points");
+        for (a, &x) in acc.iter_mut().zip(first) {
+            *a = x * self.c[0];
+        }
+        if let Some(f0) = self.start {
+            for a in acc.iter_mut() {
+                *a = T::from_f64(f0) + *a;
+            }
+        }
+        for q in 1..self.len {
+            let s: &[T; C] = src[q][t..t + C].try_into().expect("a chunk of C points");
+            for (a, &x) in acc.iter_mut().zip(s) {
+                *a += x * self.c[q];
+            }
+        }
+    }
+
     /// [`Linear::sweep`] on the whole chunks of `C` points of `out[from..]`:
     /// where they end.
     #[inline(always)]
@@ -318,23 +338,19 @@ impl Linear {
         let end = from + (out.len() - from) / C * C;
         for (k, o) in out[from..end].chunks_exact_mut(C).enumerate() {
             let t = from + k * C;
-            let first: &[T; C] = src[0][t..t + C].try_into().expect("a chunk of C points");
-            let mut acc = [T::zero(); C];
-            for (a, &x) in acc.iter_mut().zip(first) {
-                *a = x * self.c[0];
+            // `f64` sums accumulate in registers, then go to the output;
+            // wider scalars (dual numbers: more than the registers hold)
+            // accumulate in the output chunk itself — measured, shallow
+            // water 128²: the copy from the stack was a call to memcpy per
+            // chunk, 5 % of the HVP run, and summing `f64` in the output
+            // made the primal 1.2× slower
+            if size_of::<T>() > size_of::<f64>() {
+                self.sum::<C, T>(src, t, o.try_into().expect("a chunk of C points"));
+            } else {
+                let mut acc = [T::zero(); C];
+                self.sum::<C, T>(src, t, &mut acc);
+                o.copy_from_slice(&acc);
             }
-            if let Some(f0) = self.start {
-                for a in &mut acc {
-                    *a = T::from_f64(f0) + *a;
-                }
-            }
-            for q in 1..self.len {
-                let s: &[T; C] = src[q][t..t + C].try_into().expect("a chunk of C points");
-                for (a, &x) in acc.iter_mut().zip(s) {
-                    *a += x * self.c[q];
-                }
-            }
-            o.copy_from_slice(&acc);
         }
         end
     }
@@ -514,10 +530,12 @@ fn sweep_rows<K: Stencil, T: Real>(
         let span = if pad_edges { 0..n } else { inner.clone() };
         span.clone().step_by(BLOCK).map(move |lo| lo..(lo + BLOCK).min(span.end))
     };
-    // what a source line beyond a zero face reads, and the padded copies
-    // (no allocation: a step allocates nothing in steady state; the copies'
+    // what a source line beyond a zero face reads (made where first read:
+    // zeroing it on every call was a memset per tile for the small
+    // stencils of a periodic 2D grid), and the padded copies (no
+    // allocation: a step allocates nothing in steady state; the copies'
     // room only where they are made)
-    let zeros = [T::zero(); BLOCK];
+    let zeros = std::cell::OnceCell::new();
     let mut room;
     let pads: &mut [[T; BLOCK + 2 * PAD]] = if pad_edges {
         room = [[T::zero(); BLOCK + 2 * PAD]; GROUPS];
@@ -602,7 +620,7 @@ fn sweep_rows<K: Stencil, T: Real>(
                         let q = i * m + o;
                         let gi = group_of[q];
                         src[q] = match base[q] {
-                            None => &zeros[..cols.len()],
+                            None => &zeros.get_or_init(|| [T::zero(); BLOCK])[..cols.len()],
                             Some(_) if gi != usize::MAX && padded[gi] => {
                                 let at = (d[2] - groups[gi].2) as usize;
                                 &pads[gi][at..at + cols.len()]
