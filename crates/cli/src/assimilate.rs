@@ -191,7 +191,7 @@ pub(crate) struct Resolved {
 /// is refused with the reason.
 fn resolve(a: &Args) -> Result<Resolved> {
     let common = &a.common;
-    if common.sim.is_some_and(|s| s != crate::sims::SimName::Ns2d) {
+    if common.sim.is_some_and(|s| s != rewind_models::ModelName::Ns2d) {
         bail!(
             "assimilate is the ns2d flagship; for another model, `rewind optimize --sim NAME` or `rewind hessian --sim NAME`"
         );
@@ -230,7 +230,7 @@ fn resolve(a: &Args) -> Result<Resolved> {
     c.simulation.n = n;
     let steps = c.simulation.steps;
     let f = crate::models::footprint(
-        crate::sims::SimName::Ns2d,
+        rewind_models::ModelName::Ns2d,
         &Default::default(),
         n,
         steps,

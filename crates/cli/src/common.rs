@@ -8,9 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use rewind_checkpoint::Strategy;
-use rewind_field::{Grid, Par};
-use rewind_ns2d::Params;
-use rewind_ns2d::spec::{self, Size};
+use rewind_field::Par;
+use rewind_ns2d::spec::Size;
 
 use crate::config::Config;
 
@@ -47,7 +46,7 @@ pub(crate) struct Common {
     /// The model (see `rewind sims`); ns2d by default. The models other
     /// than ns2d run their built-in default problem (a twin experiment).
     #[arg(long, value_enum, value_name = "NAME")]
-    pub(crate) sim: Option<crate::sims::SimName>,
+    pub(crate) sim: Option<rewind_models::ModelName>,
     /// Print the figures as one JSON object on stdout.
     #[arg(long)]
     pub(crate) json: bool,
@@ -68,7 +67,7 @@ impl Common {
         };
         // --size, --n and --steps set ns2d's configuration; the other
         // models take --n and --steps themselves (`models::size_and_steps`)
-        let ns2d = self.sim.is_none_or(|s| s == crate::sims::SimName::Ns2d);
+        let ns2d = self.sim.is_none_or(|s| s == rewind_models::ModelName::Ns2d);
         if let Some(s) = self.size.as_ref().filter(|_| ns2d) {
             let size: Size = s.parse().map_err(anyhow::Error::msg)?;
             let (n, steps, dt) = size.table();
@@ -139,26 +138,6 @@ pub(crate) fn progress_bar(len: u64, what: &str, hidden: bool) -> ProgressBar {
 /// The schedule of the configuration.
 pub(crate) fn strategy(c: &Config) -> Result<Strategy> {
     c.gradient.schedule.parse().with_context(|| format!("bad schedule {:?}", c.gradient.schedule))
-}
-
-/// The ns2d parameters of the configuration.
-pub(crate) fn params(c: &Config) -> Params {
-    let s = &c.simulation;
-    let g = grid(c);
-    Params {
-        n: s.n,
-        dt: s.dt,
-        nu: s.nu,
-        alpha: s.alpha,
-        forcing: g.sample(|_, y| s.forcing * (4.0 * y).sin()),
-        max_cfl: spec::params(Size::S).max_cfl,
-    }
-}
-
-/// The periodic grid of the configuration.
-pub(crate) fn grid(c: &Config) -> Grid {
-    let h = 2.0 * std::f64::consts::PI / c.simulation.n as f64;
-    Grid { nx: c.simulation.n, ny: c.simulation.n, nz: 1, dx: h, dy: h, dz: 1.0 }
 }
 
 pub(crate) fn par(c: &Config) -> Par {

@@ -28,7 +28,7 @@ pub(crate) fn main(a: &Args) -> Result<()> {
         }
     };
     let name = crate::models::chosen(&a.common);
-    if name != crate::sims::SimName::Ns2d {
+    if name != rewind_models::ModelName::Ns2d {
         anyhow::bail!(
             "rewind demo is the ns2d flagship; for the {m} model run `rewind grad --sim {m} --check`, `hvp`, `optimize`, `hessian` or `tradeoff` with --sim {m}",
             m = name.name()

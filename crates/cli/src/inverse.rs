@@ -24,8 +24,8 @@ use rewind_sim::{Background, Covariance, Layout, Model, Noise, Observations, Pro
 use crate::common::Common;
 use crate::config::Config;
 use crate::memory::Need;
-use crate::models::{Twin, WithModel};
-use crate::sims::SimName;
+use rewind_models::ModelName;
+use rewind_models::{Twin, WithModel};
 
 /// The observations and a smoothness regulariser on each field of `x₀`.
 type Loss = Sum<Observations, Vec<Background>>;
@@ -111,7 +111,7 @@ impl<M: Model + Clone + Send> AnyInverse for Inverse<M> {
 }
 
 struct Build<'a> {
-    name: SimName,
+    name: ModelName,
     c: &'a Config,
     steps: usize,
     strategy: Strategy,
@@ -122,6 +122,7 @@ struct Build<'a> {
 
 impl WithModel for Build<'_> {
     type Out = Box<dyn AnyInverse>;
+    type Error = anyhow::Error;
     fn run<M: Model + Clone + Send + 'static>(self, model: M, twin: Twin) -> Result<Box<dyn AnyInverse>> {
         let Build { name, c, steps, strategy, par, members, spread } = self;
         let o = &c.observations;
@@ -185,7 +186,7 @@ pub(crate) fn from_args(common: &Common, members: usize, spread: f64) -> Result<
     let strategy = crate::common::strategy(&c)?;
     let par = crate::common::par(&c);
     let b = Build { name, c: &c, steps, strategy, par, members, spread };
-    let p = crate::models::with_model(name, &c, n, b)
+    let p = rewind_models::with_model(name, &crate::models::physics(&c), n, b)
         .with_context(|| format!("cannot set up the {} inverse problem", name.name()))?;
     Ok((p, c))
 }

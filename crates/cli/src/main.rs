@@ -23,7 +23,6 @@ mod optimize;
 mod ranks;
 mod run;
 mod schedule;
-mod sims;
 mod spec;
 mod tradeoff;
 mod units;

@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::common::{self, Common, norm};
 use crate::config::Initial;
 use crate::memory::Need;
-use crate::sims::SimName;
+use rewind_models::ModelName;
 
 /// Arguments of `rewind run`.
 #[derive(Debug, clap::Args)]
@@ -30,7 +30,7 @@ pub(crate) fn main(a: &Args) -> Result<()> {
     let (steps, dt) = (p.steps(), p.dt());
     // ns2d starts from the spec's field A or B (`simulation.initial`)
     let x0 = match (name, c.simulation.initial) {
-        (SimName::Ns2d, Initial::B) => p.truth().to_vec(),
+        (ModelName::Ns2d, Initial::B) => p.truth().to_vec(),
         _ => p.x0().to_vec(),
     };
     common::pool(&c)?.install(|| {
@@ -130,7 +130,7 @@ pub(crate) fn main(a: &Args) -> Result<()> {
             "files": files_written,
             "peak_rss_bytes": common::peak_rss_bytes(),
         });
-        if name == SimName::Ns2d {
+        if name == ModelName::Ns2d {
             report["initial"] = json!(format!("{:?}", c.simulation.initial));
         }
         if a.common.json {

@@ -9,7 +9,7 @@ use rewind_ns2d::spec::{self, Size};
 use serde_json::json;
 
 use crate::memory::Need;
-use crate::sims::SimName;
+use rewind_models::ModelName;
 
 /// Arguments of `rewind spec`.
 #[derive(Debug, clap::Args)]
@@ -90,7 +90,7 @@ pub(crate) fn main(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
     // refused before anything is allocated: the HVP's dual snapshots and
     // taped step are the largest; an ensemble keeps every member's product
     let n = size.table().0;
-    let f = crate::models::footprint(SimName::Ns2d, &Default::default(), n, case.steps, strategy)?;
+    let f = crate::models::footprint(ModelName::Ns2d, &Default::default(), n, case.steps, strategy)?;
     crate::memory::check_footprint(&f, Need::Hvp)?;
     let kept = (a.hvp_ensemble as u64).saturating_mul(f.points.saturating_mul(8).saturating_add(64));
     if let Some(available) = crate::memory::available_memory_bytes()
@@ -220,7 +220,7 @@ fn shallow_water(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
     let total = sw::evaluations(case, strategy).with_context(|| format!("bad --schedule {:?}", a.schedule))?;
     // refused before anything is allocated: the HVP's dual snapshots and
     // taped step are the largest
-    let f = crate::models::footprint(SimName::ShallowWater, &Default::default(), case.n, case.steps, strategy)?;
+    let f = crate::models::footprint(ModelName::ShallowWater, &Default::default(), case.n, case.steps, strategy)?;
     crate::memory::check_footprint(&f, Need::Hvp)?;
     let threads = threads(a)?;
     if !ensemble.is_root() {
@@ -419,7 +419,7 @@ pub(crate) fn acoustic_footprint(points: u64, steps: usize, strategy: Strategy) 
     let measure = |n: usize| -> Result<(u64, u64)> {
         let m = ac::model(ac::Case { n, steps: 1 })?;
         let x0 = m.at_rest();
-        crate::models::step_arena_bytes(m, &x0)
+        Ok(rewind_models::step_arena_bytes(m, &x0)?)
     };
     crate::models::footprint_from(points, 2, steps, strategy, measure(ac::MIN_N)?, measure(ac::MIN_N + 8)?)
 }

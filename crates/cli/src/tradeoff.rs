@@ -16,7 +16,7 @@ use rewind_checkpoint::Strategy;
 
 use crate::common::{self, Common};
 use crate::memory::Need;
-use crate::sims::SimName;
+use rewind_models::ModelName;
 
 /// Arguments of `rewind tradeoff`.
 #[derive(Debug, clap::Args)]
@@ -55,7 +55,7 @@ fn default_schedules(n: usize) -> Vec<String> {
 pub(crate) fn main(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
     let common = a.common.clone();
     let sim = crate::models::chosen(&a.common);
-    let defaulted = sim == SimName::Ns2d
+    let defaulted = sim == ModelName::Ns2d
         && common.config.is_none()
         && common.size.is_none()
         && common.n.is_none()
@@ -102,7 +102,7 @@ pub(crate) fn main(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
     let dir = common::out_dir(&c)?;
     let cfg_path = dir.join(format!(".tradeoff-config-{}.toml", ensemble.rank()));
     let mut table: toml::Table = c.to_toml().parse().context("cannot write the runs' configuration")?;
-    if sim != SimName::Ns2d {
+    if sim != ModelName::Ns2d {
         // [simulation] is ns2d's; the other models take --n and --steps
         table.remove("simulation");
     }

@@ -1,0 +1,445 @@
+//! A model's default problem behind one object-safe trait, whatever the
+//! model's type, and the registry that builds it from a name.
+
+use std::path::Path;
+
+use rewind_checkpoint::{SnapshotStore, StepError, Strategy};
+use rewind_field::{Dual, Grid, Par};
+use rewind_sim::{
+    DerivativeCheck, GaussNewton, Gradient, Layout, Model, ParamSet, Problem, SecondOrder, SimError, Terminal,
+};
+
+use crate::{ModelName, ModelsError, Ns2dPhysics};
+
+/// An error of a caller's per-step function ([`AnyProblem::run`]).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What [`AnyProblem::run`] calls on every state: `(step, state)`.
+pub type EachState<'a> = dyn FnMut(usize, &[f64]) -> Result<(), BoxError> + 'a;
+
+/// A model's default problem, whatever the model.
+pub trait AnyProblem: Send {
+    /// What the objective is, in words.
+    fn about(&self) -> &str;
+    /// The state's layout.
+    fn layout(&self) -> &Layout;
+    /// The parameters and their values.
+    fn param_set(&self) -> &ParamSet;
+    /// The default initial state.
+    fn x0(&self) -> &[f64];
+    /// The default direction `(v_x, v_p)`.
+    fn direction(&self) -> (&[f64], &[f64]);
+    /// Steps of the run.
+    fn steps(&self) -> usize;
+    /// The time step.
+    fn dt(&self) -> f64;
+    /// The checkpoint schedule.
+    fn strategy(&self) -> Strategy;
+    /// Sets the checkpoint schedule.
+    fn set_strategy(&mut self, strategy: Strategy) -> Result<(), SimError>;
+    /// The objective at `x0`.
+    fn value(&mut self, x0: &[f64]) -> Result<f64, SimError>;
+    /// The gradient at `x0` under the problem's schedule.
+    fn gradient(&mut self, x0: &[f64]) -> Result<Gradient, SimError>;
+    /// Gradient at `x0` with the snapshots in `stores`, `tick` once per step.
+    fn gradient_on(
+        &mut self,
+        x0: &[f64],
+        stores: [&mut dyn SnapshotStore<f64>; 2],
+        tick: &mut dyn FnMut(),
+    ) -> Result<Gradient, SimError>;
+    /// The gradient and `∇²J v` at `x0` for `v = (v_x, v_p)` under the
+    /// problem's schedule.
+    fn hvp(&mut self, x0: &[f64], v_x: &[f64], v_p: &[f64]) -> Result<SecondOrder, SimError>;
+    /// The same with the snapshots in `stores`, `tick` once per step.
+    fn hvp_on(
+        &mut self,
+        x0: &[f64],
+        v_x: &[f64],
+        v_p: &[f64],
+        stores: [&mut dyn SnapshotStore<Dual<f64>>; 2],
+        tick: &mut dyn FnMut(),
+    ) -> Result<SecondOrder, SimError>;
+    /// The Gauss–Newton product `Jᵀ H J v` at `x0` (the linearisation kept
+    /// from the last call at the same point is reused).
+    fn gauss_newton(&mut self, x0: &[f64], v_x: &[f64], v_p: &[f64]) -> Result<GaussNewton, SimError>;
+    /// The derivatives against central differences along the default
+    /// direction, part by part, with the relative steps `fd_step × {10, 1,
+    /// 0.1}` ([`rewind_sim::check`]).
+    fn check(&mut self, fd_step: f64) -> Result<DerivativeCheck, SimError>;
+    /// `xₙ` from `x0`, calling `each(step, state)` on every state from the
+    /// initial one on; an error `each` returns stops the run and is
+    /// returned as [`ModelsError::Caller`].
+    fn run(&mut self, x0: &[f64], steps: usize, each: &mut EachState<'_>) -> Result<(), ModelsError>;
+    /// The initial state of the twin run that made the target (what an
+    /// optimisation from `x0` should recover).
+    fn truth(&self) -> &[f64];
+    /// The low-rank Laplace posterior at `x` with the background covariance
+    /// `b`, its products spread over `e`.
+    fn posterior(
+        &mut self,
+        x: &[f64],
+        b: &mut rewind_field::Correlation,
+        s: rewind_sim::Spectrum,
+        e: &rewind_sim::Ensemble,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<rewind_sim::Posterior, SimError>;
+}
+
+struct Built<M> {
+    about: String,
+    problem: Problem<M, Terminal>,
+    dt: f64,
+    x0: Vec<f64>,
+    truth: Vec<f64>,
+    v_x: Vec<f64>,
+    v_p: Vec<f64>,
+}
+
+impl<M: Model + Clone + Send> AnyProblem for Built<M> {
+    fn about(&self) -> &str {
+        &self.about
+    }
+    fn layout(&self) -> &Layout {
+        self.problem.layout()
+    }
+    fn param_set(&self) -> &ParamSet {
+        self.problem.param_set()
+    }
+    fn x0(&self) -> &[f64] {
+        &self.x0
+    }
+    fn direction(&self) -> (&[f64], &[f64]) {
+        (&self.v_x, &self.v_p)
+    }
+    fn steps(&self) -> usize {
+        self.problem.steps()
+    }
+    fn dt(&self) -> f64 {
+        self.dt
+    }
+    fn strategy(&self) -> Strategy {
+        self.problem.strategy()
+    }
+    fn set_strategy(&mut self, strategy: Strategy) -> Result<(), SimError> {
+        self.problem.set_strategy(strategy)
+    }
+    fn value(&mut self, x0: &[f64]) -> Result<f64, SimError> {
+        self.problem.value(x0)
+    }
+    fn gradient(&mut self, x0: &[f64]) -> Result<Gradient, SimError> {
+        self.problem.gradient(x0)
+    }
+    fn gradient_on(
+        &mut self,
+        x0: &[f64],
+        stores: [&mut dyn SnapshotStore<f64>; 2],
+        tick: &mut dyn FnMut(),
+    ) -> Result<Gradient, SimError> {
+        self.problem.gradient_on(x0, stores, tick)
+    }
+    fn hvp(&mut self, x0: &[f64], v_x: &[f64], v_p: &[f64]) -> Result<SecondOrder, SimError> {
+        self.problem.hvp(x0, v_x, v_p)
+    }
+    fn hvp_on(
+        &mut self,
+        x0: &[f64],
+        v_x: &[f64],
+        v_p: &[f64],
+        stores: [&mut dyn SnapshotStore<Dual<f64>>; 2],
+        tick: &mut dyn FnMut(),
+    ) -> Result<SecondOrder, SimError> {
+        self.problem.hvp_on(x0, v_x, v_p, stores, tick)
+    }
+    fn gauss_newton(&mut self, x0: &[f64], v_x: &[f64], v_p: &[f64]) -> Result<GaussNewton, SimError> {
+        self.problem.gauss_newton(x0, v_x, v_p)
+    }
+    fn check(&mut self, fd_step: f64) -> Result<DerivativeCheck, SimError> {
+        let sweep = [10.0 * fd_step, fd_step, 0.1 * fd_step];
+        rewind_sim::check(&mut self.problem, &self.x0, &self.v_x, &self.v_p, &sweep)
+    }
+    fn run(&mut self, x0: &[f64], steps: usize, each: &mut EachState<'_>) -> Result<(), ModelsError> {
+        self.problem.run(x0, steps, |t, x| each(t, x).map_err(ModelsError::Caller))
+    }
+    fn truth(&self) -> &[f64] {
+        &self.truth
+    }
+    fn posterior(
+        &mut self,
+        x: &[f64],
+        b: &mut rewind_field::Correlation,
+        s: rewind_sim::Spectrum,
+        e: &rewind_sim::Ensemble,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<rewind_sim::Posterior, SimError> {
+        rewind_sim::posterior(&mut self.problem, x, b, s, e, progress)
+    }
+}
+
+/// A deterministic direction moving each value by about 1 % of the
+/// largest magnitude in `x` (or by 0.01 where `x` is all zero).
+fn direction(x: &[f64], phase: f64) -> Vec<f64> {
+    let s = x.iter().fold(0.0f64, |m, a| m.max(a.abs()));
+    let s = if s > 0.0 { s } else { 1.0 };
+    (0..x.len()).map(|k| 0.01 * s * (1.3 * k as f64 + phase).sin()).collect()
+}
+
+/// How a model's twin experiment is made.
+#[derive(Debug, Clone)]
+pub struct Twin {
+    /// The objective, in words.
+    about: String,
+    /// The default initial state.
+    x0: Vec<f64>,
+    /// The truth, `x̂₀` (default: [`Twin::truth`]).
+    truth: Option<Vec<f64>>,
+    /// Where an optimisation starts (default: `x₀`; ns2d: at rest).
+    start: Option<Vec<f64>>,
+    /// The state part of the direction (default: 1 % of the largest value).
+    v_x: Option<Vec<f64>>,
+    /// Whether the direction moves the parameters too (by 1 % each).
+    move_params: bool,
+    /// The misfit's weight (a cell's area or length).
+    area: f64,
+    /// The time step.
+    dt: f64,
+}
+
+impl Twin {
+    fn of(x0: Vec<f64>, area: f64, dt: f64) -> Self {
+        Twin { about: String::new(), x0, truth: None, start: None, v_x: None, move_params: true, area, dt }
+    }
+    /// The default initial state.
+    pub fn x0(&self) -> &[f64] {
+        &self.x0
+    }
+    /// The time step.
+    pub fn dt(&self) -> f64 {
+        self.dt
+    }
+    /// The truth `x̂₀` of a model of state `layout`: by default `x₀`
+    /// plus a smooth, domain-scale shift of each field by 5 % of the
+    /// field's largest value (one wave across the domain, a phase of its
+    /// own per field) and of each scalar by 5 %.
+    pub fn truth(&self, layout: &Layout) -> Vec<f64> {
+        if let Some(t) = &self.truth {
+            return t.clone();
+        }
+        let g = layout.grid();
+        let (lx, ly) = (g.nx as f64 * g.dx, g.ny as f64 * g.dy);
+        let tau = 2.0 * std::f64::consts::PI;
+        let mut x = self.x0.clone();
+        for (k, f) in layout.fields().iter().chain(layout.scalars()).enumerate() {
+            let Ok(r) = layout.range(f) else { continue };
+            let part = &mut x[r];
+            let s = part.iter().fold(0.0f64, |m, a| m.max(a.abs()));
+            let s = if s > 0.0 { s } else { 1.0 };
+            if part.len() == 1 {
+                part[0] += 0.05 * s;
+                continue;
+            }
+            let phase = 0.7 * k as f64;
+            let wave = g.sample(|x, y| (tau * x / lx + phase).sin() * (tau * y / ly - phase).cos());
+            part.iter_mut().zip(wave).for_each(|(a, w)| *a += 0.05 * s * w);
+        }
+        x
+    }
+    /// Where an optimisation starts.
+    pub fn start(&self) -> Vec<f64> {
+        self.start.clone().unwrap_or_else(|| self.x0.clone())
+    }
+    /// A grid cell's area (or length, in 1D).
+    pub fn cell(&self) -> f64 {
+        self.area
+    }
+}
+
+/// The problem of `model` made as `twin` says.
+fn built<M: Model + Clone + Send + 'static>(
+    model: M,
+    twin: Twin,
+    steps: usize,
+    strategy: Strategy,
+    par: Par,
+    disk_dir: &Path,
+) -> Result<Box<dyn AnyProblem>, ModelsError> {
+    let mut sim = rewind_sim::Sim::<M, f64>::new(model.clone(), par)?;
+    let truth = twin.truth(sim.layout());
+    let x0 = twin.x0;
+    let target = rewind_sim::advance(&mut sim, &truth, steps).map_err(ModelsError::Target)?;
+    let v_p = if twin.move_params {
+        // each parameter moved by about 1 % of its own size (the phase keeps
+        // a scalar parameter's direction off zero: sin(0) would leave it out)
+        sim.param_set()
+            .entries()
+            .iter()
+            .enumerate()
+            .flat_map(|(k, (_, v))| direction(v.values(), k as f64 + 0.7))
+            .collect()
+    } else {
+        vec![0.0; sim.param_set().len()]
+    };
+    let loss = Terminal::state(target).weight(twin.area);
+    let problem = Problem::new(model, loss, strategy, steps, par)?.with_disk_dir(disk_dir);
+    let v_x = twin.v_x.unwrap_or_else(|| direction(&x0, 0.4));
+    let about = if twin.about.is_empty() {
+        "the terminal misfit ½ w ‖xₙ − x̂ₙ‖² to the state reached from a shifted initial state".into()
+    } else {
+        twin.about
+    };
+    Ok(Box::new(Built { about, problem, dt: twin.dt, x0, truth, v_x, v_p }))
+}
+
+/// Something done with a model, whatever its type.
+pub trait WithModel {
+    /// What it gives.
+    type Out;
+    /// Its error (a setup error of the model converts into it).
+    type Error: From<ModelsError>;
+    /// Does it with `model` and its twin experiment.
+    fn run<M: Model + Clone + Send + 'static>(self, model: M, twin: Twin) -> Result<Self::Out, Self::Error>;
+}
+
+/// The model `name` at grid size `n` (ns2d: with the physics `ns2d`) and
+/// the twin experiment that goes with it, handed to `f`.
+pub fn with_model<F: WithModel>(name: ModelName, ns2d: &Ns2dPhysics, n: usize, f: F) -> Result<F::Out, F::Error> {
+    let cell = |g: &Grid| g.dx * g.dy;
+    // scaled so that the model's default stability margin holds at n
+    let finer = |n0: usize, p: i32| (n0 as f64 / n as f64).powi(p).min(1.0);
+    let setup = |e: Box<dyn std::error::Error + Send + Sync>| {
+        F::Error::from(ModelsError::Setup { model: name.name(), source: e })
+    };
+    match name {
+        ModelName::Ns2d => {
+            use rewind_ns2d::spec;
+            let p = ns2d.params(n);
+            let dt = p.dt;
+            let m = rewind_ns2d::Ns2d::new(p).map_err(|e| setup(e.into()))?;
+            let mut t = Twin::of(spec::field_a(n), cell(m.grid()), dt);
+            t.about = "the ns2d-periodic objective J = ½ h² Σ (Φ(ω₀) − Φ(ω_B))² at ω₀ = field A, \
+                       direction v = sin(x + 2y) (docs/specs/ns2d-periodic.md)"
+                .into();
+            t.truth = Some(spec::field_b(n));
+            t.start = Some(vec![0.0; n * n]);
+            t.v_x = Some(spec::direction_v(n));
+            t.move_params = false;
+            f.run(m, t)
+        }
+        ModelName::Burgers => {
+            let dt = 0.01 * finer(128, 2);
+            let m = rewind_burgers::Burgers::new(rewind_burgers::Params { n, dt, ..Default::default() })
+                .map_err(|e| setup(e.into()))?;
+            let t = Twin::of(m.initial(), m.grid().dx, dt);
+            f.run(m, t)
+        }
+        ModelName::Cavity => {
+            let dt = rewind_cavity::Params::stable_dt(n, 100.0, 1.0);
+            let m = rewind_cavity::CavityStep::new(rewind_cavity::Params { n, reynolds: 100.0, lid: 1.0, dt })
+                .map_err(|e| setup(e.into()))?;
+            let g = *m.grid();
+            let t = Twin::of(g.sample(|x, y| 3.0 * (5.0 * x).sin() * (4.0 * y).sin()), cell(&g), dt);
+            f.run(m, t)
+        }
+        ModelName::Lorenz96 => {
+            let l = rewind_lorenz96::Lorenz96 { n, ..Default::default() };
+            let m = rewind_lorenz96::Lorenz96Field::new(l, 8.0).map_err(|e| setup(e.into()))?;
+            let t = Twin::of(rewind_lorenz96::on_attractor(l, 500), 1.0, l.dt);
+            f.run(m, t)
+        }
+        ModelName::ShallowWater => {
+            let dt = 0.05 * finer(32, 1);
+            let m =
+                rewind_shallow_water::ShallowWater::new(rewind_shallow_water::Config { n, dt, ..Default::default() })
+                    .map_err(|e| setup(e.into()))?;
+            let t = Twin::of(m.bump(0.1).map_err(|e| setup(e.into()))?, cell(m.grid()), dt);
+            f.run(m, t)
+        }
+        ModelName::GrayScott => {
+            let m = rewind_gray_scott::GrayScott::new(rewind_gray_scott::Config { n, ..Default::default() })
+                .map_err(|e| setup(e.into()))?;
+            let dt = m.config().dt;
+            let t = Twin::of(m.initial().map_err(|e| setup(e.into()))?, cell(m.grid()), dt);
+            f.run(m, t)
+        }
+    }
+}
+
+/// The arena bytes of one step of `model` from `x` recorded and swept, and
+/// the state's values.
+pub fn step_arena_bytes<M: Model + Clone + Send + 'static>(model: M, x: &[f64]) -> Result<(u64, u64), SimError> {
+    let mut sim = rewind_sim::Sim::<M, f64>::new(model, Par::Seq)?;
+    let (mut next, mut xbar, mut pbar) = (vec![0.0; x.len()], vec![0.0; x.len()], vec![0.0; sim.param_set().len()]);
+    let mut seed = |y: &[f64], yb: &mut [f64]| -> Result<(), StepError> {
+        yb.copy_from_slice(y);
+        Ok(())
+    };
+    use rewind_checkpoint::Stepper;
+    sim.step_vjp(0, x, &mut next, &mut seed, &mut xbar, &mut pbar)
+        .map_err(|source| SimError::At { step: 0, source })?;
+    Ok((sim.arena_used_bytes() as u64, x.len() as u64))
+}
+
+/// The problem, built.
+struct Build<'a> {
+    steps: usize,
+    strategy: Strategy,
+    par: Par,
+    disk_dir: &'a Path,
+}
+
+impl WithModel for Build<'_> {
+    type Out = Box<dyn AnyProblem>;
+    type Error = ModelsError;
+    fn run<M: Model + Clone + Send + 'static>(self, model: M, twin: Twin) -> Result<Box<dyn AnyProblem>, ModelsError> {
+        built(model, twin, self.steps, self.strategy, self.par, self.disk_dir)
+    }
+}
+
+/// The default problem of `name` at grid size `n` (ns2d: with the physics
+/// `ns2d`) over `steps` steps under `strategy`, the kernels on `par`, disk
+/// snapshots (of multilevel schedules) in `disk_dir`. The size is checked
+/// first ([`ModelName::check_size`]).
+pub fn build(
+    name: ModelName,
+    ns2d: &Ns2dPhysics,
+    n: usize,
+    steps: usize,
+    strategy: Strategy,
+    par: Par,
+    disk_dir: &Path,
+) -> Result<Box<dyn AnyProblem>, ModelsError> {
+    name.check_size(n, steps)?;
+    with_model(name, ns2d, n, Build { steps, strategy, par, disk_dir })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_model_builds_and_its_gradient_agrees_with_its_hvp_gradient() {
+        let dir = std::env::temp_dir();
+        for name in ModelName::ALL {
+            let (n, _) = name.defaults();
+            let mut p = build(name, &Ns2dPhysics::default(), n, 6, Strategy::Binomial { snapshots: 2 }, Par::Seq, &dir)
+                .unwrap();
+            let x0 = p.x0().to_vec();
+            let g = p.gradient(&x0).unwrap();
+            let (v_x, v_p) = (p.direction().0.to_vec(), p.direction().1.to_vec());
+            let h = p.hvp(&x0, &v_x, &v_p).unwrap();
+            assert_eq!(g.objective.to_bits(), h.gradient.objective.to_bits(), "{name}");
+            assert!(g.objective > 0.0, "{name}: the twin's misfit is positive");
+            assert_eq!(p.value(&x0).unwrap().to_bits(), g.objective.to_bits(), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_setup_error_names_the_model() {
+        let dir = std::env::temp_dir();
+        let e = build(ModelName::Cavity, &Ns2dPhysics::default(), 4, 10, Strategy::StoreAll, Par::Seq, &dir)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("cavity") && e.contains("at least 8"), "{e}");
+    }
+}
