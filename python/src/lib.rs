@@ -1,0 +1,405 @@
+//! rewind from Python: every registered model by name as a [`Problem`]
+//! with its value, gradient, Hessian-vector product and Gauss–Newton
+//! product through a checkpointed run, numpy arrays in and out.
+//!
+//! Each call copies its input arrays (so that the computation can run
+//! without the GIL while other Python threads go on) and hands its results
+//! to numpy without a copy. Errors are `rewind.RewindError` with the same
+//! one-line message the command line prints. The computation runs on a
+//! thread pool of the problem's own (`threads`), as the command line's
+//! does.
+
+use numpy::{PyArray1, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use rewind_checkpoint::{Counters, Strategy};
+use rewind_field::Par;
+use rewind_models::{AnyProblem, ModelName, Ns2dPhysics};
+use rewind_sim::SimError;
+use std::sync::{Mutex, MutexGuard};
+
+create_exception!(rewind, RewindError, PyException, "An error of rewind: bad input, a failed run, a bad schedule.");
+
+/// The error and its causes on one line, as the command line prints it.
+fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut at = e.source();
+    while let Some(c) = at {
+        let c_s = c.to_string();
+        if !s.contains(&c_s) {
+            s.push_str(": ");
+            s.push_str(&c_s);
+        }
+        at = c.source();
+    }
+    s
+}
+
+fn err(e: impl std::error::Error + 'static) -> PyErr {
+    RewindError::new_err(one_line(&e))
+}
+
+/// An input array as `f64` values in C order (any shape), or a clear
+/// error naming the argument and the length it should have.
+fn values(name: &str, a: &PyReadonlyArrayDyn<'_, f64>, len: usize) -> PyResult<Vec<f64>> {
+    let v: Vec<f64> = a.as_array().iter().copied().collect();
+    if v.len() != len {
+        return Err(RewindError::new_err(format!(
+            "{name} has {} values (shape {:?}); the problem needs {len}",
+            v.len(),
+            a.shape()
+        )));
+    }
+    Ok(v)
+}
+
+fn array<'py>(py: Python<'py>, v: Vec<f64>) -> Bound<'py, PyArray1<f64>> {
+    PyArray1::from_vec(py, v)
+}
+
+fn counters<'py>(py: Python<'py>, c: &Counters) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("forward_steps", c.forward_steps)?;
+    d.set_item("vjps", c.vjps)?;
+    d.set_item("ram_writes", c.writes[0])?;
+    d.set_item("disk_writes", c.writes[1])?;
+    d.set_item("ram_reads", c.reads[0])?;
+    d.set_item("disk_reads", c.reads[1])?;
+    d.set_item("peak_snapshot_bytes", c.peak_snapshot_bytes)?;
+    d.set_item("reused_steps", c.reused_steps)?;
+    Ok(d)
+}
+
+/// The models, each as a dict: `name`, `about`, `state` (field and scalar
+/// names), `params` (parameter names), `grid` (default `[nx, ny]`),
+/// `default_n` and `default_steps`.
+#[pyfunction]
+fn models(py: Python<'_>) -> PyResult<Vec<Bound<'_, PyDict>>> {
+    let mut out = Vec::new();
+    for m in ModelName::ALL {
+        let (n, steps) = m.defaults();
+        let p = rewind_models::build(
+            m,
+            &Ns2dPhysics::default(),
+            n,
+            steps,
+            Strategy::StoreAll,
+            Par::Seq,
+            &std::env::temp_dir(),
+        )
+        .map_err(err)?;
+        let l = p.layout();
+        let d = PyDict::new(py);
+        d.set_item("name", m.name())?;
+        d.set_item("about", m.about())?;
+        d.set_item("state", l.fields().iter().chain(l.scalars()).cloned().collect::<Vec<_>>())?;
+        d.set_item("params", p.param_set().entries().iter().map(|(n, _)| n.clone()).collect::<Vec<_>>())?;
+        d.set_item("grid", [l.grid().nx, l.grid().ny])?;
+        d.set_item("default_n", n)?;
+        d.set_item("default_steps", steps)?;
+        out.push(d);
+    }
+    Ok(out)
+}
+
+/// A model's default problem (a twin experiment: the terminal misfit to
+/// the state reached from a shifted initial state) under a checkpoint
+/// schedule.
+///
+/// `Problem(model, n=None, steps=None, schedule="binomial:10", threads=0,
+/// disk_dir=None)`: `model` is a name of `rewind.models()`; `n` grid
+/// points per side and `steps` time steps default to the model's own;
+/// `schedule` is `store-all`, `periodic:K`, `binomial:S`, `online:S` or
+/// `multilevel:RAM,DISK[,WRITE,READ]` (disk snapshots in `disk_dir`, the
+/// system's temporary directory by default); `threads` 0 is one per core.
+#[pyclass(module = "rewind")]
+struct Problem {
+    name: ModelName,
+    // (a pyclass is shared between threads: the problem's scratch space is
+    // not, so it is behind a lock — uncontended, taken once a call)
+    inner: Mutex<Box<dyn AnyProblem>>,
+    pool: rayon::ThreadPool,
+}
+
+impl Problem {
+    /// The problem, for a call.
+    fn lock(&self) -> MutexGuard<'_, Box<dyn AnyProblem>> {
+        // a panic inside a call cannot leave the problem half-changed in a
+        // way a later call depends on: every call starts from its inputs
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    /// `f` on the problem, on the problem's threads, without the GIL.
+    fn compute<R: Send>(
+        &mut self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut dyn AnyProblem) -> Result<R, SimError> + Send,
+    ) -> PyResult<R> {
+        let (inner, pool) = (self.inner.get_mut().unwrap_or_else(|e| e.into_inner()), &self.pool);
+        py.detach(|| pool.install(|| f(&mut **inner))).map_err(err)
+    }
+    fn state_len(&self) -> usize {
+        self.lock().layout().len()
+    }
+    fn params_len(&self) -> usize {
+        self.lock().param_set().len()
+    }
+    /// A point and a direction `(x0, v_x, v_p)` as values (`v_p` zero if
+    /// not given), each checked against the problem's sizes.
+    fn point_and_direction(
+        &self,
+        x0: &PyReadonlyArrayDyn<'_, f64>,
+        v_x: &PyReadonlyArrayDyn<'_, f64>,
+        v_p: Option<&PyReadonlyArrayDyn<'_, f64>>,
+    ) -> PyResult<[Vec<f64>; 3]> {
+        let v_p = match v_p {
+            Some(a) => values("v_p", a, self.params_len())?,
+            None => vec![0.0; self.params_len()],
+        };
+        Ok([values("x0", x0, self.state_len())?, values("v_x", v_x, self.state_len())?, v_p])
+    }
+}
+
+#[pymethods]
+impl Problem {
+    #[new]
+    #[pyo3(signature = (model, n=None, steps=None, schedule="binomial:10", threads=0, disk_dir=None))]
+    fn new(
+        model: &str,
+        n: Option<usize>,
+        steps: Option<usize>,
+        schedule: &str,
+        threads: usize,
+        disk_dir: Option<std::path::PathBuf>,
+    ) -> PyResult<Self> {
+        let name: ModelName = model.parse().map_err(err)?;
+        let strategy: Strategy = schedule.parse().map_err(|e: rewind_checkpoint::ScheduleError| {
+            RewindError::new_err(format!("bad schedule {schedule:?}: {}", one_line(&e)))
+        })?;
+        let (dn, ds) = name.defaults();
+        let (n, steps) = (n.unwrap_or(dn), steps.unwrap_or(ds));
+        let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |t| t.get()) } else { threads };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| RewindError::new_err(format!("cannot start {threads} threads: {e}")))?;
+        let par = if threads == 1 { Par::Seq } else { Par::Pool };
+        let dir = disk_dir.unwrap_or_else(std::env::temp_dir);
+        let inner = pool
+            .install(|| rewind_models::build(name, &Ns2dPhysics::default(), n, steps, strategy, par, &dir))
+            .map_err(err)?;
+        Ok(Problem { name, inner: Mutex::new(inner), pool })
+    }
+
+    /// The model's name.
+    #[getter]
+    fn model(&self) -> &'static str {
+        self.name.name()
+    }
+
+    /// What the objective is, in words.
+    #[getter]
+    fn about(&self) -> String {
+        self.lock().about().to_string()
+    }
+
+    /// Time steps of the run.
+    #[getter]
+    fn steps(&self) -> usize {
+        self.lock().steps()
+    }
+
+    /// The checkpoint schedule, as text (settable).
+    #[getter]
+    fn get_schedule(&self) -> String {
+        self.lock().strategy().to_string()
+    }
+
+    #[setter]
+    fn set_schedule(&mut self, schedule: &str) -> PyResult<()> {
+        let s: Strategy = schedule.parse().map_err(|e: rewind_checkpoint::ScheduleError| {
+            RewindError::new_err(format!("bad schedule {schedule:?}: {}", one_line(&e)))
+        })?;
+        self.lock().set_strategy(s).map_err(err)
+    }
+
+    /// The state's field and scalar names, in the order of a flat state.
+    #[getter]
+    fn state_names(&self) -> Vec<String> {
+        let p = self.lock();
+        let l = p.layout();
+        l.fields().iter().chain(l.scalars()).cloned().collect()
+    }
+
+    /// The grid: `(nx, ny)`.
+    #[getter]
+    fn grid(&self) -> (usize, usize) {
+        let g = *self.lock().layout().grid();
+        (g.nx, g.ny)
+    }
+
+    /// The parameters and their values: `{name: array}`.
+    #[getter]
+    fn params<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (name, v) in self.lock().param_set().entries() {
+            d.set_item(name, array(py, v.values().to_vec()))?;
+        }
+        Ok(d)
+    }
+
+    /// The default initial state (flat, in the order of `state_names`).
+    #[getter]
+    fn x0<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        array(py, self.lock().x0().to_vec())
+    }
+
+    /// The initial state of the twin run that made the target.
+    #[getter]
+    fn truth<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        array(py, self.lock().truth().to_vec())
+    }
+
+    /// The default direction `(v_x, v_p)` of the derivative checks.
+    #[getter]
+    fn direction<'py>(&self, py: Python<'py>) -> (Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>) {
+        let problem = self.lock();
+        let (x, p) = problem.direction();
+        (array(py, x.to_vec()), array(py, p.to_vec()))
+    }
+
+    /// Part `name` of a flat state `x`, shaped as the grid (a scalar as
+    /// one value).
+    fn part<'py>(&self, py: Python<'py>, x: PyReadonlyArrayDyn<'py, f64>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+        let x = values("x", &x, self.state_len())?;
+        let p = self.lock();
+        let l = p.layout();
+        let part = l.part(&x, name).map_err(err)?.to_vec();
+        let a = array(py, part);
+        if l.scalars().iter().any(|s| s == name) {
+            return Ok(a.into_any());
+        }
+        let g = l.grid();
+        let shape: Vec<usize> = if g.ny == 1 { vec![g.nx] } else { vec![g.nx, g.ny] };
+        Ok(a.reshape(shape)?.into_any())
+    }
+
+    /// The objective at `x0` (flat state).
+    fn value(&mut self, py: Python<'_>, x0: PyReadonlyArrayDyn<'_, f64>) -> PyResult<f64> {
+        let x0 = values("x0", &x0, self.state_len())?;
+        self.compute(py, |p| p.value(&x0))
+    }
+
+    /// The gradient at `x0` under the schedule: a dict with `objective`,
+    /// `x0` (∂J/∂x₀, flat), `params` (∂J/∂p, flat), `final_state` and
+    /// `counters`.
+    fn gradient<'py>(&mut self, py: Python<'py>, x0: PyReadonlyArrayDyn<'py, f64>) -> PyResult<Bound<'py, PyDict>> {
+        let x0 = values("x0", &x0, self.state_len())?;
+        let g = self.compute(py, |p| p.gradient(&x0))?;
+        let d = PyDict::new(py);
+        d.set_item("objective", g.objective)?;
+        d.set_item("counters", counters(py, &g.counters)?)?;
+        d.set_item("x0", array(py, g.x0))?;
+        d.set_item("params", array(py, g.params))?;
+        d.set_item("final_state", array(py, g.final_state))?;
+        Ok(d)
+    }
+
+    /// The shortest of `repeats` gradient calls at `x0` timed inside Rust,
+    /// in seconds (no conversion of arrays or results): what a call from
+    /// Python costs beyond it is the binding's overhead
+    /// (`python/examples/overhead.py`).
+    fn _gradient_seconds(&mut self, py: Python<'_>, x0: PyReadonlyArrayDyn<'_, f64>, repeats: usize) -> PyResult<f64> {
+        let x0 = values("x0", &x0, self.state_len())?;
+        self.compute(py, |p| {
+            let mut best = f64::INFINITY;
+            for _ in 0..repeats.max(1) {
+                let t = std::time::Instant::now();
+                std::hint::black_box(p.gradient(&x0)?);
+                best = best.min(t.elapsed().as_secs_f64());
+            }
+            Ok(best)
+        })
+    }
+
+    /// The gradient and the Hessian-vector product `∇²J v` at `x0` for the
+    /// direction `v = (v_x, v_p)` (`v_p` zero if not given), by
+    /// forward-over-reverse through the same schedule: a dict with
+    /// `objective`, `gradient_x0`, `gradient_params`, `x0` and `params`
+    /// (the product's parts) and `counters`.
+    #[pyo3(signature = (x0, v_x, v_p=None))]
+    fn hvp<'py>(
+        &mut self,
+        py: Python<'py>,
+        x0: PyReadonlyArrayDyn<'py, f64>,
+        v_x: PyReadonlyArrayDyn<'py, f64>,
+        v_p: Option<PyReadonlyArrayDyn<'py, f64>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let [x0, v_x, v_p] = self.point_and_direction(&x0, &v_x, v_p.as_ref())?;
+        let h = self.compute(py, |p| p.hvp(&x0, &v_x, &v_p))?;
+        let d = PyDict::new(py);
+        d.set_item("objective", h.gradient.objective)?;
+        d.set_item("counters", counters(py, &h.gradient.counters)?)?;
+        d.set_item("gradient_x0", array(py, h.gradient.x0))?;
+        d.set_item("gradient_params", array(py, h.gradient.params))?;
+        d.set_item("x0", array(py, h.x0))?;
+        d.set_item("params", array(py, h.params))?;
+        Ok(d)
+    }
+
+    /// The Gauss–Newton product `G v` at `x0` (the linearisation kept from
+    /// the last call at the same point is reused): a dict with `x0` and
+    /// `params` (the product's parts), `tangent_steps` and `counters`.
+    #[pyo3(signature = (x0, v_x, v_p=None))]
+    fn gauss_newton<'py>(
+        &mut self,
+        py: Python<'py>,
+        x0: PyReadonlyArrayDyn<'py, f64>,
+        v_x: PyReadonlyArrayDyn<'py, f64>,
+        v_p: Option<PyReadonlyArrayDyn<'py, f64>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let [x0, v_x, v_p] = self.point_and_direction(&x0, &v_x, v_p.as_ref())?;
+        let g = self.compute(py, |p| p.gauss_newton(&x0, &v_x, &v_p))?;
+        let d = PyDict::new(py);
+        d.set_item("counters", counters(py, &g.counters)?)?;
+        d.set_item("tangent_steps", g.tangent_steps)?;
+        d.set_item("x0", array(py, g.x0))?;
+        d.set_item("params", array(py, g.params))?;
+        Ok(d)
+    }
+
+    /// The gradient and the HVP against central differences along the
+    /// default direction, with relative steps `fd_step × {10, 1, 0.1}`:
+    /// `(gradient_error, hvp_error, report)`, the errors relative, the
+    /// report the command line's table.
+    #[pyo3(signature = (fd_step=1e-4))]
+    fn check(&mut self, py: Python<'_>, fd_step: f64) -> PyResult<(f64, f64, String)> {
+        if !(fd_step.is_finite() && fd_step > 0.0) {
+            return Err(RewindError::new_err(format!("fd_step = {fd_step}: must be a positive number")));
+        }
+        let c = self.compute(py, |p| p.check(fd_step))?;
+        Ok((c.gradient_error(), c.hvp_error(), c.to_string()))
+    }
+
+    fn __repr__(&self) -> String {
+        let (nx, ny) = self.grid();
+        let p = self.lock();
+        format!(
+            "rewind.Problem({:?}, grid {nx}x{ny}, steps={}, schedule={:?})",
+            self.name.name(),
+            p.steps(),
+            p.strategy().to_string()
+        )
+    }
+}
+
+/// Exact gradients, Hessian-vector products and Gauss–Newton products
+/// through checkpointed simulations, computed by rewind's Rust engine.
+#[pymodule]
+fn rewind(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("RewindError", m.py().get_type::<RewindError>())?;
+    m.add_function(wrap_pyfunction!(models, m)?)?;
+    m.add_class::<Problem>()?;
+    Ok(())
+}
