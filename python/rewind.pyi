@@ -48,6 +48,8 @@ class Problem:
     @property
     def x0(self) -> np.ndarray: ...
     @property
+    def start(self) -> np.ndarray: ...
+    @property
     def truth(self) -> np.ndarray: ...
     @property
     def direction(self) -> Tuple[np.ndarray, np.ndarray]: ...
@@ -63,5 +65,13 @@ class Problem:
         """x0 and params (G v), tangent_steps, counters."""
     def _gradient_seconds(self, x0: ArrayLike, repeats: int) -> float:
         """The shortest of `repeats` gradient calls timed inside Rust (seconds)."""
+    def minimize(
+        self,
+        x0: Optional[ArrayLike] = None,
+        method: str = "lbfgs",
+        max_iter: int = 100,
+        grad_tol: float = 1e-8,
+    ) -> Dict[str, Any]:
+        """x, objective, gradient_norm, iterations, termination, evaluations, history."""
     def check(self, fd_step: float = 1e-4) -> Tuple[float, float, str]:
         """(gradient_error, hvp_error, report) against central differences."""

@@ -18,7 +18,7 @@ if ! "$PYTHON" -c 'import sys, venv, ensurepip; assert sys.version_info >= (3, 9
 fi
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade "pip>=23" >/dev/null
-"$VENV/bin/python" -m pip install -q "maturin>=1.9,<2" "numpy>=1.23" "pytest>=7"
+"$VENV/bin/python" -m pip install -q "maturin>=1.9,<2" "numpy>=1.23" "pytest>=7" "scipy>=1.10"
 
 cargo fmt --manifest-path python/Cargo.toml --check
 cargo clippy --manifest-path python/Cargo.toml --all-targets -- -D warnings

@@ -16,7 +16,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use rewind_checkpoint::{Counters, Strategy};
 use rewind_field::Par;
-use rewind_models::{AnyProblem, ModelName, Ns2dPhysics};
+use rewind_models::{AnyProblem, Method, ModelName, Ns2dPhysics};
 use rewind_sim::SimError;
 use std::sync::{Mutex, MutexGuard};
 
@@ -131,10 +131,10 @@ impl Problem {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
     /// `f` on the problem, on the problem's threads, without the GIL.
-    fn compute<R: Send>(
+    fn compute<R: Send, E: std::error::Error + Send + 'static>(
         &mut self,
         py: Python<'_>,
-        f: impl FnOnce(&mut dyn AnyProblem) -> Result<R, SimError> + Send,
+        f: impl FnOnce(&mut dyn AnyProblem) -> Result<R, E> + Send,
     ) -> PyResult<R> {
         let (inner, pool) = (self.inner.get_mut().unwrap_or_else(|e| e.into_inner()), &self.pool);
         py.detach(|| pool.install(|| f(&mut **inner))).map_err(err)
@@ -255,6 +255,12 @@ impl Problem {
         array(py, self.lock().x0().to_vec())
     }
 
+    /// Where an optimisation starts (ns2d: at rest; the others: `x0`).
+    #[getter]
+    fn start<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        array(py, self.lock().start().to_vec())
+    }
+
     /// The initial state of the twin run that made the target.
     #[getter]
     fn truth<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
@@ -319,7 +325,7 @@ impl Problem {
                 std::hint::black_box(p.gradient(&x0)?);
                 best = best.min(t.elapsed().as_secs_f64());
             }
-            Ok(best)
+            Ok::<f64, SimError>(best)
         })
     }
 
@@ -366,6 +372,50 @@ impl Problem {
         d.set_item("tangent_steps", g.tangent_steps)?;
         d.set_item("x0", array(py, g.x0))?;
         d.set_item("params", array(py, g.params))?;
+        Ok(d)
+    }
+
+    /// Minimises the objective from `x0` (default: `start`, where the
+    /// problem's optimisation starts) by `method` — `"lbfgs"`,
+    /// `"newton-cg"` (exact HVPs) or `"gauss-newton"` (Newton-CG on
+    /// Gauss–Newton products) — until `‖∇J‖ ≤ grad_tol` or `max_iter`
+    /// iterations: a dict with `x`, `objective`, `gradient_norm`,
+    /// `iterations`, `termination` (`converged`, `max-iterations` or
+    /// `stalled`), `evaluations` (`values`, `gradients`, `products`) and
+    /// `history` (one `(iteration, J, ‖∇J‖)` an iteration, the start first).
+    #[pyo3(signature = (x0=None, method="lbfgs", max_iter=100, grad_tol=1e-8))]
+    fn minimize<'py>(
+        &mut self,
+        py: Python<'py>,
+        x0: Option<PyReadonlyArrayDyn<'py, f64>>,
+        method: &str,
+        max_iter: usize,
+        grad_tol: f64,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let method: Method = method.parse().map_err(err)?;
+        let x0 = match x0 {
+            Some(a) => values("x0", &a, self.state_len())?,
+            None => self.lock().start().to_vec(),
+        };
+        let opts = rewind_optim::Options { grad_tol, max_iter };
+        let r = self.compute(py, |p| p.minimize(&x0, method, &opts))?;
+        let d = PyDict::new(py);
+        d.set_item("objective", r.state.f)?;
+        d.set_item("gradient_norm", r.history.last().map_or(f64::NAN, |h| h.grad_norm))?;
+        d.set_item("iterations", r.state.iter)?;
+        let termination = match r.termination {
+            rewind_optim::Termination::Converged => "converged",
+            rewind_optim::Termination::MaxIterations => "max-iterations",
+            rewind_optim::Termination::Stalled => "stalled",
+        };
+        d.set_item("termination", termination)?;
+        let e = PyDict::new(py);
+        e.set_item("values", r.counts.f)?;
+        e.set_item("gradients", r.counts.grad)?;
+        e.set_item("products", r.counts.hvp)?;
+        d.set_item("evaluations", e)?;
+        d.set_item("history", r.history.iter().map(|h| (h.iter, h.f, h.grad_norm)).collect::<Vec<_>>())?;
+        d.set_item("x", array(py, r.state.x))?;
         Ok(d)
     }
 

@@ -32,7 +32,7 @@
 
 mod problem;
 
-pub use problem::{AnyProblem, BoxError, EachState, Twin, WithModel, build, step_arena_bytes, with_model};
+pub use problem::{AnyProblem, BoxError, EachState, Method, Twin, WithModel, build, step_arena_bytes, with_model};
 
 use std::fmt;
 use std::str::FromStr;
@@ -71,6 +71,15 @@ pub enum ModelsError {
     /// The twin run that makes the target failed.
     #[error("the target run failed: {0}")]
     Target(#[source] rewind_checkpoint::DriverError),
+    /// A name that is not an optimisation method's.
+    #[error("no optimisation method is called {name:?}; the methods are lbfgs, newton-cg, gauss-newton")]
+    Method {
+        /// The name given.
+        name: String,
+    },
+    /// The optimisation failed (the objective's error, or bad options).
+    #[error(transparent)]
+    Optim(#[from] rewind_optim::OptimError),
     /// What a caller's per-step function returned.
     #[error(transparent)]
     Caller(BoxError),

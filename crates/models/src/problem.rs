@@ -2,6 +2,7 @@
 //! model's type, and the registry that builds it from a name.
 
 use std::path::Path;
+use std::str::FromStr;
 
 use rewind_checkpoint::{SnapshotStore, StepError, Strategy};
 use rewind_field::{Dual, Grid, Par};
@@ -74,6 +75,15 @@ pub trait AnyProblem: Send {
     /// The initial state of the twin run that made the target (what an
     /// optimisation from `x0` should recover).
     fn truth(&self) -> &[f64];
+    /// Where an optimisation starts (ns2d: at rest; the others: `x0`).
+    fn start(&self) -> &[f64];
+    /// Minimises the objective from `x` by `method` until `opts` say stop.
+    fn minimize(
+        &mut self,
+        x: &[f64],
+        method: Method,
+        opts: &rewind_optim::Options,
+    ) -> Result<rewind_optim::Report, ModelsError>;
     /// The low-rank Laplace posterior at `x` with the background covariance
     /// `b`, its products spread over `e`.
     fn posterior(
@@ -92,6 +102,7 @@ struct Built<M> {
     dt: f64,
     x0: Vec<f64>,
     truth: Vec<f64>,
+    start: Vec<f64>,
     v_x: Vec<f64>,
     v_p: Vec<f64>,
 }
@@ -164,6 +175,25 @@ impl<M: Model + Clone + Send> AnyProblem for Built<M> {
     fn truth(&self) -> &[f64] {
         &self.truth
     }
+    fn start(&self) -> &[f64] {
+        &self.start
+    }
+    fn minimize(
+        &mut self,
+        x: &[f64],
+        method: Method,
+        opts: &rewind_optim::Options,
+    ) -> Result<rewind_optim::Report, ModelsError> {
+        use rewind_optim::{Lbfgs, NewtonCg, minimize};
+        let p = &mut self.problem;
+        Ok(match method {
+            Method::Lbfgs { memory } => minimize(&mut Lbfgs::new(memory), p, x, opts)?,
+            Method::NewtonCg { max_cg } => minimize(&mut NewtonCg::new(max_cg), p, x, opts)?,
+            Method::GaussNewton { max_cg } => {
+                minimize(&mut NewtonCg::new(max_cg), &mut rewind_sim::GaussNewtonProblem(p), x, opts)?
+            }
+        })
+    }
     fn posterior(
         &mut self,
         x: &[f64],
@@ -173,6 +203,41 @@ impl<M: Model + Clone + Send> AnyProblem for Built<M> {
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<rewind_sim::Posterior, SimError> {
         rewind_sim::posterior(&mut self.problem, x, b, s, e, progress)
+    }
+}
+
+/// An optimisation method of [`AnyProblem::minimize`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Method {
+    /// L-BFGS with `memory` pairs and a strong-Wolfe line search.
+    Lbfgs {
+        /// Pairs kept.
+        memory: usize,
+    },
+    /// Newton-CG on exact Hessian-vector products.
+    NewtonCg {
+        /// CG iterations per step at most.
+        max_cg: usize,
+    },
+    /// Newton-CG on Gauss–Newton products, the linearisation of each
+    /// outer iteration kept and replayed by its products.
+    GaussNewton {
+        /// CG iterations per step at most.
+        max_cg: usize,
+    },
+}
+
+impl FromStr for Method {
+    type Err = ModelsError;
+    /// `lbfgs`, `newton-cg` or `gauss-newton` (defaults: 10 pairs, 20 CG
+    /// iterations).
+    fn from_str(s: &str) -> Result<Self, ModelsError> {
+        match s {
+            "lbfgs" | "l-bfgs" => Ok(Method::Lbfgs { memory: 10 }),
+            "newton-cg" => Ok(Method::NewtonCg { max_cg: 20 }),
+            "gauss-newton" => Ok(Method::GaussNewton { max_cg: 20 }),
+            _ => Err(ModelsError::Method { name: s.into() }),
+        }
     }
 }
 
@@ -265,6 +330,7 @@ fn built<M: Model + Clone + Send + 'static>(
 ) -> Result<Box<dyn AnyProblem>, ModelsError> {
     let mut sim = rewind_sim::Sim::<M, f64>::new(model.clone(), par)?;
     let truth = twin.truth(sim.layout());
+    let start = twin.start();
     let x0 = twin.x0;
     let target = rewind_sim::advance(&mut sim, &truth, steps).map_err(ModelsError::Target)?;
     let v_p = if twin.move_params {
@@ -287,7 +353,7 @@ fn built<M: Model + Clone + Send + 'static>(
     } else {
         twin.about
     };
-    Ok(Box::new(Built { about, problem, dt: twin.dt, x0, truth, v_x, v_p }))
+    Ok(Box::new(Built { about, problem, dt: twin.dt, x0, truth, start, v_x, v_p }))
 }
 
 /// Something done with a model, whatever its type.
@@ -431,6 +497,21 @@ mod tests {
             assert!(g.objective > 0.0, "{name}: the twin's misfit is positive");
             assert_eq!(p.value(&x0).unwrap().to_bits(), g.objective.to_bits(), "{name}");
         }
+    }
+
+    #[test]
+    fn every_method_recovers_the_burgers_twin() {
+        let dir = std::env::temp_dir();
+        for method in ["lbfgs", "newton-cg", "gauss-newton"] {
+            let mut p =
+                build(ModelName::Burgers, &Ns2dPhysics::default(), 32, 20, Strategy::StoreAll, Par::Seq, &dir).unwrap();
+            let start = p.start().to_vec();
+            let j0 = p.value(&start).unwrap();
+            let opts = rewind_optim::Options { grad_tol: 1e-10, max_iter: 15 };
+            let r = p.minimize(&start, method.parse().unwrap(), &opts).unwrap();
+            assert!(r.state.f < 1e-3 * j0, "{method}: J {} from {j0}", r.state.f);
+        }
+        assert!("bfgs".parse::<Method>().unwrap_err().to_string().contains("lbfgs, newton-cg"));
     }
 
     #[test]

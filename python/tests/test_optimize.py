@@ -1,0 +1,42 @@
+"""Optimisers from Python: rewind's own on a Problem, and the objective and
+gradient handed to scipy.optimize.minimize as a user would."""
+
+import numpy as np
+import pytest
+import scipy.optimize
+
+import rewind
+
+
+@pytest.mark.parametrize("method", ["lbfgs", "newton-cg", "gauss-newton"])
+def test_rewinds_optimisers_reduce_the_misfit(method):
+    p = rewind.Problem("burgers", n=32, steps=20, schedule="binomial:4", threads=1)
+    start = p.start
+    r = p.minimize(method=method, max_iter=15)
+    assert r["objective"] < 1e-3 * p.value(start), r["termination"]
+    assert r["iterations"] == len(r["history"]) - 1
+    assert r["history"][0][1] == p.value(start)
+    # towards the twin's truth
+    assert np.linalg.norm(r["x"] - p.truth) < 0.5 * np.linalg.norm(start - p.truth)
+
+
+def test_scipy_minimize_with_rewinds_gradient():
+    p = rewind.Problem("burgers", n=32, steps=20, schedule="binomial:4", threads=1)
+    start = p.start
+
+    def fun(x):
+        g = p.gradient(x)
+        return g["objective"], g["x0"]
+
+    res = scipy.optimize.minimize(fun, start, jac=True, method="L-BFGS-B", options={"maxiter": 30})
+    assert res.fun < 1e-3 * p.value(start)
+    hessp = lambda x, v: p.hvp(x, v)["x0"]
+    res2 = scipy.optimize.minimize(lambda x: p.value(x), start, jac=lambda x: p.gradient(x)["x0"],
+                                   hessp=hessp, method="trust-ncg", options={"maxiter": 15})
+    assert res2.fun < 1e-3 * p.value(start)
+
+
+def test_unknown_method_is_a_rewind_error():
+    p = rewind.Problem("burgers", n=16, steps=4)
+    with pytest.raises(rewind.RewindError, match="lbfgs"):
+        p.minimize(method="bfgs")
