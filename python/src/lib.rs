@@ -9,6 +9,10 @@
 //! thread pool of the problem's own (`threads`), as the command line's
 //! does.
 
+mod traced;
+
+use std::sync::Arc;
+
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
@@ -17,8 +21,9 @@ use pyo3::types::PyDict;
 use rewind_checkpoint::{Counters, Strategy};
 use rewind_field::Par;
 use rewind_models::{AnyProblem, Method, ModelName, Ns2dPhysics};
-use rewind_sim::SimError;
+use rewind_sim::{Integrator, SimError};
 use std::sync::{Mutex, MutexGuard};
+use traced::{Expr, Node, Traced};
 
 create_exception!(rewind, RewindError, PyException, "An error of rewind: bad input, a failed run, a bad schedule.");
 
@@ -104,6 +109,129 @@ fn models(py: Python<'_>) -> PyResult<Vec<Bound<'_, PyDict>>> {
     Ok(out)
 }
 
+/// A model written in Python: `Model(rhs, state, params=None, n=32,
+/// length=2π, dt=0.05, integrator="rk4")`. `rhs(s, p)` receives the state's
+/// fields (`s["h"]`) and the scalar parameters (`p["g"]`) as traced values
+/// and returns the tendency of every field, `{"h": dh, ...}`, written with
+/// arithmetic, `exp`/`log`/`sqrt`/`sin`/`cos`/`tanh`/`abs`/`**k` and the
+/// built-in stencils (`laplacian`, `ddx`, `ddy`, the C-grid `dx_plus`,
+/// `dx_minus`, `dy_plus`, `dy_minus`, `avg_x_plus`, … and `shift`). It is
+/// called once, here: the operations it records are then run by the Rust
+/// engine at every step (`integrator`: `euler`, `ssp-rk3` or `rk4`), on the
+/// periodic `n × n` square of side `length`.
+#[pyclass(module = "rewind", name = "Model", frozen)]
+struct PyModel {
+    inner: Traced,
+}
+
+#[pymethods]
+impl PyModel {
+    #[new]
+    #[pyo3(signature = (rhs, state, params=None, n=32, length=2.0 * std::f64::consts::PI, dt=0.05, integrator="rk4"))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        rhs: &Bound<'_, PyAny>,
+        state: Vec<String>,
+        params: Option<&Bound<'_, PyDict>>,
+        n: usize,
+        length: f64,
+        dt: f64,
+        integrator: &str,
+    ) -> PyResult<Self> {
+        let py = rhs.py();
+        if state.is_empty() || (1..state.len()).any(|k| state[..k].contains(&state[k])) {
+            return Err(RewindError::new_err(format!("state {state:?}: one or more distinct field names")));
+        }
+        if !(dt.is_finite() && dt > 0.0) {
+            return Err(RewindError::new_err(format!("dt = {dt}: must be a positive number")));
+        }
+        let integrator = match integrator {
+            "euler" => Integrator::Euler,
+            "ssp-rk3" => Integrator::SspRk3,
+            "rk4" => Integrator::Rk4,
+            other => {
+                return Err(RewindError::new_err(format!(
+                    "no integrator is called {other:?}; the integrators are euler, ssp-rk3, rk4"
+                )));
+            }
+        };
+        let grid = rewind_field::Grid::periodic_square(n, length).map_err(err)?;
+        let mut ps: Vec<(String, f64)> = Vec::new();
+        if let Some(d) = params {
+            for (k, v) in d.iter() {
+                ps.push((
+                    k.extract()?,
+                    v.extract().map_err(|_| RewindError::new_err(format!("parameter {k}: a number")))?,
+                ));
+            }
+        }
+        let graph: traced::Graph = Arc::default();
+        let sd = PyDict::new(py);
+        for (k, name) in state.iter().enumerate() {
+            sd.set_item(name, Expr::leaf(&graph, Node::State(k), true))?;
+        }
+        let pd = PyDict::new(py);
+        for (k, (name, _)) in ps.iter().enumerate() {
+            pd.set_item(name, Expr::leaf(&graph, Node::Param(k), false))?;
+        }
+        let out = rhs.call1((sd, pd))?;
+        let out =
+            out.cast::<PyDict>().map_err(|_| RewindError::new_err("rhs must return a dict {field name: tendency}"))?;
+        let mut outputs = Vec::new();
+        for name in &state {
+            let t = out
+                .get_item(name)?
+                .ok_or_else(|| RewindError::new_err(format!("rhs returned no tendency for {name:?}")))?;
+            let e = t.cast::<Expr>().map_err(|_| {
+                RewindError::new_err(format!(
+                    "the tendency of {name:?} is not a field of the trace (a number? write 0 * {name})"
+                ))
+            })?;
+            let e = e.get();
+            if !e.is_field() {
+                return Err(RewindError::new_err(format!("the tendency of {name:?} is a scalar, not a field")));
+            }
+            outputs.push(e.id());
+        }
+        if out.len() != state.len() {
+            return Err(RewindError::new_err(format!(
+                "rhs returned tendencies of {} fields; the state has {}",
+                out.len(),
+                state.len()
+            )));
+        }
+        let nodes = graph.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(n, _)| *n).collect();
+        Ok(PyModel {
+            inner: Traced { grid, fields: state, params: ps, nodes: Arc::new(nodes), outputs, integrator, dt },
+        })
+    }
+
+    /// Operations recorded per evaluation of the right-hand side.
+    #[getter]
+    fn operations(&self) -> usize {
+        self.inner.nodes.len()
+    }
+
+    /// The grid: `(nx, ny)`.
+    #[getter]
+    fn grid(&self) -> (usize, usize) {
+        (self.inner.grid.nx, self.inner.grid.ny)
+    }
+
+    /// `f(x, y)` at every grid point, flat in the state's order of one
+    /// field (`f` a Python function of two floats).
+    fn sample<'py>(&self, py: Python<'py>, f: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        let g = self.inner.grid;
+        let mut v = Vec::with_capacity(g.len());
+        for i in 0..g.nx {
+            for j in 0..g.ny {
+                v.push(f.call1((i as f64 * g.dx, j as f64 * g.dy))?.extract::<f64>()?);
+            }
+        }
+        Ok(array(py, v))
+    }
+}
+
 /// A model's default problem (a twin experiment: the terminal misfit to
 /// the state reached from a shifted initial state) under a checkpoint
 /// schedule.
@@ -116,7 +244,8 @@ fn models(py: Python<'_>) -> PyResult<Vec<Bound<'_, PyDict>>> {
 /// system's temporary directory by default); `threads` 0 is one per core.
 #[pyclass(module = "rewind")]
 struct Problem {
-    name: ModelName,
+    /// The model's name (a registered one, or "python model").
+    name: String,
     // (a pyclass is shared between threads: the problem's scratch space is
     // not, so it is behind a lock — uncontended, taken once a call)
     inner: Mutex<Box<dyn AnyProblem>>,
@@ -164,21 +293,20 @@ impl Problem {
 #[pymethods]
 impl Problem {
     #[new]
-    #[pyo3(signature = (model, n=None, steps=None, schedule="binomial:10", threads=0, disk_dir=None))]
+    #[pyo3(signature = (model, n=None, steps=None, schedule="binomial:10", threads=0, disk_dir=None, x0=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
-        model: &str,
+        model: &Bound<'_, PyAny>,
         n: Option<usize>,
         steps: Option<usize>,
         schedule: &str,
         threads: usize,
         disk_dir: Option<std::path::PathBuf>,
+        x0: Option<PyReadonlyArrayDyn<'_, f64>>,
     ) -> PyResult<Self> {
-        let name: ModelName = model.parse().map_err(err)?;
         let strategy: Strategy = schedule.parse().map_err(|e: rewind_checkpoint::ScheduleError| {
             RewindError::new_err(format!("bad schedule {schedule:?}: {}", one_line(&e)))
         })?;
-        let (dn, ds) = name.defaults();
-        let (n, steps) = (n.unwrap_or(dn), steps.unwrap_or(ds));
         let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |t| t.get()) } else { threads };
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -186,16 +314,44 @@ impl Problem {
             .map_err(|e| RewindError::new_err(format!("cannot start {threads} threads: {e}")))?;
         let par = if threads == 1 { Par::Seq } else { Par::Pool };
         let dir = disk_dir.unwrap_or_else(std::env::temp_dir);
+        if let Ok(m) = model.cast::<PyModel>() {
+            // a model written in Python: its own grid, the initial state given
+            let m = m.get().inner.clone();
+            if n.is_some() {
+                return Err(RewindError::new_err("n is the Python model's own (Model(..., n=...))"));
+            }
+            let x0 = x0.ok_or_else(|| RewindError::new_err("a Python model's problem needs x0, its initial state"))?;
+            let len = m.fields.len() * m.grid.len();
+            let x0 = values("x0", &x0, len)?;
+            let steps = steps.ok_or_else(|| RewindError::new_err("a Python model's problem needs steps"))?;
+            if steps == 0 {
+                return Err(RewindError::new_err("steps = 0: at least one step"));
+            }
+            let twin = rewind_models::Twin::new(x0, m.grid.dx * m.grid.dy, m.dt);
+            let inner =
+                pool.install(|| rewind_models::twin_problem(m, twin, steps, strategy, par, &dir)).map_err(err)?;
+            return Ok(Problem { name: "python model".into(), inner: Mutex::new(inner), pool });
+        }
+        let name: ModelName = model
+            .extract::<String>()
+            .map_err(|_| RewindError::new_err("model: a registered model's name or a rewind.Model"))?
+            .parse()
+            .map_err(err)?;
+        if x0.is_some() {
+            return Err(RewindError::new_err(format!("x0 is the {name} problem's own (Problem.x0)")));
+        }
+        let (dn, ds) = name.defaults();
+        let (n, steps) = (n.unwrap_or(dn), steps.unwrap_or(ds));
         let inner = pool
             .install(|| rewind_models::build(name, &Ns2dPhysics::default(), n, steps, strategy, par, &dir))
             .map_err(err)?;
-        Ok(Problem { name, inner: Mutex::new(inner), pool })
+        Ok(Problem { name: name.name().into(), inner: Mutex::new(inner), pool })
     }
 
     /// The model's name.
     #[getter]
-    fn model(&self) -> &'static str {
-        self.name.name()
+    fn model(&self) -> String {
+        self.name.clone()
     }
 
     /// What the objective is, in words.
@@ -437,7 +593,7 @@ impl Problem {
         let p = self.lock();
         format!(
             "rewind.Problem({:?}, grid {nx}x{ny}, steps={}, schedule={:?})",
-            self.name.name(),
+            self.name,
             p.steps(),
             p.strategy().to_string()
         )
@@ -451,5 +607,7 @@ fn rewind(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("RewindError", m.py().get_type::<RewindError>())?;
     m.add_function(wrap_pyfunction!(models, m)?)?;
     m.add_class::<Problem>()?;
+    m.add_class::<PyModel>()?;
+    m.add_class::<Expr>()?;
     Ok(())
 }

@@ -32,7 +32,9 @@
 
 mod problem;
 
-pub use problem::{AnyProblem, BoxError, EachState, Method, Twin, WithModel, build, step_arena_bytes, with_model};
+pub use problem::{
+    AnyProblem, BoxError, EachState, Method, Twin, WithModel, build, step_arena_bytes, twin_problem, with_model,
+};
 
 use std::fmt;
 use std::str::FromStr;

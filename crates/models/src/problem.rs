@@ -271,7 +271,11 @@ pub struct Twin {
 }
 
 impl Twin {
-    fn of(x0: Vec<f64>, area: f64, dt: f64) -> Self {
+    /// The twin experiment of a model from `x0`, a cell's area (the
+    /// misfit's weight) and the time step: the truth is `x0` shifted
+    /// ([`Twin::truth`]), the direction moves every value and parameter by
+    /// about 1 %, an optimisation starts at `x0`.
+    pub fn new(x0: Vec<f64>, area: f64, dt: f64) -> Self {
         Twin { about: String::new(), x0, truth: None, start: None, v_x: None, move_params: true, area, dt }
     }
     /// The default initial state.
@@ -319,8 +323,9 @@ impl Twin {
     }
 }
 
-/// The problem of `model` made as `twin` says.
-fn built<M: Model + Clone + Send + 'static>(
+/// The problem of `model` made as `twin` says (any model: the registry's
+/// and a caller's own).
+pub fn twin_problem<M: Model + Clone + Send + 'static>(
     model: M,
     twin: Twin,
     steps: usize,
@@ -329,6 +334,14 @@ fn built<M: Model + Clone + Send + 'static>(
     disk_dir: &Path,
 ) -> Result<Box<dyn AnyProblem>, ModelsError> {
     let mut sim = rewind_sim::Sim::<M, f64>::new(model.clone(), par)?;
+    if twin.x0.len() != sim.layout().len() {
+        return Err(SimError::Layout(format!(
+            "the initial state has {} values; the model's state has {}",
+            twin.x0.len(),
+            sim.layout().len()
+        ))
+        .into());
+    }
     let truth = twin.truth(sim.layout());
     let start = twin.start();
     let x0 = twin.x0;
@@ -381,7 +394,7 @@ pub fn with_model<F: WithModel>(name: ModelName, ns2d: &Ns2dPhysics, n: usize, f
             let p = ns2d.params(n);
             let dt = p.dt;
             let m = rewind_ns2d::Ns2d::new(p).map_err(|e| setup(e.into()))?;
-            let mut t = Twin::of(spec::field_a(n), cell(m.grid()), dt);
+            let mut t = Twin::new(spec::field_a(n), cell(m.grid()), dt);
             t.about = "the ns2d-periodic objective J = ½ h² Σ (Φ(ω₀) − Φ(ω_B))² at ω₀ = field A, \
                        direction v = sin(x + 2y) (docs/specs/ns2d-periodic.md)"
                 .into();
@@ -395,7 +408,7 @@ pub fn with_model<F: WithModel>(name: ModelName, ns2d: &Ns2dPhysics, n: usize, f
             let dt = 0.01 * finer(128, 2);
             let m = rewind_burgers::Burgers::new(rewind_burgers::Params { n, dt, ..Default::default() })
                 .map_err(|e| setup(e.into()))?;
-            let t = Twin::of(m.initial(), m.grid().dx, dt);
+            let t = Twin::new(m.initial(), m.grid().dx, dt);
             f.run(m, t)
         }
         ModelName::Cavity => {
@@ -403,13 +416,13 @@ pub fn with_model<F: WithModel>(name: ModelName, ns2d: &Ns2dPhysics, n: usize, f
             let m = rewind_cavity::CavityStep::new(rewind_cavity::Params { n, reynolds: 100.0, lid: 1.0, dt })
                 .map_err(|e| setup(e.into()))?;
             let g = *m.grid();
-            let t = Twin::of(g.sample(|x, y| 3.0 * (5.0 * x).sin() * (4.0 * y).sin()), cell(&g), dt);
+            let t = Twin::new(g.sample(|x, y| 3.0 * (5.0 * x).sin() * (4.0 * y).sin()), cell(&g), dt);
             f.run(m, t)
         }
         ModelName::Lorenz96 => {
             let l = rewind_lorenz96::Lorenz96 { n, ..Default::default() };
             let m = rewind_lorenz96::Lorenz96Field::new(l, 8.0).map_err(|e| setup(e.into()))?;
-            let t = Twin::of(rewind_lorenz96::on_attractor(l, 500), 1.0, l.dt);
+            let t = Twin::new(rewind_lorenz96::on_attractor(l, 500), 1.0, l.dt);
             f.run(m, t)
         }
         ModelName::ShallowWater => {
@@ -417,14 +430,14 @@ pub fn with_model<F: WithModel>(name: ModelName, ns2d: &Ns2dPhysics, n: usize, f
             let m =
                 rewind_shallow_water::ShallowWater::new(rewind_shallow_water::Config { n, dt, ..Default::default() })
                     .map_err(|e| setup(e.into()))?;
-            let t = Twin::of(m.bump(0.1).map_err(|e| setup(e.into()))?, cell(m.grid()), dt);
+            let t = Twin::new(m.bump(0.1).map_err(|e| setup(e.into()))?, cell(m.grid()), dt);
             f.run(m, t)
         }
         ModelName::GrayScott => {
             let m = rewind_gray_scott::GrayScott::new(rewind_gray_scott::Config { n, ..Default::default() })
                 .map_err(|e| setup(e.into()))?;
             let dt = m.config().dt;
-            let t = Twin::of(m.initial().map_err(|e| setup(e.into()))?, cell(m.grid()), dt);
+            let t = Twin::new(m.initial().map_err(|e| setup(e.into()))?, cell(m.grid()), dt);
             f.run(m, t)
         }
     }
@@ -457,7 +470,7 @@ impl WithModel for Build<'_> {
     type Out = Box<dyn AnyProblem>;
     type Error = ModelsError;
     fn run<M: Model + Clone + Send + 'static>(self, model: M, twin: Twin) -> Result<Box<dyn AnyProblem>, ModelsError> {
-        built(model, twin, self.steps, self.strategy, self.par, self.disk_dir)
+        twin_problem(model, twin, self.steps, self.strategy, self.par, self.disk_dir)
     }
 }
 
