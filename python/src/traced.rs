@@ -222,6 +222,24 @@ impl Expr {
     fn shift(&self, di: isize, dj: isize) -> PyResult<Expr> {
         self.one(Op1::Shift(di, dj))
     }
+    /// A linear stencil from a table of `(di, dj, c)`: `Σ c · a[i + di, j
+    /// + dj]`, summed in the table's order (each term a periodic shift).
+    fn stencil(&self, table: Vec<(isize, isize, f64)>) -> PyResult<Expr> {
+        if !self.field {
+            return Err(PyTypeError::new_err("a stencil is an operation on fields, not on a scalar parameter"));
+        }
+        let mut sum: Option<Expr> = None;
+        for (di, dj, c) in table {
+            let at = if (di, dj) == (0, 0) { self.id } else { self.one(Op1::Shift(-di, -dj))?.id };
+            let k = push(&self.graph, Node::Const(c), false).id;
+            let term = push(&self.graph, Node::Two(Op2::Mul, at, k), true);
+            sum = Some(match sum {
+                None => term,
+                Some(s) => push(&self.graph, Node::Two(Op2::Add, s.id, term.id), true),
+            });
+        }
+        sum.ok_or_else(|| PyValueError::new_err("an empty stencil table"))
+    }
     fn __repr__(&self) -> String {
         format!("<traced {} #{}>", if self.field { "field" } else { "scalar" }, self.id)
     }

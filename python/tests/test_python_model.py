@@ -63,3 +63,16 @@ def test_tracing_errors_are_clear():
     with pytest.raises(rewind.RewindError, match="blow|finite|NaN|inf"):
         bad = rewind.Problem(m, x0=np.full(64, np.inf), steps=3)
         bad.gradient(np.full(64, np.inf))
+
+
+def test_a_stencil_from_a_table_is_its_sum_of_shifts():
+    five = [(0, 0, -4.0), (1, 0, 1.0), (-1, 0, 1.0), (0, 1, 1.0), (0, -1, 1.0)]
+    m = rewind.Model(lambda s, p: {"c": s["c"].stencil(five) * 0.1}, state=["c"], n=12, dt=0.01, integrator="euler")
+    c0 = m.sample(lambda x, y: math.sin(x) + 0.5 * math.cos(3 * y))
+    p = rewind.Problem(m, x0=c0, steps=1, schedule="store-all", threads=1)
+    c = c0.reshape(12, 12)
+    lap = -4 * c + np.roll(c, -1, 0) + np.roll(c, 1, 0) + np.roll(c, -1, 1) + np.roll(c, 1, 1)
+    expected = c + 0.01 * 0.1 * lap
+    assert np.allclose(p.gradient(c0)["final_state"].reshape(12, 12), expected, rtol=0, atol=1e-14)
+    g_err, h_err, report = p.check()
+    assert g_err < 1e-6, report
