@@ -87,6 +87,7 @@ class Problem:
         threads: int = 0,
         disk_dir: Optional[Union[str, PathLike]] = None,
         x0: Optional[ArrayLike] = None,
+        truth: Optional[ArrayLike] = None,
     ) -> None: ...
     @property
     def model(self) -> str: ...

@@ -237,11 +237,14 @@ impl PyModel {
 /// schedule.
 ///
 /// `Problem(model, n=None, steps=None, schedule="binomial:10", threads=0,
-/// disk_dir=None)`: `model` is a name of `rewind.models()`; `n` grid
-/// points per side and `steps` time steps default to the model's own;
-/// `schedule` is `store-all`, `periodic:K`, `binomial:S`, `online:S` or
-/// `multilevel:RAM,DISK[,WRITE,READ]` (disk snapshots in `disk_dir`, the
-/// system's temporary directory by default); `threads` 0 is one per core.
+/// disk_dir=None, x0=None, truth=None)`: `model` is a name of
+/// `rewind.models()` — `n` grid points per side and `steps` time steps
+/// default to the model's own — or a `rewind.Model`, whose problem needs
+/// `x0` and `steps` (the target is the state reached from `truth`, by
+/// default `x0` shifted by 5 %); `schedule` is `store-all`, `periodic:K`,
+/// `binomial:S`, `online:S` or `multilevel:RAM,DISK[,WRITE,READ]` (disk
+/// snapshots in `disk_dir`, the system's temporary directory by default);
+/// `threads` 0 is one per core.
 #[pyclass(module = "rewind")]
 struct Problem {
     /// The model's name (a registered one, or "python model").
@@ -293,7 +296,7 @@ impl Problem {
 #[pymethods]
 impl Problem {
     #[new]
-    #[pyo3(signature = (model, n=None, steps=None, schedule="binomial:10", threads=0, disk_dir=None, x0=None))]
+    #[pyo3(signature = (model, n=None, steps=None, schedule="binomial:10", threads=0, disk_dir=None, x0=None, truth=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         model: &Bound<'_, PyAny>,
@@ -303,6 +306,7 @@ impl Problem {
         threads: usize,
         disk_dir: Option<std::path::PathBuf>,
         x0: Option<PyReadonlyArrayDyn<'_, f64>>,
+        truth: Option<PyReadonlyArrayDyn<'_, f64>>,
     ) -> PyResult<Self> {
         let strategy: Strategy = schedule.parse().map_err(|e: rewind_checkpoint::ScheduleError| {
             RewindError::new_err(format!("bad schedule {schedule:?}: {}", one_line(&e)))
@@ -327,7 +331,10 @@ impl Problem {
             if steps == 0 {
                 return Err(RewindError::new_err("steps = 0: at least one step"));
             }
-            let twin = rewind_models::Twin::new(x0, m.grid.dx * m.grid.dy, m.dt);
+            let mut twin = rewind_models::Twin::new(x0, m.grid.dx * m.grid.dy, m.dt);
+            if let Some(t) = truth {
+                twin = twin.with_truth(values("truth", &t, len)?);
+            }
             let inner =
                 pool.install(|| rewind_models::twin_problem(m, twin, steps, strategy, par, &dir)).map_err(err)?;
             return Ok(Problem { name: "python model".into(), inner: Mutex::new(inner), pool });
@@ -337,8 +344,10 @@ impl Problem {
             .map_err(|_| RewindError::new_err("model: a registered model's name or a rewind.Model"))?
             .parse()
             .map_err(err)?;
-        if x0.is_some() {
-            return Err(RewindError::new_err(format!("x0 is the {name} problem's own (Problem.x0)")));
+        if x0.is_some() || truth.is_some() {
+            return Err(RewindError::new_err(format!(
+                "x0 and truth are the {name} problem's own (Problem.x0, .truth)"
+            )));
         }
         let (dn, ds) = name.defaults();
         let (n, steps) = (n.unwrap_or(dn), steps.unwrap_or(ds));

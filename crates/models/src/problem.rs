@@ -278,6 +278,11 @@ impl Twin {
     pub fn new(x0: Vec<f64>, area: f64, dt: f64) -> Self {
         Twin { about: String::new(), x0, truth: None, start: None, v_x: None, move_params: true, area, dt }
     }
+    /// The twin made from `truth` instead of the shifted `x0`.
+    pub fn with_truth(mut self, truth: Vec<f64>) -> Self {
+        self.truth = Some(truth);
+        self
+    }
     /// The default initial state.
     pub fn x0(&self) -> &[f64] {
         &self.x0
@@ -334,13 +339,11 @@ pub fn twin_problem<M: Model + Clone + Send + 'static>(
     disk_dir: &Path,
 ) -> Result<Box<dyn AnyProblem>, ModelsError> {
     let mut sim = rewind_sim::Sim::<M, f64>::new(model.clone(), par)?;
-    if twin.x0.len() != sim.layout().len() {
-        return Err(SimError::Layout(format!(
-            "the initial state has {} values; the model's state has {}",
-            twin.x0.len(),
-            sim.layout().len()
-        ))
-        .into());
+    for (what, len) in [("initial state", Some(twin.x0.len())), ("truth", twin.truth.as_ref().map(Vec::len))] {
+        if let Some(len) = len.filter(|&l| l != sim.layout().len()) {
+            let want = sim.layout().len();
+            return Err(SimError::Layout(format!("the {what} has {len} values; the model's state has {want}")).into());
+        }
     }
     let truth = twin.truth(sim.layout());
     let start = twin.start();
