@@ -9,10 +9,13 @@
 //! thread pool of the problem's own (`threads`), as the command line's
 //! does.
 
+mod interrupt;
 mod traced;
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
+use interrupt::Interruptible;
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
@@ -232,6 +235,28 @@ impl PyModel {
     }
 }
 
+/// A registered model's problem, its model made [`Interruptible`].
+struct Build<'a> {
+    steps: usize,
+    strategy: Strategy,
+    par: Par,
+    dir: &'a std::path::Path,
+    stop: Arc<AtomicBool>,
+}
+
+impl rewind_models::WithModel for Build<'_> {
+    type Out = Box<dyn AnyProblem>;
+    type Error = rewind_models::ModelsError;
+    fn run<M: rewind_sim::Model + Clone + Send + 'static>(
+        self,
+        model: M,
+        twin: rewind_models::Twin,
+    ) -> Result<Box<dyn AnyProblem>, rewind_models::ModelsError> {
+        let model = Interruptible { inner: model, stop: self.stop };
+        rewind_models::twin_problem(model, twin, self.steps, self.strategy, self.par, self.dir)
+    }
+}
+
 /// A model's default problem (a twin experiment: the terminal misfit to
 /// the state reached from a shifted initial state) under a checkpoint
 /// schedule.
@@ -249,6 +274,8 @@ impl PyModel {
 struct Problem {
     /// The model's name (a registered one, or "python model").
     name: String,
+    /// Set on Ctrl-C: the model refuses its next step.
+    stop: Arc<AtomicBool>,
     // (a pyclass is shared between threads: the problem's scratch space is
     // not, so it is behind a lock — uncontended, taken once a call)
     inner: Mutex<Box<dyn AnyProblem>>,
@@ -263,13 +290,14 @@ impl Problem {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
     /// `f` on the problem, on the problem's threads, without the GIL.
+    /// Ctrl-C stops it at the model's next step ([`interrupt`]).
     fn compute<R: Send, E: std::error::Error + Send + 'static>(
         &mut self,
         py: Python<'_>,
         f: impl FnOnce(&mut dyn AnyProblem) -> Result<R, E> + Send,
     ) -> PyResult<R> {
         let (inner, pool) = (self.inner.get_mut().unwrap_or_else(|e| e.into_inner()), &self.pool);
-        py.detach(|| pool.install(|| f(&mut **inner))).map_err(err)
+        interrupt::interruptible(py, &self.stop, || pool.install(|| f(&mut **inner)).map_err(err))
     }
     fn state_len(&self) -> usize {
         self.lock().layout().len()
@@ -318,6 +346,7 @@ impl Problem {
             .map_err(|e| RewindError::new_err(format!("cannot start {threads} threads: {e}")))?;
         let par = if threads == 1 { Par::Seq } else { Par::Pool };
         let dir = disk_dir.unwrap_or_else(std::env::temp_dir);
+        let (py, stop) = (model.py(), Arc::new(AtomicBool::new(false)));
         if let Ok(m) = model.cast::<PyModel>() {
             // a model written in Python: its own grid, the initial state given
             let m = m.get().inner.clone();
@@ -335,9 +364,11 @@ impl Problem {
             if let Some(t) = truth {
                 twin = twin.with_truth(values("truth", &t, len)?);
             }
-            let inner =
-                pool.install(|| rewind_models::twin_problem(m, twin, steps, strategy, par, &dir)).map_err(err)?;
-            return Ok(Problem { name: "python model".into(), inner: Mutex::new(inner), pool });
+            let m = Interruptible { inner: m, stop: stop.clone() };
+            let inner = interrupt::interruptible(py, &stop, || {
+                pool.install(|| rewind_models::twin_problem(m, twin, steps, strategy, par, &dir)).map_err(err)
+            })?;
+            return Ok(Problem { name: "python model".into(), stop, inner: Mutex::new(inner), pool });
         }
         let name: ModelName = model
             .extract::<String>()
@@ -351,10 +382,12 @@ impl Problem {
         }
         let (dn, ds) = name.defaults();
         let (n, steps) = (n.unwrap_or(dn), steps.unwrap_or(ds));
-        let inner = pool
-            .install(|| rewind_models::build(name, &Ns2dPhysics::default(), n, steps, strategy, par, &dir))
-            .map_err(err)?;
-        Ok(Problem { name: name.name().into(), inner: Mutex::new(inner), pool })
+        name.check_size(n, steps).map_err(err)?;
+        let build = Build { steps, strategy, par, dir: &dir, stop: stop.clone() };
+        let inner = interrupt::interruptible(py, &stop, || {
+            pool.install(|| rewind_models::with_model(name, &Ns2dPhysics::default(), n, build)).map_err(err)
+        })?;
+        Ok(Problem { name: name.name().into(), stop, inner: Mutex::new(inner), pool })
     }
 
     /// The model's name.
