@@ -88,6 +88,7 @@ class Problem:
         disk_dir: Optional[Union[str, PathLike]] = None,
         x0: Optional[ArrayLike] = None,
         truth: Optional[ArrayLike] = None,
+        memory: Optional[str] = None,
     ) -> None: ...
     @property
     def model(self) -> str: ...

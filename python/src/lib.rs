@@ -23,6 +23,10 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use rewind_checkpoint::{Counters, Strategy};
 use rewind_field::Par;
+use rewind_models::memory::{
+    Footprint, Need, available_memory_bytes, check_fits_in, footprint_from, schedule_for_budget,
+};
+use rewind_models::units::parse_bytes;
 use rewind_models::{AnyProblem, Method, ModelName, Ns2dPhysics};
 use rewind_sim::{Integrator, SimError};
 use std::sync::{Mutex, MutexGuard};
@@ -235,6 +239,38 @@ impl PyModel {
     }
 }
 
+/// The schedule of a problem of footprint `f`: with a memory budget
+/// (`"2GiB"`), the fastest whose HVPs (and so gradients) fit in it; then a
+/// run whose gradient cannot fit in the memory available is refused before
+/// anything of its size is allocated.
+fn plan(f: Footprint, memory: Option<&str>) -> PyResult<Strategy> {
+    let mut f = f;
+    if let Some(m) = memory {
+        let budget = parse_bytes(m).map_err(|e| RewindError::new_err(format!("memory: {e}")))?;
+        f.strategy = schedule_for_budget(&f, Need::Hvp, budget).map_err(err)?.0;
+    }
+    if let Some(available) = available_memory_bytes() {
+        check_fits_in(&f, Need::Gradient, available).map_err(err)?;
+    }
+    Ok(f.strategy)
+}
+
+/// A Python model's footprint: its recorded step's arena measured at two
+/// small grids (from a state of ones) and the state's size at its own.
+fn traced_footprint(m: &Traced, steps: usize, strategy: Strategy) -> PyResult<Footprint> {
+    let side = m.grid.dx * m.grid.nx as f64;
+    let measure = |k: usize| -> PyResult<(u64, u64)> {
+        let grid = rewind_field::Grid::periodic_square(k, side).map_err(err)?;
+        let small = Traced { grid, ..m.clone() };
+        let ones = vec![1.0; m.fields.len() * grid.len()];
+        rewind_models::step_arena_bytes(small, &ones).map_err(|e| {
+            RewindError::new_err(format!("cannot measure the model's step (from a state of ones): {}", one_line(&e)))
+        })
+    };
+    let (fields, points) = (m.fields.len() as u64, m.grid.len() as u64);
+    Ok(footprint_from(points, fields, steps, strategy, measure(8)?, measure(16)?))
+}
+
 /// A registered model's problem, its model made [`Interruptible`].
 struct Build<'a> {
     steps: usize,
@@ -268,8 +304,11 @@ impl rewind_models::WithModel for Build<'_> {
 /// `x0` and `steps` (the target is the state reached from `truth`, by
 /// default `x0` shifted by 5 %); `schedule` is `store-all`, `periodic:K`,
 /// `binomial:S`, `online:S` or `multilevel:RAM,DISK[,WRITE,READ]` (disk
-/// snapshots in `disk_dir`, the system's temporary directory by default);
-/// `threads` 0 is one per core.
+/// snapshots in `disk_dir`, the system's temporary directory by default),
+/// or with `memory` (a RAM budget, `"2GiB"`, `"500MB"`) the fastest
+/// schedule whose HVPs fit in it; a run that cannot fit in the memory
+/// available is refused before it is allocated; `threads` 0 is one per
+/// core.
 #[pyclass(module = "rewind")]
 struct Problem {
     /// The model's name (a registered one, or "python model").
@@ -324,7 +363,7 @@ impl Problem {
 #[pymethods]
 impl Problem {
     #[new]
-    #[pyo3(signature = (model, n=None, steps=None, schedule="binomial:10", threads=0, disk_dir=None, x0=None, truth=None))]
+    #[pyo3(signature = (model, n=None, steps=None, schedule="binomial:10", threads=0, disk_dir=None, x0=None, truth=None, memory=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         model: &Bound<'_, PyAny>,
@@ -335,8 +374,9 @@ impl Problem {
         disk_dir: Option<std::path::PathBuf>,
         x0: Option<PyReadonlyArrayDyn<'_, f64>>,
         truth: Option<PyReadonlyArrayDyn<'_, f64>>,
+        memory: Option<&str>,
     ) -> PyResult<Self> {
-        let strategy: Strategy = schedule.parse().map_err(|e: rewind_checkpoint::ScheduleError| {
+        let mut strategy: Strategy = schedule.parse().map_err(|e: rewind_checkpoint::ScheduleError| {
             RewindError::new_err(format!("bad schedule {schedule:?}: {}", one_line(&e)))
         })?;
         let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |t| t.get()) } else { threads };
@@ -360,6 +400,8 @@ impl Problem {
             if steps == 0 {
                 return Err(RewindError::new_err("steps = 0: at least one step"));
             }
+            let f = traced_footprint(&m, steps, strategy)?;
+            strategy = plan(f, memory)?;
             let mut twin = rewind_models::Twin::new(x0, m.grid.dx * m.grid.dy, m.dt);
             if let Some(t) = truth {
                 twin = twin.with_truth(values("truth", &t, len)?);
@@ -383,6 +425,8 @@ impl Problem {
         let (dn, ds) = name.defaults();
         let (n, steps) = (n.unwrap_or(dn), steps.unwrap_or(ds));
         name.check_size(n, steps).map_err(err)?;
+        let f = rewind_models::memory::footprint(name, &Ns2dPhysics::default(), n, steps, strategy).map_err(err)?;
+        strategy = plan(f, memory)?;
         let build = Build { steps, strategy, par, dir: &dir, stop: stop.clone() };
         let inner = interrupt::interruptible(py, &stop, || {
             pool.install(|| rewind_models::with_model(name, &Ns2dPhysics::default(), n, build)).map_err(err)

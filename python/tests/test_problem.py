@@ -113,3 +113,17 @@ def test_other_threads_run_while_a_gradient_is_computed():
         done.set()
         t.join()
     assert ticks[0] > 1000
+
+
+def test_a_memory_budget_picks_a_schedule_that_fits_and_too_little_is_an_error():
+    big = rewind.Problem("shallow-water", n=32, steps=200, memory="100MB", threads=1)
+    assert big.schedule == "store-all"
+    small = rewind.Problem("shallow-water", n=32, steps=200, memory="3MB", threads=1)
+    assert small.schedule != "store-all"
+    assert np.array_equal(small.gradient(small.x0)["x0"], big.gradient(big.x0)["x0"])
+    with pytest.raises(rewind.RewindError, match="too small"):
+        rewind.Problem("shallow-water", n=32, steps=200, memory="10kB")
+    with pytest.raises(rewind.RewindError, match="memory: cannot read"):
+        rewind.Problem("shallow-water", memory="lots")
+    with pytest.raises(rewind.RewindError, match="does not fit"):
+        rewind.Problem("ns2d", n=32, steps=10**9, schedule="store-all")

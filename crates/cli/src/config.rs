@@ -301,7 +301,7 @@ impl Config {
             }
         }
         if let Some(m) = &g.memory
-            && let Err(why) = crate::units::parse_bytes(m)
+            && let Err(why) = rewind_models::units::parse_bytes(m)
         {
             return bad("gradient.memory", format!("{m:?}"), &why);
         }

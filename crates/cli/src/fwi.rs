@@ -313,10 +313,10 @@ pub(crate) fn main(a: &Args) -> Result<()> {
         }
         println!(
             "memory: snapshots at most {} per solve against {} for store-all ({:.0}×); peak RSS {}",
-            crate::units::bytes(fwi.peak_snapshot_bytes() as u64),
-            crate::units::bytes(state_bytes * a.steps as u64),
+            rewind_models::units::bytes(fwi.peak_snapshot_bytes() as u64),
+            rewind_models::units::bytes(state_bytes * a.steps as u64),
             (state_bytes * a.steps as u64) as f64 / fwi.peak_snapshot_bytes().max(1) as f64,
-            crate::common::peak_rss_bytes().map_or("unknown".into(), crate::units::bytes)
+            crate::common::peak_rss_bytes().map_or("unknown".into(), rewind_models::units::bytes)
         );
     }
     Ok(())
@@ -346,7 +346,7 @@ fn check_memory(s: &Survey, strategy: Strategy, gauss_newton: bool) -> Result<()
         let kept = (strategy.budget(s.steps)[0] as u64).saturating_mul(points).saturating_mul(16);
         need = need.saturating_add(shots.saturating_mul(kept)).saturating_add(data.saturating_mul(16));
     }
-    if let Some(available) = crate::memory::available_memory_bytes()
+    if let Some(available) = rewind_models::memory::available_memory_bytes()
         && need > available
     {
         bail!(
@@ -355,10 +355,10 @@ fn check_memory(s: &Survey, strategy: Strategy, gauss_newton: bool) -> Result<()
             s.n,
             s.steps,
             shots,
-            crate::units::bytes(need),
-            crate::units::bytes(per_shot),
+            rewind_models::units::bytes(need),
+            rewind_models::units::bytes(per_shot),
             if gauss_newton { ", and Gauss–Newton's kept linearisations" } else { "" },
-            crate::units::bytes(available)
+            rewind_models::units::bytes(available)
         );
     }
     Ok(())

@@ -25,7 +25,6 @@ mod run;
 mod schedule;
 mod spec;
 mod tradeoff;
-mod units;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 

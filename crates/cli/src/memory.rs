@@ -1,24 +1,14 @@
-//! Memory planning: what a run will hold (a taped step's arena, the
-//! schedule's RAM snapshots and action list), the refusal of a run that
-//! cannot fit in the memory this machine has available, and the schedule a
-//! memory budget (`--memory`, `gradient.memory`) calls for.
+//! The command line's memory check: a run's footprint (measured by
+//! `rewind_models::memory`) against the memory this machine has available,
+//! and the schedule a memory budget (`--memory`, `gradient.memory`) calls
+//! for, written into the configuration.
 
 use anyhow::Result;
-use rewind_checkpoint::Strategy;
+pub(crate) use rewind_models::memory::{Footprint, Need};
+use rewind_models::memory::{available_memory_bytes, check_fits_in, schedule_for_budget};
+use rewind_models::units::{bytes, parse_bytes};
 
 use crate::config::Config;
-use crate::units::{bytes, parse_bytes};
-
-/// What a command computes, for [`check_fits`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Need {
-    /// Forward steps only.
-    Primal,
-    /// Gradients: a taped step and the schedule's snapshots.
-    Gradient,
-    /// Hessian-vector products: the same over dual numbers (twice the bytes).
-    Hvp,
-}
 
 /// With a memory budget (`gradient.memory`, `--memory`), replaces the
 /// schedule by the fastest that fits it; then refuses, before anything is
@@ -39,223 +29,12 @@ pub(crate) fn check_fits(c: &mut Config, f: &Footprint, need: Need) -> Result<()
     }
     let f = Footprint { strategy: crate::common::strategy(c)?, ..*f };
     let Some(available) = available_memory_bytes() else { return Ok(()) };
-    check_fits_in(&f, need, available)
-}
-
-/// What a run holds, for the memory check: `fields` fields of `points`
-/// values each as its state, over `steps` steps under `strategy`, and a
-/// recorded step's arena of `arena_per_value` bytes per state value.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Footprint {
-    /// Grid points (or values) of one field.
-    pub(crate) points: u64,
-    /// Fields in the state.
-    pub(crate) fields: u64,
-    /// Steps of the run.
-    pub(crate) steps: usize,
-    /// The checkpoint schedule.
-    pub(crate) strategy: Strategy,
-    /// Bytes a recorded and swept step holds in its arena per state value
-    /// (over `f64`; dual numbers take twice as many) ...
-    pub(crate) arena_per_value: u64,
-    /// ... and whatever the state's size.
-    pub(crate) arena_fixed: u64,
-}
-
-impl Footprint {
-    /// Bytes a run of `need` holds at most: a taped step, the schedule's
-    /// RAM snapshots and its actions.
-    pub(crate) fn bytes(&self, need: Need) -> u64 {
-        let (state, step) = state_and_step_bytes(self, need);
-        let plan = rewind_checkpoint::Plan { steps: self.steps, strategy: self.strategy };
-        step.saturating_add(plan.ram_bytes(state as usize))
-    }
+    Ok(check_fits_in(&f, need, available)?)
 }
 
 /// Refuses, before anything is allocated, a run that cannot fit in the
 /// memory this machine has available (see [`check_fits`]).
 pub(crate) fn check_footprint(f: &Footprint, need: Need) -> Result<()> {
     let Some(available) = available_memory_bytes() else { return Ok(()) };
-    check_fits_in(f, need, available)
-}
-
-/// Bytes of one state and of a taped step's arena, for `need`.
-fn state_and_step_bytes(f: &Footprint, need: Need) -> (u64, u64) {
-    let k: u64 = if need == Need::Hvp { 2 } else { 1 };
-    let values = f.points.saturating_mul(f.fields);
-    let arena = values.saturating_mul(f.arena_per_value).saturating_add(f.arena_fixed);
-    (values.saturating_mul(8 * k), arena.saturating_mul(k))
-}
-
-/// Runs longer than this are planned without generating the candidate
-/// schedules (binomial only).
-const MAX_STEPS_TO_COMPARE: usize = 200_000;
-
-/// The fastest schedule whose RAM fits in `budget` bytes, by the schedule
-/// cost model (a step evaluation costs 1, a disk write or read 10 — the
-/// multilevel default), and its cost: store-all if it fits; otherwise the
-/// best of binomial with every snapshot the budget allows and multilevel
-/// schedules keeping as many in RAM and 1, 4, 16, 64 or 256 times as many
-/// on disk (the disk is not limited here; its files go to
-/// `gradient.snapshot_dir`).
-fn schedule_for_budget(f: &Footprint, need: Need, budget: u64) -> Result<(Strategy, f64)> {
-    let n = f.steps;
-    let (state, step) = state_and_step_bytes(f, need);
-    let actions = rewind_checkpoint::Plan { steps: n, strategy: Strategy::StoreAll }.ram_bytes(0);
-    let room = budget.saturating_sub(step).saturating_sub(actions);
-    let s = (room / state.max(1)).min(n as u64) as usize;
-    if s == 0 {
-        anyhow::bail!(
-            "memory budget {} is too small: a step works in about {} and one snapshot is {}",
-            bytes(budget),
-            bytes(step),
-            bytes(state)
-        );
-    }
-    let cost = |st: Strategy| -> Result<f64> {
-        let sched = st.schedule(n)?;
-        let k = rewind_checkpoint::check(&sched, st.budget(n))?;
-        Ok(k.forward_steps as f64 + 10.0 * (k.writes[1] + k.reads[1]) as f64)
-    };
-    if s >= Strategy::StoreAll.budget(n)[0] {
-        return Ok((Strategy::StoreAll, (2 * n - 1) as f64));
-    }
-    let binomial = Strategy::Binomial { snapshots: s };
-    if n > MAX_STEPS_TO_COMPARE {
-        return Ok((binomial, rewind_checkpoint::optimal_forward_steps(n, s) as f64));
-    }
-    let mut best = (binomial, cost(binomial)?);
-    for d in [s, 4 * s, 16 * s, 64 * s, 256 * s] {
-        if s + d >= n {
-            break;
-        }
-        let ml = Strategy::MultiLevel { ram: s, disk: d, write_cost: 10.0, read_cost: 10.0 };
-        let k = cost(ml)?;
-        if k < best.1 {
-            best = (ml, k);
-        }
-    }
-    Ok(best)
-}
-
-fn check_fits_in(f: &Footprint, need: Need, available: u64) -> Result<()> {
-    let (state, step) = state_and_step_bytes(f, need);
-    if step > available {
-        let side = (f.points as f64).sqrt().round() as u64;
-        let grid = if side * side == f.points { format!("{side}²") } else { f.points.to_string() };
-        anyhow::bail!(
-            "a {grid} grid does not fit: one state is {} and a step works in about {}, but {} of memory are available",
-            bytes(state),
-            bytes(step),
-            bytes(available),
-        );
-    }
-    if need == Need::Primal {
-        return Ok(());
-    }
-    let strategy = f.strategy;
-    let plan = rewind_checkpoint::Plan { steps: f.steps, strategy };
-    let needed = f.bytes(need);
-    if needed <= available {
-        return Ok(());
-    }
-    // the most RAM snapshots that fit beside the step and the action list
-    let room = available.saturating_sub(step).saturating_sub(plan.ram_bytes(0)) / 10 * 9;
-    let most = (room / state.max(1)).min(f.steps as u64);
-    let advice = if most >= 1 {
-        format!(
-            "a schedule that fits: binomial:{most} (or fewer snapshots; multilevel:RAM,DISK keeps the rest on disk)"
-        )
-    } else {
-        "no schedule fits: take fewer steps or a smaller grid".into()
-    };
-    anyhow::bail!(
-        "schedule {strategy} over {} steps does not fit: it needs about {} ({} RAM snapshots of {} each, a step's \
-         {} and the schedule's actions), but {} of memory are available; {advice}",
-        f.steps,
-        bytes(needed),
-        strategy.budget(f.steps)[0],
-        bytes(state),
-        bytes(step),
-        bytes(available),
-    )
-}
-
-/// `MemAvailable` of `/proc/meminfo` (None where it cannot be read).
-pub(crate) fn available_memory_bytes() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb.saturating_mul(1024))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// ns2d's footprint at the configuration's size, with a 272-byte
-    /// arena per point.
-    fn ns2d(c: &Config) -> Footprint {
-        let n = c.simulation.n as u64;
-        let strategy = crate::common::strategy(c).unwrap();
-        Footprint {
-            points: n * n,
-            fields: 1,
-            steps: c.simulation.steps,
-            strategy,
-            arena_per_value: 272,
-            arena_fixed: 0,
-        }
-    }
-
-    #[test]
-    fn a_run_that_cannot_fit_is_refused_with_a_schedule_that_does() {
-        let gib = 1u64 << 30;
-        let mut c = Config::default(); // 32², 8 KiB per state
-        c.simulation.steps = 1_000_000;
-        c.gradient.schedule = "store-all".into();
-        let fits = |c: &Config, need| check_fits_in(&ns2d(c), need, gib);
-        let e = fits(&c, Need::Gradient).unwrap_err().to_string();
-        assert!(e.contains("store-all over 1000000 steps does not fit") && e.contains("1.0 GiB of memory"), "{e}");
-        // the advice fits: 1 GiB less the step and the actions, 90 %, over 8 KiB
-        let advice: usize = e.rsplit("binomial:").next().unwrap().split(' ').next().unwrap().parse().unwrap();
-        c.gradient.schedule = format!("binomial:{advice}");
-        fits(&c, Need::Gradient).unwrap();
-        assert!(fits(&c, Need::Hvp).is_err(), "dual states take twice the bytes");
-        c.gradient.schedule = "binomial:32".into();
-        fits(&c, Need::Hvp).unwrap();
-        // a grid whose step alone cannot fit
-        c.simulation.n = 4096;
-        let e = fits(&c, Need::Primal).unwrap_err().to_string();
-        assert!(e.contains("4096² grid does not fit") && e.contains("one state is 128.0 MiB"), "{e}");
-        assert_eq!([0, 512, 8192, 80_000_000_000].map(bytes), ["0 B", "512 B", "8.0 KiB", "74.5 GiB"]);
-    }
-
-    #[test]
-    fn a_memory_budget_picks_the_fastest_schedule_that_fits() {
-        let mut c = Config::default(); // 32²: 8 KiB per state, a step's arena 272 KiB
-        c.simulation.steps = 1000;
-        let (state, step) = state_and_step_bytes(&ns2d(&c), Need::Gradient);
-        let actions = 1000 * 5 * std::mem::size_of::<rewind_checkpoint::Action>() as u64;
-        let fits = |s: u64| step + actions + s * state;
-        // room for every state: store-all, 1999 step evaluations
-        let (st, cost) = schedule_for_budget(&ns2d(&c), Need::Gradient, fits(999)).unwrap();
-        assert_eq!((st, cost), (Strategy::StoreAll, 1999.0));
-        // room for 10: nothing slower than binomial:10 is chosen, and it fits
-        let (st, cost) = schedule_for_budget(&ns2d(&c), Need::Gradient, fits(10) + 100).unwrap();
-        assert_eq!(st.budget(1000)[0], 10, "{st}");
-        assert!(cost <= rewind_checkpoint::optimal_forward_steps(1000, 10) as f64, "{st}: {cost}");
-        // dual states: a step and a snapshot take twice the bytes, so the
-        // room of 10 f64 states holds 5
-        let (st, _) = schedule_for_budget(&ns2d(&c), Need::Hvp, fits(10) + step + 100).unwrap();
-        assert_eq!(st.budget(1000)[0], 5, "{st}");
-        // too small for one snapshot
-        let e = schedule_for_budget(&ns2d(&c), Need::Gradient, step).unwrap_err().to_string();
-        assert!(e.contains("too small"), "{e}");
-        // sizes as people write them
-        assert_eq!(parse_bytes("2GiB"), Ok(2 << 30));
-        assert_eq!(parse_bytes("500 MB"), Ok(500_000_000));
-        assert_eq!(parse_bytes("1.5KiB"), Ok(1536));
-        assert!(parse_bytes("lots").is_err() && parse_bytes("3 parsecs").is_err() && parse_bytes("-1GB").is_err());
-    }
+    Ok(check_fits_in(f, need, available)?)
 }

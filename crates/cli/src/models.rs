@@ -8,8 +8,7 @@
 use anyhow::{Context, Result, bail};
 use rewind_checkpoint::Strategy;
 use rewind_field::Par;
-use rewind_models::{ModelName, Ns2dPhysics, Twin, WithModel};
-use rewind_sim::Model;
+use rewind_models::{ModelName, Ns2dPhysics};
 
 pub(crate) use rewind_models::AnyProblem;
 
@@ -67,47 +66,9 @@ pub(crate) fn size_and_steps(name: ModelName, c: &Config, common: &Common) -> Re
 }
 
 /// What the problem of `name` at grid size `n` will hold, before it is
-/// built: its state's size, and a recorded step's arena — per state value
-/// and fixed — measured on one step of the model at its default size and
-/// at four times as many values (small runs: a few milliseconds).
+/// built (ns2d: with the configuration's physics).
 pub(crate) fn footprint(name: ModelName, c: &Config, n: usize, steps: usize, strategy: Strategy) -> Result<Footprint> {
-    let (fields, points) = name.state_size(n);
-    // a recorded step's arena at the default size and at four times as
-    // many values: its part that grows with the state, and the rest (the
-    // arena's chunks double as it grows: it may hold twice what is used)
-    let (small, _) = name.defaults();
-    let larger = if matches!(name, ModelName::Burgers | ModelName::Lorenz96) { 4 * small } else { 2 * small };
-    let measure = |m: usize| -> Result<(u64, u64)> { rewind_models::with_model(name, &physics(c), m, ArenaBytes) };
-    footprint_from(points, fields, steps, strategy, measure(small)?, measure(larger)?)
-}
-
-/// The footprint of a run of `fields × points` state values from a
-/// recorded step's arena bytes and state values at two sizes (`(arena,
-/// values)`): the part that grows with the state, and the rest (the
-/// arena's chunks double as it grows: it may hold twice what is used).
-pub(crate) fn footprint_from(
-    points: u64,
-    fields: u64,
-    steps: usize,
-    strategy: Strategy,
-    (a1, v1): (u64, u64),
-    (a2, v2): (u64, u64),
-) -> Result<Footprint> {
-    let slope = a2.saturating_sub(a1).div_ceil(v2.saturating_sub(v1).max(1));
-    let fixed = a1.saturating_sub(slope * v1);
-    let (slope, fixed) = (2 * slope, 2 * fixed);
-    Ok(Footprint { points, fields, steps, strategy, arena_per_value: slope, arena_fixed: fixed })
-}
-
-/// The arena bytes of one recorded and swept step, and the state's values.
-struct ArenaBytes;
-
-impl WithModel for ArenaBytes {
-    type Out = (u64, u64);
-    type Error = anyhow::Error;
-    fn run<M: Model + Clone + Send + 'static>(self, model: M, twin: Twin) -> Result<(u64, u64)> {
-        Ok(rewind_models::step_arena_bytes(model, twin.x0())?)
-    }
+    Ok(rewind_models::memory::footprint(name, &physics(c), n, steps, strategy)?)
 }
 
 /// The default problem of `name` at grid size `n` over `steps` steps

@@ -152,15 +152,15 @@ pub(crate) fn main(a: &Args) -> Result<()> {
     // the action list is generated twice at once (to time it), before
     // anything: refused if it cannot fit
     let need = rewind_checkpoint::Plan { steps: a.steps, strategy: st }.ram_bytes(0).saturating_mul(2);
-    if let Some(available) = crate::memory::available_memory_bytes()
+    if let Some(available) = rewind_models::memory::available_memory_bytes()
         && need > available / 2
     {
         bail!(
             "the {st} schedule over {} steps is a list of about {} of actions (held twice, to time its \
              generation), but {} of memory are available",
             a.steps,
-            crate::units::bytes(need / 2),
-            crate::units::bytes(available)
+            rewind_models::units::bytes(need / 2),
+            rewind_models::units::bytes(available)
         );
     }
     let (rep, actions) = measure(st, a.steps, a.write_cost, a.read_cost)?;

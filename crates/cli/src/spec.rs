@@ -93,16 +93,16 @@ pub(crate) fn main(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
     let f = crate::models::footprint(ModelName::Ns2d, &Default::default(), n, case.steps, strategy)?;
     crate::memory::check_footprint(&f, Need::Hvp)?;
     let kept = (a.hvp_ensemble as u64).saturating_mul(f.points.saturating_mul(8).saturating_add(64));
-    if let Some(available) = crate::memory::available_memory_bytes()
+    if let Some(available) = rewind_models::memory::available_memory_bytes()
         && kept > available / 2
     {
         bail!(
             "--hvp-ensemble {}: the ensemble keeps every member's product, {} each, about {} in all, \
              but {} of memory are available",
             a.hvp_ensemble,
-            crate::units::bytes(f.points * 8),
-            crate::units::bytes(kept),
-            crate::units::bytes(available)
+            rewind_models::units::bytes(f.points * 8),
+            rewind_models::units::bytes(kept),
+            rewind_models::units::bytes(available)
         );
     }
     if a.hvp_ensemble > 0 {
@@ -302,19 +302,19 @@ fn acoustic(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
         let kept = (strategy.budget(case.steps)[0] as u64).saturating_mul(points).saturating_mul(16);
         let seeds = (case.steps as u64).saturating_mul(receivers).saturating_mul(16);
         let need = f.bytes(Need::Gradient).saturating_add(kept).saturating_add(seeds);
-        if let Some(available) = crate::memory::available_memory_bytes()
+        if let Some(available) = rewind_models::memory::available_memory_bytes()
             && need > available
         {
             bail!(
                 "--gauss-newton keeps the linearisation's snapshots ({}) and the tangent seeds of {} receivers over {} steps ({}): \
                  with the gradient's {} that is {}, but {} of memory are available; fewer --steps or a smaller --n",
-                crate::units::bytes(kept),
+                rewind_models::units::bytes(kept),
                 receivers,
                 case.steps,
-                crate::units::bytes(seeds),
-                crate::units::bytes(f.bytes(Need::Gradient)),
-                crate::units::bytes(need),
-                crate::units::bytes(available)
+                rewind_models::units::bytes(seeds),
+                rewind_models::units::bytes(f.bytes(Need::Gradient)),
+                rewind_models::units::bytes(need),
+                rewind_models::units::bytes(available)
             );
         }
     }
@@ -421,7 +421,7 @@ pub(crate) fn acoustic_footprint(points: u64, steps: usize, strategy: Strategy) 
         let x0 = m.at_rest();
         Ok(rewind_models::step_arena_bytes(m, &x0)?)
     };
-    crate::models::footprint_from(points, 2, steps, strategy, measure(ac::MIN_N)?, measure(ac::MIN_N + 8)?)
+    Ok(rewind_models::memory::footprint_from(points, 2, steps, strategy, measure(ac::MIN_N)?, measure(ac::MIN_N + 8)?))
 }
 
 /// `k` Gauss–Newton products of the spec's objective at ω_A in the

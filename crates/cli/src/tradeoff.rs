@@ -220,7 +220,7 @@ pub(crate) fn main(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
     println!(
         "gradient of {} on {grid_text}, {steps} steps, {} per state; each schedule in a fresh process",
         sim.name(),
-        crate::units::bytes(state_bytes)
+        rewind_models::units::bytes(state_bytes)
     );
     println!("  objective: {problem}");
     println!(
@@ -237,8 +237,8 @@ pub(crate) fn main(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
             r["forward_steps"],
             f("recomputation_factor"),
             format!("{}+{}", r["peak_snapshots_ram"], r["peak_snapshots_disk"]),
-            crate::units::bytes(f("peak_snapshot_bytes") as u64),
-            crate::units::bytes(f("peak_rss_bytes") as u64),
+            rewind_models::units::bytes(f("peak_snapshot_bytes") as u64),
+            rewind_models::units::bytes(f("peak_rss_bytes") as u64),
         );
     }
     println!("frontier in time and peak RSS (not beaten in both): {}", front.join(", "));

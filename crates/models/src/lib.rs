@@ -30,7 +30,9 @@
 //! assert!(g.objective > 0.0 && g.x0.len() == x0.len());
 //! ```
 
+pub mod memory;
 mod problem;
+pub mod units;
 
 pub use problem::{
     AnyProblem, BoxError, EachState, Method, Twin, WithModel, build, step_arena_bytes, twin_problem, with_model,
@@ -82,6 +84,9 @@ pub enum ModelsError {
     /// The optimisation failed (the objective's error, or bad options).
     #[error(transparent)]
     Optim(#[from] rewind_optim::OptimError),
+    /// A run that cannot fit in memory, or a memory budget too small.
+    #[error("{0}")]
+    Memory(String),
     /// What a caller's per-step function returned.
     #[error(transparent)]
     Caller(BoxError),

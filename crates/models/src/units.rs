@@ -3,7 +3,7 @@
 //! planning both use.
 
 /// Bytes from a size as people write it: `2GiB`, `500 MB`, `64KiB`, `1e9`.
-pub(crate) fn parse_bytes(text: &str) -> Result<u64, String> {
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let split = t.find(|ch: char| ch.is_ascii_alphabetic()).unwrap_or(t.len());
     let (num, unit) = (t[..split].trim(), t[split..].trim());
@@ -28,7 +28,7 @@ pub(crate) fn parse_bytes(text: &str) -> Result<u64, String> {
 }
 
 /// Bytes as a person writes them: `512 B`, `8.0 KiB`, `74.5 GiB`.
-pub(crate) fn bytes(b: u64) -> String {
+pub fn bytes(b: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
     let mut v = b as f64;
     let mut u = 0;
