@@ -134,5 +134,17 @@ class Problem:
         grad_tol: float = 1e-8,
     ) -> Dict[str, Any]:
         """x, objective, gradient_norm, iterations, termination, evaluations, history."""
+    def four_d_var(
+        self,
+        background: Optional[ArrayLike] = None,
+        length: float = 0.5,
+        variance: float = 1.0,
+        kind: str = "gaussian",
+        outer: int = 10,
+        inner: int = 30,
+        inner_tol: float = 1e-3,
+        tol: float = 1e-6,
+    ) -> Dict[str, Any]:
+        """Incremental 4D-Var: x, objective, misfit, outer, gradients, products, seconds."""
     def check(self, fd_step: float = 1e-4) -> Tuple[float, float, str]:
         """(gradient_error, hvp_error, report) against central differences."""

@@ -661,6 +661,57 @@ impl Problem {
         Ok(d)
     }
 
+    /// Incremental 4D-Var: the analysis minimising `½‖x₀ − x_b‖²_{B⁻¹} +
+    /// J(x₀)`, the problem's objective as the observation term, from the
+    /// background `background` (default: `start`) with a spectral
+    /// covariance `B` of every field (`kind` `"gaussian"` or `"matern:NU"`,
+    /// correlation `length`, `variance`), by Gauss–Newton outer iterations
+    /// with CG inner loops in the control variable: a dict with `x`
+    /// (the analysis), `objective`, `misfit`, `outer` (one `(J, J_o,
+    /// ‖∇J‖, CG iterations, seconds)` a linearisation), `gradients`,
+    /// `products` and `seconds`.
+    #[pyo3(signature = (background=None, length=0.5, variance=1.0, kind="gaussian", outer=10, inner=30, inner_tol=1e-3, tol=1e-6))]
+    #[allow(clippy::too_many_arguments)]
+    fn four_d_var<'py>(
+        &mut self,
+        py: Python<'py>,
+        background: Option<PyReadonlyArrayDyn<'py, f64>>,
+        length: f64,
+        variance: f64,
+        kind: &str,
+        outer: usize,
+        inner: usize,
+        inner_tol: f64,
+        tol: f64,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let xb = match background {
+            Some(a) => values("background", &a, self.state_len())?,
+            None => self.lock().start().to_vec(),
+        };
+        let kind = match kind.split_once(':') {
+            None if kind == "gaussian" => rewind_field::CorrelationKind::Gaussian,
+            Some(("matern", nu)) => rewind_field::CorrelationKind::Matern {
+                nu: nu.parse().map_err(|_| RewindError::new_err(format!("kind {kind:?}: matern:NU, NU a number")))?,
+            },
+            _ => return Err(RewindError::new_err(format!("kind {kind:?}: \"gaussian\" or \"matern:NU\""))),
+        };
+        let grid = *self.lock().layout().grid();
+        let mut b = rewind_field::Correlation::new(grid, kind, length, variance).map_err(err)?;
+        let settings = rewind_sim::Incremental { outer, inner, inner_tol, tol, ..Default::default() };
+        let a = self.compute(py, |p| p.four_d_var(&xb, &mut b, settings))?;
+        let d = PyDict::new(py);
+        d.set_item("objective", a.objective)?;
+        d.set_item("misfit", a.misfit)?;
+        let steps: Vec<_> =
+            a.outer.iter().map(|o| (o.objective, o.misfit, o.grad_norm, o.cg_iterations, o.seconds)).collect();
+        d.set_item("outer", steps)?;
+        d.set_item("gradients", a.gradients)?;
+        d.set_item("products", a.products)?;
+        d.set_item("seconds", a.seconds)?;
+        d.set_item("x", array(py, a.x0))?;
+        Ok(d)
+    }
+
     /// The gradient and the HVP against central differences along the
     /// default direction, with relative steps `fd_step × {10, 1, 0.1}`:
     /// `(gradient_error, hvp_error, report)`, the errors relative, the

@@ -40,3 +40,14 @@ def test_unknown_method_is_a_rewind_error():
     p = rewind.Problem("burgers", n=16, steps=4)
     with pytest.raises(rewind.RewindError, match="lbfgs"):
         p.minimize(method="bfgs")
+
+
+def test_four_d_var_from_a_background():
+    p = rewind.Problem("shallow-water", n=16, steps=10, schedule="binomial:4", threads=1)
+    a = p.four_d_var(length=0.5, variance=1.0, outer=4)
+    first, last = a["outer"][0], a["outer"][-1]
+    assert a["objective"] < first[0]
+    assert last[2] < 1e-2 * first[2]
+    assert a["x"].shape == p.x0.shape and a["products"] > 0
+    with pytest.raises(rewind.RewindError, match="matern:NU"):
+        p.four_d_var(kind="exponential")
