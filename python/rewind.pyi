@@ -89,6 +89,7 @@ class Problem:
         x0: Optional[ArrayLike] = None,
         truth: Optional[ArrayLike] = None,
         memory: Optional[str] = None,
+        observe: Optional[Dict[str, Any]] = None,
     ) -> None: ...
     @property
     def model(self) -> str: ...

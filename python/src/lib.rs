@@ -271,6 +271,27 @@ fn traced_footprint(m: &Traced, steps: usize, strategy: Strategy) -> PyResult<Fo
     Ok(footprint_from(points, fields, steps, strategy, measure(8)?, measure(16)?))
 }
 
+/// Point observations from a dict: `field` (default: the first),
+/// `stride` (4), `every` (a quarter of the run), `sigma` (0.01), `seed`
+/// (0); any other key is an error.
+fn observation(d: &Bound<'_, PyDict>, steps: usize) -> PyResult<rewind_models::Observe> {
+    let mut o =
+        rewind_models::Observe { field: String::new(), stride: 4, every: (steps / 4).max(1), sigma: 0.01, seed: 0 };
+    for (k, v) in d.iter() {
+        let key: String = k.extract()?;
+        let bad = |what: &str| RewindError::new_err(format!("observe[{key:?}]: {what}"));
+        match key.as_str() {
+            "field" => o.field = v.extract().map_err(|_| bad("a field name"))?,
+            "stride" => o.stride = v.extract().map_err(|_| bad("a positive integer"))?,
+            "every" => o.every = v.extract().map_err(|_| bad("a positive integer"))?,
+            "sigma" => o.sigma = v.extract().map_err(|_| bad("a positive number"))?,
+            "seed" => o.seed = v.extract().map_err(|_| bad("a non-negative integer"))?,
+            _ => return Err(bad("unknown key (field, stride, every, sigma, seed)")),
+        }
+    }
+    Ok(o)
+}
+
 /// A registered model's problem, its model made [`Interruptible`].
 struct Build<'a> {
     steps: usize,
@@ -278,6 +299,8 @@ struct Build<'a> {
     par: Par,
     dir: &'a std::path::Path,
     stop: Arc<AtomicBool>,
+    /// Point observations instead of the terminal misfit.
+    observe: Option<rewind_models::Observe>,
 }
 
 impl rewind_models::WithModel for Build<'_> {
@@ -289,7 +312,10 @@ impl rewind_models::WithModel for Build<'_> {
         twin: rewind_models::Twin,
     ) -> Result<Box<dyn AnyProblem>, rewind_models::ModelsError> {
         let model = Interruptible { inner: model, stop: self.stop };
-        rewind_models::twin_problem(model, twin, self.steps, self.strategy, self.par, self.dir)
+        match &self.observe {
+            Some(o) => rewind_models::observed_problem(model, twin, o, self.steps, self.strategy, self.par, self.dir),
+            None => rewind_models::twin_problem(model, twin, self.steps, self.strategy, self.par, self.dir),
+        }
     }
 }
 
@@ -304,7 +330,10 @@ impl rewind_models::WithModel for Build<'_> {
 /// `x0` and `steps` (the target is the state reached from `truth`, by
 /// default `x0` shifted by 5 %); `schedule` is `store-all`, `periodic:K`,
 /// `binomial:S`, `online:S` or `multilevel:RAM,DISK[,WRITE,READ]` (disk
-/// snapshots in `disk_dir`, the system's temporary directory by default),
+/// snapshots in `disk_dir`, the system's temporary directory by default);
+/// with `observe` (a dict: `field`, `stride`, `every`, `sigma`, `seed`) the
+/// objective is the misfit to noisy point observations of the run from the
+/// truth instead of the terminal state,
 /// or with `memory` (a RAM budget, `"2GiB"`, `"500MB"`) the fastest
 /// schedule whose HVPs fit in it; a run that cannot fit in the memory
 /// available is refused before it is allocated; `threads` 0 is one per
@@ -363,7 +392,7 @@ impl Problem {
 #[pymethods]
 impl Problem {
     #[new]
-    #[pyo3(signature = (model, n=None, steps=None, schedule="binomial:10", threads=0, disk_dir=None, x0=None, truth=None, memory=None))]
+    #[pyo3(signature = (model, n=None, steps=None, schedule="binomial:10", threads=0, disk_dir=None, x0=None, truth=None, memory=None, observe=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         model: &Bound<'_, PyAny>,
@@ -375,6 +404,7 @@ impl Problem {
         x0: Option<PyReadonlyArrayDyn<'_, f64>>,
         truth: Option<PyReadonlyArrayDyn<'_, f64>>,
         memory: Option<&str>,
+        observe: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let mut strategy: Strategy = schedule.parse().map_err(|e: rewind_checkpoint::ScheduleError| {
             RewindError::new_err(format!("bad schedule {schedule:?}: {}", one_line(&e)))
@@ -406,9 +436,10 @@ impl Problem {
             if let Some(t) = truth {
                 twin = twin.with_truth(values("truth", &t, len)?);
             }
-            let m = Interruptible { inner: m, stop: stop.clone() };
+            let observe = observe.map(|d| observation(d, steps)).transpose()?;
+            let build = Build { steps, strategy, par, dir: &dir, stop: stop.clone(), observe };
             let inner = interrupt::interruptible(py, &stop, || {
-                pool.install(|| rewind_models::twin_problem(m, twin, steps, strategy, par, &dir)).map_err(err)
+                pool.install(|| rewind_models::WithModel::run(build, m, twin)).map_err(err)
             })?;
             return Ok(Problem { name: "python model".into(), stop, inner: Mutex::new(inner), pool });
         }
@@ -427,7 +458,8 @@ impl Problem {
         name.check_size(n, steps).map_err(err)?;
         let f = rewind_models::memory::footprint(name, &Ns2dPhysics::default(), n, steps, strategy).map_err(err)?;
         strategy = plan(f, memory)?;
-        let build = Build { steps, strategy, par, dir: &dir, stop: stop.clone() };
+        let observe = observe.map(|d| observation(d, steps)).transpose()?;
+        let build = Build { steps, strategy, par, dir: &dir, stop: stop.clone(), observe };
         let inner = interrupt::interruptible(py, &stop, || {
             pool.install(|| rewind_models::with_model(name, &Ns2dPhysics::default(), n, build)).map_err(err)
         })?;

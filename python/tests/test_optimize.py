@@ -51,3 +51,27 @@ def test_four_d_var_from_a_background():
     assert a["x"].shape == p.x0.shape and a["products"] > 0
     with pytest.raises(rewind.RewindError, match="matern:NU"):
         p.four_d_var(kind="exponential")
+
+
+def test_point_observations_of_a_python_model_are_assimilated():
+    import importlib.util
+    import pathlib
+    spec = importlib.util.spec_from_file_location(
+        "shallow_water_example", pathlib.Path(__file__).parents[1] / "examples" / "shallow_water.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    rust = rewind.Problem("shallow-water", n=16, steps=12)
+    obs = {"field": "h", "stride": 2, "every": 4, "sigma": 1e-3, "seed": 3}
+    p = rewind.Problem(example.model(16), x0=rust.x0, steps=12, schedule="binomial:3", threads=1, observe=obs)
+    assert "observations of h" in p.about
+    g_err, h_err, report = p.check()
+    assert g_err < 1e-6 and h_err < 1e-5, report
+    r = p.minimize(method="lbfgs", max_iter=20)
+    assert r["objective"] < 0.01 * p.value(p.start)
+    # the registry's models take observations too; bad ones are errors
+    q = rewind.Problem("burgers", n=32, steps=8, observe={"stride": 4}, threads=1)
+    assert q.value(q.x0) > 0
+    with pytest.raises(rewind.RewindError, match="unknown key"):
+        rewind.Problem("burgers", observe={"strid": 4})
+    with pytest.raises(rewind.RewindError, match="no field"):
+        rewind.Problem("burgers", observe={"field": "h"})

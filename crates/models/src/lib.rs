@@ -35,7 +35,8 @@ mod problem;
 pub mod units;
 
 pub use problem::{
-    AnyProblem, BoxError, EachState, Method, Twin, WithModel, build, step_arena_bytes, twin_problem, with_model,
+    AnyProblem, BoxError, EachState, Method, Observe, Twin, WithModel, build, observed_problem, step_arena_bytes,
+    twin_problem, with_model,
 };
 
 use std::fmt;

@@ -7,7 +7,8 @@ use std::str::FromStr;
 use rewind_checkpoint::{SnapshotStore, StepError, Strategy};
 use rewind_field::{Dual, Grid, Par};
 use rewind_sim::{
-    DerivativeCheck, GaussNewton, Gradient, Layout, Model, ParamSet, Problem, SecondOrder, SimError, Terminal,
+    DerivativeCheck, GaussNewton, Gradient, Layout, Loss, Model, Noise, Observations, ParamSet, Problem, SecondOrder,
+    SimError, Terminal,
 };
 
 use crate::{ModelName, ModelsError, Ns2dPhysics};
@@ -106,9 +107,9 @@ pub trait AnyProblem: Send {
     ) -> Result<rewind_sim::Posterior, SimError>;
 }
 
-struct Built<M> {
+struct Built<M, L> {
     about: String,
-    problem: Problem<M, Terminal>,
+    problem: Problem<M, L>,
     dt: f64,
     x0: Vec<f64>,
     truth: Vec<f64>,
@@ -117,7 +118,7 @@ struct Built<M> {
     v_p: Vec<f64>,
 }
 
-impl<M: Model + Clone + Send> AnyProblem for Built<M> {
+impl<M: Model + Clone + Send, L: Loss + Clone + Send> AnyProblem for Built<M, L> {
     fn about(&self) -> &str {
         &self.about
     }
@@ -390,6 +391,76 @@ pub fn twin_problem<M: Model + Clone + Send + 'static>(
     Ok(Box::new(Built { about, problem, dt: twin.dt, x0, truth, start, v_x, v_p }))
 }
 
+/// Point observations of a twin experiment (plain data): field `field`
+/// (empty: the state's first) at every `stride`-th grid point along each axis, after every `every`
+/// steps, with Gaussian noise of standard deviation `sigma` (drawn from
+/// `seed`); the loss weighs each misfit by `1/σ²`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observe {
+    /// The observed field.
+    pub field: String,
+    /// Every `stride`-th point along each axis.
+    pub stride: usize,
+    /// After every `every` steps.
+    pub every: usize,
+    /// The noise's standard deviation.
+    pub sigma: f64,
+    /// The noise's seed.
+    pub seed: u64,
+}
+
+/// The problem of `model` whose objective is the misfit to noisy point
+/// observations (`observe`) of the run from the twin's truth.
+pub fn observed_problem<M: Model + Clone + Send + 'static>(
+    model: M,
+    twin: Twin,
+    observe: &Observe,
+    steps: usize,
+    strategy: Strategy,
+    par: Par,
+    disk_dir: &Path,
+) -> Result<Box<dyn AnyProblem>, ModelsError> {
+    let o = observe;
+    let mut sim = rewind_sim::Sim::<M, f64>::new(model.clone(), par)?;
+    let layout = sim.layout().clone();
+    let grid = *layout.grid();
+    let bad = |why: String| ModelsError::from(SimError::Settings(format!("observations: {why}")));
+    let field = if o.field.is_empty() { layout.fields().first().cloned().unwrap_or_default() } else { o.field.clone() };
+    let o = &Observe { field, ..o.clone() };
+    if !layout.fields().contains(&o.field) {
+        return Err(bad(format!("no field {:?} (the fields are {})", o.field, layout.fields().join(", "))));
+    }
+    if o.stride == 0 || o.stride > grid.nx {
+        return Err(bad(format!("stride {}: from 1 to the {} points of a side", o.stride, grid.nx)));
+    }
+    if o.every == 0 || o.every > steps {
+        return Err(bad(format!("every {} steps: from 1 to the run's {steps}", o.every)));
+    }
+    if !(o.sigma.is_finite() && o.sigma > 0.0) {
+        return Err(bad(format!("sigma {}: a positive number", o.sigma)));
+    }
+    for (what, len) in [("initial state", Some(twin.x0.len())), ("truth", twin.truth.as_ref().map(Vec::len))] {
+        if let Some(len) = len.filter(|&l| l != layout.len()) {
+            let want = layout.len();
+            return Err(SimError::Layout(format!("the {what} has {len} values; the model's state has {want}")).into());
+        }
+    }
+    let truth = twin.truth(&layout);
+    let times: Vec<usize> = (o.every..=steps).step_by(o.every).collect();
+    let states = rewind_sim::states_at(&mut sim, &truth, &times)?;
+    let loss = Observations::of(&o.field).points(grid.strided(o.stride)).sigma(o.sigma);
+    let loss = loss.noisy(&layout, &times, &states, &mut Noise::new(o.seed))?;
+    let problem = Problem::new(model, loss, strategy, steps, par)?.with_disk_dir(disk_dir);
+    let v_x = twin.v_x.clone().unwrap_or_else(|| direction(&twin.x0, 0.4));
+    let v_p = vec![0.0; problem.param_set().len()];
+    let about = format!(
+        "the misfit to noisy observations of {} (σ = {}) at every {}th point after every {} steps",
+        o.field, o.sigma, o.stride, o.every
+    );
+    let start = twin.start();
+    Ok(Box::new(Built { about, problem, dt: twin.dt, x0: twin.x0, truth, start, v_x, v_p }))
+}
+
 /// Something done with a model, whatever its type.
 pub trait WithModel {
     /// What it gives.
@@ -561,6 +632,27 @@ mod tests {
         assert!(a.objective < first.objective, "J {} from {}", a.objective, first.objective);
         assert!(last.grad_norm < 1e-2 * first.grad_norm, "‖∇J‖ {} from {}", last.grad_norm, first.grad_norm);
         assert!(a.products > 0 && a.gradients >= 2);
+    }
+
+    #[test]
+    fn an_observed_twin_has_exact_derivatives_and_is_recovered() {
+        let dir = std::env::temp_dir();
+        let m = rewind_shallow_water::ShallowWater::new(rewind_shallow_water::Config { n: 16, ..Default::default() })
+            .unwrap();
+        let twin = Twin::new(m.bump(0.1).unwrap(), 1.0, 0.05);
+        let o = Observe { field: "h".into(), stride: 2, every: 4, sigma: 1e-3, seed: 7 };
+        let mut p =
+            observed_problem(m, twin.clone(), &o, 12, Strategy::Binomial { snapshots: 3 }, Par::Seq, &dir).unwrap();
+        let c = p.check(1e-4).unwrap();
+        assert!(c.gradient_error() < 1e-6 && c.hvp_error() < 1e-5, "{c}");
+        let start = p.start().to_vec();
+        let j0 = p.value(&start).unwrap();
+        let opts = rewind_optim::Options { grad_tol: 1e-12, max_iter: 20 };
+        let r = p.minimize(&start, Method::Lbfgs { memory: 10 }, &opts).unwrap();
+        assert!(r.state.f < 0.01 * j0, "J {} from {j0}", r.state.f);
+        let bad = Observe { field: "q".into(), ..o };
+        let e = observed_problem(m, twin, &bad, 12, Strategy::StoreAll, Par::Seq, &dir).err().unwrap().to_string();
+        assert!(e.contains("no field \"q\"") && e.contains("h, u, v"), "{e}");
     }
 
     #[test]
