@@ -120,7 +120,7 @@ class Problem:
     def value(self, x0: ArrayLike) -> float:
         """The objective at `x0`."""
     def gradient(self, x0: ArrayLike) -> Dict[str, Any]:
-        """objective, x0 (dJ/dx0), params (dJ/dp), final_state, counters."""
+        """objective, x0 (dJ/dx0), params (dJ/dp), state and param (the same by name), final_state, counters."""
     def hvp(self, x0: ArrayLike, v_x: ArrayLike, v_p: Optional[ArrayLike] = None) -> Dict[str, Any]:
         """objective, gradient_x0, gradient_params, x0 and params (H v), counters."""
     def gauss_newton(self, x0: ArrayLike, v_x: ArrayLike, v_p: Optional[ArrayLike] = None) -> Dict[str, Any]:

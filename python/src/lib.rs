@@ -84,6 +84,38 @@ fn counters<'py>(py: Python<'py>, c: &Counters) -> PyResult<Bound<'py, PyDict>> 
     Ok(d)
 }
 
+/// A flat state by name: each field shaped as the grid, each scalar a
+/// number.
+fn state_parts<'py>(py: Python<'py>, l: &rewind_sim::Layout, x: &[f64]) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    let g = l.grid();
+    let shape: Vec<usize> = if g.ny == 1 { vec![g.nx] } else { vec![g.nx, g.ny] };
+    for f in l.fields() {
+        d.set_item(f, array(py, l.part(x, f).map_err(err)?.to_vec()).reshape(shape.clone())?)?;
+    }
+    for s in l.scalars() {
+        d.set_item(s, l.part(x, s).map_err(err)?[0])?;
+    }
+    Ok(d)
+}
+
+/// Flat parameter values by name: a field parameter as an array, a
+/// scalar as a number.
+fn param_parts<'py>(py: Python<'py>, ps: &rewind_sim::ParamSet, v: &[f64]) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    let mut at = 0;
+    for (name, p) in ps.entries() {
+        let part = &v[at..at + p.values().len()];
+        at += part.len();
+        if p.is_field() {
+            d.set_item(name, array(py, part.to_vec()))?;
+        } else {
+            d.set_item(name, part[0])?;
+        }
+    }
+    Ok(d)
+}
+
 /// The models, each as a dict: `name`, `about`, `state` (field and scalar
 /// names), `params` (parameter names), `grid` (default `[nx, ny]`),
 /// `default_n` and `default_steps`.
@@ -572,12 +604,18 @@ impl Problem {
     }
 
     /// The gradient at `x0` under the schedule: a dict with `objective`,
-    /// `x0` (∂J/∂x₀, flat), `params` (∂J/∂p, flat), `final_state` and
-    /// `counters`.
+    /// `x0` (∂J/∂x₀, flat), `params` (∂J/∂p, flat), the same by name —
+    /// `state` (each field shaped as the grid) and `param` — `final_state`
+    /// and `counters`.
     fn gradient<'py>(&mut self, py: Python<'py>, x0: PyReadonlyArrayDyn<'py, f64>) -> PyResult<Bound<'py, PyDict>> {
         let x0 = values("x0", &x0, self.state_len())?;
         let g = self.compute(py, |p| p.gradient(&x0))?;
         let d = PyDict::new(py);
+        {
+            let p = self.lock();
+            d.set_item("state", state_parts(py, p.layout(), &g.x0)?)?;
+            d.set_item("param", param_parts(py, p.param_set(), &g.params)?)?;
+        }
         d.set_item("objective", g.objective)?;
         d.set_item("counters", counters(py, &g.counters)?)?;
         d.set_item("x0", array(py, g.x0))?;

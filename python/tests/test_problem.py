@@ -67,6 +67,11 @@ def test_part_shapes_a_state_as_the_grid():
     p = rewind.Problem("shallow-water", n=16, steps=2)
     h = p.part(p.x0, "h")
     assert h.shape == (16, 16)
+    g = p.gradient(p.x0)
+    assert np.array_equal(g["state"]["u"], p.part(g["x0"], "u"))
+    assert list(g["param"]) == ["g", "f"] and g["param"]["f"] == g["params"][1]
+    gs = rewind.Problem("gray-scott", n=16, steps=2).gradient(rewind.Problem("gray-scott", n=16, steps=2).x0)
+    assert any(isinstance(v, np.ndarray) and v.size == 256 for v in gs["param"].values())
     assert p.grid == (16, 16)
     assert set(p.params) == {"g", "f"}
 
