@@ -91,9 +91,11 @@ def main():
         return g["objective"], g["x0"]
 
     j0 = p.value(xa)
-    t = time.perf_counter()
-    g = p.gradient(xa)
-    grad_s = time.perf_counter() - t
+    grad_s = math.inf
+    for _ in range(3):  # the best of 3, as the JAX side
+        t = time.perf_counter()
+        g = p.gradient(xa)
+        grad_s = min(grad_s, time.perf_counter() - t)
     res, hist = lbfgs(fun_grad, xa, a.iters)
     own = p.minimize(x0=xa, method="lbfgs", max_iter=a.iters)
     err = lambda x: np.linalg.norm(x - xb) / np.linalg.norm(xa - xb)  # noqa: E731

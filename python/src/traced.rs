@@ -13,6 +13,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use rewind_field::{Components, Field, Grid, Scalar, Unary};
 use rewind_sim::{Integrator, Layout, Model, Number, ParamSet, SimError, State, StepAt};
+use smallvec::SmallVec;
 
 /// A named field operation of one input.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -338,7 +339,9 @@ impl Traced {
     /// The tendencies of the state `s` with the parameters `p`.
     fn rhs<'id, T: Components>(&self, s: &State<'id, T>, p: &[Scalar<'id, T>]) -> Result<State<'id, T>, SimError> {
         let fields = s.fields();
-        let mut v: Vec<V<'id, T>> = Vec::with_capacity(self.nodes.len());
+        // (on the stack for graphs of up to 256 nodes: a step allocates
+        // nothing in steady state, as every model's must not)
+        let mut v: SmallVec<[V<'id, T>; 256]> = SmallVec::with_capacity(self.nodes.len());
         for n in self.nodes.iter() {
             let x = match *n {
                 Node::State(k) => V::F(fields[k]),
@@ -349,7 +352,7 @@ impl Traced {
             };
             v.push(x);
         }
-        let out: Vec<Field<'id, T>> = self
+        let out: SmallVec<[Field<'id, T>; 8]> = self
             .outputs
             .iter()
             .map(|&k| match v[k] {
@@ -370,7 +373,7 @@ impl Model for Traced {
     }
     fn step<'id, T: Number>(&self, at: &StepAt<'_, 'id, T>, x: &State<'id, T>) -> Result<State<'id, T>, SimError> {
         let c = at.ctx();
-        let p: Vec<Scalar<'id, T>> =
+        let p: SmallVec<[Scalar<'id, T>; 8]> =
             self.params.iter().map(|(n, _)| at.params().scalar(n)).collect::<Result<_, _>>()?;
         self.integrator.step(c, x, self.dt, |s| self.rhs(s, &p))
     }
