@@ -337,6 +337,17 @@ impl Twin {
         }
         x
     }
+    /// [`Twin::truth`], after checking that `x0` and a given truth are
+    /// states of `layout`.
+    fn checked_truth(&self, layout: &Layout) -> Result<Vec<f64>, SimError> {
+        for (what, len) in [("initial state", Some(self.x0.len())), ("truth", self.truth.as_ref().map(Vec::len))] {
+            if let Some(len) = len.filter(|&l| l != layout.len()) {
+                let want = layout.len();
+                return Err(SimError::Layout(format!("the {what} has {len} values; the model's state has {want}")));
+            }
+        }
+        Ok(self.truth(layout))
+    }
     /// Where an optimisation starts.
     pub fn start(&self) -> Vec<f64> {
         self.start.clone().unwrap_or_else(|| self.x0.clone())
@@ -358,13 +369,7 @@ pub fn twin_problem<M: Model + Clone + Send + 'static>(
     disk_dir: &Path,
 ) -> Result<Box<dyn AnyProblem>, ModelsError> {
     let mut sim = rewind_sim::Sim::<M, f64>::new(model.clone(), par)?;
-    for (what, len) in [("initial state", Some(twin.x0.len())), ("truth", twin.truth.as_ref().map(Vec::len))] {
-        if let Some(len) = len.filter(|&l| l != sim.layout().len()) {
-            let want = sim.layout().len();
-            return Err(SimError::Layout(format!("the {what} has {len} values; the model's state has {want}")).into());
-        }
-    }
-    let truth = twin.truth(sim.layout());
+    let truth = twin.checked_truth(sim.layout())?;
     let start = twin.start();
     let x0 = twin.x0;
     let target = rewind_sim::advance(&mut sim, &truth, steps).map_err(ModelsError::Target)?;
@@ -439,13 +444,7 @@ pub fn observed_problem<M: Model + Clone + Send + 'static>(
     if !(o.sigma.is_finite() && o.sigma > 0.0) {
         return Err(bad(format!("sigma {}: a positive number", o.sigma)));
     }
-    for (what, len) in [("initial state", Some(twin.x0.len())), ("truth", twin.truth.as_ref().map(Vec::len))] {
-        if let Some(len) = len.filter(|&l| l != layout.len()) {
-            let want = layout.len();
-            return Err(SimError::Layout(format!("the {what} has {len} values; the model's state has {want}")).into());
-        }
-    }
-    let truth = twin.truth(&layout);
+    let truth = twin.checked_truth(&layout)?;
     let times: Vec<usize> = (o.every..=steps).step_by(o.every).collect();
     let states = rewind_sim::states_at(&mut sim, &truth, &times)?;
     let loss = Observations::of(&o.field).points(grid.strided(o.stride)).sigma(o.sigma);
