@@ -8,8 +8,11 @@
 #![cfg(feature = "mpi")]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+#[path = "../../ensemble/tests/support/mpirun.rs"]
+mod support;
+use support::Out;
 
 use serde_json::Value;
 
@@ -20,52 +23,22 @@ fn scratch(name: &str) -> PathBuf {
     d
 }
 
-struct Out {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
 const LIMIT: Duration = Duration::from_secs(300);
 
 /// `rewind args…` under `mpirun -n ranks`, or alone (`ranks` = 0, and
 /// MPI not started); a run that outlives [`LIMIT`] fails the test (a hang).
 fn rewind(dir: &Path, ranks: usize, args: &[&str]) -> Out {
-    let exe = env!("CARGO_BIN_EXE_rewind");
-    let mut cmd = if ranks == 0 {
-        let mut c = Command::new(exe);
-        c.env("REWIND_NO_MPI", "1");
-        c
-    } else {
-        let mut c = Command::new("mpirun");
-        c.args(["-n", &ranks.to_string(), exe]);
-        c
-    };
-    let mut child = cmd
-        .args(args)
-        .current_dir(dir)
-        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
-        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
-        .env("OMPI_MCA_rmaps_base_oversubscribe", "1")
-        .env_remove("RUST_BACKTRACE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("mpirun (OpenMPI: scripts/setup.sh --mpi)");
-    let t0 = Instant::now();
-    while child.try_wait().expect("wait").is_none() {
-        if t0.elapsed() > LIMIT {
-            let _ = child.kill();
-            panic!("rewind {args:?} on {ranks} ranks hung (killed after {LIMIT:?})");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().expect("output");
-    Out {
-        ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    support::mpirun(
+        ranks,
+        env!("CARGO_BIN_EXE_rewind"),
+        |c| {
+            c.args(args).current_dir(dir).env_remove("RUST_BACKTRACE");
+            if ranks == 0 {
+                c.env("REWIND_NO_MPI", "1");
+            }
+        },
+        LIMIT,
+    )
 }
 
 fn json(o: &Out) -> Value {

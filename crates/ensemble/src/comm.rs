@@ -1,5 +1,8 @@
-//! Communicators: who am I, how many are we, and the one collective the
-//! ensemble needs — every rank's bytes to every rank.
+//! Communicators: who am I, how many are we, the collective the ensemble
+//! needs — every rank's bytes to every rank — and the exchange with the
+//! two neighbours on a ring that a domain-decomposed run's halos need.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crate::EnsembleError;
 
@@ -13,6 +16,30 @@ pub trait Comm {
     fn size(&self) -> usize;
     /// Every rank's `mine`, indexed by rank, on every rank.
     fn all_gather(&self, mine: &[u8]) -> Result<Vec<Vec<u8>>, EnsembleError>;
+    /// Exchanges bytes with the neighbours on the ring of ranks: sends
+    /// `to_prev` to rank `rank − 1` and `to_next` to rank `rank + 1`
+    /// (modulo `size`; alone, a rank is its own neighbour) and returns
+    /// `(from_prev, from_next)`: what rank `rank − 1` sent to its next and
+    /// rank `rank + 1` to its previous. Every rank calls it together. The
+    /// default goes through [`Comm::all_gather`] (every rank receives every
+    /// message: right, but bytes grow with the number of ranks); [`crate::Mpi`]
+    /// sends to the two neighbours only.
+    fn ring(&self, to_prev: &[u8], to_next: &[u8]) -> Result<(Vec<u8>, Vec<u8>), EnsembleError> {
+        let mut mine = Vec::with_capacity(8 + to_prev.len() + to_next.len());
+        mine.extend_from_slice(&(to_prev.len() as u64).to_le_bytes());
+        mine.extend_from_slice(to_prev);
+        mine.extend_from_slice(to_next);
+        let all = self.all_gather(&mine)?;
+        let (r, n) = (self.rank(), self.size());
+        let part = |m: &[u8], first: bool| -> Result<Vec<u8>, EnsembleError> {
+            let len = m.get(..8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as usize);
+            match len {
+                Some(l) if 8 + l <= m.len() => Ok(if first { m[8..8 + l].to_vec() } else { m[8 + l..].to_vec() }),
+                _ => Err(EnsembleError::Comm("a ring message without its header".into())),
+            }
+        };
+        Ok((part(&all[(r + n - 1) % n], false)?, part(&all[(r + 1) % n], true)?))
+    }
     /// Ranks sharing this process's machine (for sizing thread pools).
     fn local_size(&self) -> usize {
         self.size()
@@ -37,6 +64,93 @@ impl Comm for Serial {
     }
     fn describe(&self) -> String {
         "serial".into()
+    }
+}
+
+/// Ranks as threads of one process: [`Threads::group`] makes `size`
+/// communicators, one for each thread to run as a rank — to run and test
+/// code written for many ranks without MPI. A rank that returns or panics
+/// drops its communicator; a collective the others are waiting in, or
+/// enter after, then fails with [`EnsembleError::Comm`] instead of
+/// waiting forever.
+#[derive(Debug)]
+pub struct Threads {
+    rank: usize,
+    size: usize,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    round: Mutex<Round>,
+    done: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct Round {
+    slots: Vec<Vec<u8>>,
+    arrived: usize,
+    generation: u64,
+    result: Arc<Vec<Vec<u8>>>,
+    gone: Option<usize>,
+}
+
+impl Threads {
+    /// `size` communicators, rank `r` at index `r`.
+    pub fn group(size: usize) -> Vec<Threads> {
+        let shared = Arc::new(Shared::default());
+        shared.lock().slots = vec![Vec::new(); size];
+        (0..size).map(|rank| Threads { rank, size, shared: Arc::clone(&shared) }).collect()
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Round> {
+        self.round.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for Threads {
+    fn drop(&mut self) {
+        let mut st = self.shared.lock();
+        st.gone.get_or_insert(self.rank);
+        self.shared.done.notify_all();
+    }
+}
+
+impl Comm for Threads {
+    fn rank(&self) -> usize {
+        self.rank
+    }
+    fn size(&self) -> usize {
+        self.size
+    }
+    fn all_gather(&self, mine: &[u8]) -> Result<Vec<Vec<u8>>, EnsembleError> {
+        let left = |r: usize| EnsembleError::Comm(format!("rank {r} left before a collective every rank must enter"));
+        let mut st = self.shared.lock();
+        if let Some(r) = st.gone {
+            return Err(left(r));
+        }
+        st.slots[self.rank] = mine.to_vec();
+        st.arrived += 1;
+        let generation = st.generation;
+        if st.arrived == self.size {
+            st.result = Arc::new(std::mem::replace(&mut st.slots, vec![Vec::new(); self.size]));
+            st.arrived = 0;
+            st.generation += 1;
+            self.shared.done.notify_all();
+            return Ok(st.result.to_vec());
+        }
+        while st.generation == generation {
+            if let Some(r) = st.gone {
+                return Err(left(r));
+            }
+            st = self.shared.done.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        Ok(st.result.to_vec())
+    }
+    fn describe(&self) -> String {
+        format!("threads ({} ranks)", self.size)
     }
 }
 

@@ -38,7 +38,7 @@ pub mod sum;
 use std::fmt::Display;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-pub use comm::{Comm, Serial};
+pub use comm::{Comm, Serial, Threads};
 #[cfg(feature = "mpi")]
 pub use mpi::Mpi;
 pub use payload::Payload;

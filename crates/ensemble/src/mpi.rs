@@ -3,6 +3,7 @@
 use mpi::Count;
 use mpi::datatype::PartitionMut;
 use mpi::environment::Universe;
+use mpi::point_to_point;
 use mpi::topology::{Communicator, SimpleCommunicator};
 use mpi::traits::CommunicatorCollectives;
 
@@ -82,6 +83,29 @@ impl Comm for Mpi {
             Some(r) => format!("rank {r}'s result exceeds MPI's 2 GiB message limit"),
             None => "the results of one round exceed MPI's 2 GiB message limit".into(),
         }))
+    }
+    fn ring(&self, to_prev: &[u8], to_next: &[u8]) -> Result<(Vec<u8>, Vec<u8>), EnsembleError> {
+        let (r, n) = (self.rank(), self.size());
+        let prev = self.world.process_at_rank(((r + n - 1) % n) as i32);
+        let next = self.world.process_at_rank(((r + 1) % n) as i32);
+        // lengths first, then the bytes (messages between two ranks arrive
+        // in the order sent); a message too large for MPI is sent as a
+        // length of -1 and no bytes, so that every call is matched, and both
+        // ends report it after (the caller agrees on errors with all ranks)
+        let count = |m: &[u8]| Count::try_from(m.len()).unwrap_or(-1);
+        let (send_prev, send_next) = (count(to_prev), count(to_next));
+        let (from_prev_len, _): (Count, _) = point_to_point::send_receive(&send_next, &next, &prev);
+        let (from_next_len, _): (Count, _) = point_to_point::send_receive(&send_prev, &prev, &next);
+        let mut from_prev = vec![0u8; from_prev_len.max(0) as usize];
+        let mut from_next = vec![0u8; from_next_len.max(0) as usize];
+        let to_next = if send_next < 0 { &to_next[..0] } else { to_next };
+        let to_prev = if send_prev < 0 { &to_prev[..0] } else { to_prev };
+        point_to_point::send_receive_into(to_next, &next, &mut from_prev[..], &prev);
+        point_to_point::send_receive_into(to_prev, &prev, &mut from_next[..], &next);
+        if [send_prev, send_next, from_prev_len, from_next_len].contains(&-1) {
+            return Err(EnsembleError::Comm("a halo message exceeds MPI's 2 GiB message limit".into()));
+        }
+        Ok((from_prev, from_next))
     }
     fn describe(&self) -> String {
         format!("MPI ({} rank{})", self.size(), if self.size() == 1 { "" } else { "s" })

@@ -176,3 +176,63 @@ fn payloads_round_trip_bit_for_bit() {
     assert_eq!(f64::decode(&b), Some(2.5));
     assert_eq!(<()>::decode(&[]), Some(()));
 }
+
+#[test]
+fn threads_gather_every_rank_in_rank_order_round_after_round() {
+    for size in 1..=4 {
+        let out: Vec<Vec<Vec<Vec<u8>>>> = std::thread::scope(|s| {
+            let hs: Vec<_> = Threads::group(size)
+                .into_iter()
+                .map(|c| {
+                    s.spawn(move || (0..3u8).map(|round| c.all_gather(&[c.rank() as u8, round]).unwrap()).collect())
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for rank_out in &out {
+            for (round, got) in rank_out.iter().enumerate() {
+                let want: Vec<Vec<u8>> = (0..size).map(|r| vec![r as u8, round as u8]).collect();
+                assert_eq!(got, &want);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_ring_hands_each_rank_its_neighbours_messages() {
+    for size in 1..=4 {
+        let out: Vec<(Vec<u8>, Vec<u8>)> = std::thread::scope(|s| {
+            let hs: Vec<_> = Threads::group(size)
+                .into_iter()
+                .map(|c| {
+                    s.spawn(move || {
+                        let r = c.rank() as u8;
+                        // messages of different lengths, so that a mix-up shows
+                        c.ring(&[r, 100], &[r, 200, 200]).unwrap()
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (r, (from_prev, from_next)) in out.iter().enumerate() {
+            let (p, n) = (((r + size - 1) % size) as u8, ((r + 1) % size) as u8);
+            assert_eq!(from_prev, &vec![p, 200, 200], "rank {r} of {size}");
+            assert_eq!(from_next, &vec![n, 100], "rank {r} of {size}");
+        }
+    }
+}
+
+#[test]
+fn a_rank_that_leaves_fails_the_others_collective_instead_of_hanging() {
+    let mut group = Threads::group(3);
+    let gone = group.pop().unwrap();
+    let out: Vec<_> = std::thread::scope(|s| {
+        let hs: Vec<_> = group.into_iter().map(|c| s.spawn(move || c.all_gather(&[1]))).collect();
+        drop(gone);
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for r in out {
+        let e = r.unwrap_err();
+        assert!(e.to_string().contains("rank 2 left"), "{e}");
+    }
+}

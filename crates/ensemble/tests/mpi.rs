@@ -4,32 +4,22 @@
 
 #![cfg(feature = "mpi")]
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// `mpirun -n ranks mpi_check args…`: (exit success, stdout, stderr);
-/// a run that outlives `limit` is killed and fails the test (a hang).
+#[path = "support/mpirun.rs"]
+mod support;
+
+/// `mpirun -n ranks mpi_check args…`: (exit success, stdout, stderr).
 fn mpirun(ranks: usize, args: &[&str], limit: Duration) -> (bool, String, String) {
-    let mut child = Command::new("mpirun")
-        .args(["-n", &ranks.to_string(), env!("CARGO_BIN_EXE_mpi_check")])
-        .args(args)
-        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
-        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
-        .env("OMPI_MCA_rmaps_base_oversubscribe", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("mpirun (OpenMPI: scripts/setup.sh --mpi)");
-    let t0 = Instant::now();
-    while child.try_wait().expect("wait").is_none() {
-        if t0.elapsed() > limit {
-            let _ = child.kill();
-            panic!("mpirun -n {ranks} mpi_check {args:?} hung (killed after {limit:?})");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().expect("output");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    let o = support::mpirun(
+        ranks,
+        env!("CARGO_BIN_EXE_mpi_check"),
+        |c| {
+            c.args(args);
+        },
+        limit,
+    );
+    (o.ok, o.stdout, o.stderr)
 }
 
 const LIMIT: Duration = Duration::from_secs(120);

@@ -125,6 +125,14 @@ pub enum FieldError {
         /// Its coordinates `(x, y, z)`.
         position: [f64; 3],
     },
+    /// An operation whose reads along x are not bounded by a fixed number
+    /// of planes, where a slab of the grid with a ghost layer must compute
+    /// a step ([`Ctx::x_reach`](crate::Ctx::x_reach)).
+    #[error("{what} reads beyond any halo along x: a step made of it cannot be computed on slabs of the grid")]
+    NotLocal {
+        /// Which operation.
+        what: &'static str,
+    },
     /// A field given to a solver was made for another grid.
     #[error("{what} was made for another grid")]
     GridMismatch {

@@ -4,7 +4,7 @@
 
 use rewind_checkpoint::{Seed, StepError, Stepper};
 use rewind_field::par::{self, weight};
-use rewind_field::{Components, Ctx, Field, FieldTape, Par};
+use rewind_field::{Components, Ctx, Field, FieldTape, Grid, Par};
 use smallvec::SmallVec;
 
 use crate::model::Handle;
@@ -30,12 +30,69 @@ impl<M: Model, T: Components> Sim<M, T> {
         layout.check()?;
         let params = model.params();
         params.check(layout.grid())?;
-        let values = params.entries().iter().flat_map(|(_, v)| v.values().iter().map(|&x| T::from_f64(x))).collect();
         let mut tape = FieldTape::new(*layout.grid());
         if let Some(s) = model.sparse()? {
             tape = tape.with_sparse(s)?;
         }
-        Ok(Sim { model, layout, params, values, tape, par })
+        Ok(Sim::with(model, layout, params, tape, par))
+    }
+
+    fn with(model: M, layout: Layout, params: ParamSet, tape: FieldTape<T>, par: Par) -> Self {
+        let values = params.entries().iter().flat_map(|(_, v)| v.values().iter().map(|&x| T::from_f64(x))).collect();
+        Sim { model, layout, params, values, tape, par }
+    }
+
+    /// Records step `t` from `x` and hands `then` the tape, the layout, the
+    /// step's context, its input state and the state it returned.
+    fn recorded<R>(
+        &mut self,
+        t: usize,
+        x: &[T],
+        then: impl for<'id> FnOnce(
+            &'id Ctx<'id, T>,
+            &Layout,
+            &StepAt<'_, 'id, T>,
+            &State<'id, T>,
+            State<'id, T>,
+        ) -> Result<R, StepError>,
+    ) -> Result<R, StepError> {
+        let Sim { model, layout, params, values, tape, par } = self;
+        let fixed: SmallVec<[&[f64]; 4]> = model.fixed().collect();
+        tape.record_on(*par, &[values, x], &fixed, |c, lent| {
+            let (xs, p) = inputs(c, layout, params, lent[0], lent[1])?;
+            let at = StepAt { t, c, p };
+            let y = run_step(model, &at, &xs)?;
+            then(c, layout, &at, &xs, y)
+        })
+    }
+
+    /// The stepper of `model` on `grid` instead of its own — a box of the
+    /// model's grid, as a slab of a domain-decomposed run computes on
+    /// (`rewind-decompose`) — with the parameter values `params` (field
+    /// parameters on `grid`). The model's step must take its grid from
+    /// the tape (`at.ctx().grid()`), as every model of rewind does; one
+    /// with a sparse operator (made for its own grid) is refused.
+    pub fn on_grid(model: M, par: Par, grid: Grid, params: ParamSet) -> Result<Self, SimError> {
+        let layout = model.layout().with_grid(grid);
+        layout.check()?;
+        params.check(&grid)?;
+        if model.sparse()?.is_some() {
+            return Err(SimError::Layout("a model with a sparse operator runs on its own grid only".into()));
+        }
+        Ok(Sim::with(model, layout, params, FieldTape::new(grid), par))
+    }
+
+    /// The x-planes step `t` from `x` reads below and above a point,
+    /// `[below, above]` ([`Ctx::x_reach`] of the state it returns): the
+    /// ghost layers a slab needs to compute the step exactly. Records the
+    /// step once.
+    pub fn x_reach(&mut self, t: usize, x: &[T]) -> Result<[usize; 2], StepError> {
+        self.recorded(t, x, |c, _, _, _, y| c.x_reach(y.fields(), y.scalars()).map_err(StepError::model))
+    }
+
+    /// The model, given back.
+    pub fn into_model(self) -> M {
+        self.model
     }
 
     /// The model.
@@ -125,14 +182,7 @@ impl<M: Model, T: Components> Sim<M, T> {
     /// does, and stops there: no reverse sweep. What recording costs on
     /// its own (for benchmarks; the driver never needs it).
     pub fn step_recorded(&mut self, t: usize, x: &[T], next: &mut [T]) -> Result<(), StepError> {
-        let Sim { model, layout, params, values, tape, par } = self;
-        let fixed: SmallVec<[&[f64]; 4]> = model.fixed().collect();
-        tape.record_on(*par, &[values, x], &fixed, |c, lent| {
-            let (xs, p) = inputs(c, layout, params, lent[0], lent[1])?;
-            let at = StepAt { t, c, p };
-            let y = run_step(model, &at, &xs)?;
-            write(layout, &y, next)
-        })
+        self.recorded(t, x, |_, layout, _, _, y| write(layout, &y, next))
     }
 }
 
@@ -308,12 +358,7 @@ impl<M: Model, T: Components> Stepper<T> for Sim<M, T> {
         xbar: &mut [T],
         pbar: &mut [T],
     ) -> Result<(), StepError> {
-        let Sim { model, layout, params, values, tape, par } = self;
-        let fixed: SmallVec<[&[f64]; 4]> = model.fixed().collect();
-        tape.record_on(*par, &[values, x], &fixed, |c, lent| {
-            let (xs, p) = inputs(c, layout, params, lent[0], lent[1])?;
-            let at = StepAt { t, c, p };
-            let y = run_step(model, &at, &xs)?;
+        self.recorded(t, x, |c, layout, at, xs, y| {
             write(layout, &y, next)?;
             // x̄ₜ₊₁ goes into xbar (free until the sweep), then x̄ₜ overwrites it
             seed(next, xbar)?;
@@ -324,7 +369,7 @@ impl<M: Model, T: Components> Stepper<T> for Sim<M, T> {
             let ss: SmallVec<[_; 4]> = y.scalars().iter().enumerate().map(|(k, &s)| (s, xbar[nf * n + k])).collect();
             let adj = c.backward(&fs, &ss).map_err(StepError::model)?;
             drop(fs);
-            write_state_adjoints(&xs, &adj, xbar, false);
+            write_state_adjoints(xs, &adj, xbar, false);
             add_param_adjoints(&at.p, &adj, pbar);
             Ok(())
         })

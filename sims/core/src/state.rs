@@ -36,6 +36,12 @@ impl Layout {
         self.scalars.push(name.to_string());
         self
     }
+    /// The same parts on another grid (a slab of this one, with its ghost
+    /// layers: `rewind-decompose`).
+    pub fn with_grid(mut self, grid: Grid) -> Self {
+        self.grid = grid;
+        self
+    }
     /// The grid of every field.
     pub fn grid(&self) -> &Grid {
         &self.grid

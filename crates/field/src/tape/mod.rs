@@ -68,6 +68,7 @@ mod compiled;
 mod field;
 mod fuse;
 mod op;
+mod reach;
 mod scalar;
 pub mod stencil;
 mod sweep;
@@ -635,7 +636,8 @@ impl<'id, T: Components> Ctx<'id, T> {
             let (x, y, _) = g.point(k);
             T::from_f64(f(x, y))
         });
-        self.field(vals, Op::Leaf)
+        // constant data: no adjoint, and position-dependent (x_reach)
+        self.field(vals, Op::Constant)
     }
 
     /// Constant observations (amplitudes for [`Ctx::inject`], say): not

@@ -8,7 +8,7 @@ use std::ops::Range;
 
 use rewind_tape::{Binary, Unary};
 
-use crate::Grid;
+use crate::{Face, Grid};
 
 /// What a value is.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -189,4 +189,6 @@ pub(super) trait Rule<T>: Sync {
     fn weight(&self) -> usize;
     /// The least and the greatest row offset `di` it reads.
     fn reach(&self) -> (isize, isize);
+    /// What it reads beyond the grid's two x faces.
+    fn x_faces(&self) -> [Face; 2];
 }

@@ -138,6 +138,9 @@ impl<K: Stencil, T: Components> Rule<T> for K {
         let di = K::OFFSETS.iter().map(|o| o[0]);
         (di.clone().min().unwrap_or(0), di.max().unwrap_or(0))
     }
+    fn x_faces(&self) -> [crate::Face; 2] {
+        self.faces().axis(0)
+    }
 }
 
 /// Checks that the kernel fits the grid and the inputs.

@@ -1,0 +1,261 @@
+//! # rewind-decompose: one simulation split over ranks, the same bits as one process
+//!
+//! A grid of `nx` x-planes is split into **slabs** of whole planes, one per
+//! rank ([`Slabs`]: sizes differ by at most one plane, any `nx`). Each rank
+//! keeps its slab of the state and computes a time step on the slab and a
+//! **ghost layer** of `g` planes on each side, filled from its neighbours
+//! before the step (one exchange of `g` planes per field each way, on the
+//! ring of ranks: the grid is periodic along x). The step is the model's
+//! own, unchanged: the model runs on a grid of `slab + 2g` planes as it
+//! would on the whole one (its kernels take the grid from the tape), and
+//! the planes it computes wrongly — within its reach of the box's edges,
+//! where it reads across the box's own wrap — are never kept.
+//!
+//! **How wide.** The halo is found, not declared: the step is recorded
+//! once and [`Ctx::x_reach`](rewind_field::Ctx::x_reach) walks its
+//! operations (a stencil adds its offsets' extent below and above,
+//! arithmetic takes its operands' widest), giving the planes `b` below and
+//! `a` above a point that the step reads (`b = a = 4` for shallow water's
+//! RK4: four stages of C-grid operators reaching one plane each way). A step that reads beyond any halo — an FFT or sparse
+//! solve, a reduction fed back into a field, points, constant data — is
+//! refused with the operation named. A step evaluated alone (a forward
+//! sweep of a schedule) runs on a box of `b` ghost planes below and `a`
+//! above; the recorded step and its sweep on one of `b + a` on each side
+//! (the sweep at a point reads the next state's adjoint up to `a` below
+//! and `b` above, and the step's values there, computed from values as far
+//! again). On one rank there are no ghost planes: the grid's own periodic
+//! wrap is exact.
+//!
+//! **Same bits.** Each owned point of the next state is computed by the
+//! same arithmetic, in the same order, from the same values as in one
+//! process; the reverse step too: the adjoint of the next state is
+//! exchanged like the state (its ghost planes are the neighbours' owned
+//! adjoints), and the sweep's gathers give each owned point exactly the
+//! sum one process computes. So the primal, the gradient with respect to
+//! the initial state and Hessian-vector products (the same over dual
+//! numbers, the tangents riding in the same messages) are bit-identical
+//! on any number of ranks — tested on 1 to 4 ranks (threads, and MPI under
+//! `mpirun`). The price is redundant work: each rank computes its ghost
+//! planes too (shallow water: 8 a side in the recorded step, 4 in the step
+//! alone); in exchange, halos travel once per step, not once per
+//! operation.
+//!
+//! **Reductions** ([`Misfit`]) add per-plane partial sums gathered from
+//! every rank in plane order, so they too give the same bits on any
+//! number of ranks.
+//!
+//! **Faults.** After every step the ranks agree: a step that fails on one
+//! rank (a non-finite value, a stability bound) fails on all with one
+//! message naming the rank and the step, and no rank is left waiting in
+//! an exchange.
+//!
+//! Not built yet (see `docs/domain-decomposition.md`): gradients with
+//! respect to parameters (parameters enter as constants), the distributed
+//! FFT Poisson solve (ns2d), walls along the split axis, points, per-rank
+//! disk snapshots, pencils.
+
+#![forbid(unsafe_code)]
+
+mod misfit;
+mod stepper;
+mod wire;
+
+use std::ops::Range;
+
+pub use misfit::Misfit;
+pub use rewind_ensemble::{Comm, EnsembleError, Serial, Threads};
+use rewind_sim::Layout;
+pub use stepper::Decomposed;
+use thiserror::Error;
+
+/// What can go wrong in a decomposed run.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum DecomposeError {
+    /// More ranks than planes, or no ranks.
+    #[error("{ranks} ranks cannot split a grid of {nx} x-planes (each rank needs at least one)")]
+    Ranks {
+        /// Planes along x.
+        nx: usize,
+        /// Ranks.
+        ranks: usize,
+    },
+    /// A slab thinner than the ghost layer its neighbours need from it.
+    #[error(
+        "a slab of {planes} x-planes is thinner than the halo of {halo} planes the step needs (it reads {below} planes below a point and {above} above); use at most {most} rank(s) for this grid"
+    )]
+    TooThin {
+        /// The thinnest slab's planes.
+        planes: usize,
+        /// The ghost layer's width.
+        halo: usize,
+        /// Planes the step reads below a point.
+        below: usize,
+        /// Planes it reads above.
+        above: usize,
+        /// The most ranks this grid allows.
+        most: usize,
+    },
+    /// A vector of the wrong length for this rank's slab.
+    #[error("{what} has length {got}, this rank's slab expects {expected}")]
+    Length {
+        /// Which vector.
+        what: &'static str,
+        /// The slab's length.
+        expected: usize,
+        /// What was given.
+        got: usize,
+    },
+    /// A failure on one rank, agreed by all.
+    #[error("rank {rank} of {size} failed at step {step}: {message}")]
+    Rank {
+        /// The first failing rank.
+        rank: usize,
+        /// How many ranks there are.
+        size: usize,
+        /// The step.
+        step: usize,
+        /// Its error, as text (it crossed a process boundary).
+        message: String,
+    },
+    /// The model: its setup on the slab, or a step that cannot be split.
+    #[error(transparent)]
+    Sim(#[from] rewind_sim::SimError),
+    /// The communicator failed.
+    #[error(transparent)]
+    Comm(#[from] EnsembleError),
+    /// A message that did not decode (ranks running different problems).
+    #[error("a message from another rank did not decode: {0}")]
+    Wire(&'static str),
+}
+
+/// The split of `nx` x-planes over `ranks` ranks: rank `r` owns planes
+/// `[r·nx/R, (r+1)·nx/R)`, contiguous and in rank order, sizes differing
+/// by at most one. Plain data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slabs {
+    nx: usize,
+    ranks: usize,
+}
+
+impl Slabs {
+    /// `nx` planes over `ranks` ranks (each must own at least one plane).
+    pub fn new(nx: usize, ranks: usize) -> Result<Self, DecomposeError> {
+        if ranks == 0 || ranks > nx {
+            return Err(DecomposeError::Ranks { nx, ranks });
+        }
+        Ok(Slabs { nx, ranks })
+    }
+    /// The planes rank `rank` owns.
+    pub fn owned(&self, rank: usize) -> Range<usize> {
+        rank * self.nx / self.ranks..(rank + 1) * self.nx / self.ranks
+    }
+    /// The thinnest slab's planes.
+    pub fn thinnest(&self) -> usize {
+        self.nx / self.ranks
+    }
+    /// Planes along x.
+    pub fn nx(&self) -> usize {
+        self.nx
+    }
+    /// Ranks.
+    pub fn ranks(&self) -> usize {
+        self.ranks
+    }
+}
+
+/// The part of the flat state `x` (of `layout`: fields one after the
+/// other, then scalars) on `planes` of the grid: each field's planes, then
+/// every scalar (each rank holds them all).
+pub fn slab_of(layout: &Layout, planes: Range<usize>, x: &[f64]) -> Result<Vec<f64>, DecomposeError> {
+    layout.check_len(x.len()).map_err(|_| DecomposeError::Length {
+        what: "state",
+        expected: layout.len(),
+        got: x.len(),
+    })?;
+    let g = layout.grid();
+    let (n, plane, nf) = (g.len(), g.ny * g.nz, layout.fields().len());
+    let mut out = Vec::with_capacity(nf * planes.len() * plane + layout.scalars().len());
+    for k in 0..nf {
+        out.extend_from_slice(&x[k * n + planes.start * plane..k * n + planes.end * plane]);
+    }
+    out.extend_from_slice(&x[nf * n..]);
+    Ok(out)
+}
+
+/// The whole flat state from every rank's slab (`mine`, this rank's; a
+/// collective: every rank calls it and every rank gets the whole).
+pub fn gather<C: Comm>(comm: &C, layout: &Layout, mine: &[f64]) -> Result<Vec<f64>, DecomposeError> {
+    let slabs = Slabs::new(layout.grid().nx, comm.size())?;
+    let g = layout.grid();
+    let (n, plane, nf, ns) = (g.len(), g.ny * g.nz, layout.fields().len(), layout.scalars().len());
+    let expected = nf * slabs.owned(comm.rank()).len() * plane + ns;
+    let mut bytes = Vec::with_capacity(8 * mine.len() + 1);
+    bytes.push(u8::from(mine.len() == expected));
+    wire::put(mine, &mut bytes);
+    let all = comm.all_gather(&bytes)?;
+    if mine.len() != expected {
+        return Err(DecomposeError::Length { what: "slab", expected, got: mine.len() });
+    }
+    let mut out = vec![0.0; layout.len()];
+    for (r, b) in all.iter().enumerate() {
+        let own = slabs.owned(r);
+        let len = nf * own.len() * plane + ns;
+        if b.first() != Some(&1) || b.len() != 1 + 8 * len {
+            return Err(DecomposeError::Wire("a slab of another length"));
+        }
+        let mut part = vec![0.0; len];
+        wire::get(&b[1..], &mut part)?;
+        for k in 0..nf {
+            let src = &part[k * own.len() * plane..(k + 1) * own.len() * plane];
+            out[k * n + own.start * plane..k * n + own.end * plane].copy_from_slice(src);
+        }
+        out[nf * n..].copy_from_slice(&part[nf * own.len() * plane..]);
+    }
+    Ok(out)
+}
+
+/// Every rank's status, and the first failing rank's error on all of them
+/// (a collective).
+pub(crate) fn agree<C: Comm>(comm: &C, step: usize, local: Result<(), String>) -> Result<(), DecomposeError> {
+    let msg = match &local {
+        Ok(()) => vec![0],
+        Err(m) => [&[1u8][..], m.as_bytes()].concat(),
+    };
+    let all = comm.all_gather(&msg)?;
+    for (rank, m) in all.iter().enumerate() {
+        match m.first() {
+            Some(0) => {}
+            Some(1) => {
+                let message = String::from_utf8_lossy(&m[1..]).into_owned();
+                return Err(DecomposeError::Rank { rank, size: comm.size(), step, message });
+            }
+            _ => return Err(DecomposeError::Wire("a status")),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slabs_cover_every_plane_once_in_rank_order() {
+        for nx in 1..40 {
+            for ranks in 1..=nx.min(7) {
+                let s = Slabs::new(nx, ranks).unwrap();
+                let mut next = 0;
+                for r in 0..ranks {
+                    let o = s.owned(r);
+                    assert_eq!(o.start, next);
+                    assert!(o.len() == s.thinnest() || o.len() == s.thinnest() + 1, "{nx} over {ranks}: {o:?}");
+                    next = o.end;
+                }
+                assert_eq!(next, nx);
+            }
+        }
+        assert!(matches!(Slabs::new(3, 4), Err(DecomposeError::Ranks { nx: 3, ranks: 4 })));
+        assert!(matches!(Slabs::new(3, 0), Err(DecomposeError::Ranks { .. })));
+    }
+}

@@ -1,0 +1,311 @@
+//! [`Decomposed`]: a model's step on this rank's slab and its ghost
+//! layers, as a checkpoint [`Stepper`] over the slab (see the crate docs).
+
+use std::ops::Range;
+
+use rewind_checkpoint::{Seed, StepError, Stepper};
+use rewind_field::{Components, Grid, Par};
+use rewind_sim::{Model, ParamSet, ParamValue, Sim};
+
+use crate::{Comm, DecomposeError, Slabs, agree, wire};
+
+/// Where this rank's values lie: its slab's planes within the box of the
+/// slab and a ghost layer each side.
+#[derive(Debug, Clone, Copy)]
+struct Geometry {
+    /// Fields and scalars of the state.
+    fields: usize,
+    scalars: usize,
+    /// Planes owned, ghost planes `[below, above]`, values per plane.
+    own: usize,
+    halo: [usize; 2],
+    plane: usize,
+}
+
+impl Geometry {
+    fn slab_len(&self) -> usize {
+        self.fields * self.own * self.plane + self.scalars
+    }
+    fn box_planes(&self) -> usize {
+        self.halo[0] + self.own + self.halo[1]
+    }
+    fn box_field(&self) -> usize {
+        self.box_planes() * self.plane
+    }
+    fn box_len(&self) -> usize {
+        self.fields * self.box_field() + self.scalars
+    }
+
+    /// Fills the box from this rank's slab `x` and the neighbours' edges
+    /// (a collective when there is a halo).
+    fn fill<T: Components, C: Comm>(
+        &self,
+        comm: &C,
+        x: &[T],
+        boxed: &mut [T],
+        send: &mut (Vec<u8>, Vec<u8>),
+    ) -> Result<(), DecomposeError> {
+        let (own, bl) = (self.own * self.plane, self.box_field());
+        let (lo, hi) = (self.halo[0] * self.plane, self.halo[1] * self.plane);
+        send.0.clear();
+        send.1.clear();
+        for k in 0..self.fields {
+            let src = &x[k * own..(k + 1) * own];
+            boxed[k * bl + lo..k * bl + lo + own].copy_from_slice(src);
+            // my first planes are my previous neighbour's upper ghosts, my
+            // last my next neighbour's lower ones
+            wire::put(&src[..hi], &mut send.0);
+            wire::put(&src[own - lo..], &mut send.1);
+        }
+        boxed[self.fields * bl..].copy_from_slice(&x[self.fields * own..]);
+        if lo + hi == 0 {
+            return Ok(());
+        }
+        let (from_prev, from_next) = comm.ring(&send.0, &send.1)?;
+        let (per_lo, per_hi) = (lo * T::PARTS * 8, hi * T::PARTS * 8);
+        if from_prev.len() != per_lo * self.fields || from_next.len() != per_hi * self.fields {
+            return Err(DecomposeError::Wire("a halo of another size"));
+        }
+        for k in 0..self.fields {
+            wire::get(&from_prev[k * per_lo..(k + 1) * per_lo], &mut boxed[k * bl..k * bl + lo])?;
+            wire::get(&from_next[k * per_hi..(k + 1) * per_hi], &mut boxed[k * bl + lo + own..(k + 1) * bl])?;
+        }
+        Ok(())
+    }
+
+    /// The slab's values of a box.
+    fn crop<T: Copy>(&self, boxed: &[T], out: &mut [T]) {
+        let (own, lo, bl) = (self.own * self.plane, self.halo[0] * self.plane, self.box_field());
+        for k in 0..self.fields {
+            out[k * own..(k + 1) * own].copy_from_slice(&boxed[k * bl + lo..k * bl + lo + own]);
+        }
+        out[self.fields * own..].copy_from_slice(&boxed[self.fields * bl..]);
+    }
+}
+
+/// A model stepping on this rank's slab: the state is the slab's part of
+/// each field (then every scalar), and [`Stepper`] gives the driver the
+/// step and its vector-Jacobian product on it, so that every schedule of
+/// `rewind-checkpoint` runs decomposed — every rank the same schedule, in
+/// lockstep. `T = f64` for values and gradients, `Dual<f64>` for
+/// Hessian-vector products. Parameters enter as constants at their
+/// values (their gradients on slabs are not built: `param_len` is 0).
+pub struct Decomposed<'c, M, T, C> {
+    comm: &'c C,
+    /// The step alone on a box of the slab and the planes it reads below
+    /// and above.
+    fwd: Sim<M, T>,
+    fwd_geo: Geometry,
+    /// The recorded step and its sweep on a box with both reaches' sum of
+    /// ghost planes each side.
+    sim: Sim<M, T>,
+    geo: Geometry,
+    owned: Range<usize>,
+    reach: [usize; 2],
+    xfwd: Vec<T>,
+    nfwd: Vec<T>,
+    xbox: Vec<T>,
+    nbox: Vec<T>,
+    ybox: Vec<T>,
+    yown: Vec<T>,
+    pbox: Vec<T>,
+    send: (Vec<u8>, Vec<u8>),
+}
+
+impl<M, T, C: Comm> std::fmt::Debug for Decomposed<'_, M, T, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decomposed")
+            .field("rank", &self.comm.rank())
+            .field("ranks", &self.comm.size())
+            .field("owned", &self.owned)
+            .field("halo", &self.geo.halo)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A grid of `planes` x-planes of `grid`'s kind.
+fn planes_grid(grid: &Grid, planes: usize) -> Result<Grid, DecomposeError> {
+    Grid::new3(planes, grid.ny, grid.nz, grid.dx, grid.dy, grid.dz).map_err(|e| rewind_sim::SimError::from(e).into())
+}
+
+/// The parameters with every field cut to the planes `first, first + 1,
+/// …` (`count` of them, wrapped periodically).
+fn box_params(params: &ParamSet, grid: &Grid, first: isize, count: usize) -> ParamSet {
+    let (nx, plane) = (grid.nx as isize, grid.ny * grid.nz);
+    let mut out = ParamSet::new();
+    for (name, v) in params.entries() {
+        out = match v {
+            ParamValue::Scalar(s) => out.scalar(name, *s),
+            ParamValue::Field(f) => {
+                let mut b = Vec::with_capacity(count * plane);
+                for i in 0..count as isize {
+                    let p = (first + i).rem_euclid(nx) as usize;
+                    b.extend_from_slice(&f[p * plane..(p + 1) * plane]);
+                }
+                out.field(name, b)
+            }
+        };
+    }
+    out
+}
+
+impl<'c, M: Model + Clone, T: Components, C: Comm> Decomposed<'c, M, T, C> {
+    /// `model` on this rank's slab of its grid, split over `comm`'s ranks
+    /// ([`Slabs`]); `x0` is this rank's slab of an initial state
+    /// ([`crate::slab_of`]), with which one step is recorded to find the
+    /// planes it reads below and above a point. A collective: every rank
+    /// calls it, and a failure on one (a step that cannot be split, a slab
+    /// thinner than the halo) is every rank's error. On one rank the whole
+    /// grid is the slab and its own periodic wrap the halo.
+    pub fn new(model: M, comm: &'c C, par: Par, x0: &[f64]) -> Result<Self, DecomposeError> {
+        let layout = model.layout();
+        let grid = *layout.grid();
+        let slabs = Slabs::new(grid.nx, comm.size())?;
+        let owned = slabs.owned(comm.rank());
+        let params = model.params();
+        let (fields, scalars, plane) = (layout.fields().len(), layout.scalars().len(), grid.ny * grid.nz);
+        let mut geo = Geometry { fields, scalars, own: owned.len(), halo: [0, 0], plane };
+        // the step recorded once on the slab alone: its reach
+        let probe = (|| -> Result<([usize; 2], M), String> {
+            if x0.len() != geo.slab_len() {
+                let e = DecomposeError::Length { what: "initial state", expected: geo.slab_len(), got: x0.len() };
+                return Err(e.to_string());
+            }
+            let g = planes_grid(&grid, owned.len()).map_err(|e| e.to_string())?;
+            let p = box_params(&params, &grid, owned.start as isize, owned.len());
+            let mut sim = Sim::<M, T>::on_grid(model, par, g, p).map_err(|e| e.to_string())?;
+            let x: Vec<T> = x0.iter().map(|&v| T::from_f64(v)).collect();
+            let reach = sim.x_reach(0, &x).map_err(|e| e.to_string())?;
+            Ok((reach, sim.into_model()))
+        })();
+        let local = probe.as_ref().map(|_| ()).map_err(Clone::clone);
+        agree(comm, 0, local)?;
+        let ([below, above], model) = probe.map_err(|_| DecomposeError::Wire("a status"))?;
+        // the step alone reads `below` and `above` planes; the recorded
+        // step's sweep at a point reads the next state's adjoint up to
+        // `below + above` away on either side, and the step's values there,
+        // which were computed from values as far again
+        let (fwd_halo, halo) = if comm.size() == 1 { ([0, 0], 0) } else { ([below, above], below + above) };
+        if slabs.thinnest() < halo {
+            let most = (grid.nx / halo).max(1);
+            return Err(DecomposeError::TooThin { planes: slabs.thinnest(), halo, below, above, most });
+        }
+        let boxed = |model: M, h: [usize; 2]| -> Result<Sim<M, T>, DecomposeError> {
+            let g = planes_grid(&grid, h[0] + owned.len() + h[1])?;
+            let p = box_params(&params, &grid, owned.start as isize - h[0] as isize, h[0] + owned.len() + h[1]);
+            Ok(Sim::on_grid(model, par, g, p)?)
+        };
+        let sims = boxed(model.clone(), fwd_halo).and_then(|f| Ok((f, boxed(model, [halo, halo])?)));
+        agree(comm, 0, sims.as_ref().map(|_| ()).map_err(|e| e.to_string()))?;
+        let (fwd, sim) = sims?;
+        let fwd_geo = Geometry { halo: fwd_halo, ..geo };
+        geo.halo = [halo, halo];
+        let zero = T::from_f64(0.0);
+        // the box's parameter adjoints: computed by the sweep, not kept
+        let pbox = vec![zero; sim.param_len()];
+        Ok(Decomposed {
+            comm,
+            fwd,
+            fwd_geo,
+            sim,
+            geo,
+            owned,
+            reach: [below, above],
+            xfwd: vec![zero; fwd_geo.box_len()],
+            nfwd: vec![zero; fwd_geo.box_len()],
+            xbox: vec![zero; geo.box_len()],
+            nbox: vec![zero; geo.box_len()],
+            ybox: vec![zero; geo.box_len()],
+            yown: vec![zero; geo.slab_len()],
+            pbox,
+            send: (Vec::new(), Vec::new()),
+        })
+    }
+
+    /// The x-planes this rank owns.
+    pub fn owned(&self) -> Range<usize> {
+        self.owned.clone()
+    }
+    /// The x-planes the step reads below and above a point
+    /// ([`rewind_field::Ctx::x_reach`]).
+    pub fn reach(&self) -> [usize; 2] {
+        self.reach
+    }
+    /// The ghost layer's width each side, in x-planes, of the recorded
+    /// step (the sum of the two reaches; the step alone needs its reach on
+    /// each side; none on one rank).
+    pub fn halo(&self) -> usize {
+        self.geo.halo[0]
+    }
+}
+
+impl<M: Model + Clone, T: Components, C: Comm> Stepper<T> for Decomposed<'_, M, T, C> {
+    fn state_len(&self) -> usize {
+        self.geo.slab_len()
+    }
+
+    /// The box is checked as the step writes it, and the ranks agree.
+    fn checks_finite(&self) -> bool {
+        true
+    }
+
+    fn step(&mut self, t: usize, x: &[T], next: &mut [T]) -> Result<(), StepError> {
+        let Decomposed { comm, fwd, fwd_geo, xfwd, nfwd, send, .. } = self;
+        fwd_geo.fill(*comm, x, xfwd, send).map_err(StepError::model)?;
+        let local = fwd.step(t, xfwd, nfwd).map_err(|e| e.to_string());
+        agree(*comm, t, local).map_err(StepError::model)?;
+        fwd_geo.crop(nfwd, next);
+        Ok(())
+    }
+
+    fn step_vjp(
+        &mut self,
+        t: usize,
+        x: &[T],
+        next: &mut [T],
+        seed: &mut Seed<'_, T>,
+        xbar: &mut [T],
+        _pbar: &mut [T],
+    ) -> Result<(), StepError> {
+        let Decomposed { comm, sim, geo, xbox, nbox, ybox, yown, pbox, send, .. } = self;
+        let (comm, geo) = (*comm, *geo);
+        geo.fill(comm, x, xbox, send).map_err(StepError::model)?;
+        // every rank passes the same agreements in the same order: after
+        // the forward step (one that failed before its seed joins here from
+        // below), after the seed, and after the sweep
+        let (mut seeded, mut seed_ok) = (false, false);
+        let r = sim.step_vjp(
+            t,
+            xbox,
+            nbox,
+            &mut |nb, yb| {
+                seeded = true;
+                agree(comm, t, Ok(())).map_err(StepError::model)?;
+                geo.crop(nb, next);
+                let local = seed(next, yown).map_err(|e| e.to_string());
+                agree(comm, t, local).map_err(StepError::model)?;
+                // the next state's adjoint on the ghost planes: the
+                // neighbours' own, so the sweep's gathers are exact
+                geo.fill(comm, yown, yb, send).map_err(StepError::model)?;
+                seed_ok = true;
+                Ok(())
+            },
+            ybox,
+            pbox,
+        );
+        if !seeded {
+            let e = r.err().map_or_else(|| "the step never asked for its seed".to_string(), |e| e.to_string());
+            return Err(StepError::model(match agree(comm, t, Err(e)) {
+                Err(a) => a,
+                Ok(()) => DecomposeError::Wire("a lost status"),
+            }));
+        }
+        if !seed_ok {
+            // every rank failed at the same agreement
+            return r;
+        }
+        agree(comm, t, r.map_err(|e| e.to_string())).map_err(StepError::model)?;
+        geo.crop(ybox, xbar);
+        Ok(())
+    }
+}

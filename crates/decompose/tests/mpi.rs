@@ -1,0 +1,44 @@
+//! Decomposed runs on real MPI ranks: `decompose_check` (src/bin) under
+//! `mpirun -n 1…4`, oversubscribed. Built and run only with the feature
+//! `mpi` (`scripts/mpi_tests.sh`, called by CI).
+
+#![cfg(feature = "mpi")]
+
+use std::time::Duration;
+
+#[path = "../../ensemble/tests/support/mpirun.rs"]
+mod support;
+
+/// `mpirun -n ranks decompose_check args…`: (exit success, stdout,
+/// stderr, seconds); a run that outlives `limit` fails the test (a hang).
+fn mpirun(ranks: usize, args: &[&str], limit: Duration) -> (bool, String, String, f64) {
+    let o = support::mpirun(
+        ranks,
+        env!("CARGO_BIN_EXE_decompose_check"),
+        |c| {
+            c.args(args);
+        },
+        limit,
+    );
+    (o.ok, o.stdout, o.stderr, o.secs)
+}
+
+#[test]
+fn shallow_water_split_over_one_to_four_ranks_gives_one_process_s_bits() {
+    // 34 planes: slabs of 34, 17, 11–12 and 8–9 (the halo is 8)
+    for ranks in 1..=4 {
+        let (ok, out, err, _) = mpirun(ranks, &["same", "34", "5"], Duration::from_secs(300));
+        assert!(ok, "{ranks} ranks: {out}{err}");
+        assert!(out.contains(&format!("same bits on {ranks} ranks")), "{out}{err}");
+    }
+}
+
+#[test]
+fn a_failure_on_one_rank_stops_every_rank_with_one_message() {
+    let (ok, out, err, secs) = mpirun(4, &["fault", "64", "2"], Duration::from_secs(120));
+    assert!(!ok, "{out}{err}");
+    // every rank reports the same failure, naming rank 2 and the step
+    // (the ranks' lines may interleave on stderr)
+    assert_eq!(err.matches("rank 2 of 4 failed at step 0: step 0: CFL number").count(), 4, "{err}");
+    assert!(secs < 60.0, "took {secs} s");
+}

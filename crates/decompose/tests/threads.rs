@@ -1,0 +1,193 @@
+//! Decomposed runs on 1–4 ranks (threads of this process, `Threads`)
+//! against one process: the same bits for the primal, the gradient and a
+//! Hessian-vector product; the step's adjoint by the dot-product test
+//! across ranks; errors agreed by every rank. The same on real MPI ranks:
+//! tests/mpi.rs.
+
+use rewind_checkpoint::{Stepper, Strategy, gradient, hvp};
+use rewind_decompose::{Comm, DecomposeError, Decomposed, Misfit, Serial, Slabs, Threads, gather, slab_of};
+use rewind_field::{Dual, Par};
+use rewind_gray_scott::GrayScott;
+use rewind_shallow_water::{Config, ShallowWater};
+use rewind_sim::{Layout, Model, Sim};
+
+/// `f` run on every rank of a group of `size` threads, results in rank order.
+fn on_ranks<R: Send>(size: usize, f: impl Fn(&Threads) -> R + Sync) -> Vec<R> {
+    std::thread::scope(|s| {
+        let f = &f;
+        let hs: Vec<_> = Threads::group(size).into_iter().map(|c| s.spawn(move || f(&c))).collect();
+        hs.into_iter().map(|h| h.join().expect("a rank panicked")).collect()
+    })
+}
+
+/// A target and a direction of the state's length.
+fn target_and_direction(x0: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let d = x0.iter().enumerate().map(|(i, &v)| v + 0.01 * (i as f64 * 0.37).sin()).collect();
+    let v = (0..x0.len()).map(|i| (i as f64 * 0.11).cos()).collect();
+    (d, v)
+}
+
+/// (objective, final state, gradient, hvp) of one run.
+type Run = (f64, Vec<f64>, Vec<f64>, Vec<f64>);
+
+/// The run in one process: the model's own stepper.
+fn one_process<M: Model + Clone>(m: &M, x0: &[f64], steps: usize) -> Run {
+    let layout = m.layout();
+    let (d, v) = target_and_direction(x0);
+    let s = Strategy::Binomial { snapshots: 3 };
+    let mut loss = Misfit::new(&Serial, &layout, &d).unwrap();
+    let g = gradient(&mut Sim::<_, f64>::new(m.clone(), Par::Seq).unwrap(), &mut loss, s, steps, x0).unwrap();
+    let h = hvp(&mut Sim::<_, Dual<f64>>::new(m.clone(), Par::Seq).unwrap(), &mut loss, s, steps, x0, &v).unwrap();
+    (g.objective, g.final_state, g.grad_x0, h.hvp)
+}
+
+/// The same run split over `comm`'s ranks, gathered.
+fn decomposed<M: Model + Clone, C: Comm>(comm: &C, m: &M, x0: &[f64], steps: usize) -> Run {
+    let layout = m.layout();
+    let (d, v) = target_and_direction(x0);
+    let own = Slabs::new(layout.grid().nx, comm.size()).unwrap().owned(comm.rank());
+    let (x0s, vs) = (slab_of(&layout, own.clone(), x0).unwrap(), slab_of(&layout, own, &v).unwrap());
+    let s = Strategy::Binomial { snapshots: 3 };
+    let mut loss = Misfit::new(comm, &layout, &d).unwrap();
+    let mut st = Decomposed::<_, f64, _>::new(m.clone(), comm, Par::Seq, &x0s).unwrap();
+    let g = gradient(&mut st, &mut loss, s, steps, &x0s).unwrap();
+    let mut st2 = Decomposed::<_, Dual<f64>, _>::new(m.clone(), comm, Par::Seq, &x0s).unwrap();
+    let h = hvp(&mut st2, &mut loss, s, steps, &x0s, &vs).unwrap();
+    let all = |v: &[f64]| gather(comm, &layout, v).unwrap();
+    (g.objective, all(&g.final_state), all(&g.grad_x0), all(&h.hvp))
+}
+
+fn assert_same_bits(a: &Run, b: &Run, what: &str) {
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(a.0.to_bits(), b.0.to_bits(), "{what}: objective {} vs {}", a.0, b.0);
+    assert_eq!(bits(&a.1), bits(&b.1), "{what}: final state");
+    assert_eq!(bits(&a.2), bits(&b.2), "{what}: gradient");
+    assert_eq!(bits(&a.3), bits(&b.3), "{what}: hvp");
+}
+
+#[test]
+fn shallow_water_gives_the_same_bits_on_one_to_four_ranks() {
+    // 34 planes: slabs of 34, 17, 11–12 and 8–9; the step reads 4 planes
+    // each way (4 stages of C-grid operators reaching one), the recorded
+    // step's halo is 8: the thinnest slab just holds it
+    let m = ShallowWater::new(Config { n: 34, dt: 0.02, ..Config::default() }).unwrap();
+    let x0 = m.bump(0.1).unwrap();
+    let reference = one_process(&m, &x0, 6);
+    // the run changes the state and has a gradient worth comparing
+    assert!(reference.2.iter().any(|&g| g.abs() > 1e-6));
+    for ranks in 1..=4 {
+        for (r, run) in on_ranks(ranks, |c| decomposed(c, &m, &x0, 6)).iter().enumerate() {
+            assert_same_bits(run, &reference, &format!("rank {r} of {ranks}"));
+        }
+    }
+}
+
+#[test]
+fn a_field_parameter_is_cut_with_the_slab() {
+    // Gray–Scott: the feed rate varies across the grid; SSP-RK3 on the
+    // 5-point Laplacian reaches 3 planes, the halo is 6
+    let m = GrayScott::new(rewind_gray_scott::Config::default()).unwrap();
+    let x0 = m.initial().unwrap();
+    let reference = one_process(&m, &x0, 4);
+    for ranks in [2, 3] {
+        for run in on_ranks(ranks, |c| decomposed(c, &m, &x0, 4)) {
+            assert_same_bits(&run, &reference, &format!("{ranks} ranks"));
+        }
+    }
+}
+
+#[test]
+fn the_decomposed_step_s_adjoint_passes_the_dot_product_test_across_ranks() {
+    // ⟨J u, w⟩ = ⟨u, Jᵀ w⟩ for one step: J u by dual numbers, Jᵀ w by the
+    // reverse step, both split over 3 ranks; the inner products gathered
+    let m = ShallowWater::new(Config { n: 48, dt: 0.02, ..Config::default() }).unwrap();
+    let layout: Layout = m.layout();
+    let x0 = m.bump(0.1).unwrap();
+    let u: Vec<f64> = (0..x0.len()).map(|i| (i as f64 * 0.73).sin()).collect();
+    let w: Vec<f64> = (0..x0.len()).map(|i| (i as f64 * 0.29).cos()).collect();
+    let out = on_ranks(3, |c| {
+        let own = Slabs::new(48, 3).unwrap().owned(c.rank());
+        let (xs, us, ws) = (
+            slab_of(&layout, own.clone(), &x0).unwrap(),
+            slab_of(&layout, own.clone(), &u).unwrap(),
+            slab_of(&layout, own, &w).unwrap(),
+        );
+        let mut tl = Decomposed::<_, Dual<f64>, _>::new(m, c, Par::Seq, &xs).unwrap();
+        let xd: Vec<Dual<f64>> = xs.iter().zip(&us).map(|(&a, &b)| Dual::new(a, b)).collect();
+        let mut next = xd.clone();
+        tl.step(0, &xd, &mut next).unwrap();
+        let ju: Vec<f64> = next.iter().map(|d| d.eps).collect();
+        let mut adj = Decomposed::<_, f64, _>::new(m, c, Par::Seq, &xs).unwrap();
+        let (mut n1, mut xbar) = (xs.clone(), vec![0.0; xs.len()]);
+        let mut seed = |_: &[f64], yb: &mut [f64]| {
+            yb.copy_from_slice(&ws);
+            Ok(())
+        };
+        adj.step_vjp(0, &xs, &mut n1, &mut seed, &mut xbar, &mut []).unwrap();
+        (gather(c, &layout, &ju).unwrap(), gather(c, &layout, &xbar).unwrap())
+    });
+    let (ju, jtw) = &out[0];
+    let lhs: f64 = ju.iter().zip(&w).map(|(a, b)| a * b).sum();
+    let rhs: f64 = u.iter().zip(jtw).map(|(a, b)| a * b).sum();
+    assert!((lhs - rhs).abs() <= 1e-12 * lhs.abs().max(1.0), "⟨Ju, w⟩ = {lhs}, ⟨u, Jᵀw⟩ = {rhs}");
+    assert!(lhs.abs() > 1e-2, "a test that can fail: ⟨Ju, w⟩ = {lhs}");
+}
+
+#[test]
+fn a_failure_on_one_rank_stops_every_rank_with_one_message() {
+    let m = ShallowWater::new(Config { n: 64, dt: 0.02, ..Config::default() }).unwrap();
+    let layout = m.layout();
+    let calm = m.bump(0.1).unwrap();
+    // a jet in rank 2's slab (planes 32..48 of 4 × 16), 8 planes from its
+    // edges (beyond its neighbours' halos), breaks the CFL bound
+    let mut x0 = calm.clone();
+    let u = layout.range("u").unwrap();
+    x0[u.start + 40 * 64 + 5] = 1e3;
+    let (d, _) = target_and_direction(&x0);
+    let errs = on_ranks(4, |c| {
+        let own = Slabs::new(64, 4).unwrap().owned(c.rank());
+        let mut st =
+            Decomposed::<_, f64, _>::new(m, c, Par::Seq, &slab_of(&layout, own.clone(), &calm).unwrap()).unwrap();
+        let xs = slab_of(&layout, own, &x0).unwrap();
+        let mut loss = Misfit::new(c, &layout, &d).unwrap();
+        gradient(&mut st, &mut loss, Strategy::Binomial { snapshots: 3 }, 5, &xs).unwrap_err().to_string()
+    });
+    for e in &errs {
+        assert_eq!(e, &errs[0]);
+    }
+    assert!(errs[0].contains("rank 2 of 4 failed at step 0") && errs[0].contains("CFL"), "{}", errs[0]);
+}
+
+#[test]
+fn a_step_that_cannot_be_split_is_refused_by_name() {
+    // ns2d solves a Poisson equation by FFT over the whole grid
+    let forcing = rewind_field::Grid::periodic_square(16, 2.0 * std::f64::consts::PI)
+        .unwrap()
+        .sample(|_, y| 0.1 * (4.0 * y).sin());
+    let p = rewind_ns2d::Params { n: 16, dt: 0.01, nu: 1e-3, alpha: 0.1, forcing, max_cfl: 0.9 };
+    let m = rewind_ns2d::Ns2d::new(p).unwrap();
+    let layout = m.layout();
+    let x0: Vec<f64> = layout.grid().sample(|x, y| (x + 2.0 * y).sin());
+    let errs = on_ranks(2, |c| {
+        let own = Slabs::new(16, 2).unwrap().owned(c.rank());
+        let xs = slab_of(&layout, own, &x0).unwrap();
+        Decomposed::<_, f64, _>::new(m.clone(), c, Par::Seq, &xs).unwrap_err().to_string()
+    });
+    assert!(errs[0].contains("the FFT Poisson solve reads beyond any halo"), "{}", errs[0]);
+    assert_eq!(errs[0], errs[1]);
+}
+
+#[test]
+fn a_slab_thinner_than_the_halo_is_refused_with_the_ranks_that_fit() {
+    let m = ShallowWater::new(Config { n: 28, dt: 0.02, ..Config::default() }).unwrap();
+    let layout = m.layout();
+    let x0 = m.bump(0.1).unwrap();
+    let errs = on_ranks(4, |c| {
+        let own = Slabs::new(28, 4).unwrap().owned(c.rank());
+        let xs = slab_of(&layout, own, &x0).unwrap();
+        Decomposed::<_, f64, _>::new(m, c, Par::Seq, &xs).unwrap_err()
+    });
+    for e in errs {
+        assert!(matches!(e, DecomposeError::TooThin { planes: 7, halo: 8, below: 4, above: 4, most: 3 }), "{e}");
+    }
+}
