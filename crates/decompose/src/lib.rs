@@ -32,7 +32,7 @@
 //! exchanged like the state (its ghost planes are the neighbours' owned
 //! adjoints), and the sweep's gathers give each owned point exactly the
 //! sum one process computes. So the primal, the gradient with respect to
-//! the initial state and Hessian-vector products (the same over dual
+//! the initial state and to field parameters, and Hessian-vector products (the same over dual
 //! numbers, the tangents riding in the same messages) are bit-identical
 //! on any number of ranks — tested on 1 to 4 ranks (threads, and MPI under
 //! `mpirun`). The price is redundant work: each rank computes its ghost
@@ -49,15 +49,22 @@
 //! message naming the rank and the step, and no rank is left waiting in
 //! an exchange.
 //!
+//! **Checkpoints per rank.** Every rank runs the same schedule on its own
+//! slab: a snapshot is `1/R` of the state, a RAM budget is per rank, and
+//! the disk level writes each rank's checksummed files in its own
+//! directory. [`run_strategy`] (and [`gradient`], [`hvp`]) run the driver
+//! with every snapshot operation agreed ([`Agreed`]): a corrupted snapshot
+//! on one rank stops every rank with one message.
+//!
 //! Not built yet (see `docs/domain-decomposition.md`): gradients with
-//! respect to parameters (parameters enter as constants), the distributed
-//! FFT Poisson solve (ns2d), walls along the split axis, points, per-rank
-//! disk snapshots, pencils.
+//! respect to scalar parameters (they enter as constants), the distributed
+//! FFT Poisson solve (ns2d), walls along the split axis, points, pencils.
 
 #![forbid(unsafe_code)]
 
 mod misfit;
 mod stepper;
+mod store;
 mod wire;
 
 use std::ops::Range;
@@ -66,6 +73,7 @@ pub use misfit::Misfit;
 pub use rewind_ensemble::{Comm, EnsembleError, Serial, Threads};
 use rewind_sim::Layout;
 pub use stepper::Decomposed;
+pub use store::{Agreed, gradient, hvp, run_strategy};
 use thiserror::Error;
 
 /// What can go wrong in a decomposed run.

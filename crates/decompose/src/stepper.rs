@@ -88,8 +88,11 @@ impl Geometry {
 /// step and its vector-Jacobian product on it, so that every schedule of
 /// `rewind-checkpoint` runs decomposed — every rank the same schedule, in
 /// lockstep. `T = f64` for values and gradients, `Dual<f64>` for
-/// Hessian-vector products. Parameters enter as constants at their
-/// values (their gradients on slabs are not built: `param_len` is 0).
+/// Hessian-vector products. The parameters' adjoints the driver
+/// accumulates are those of the **field** parameters, each this rank's
+/// slab of it, in the model's order — the same bits as one process's;
+/// scalar parameters enter as constants (their adjoint is a sum over the
+/// whole grid, which the sweep adds up inside the box: not built).
 pub struct Decomposed<'c, M, T, C> {
     comm: &'c C,
     /// The step alone on a box of the slab and the planes it reads below
@@ -109,6 +112,9 @@ pub struct Decomposed<'c, M, T, C> {
     ybox: Vec<T>,
     yown: Vec<T>,
     pbox: Vec<T>,
+    /// Each field parameter: where its slab starts in the box's parameter
+    /// vector, where it goes in this rank's.
+    param_fields: Vec<(usize, usize)>,
     send: (Vec<u8>, Vec<u8>),
 }
 
@@ -201,8 +207,19 @@ impl<'c, M: Model + Clone, T: Components, C: Comm> Decomposed<'c, M, T, C> {
         let fwd_geo = Geometry { halo: fwd_halo, ..geo };
         geo.halo = [halo, halo];
         let zero = T::from_f64(0.0);
-        // the box's parameter adjoints: computed by the sweep, not kept
+        // the box's parameter adjoints, computed by the sweep: the slab's
+        // planes of each field parameter are kept
         let pbox = vec![zero; sim.param_len()];
+        let (mut in_box, mut in_slab, mut param_fields) = (0, 0, Vec::new());
+        for (_, v) in params.entries() {
+            if v.is_field() {
+                param_fields.push((in_box + geo.halo[0] * plane, in_slab));
+                in_box += geo.box_field();
+                in_slab += owned.len() * plane;
+            } else {
+                in_box += 1;
+            }
+        }
         Ok(Decomposed {
             comm,
             fwd,
@@ -218,6 +235,7 @@ impl<'c, M: Model + Clone, T: Components, C: Comm> Decomposed<'c, M, T, C> {
             ybox: vec![zero; geo.box_len()],
             yown: vec![zero; geo.slab_len()],
             pbox,
+            param_fields,
             send: (Vec::new(), Vec::new()),
         })
     }
@@ -244,6 +262,11 @@ impl<M: Model + Clone, T: Components, C: Comm> Stepper<T> for Decomposed<'_, M, 
         self.geo.slab_len()
     }
 
+    /// This rank's slab of every field parameter.
+    fn param_len(&self) -> usize {
+        self.param_fields.len() * self.geo.own * self.geo.plane
+    }
+
     /// The box is checked as the step writes it, and the ranks agree.
     fn checks_finite(&self) -> bool {
         true
@@ -265,11 +288,14 @@ impl<M: Model + Clone, T: Components, C: Comm> Stepper<T> for Decomposed<'_, M, 
         next: &mut [T],
         seed: &mut Seed<'_, T>,
         xbar: &mut [T],
-        _pbar: &mut [T],
+        pbar: &mut [T],
     ) -> Result<(), StepError> {
-        let Decomposed { comm, sim, geo, xbox, nbox, ybox, yown, pbox, send, .. } = self;
+        let Decomposed { comm, sim, geo, xbox, nbox, ybox, yown, pbox, param_fields, send, .. } = self;
         let (comm, geo) = (*comm, *geo);
         geo.fill(comm, x, xbox, send).map_err(StepError::model)?;
+        // this step's parameter adjoints alone, added to the slab's below
+        // as one process adds each step's to its own
+        pbox.fill(T::from_f64(0.0));
         // every rank passes the same agreements in the same order: after
         // the forward step (one that failed before its seed joins here from
         // below), after the seed, and after the sweep
@@ -306,6 +332,12 @@ impl<M: Model + Clone, T: Components, C: Comm> Stepper<T> for Decomposed<'_, M, 
         }
         agree(comm, t, r.map_err(|e| e.to_string())).map_err(StepError::model)?;
         geo.crop(ybox, xbar);
+        let n = geo.own * geo.plane;
+        for &(b, s) in param_fields.iter() {
+            for (p, &a) in pbar[s..s + n].iter_mut().zip(&pbox[b..b + n]) {
+                *p += a;
+            }
+        }
         Ok(())
     }
 }

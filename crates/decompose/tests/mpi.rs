@@ -40,5 +40,6 @@ fn a_failure_on_one_rank_stops_every_rank_with_one_message() {
     // every rank reports the same failure, naming rank 2 and the step
     // (the ranks' lines may interleave on stderr)
     assert_eq!(err.matches("rank 2 of 4 failed at step 0: step 0: CFL number").count(), 4, "{err}");
-    assert!(secs < 60.0, "took {secs} s");
+    // the bound: every rank stopped within 10 s (mpirun's start included)
+    assert!(secs < 10.0, "took {secs} s");
 }

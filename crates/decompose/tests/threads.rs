@@ -4,8 +4,8 @@
 //! across ranks; errors agreed by every rank. The same on real MPI ranks:
 //! tests/mpi.rs.
 
-use rewind_checkpoint::{Stepper, Strategy, gradient, hvp};
-use rewind_decompose::{Comm, DecomposeError, Decomposed, Misfit, Serial, Slabs, Threads, gather, slab_of};
+use rewind_checkpoint::{DiskStore, RamStore, SnapshotStore, Stepper, StoreError, Strategy, gradient, hvp};
+use rewind_decompose::{Agreed, Comm, DecomposeError, Decomposed, Misfit, Serial, Slabs, Threads, gather, slab_of};
 use rewind_field::{Dual, Par};
 use rewind_gray_scott::GrayScott;
 use rewind_shallow_water::{Config, ShallowWater};
@@ -27,34 +27,47 @@ fn target_and_direction(x0: &[f64]) -> (Vec<f64>, Vec<f64>) {
     (d, v)
 }
 
-/// (objective, final state, gradient, hvp) of one run.
-type Run = (f64, Vec<f64>, Vec<f64>, Vec<f64>);
+/// (objective, final state, gradient, hvp, the gradient with respect to
+/// every field parameter) of one run.
+type Run = (f64, Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>);
+
+const BINOMIAL: Strategy = Strategy::Binomial { snapshots: 3 };
 
 /// The run in one process: the model's own stepper.
-fn one_process<M: Model + Clone>(m: &M, x0: &[f64], steps: usize) -> Run {
+fn one_process<M: Model + Clone>(m: &M, x0: &[f64], steps: usize, s: Strategy) -> Run {
     let layout = m.layout();
     let (d, v) = target_and_direction(x0);
-    let s = Strategy::Binomial { snapshots: 3 };
     let mut loss = Misfit::new(&Serial, &layout, &d).unwrap();
     let g = gradient(&mut Sim::<_, f64>::new(m.clone(), Par::Seq).unwrap(), &mut loss, s, steps, x0).unwrap();
     let h = hvp(&mut Sim::<_, Dual<f64>>::new(m.clone(), Par::Seq).unwrap(), &mut loss, s, steps, x0, &v).unwrap();
-    (g.objective, g.final_state, g.grad_x0, h.hvp)
+    // the field parameters' parts of the parameter gradient
+    let params = m.params();
+    let fields: Vec<f64> = params
+        .entries()
+        .iter()
+        .filter(|(_, v)| v.is_field())
+        .flat_map(|(name, _)| g.grad_params[params.range(name).unwrap()].to_vec())
+        .collect();
+    (g.objective, g.final_state, g.grad_x0, h.hvp, fields)
 }
 
 /// The same run split over `comm`'s ranks, gathered.
-fn decomposed<M: Model + Clone, C: Comm>(comm: &C, m: &M, x0: &[f64], steps: usize) -> Run {
+fn decomposed<M: Model + Clone, C: Comm>(comm: &C, m: &M, x0: &[f64], steps: usize, s: Strategy) -> Run {
     let layout = m.layout();
     let (d, v) = target_and_direction(x0);
     let own = Slabs::new(layout.grid().nx, comm.size()).unwrap().owned(comm.rank());
     let (x0s, vs) = (slab_of(&layout, own.clone(), x0).unwrap(), slab_of(&layout, own, &v).unwrap());
-    let s = Strategy::Binomial { snapshots: 3 };
     let mut loss = Misfit::new(comm, &layout, &d).unwrap();
     let mut st = Decomposed::<_, f64, _>::new(m.clone(), comm, Par::Seq, &x0s).unwrap();
-    let g = gradient(&mut st, &mut loss, s, steps, &x0s).unwrap();
+    let g = rewind_decompose::gradient(comm, &mut st, &mut loss, s, steps, &x0s).unwrap();
     let mut st2 = Decomposed::<_, Dual<f64>, _>::new(m.clone(), comm, Par::Seq, &x0s).unwrap();
-    let h = hvp(&mut st2, &mut loss, s, steps, &x0s, &vs).unwrap();
+    let h = rewind_decompose::hvp(comm, &mut st2, &mut loss, s, steps, &x0s, &vs).unwrap();
     let all = |v: &[f64]| gather(comm, &layout, v).unwrap();
-    (g.objective, all(&g.final_state), all(&g.grad_x0), all(&h.hvp))
+    // each field parameter's slab, gathered as a one-field state
+    let one = Layout::new(*layout.grid()).field("p");
+    let per = st.owned().len() * layout.grid().ny * layout.grid().nz;
+    let fields = g.grad_params.chunks(per).flat_map(|p| gather(comm, &one, p).unwrap()).collect();
+    (g.objective, all(&g.final_state), all(&g.grad_x0), all(&h.hvp), fields)
 }
 
 fn assert_same_bits(a: &Run, b: &Run, what: &str) {
@@ -63,6 +76,7 @@ fn assert_same_bits(a: &Run, b: &Run, what: &str) {
     assert_eq!(bits(&a.1), bits(&b.1), "{what}: final state");
     assert_eq!(bits(&a.2), bits(&b.2), "{what}: gradient");
     assert_eq!(bits(&a.3), bits(&b.3), "{what}: hvp");
+    assert_eq!(bits(&a.4), bits(&b.4), "{what}: field parameters' gradient");
 }
 
 #[test]
@@ -72,28 +86,115 @@ fn shallow_water_gives_the_same_bits_on_one_to_four_ranks() {
     // step's halo is 8: the thinnest slab just holds it
     let m = ShallowWater::new(Config { n: 34, dt: 0.02, ..Config::default() }).unwrap();
     let x0 = m.bump(0.1).unwrap();
-    let reference = one_process(&m, &x0, 6);
+    let reference = one_process(&m, &x0, 6, BINOMIAL);
     // the run changes the state and has a gradient worth comparing
     assert!(reference.2.iter().any(|&g| g.abs() > 1e-6));
     for ranks in 1..=4 {
-        for (r, run) in on_ranks(ranks, |c| decomposed(c, &m, &x0, 6)).iter().enumerate() {
+        for (r, run) in on_ranks(ranks, |c| decomposed(c, &m, &x0, 6, BINOMIAL)).iter().enumerate() {
             assert_same_bits(run, &reference, &format!("rank {r} of {ranks}"));
         }
     }
 }
 
 #[test]
-fn a_field_parameter_is_cut_with_the_slab() {
+fn a_field_parameter_is_cut_with_the_slab_and_its_gradient_is_the_same_bits() {
     // Gray–Scott: the feed rate varies across the grid; SSP-RK3 on the
     // 5-point Laplacian reaches 3 planes, the halo is 6
     let m = GrayScott::new(rewind_gray_scott::Config::default()).unwrap();
     let x0 = m.initial().unwrap();
-    let reference = one_process(&m, &x0, 4);
+    let reference = one_process(&m, &x0, 4, BINOMIAL);
+    assert_eq!(reference.4.len(), 32 * 32);
+    assert!(reference.4.iter().any(|&g| g.abs() > 1e-9), "the feed rate's gradient is not zero");
     for ranks in [2, 3] {
-        for run in on_ranks(ranks, |c| decomposed(c, &m, &x0, 4)) {
+        for run in on_ranks(ranks, |c| decomposed(c, &m, &x0, 4, BINOMIAL)) {
             assert_same_bits(&run, &reference, &format!("{ranks} ranks"));
         }
     }
+}
+
+/// RAM and disk: each rank's snapshots of its slab in files of its own.
+const TWO_LEVELS: Strategy = Strategy::MultiLevel { ram: 1, disk: 3, write_cost: 0.1, read_cost: 0.1 };
+
+/// The first state the schedule of `steps` steps writes to disk.
+fn first_on_disk(steps: usize) -> usize {
+    let schedule = TWO_LEVELS.schedule(steps).unwrap();
+    schedule
+        .iter()
+        .find_map(|a| match *a {
+            rewind_checkpoint::Action::Store { step, level: rewind_checkpoint::Level::Disk } => Some(step),
+            _ => None,
+        })
+        .expect("the schedule writes to disk")
+}
+
+#[test]
+fn snapshots_on_disk_per_rank_give_the_same_bits() {
+    let m = ShallowWater::new(Config { n: 34, dt: 0.02, ..Config::default() }).unwrap();
+    let x0 = m.bump(0.1).unwrap();
+    first_on_disk(12);
+    let reference = one_process(&m, &x0, 12, TWO_LEVELS);
+    for run in on_ranks(3, |c| decomposed(c, &m, &x0, 12, TWO_LEVELS)) {
+        assert_same_bits(&run, &reference, "3 ranks, RAM and disk");
+    }
+}
+
+/// A disk store whose snapshot of state `bad` gets a flipped byte after
+/// it is written (on the ranks that use it).
+struct Corrupting {
+    inner: DiskStore<f64>,
+    bad: usize,
+}
+
+impl SnapshotStore<f64> for Corrupting {
+    fn put(&mut self, step: usize, state: &[f64]) -> Result<(), StoreError> {
+        self.inner.put(step, state)?;
+        if step == self.bad {
+            let path = self.inner.path(step);
+            let mut b = std::fs::read(&path).unwrap();
+            let last = b.len() - 1;
+            b[last] ^= 0x40;
+            std::fs::write(&path, b).unwrap();
+        }
+        Ok(())
+    }
+    fn get(&mut self, step: usize, out: &mut [f64]) -> Result<(), StoreError> {
+        self.inner.get(step, out)
+    }
+    fn remove(&mut self, step: usize) -> Result<(), StoreError> {
+        self.inner.remove(step)
+    }
+    fn len(&self) -> usize {
+        self.inner.len()
+    }
+    fn bytes(&self) -> usize {
+        self.inner.bytes()
+    }
+}
+
+#[test]
+fn a_corrupted_snapshot_on_one_rank_stops_every_rank_with_one_message() {
+    let m = ShallowWater::new(Config { n: 34, dt: 0.02, ..Config::default() }).unwrap();
+    let layout = m.layout();
+    let x0 = m.bump(0.1).unwrap();
+    let (d, _) = target_and_direction(&x0);
+    let schedule = TWO_LEVELS.schedule(12).unwrap();
+    let bad = first_on_disk(12);
+    let errs = on_ranks(3, |c| {
+        let own = Slabs::new(34, 3).unwrap().owned(c.rank());
+        let xs = slab_of(&layout, own, &x0).unwrap();
+        let mut st = Decomposed::<_, f64, _>::new(m, c, Par::Seq, &xs).unwrap();
+        let mut loss = Misfit::new(c, &layout, &d).unwrap();
+        let inner = DiskStore::new(std::env::temp_dir()).unwrap();
+        let disk = Corrupting { inner, bad: if c.rank() == 1 { bad } else { usize::MAX } };
+        let mut ram = Agreed::new(RamStore::new(), c);
+        let mut disk = Agreed::new(disk, c);
+        rewind_checkpoint::run(&mut st, &mut loss, &schedule, &xs, [&mut ram, &mut disk]).unwrap_err().to_string()
+    });
+    for e in &errs {
+        assert_eq!(e, &errs[0]);
+    }
+    let want = format!("rank 1 of 3 failed at step {bad}: snapshot of state {bad} is corrupt");
+    assert!(errs[0].contains(&want), "{}", errs[0]);
 }
 
 #[test]

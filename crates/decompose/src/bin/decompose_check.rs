@@ -78,9 +78,9 @@ fn same(comm: &Mpi, n: usize, steps: usize) -> Res {
     let s = Strategy::Binomial { snapshots: 3 };
     let mut st = Decomposed::<_, f64, _>::new(m, comm, Par::Seq, &x0s)?;
     let mut loss = Misfit::new(comm, &layout, &d)?;
-    let g = gradient(&mut st, &mut loss, s, steps, &x0s)?;
+    let g = rewind_decompose::gradient(comm, &mut st, &mut loss, s, steps, &x0s)?;
     let mut st2 = Decomposed::<_, Dual<f64>, _>::new(m, comm, Par::Seq, &x0s)?;
-    let h = hvp(&mut st2, &mut loss, s, steps, &x0s, &vs)?;
+    let h = rewind_decompose::hvp(comm, &mut st2, &mut loss, s, steps, &x0s, &vs)?;
     let fin: Vec<f64> = g.final_state.clone();
     let (fin, grad, hv) =
         (gather(comm, &layout, &fin)?, gather(comm, &layout, &g.grad_x0)?, gather(comm, &layout, &h.hvp)?);
@@ -131,7 +131,7 @@ fn fault(comm: &Mpi, n: usize, bad: usize) -> Res {
     let x0s = slab_of(&layout, mine, &x0)?;
     let mut st = Decomposed::<_, f64, _>::new(m, comm, Par::Seq, &calm)?;
     let mut loss = Misfit::new(comm, &layout, &d)?;
-    gradient(&mut st, &mut loss, Strategy::Binomial { snapshots: 3 }, 5, &x0s)?;
+    rewind_decompose::gradient(comm, &mut st, &mut loss, Strategy::Binomial { snapshots: 3 }, 5, &x0s)?;
     Err("the run did not fail".into())
 }
 
@@ -157,7 +157,7 @@ fn time(comm: &Mpi, n: usize, steps: usize, threads: usize, plain: bool) -> Res 
         let mut st = Decomposed::<_, f64, _>::new(m, comm, par, &x0s)?;
         for _ in 0..3 {
             let t0 = Instant::now();
-            gradient(&mut st, &mut loss, s, steps, &x0s)?;
+            rewind_decompose::gradient(comm, &mut st, &mut loss, s, steps, &x0s)?;
             best = best.min(t0.elapsed().as_secs_f64());
         }
         format!("decomposed, halo {} planes", st.halo())
