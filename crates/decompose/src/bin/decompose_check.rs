@@ -10,6 +10,9 @@
 //! `decompose_check fault <n> <rank>`: a state that breaks the CFL bound
 //! in the slab of `rank` only; every rank must stop with one message.
 //!
+//! `decompose_check comm`: what messages cost here — the ring exchange
+//! per message size and the agreement — printed by rank 0.
+//!
 //! `decompose_check time <n> <steps> <threads>`: seconds of one gradient
 //! (binomial:32) of the decomposed run, best of 3, printed by rank 0;
 //! with a fifth argument `plain` (one rank), of the model's own stepper
@@ -38,13 +41,18 @@ fn main() -> ExitCode {
     let out = match args.first().map(String::as_str) {
         Some("same") => same(&comm, num(1, 24), num(2, 6)),
         Some("fault") => fault(&comm, num(1, 24), num(2, 1)),
+        Some("comm") => comm_costs(&comm),
         Some("time") => time(&comm, num(1, 128), num(2, 100), num(3, 1), args.get(4).is_some_and(|a| a == "plain")),
-        _ => Err("usage: decompose_check same|fault|time …".into()),
+        _ => Err("usage: decompose_check same|fault|time|comm …".into()),
     };
     match out {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("rank {}: error: {e}", comm.rank());
+            // one write of the whole line: the ranks' lines must not
+            // interleave mid-line on mpirun's shared stderr
+            use std::io::Write;
+            let line = format!("rank {}: error: {e}\n", comm.rank());
+            let _ = std::io::stderr().write_all(line.as_bytes());
             ExitCode::FAILURE
         }
     }
@@ -167,6 +175,44 @@ fn time(comm: &Mpi, n: usize, steps: usize, threads: usize, plain: bool) -> Res 
             "shallow water {n}² × {steps}, gradient binomial:32, {} rank(s) × {threads} thread(s): {best:.3} s (best of 3; {what})",
             comm.size()
         );
+    }
+    Ok(())
+}
+
+/// Message costs on this machine: the ring exchange (each rank sends
+/// `bytes` to each neighbour) per message size, and the agreement (an
+/// all-gather of one byte), each the median of many.
+fn comm_costs(comm: &Mpi) -> Res {
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    if comm.rank() == 0 {
+        println!("{} ranks: µs per operation (median), effective bandwidth per rank", comm.size());
+    }
+    for bytes in [8usize, 1 << 10, 8 << 10, 64 << 10, 512 << 10, 4 << 20] {
+        let msg = vec![1u8; bytes];
+        let reps = ((64usize << 20) / bytes.max(1 << 10)).clamp(20, 2000);
+        let mut times = Vec::with_capacity(reps);
+        for _ in 0..reps + 5 {
+            let t0 = Instant::now();
+            comm.ring(&msg, &msg)?;
+            times.push(t0.elapsed().as_secs_f64());
+        }
+        let t = median(times.split_off(5));
+        if comm.rank() == 0 {
+            println!("ring, {bytes:>8} B each way: {:9.2} µs, {:6.2} GB/s", t * 1e6, 2.0 * bytes as f64 / t / 1e9);
+        }
+    }
+    let mut times = Vec::new();
+    for _ in 0..2005 {
+        let t0 = Instant::now();
+        comm.all_gather(&[0u8])?;
+        times.push(t0.elapsed().as_secs_f64());
+    }
+    let t = median(times.split_off(5));
+    if comm.rank() == 0 {
+        println!("agreement (all-gather of 1 B): {:.2} µs", t * 1e6);
     }
     Ok(())
 }
