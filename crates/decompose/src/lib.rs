@@ -18,8 +18,17 @@
 //! `a` above a point that the step reads (`b = a = 4` for shallow water's
 //! RK4: four stages of C-grid operators reaching one plane each way). A step that reads beyond any halo — an FFT or sparse
 //! solve, a reduction fed back into a field, points, constant data — is
-//! refused with the operation named. A step evaluated alone (a forward
-//! sweep of a schedule) runs on a box of `b` ghost planes below and `a`
+//! refused with the operation named (constant data a model lends through
+//! `fixed()` is made for the whole grid and fails first, with a length
+//! error). What the analysis cannot see is the model's own Rust between
+//! operations: a value read out of a field (`Field::value`, `max_of`) and
+//! fed back as a scalar, or a position computed from the tape's grid (the
+//! box's). A model split over ranks must do neither — rewind's models read
+//! values only for their stability checks, which the ranks agree on. A
+//! state with scalars is refused too (a scalar read by a field would get
+//! its adjoint summed over the box, ghost planes included).
+//!
+//! A step evaluated alone (a forward sweep of a schedule) runs on a box of `b` ghost planes below and `a`
 //! above; the recorded step and its sweep on one of `b + a` on each side
 //! (the sweep at a point reads the next state's adjoint up to `a` below
 //! and `b` above, and the step's values there, computed from values as far
@@ -132,6 +141,12 @@ pub enum DecomposeError {
     /// The communicator failed.
     #[error(transparent)]
     Comm(#[from] EnsembleError),
+    /// What this step cannot split yet.
+    #[error("{what} cannot be split over ranks yet")]
+    NotSplit {
+        /// What.
+        what: &'static str,
+    },
     /// A message that did not decode (ranks running different problems).
     #[error("a message from another rank did not decode: {0}")]
     Wire(&'static str),

@@ -37,7 +37,8 @@ impl Geometry {
     }
 
     /// Fills the box from this rank's slab `x` and the neighbours' edges
-    /// (a collective when there is a halo).
+    /// (a collective when there is a halo: a slab of the wrong length still
+    /// takes part, sending nothing, and the error comes after).
     fn fill<T: Components, C: Comm>(
         &self,
         comm: &C,
@@ -47,21 +48,31 @@ impl Geometry {
     ) -> Result<(), DecomposeError> {
         let (own, bl) = (self.own * self.plane, self.box_field());
         let (lo, hi) = (self.halo[0] * self.plane, self.halo[1] * self.plane);
+        let wrong = (x.len() != self.slab_len()).then(|| DecomposeError::Length {
+            what: "state",
+            expected: self.slab_len(),
+            got: x.len(),
+        });
         send.0.clear();
         send.1.clear();
-        for k in 0..self.fields {
-            let src = &x[k * own..(k + 1) * own];
-            boxed[k * bl + lo..k * bl + lo + own].copy_from_slice(src);
-            // my first planes are my previous neighbour's upper ghosts, my
-            // last my next neighbour's lower ones
-            wire::put(&src[..hi], &mut send.0);
-            wire::put(&src[own - lo..], &mut send.1);
+        if wrong.is_none() {
+            for k in 0..self.fields {
+                let src = &x[k * own..(k + 1) * own];
+                boxed[k * bl + lo..k * bl + lo + own].copy_from_slice(src);
+                // my first planes are my previous neighbour's upper ghosts,
+                // my last my next neighbour's lower ones
+                wire::put(&src[..hi], &mut send.0);
+                wire::put(&src[own - lo..], &mut send.1);
+            }
+            boxed[self.fields * bl..].copy_from_slice(&x[self.fields * own..]);
         }
-        boxed[self.fields * bl..].copy_from_slice(&x[self.fields * own..]);
         if lo + hi == 0 {
-            return Ok(());
+            return wrong.map_or(Ok(()), Err);
         }
         let (from_prev, from_next) = comm.ring(&send.0, &send.1)?;
+        if let Some(e) = wrong {
+            return Err(e);
+        }
         let (per_lo, per_hi) = (lo * T::PARTS * 8, hi * T::PARTS * 8);
         if from_prev.len() != per_lo * self.fields || from_next.len() != per_hi * self.fields {
             return Err(DecomposeError::Wire("a halo of another size"));
@@ -169,6 +180,12 @@ impl<'c, M: Model + Clone, T: Components, C: Comm> Decomposed<'c, M, T, C> {
         let slabs = Slabs::new(grid.nx, comm.size())?;
         let owned = slabs.owned(comm.rank());
         let params = model.params();
+        params.check(&grid)?;
+        if !layout.scalars().is_empty() {
+            // a scalar of the state read by a field gets its adjoint summed
+            // over the box, ghost planes included
+            return Err(DecomposeError::NotSplit { what: "a state with scalars" });
+        }
         let (fields, scalars, plane) = (layout.fields().len(), layout.scalars().len(), grid.ny * grid.nz);
         let mut geo = Geometry { fields, scalars, own: owned.len(), halo: [0, 0], plane };
         // the step recorded once on the slab alone: its reach
@@ -186,7 +203,17 @@ impl<'c, M: Model + Clone, T: Components, C: Comm> Decomposed<'c, M, T, C> {
         })();
         let local = probe.as_ref().map(|_| ()).map_err(Clone::clone);
         agree(comm, 0, local)?;
-        let ([below, above], model) = probe.map_err(|_| DecomposeError::Wire("a status"))?;
+        let (reach, model) = probe.map_err(|_| DecomposeError::Wire("a status"))?;
+        // the widest reach of any rank's slab (they are the same but for a
+        // step whose operations depend on its grid's size or its values)
+        let mut mine = Vec::with_capacity(16);
+        reach.iter().for_each(|r| mine.extend_from_slice(&(*r as u64).to_le_bytes()));
+        let (mut below, mut above) = (0, 0);
+        for b in comm.all_gather(&mine)? {
+            let word = |k: usize| b.get(8 * k..8 * k + 8).map(|w| u64::from_le_bytes(w.try_into().unwrap_or([0; 8])));
+            let (Some(lo), Some(hi)) = (word(0), word(1)) else { return Err(DecomposeError::Wire("a reach")) };
+            (below, above) = (below.max(lo as usize), above.max(hi as usize));
+        }
         // the step alone reads `below` and `above` planes; the recorded
         // step's sweep at a point reads the next state's adjoint up to
         // `below + above` away on either side, and the step's values there,
@@ -274,8 +301,11 @@ impl<M: Model + Clone, T: Components, C: Comm> Stepper<T> for Decomposed<'_, M, 
 
     fn step(&mut self, t: usize, x: &[T], next: &mut [T]) -> Result<(), StepError> {
         let Decomposed { comm, fwd, fwd_geo, xfwd, nfwd, send, .. } = self;
-        fwd_geo.fill(*comm, x, xfwd, send).map_err(StepError::model)?;
-        let local = fwd.step(t, xfwd, nfwd).map_err(|e| e.to_string());
+        let filled = fwd_geo.fill(*comm, x, xfwd, send).map_err(|e| e.to_string());
+        let local = filled.and_then(|()| {
+            lengths(&[("next state", next.len(), fwd_geo.slab_len())])?;
+            fwd.step(t, xfwd, nfwd).map_err(|e| e.to_string())
+        });
         agree(*comm, t, local).map_err(StepError::model)?;
         fwd_geo.crop(nfwd, next);
         Ok(())
@@ -292,33 +322,47 @@ impl<M: Model + Clone, T: Components, C: Comm> Stepper<T> for Decomposed<'_, M, 
     ) -> Result<(), StepError> {
         let Decomposed { comm, sim, geo, xbox, nbox, ybox, yown, pbox, param_fields, send, .. } = self;
         let (comm, geo) = (*comm, *geo);
-        geo.fill(comm, x, xbox, send).map_err(StepError::model)?;
-        // this step's parameter adjoints alone, added to the slab's below
-        // as one process adds each step's to its own
-        pbox.fill(T::from_f64(0.0));
+        let n = geo.own * geo.plane;
+        let slab = geo.slab_len();
+        let ready = geo.fill(comm, x, xbox, send).map_err(|e| e.to_string()).and_then(|()| {
+            lengths(&[
+                ("next state", next.len(), slab),
+                ("adjoint", xbar.len(), slab),
+                ("parameter adjoint", pbar.len(), param_fields.len() * n),
+            ])
+        });
         // every rank passes the same agreements in the same order: after
-        // the forward step (one that failed before its seed joins here from
-        // below), after the seed, and after the sweep
-        let (mut seeded, mut seed_ok) = (false, false);
-        let r = sim.step_vjp(
-            t,
-            xbox,
-            nbox,
-            &mut |nb, yb| {
-                seeded = true;
-                agree(comm, t, Ok(())).map_err(StepError::model)?;
-                geo.crop(nb, next);
-                let local = seed(next, yown).map_err(|e| e.to_string());
-                agree(comm, t, local).map_err(StepError::model)?;
-                // the next state's adjoint on the ghost planes: the
-                // neighbours' own, so the sweep's gathers are exact
-                geo.fill(comm, yown, yb, send).map_err(StepError::model)?;
-                seed_ok = true;
-                Ok(())
-            },
-            ybox,
-            pbox,
-        );
+        // the forward step (a rank that failed before its seed joins here
+        // from below), after the seed, and after the sweep
+        let (mut seeded, mut seed_ok, mut halo) = (false, false, Ok(()));
+        let r = match ready {
+            Err(e) => Err(StepError::BadInput(e)),
+            Ok(()) => {
+                // this step's parameter adjoints alone, added to the slab's
+                // below as one process adds each step's to its own
+                pbox.fill(T::from_f64(0.0));
+                sim.step_vjp(
+                    t,
+                    xbox,
+                    nbox,
+                    &mut |nb, yb| {
+                        seeded = true;
+                        agree(comm, t, Ok(())).map_err(StepError::model)?;
+                        geo.crop(nb, next);
+                        let local = seed(next, yown).map_err(|e| e.to_string());
+                        agree(comm, t, local).map_err(StepError::model)?;
+                        // the next state's adjoint on the ghost planes: the
+                        // neighbours' own, so the sweep's gathers are exact
+                        // (a failure here is agreed after the sweep)
+                        halo = geo.fill(comm, yown, yb, send).map_err(|e| e.to_string());
+                        seed_ok = true;
+                        Ok(())
+                    },
+                    ybox,
+                    pbox,
+                )
+            }
+        };
         if !seeded {
             let e = r.err().map_or_else(|| "the step never asked for its seed".to_string(), |e| e.to_string());
             return Err(StepError::model(match agree(comm, t, Err(e)) {
@@ -330,14 +374,31 @@ impl<M: Model + Clone, T: Components, C: Comm> Stepper<T> for Decomposed<'_, M, 
             // every rank failed at the same agreement
             return r;
         }
-        agree(comm, t, r.map_err(|e| e.to_string())).map_err(StepError::model)?;
-        geo.crop(ybox, xbar);
-        let n = geo.own * geo.plane;
-        for &(b, s) in param_fields.iter() {
-            for (p, &a) in pbar[s..s + n].iter_mut().zip(&pbox[b..b + n]) {
-                *p += a;
+        let mut local = r.map_err(|e| e.to_string()).and(halo);
+        if local.is_ok() {
+            geo.crop(ybox, xbar);
+            for &(b, s) in param_fields.iter() {
+                for (p, &a) in pbar[s..s + n].iter_mut().zip(&pbox[b..b + n]) {
+                    *p += a;
+                }
+            }
+            // the driver checks the adjoints too, but on each rank alone
+            if let Some(i) = rewind_checkpoint::first_non_finite(xbar) {
+                local = Err(format!("the adjoint of state {t} is not finite at index {i} of this rank's slab"));
+            } else if let Some(i) = rewind_checkpoint::first_non_finite(pbar) {
+                local = Err(format!("the parameters' adjoint is not finite at index {i} of this rank's slab"));
             }
         }
-        Ok(())
+        agree(comm, t, local).map_err(StepError::model)
     }
+}
+
+/// Each `(what, got, expected)` length right, or the first wrong one.
+fn lengths(checks: &[(&'static str, usize, usize)]) -> Result<(), String> {
+    for &(what, got, expected) in checks {
+        if got != expected {
+            return Err(DecomposeError::Length { what, expected, got }.to_string());
+        }
+    }
+    Ok(())
 }

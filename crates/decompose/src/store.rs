@@ -12,8 +12,8 @@
 //! exchange.
 
 use rewind_checkpoint::{
-    DiskScalar, DiskStore, DriverError, HvpOutcome, Objective, Outcome, RamStore, SnapshotStore, Stepper, StoreError,
-    Strategy,
+    DiskScalar, DiskStore, DriverError, HvpOutcome, Objective, Outcome, RamStore, SnapshotStore, StepError, Stepper,
+    StoreError, Strategy,
 };
 use rewind_field::{Dual, Real};
 
@@ -81,6 +81,18 @@ where
     C: Comm,
 {
     let schedule = strategy.schedule(steps)?;
+    // what the driver checks first, on each rank alone, agreed
+    let local = if x0.len() != stepper.state_len() {
+        Err(format!("the initial state has {} values, this rank's slab {}", x0.len(), stepper.state_len()))
+    } else {
+        match rewind_checkpoint::first_non_finite(x0) {
+            Some(i) => {
+                Err(format!("the initial state (or its tangent) is not finite at index {i} of this rank's slab"))
+            }
+            None => Ok(()),
+        }
+    };
+    agree(comm, 0, local).map_err(|e| DriverError::Step { step: 0, source: StepError::model(e) })?;
     let mut ram = Agreed::new(RamStore::new(), comm);
     let disk = if strategy.budget(steps)[1] > 0 { DiskStore::new(disk_dir).map(Some) } else { Ok(None) };
     let local = disk.as_ref().map(|_| ()).map_err(|e| e.to_string());
@@ -136,9 +148,12 @@ where
     O: Objective<Dual<f64>> + ?Sized,
     C: Comm,
 {
-    if v.len() != x0.len() {
-        return Err(DriverError::Length { what: "direction v", expected: x0.len(), got: v.len() });
-    }
+    // the direction's length agreed (its values are checked with the
+    // initial state's, as tangents)
+    let local =
+        (v.len() != x0.len()).then(|| format!("the direction v has {} values, this rank's slab {}", v.len(), x0.len()));
+    agree(comm, 0, local.map_or(Ok(()), Err))
+        .map_err(|e| DriverError::Step { step: 0, source: StepError::model(e) })?;
     let xd: Vec<Dual<f64>> = x0.iter().zip(v).map(|(&a, &b)| Dual::new(a, b)).collect();
     let out = run_strategy(comm, stepper, objective, strategy, steps, &xd, &std::env::temp_dir())?;
     Ok(HvpOutcome {

@@ -292,3 +292,61 @@ fn a_slab_thinner_than_the_halo_is_refused_with_the_ranks_that_fit() {
         assert!(matches!(e, DecomposeError::TooThin { planes: 7, halo: 8, below: 4, above: 4, most: 3 }), "{e}");
     }
 }
+
+#[test]
+fn a_bad_initial_state_on_one_rank_is_every_rank_s_error() {
+    let m = ShallowWater::new(Config { n: 34, dt: 0.02, ..Config::default() }).unwrap();
+    let layout = m.layout();
+    let x0 = m.bump(0.1).unwrap();
+    let (d, _) = target_and_direction(&x0);
+    let errs = on_ranks(3, |c| {
+        let own = Slabs::new(34, 3).unwrap().owned(c.rank());
+        let mut xs = slab_of(&layout, own, &x0).unwrap();
+        let mut st = Decomposed::<_, f64, _>::new(m, c, Par::Seq, &xs).unwrap();
+        if c.rank() == 1 {
+            xs[7] = f64::NAN;
+        }
+        let mut loss = Misfit::new(c, &layout, &d).unwrap();
+        rewind_decompose::gradient(c, &mut st, &mut loss, BINOMIAL, 4, &xs).unwrap_err().to_string()
+    });
+    for e in &errs {
+        // the agreed message, not "rank 1 left" (which is what a rank that
+        // stopped alone would leave the others with)
+        assert!(
+            e.contains("rank 1 of 3 failed at step 0: the initial state (or its tangent) is not finite at index 7"),
+            "{e}"
+        );
+    }
+}
+
+/// A model whose state has a scalar beside its field.
+#[derive(Debug, Clone, Copy)]
+struct WithScalar(rewind_field::Grid);
+
+impl Model for WithScalar {
+    fn layout(&self) -> Layout {
+        Layout::new(self.0).field("u").scalar("s")
+    }
+    fn step<'id, T: rewind_sim::Number>(
+        &self,
+        _at: &rewind_sim::StepAt<'_, 'id, T>,
+        x: &rewind_sim::State<'id, T>,
+    ) -> Result<rewind_sim::State<'id, T>, rewind_sim::SimError> {
+        let (u, s) = (x.fields()[0], x.scalars()[0]);
+        Ok(rewind_sim::State::new(&[u.laplacian() * s + u], &[s]))
+    }
+}
+
+#[test]
+fn a_state_with_scalars_is_refused_not_split_wrongly() {
+    let g = rewind_field::Grid::periodic_square(16, 1.0).unwrap();
+    let m = WithScalar(g);
+    let x0 = vec![0.5; g.len() + 1];
+    let errs = on_ranks(2, |c| {
+        let own = Slabs::new(16, 2).unwrap().owned(c.rank());
+        Decomposed::<_, f64, _>::new(m, c, Par::Seq, &slab_of(&m.layout(), own, &x0).unwrap()).unwrap_err()
+    });
+    for e in errs {
+        assert!(matches!(e, DecomposeError::NotSplit { what: "a state with scalars" }), "{e}");
+    }
+}

@@ -70,8 +70,12 @@ impl<M: Model, T: Components> Sim<M, T> {
     /// model's grid, as a slab of a domain-decomposed run computes on
     /// (`rewind-decompose`) — with the parameter values `params` (field
     /// parameters on `grid`). The model's step must take its grid from
-    /// the tape (`at.ctx().grid()`), as every model of rewind does; one
-    /// with a sparse operator (made for its own grid) is refused.
+    /// the tape (`at.ctx().grid()`), as every model of rewind does, and
+    /// must not depend on where the box lies or on values outside it: no
+    /// positions computed from the grid, no value read out of a field
+    /// (`Field::value`, `max_of`) fed back into the step but for a check
+    /// — what [`Ctx::x_reach`] cannot see. One with a sparse operator
+    /// (made for its own grid) is refused.
     pub fn on_grid(model: M, par: Par, grid: Grid, params: ParamSet) -> Result<Self, SimError> {
         let layout = model.layout().with_grid(grid);
         layout.check()?;
