@@ -350,3 +350,32 @@ fn a_state_with_scalars_is_refused_not_split_wrongly() {
         assert!(matches!(e, DecomposeError::NotSplit { what: "a state with scalars" }), "{e}");
     }
 }
+
+#[test]
+fn each_rank_keeps_snapshots_of_its_slab_only() {
+    // store-all: one process keeps every state; each of 4 ranks its slab of
+    // every state, so the ranks' snapshot bytes add up to one process's
+    let m = ShallowWater::new(Config { n: 34, dt: 0.02, ..Config::default() }).unwrap();
+    let layout = m.layout();
+    let x0 = m.bump(0.1).unwrap();
+    let (d, _) = target_and_direction(&x0);
+    let mut loss = Misfit::new(&Serial, &layout, &d).unwrap();
+    let one = gradient(&mut Sim::<_, f64>::new(m, Par::Seq).unwrap(), &mut loss, Strategy::StoreAll, 6, &x0).unwrap();
+    let per_rank = on_ranks(4, |c| {
+        let own = Slabs::new(34, 4).unwrap().owned(c.rank());
+        let xs = slab_of(&layout, own.clone(), &x0).unwrap();
+        let mut st = Decomposed::<_, f64, _>::new(m, c, Par::Seq, &xs).unwrap();
+        let mut loss = Misfit::new(c, &layout, &d).unwrap();
+        let g = rewind_decompose::gradient(c, &mut st, &mut loss, Strategy::StoreAll, 6, &xs).unwrap();
+        (own.len(), g.counters.peak_snapshot_bytes)
+    });
+    let total: usize = per_rank.iter().map(|r| r.1).sum();
+    assert_eq!(total, one.counters.peak_snapshot_bytes);
+    for (planes, bytes) in per_rank {
+        assert_eq!(
+            bytes * 34,
+            one.counters.peak_snapshot_bytes * planes,
+            "a rank of {planes} planes keeps {bytes} bytes"
+        );
+    }
+}
