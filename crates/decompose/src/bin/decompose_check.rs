@@ -9,6 +9,8 @@
 //!
 //! `decompose_check fault <n> <rank>`: a state that breaks the CFL bound
 //! in the slab of `rank` only; every rank must stop with one message.
+//! `decompose_check nan <n> <rank>`: a NaN in that rank's slab of the
+//! initial state (the driver's own check, agreed), likewise.
 //!
 //! `decompose_check comm`: what messages cost here — the ring exchange
 //! per message size and the agreement — printed by rank 0.
@@ -40,7 +42,8 @@ fn main() -> ExitCode {
     let num = |i: usize, d: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
     let out = match args.first().map(String::as_str) {
         Some("same") => same(&comm, num(1, 24), num(2, 6)),
-        Some("fault") => fault(&comm, num(1, 24), num(2, 1)),
+        Some("fault") => fault(&comm, num(1, 24), num(2, 1), false),
+        Some("nan") => fault(&comm, num(1, 24), num(2, 1), true),
         Some("comm") => comm_costs(&comm),
         Some("time") => time(&comm, num(1, 128), num(2, 100), num(3, 1), args.get(4).is_some_and(|a| a == "plain")),
         _ => Err("usage: decompose_check same|fault|time|comm …".into()),
@@ -125,15 +128,15 @@ fn same(comm: &Mpi, n: usize, steps: usize) -> Res {
     Ok(())
 }
 
-fn fault(comm: &Mpi, n: usize, bad: usize) -> Res {
+fn fault(comm: &Mpi, n: usize, bad: usize, nan: bool) -> Res {
     let m = model(n)?;
     let layout = m.layout();
     let (mut x0, d, _) = data(&m)?;
     let own = rewind_decompose::Slabs::new(n, comm.size())?.owned(bad);
-    // a fast jet in the middle of rank `bad`'s slab: the CFL bound breaks there
+    // a fast jet (or a NaN) in the middle of rank `bad`'s slab
     let u = layout.range("u")?;
     let mid = (own.start + own.end) / 2 * n;
-    x0[u.start + mid] = 1e3;
+    x0[u.start + mid] = if nan { f64::NAN } else { 1e3 };
     let mine = rewind_decompose::Slabs::new(n, comm.size())?.owned(comm.rank());
     let calm = slab_of(&layout, mine.clone(), &m.bump(0.1)?)?;
     let x0s = slab_of(&layout, mine, &x0)?;
