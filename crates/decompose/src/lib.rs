@@ -16,9 +16,10 @@
 //! operations (a stencil adds its offsets' extent below and above,
 //! arithmetic takes its operands' widest), giving the planes `b` below and
 //! `a` above a point that the step reads (`b = a = 4` for shallow water's
-//! RK4: four stages of C-grid operators reaching one plane each way). A step that reads beyond any halo — an FFT or sparse
-//! solve, a reduction fed back into a field, points, constant data — is
-//! refused with the operation named (constant data a model lends through
+//! RK4: four stages of C-grid operators reaching one plane each way). A
+//! step that reads beyond any halo — a sparse solve, a reduction fed back
+//! into a field, points, constant data — is refused with the operation
+//! named (constant data a model lends through
 //! `fixed()` is made for the whole grid and fails first, with a length
 //! error). What the analysis cannot see is the model's own Rust between
 //! operations: a value read out of a field (`Field::value`, `max_of`) and
@@ -28,8 +29,21 @@
 //! state with scalars is refused too (a scalar read by a field would get
 //! its adjoint summed over the box, ghost planes included).
 //!
-//! A step evaluated alone (a forward sweep of a schedule) runs on a box of `b` ghost planes below and `a`
-//! above; the recorded step and its sweep on one of `b + a` on each side
+//! **Global operations.** The periodic Poisson solve (ns2d's
+//! streamfunction) reads the whole field: on a box it is solved across the
+//! ranks ([`rewind_field::Split`], installed for each step): each rank
+//! transforms its own rows, an all-to-all hands each rank whole columns
+//! of a share of the coefficients, a second returns them, and the ghost
+//! planes of the result are filled from the neighbours — every line goes
+//! through the same transforms as in one process, so the slab's values are
+//! the same bits, and the result is exact on the whole box: the reach
+//! counts from it again (its operand is needed on the slab only). Its
+//! adjoint is the same solve. Each stage of ns2d's RK4 solves once: 4
+//! solves, 8 all-to-alls and 4 extra halo exchanges per step, forward and
+//! reverse.
+//!
+//! A step evaluated alone (a forward sweep of a schedule) runs on a box of
+//! `b` ghost planes below and `a` above; the recorded step and its sweep on one of `b + a` on each side
 //! (the sweep at a point reads the next state's adjoint up to `a` below
 //! and `b` above, and the step's values there, computed from values as far
 //! again). On one rank there are no ghost planes: the grid's own periodic
@@ -66,12 +80,16 @@
 //! on one rank stops every rank with one message.
 //!
 //! Not built yet (see `docs/domain-decomposition.md`): gradients with
-//! respect to scalar parameters (they enter as constants), the distributed
-//! FFT Poisson solve (ns2d), walls along the split axis, points, pencils.
+//! respect to scalar parameters (they enter as constants), walls along the
+//! split axis, points (sources and receivers), pencils. A model whose step
+//! can fail on one rank between two Poisson solves (a check made in the
+//! middle of a step) would leave the other ranks in the next solve's
+//! exchange: rewind's models check at the start or the end of a step.
 
 #![forbid(unsafe_code)]
 
 mod misfit;
+mod split;
 mod stepper;
 mod store;
 mod wire;

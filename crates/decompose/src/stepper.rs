@@ -2,11 +2,13 @@
 //! layers, as a checkpoint [`Stepper`] over the slab (see the crate docs).
 
 use std::ops::Range;
+use std::rc::Rc;
 
 use rewind_checkpoint::{Seed, StepError, Stepper};
-use rewind_field::{Components, Grid, Par};
+use rewind_field::{Components, Grid, Par, split_by};
 use rewind_sim::{Model, ParamSet, ParamValue, Sim};
 
+use crate::split::OverComm;
 use crate::{Comm, DecomposeError, Slabs, agree, wire};
 
 /// Where this rank's values lie: its slab's planes within the box of the
@@ -127,6 +129,21 @@ pub struct Decomposed<'c, M, T, C> {
     /// vector, where it goes in this rank's.
     param_fields: Vec<(usize, usize)>,
     send: (Vec<u8>, Vec<u8>),
+    /// The split field the two boxes compute on (for the Poisson solve),
+    /// none on one rank.
+    splits: Option<[Rc<OverComm<C>>; 2]>,
+}
+
+/// `f` with `split` installed (if any), and the first error its exchanges
+/// met.
+fn under<C: Comm + 'static, R>(split: Option<&Rc<OverComm<C>>>, f: impl FnOnce() -> R) -> (R, Result<(), String>) {
+    match split {
+        Some(s) => {
+            let r = split_by(s.clone(), f);
+            (r, s.take_error())
+        }
+        None => (f(), Ok(())),
+    }
 }
 
 impl<M, T, C: Comm> std::fmt::Debug for Decomposed<'_, M, T, C> {
@@ -166,14 +183,16 @@ fn box_params(params: &ParamSet, grid: &Grid, first: isize, count: usize) -> Par
     out
 }
 
-impl<'c, M: Model + Clone, T: Components, C: Comm> Decomposed<'c, M, T, C> {
+impl<'c, M: Model + Clone, T: Components, C: Comm + Clone + 'static> Decomposed<'c, M, T, C> {
     /// `model` on this rank's slab of its grid, split over `comm`'s ranks
     /// ([`Slabs`]); `x0` is this rank's slab of an initial state
     /// ([`crate::slab_of`]), with which one step is recorded to find the
     /// planes it reads below and above a point. A collective: every rank
     /// calls it, and a failure on one (a step that cannot be split, a slab
     /// thinner than the halo) is every rank's error. On one rank the whole
-    /// grid is the slab and its own periodic wrap the halo.
+    /// grid is the slab and its own periodic wrap the halo. The periodic
+    /// Poisson solve of a step is solved across the ranks (a handle of
+    /// `comm` is kept for it: `C` is cheap to clone, e.g. an `Rc`).
     pub fn new(model: M, comm: &'c C, par: Par, x0: &[f64]) -> Result<Self, DecomposeError> {
         let layout = model.layout();
         let grid = *layout.grid();
@@ -188,20 +207,29 @@ impl<'c, M: Model + Clone, T: Components, C: Comm> Decomposed<'c, M, T, C> {
         }
         let (fields, scalars, plane) = (layout.fields().len(), layout.scalars().len(), grid.ny * grid.nz);
         let mut geo = Geometry { fields, scalars, own: owned.len(), halo: [0, 0], plane };
-        // the step recorded once on the slab alone: its reach
-        let probe = (|| -> Result<([usize; 2], M), String> {
-            if x0.len() != geo.slab_len() {
-                let e = DecomposeError::Length { what: "initial state", expected: geo.slab_len(), got: x0.len() };
-                return Err(e.to_string());
-            }
-            let g = planes_grid(&grid, owned.len()).map_err(|e| e.to_string())?;
-            let p = box_params(&params, &grid, owned.start as isize, owned.len());
+        let split =
+            |ghosts: [usize; 2]| (comm.size() > 1).then(|| Rc::new(OverComm::new(comm.clone(), grid, slabs, ghosts)));
+        // the initial slab's length first: the probe below exchanges
+        let length = (x0.len() != geo.slab_len()).then(|| {
+            DecomposeError::Length { what: "initial state", expected: geo.slab_len(), got: x0.len() }.to_string()
+        });
+        agree(comm, 0, length.map_or(Ok(()), Err))?;
+        // the step recorded once on the slab and one ghost plane each side
+        // (exact values for the model's own checks): its reach
+        let probe_geo = Geometry { halo: if comm.size() > 1 { [1, 1] } else { [0, 0] }, ..geo };
+        let x: Vec<T> = x0.iter().map(|&v| T::from_f64(v)).collect();
+        let mut xp = vec![T::from_f64(0.0); probe_geo.box_len()];
+        probe_geo.fill(comm, &x, &mut xp, &mut (Vec::new(), Vec::new()))?;
+        let probe_split = split(probe_geo.halo);
+        let (probe, exchanged) = under(probe_split.as_ref(), || -> Result<([usize; 2], M), String> {
+            let [lo, hi] = probe_geo.halo;
+            let g = planes_grid(&grid, probe_geo.box_planes()).map_err(|e| e.to_string())?;
+            let p = box_params(&params, &grid, owned.start as isize - lo as isize, lo + owned.len() + hi);
             let mut sim = Sim::<M, T>::on_grid(model, par, g, p).map_err(|e| e.to_string())?;
-            let x: Vec<T> = x0.iter().map(|&v| T::from_f64(v)).collect();
-            let reach = sim.x_reach(0, &x).map_err(|e| e.to_string())?;
+            let reach = sim.x_reach(0, &xp).map_err(|e| e.to_string())?;
             Ok((reach, sim.into_model()))
-        })();
-        let local = probe.as_ref().map(|_| ()).map_err(Clone::clone);
+        });
+        let local = probe.as_ref().map(|_| ()).map_err(Clone::clone).and(exchanged);
         agree(comm, 0, local)?;
         let (reach, model) = probe.map_err(|_| DecomposeError::Wire("a status"))?;
         // the widest reach of any rank's slab (they are the same but for a
@@ -233,6 +261,7 @@ impl<'c, M: Model + Clone, T: Components, C: Comm> Decomposed<'c, M, T, C> {
         let (fwd, sim) = sims?;
         let fwd_geo = Geometry { halo: fwd_halo, ..geo };
         geo.halo = [halo, halo];
+        let splits = split(fwd_halo).zip(split(geo.halo)).map(|(f, s)| [f, s]);
         let zero = T::from_f64(0.0);
         // the box's parameter adjoints, computed by the sweep: the slab's
         // planes of each field parameter are kept
@@ -264,6 +293,7 @@ impl<'c, M: Model + Clone, T: Components, C: Comm> Decomposed<'c, M, T, C> {
             pbox,
             param_fields,
             send: (Vec::new(), Vec::new()),
+            splits,
         })
     }
 
@@ -284,7 +314,7 @@ impl<'c, M: Model + Clone, T: Components, C: Comm> Decomposed<'c, M, T, C> {
     }
 }
 
-impl<M: Model + Clone, T: Components, C: Comm> Stepper<T> for Decomposed<'_, M, T, C> {
+impl<M: Model + Clone, T: Components, C: Comm + Clone + 'static> Stepper<T> for Decomposed<'_, M, T, C> {
     fn state_len(&self) -> usize {
         self.geo.slab_len()
     }
@@ -300,11 +330,12 @@ impl<M: Model + Clone, T: Components, C: Comm> Stepper<T> for Decomposed<'_, M, 
     }
 
     fn step(&mut self, t: usize, x: &[T], next: &mut [T]) -> Result<(), StepError> {
-        let Decomposed { comm, fwd, fwd_geo, xfwd, nfwd, send, .. } = self;
+        let Decomposed { comm, fwd, fwd_geo, xfwd, nfwd, send, splits, .. } = self;
         let filled = fwd_geo.fill(*comm, x, xfwd, send).map_err(|e| e.to_string());
         let local = filled.and_then(|()| {
             lengths(&[("next state", next.len(), fwd_geo.slab_len())])?;
-            fwd.step(t, xfwd, nfwd).map_err(|e| e.to_string())
+            let (r, exchanged) = under(splits.as_ref().map(|s| &s[0]), || fwd.step(t, xfwd, nfwd));
+            r.map_err(|e| e.to_string()).and(exchanged)
         });
         agree(*comm, t, local).map_err(StepError::model)?;
         fwd_geo.crop(nfwd, next);
@@ -320,7 +351,7 @@ impl<M: Model + Clone, T: Components, C: Comm> Stepper<T> for Decomposed<'_, M, 
         xbar: &mut [T],
         pbar: &mut [T],
     ) -> Result<(), StepError> {
-        let Decomposed { comm, sim, geo, xbox, nbox, ybox, yown, pbox, param_fields, send, .. } = self;
+        let Decomposed { comm, sim, geo, xbox, nbox, ybox, yown, pbox, param_fields, send, splits, .. } = self;
         let (comm, geo) = (*comm, *geo);
         let n = geo.own * geo.plane;
         let slab = geo.slab_len();
@@ -335,32 +366,37 @@ impl<M: Model + Clone, T: Components, C: Comm> Stepper<T> for Decomposed<'_, M, 
         // the forward step (a rank that failed before its seed joins here
         // from below), after the seed, and after the sweep
         let (mut seeded, mut seed_ok, mut halo) = (false, false, Ok(()));
+        let mut exchanged = Ok(());
         let r = match ready {
             Err(e) => Err(StepError::BadInput(e)),
             Ok(()) => {
                 // this step's parameter adjoints alone, added to the slab's
                 // below as one process adds each step's to its own
                 pbox.fill(T::from_f64(0.0));
-                sim.step_vjp(
-                    t,
-                    xbox,
-                    nbox,
-                    &mut |nb, yb| {
-                        seeded = true;
-                        agree(comm, t, Ok(())).map_err(StepError::model)?;
-                        geo.crop(nb, next);
-                        let local = seed(next, yown).map_err(|e| e.to_string());
-                        agree(comm, t, local).map_err(StepError::model)?;
-                        // the next state's adjoint on the ghost planes: the
-                        // neighbours' own, so the sweep's gathers are exact
-                        // (a failure here is agreed after the sweep)
-                        halo = geo.fill(comm, yown, yb, send).map_err(|e| e.to_string());
-                        seed_ok = true;
-                        Ok(())
-                    },
-                    ybox,
-                    pbox,
-                )
+                let (r, e) = under(splits.as_ref().map(|s| &s[1]), || {
+                    sim.step_vjp(
+                        t,
+                        xbox,
+                        nbox,
+                        &mut |nb, yb| {
+                            seeded = true;
+                            agree(comm, t, Ok(())).map_err(StepError::model)?;
+                            geo.crop(nb, next);
+                            let local = seed(next, yown).map_err(|e| e.to_string());
+                            agree(comm, t, local).map_err(StepError::model)?;
+                            // the next state's adjoint on the ghost planes: the
+                            // neighbours' own, so the sweep's gathers are exact
+                            // (a failure here is agreed after the sweep)
+                            halo = geo.fill(comm, yown, yb, send).map_err(|e| e.to_string());
+                            seed_ok = true;
+                            Ok(())
+                        },
+                        ybox,
+                        pbox,
+                    )
+                });
+                exchanged = e;
+                r
             }
         };
         if !seeded {
@@ -374,7 +410,7 @@ impl<M: Model + Clone, T: Components, C: Comm> Stepper<T> for Decomposed<'_, M, 
             // every rank failed at the same agreement
             return r;
         }
-        let mut local = r.map_err(|e| e.to_string()).and(halo);
+        let mut local = r.map_err(|e| e.to_string()).and(halo).and(exchanged);
         if local.is_ok() {
             geo.crop(ybox, xbar);
             for &(b, s) in param_fields.iter() {

@@ -34,6 +34,17 @@ fn shallow_water_split_over_one_to_four_ranks_gives_one_process_s_bits() {
 }
 
 #[test]
+fn ns2d_with_its_poisson_solve_across_one_to_four_ranks_gives_one_process_s_bits() {
+    // 32 planes: slabs of 32, 16, 10–11 and 8 (the halo is 8); each RK4
+    // stage's Poisson solve transposes across the ranks (MPI all-to-all)
+    for ranks in 1..=4 {
+        let (ok, out, err, _) = mpirun(ranks, &["same", "32", "4", "ns2d"], Duration::from_secs(300));
+        assert!(ok, "{ranks} ranks: {out}{err}");
+        assert!(out.contains(&format!("same bits on {ranks} ranks (ns2d)")), "{out}{err}");
+    }
+}
+
+#[test]
 fn a_failure_on_one_rank_stops_every_rank_with_one_message() {
     let (ok, out, err, secs) = mpirun(4, &["fault", "64", "2"], Duration::from_secs(120));
     assert!(!ok, "{out}{err}");

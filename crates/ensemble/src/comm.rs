@@ -1,6 +1,7 @@
 //! Communicators: who am I, how many are we, the collective the ensemble
-//! needs — every rank's bytes to every rank — and the exchange with the
-//! two neighbours on a ring that a domain-decomposed run's halos need.
+//! needs — every rank's bytes to every rank — and what a domain-decomposed
+//! run needs: the exchange with the two neighbours on a ring (halos) and
+//! the all-to-all (the transposes of a distributed FFT).
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
@@ -40,12 +41,113 @@ pub trait Comm {
         };
         Ok((part(&all[(r + n - 1) % n], false)?, part(&all[(r + 1) % n], true)?))
     }
+    /// Sends `send[q]` to rank `q` (one message per rank, its own
+    /// included) and returns what every rank sent to this one, indexed by
+    /// rank: the transposes of a distributed FFT. Every rank calls it
+    /// together. The default goes through [`Comm::all_gather`] (every rank
+    /// receives every message: right, but bytes grow with the number of
+    /// ranks); [`crate::Mpi`] sends each rank its own.
+    fn all_to_all(&self, send: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, EnsembleError> {
+        let n = self.size();
+        // the lengths of the messages to each rank, then the messages
+        let mut mine = Vec::with_capacity(8 * n + send.iter().map(Vec::len).sum::<usize>());
+        (0..n).for_each(|q| mine.extend_from_slice(&(send.get(q).map_or(0, Vec::len) as u64).to_le_bytes()));
+        send.iter().take(n).for_each(|m| mine.extend_from_slice(m));
+        let all = self.all_gather(&mine)?;
+        if send.len() != n {
+            return Err(EnsembleError::Comm(format!("an all-to-all of {} messages among {n} ranks", send.len())));
+        }
+        let r = self.rank();
+        all.iter()
+            .map(|m| {
+                let word = |k: usize| {
+                    m.get(8 * k..8 * k + 8).map(|w| u64::from_le_bytes(w.try_into().unwrap_or([0; 8])) as usize)
+                };
+                let lens: Option<Vec<usize>> = (0..n).map(word).collect();
+                let lens =
+                    lens.ok_or_else(|| EnsembleError::Comm("an all-to-all message without its header".into()))?;
+                let at = 8 * n + lens[..r].iter().sum::<usize>();
+                m.get(at..at + lens[r])
+                    .map(<[u8]>::to_vec)
+                    .ok_or_else(|| EnsembleError::Comm("an all-to-all message shorter than its header".into()))
+            })
+            .collect()
+    }
+    /// [`Comm::all_to_all`] when every rank knows what it receives:
+    /// `recv[q]` comes sized to what rank `q` sends this one (the sizes
+    /// follow from data all ranks share, as a distributed FFT's do) and is
+    /// filled; nothing is allocated and no lengths are exchanged (under
+    /// MPI, a size the two ranks disagree on is MPI's truncation error).
+    fn all_to_all_into(&self, send: &[Vec<u8>], recv: &mut [Vec<u8>]) -> Result<(), EnsembleError> {
+        let got = self.all_to_all(send)?;
+        if got.len() != recv.len() || got.iter().zip(recv.iter()).any(|(g, r)| g.len() != r.len()) {
+            return Err(EnsembleError::Comm("an all-to-all message of another length than expected".into()));
+        }
+        recv.iter_mut().zip(got).for_each(|(r, g)| r.copy_from_slice(&g));
+        Ok(())
+    }
+    /// [`Comm::ring`] when every rank knows what it receives: `from_prev`
+    /// and `from_next` come sized and are filled (as for
+    /// [`Comm::all_to_all_into`]).
+    fn ring_into(
+        &self,
+        to_prev: &[u8],
+        to_next: &[u8],
+        from_prev: &mut [u8],
+        from_next: &mut [u8],
+    ) -> Result<(), EnsembleError> {
+        let (p, n) = self.ring(to_prev, to_next)?;
+        if p.len() != from_prev.len() || n.len() != from_next.len() {
+            return Err(EnsembleError::Comm("a halo message of another length than expected".into()));
+        }
+        from_prev.copy_from_slice(&p);
+        from_next.copy_from_slice(&n);
+        Ok(())
+    }
     /// Ranks sharing this process's machine (for sizing thread pools).
     fn local_size(&self) -> usize {
         self.size()
     }
     /// What the communicator is, for messages (`"serial"`, `"MPI (4 ranks)"`).
     fn describe(&self) -> String;
+}
+
+/// A shared communicator is one (a domain-decomposed run keeps a handle of
+/// it for the exchanges inside a step).
+impl<C: Comm + ?Sized> Comm for std::rc::Rc<C> {
+    fn rank(&self) -> usize {
+        (**self).rank()
+    }
+    fn size(&self) -> usize {
+        (**self).size()
+    }
+    fn all_gather(&self, mine: &[u8]) -> Result<Vec<Vec<u8>>, EnsembleError> {
+        (**self).all_gather(mine)
+    }
+    fn ring(&self, to_prev: &[u8], to_next: &[u8]) -> Result<(Vec<u8>, Vec<u8>), EnsembleError> {
+        (**self).ring(to_prev, to_next)
+    }
+    fn all_to_all(&self, send: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, EnsembleError> {
+        (**self).all_to_all(send)
+    }
+    fn all_to_all_into(&self, send: &[Vec<u8>], recv: &mut [Vec<u8>]) -> Result<(), EnsembleError> {
+        (**self).all_to_all_into(send, recv)
+    }
+    fn ring_into(
+        &self,
+        to_prev: &[u8],
+        to_next: &[u8],
+        from_prev: &mut [u8],
+        from_next: &mut [u8],
+    ) -> Result<(), EnsembleError> {
+        (**self).ring_into(to_prev, to_next, from_prev, from_next)
+    }
+    fn local_size(&self) -> usize {
+        (**self).local_size()
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
 }
 
 /// One process alone: the ensemble runs every member itself.

@@ -107,6 +107,69 @@ impl Comm for Mpi {
         }
         Ok((from_prev, from_next))
     }
+    fn all_to_all(&self, send: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, EnsembleError> {
+        let (r, n) = (self.rank(), self.size());
+        // the counts first (a message too large for MPI's counts as -1: that
+        // pair exchanges nothing and both ends report it after), then each
+        // pair of ranks directly, straight into the message's own buffer
+        let counts: Vec<Count> =
+            (0..n).map(|q| send.get(q).map_or(0, |m| Count::try_from(m.len()).unwrap_or(-1))).collect();
+        let mut from = vec![0 as Count; n];
+        self.world.all_to_all_into(&counts[..], &mut from[..]);
+        let mut recv: Vec<Vec<u8>> = from.iter().map(|&c| vec![0u8; c.max(0) as usize]).collect();
+        recv[r] = send.get(r).cloned().unwrap_or_default();
+        for k in 1..n {
+            let (to, of) = ((r + k) % n, (r + n - k) % n);
+            let out = send.get(to).filter(|_| counts[to] >= 0).map_or(&[][..], |m| &m[..]);
+            point_to_point::send_receive_into(
+                out,
+                &self.world.process_at_rank(to as i32),
+                &mut recv[of][..],
+                &self.world.process_at_rank(of as i32),
+            );
+        }
+        if send.len() != n || counts.contains(&-1) || from.contains(&-1) {
+            return Err(EnsembleError::Comm("an all-to-all message exceeds MPI's 2 GiB message limit".into()));
+        }
+        Ok(recv)
+    }
+    fn all_to_all_into(&self, send: &[Vec<u8>], recv: &mut [Vec<u8>]) -> Result<(), EnsembleError> {
+        let (r, n) = (self.rank(), self.size());
+        if send.len() != n
+            || recv.len() != n
+            || send.iter().chain(recv.iter()).any(|m| Count::try_from(m.len()).is_err())
+        {
+            // the caller's error, the same on every rank (the sizes are shared)
+            return Err(EnsembleError::Comm(
+                "an all-to-all of the wrong shape or beyond MPI's 2 GiB message limit".into(),
+            ));
+        }
+        recv[r].copy_from_slice(&send[r]);
+        for k in 1..n {
+            let (to, of) = ((r + k) % n, (r + n - k) % n);
+            let (to_p, of_p) = (self.world.process_at_rank(to as i32), self.world.process_at_rank(of as i32));
+            point_to_point::send_receive_into(&send[to][..], &to_p, &mut recv[of][..], &of_p);
+        }
+        Ok(())
+    }
+    fn ring_into(
+        &self,
+        to_prev: &[u8],
+        to_next: &[u8],
+        from_prev: &mut [u8],
+        from_next: &mut [u8],
+    ) -> Result<(), EnsembleError> {
+        let (r, n) = (self.rank(), self.size());
+        if [to_prev.len(), to_next.len(), from_prev.len(), from_next.len()].iter().any(|&l| Count::try_from(l).is_err())
+        {
+            return Err(EnsembleError::Comm("a halo message exceeds MPI's 2 GiB message limit".into()));
+        }
+        let prev = self.world.process_at_rank(((r + n - 1) % n) as i32);
+        let next = self.world.process_at_rank(((r + 1) % n) as i32);
+        point_to_point::send_receive_into(to_next, &next, from_prev, &prev);
+        point_to_point::send_receive_into(to_prev, &prev, from_next, &next);
+        Ok(())
+    }
     fn describe(&self) -> String {
         format!("MPI ({} rank{})", self.size(), if self.size() == 1 { "" } else { "s" })
     }

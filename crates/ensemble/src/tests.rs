@@ -223,6 +223,31 @@ fn the_ring_hands_each_rank_its_neighbours_messages() {
 }
 
 #[test]
+fn the_all_to_all_hands_each_rank_what_every_rank_sent_it() {
+    for size in 1..=4 {
+        let out: Vec<Vec<Vec<u8>>> = std::thread::scope(|s| {
+            let hs: Vec<_> = Threads::group(size)
+                .into_iter()
+                .map(|c| {
+                    s.spawn(move || {
+                        // to rank q: q + 1 bytes saying who sent them (rank 0's
+                        // message to itself is empty)
+                        let r = c.rank() as u8;
+                        let send: Vec<Vec<u8>> = (0..size).map(|q| vec![r; q + usize::from(r > 0 || q > 0)]).collect();
+                        c.all_to_all(&send).unwrap()
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (r, got) in out.iter().enumerate() {
+            let want: Vec<Vec<u8>> = (0..size).map(|q| vec![q as u8; r + usize::from(q > 0 || r > 0)]).collect();
+            assert_eq!(got, &want, "rank {r} of {size}");
+        }
+    }
+}
+
+#[test]
 fn a_rank_that_leaves_fails_the_others_collective_instead_of_hanging() {
     let mut group = Threads::group(3);
     let gone = group.pop().unwrap();

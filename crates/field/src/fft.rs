@@ -38,14 +38,14 @@ use crate::components::Components;
 use crate::par::{Par, weight};
 use crate::{FieldError, Grid};
 
-type C64 = Complex<f64>;
+pub(crate) type C64 = Complex<f64>;
 
 /// Rows per task of the row transforms.
 const ROWS_PER_TASK: usize = 16;
 
 /// Columns per tile of the column transforms (a tile of 8 columns of 256
 /// complex values is 32 KiB: it stays in L1/L2 through its round trip).
-const TILE: usize = 8;
+pub(crate) const TILE: usize = 8;
 
 /// The signed wavenumbers `[kₓ, k_y, k_z]` (radians per unit length) of
 /// the Fourier coefficient `(i, j, k)` of a periodic grid.
@@ -61,10 +61,10 @@ pub(crate) fn wavenumber(g: &Grid, [i, j, k]: [usize; 3]) -> [f64; 3] {
 
 /// An FFT Poisson solver for one periodic grid.
 pub struct PoissonFft {
-    grid: Grid,
+    pub(crate) grid: Grid,
     /// Row transforms (length `n` of a line, real ↔ `n/2 + 1` complex).
-    r2c: Arc<dyn RealToComplex<f64>>,
-    c2r: Arc<dyn ComplexToReal<f64>>,
+    pub(crate) r2c: Arc<dyn RealToComplex<f64>>,
+    pub(crate) c2r: Arc<dyn ComplexToReal<f64>>,
     /// Column transforms along x (length `nx`, complex).
     fwd_x: Arc<dyn Fft<f64>>,
     inv_x: Arc<dyn Fft<f64>>,
@@ -73,13 +73,13 @@ pub struct PoissonFft {
     inv_y: Arc<dyn Fft<f64>>,
     /// `−1/(λ n)` in column-major order (`[j][i][l]`: `j < n/2 + 1` the row
     /// coefficient, `i` along x, `l` along y in 3D), 0 at the mean.
-    factor: Vec<f64>,
+    pub(crate) factor: Vec<f64>,
 }
 
 /// The work space of one [`PoissonFft`] (made by [`PoissonFft::work`],
 /// reused across solves: a solve then allocates nothing).
 pub struct PoissonWork {
-    grid: Grid,
+    pub(crate) grid: Grid,
     /// Row transforms, row-major `rows × (n/2 + 1)`.
     rows: Vec<C64>,
     /// Column transforms, column-major `(n/2 + 1) × rows`, by tiles.
@@ -88,12 +88,12 @@ pub struct PoissonWork {
 }
 
 /// What one task of a stage needs for itself.
-struct TaskWork {
-    real: Vec<f64>,
-    row: Vec<C64>,
+pub(crate) struct TaskWork {
+    pub(crate) real: Vec<f64>,
+    pub(crate) row: Vec<C64>,
     /// One column along x (3D).
     col: Vec<C64>,
-    scratch: Vec<C64>,
+    pub(crate) scratch: Vec<C64>,
 }
 
 impl std::fmt::Debug for PoissonFft {
@@ -177,6 +177,18 @@ impl PoissonFft {
         let ((m, n), nx) = (self.grid.lines(), self.grid.nx);
         let (nh, rows) = (n / 2 + 1, nx * m);
         let tasks = rows.div_ceil(ROWS_PER_TASK).max(nh.div_ceil(TILE));
+        let zero = C64::new(0.0, 0.0);
+        PoissonWork {
+            grid: self.grid,
+            rows: vec![zero; rows * nh],
+            cols: vec![zero; nh * rows],
+            tasks: (0..tasks).map(|_| self.task()).collect(),
+        }
+    }
+
+    /// What one task of a stage needs for itself.
+    pub(crate) fn task(&self) -> TaskWork {
+        let ((m, n), nx) = (self.grid.lines(), self.grid.nx);
         let scratch = [
             self.r2c.get_scratch_len(),
             self.c2r.get_scratch_len(),
@@ -190,14 +202,7 @@ impl PoissonFft {
         .unwrap_or(0);
         let zero = C64::new(0.0, 0.0);
         let col = if m > 1 { nx } else { 0 };
-        let task =
-            || TaskWork { real: vec![0.0; n], row: vec![zero; nh], col: vec![zero; col], scratch: vec![zero; scratch] };
-        PoissonWork {
-            grid: self.grid,
-            rows: vec![zero; rows * nh],
-            cols: vec![zero; nh * rows],
-            tasks: (0..tasks).map(|_| task()).collect(),
-        }
+        TaskWork { real: vec![0.0; n], row: vec![zero; n / 2 + 1], col: vec![zero; col], scratch: vec![zero; scratch] }
     }
 
     /// `out = P a` for any [`Components`] scalar, with a work space made by
@@ -270,32 +275,7 @@ impl PoissonFft {
                     dst[b * len + r] = v;
                 }
             }
-            if m == 1 {
-                self.fwd_x.process_with_scratch(dst, &mut t.scratch);
-                for (d, &f) in dst.iter_mut().zip(f) {
-                    *d *= f;
-                }
-                self.inv_x.process_with_scratch(dst, &mut t.scratch);
-                return;
-            }
-            // each column b is an nx × ny block, y contiguous
-            for (dst, f) in dst.chunks_exact_mut(len).zip(f.chunks_exact(len)) {
-                self.fwd_y.process_with_scratch(dst, &mut t.scratch);
-                for l in 0..m {
-                    for (i, c) in t.col.iter_mut().enumerate() {
-                        *c = dst[i * m + l];
-                    }
-                    self.fwd_x.process_with_scratch(&mut t.col, &mut t.scratch);
-                    for (i, c) in t.col.iter_mut().enumerate() {
-                        *c *= f[i * m + l];
-                    }
-                    self.inv_x.process_with_scratch(&mut t.col, &mut t.scratch);
-                    for (i, &c) in t.col.iter().enumerate() {
-                        dst[i * m + l] = c;
-                    }
-                }
-                self.inv_y.process_with_scratch(dst, &mut t.scratch);
-            }
+            self.column_tile(dst, f, t);
         };
         if threads > 1 {
             let dst = ChunksMut::new(&mut w.cols, len * TILE);
@@ -310,11 +290,59 @@ impl PoissonFft {
         }
     }
 
+    /// Whole columns of row coefficients (`dst`: one after the other, each
+    /// `nx × m`, y contiguous in 3D) transformed forward (along y in 3D,
+    /// then x), scaled by their factors `f`, transformed back.
+    pub(crate) fn column_tile(&self, dst: &mut [C64], f: &[f64], t: &mut TaskWork) {
+        let (m, len) = (self.grid.lines().0, self.grid.nx * self.grid.lines().0);
+        if m == 1 {
+            self.fwd_x.process_with_scratch(dst, &mut t.scratch);
+            for (d, &f) in dst.iter_mut().zip(f) {
+                *d *= f;
+            }
+            self.inv_x.process_with_scratch(dst, &mut t.scratch);
+            return;
+        }
+        // each column is an nx × ny block, y contiguous
+        for (dst, f) in dst.chunks_exact_mut(len).zip(f.chunks_exact(len)) {
+            self.fwd_y.process_with_scratch(dst, &mut t.scratch);
+            for l in 0..m {
+                for (i, c) in t.col.iter_mut().enumerate() {
+                    *c = dst[i * m + l];
+                }
+                self.fwd_x.process_with_scratch(&mut t.col, &mut t.scratch);
+                for (i, c) in t.col.iter_mut().enumerate() {
+                    *c *= f[i * m + l];
+                }
+                self.inv_x.process_with_scratch(&mut t.col, &mut t.scratch);
+                for (i, &c) in t.col.iter().enumerate() {
+                    dst[i * m + l] = c;
+                }
+            }
+            self.inv_y.process_with_scratch(dst, &mut t.scratch);
+        }
+    }
+
+    /// The row whose coefficients are in `t.row`, transformed back into
+    /// component `k` of `out`.
+    pub(crate) fn row_back<T: Components>(&self, t: &mut TaskWork, out: &mut [T], k: usize) {
+        // The spectrum of a real field: the mean and (n even) the Nyquist
+        // coefficient are real up to round-off.
+        let nh = t.row.len();
+        t.row[0].im = 0.0;
+        if out.len() % 2 == 0 {
+            t.row[nh - 1].im = 0.0;
+        }
+        let r = self.c2r.process_with_scratch(&mut t.row, &mut t.real, &mut t.scratch);
+        debug_assert!(r.is_ok(), "lengths fixed by the plan");
+        out.iter_mut().zip(&t.real).for_each(|(o, &x)| o.set_part(k, x));
+    }
+
     /// Complex-to-real transforms of the rows gathered from `w.cols`, stored
     /// into component `k` of `out`.
     fn inverse_rows<T: Components>(&self, out: &mut [T], k: usize, w: &mut PoissonWork, threads: usize) {
         let ((m, ny), nx) = (self.grid.lines(), self.grid.nx);
-        let (nh, len) = (ny / 2 + 1, nx * m);
+        let len = nx * m;
         let cols = &w.cols;
         let block = |(bi, dst): (usize, &mut [T]), t: &mut TaskWork| {
             for (r, d) in dst.chunks_exact_mut(ny).enumerate() {
@@ -322,15 +350,7 @@ impl PoissonFft {
                 for (j, v) in t.row.iter_mut().enumerate() {
                     *v = cols[j * len + i];
                 }
-                // The spectrum of a real field: the mean and (ny even) the
-                // Nyquist coefficient are real up to round-off.
-                t.row[0].im = 0.0;
-                if ny % 2 == 0 {
-                    t.row[nh - 1].im = 0.0;
-                }
-                let r = self.c2r.process_with_scratch(&mut t.row, &mut t.real, &mut t.scratch);
-                debug_assert!(r.is_ok(), "lengths fixed by the plan");
-                d.iter_mut().zip(&t.real).for_each(|(o, &x)| o.set_part(k, x));
+                self.row_back(t, d, k);
             }
         };
         if threads > 1 {

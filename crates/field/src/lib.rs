@@ -9,7 +9,8 @@
 //! an array-level tape ([`FieldTape`]) that records them with their VJP
 //! rules in a bump arena, one step at a time. Arithmetic and stencils are
 //! fused: an expression is computed in one loop over cache-sized tiles
-//! when its value is needed (see [`FieldTape`] and [`unfused`]).
+//! when its value is needed (see [`FieldTape`] and [`unfused`]). A tape
+//! can compute on a box of a field split among processes ([`Split`]).
 //!
 //! ```
 //! use rewind_field::{FieldTape, Grid, Par};
@@ -48,6 +49,7 @@ pub mod par;
 mod points;
 mod resample;
 mod sparse;
+mod split;
 pub mod stencils;
 mod tape;
 mod wide;
@@ -64,5 +66,6 @@ pub use resample::Resample;
 pub use rewind_tape::{Binary, Unary};
 pub use rewind_tape::{Dual, Real};
 pub use sparse::SparseSpd;
+pub use split::{Split, split_by};
 pub use tape::stencil::{self, Stencil};
 pub use tape::{Adjoints, Ctx, Field, FieldTape, Obs, Passes, Scalar, unfused};

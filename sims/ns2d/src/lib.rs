@@ -113,9 +113,12 @@ pub fn rhs<'id, T: Components>(
 }
 
 /// `max(|∂ψ/∂y|, |∂ψ/∂x|)` by central differences, on values only (not
-/// recorded): the largest velocity component.
+/// recorded): the largest velocity component, over the planes this
+/// process computes for the grid ([`Ctx::own_planes`]: all of them but in
+/// a domain-decomposed run, whose ghost planes wrap around their box).
 pub fn max_speed<T: Components>(psi: Field<'_, T>) -> f64 {
     let g = *psi.grid();
+    let own = psi.ctx().own_planes();
     let p = psi.value();
     let (nx, ny) = (g.nx, g.ny);
     let (cx, cy) = (0.5 / g.dx, 0.5 / g.dy);
@@ -135,7 +138,8 @@ pub fn max_speed<T: Components>(psi: Field<'_, T>) -> f64 {
         }
         m
     };
-    rewind_field::par::max_rows(psi.ctx().par(), nx, g.len(), weight::STENCIL, row_max).max(0.0)
+    let len = own.len() * ny;
+    rewind_field::par::max_rows(psi.ctx().par(), own.len(), len, weight::STENCIL, |i| row_max(own.start + i)).max(0.0)
 }
 
 /// One classic RK4 step `ω ↦ ω⁺` on the tape; returns `ω⁺` and the CFL

@@ -1,11 +1,12 @@
 //! A decomposed run on real MPI ranks (run by `tests/mpi.rs` under
 //! `mpirun -n 1…4`, oversubscribed), and the timing of one.
 //!
-//! `decompose_check same <n> <steps>`: shallow water on an `n × n` grid
-//! split over the ranks — the final state, the gradient of a terminal
-//! misfit (binomial:3) and a Hessian-vector product — gathered on every
-//! rank and compared bit for bit with one process (computed on rank 0);
-//! prints `same bits …` or exits 1.
+//! `decompose_check same <n> <steps> [ns2d]`: shallow water (or ns2d, whose
+//! Poisson solve is split across the ranks) on an `n × n` grid split over
+//! the ranks — the final state, the gradient of a terminal misfit
+//! (binomial:3) and a Hessian-vector product — gathered on every rank and
+//! compared bit for bit with one process (computed on rank 0); prints
+//! `same bits …` or exits 1.
 //!
 //! `decompose_check fault <n> <rank>`: a state that breaks the CFL bound
 //! in the slab of `rank` only; every rank must stop with one message.
@@ -15,12 +16,13 @@
 //! `decompose_check comm`: what messages cost here — the ring exchange
 //! per message size and the agreement — printed by rank 0.
 //!
-//! `decompose_check time <n> <steps> <threads>`: seconds of one gradient
-//! (binomial:32) of the decomposed run, best of 3, printed by rank 0;
-//! with a fifth argument `plain` (one rank), of the model's own stepper
-//! instead (no slabs, no ghost planes: one process as it runs without MPI).
+//! `decompose_check time <n> <steps> <threads> [plain] [ns2d]`: seconds of
+//! one gradient (binomial:32) of the decomposed run, best of 3, printed by
+//! rank 0; with `plain` (one rank), of the model's own stepper instead (no
+//! slabs, no ghost planes: one process as it runs without MPI).
 
 use std::process::ExitCode;
+use std::rc::Rc;
 use std::time::Instant;
 
 use rewind_checkpoint::{Strategy, gradient, hvp};
@@ -32,21 +34,30 @@ use rewind_sim::{Model, Sim};
 
 fn main() -> ExitCode {
     let comm = match Mpi::init() {
-        Ok(c) => c,
+        Ok(c) => Rc::new(c),
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let num = |i: usize, d: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
-    let out = match args.first().map(String::as_str) {
-        Some("same") => same(&comm, num(1, 24), num(2, 6)),
-        Some("fault") => fault(&comm, num(1, 24), num(2, 1), false),
-        Some("nan") => fault(&comm, num(1, 24), num(2, 1), true),
-        Some("comm") => comm_costs(&comm),
-        Some("time") => time(&comm, num(1, 128), num(2, 100), num(3, 1), args.get(4).is_some_and(|a| a == "plain")),
-        _ => Err("usage: decompose_check same|fault|time|comm …".into()),
+    // numbers by position after the mode; words anywhere after it
+    let nums: Vec<usize> = args.iter().skip(1).filter_map(|s| s.parse().ok()).collect();
+    let num = |i: usize, d: usize| nums.get(i).copied().unwrap_or(d);
+    let word = |w: &str| args.iter().skip(1).any(|a| a == w);
+    let out = match (args.first().map(String::as_str), word("ns2d")) {
+        (Some("same"), true) => ns2d_case(num(0, 32)).and_then(|c| same(&comm, c, num(1, 4))),
+        (Some("same"), false) => sw_case(num(0, 24)).and_then(|c| same(&comm, c, num(1, 6))),
+        (Some("fault"), _) => fault(&comm, num(0, 24), num(1, 1), false),
+        (Some("nan"), _) => fault(&comm, num(0, 24), num(1, 1), true),
+        (Some("comm"), _) => comm_costs(&comm),
+        (Some("time"), true) => {
+            ns2d_case(num(0, 256)).and_then(|c| time(&comm, c, num(1, 100), num(2, 1), word("plain")))
+        }
+        (Some("time"), false) => {
+            sw_case(num(0, 128)).and_then(|c| time(&comm, c, num(1, 100), num(2, 1), word("plain")))
+        }
+        _ => Err("usage: decompose_check same|fault|nan|time|comm …".into()),
     };
     match out {
         Ok(()) => ExitCode::SUCCESS,
@@ -62,35 +73,63 @@ fn main() -> ExitCode {
 }
 
 type Res = Result<(), Box<dyn std::error::Error>>;
-type Data = (Vec<f64>, Vec<f64>, Vec<f64>);
 
-fn model(n: usize) -> Result<ShallowWater, Box<dyn std::error::Error>> {
+/// A model, its name, and on its whole grid an initial state, a target and
+/// a direction.
+struct Case<M> {
+    name: &'static str,
+    model: M,
+    x0: Vec<f64>,
+    d: Vec<f64>,
+    v: Vec<f64>,
+}
+
+fn sw(n: usize) -> Result<ShallowWater, Box<dyn std::error::Error>> {
     Ok(ShallowWater::new(Config { n, dt: 0.02, ..Config::default() })?)
 }
 
-/// An initial state, a target and a direction on the whole grid.
-fn data(m: &ShallowWater) -> Result<Data, Box<dyn std::error::Error>> {
-    let x0 = m.bump(0.1)?;
-    let d: Vec<f64> = x0.iter().enumerate().map(|(i, &v)| v + 0.01 * (i as f64 * 0.37).sin()).collect();
-    let v: Vec<f64> = (0..x0.len()).map(|i| (i as f64 * 0.11).cos()).collect();
-    Ok((x0, d, v))
+/// A target near `x0` and a direction.
+fn near(x0: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let d = x0.iter().enumerate().map(|(i, &v)| v + 0.01 * (i as f64 * 0.37).sin()).collect();
+    let v = (0..x0.len()).map(|i| (i as f64 * 0.11).cos()).collect();
+    (d, v)
+}
+
+fn sw_case(n: usize) -> Result<Case<ShallowWater>, Box<dyn std::error::Error>> {
+    let model = sw(n)?;
+    let x0 = model.bump(0.1)?;
+    let (d, v) = near(&x0);
+    Ok(Case { name: "shallow water", model, x0, d, v })
+}
+
+/// ns2d with the benchmark's physics (dt 0.005, its forcing) at `n × n`,
+/// from its initial condition A.
+fn ns2d_case(n: usize) -> Result<Case<rewind_ns2d::Ns2d>, Box<dyn std::error::Error>> {
+    use rewind_ns2d::spec;
+    let p = spec::params(spec::Size::L);
+    let h = 2.0 * std::f64::consts::PI / n as f64;
+    let forcing = rewind_field::Grid::new(n, n, h, h)?.sample(|_, y| 0.1 * (4.0 * y).sin());
+    let model = rewind_ns2d::Ns2d::new(rewind_ns2d::Params { n, forcing, ..p })?;
+    let x0 = spec::field_a(n);
+    let (d, v) = near(&x0);
+    Ok(Case { name: "ns2d", model, x0, d, v })
 }
 
 fn bits(v: &[f64]) -> u64 {
     v.iter().fold(0xcbf2_9ce4_8422_2325, |h: u64, x| (h ^ x.to_bits()).wrapping_mul(0x100_0000_01b3))
 }
 
-fn same(comm: &Mpi, n: usize, steps: usize) -> Res {
-    let m = model(n)?;
+fn same<M: Model + Clone + 'static>(comm: &Rc<Mpi>, case: Case<M>, steps: usize) -> Res {
+    let Case { name, model: m, x0, d, v } = case;
     let layout = m.layout();
-    let (x0, d, v) = data(&m)?;
+    let n = layout.grid().nx;
     let own = rewind_decompose::Slabs::new(n, comm.size())?.owned(comm.rank());
     let (x0s, vs) = (slab_of(&layout, own.clone(), &x0)?, slab_of(&layout, own, &v)?);
     let s = Strategy::Binomial { snapshots: 3 };
-    let mut st = Decomposed::<_, f64, _>::new(m, comm, Par::Seq, &x0s)?;
+    let mut st = Decomposed::<_, f64, _>::new(m.clone(), comm, Par::Seq, &x0s)?;
     let mut loss = Misfit::new(comm, &layout, &d)?;
     let g = rewind_decompose::gradient(comm, &mut st, &mut loss, s, steps, &x0s)?;
-    let mut st2 = Decomposed::<_, Dual<f64>, _>::new(m, comm, Par::Seq, &x0s)?;
+    let mut st2 = Decomposed::<_, Dual<f64>, _>::new(m.clone(), comm, Par::Seq, &x0s)?;
     let h = rewind_decompose::hvp(comm, &mut st2, &mut loss, s, steps, &x0s, &vs)?;
     let fin: Vec<f64> = g.final_state.clone();
     let (fin, grad, hv) =
@@ -98,7 +137,7 @@ fn same(comm: &Mpi, n: usize, steps: usize) -> Res {
     if comm.rank() == 0 {
         // one process: the model's own stepper, the same objective alone
         let one = rewind_ensemble::Serial;
-        let mut sim = Sim::<_, f64>::new(m, Par::Seq)?;
+        let mut sim = Sim::<_, f64>::new(m.clone(), Par::Seq)?;
         let mut l1 = Misfit::new(&one, &layout, &d)?;
         let g1 = gradient(&mut sim, &mut l1, s, steps, &x0)?;
         let mut sim2 = Sim::<_, Dual<f64>>::new(m, Par::Seq)?;
@@ -113,14 +152,14 @@ fn same(comm: &Mpi, n: usize, steps: usize) -> Res {
             if bits(a) != bits(b) {
                 let worst = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
                 return Err(format!(
-                    "{what} differs from one process on {} ranks (largest difference {worst:e})",
+                    "{name}: {what} differs from one process on {} ranks (largest difference {worst:e})",
                     comm.size()
                 )
                 .into());
             }
         }
         println!(
-            "same bits on {} ranks: objective, final state, gradient and hvp bits {:016x}",
+            "same bits on {} ranks ({name}): objective, final state, gradient and hvp bits {:016x}",
             comm.size(),
             bits(&pairs[2].1)
         );
@@ -128,17 +167,17 @@ fn same(comm: &Mpi, n: usize, steps: usize) -> Res {
     Ok(())
 }
 
-fn fault(comm: &Mpi, n: usize, bad: usize, nan: bool) -> Res {
-    let m = model(n)?;
+fn fault(comm: &Rc<Mpi>, n: usize, bad: usize, nan: bool) -> Res {
+    let Case { model: m, x0: calm, d, .. } = sw_case(n)?;
     let layout = m.layout();
-    let (mut x0, d, _) = data(&m)?;
+    let mut x0 = calm.clone();
     let own = rewind_decompose::Slabs::new(n, comm.size())?.owned(bad);
     // a fast jet (or a NaN) in the middle of rank `bad`'s slab
     let u = layout.range("u")?;
     let mid = (own.start + own.end) / 2 * n;
     x0[u.start + mid] = if nan { f64::NAN } else { 1e3 };
     let mine = rewind_decompose::Slabs::new(n, comm.size())?.owned(comm.rank());
-    let calm = slab_of(&layout, mine.clone(), &m.bump(0.1)?)?;
+    let calm = slab_of(&layout, mine.clone(), &calm)?;
     let x0s = slab_of(&layout, mine, &x0)?;
     let mut st = Decomposed::<_, f64, _>::new(m, comm, Par::Seq, &calm)?;
     let mut loss = Misfit::new(comm, &layout, &d)?;
@@ -146,10 +185,10 @@ fn fault(comm: &Mpi, n: usize, bad: usize, nan: bool) -> Res {
     Err("the run did not fail".into())
 }
 
-fn time(comm: &Mpi, n: usize, steps: usize, threads: usize, plain: bool) -> Res {
-    let m = model(n)?;
+fn time<M: Model + Clone + 'static>(comm: &Rc<Mpi>, case: Case<M>, steps: usize, threads: usize, plain: bool) -> Res {
+    let Case { name, model: m, x0, d, .. } = case;
     let layout = m.layout();
-    let (x0, d, _) = data(&m)?;
+    let n = layout.grid().nx;
     let own = rewind_decompose::Slabs::new(n, comm.size())?.owned(comm.rank());
     let x0s = slab_of(&layout, own, &x0)?;
     let par = if threads > 1 { Par::Threads(threads) } else { Par::Seq };
@@ -175,7 +214,7 @@ fn time(comm: &Mpi, n: usize, steps: usize, threads: usize, plain: bool) -> Res 
     };
     if comm.rank() == 0 {
         println!(
-            "shallow water {n}² × {steps}, gradient binomial:32, {} rank(s) × {threads} thread(s): {best:.3} s (best of 3; {what})",
+            "{name} {n}² × {steps}, gradient binomial:32, {} rank(s) × {threads} thread(s): {best:.3} s (best of 3; {what})",
             comm.size()
         );
     }
@@ -185,7 +224,7 @@ fn time(comm: &Mpi, n: usize, steps: usize, threads: usize, plain: bool) -> Res 
 /// Message costs on this machine: the ring exchange (each rank sends
 /// `bytes` to each neighbour) per message size, and the agreement (an
 /// all-gather of one byte), each the median of many.
-fn comm_costs(comm: &Mpi) -> Res {
+fn comm_costs(comm: &Rc<Mpi>) -> Res {
     let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]

@@ -77,6 +77,7 @@ use std::cell::{Cell, OnceCell, RefCell};
 use std::fmt;
 use std::marker::PhantomData;
 use std::mem::{ManuallyDrop, MaybeUninit};
+use std::rc::Rc;
 
 use bumpalo::Bump;
 use bumpalo::collections::Vec as BVec;
@@ -85,6 +86,7 @@ use crate::components::Components;
 use crate::fft::{PoissonFft, PoissonWork};
 use crate::par::{Par, fill_rows, weight};
 use crate::sparse::SparseSpd;
+use crate::split::{self, Split};
 use crate::{FieldError, Grid};
 
 use op::{Kind, Op, Val};
@@ -153,6 +155,8 @@ pub struct FieldTape<T> {
     /// The FFT work space, kept across steps (zeroing it every solve cost
     /// 32 bytes of sequential writes per point).
     work: RefCell<Option<PoissonWork>>,
+    /// The buffers of split solves ([`Split`]), kept across steps.
+    split_work: RefCell<split::SplitWork>,
     sparse: Option<SparseSpd>,
     /// The fused loops' tiles, kept across steps.
     scratch: RefCell<Vec<T>>,
@@ -179,6 +183,7 @@ impl<T: Components> FieldTape<T> {
             grid,
             poisson: OnceCell::new(),
             work: RefCell::new(None),
+            split_work: RefCell::default(),
             sparse: None,
             scratch: RefCell::new(Vec::new()),
             passes: Cell::new(Passes::default()),
@@ -285,6 +290,7 @@ impl<T: Components> FieldTape<T> {
             arena: &self.arena,
             poisson: &self.poisson,
             work: &self.work,
+            split_work: &self.split_work,
             sparse: self.sparse.as_ref(),
             scratch: &self.scratch,
             passes: &self.passes,
@@ -293,6 +299,7 @@ impl<T: Components> FieldTape<T> {
             recording,
             fixed: self.arena.alloc_slice_copy(fixed),
             fuse: FUSE.with(Cell::get),
+            split: split::current(),
             st: RefCell::new(State {
                 vals: ManuallyDrop::new(BVec::with_capacity_in(self.hint, &self.arena)),
                 pending: ManuallyDrop::new(BVec::new_in(&self.arena)),
@@ -310,6 +317,7 @@ pub struct Ctx<'id, T> {
     arena: &'id Bump,
     poisson: &'id OnceCell<PoissonFft>,
     work: &'id RefCell<Option<PoissonWork>>,
+    split_work: &'id RefCell<split::SplitWork>,
     sparse: Option<&'id SparseSpd>,
     scratch: &'id RefCell<Vec<T>>,
     passes: &'id Cell<Passes>,
@@ -319,6 +327,8 @@ pub struct Ctx<'id, T> {
     /// Constant arrays lent to the run ([`FieldTape::record_on`]).
     fixed: &'id [&'id [f64]],
     fuse: bool,
+    /// The split field this tape computes a box of, if any ([`split_by`](crate::split_by)).
+    split: Option<Rc<dyn Split>>,
     st: RefCell<State<'id, T>>,
 }
 
@@ -407,6 +417,16 @@ impl<'id, T: Components> Ctx<'id, T> {
     /// The grid.
     pub fn grid(&self) -> &Grid {
         &self.grid
+    }
+
+    /// The x-planes whose values this process computes for the whole grid:
+    /// all of them in one process; on a box of a split field ([`Split`]),
+    /// the rank's slab — the ghost planes around it are the neighbours'
+    /// and, near the box's edges, not the grid's. A check a model makes on
+    /// values it reads itself (not through the tape), such as a CFL number
+    /// from differences, looks at these planes only.
+    pub fn own_planes(&self) -> std::ops::Range<usize> {
+        split::own_planes(self.split.as_deref(), self.grid.nx)
     }
 
     /// How the kernels of this recording use threads (for a model's own
@@ -501,10 +521,30 @@ impl<'id, T: Components> Ctx<'id, T> {
     }
 
     /// `out = P a`, the FFT Poisson solve, planned at its first use.
+    /// On a box of a split field, the solve over every rank's slab
+    /// ([`Split`]), planned for the whole grid.
     fn solve_poisson(&self, a: &[T], out: &mut [T], par: Par) {
-        let p = self.poisson.get_or_init(|| PoissonFft::new(self.grid));
-        let mut work = self.work.borrow_mut();
-        p.solve_checked(a, out, work.get_or_insert_with(|| p.work()), par);
+        let grid = self.split.as_ref().map_or(self.grid, |s| s.whole());
+        let p = self.poisson.get_or_init(|| PoissonFft::new(grid));
+        let other;
+        let p = if p.grid == grid {
+            p
+        } else {
+            // (a tape used both on its own grid and split)
+            other = PoissonFft::new(grid);
+            &other
+        };
+        match &self.split {
+            Some(s) => p.solve_split(&**s, a, out, &mut self.split_work.borrow_mut()),
+            None => {
+                let mut work = self.work.borrow_mut();
+                let work = work.get_or_insert_with(|| p.work());
+                if work.grid != grid {
+                    *work = p.work();
+                }
+                p.solve_checked(a, out, work, par);
+            }
+        }
     }
 
     /// A new zero buffer of one value per point, filled by `f`.

@@ -7,11 +7,18 @@
 //! largest reach of its operands. A domain-decomposed run (the
 //! `rewind-decompose` crate) computes a step on a slab of planes and a
 //! ghost layer that wide on each side, so the step's reach must be known —
-//! and finite: an FFT or sparse solve, a reduction fed back into a field,
+//! and finite: a sparse solve, a reduction fed back into a field,
 //! semi-Lagrangian advection (its reach depends on the velocity), points
 //! (sources and receivers at positions of the whole grid) and constant
 //! data (which depends on where the slab lies) read beyond any halo, and
 //! [`Ctx::x_reach`] names the first one it meets instead.
+//!
+//! The periodic Poisson solve reads the whole grid too, but a split run
+//! solves it across ranks ([`crate::Split`]) and fills the ghost planes of
+//! its result from the neighbours: its value is exact on the whole box
+//! and reads nothing beyond it, so the count starts again from it; its
+//! operand must be exact on the slab, so the operand's reach counts as if
+//! it were an output.
 
 use super::op::{Kind, Op};
 use super::{Ctx, Field, Scalar};
@@ -21,7 +28,9 @@ impl<'id, T: Components> Ctx<'id, T> {
     /// The x-planes the fields `outputs` (and the scalars `scalars`) read
     /// below and above a point, `[below, above]`,
     /// through every operation recorded since the recording's inputs:
-    /// the ghost layer a slab of the grid needs to compute them exactly.
+    /// the ghost layer a slab of the grid needs to compute them exactly
+    /// (the operand of every Poisson solve counts as an output; its result
+    /// reads nothing beyond the box, see the module docs).
     /// [`FieldError::NotLocal`] names the first operation whose reads are
     /// not bounded by a fixed number of planes (a solve, a reduction, a
     /// point, constant data, a stencil between walls along x).
@@ -30,13 +39,17 @@ impl<'id, T: Components> Ctx<'id, T> {
         let ids = || outputs.iter().map(|f| f.id).chain(scalars.iter().map(|s| s.id));
         let last = ids().map(|id| id as usize + 1).max().unwrap_or(0);
         let mut reach: Vec<Result<[usize; 2], &'static str>> = Vec::with_capacity(last);
+        let mut most = [0, 0];
+        let at = |r: Result<[usize; 2], &'static str>| r.map_err(|what| FieldError::NotLocal { what });
         for v in &st.vals[..last] {
+            if let Op::Poisson(a) = v.op {
+                most = widest(most, at(reach[a as usize])?);
+            }
             let r = node(v.op, v.kind, &reach);
             reach.push(r);
         }
-        let mut most = [0, 0];
         for id in ids() {
-            most = widest(most, reach[id as usize].map_err(|what| FieldError::NotLocal { what })?);
+            most = widest(most, at(reach[id as usize])?);
         }
         Ok(most)
     }
@@ -82,7 +95,8 @@ fn node<T>(op: Op<'_, T>, kind: Kind, reach: &[Result<[usize; 2], &'static str>]
         Op::SemiLag(..) => Err("semi-Lagrangian advection (its reach depends on the velocity)"),
         Op::Sample(..) | Op::Interp(..) => Err("sampling at points"),
         Op::Inject(..) => Err("injection at points"),
-        Op::Poisson(_) => Err("the FFT Poisson solve"),
+        // solved across ranks and filled: the whole box is exact
+        Op::Poisson(_) => Ok([0, 0]),
         Op::Sparse(_) | Op::SparseAt(..) => Err("a sparse solve"),
         Op::Sum(_) | Op::Dot(..) if kind == Kind::Scalar => Err("a reduction over the grid"),
         Op::Sum(_) | Op::Dot(..) => Err("a reduction"),
@@ -109,8 +123,11 @@ mod tests {
             assert_eq!(c.x_reach(&[a.dx_plus().dx_plus() * a.dx_minus()], &[]).unwrap(), [1, 2]);
             // out(i) = a(i − 3): three planes below
             assert_eq!(c.x_reach(&[a.shift(3, 0)], &[]).unwrap(), [3, 0]);
-            let p = a.poisson();
-            assert!(matches!(c.x_reach(&[p + a], &[]), Err(FieldError::NotLocal { what: "the FFT Poisson solve" })));
+            // the Poisson solve starts the count again; its operand's counts
+            let p = a.laplacian().poisson();
+            assert_eq!(c.x_reach(&[p], &[]).unwrap(), [1, 1]);
+            assert_eq!(c.x_reach(&[p.laplacian().laplacian() + a], &[]).unwrap(), [2, 2]);
+            assert_eq!(c.x_reach(&[a.shift(3, 0).poisson().dx_plus()], &[]).unwrap(), [3, 1]);
             let s = a.sum();
             assert!(matches!(c.x_reach(&[a * s], &[]), Err(FieldError::NotLocal { .. })));
             assert!(matches!(c.x_reach(&[], &[s]), Err(FieldError::NotLocal { .. })));
