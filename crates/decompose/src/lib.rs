@@ -40,7 +40,8 @@
 //! counts from it again (its operand is needed on the slab only). Its
 //! adjoint is the same solve. Each stage of ns2d's RK4 solves once: 4
 //! solves, 8 all-to-alls and 4 extra halo exchanges per step, forward and
-//! reverse.
+//! reverse (twice the all-to-alls over dual numbers: one pair per
+//! component). The split solve runs on one thread per rank.
 //!
 //! A step evaluated alone (a forward sweep of a schedule) runs on a box of
 //! `b` ghost planes below and `a` above; the recorded step and its sweep on one of `b + a` on each side
@@ -70,7 +71,14 @@
 //! **Faults.** After every step the ranks agree: a step that fails on one
 //! rank (a non-finite value, a stability bound) fails on all with one
 //! message naming the rank and the step, and no rank is left waiting in
-//! an exchange.
+//! an exchange: a rank whose step stops early — a model's check that fails
+//! between two Poisson solves, a slab of the wrong length — makes the
+//! rest of the step's exchanges with zeros, in the sizes the probe step
+//! logged, before the ranks agree (every step of a model makes the same
+//! exchanges). The one exception is the probe itself, the first step
+//! recorded by [`Decomposed::new`] on the initial state: a model that fails
+//! there on one rank before or between its solves still leaves the others
+//! waiting.
 //!
 //! **Checkpoints per rank.** Every rank runs the same schedule on its own
 //! slab: a snapshot is `1/R` of the state, a RAM budget is per rank, and
@@ -81,10 +89,7 @@
 //!
 //! Not built yet (see `docs/domain-decomposition.md`): gradients with
 //! respect to scalar parameters (they enter as constants), walls along the
-//! split axis, points (sources and receivers), pencils. A model whose step
-//! can fail on one rank between two Poisson solves (a check made in the
-//! middle of a step) would leave the other ranks in the next solve's
-//! exchange: rewind's models check at the start or the end of a step.
+//! split axis, points (sources and receivers), pencils.
 
 #![forbid(unsafe_code)]
 

@@ -2,6 +2,14 @@
 //! operations of a step on a box (the periodic Poisson solve) send to the
 //! other ranks, and the first error an exchange met, kept until the step
 //! has run and the ranks agree.
+//!
+//! Every rank must reach every exchange of a step. A model's step that
+//! fails on one rank between two solves (a check in the middle of its
+//! step) would leave the others waiting in the next exchange; so each
+//! rank logs the exchanges of its step, and one whose step stopped early
+//! makes the rest of them with zeros, in the sizes the first step (the
+//! probe, which every rank completed) logged: the others complete their
+//! step, and the ranks agree on the failure after it.
 
 use std::cell::RefCell;
 use std::ops::Range;
@@ -10,6 +18,15 @@ use rewind_field::{Grid, Split};
 
 use crate::{Comm, Slabs};
 
+/// One exchange of a step, in sizes: an all-to-all's message sizes to and
+/// from each rank (the same for every box of a rank), or a halo's bytes
+/// per ghost plane.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Exchange {
+    AllToAll { send: Vec<usize>, recv: Vec<usize> },
+    Ring { per_plane: usize },
+}
+
 /// One box's view of the split field, over the communicator `C`.
 pub(crate) struct OverComm<C> {
     comm: C,
@@ -17,11 +34,48 @@ pub(crate) struct OverComm<C> {
     slabs: Slabs,
     ghosts: [usize; 2],
     error: RefCell<Option<String>>,
+    /// The exchanges made since [`OverComm::begin`].
+    log: RefCell<Vec<Exchange>>,
 }
 
 impl<C: Comm> OverComm<C> {
     pub(crate) fn new(comm: C, whole: Grid, slabs: Slabs, ghosts: [usize; 2]) -> Self {
-        OverComm { comm, whole, slabs, ghosts, error: RefCell::new(None) }
+        OverComm { comm, whole, slabs, ghosts, error: RefCell::new(None), log: RefCell::default() }
+    }
+
+    /// Starts a step's log of exchanges.
+    pub(crate) fn begin(&self) {
+        self.log.borrow_mut().clear();
+    }
+
+    /// The exchanges made since [`OverComm::begin`].
+    pub(crate) fn logged(&self) -> Vec<Exchange> {
+        self.log.borrow().clone()
+    }
+
+    /// Makes, with zeros, the exchanges of `step` (a whole step's, as
+    /// logged — every step of a model makes the same exchanges) that this
+    /// rank's step did not reach: its step stopped early and the other
+    /// ranks' go on. The values received are dropped. (A box without ghost
+    /// planes makes no halo exchanges.)
+    pub(crate) fn finish(&self, step: &[Exchange]) {
+        let done = self.log.borrow().len();
+        let [lo, hi] = self.ghosts;
+        let here = step.iter().filter(|e| lo + hi > 0 || !matches!(e, Exchange::Ring { .. }));
+        for e in here.skip(done) {
+            match e {
+                Exchange::AllToAll { send, recv } => {
+                    let send: Vec<Vec<u8>> = send.iter().map(|&n| vec![0; n]).collect();
+                    let mut recv: Vec<Vec<u8>> = recv.iter().map(|&n| vec![0; n]).collect();
+                    self.all_to_all(&send, &mut recv);
+                }
+                &Exchange::Ring { per_plane } => {
+                    let (to_prev, to_next) = (vec![0; hi * per_plane], vec![0; lo * per_plane]);
+                    let (mut from_prev, mut from_next) = (vec![0; lo * per_plane], vec![0; hi * per_plane]);
+                    self.ring(&to_prev, &to_next, &mut from_prev, &mut from_next);
+                }
+            }
+        }
     }
 
     /// The first error since the last call, if any.
@@ -54,9 +108,13 @@ impl<C: Comm> Split for OverComm<C> {
         self.ghosts
     }
     fn all_to_all(&self, send: &[Vec<u8>], recv: &mut [Vec<u8>]) -> bool {
+        let sizes = |m: &[Vec<u8>]| m.iter().map(Vec::len).collect();
+        self.log.borrow_mut().push(Exchange::AllToAll { send: sizes(send), recv: sizes(recv) });
         self.comm.all_to_all_into(send, recv).map_err(|e| self.fail(e)).is_ok()
     }
     fn ring(&self, to_prev: &[u8], to_next: &[u8], from_prev: &mut [u8], from_next: &mut [u8]) -> bool {
+        let planes = (self.ghosts[0] + self.ghosts[1]).max(1);
+        self.log.borrow_mut().push(Exchange::Ring { per_plane: (to_prev.len() + to_next.len()) / planes });
         self.comm.ring_into(to_prev, to_next, from_prev, from_next).map_err(|e| self.fail(e)).is_ok()
     }
 }

@@ -8,7 +8,7 @@ use rewind_checkpoint::{Seed, StepError, Stepper};
 use rewind_field::{Components, Grid, Par, split_by};
 use rewind_sim::{Model, ParamSet, ParamValue, Sim};
 
-use crate::split::OverComm;
+use crate::split::{Exchange, OverComm};
 use crate::{Comm, DecomposeError, Slabs, agree, wire};
 
 /// Where this rank's values lie: its slab's planes within the box of the
@@ -132,14 +132,29 @@ pub struct Decomposed<'c, M, T, C> {
     /// The split field the two boxes compute on (for the Poisson solve),
     /// none on one rank.
     splits: Option<[Rc<OverComm<C>>; 2]>,
+    /// The exchanges of a step (as the probe made them).
+    exchanges: Vec<Exchange>,
+}
+
+/// A step not run on this rank (`error`): its exchanges made with zeros
+/// all the same, for the ranks that run it.
+fn skip<C: Comm + 'static>(split: Option<&Rc<OverComm<C>>>, step: &[Exchange], error: String) -> String {
+    under(split, step, || ()).1.err().map_or(error.clone(), |e| format!("{error} ({e})"))
 }
 
 /// `f` with `split` installed (if any), and the first error its exchanges
-/// met.
-fn under<C: Comm + 'static, R>(split: Option<&Rc<OverComm<C>>>, f: impl FnOnce() -> R) -> (R, Result<(), String>) {
+/// met. If `f` stopped before making every exchange of `step`, the rest are
+/// made with zeros (see [`crate::split`]): the other ranks' go on.
+fn under<C: Comm + 'static, R>(
+    split: Option<&Rc<OverComm<C>>>,
+    step: &[Exchange],
+    f: impl FnOnce() -> R,
+) -> (R, Result<(), String>) {
     match split {
         Some(s) => {
+            s.begin();
             let r = split_by(s.clone(), f);
+            s.finish(step);
             (r, s.take_error())
         }
         None => (f(), Ok(())),
@@ -221,7 +236,7 @@ impl<'c, M: Model + Clone, T: Components, C: Comm + Clone + 'static> Decomposed<
         let mut xp = vec![T::from_f64(0.0); probe_geo.box_len()];
         probe_geo.fill(comm, &x, &mut xp, &mut (Vec::new(), Vec::new()))?;
         let probe_split = split(probe_geo.halo);
-        let (probe, exchanged) = under(probe_split.as_ref(), || -> Result<([usize; 2], M), String> {
+        let (probe, exchanged) = under(probe_split.as_ref(), &[], || -> Result<([usize; 2], M), String> {
             let [lo, hi] = probe_geo.halo;
             let g = planes_grid(&grid, probe_geo.box_planes()).map_err(|e| e.to_string())?;
             let p = box_params(&params, &grid, owned.start as isize - lo as isize, lo + owned.len() + hi);
@@ -232,6 +247,8 @@ impl<'c, M: Model + Clone, T: Components, C: Comm + Clone + 'static> Decomposed<
         let local = probe.as_ref().map(|_| ()).map_err(Clone::clone).and(exchanged);
         agree(comm, 0, local)?;
         let (reach, model) = probe.map_err(|_| DecomposeError::Wire("a status"))?;
+        // every rank completed the probe: its exchanges are a step's
+        let exchanges = probe_split.map(|s| s.logged()).unwrap_or_default();
         // the widest reach of any rank's slab (they are the same but for a
         // step whose operations depend on its grid's size or its values)
         let mut mine = Vec::with_capacity(16);
@@ -294,6 +311,7 @@ impl<'c, M: Model + Clone, T: Components, C: Comm + Clone + 'static> Decomposed<
             param_fields,
             send: (Vec::new(), Vec::new()),
             splits,
+            exchanges,
         })
     }
 
@@ -330,13 +348,16 @@ impl<M: Model + Clone, T: Components, C: Comm + Clone + 'static> Stepper<T> for 
     }
 
     fn step(&mut self, t: usize, x: &[T], next: &mut [T]) -> Result<(), StepError> {
-        let Decomposed { comm, fwd, fwd_geo, xfwd, nfwd, send, splits, .. } = self;
+        let Decomposed { comm, fwd, fwd_geo, xfwd, nfwd, send, splits, exchanges, .. } = self;
         let filled = fwd_geo.fill(*comm, x, xfwd, send).map_err(|e| e.to_string());
-        let local = filled.and_then(|()| {
-            lengths(&[("next state", next.len(), fwd_geo.slab_len())])?;
-            let (r, exchanged) = under(splits.as_ref().map(|s| &s[0]), || fwd.step(t, xfwd, nfwd));
-            r.map_err(|e| e.to_string()).and(exchanged)
-        });
+        let split = splits.as_ref().map(|s| &s[0]);
+        let local = match filled.and_then(|()| lengths(&[("next state", next.len(), fwd_geo.slab_len())])) {
+            Ok(()) => {
+                let (r, exchanged) = under(split, exchanges, || fwd.step(t, xfwd, nfwd));
+                r.map_err(|e| e.to_string()).and(exchanged)
+            }
+            Err(e) => Err(skip(split, exchanges, e)),
+        };
         agree(*comm, t, local).map_err(StepError::model)?;
         fwd_geo.crop(nfwd, next);
         Ok(())
@@ -351,7 +372,8 @@ impl<M: Model + Clone, T: Components, C: Comm + Clone + 'static> Stepper<T> for 
         xbar: &mut [T],
         pbar: &mut [T],
     ) -> Result<(), StepError> {
-        let Decomposed { comm, sim, geo, xbox, nbox, ybox, yown, pbox, param_fields, send, splits, .. } = self;
+        let Decomposed { comm, sim, geo, xbox, nbox, ybox, yown, pbox, param_fields, send, splits, exchanges, .. } =
+            self;
         let (comm, geo) = (*comm, *geo);
         let n = geo.own * geo.plane;
         let slab = geo.slab_len();
@@ -368,12 +390,12 @@ impl<M: Model + Clone, T: Components, C: Comm + Clone + 'static> Stepper<T> for 
         let (mut seeded, mut seed_ok, mut halo) = (false, false, Ok(()));
         let mut exchanged = Ok(());
         let r = match ready {
-            Err(e) => Err(StepError::BadInput(e)),
+            Err(e) => Err(StepError::BadInput(skip(splits.as_ref().map(|s| &s[1]), exchanges, e))),
             Ok(()) => {
                 // this step's parameter adjoints alone, added to the slab's
                 // below as one process adds each step's to its own
                 pbox.fill(T::from_f64(0.0));
-                let (r, e) = under(splits.as_ref().map(|s| &s[1]), || {
+                let (r, e) = under(splits.as_ref().map(|s| &s[1]), exchanges, || {
                     sim.step_vjp(
                         t,
                         xbox,

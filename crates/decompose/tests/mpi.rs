@@ -56,6 +56,16 @@ fn a_failure_on_one_rank_stops_every_rank_with_one_message() {
 }
 
 #[test]
+fn a_check_failing_on_one_rank_between_two_solves_stops_every_rank_with_one_message() {
+    // rank 1 stops in the middle of its step; the others are in their
+    // second Poisson solve's exchanges, which it makes with zeros
+    let (ok, out, err, secs) = mpirun(3, &["between", "30", "1"], Duration::from_secs(120));
+    assert!(!ok, "{out}{err}");
+    assert_eq!(err.matches("rank 1 of 3 failed at step 0: step 0: |w|").count(), 3, "{err}");
+    assert!(secs < 10.0, "took {secs} s");
+}
+
+#[test]
 fn a_nan_in_one_rank_s_initial_slab_stops_every_rank_with_one_message() {
     // the driver's check of the initial state, made on each rank: agreed
     let (ok, out, err, secs) = mpirun(3, &["nan", "48", "1"], Duration::from_secs(120));

@@ -7,6 +7,9 @@
 
 use std::rc::Rc;
 
+#[path = "support/between.rs"]
+mod between;
+
 use rewind_checkpoint::{DiskStore, RamStore, SnapshotStore, Stepper, StoreError, Strategy, gradient, hvp};
 use rewind_decompose::{Agreed, Comm, DecomposeError, Decomposed, Misfit, Serial, Slabs, Threads, gather, slab_of};
 use rewind_field::{Dual, Par};
@@ -437,4 +440,26 @@ fn each_rank_keeps_snapshots_of_its_slab_only() {
             "a rank of {planes} planes keeps {bytes} bytes"
         );
     }
+}
+
+#[test]
+fn a_step_that_fails_on_one_rank_between_two_solves_stops_every_rank_with_its_message() {
+    // w passes the bound near x = 1.25π only (plane 20: rank 2 of 4's
+    // slab): rank 2 stops after the first solve; the others' second solve
+    // is matched by its zeros, and every rank reports rank 2's failure
+    let g = rewind_field::Grid::periodic_square(32, 2.0 * std::f64::consts::PI).unwrap();
+    let m = between::CheckBetweenSolves(g);
+    let (calm, bump) = between::calm_and_bump(&g, 20);
+    let errs = on_ranks(4, |c| {
+        let own = Slabs::new(32, 4).unwrap().owned(c.rank());
+        let mut st =
+            Decomposed::<_, f64, _>::new(m, c, Par::Seq, &slab_of(&m.layout(), own.clone(), &calm).unwrap()).unwrap();
+        let xs = slab_of(&m.layout(), own, &bump).unwrap();
+        let mut next = xs.clone();
+        st.step(0, &xs, &mut next).unwrap_err().to_string()
+    });
+    for e in &errs {
+        assert_eq!(e, &errs[0]);
+    }
+    assert!(errs[0].contains("rank 2 of 4 failed at step 0") && errs[0].contains("|w|"), "{}", errs[0]);
 }

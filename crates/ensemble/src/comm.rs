@@ -66,8 +66,9 @@ pub trait Comm {
                 let lens: Option<Vec<usize>> = (0..n).map(word).collect();
                 let lens =
                     lens.ok_or_else(|| EnsembleError::Comm("an all-to-all message without its header".into()))?;
-                let at = 8 * n + lens[..r].iter().sum::<usize>();
-                m.get(at..at + lens[r])
+                // (checked: a garbled header is an error, not an overflow)
+                let at = lens[..r].iter().try_fold(8 * n, |a, &l| a.checked_add(l));
+                at.and_then(|a| m.get(a..a.checked_add(lens[r])?))
                     .map(<[u8]>::to_vec)
                     .ok_or_else(|| EnsembleError::Comm("an all-to-all message shorter than its header".into()))
             })

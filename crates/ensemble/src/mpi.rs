@@ -1,7 +1,7 @@
 //! The MPI communicator (feature `mpi`): `MPI_COMM_WORLD` through rsmpi.
 
 use mpi::Count;
-use mpi::datatype::PartitionMut;
+use mpi::datatype::{Equivalence, PartitionMut};
 use mpi::environment::Universe;
 use mpi::point_to_point;
 use mpi::topology::{Communicator, SimpleCommunicator};
@@ -135,20 +135,32 @@ impl Comm for Mpi {
     }
     fn all_to_all_into(&self, send: &[Vec<u8>], recv: &mut [Vec<u8>]) -> Result<(), EnsembleError> {
         let (r, n) = (self.rank(), self.size());
-        if send.len() != n
-            || recv.len() != n
-            || send.iter().chain(recv.iter()).any(|m| Count::try_from(m.len()).is_err())
-        {
-            // the caller's error, the same on every rank (the sizes are shared)
-            return Err(EnsembleError::Comm(
-                "an all-to-all of the wrong shape or beyond MPI's 2 GiB message limit".into(),
-            ));
+        // every pair exchanges, whatever goes wrong (a message beyond MPI's
+        // counts travels as nothing at both ends, which both see), and the
+        // errors come after: no rank returns while another waits for it
+        let fits = |m: &[u8]| Count::try_from(m.len()).is_ok();
+        let mut wrong = send.len() != n || recv.len() != n;
+        match (send.get(r), recv.get_mut(r)) {
+            (Some(s), Some(d)) if s.len() == d.len() => d.copy_from_slice(s),
+            _ => wrong = true,
         }
-        recv[r].copy_from_slice(&send[r]);
         for k in 1..n {
             let (to, of) = ((r + k) % n, (r + n - k) % n);
             let (to_p, of_p) = (self.world.process_at_rank(to as i32), self.world.process_at_rank(of as i32));
-            point_to_point::send_receive_into(&send[to][..], &to_p, &mut recv[of][..], &of_p);
+            let out = send.get(to).map(|m| &m[..]).filter(|m| fits(m)).unwrap_or(&[]);
+            let mut none: [u8; 0] = [];
+            let into = match recv.get_mut(of) {
+                Some(m) if fits(m) => &mut m[..],
+                _ => &mut none[..],
+            };
+            let expected = into.len();
+            let status = point_to_point::send_receive_into(out, &to_p, into, &of_p);
+            wrong |= status.count(u8::equivalent_datatype()) as usize != expected;
+        }
+        if wrong || send.iter().chain(recv.iter()).any(|m| !fits(m)) {
+            return Err(EnsembleError::Comm(
+                "an all-to-all of another shape than the ranks agreed, or beyond MPI's 2 GiB message limit".into(),
+            ));
         }
         Ok(())
     }

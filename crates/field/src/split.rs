@@ -47,7 +47,9 @@ pub trait Split {
     /// The x-planes rank `r` owns (consecutive ranks own consecutive
     /// slabs covering the grid).
     fn owned(&self, r: usize) -> Range<usize>;
-    /// The ghost planes `[below, above]` of the box this rank computes on.
+    /// The ghost planes `[below, above]` of the box this rank computes on
+    /// (no wider than the thinnest slab: a tape ignores a split whose
+    /// ghosts are wider, or whose box is not its grid).
     fn ghosts(&self) -> [usize; 2];
     /// Sends `send[q]` to rank `q` and receives into `recv[q]` what rank
     /// `q` sent to this one.
@@ -79,6 +81,17 @@ pub fn split_by<R>(split: Rc<dyn Split>, f: impl FnOnce() -> R) -> R {
 /// The split installed on this thread, if any.
 pub(crate) fn current() -> Option<Rc<dyn Split>> {
     CURRENT.with(|c| c.borrow().clone())
+}
+
+/// Whether `grid` is this rank's box of the split field (its planes and
+/// ghost planes of the whole grid's kind; the ghost planes no wider than
+/// the thinnest slab): a tape on another grid ignores the split.
+pub(crate) fn is_box(s: &dyn Split, grid: &Grid) -> bool {
+    let (w, [lo, hi]) = (s.whole(), s.ghosts());
+    let thinnest = (0..s.size()).map(|r| s.owned(r).len()).min().unwrap_or(0);
+    let planes = lo + s.owned(s.rank()).len() + hi;
+    (grid.nx, grid.ny, grid.nz, grid.dx, grid.dy, grid.dz) == (planes, w.ny, w.nz, w.dx, w.dy, w.dz)
+        && lo.max(hi) <= thinnest
 }
 
 /// The planes of a box of `nx` planes that its rank owns: all of them

@@ -12,6 +12,9 @@
 //! in the slab of `rank` only; every rank must stop with one message.
 //! `decompose_check nan <n> <rank>`: a NaN in that rank's slab of the
 //! initial state (the driver's own check, agreed), likewise.
+//! `decompose_check between <n> <rank>`: a model whose check between two
+//! Poisson solves fails in that rank's slab only; likewise (the rank makes
+//! the rest of the step's exchanges with zeros).
 //!
 //! `decompose_check comm`: what messages cost here — the ring exchange
 //! per message size and the agreement — printed by rank 0.
@@ -32,6 +35,9 @@ use rewind_field::{Dual, Par};
 use rewind_shallow_water::{Config, ShallowWater};
 use rewind_sim::{Model, Sim};
 
+#[path = "../../tests/support/between.rs"]
+mod checks;
+
 fn main() -> ExitCode {
     let comm = match Mpi::init() {
         Ok(c) => Rc::new(c),
@@ -50,6 +56,7 @@ fn main() -> ExitCode {
         (Some("same"), false) => sw_case(num(0, 24)).and_then(|c| same(&comm, c, num(1, 6))),
         (Some("fault"), _) => fault(&comm, num(0, 24), num(1, 1), false),
         (Some("nan"), _) => fault(&comm, num(0, 24), num(1, 1), true),
+        (Some("between"), _) => between(&comm, num(0, 32), num(1, 1)),
         (Some("comm"), _) => comm_costs(&comm),
         (Some("time"), true) => {
             ns2d_case(num(0, 256)).and_then(|c| time(&comm, c, num(1, 100), num(2, 1), word("plain")))
@@ -57,7 +64,7 @@ fn main() -> ExitCode {
         (Some("time"), false) => {
             sw_case(num(0, 128)).and_then(|c| time(&comm, c, num(1, 100), num(2, 1), word("plain")))
         }
-        _ => Err("usage: decompose_check same|fault|nan|time|comm …".into()),
+        _ => Err("usage: decompose_check same|fault|nan|between|time|comm …".into()),
     };
     match out {
         Ok(()) => ExitCode::SUCCESS,
@@ -183,6 +190,19 @@ fn fault(comm: &Rc<Mpi>, n: usize, bad: usize, nan: bool) -> Res {
     let mut loss = Misfit::new(comm, &layout, &d)?;
     rewind_decompose::gradient(comm, &mut st, &mut loss, Strategy::Binomial { snapshots: 3 }, 5, &x0s)?;
     Err("the run did not fail".into())
+}
+
+fn between(comm: &Rc<Mpi>, n: usize, bad: usize) -> Res {
+    let g = rewind_field::Grid::periodic_square(n, 2.0 * std::f64::consts::PI)?;
+    let m = checks::CheckBetweenSolves(g);
+    let slabs = rewind_decompose::Slabs::new(n, comm.size())?;
+    let (b, own) = (slabs.owned(bad), slabs.owned(comm.rank()));
+    let (calm, bump) = checks::calm_and_bump(&g, (b.start + b.end) / 2);
+    let mut st = Decomposed::<_, f64, _>::new(m, comm, Par::Seq, &slab_of(&m.layout(), own.clone(), &calm)?)?;
+    let xs = slab_of(&m.layout(), own, &bump)?;
+    let mut next = xs.clone();
+    rewind_checkpoint::Stepper::step(&mut st, 0, &xs, &mut next)?;
+    Err("the step did not fail".into())
 }
 
 fn time<M: Model + Clone + 'static>(comm: &Rc<Mpi>, case: Case<M>, steps: usize, threads: usize, plain: bool) -> Res {

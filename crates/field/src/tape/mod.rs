@@ -299,7 +299,7 @@ impl<T: Components> FieldTape<T> {
             recording,
             fixed: self.arena.alloc_slice_copy(fixed),
             fuse: FUSE.with(Cell::get),
-            split: split::current(),
+            split: split::current().filter(|s| split::is_box(&**s, &self.grid)),
             st: RefCell::new(State {
                 vals: ManuallyDrop::new(BVec::with_capacity_in(self.hint, &self.arena)),
                 pending: ManuallyDrop::new(BVec::new_in(&self.arena)),

@@ -32,7 +32,7 @@ impl<'id, T: Components> Ctx<'id, T> {
     /// (the operand of every Poisson solve counts as an output; its result
     /// reads nothing beyond the box, see the module docs).
     /// [`FieldError::NotLocal`] names the first operation whose reads are
-    /// not bounded by a fixed number of planes (a solve, a reduction, a
+    /// not bounded by a fixed number of planes (a sparse solve, a reduction, a
     /// point, constant data, a stencil between walls along x).
     pub fn x_reach(&'id self, outputs: &[Field<'id, T>], scalars: &[Scalar<'id, T>]) -> Result<[usize; 2], FieldError> {
         let st = self.st.borrow();
