@@ -11,7 +11,7 @@
 //! probe, which every rank completed) logged: the others complete their
 //! step, and the ranks agree on the failure after it.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ops::Range;
 
 use rewind_field::{Grid, Split};
@@ -34,23 +34,42 @@ pub(crate) struct OverComm<C> {
     slabs: Slabs,
     ghosts: [usize; 2],
     error: RefCell<Option<String>>,
-    /// The exchanges made since [`OverComm::begin`].
-    log: RefCell<Vec<Exchange>>,
+    /// How many exchanges were made since [`OverComm::begin`].
+    made: Cell<usize>,
+    /// Their sizes, kept by the probe's split only ([`OverComm::logging`]):
+    /// a step's exchanges, once.
+    log: Option<RefCell<Vec<Exchange>>>,
 }
 
 impl<C: Comm> OverComm<C> {
     pub(crate) fn new(comm: C, whole: Grid, slabs: Slabs, ghosts: [usize; 2]) -> Self {
-        OverComm { comm, whole, slabs, ghosts, error: RefCell::new(None), log: RefCell::default() }
+        OverComm { comm, whole, slabs, ghosts, error: RefCell::new(None), made: Cell::new(0), log: None }
     }
 
-    /// Starts a step's log of exchanges.
+    /// The same, keeping the sizes of its exchanges ([`OverComm::logged`]).
+    pub(crate) fn logging(mut self) -> Self {
+        self.log = Some(RefCell::default());
+        self
+    }
+
+    /// Starts counting a step's exchanges.
     pub(crate) fn begin(&self) {
-        self.log.borrow_mut().clear();
+        self.made.set(0);
+        if let Some(log) = &self.log {
+            log.borrow_mut().clear();
+        }
     }
 
-    /// The exchanges made since [`OverComm::begin`].
+    /// The exchanges made since [`OverComm::begin`], if kept.
     pub(crate) fn logged(&self) -> Vec<Exchange> {
-        self.log.borrow().clone()
+        self.log.as_ref().map(|l| l.borrow().clone()).unwrap_or_default()
+    }
+
+    fn made(&self, e: impl FnOnce() -> Exchange) {
+        self.made.set(self.made.get() + 1);
+        if let Some(log) = &self.log {
+            log.borrow_mut().push(e());
+        }
     }
 
     /// Makes, with zeros, the exchanges of `step` (a whole step's, as
@@ -59,7 +78,7 @@ impl<C: Comm> OverComm<C> {
     /// ranks' go on. The values received are dropped. (A box without ghost
     /// planes makes no halo exchanges.)
     pub(crate) fn finish(&self, step: &[Exchange]) {
-        let done = self.log.borrow().len();
+        let done = self.made.get();
         let [lo, hi] = self.ghosts;
         let here = step.iter().filter(|e| lo + hi > 0 || !matches!(e, Exchange::Ring { .. }));
         for e in here.skip(done) {
@@ -109,12 +128,12 @@ impl<C: Comm> Split for OverComm<C> {
     }
     fn all_to_all(&self, send: &[Vec<u8>], recv: &mut [Vec<u8>]) -> bool {
         let sizes = |m: &[Vec<u8>]| m.iter().map(Vec::len).collect();
-        self.log.borrow_mut().push(Exchange::AllToAll { send: sizes(send), recv: sizes(recv) });
+        self.made(|| Exchange::AllToAll { send: sizes(send), recv: sizes(recv) });
         self.comm.all_to_all_into(send, recv).map_err(|e| self.fail(e)).is_ok()
     }
     fn ring(&self, to_prev: &[u8], to_next: &[u8], from_prev: &mut [u8], from_next: &mut [u8]) -> bool {
         let planes = (self.ghosts[0] + self.ghosts[1]).max(1);
-        self.log.borrow_mut().push(Exchange::Ring { per_plane: (to_prev.len() + to_next.len()) / planes });
+        self.made(|| Exchange::Ring { per_plane: (to_prev.len() + to_next.len()) / planes });
         self.comm.ring_into(to_prev, to_next, from_prev, from_next).map_err(|e| self.fail(e)).is_ok()
     }
 }

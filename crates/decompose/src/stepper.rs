@@ -222,8 +222,7 @@ impl<'c, M: Model + Clone, T: Components, C: Comm + Clone + 'static> Decomposed<
         }
         let (fields, scalars, plane) = (layout.fields().len(), layout.scalars().len(), grid.ny * grid.nz);
         let mut geo = Geometry { fields, scalars, own: owned.len(), halo: [0, 0], plane };
-        let split =
-            |ghosts: [usize; 2]| (comm.size() > 1).then(|| Rc::new(OverComm::new(comm.clone(), grid, slabs, ghosts)));
+        let split = |ghosts: [usize; 2]| (comm.size() > 1).then(|| OverComm::new(comm.clone(), grid, slabs, ghosts));
         // the initial slab's length first: the probe below exchanges
         let length = (x0.len() != geo.slab_len()).then(|| {
             DecomposeError::Length { what: "initial state", expected: geo.slab_len(), got: x0.len() }.to_string()
@@ -235,7 +234,7 @@ impl<'c, M: Model + Clone, T: Components, C: Comm + Clone + 'static> Decomposed<
         let x: Vec<T> = x0.iter().map(|&v| T::from_f64(v)).collect();
         let mut xp = vec![T::from_f64(0.0); probe_geo.box_len()];
         probe_geo.fill(comm, &x, &mut xp, &mut (Vec::new(), Vec::new()))?;
-        let probe_split = split(probe_geo.halo);
+        let probe_split = split(probe_geo.halo).map(|s| Rc::new(s.logging()));
         let (probe, exchanged) = under(probe_split.as_ref(), &[], || -> Result<([usize; 2], M), String> {
             let [lo, hi] = probe_geo.halo;
             let g = planes_grid(&grid, probe_geo.box_planes()).map_err(|e| e.to_string())?;
@@ -278,7 +277,7 @@ impl<'c, M: Model + Clone, T: Components, C: Comm + Clone + 'static> Decomposed<
         let (fwd, sim) = sims?;
         let fwd_geo = Geometry { halo: fwd_halo, ..geo };
         geo.halo = [halo, halo];
-        let splits = split(fwd_halo).zip(split(geo.halo)).map(|(f, s)| [f, s]);
+        let splits = split(fwd_halo).zip(split(geo.halo)).map(|(f, s)| [Rc::new(f), Rc::new(s)]);
         let zero = T::from_f64(0.0);
         // the box's parameter adjoints, computed by the sweep: the slab's
         // planes of each field parameter are kept

@@ -117,6 +117,9 @@ pub(crate) struct SplitWork {
     back: Vec<C64>,
     send: Vec<Vec<u8>>,
     recv: Vec<Vec<u8>>,
+    /// The ghost planes' messages: to and from the previous rank, then the
+    /// next.
+    halo: [Vec<u8>; 4],
     task: Option<TaskWork>,
 }
 
@@ -160,7 +163,7 @@ impl PoissonFft {
         let cols = |q: usize| q * nh / size..(q + 1) * nh / size;
         let mine = cols(me);
         let zero = C64::new(0.0, 0.0);
-        let SplitWork { spec, block, back, send, recv, task } = w;
+        let SplitWork { spec, block, back, send, recv, halo, task } = w;
         spec.resize(rows * nh, zero);
         block.resize(mine.len() * len, zero);
         back.resize(nh * rows, zero);
@@ -244,27 +247,27 @@ impl PoissonFft {
                 self.row_back(t, d, k);
             }
         }
-        fill_ghosts(s, out, m * n);
+        fill_ghosts(s, out, m * n, halo);
     }
 }
 
 /// Fills the ghost planes of a box from the neighbours' slabs (NaN if the
 /// exchange fails).
-pub(crate) fn fill_ghosts<T: Components>(s: &dyn Split, out: &mut [T], plane: usize) {
+fn fill_ghosts<T: Components>(s: &dyn Split, out: &mut [T], plane: usize, buffers: &mut [Vec<u8>; 4]) {
     let [lo, hi] = s.ghosts();
     if lo + hi == 0 {
         return;
     }
     let own = out.len() / plane - lo - hi;
-    let bytes = |v: &[T]| -> Vec<u8> {
-        let mut b = Vec::with_capacity(8 * T::PARTS * v.len());
+    let [to_prev, from_prev, to_next, from_next] = buffers;
+    let bytes = |v: &[T], b: &mut Vec<u8>| {
+        b.clear();
         v.iter().for_each(|x| (0..T::PARTS).for_each(|k| b.extend_from_slice(&x.part(k).to_le_bytes())));
-        b
     };
     // my first planes are my previous neighbour's upper ghosts, my last my
     // next neighbour's lower ones
-    let to_prev = bytes(&out[lo * plane..(lo + hi) * plane]);
-    let to_next = bytes(&out[own * plane..(lo + own) * plane]);
+    bytes(&out[lo * plane..(lo + hi) * plane], to_prev);
+    bytes(&out[own * plane..(lo + own) * plane], to_next);
     let (below, above) = out.split_at_mut((lo + own) * plane);
     let below = &mut below[..lo * plane];
     let set = |dst: &mut [T], src: Option<&[u8]>| match src {
@@ -279,8 +282,9 @@ pub(crate) fn fill_ghosts<T: Components>(s: &dyn Split, out: &mut [T], plane: us
         }
         _ => dst.iter_mut().for_each(|d| (0..T::PARTS).for_each(|k| d.set_part(k, f64::NAN))),
     };
-    let (mut from_prev, mut from_next) = (vec![0; 8 * T::PARTS * lo * plane], vec![0; 8 * T::PARTS * hi * plane]);
-    let ok = s.ring(&to_prev, &to_next, &mut from_prev, &mut from_next);
+    from_prev.resize(8 * T::PARTS * lo * plane, 0);
+    from_next.resize(8 * T::PARTS * hi * plane, 0);
+    let ok = s.ring(to_prev, to_next, from_prev, from_next);
     set(below, ok.then_some(&from_prev[..]));
     set(above, ok.then_some(&from_next[..]));
 }
