@@ -69,13 +69,13 @@ struct Build<'a> {
 }
 
 impl rewind_models::WithModel for Build<'_> {
-    type Out = Box<dyn AnyProblem>;
+    type Out = Box<dyn AnyProblem + Send>;
     type Error = rewind_models::ModelsError;
     fn run<M: rewind_sim::Model + Clone + Send + 'static>(
         self,
         model: M,
         twin: rewind_models::Twin,
-    ) -> Result<Box<dyn AnyProblem>, rewind_models::ModelsError> {
+    ) -> Result<Box<dyn AnyProblem + Send>, rewind_models::ModelsError> {
         let model = Interruptible { inner: model, stop: self.stop };
         match &self.observe {
             Some(o) => rewind_models::observed_problem(model, twin, o, self.steps, self.strategy, self.par, self.dir),
@@ -111,13 +111,13 @@ pub(crate) struct Problem {
     stop: Arc<AtomicBool>,
     // (a pyclass is shared between threads: the problem's scratch space is
     // not, so it is behind a lock — uncontended, taken once a call)
-    inner: Mutex<Box<dyn AnyProblem>>,
+    inner: Mutex<Box<dyn AnyProblem + Send>>,
     pool: rayon::ThreadPool,
 }
 
 impl Problem {
     /// The problem, for a call.
-    fn lock(&self) -> MutexGuard<'_, Box<dyn AnyProblem>> {
+    fn lock(&self) -> MutexGuard<'_, Box<dyn AnyProblem + Send>> {
         // a panic inside a call cannot leave the problem half-changed in a
         // way a later call depends on: every call starts from its inputs
         self.inner.lock().unwrap_or_else(|e| e.into_inner())

@@ -46,8 +46,11 @@ pub(crate) fn main(a: &Args) -> Result<()> {
     say("1. gradient and Hessian-vector product of J(w0) = 1/2 h^2 |Phi(w0) - Phi(w_B)|^2 at w0 = w_A,");
     say("   checked part by part against central finite differences along v = sin(x + 2y) and every parameter");
     let quiet = Common { json: true, ..a.common.clone() };
-    let g = grad::figures(&grad::Args { common: quiet.clone(), check: true, corrupt_snapshot: None }, false)?;
-    let h = grad::figures(&grad::Args { common: quiet, check: true, corrupt_snapshot: None }, true)?;
+    let g = grad::figures(
+        &grad::Args { common: quiet.clone(), check: true, corrupt_snapshot: None, decompose: false },
+        false,
+    )?;
+    let h = grad::figures(&grad::Args { common: quiet, check: true, corrupt_snapshot: None, decompose: false }, true)?;
     say(&format!(
         "   J = {:.6e}, |grad J| = {:.6e}",
         g["objective"].as_f64().unwrap_or(f64::NAN),

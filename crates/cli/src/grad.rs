@@ -33,6 +33,14 @@ pub(crate) struct Args {
     /// (exercises the checksum path end to end).
     #[arg(long, hide = true)]
     pub(crate) corrupt_snapshot: Option<usize>,
+    /// Split the one simulation over the MPI ranks (`mpirun -n K rewind
+    /// grad --decompose`): each rank steps, records and stores its slab of
+    /// x-planes, the memory budget (--memory) is per rank, and the results
+    /// are the same bits on any number of ranks. The parameters are held
+    /// fixed (the field parameters' gradient is reported). Without MPI:
+    /// one rank.
+    #[arg(long)]
+    pub(crate) decompose: bool,
 }
 
 /// `H v`: its initial-state part and its parameter part.
@@ -191,8 +199,12 @@ fn write_fields(p: &dyn AnyProblem, c: &Config, name: &str, vectors: &[(&str, &[
 
 /// `rewind grad` (`second = false`) and `rewind hvp` (`second = true`):
 /// prints the figures, then fails if `--check` found a disagreement.
-pub(crate) fn main(a: &Args, second: bool) -> Result<()> {
-    let report = figures(a, second)?;
+/// With `--decompose`, on the ranks of `ensemble` (rank 0 prints).
+pub(crate) fn main(a: &Args, second: bool, ensemble: &rewind_sim::Ensemble) -> Result<()> {
+    let report = if a.decompose { split_figures(a, second, ensemble)? } else { figures(a, second)? };
+    if !ensemble.is_root() {
+        return Ok(());
+    }
     print(&report, a.common.json)?;
     if report["check"]["passed"] == Value::Bool(false) {
         let tol = report["check"]["tolerance"].as_f64().unwrap_or(f64::NAN);
@@ -222,10 +234,44 @@ pub(crate) fn main(a: &Args, second: bool) -> Result<()> {
 /// `--no-files`).
 pub(crate) fn figures(a: &Args, second: bool) -> Result<Value> {
     let (mut p, c) = crate::models::from_args(&a.common, if second { Need::Hvp } else { Need::Gradient })?;
-    common::pool(&c)?.install(|| compute(a, &c, p.as_mut(), second))
+    common::pool(&c)?.install(|| compute(a, &c, p.as_mut(), second, None))
 }
 
-fn compute(a: &Args, c: &Config, p: &mut dyn AnyProblem, second: bool) -> Result<Value> {
+/// The figures of `rewind grad --decompose` or `rewind hvp --decompose`,
+/// the same on every rank (rank 0 alone writes files): the problem split
+/// over the ranks, run on this thread (the one that calls MPI) with the
+/// kernels' threads in the global pool.
+fn split_figures(a: &Args, second: bool, ensemble: &rewind_sim::Ensemble) -> Result<Value> {
+    let need = if second { Need::Hvp } else { Need::Gradient };
+    let (mut p, c, split) = crate::models::split_from_args(&a.common, need, ensemble)?;
+    common::global_pool(common::threads(&c))?;
+    let root = ensemble.is_root();
+    let mine = Args {
+        common: Common { quiet: a.common.quiet || !root, no_files: a.common.no_files || !root, ..a.common.clone() },
+        check: a.check,
+        corrupt_snapshot: a.corrupt_snapshot,
+        decompose: true,
+    };
+    let mut report = compute(&mine, &c, p.as_mut(), second, Some(ensemble))?;
+    report["decompose"] = split;
+    // every rank's peak memory, in rank order
+    let rss = common::peak_rss_bytes().unwrap_or(0).to_le_bytes();
+    let all = ensemble.comm().all_gather(&rss)?;
+    let per_rank: Vec<u64> =
+        all.iter().map(|b| b.get(..8).and_then(|w| w.try_into().ok()).map_or(0, u64::from_le_bytes)).collect();
+    report["peak_rss_bytes_per_rank"] = json!(per_rank);
+    Ok(report)
+}
+
+/// The figures of `p`; `together`: the ranks a split problem runs on
+/// (what each rank makes alone, its snapshot stores, is agreed).
+fn compute(
+    a: &Args,
+    c: &Config,
+    p: &mut dyn AnyProblem,
+    second: bool,
+    together: Option<&rewind_sim::Ensemble>,
+) -> Result<Value> {
     let model = crate::models::chosen(&a.common).name();
     let (steps, strategy) = (p.steps(), p.strategy());
     let x0 = p.x0().to_vec();
@@ -239,12 +285,20 @@ fn compute(a: &Args, c: &Config, p: &mut dyn AnyProblem, second: bool) -> Result
     let t0 = Instant::now();
     // the gradient, and H v's state and parameter parts
     let (g, hv): (Gradient, Option<HvParts>) = if second {
-        let (mut ram, mut disk) = stores::<Dual<f64>>(c, strategy, steps, a.corrupt_snapshot)?;
+        let make = || stores::<Dual<f64>>(c, strategy, steps, a.corrupt_snapshot);
+        let (mut ram, mut disk) = match together {
+            Some(e) => e.everywhere(make)?,
+            None => make()?,
+        };
         let h = p.hvp_on(&x0, &v_x, &v_p, [&mut ram, disk.as_mut()], &mut || bar.inc(1));
         let h = h.with_context(|| format!("the {model} HVP under {strategy} failed"))?;
         (h.gradient, Some((h.x0, h.params)))
     } else {
-        let (mut ram, mut disk) = stores::<f64>(c, strategy, steps, a.corrupt_snapshot)?;
+        let make = || stores::<f64>(c, strategy, steps, a.corrupt_snapshot);
+        let (mut ram, mut disk) = match together {
+            Some(e) => e.everywhere(make)?,
+            None => make()?,
+        };
         let g = p.gradient_on(&x0, [&mut ram, disk.as_mut()], &mut || bar.inc(1));
         (g.with_context(|| format!("the {model} gradient under {strategy} failed"))?, None)
     };
@@ -258,6 +312,7 @@ fn compute(a: &Args, c: &Config, p: &mut dyn AnyProblem, second: bool) -> Result
         "steps": steps,
         "objective": g.objective,
         "grad_norm": norm(&g.x0),
+        "grad_bits": common::bits(&g.x0),
         "grad_params": by_param(p.param_set(), &g.params),
         "grad_dot_v": dot(&g.x0, &v_x) + dot(&g.params, &v_p),
         "primal_s": primal_s,
@@ -269,6 +324,7 @@ fn compute(a: &Args, c: &Config, p: &mut dyn AnyProblem, second: bool) -> Result
     });
     if let Some((hx, hp)) = &hv {
         report["hvp_norm"] = json!(norm(hx));
+        report["hvp_bits"] = json!(common::bits(hx));
         report["hvp_params"] = by_param(p.param_set(), hp);
         report["v_dot_hvp"] = json!(dot(hx, &v_x) + dot(hp, &v_p));
     }

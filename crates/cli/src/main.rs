@@ -189,6 +189,14 @@ fn main() {
         }
     };
     on_interrupt(temporaries_of(&cli.command), ensemble.is_root());
+    // a split simulation's ranks meet the same errors: every failure is
+    // agreed (naming the rank and the step), every check before the work
+    // is made alike on each rank
+    let split = match &cli.command {
+        Command::Run(a) => a.decompose,
+        Command::Grad(a) | Command::Hvp(a) => a.decompose,
+        _ => false,
+    };
     let result = run(cli.command, &ensemble);
     let root = ensemble.is_root();
     if let Err(e) = &result {
@@ -196,10 +204,11 @@ fn main() {
         // it; an error of this rank alone is said by this rank. Said before
         // MPI is finalised: no rank can end (and have mpirun terminate the
         // others) before rank 0 has said it
-        let shared = e.chain().any(|c| {
-            c.downcast_ref::<rewind_sim::SimError>().is_some_and(is_ensemble)
-                || c.is::<rewind_ensemble::EnsembleError>()
-        });
+        let shared = split
+            || e.chain().any(|c| {
+                c.downcast_ref::<rewind_sim::SimError>().is_some_and(is_ensemble)
+                    || c.is::<rewind_ensemble::EnsembleError>()
+            });
         if root || !shared {
             say_error(e);
         }
@@ -262,6 +271,8 @@ fn run(command: Command, ensemble: &rewind_sim::Ensemble) -> anyhow::Result<()> 
     let spread = match &command {
         Command::Hessian(_) | Command::Tradeoff(_) | Command::Spec(_) => true,
         Command::Optimize(a) => a.members > 1,
+        Command::Run(a) => a.decompose,
+        Command::Grad(a) | Command::Hvp(a) => a.decompose,
         _ => false,
     };
     if ensemble.size() > 1 && !spread {
@@ -270,15 +281,15 @@ fn run(command: Command, ensemble: &rewind_sim::Ensemble) -> anyhow::Result<()> 
             return Ok(());
         }
         eprintln!(
-            "rewind: this subcommand has no independent work to spread over {} ranks; rank 0 runs it alone (hessian, tradeoff, optimize --members and spec --hvp-ensemble spread theirs)",
+            "rewind: this subcommand has no independent work to spread over {} ranks; rank 0 runs it alone (hessian, tradeoff, optimize --members and spec --hvp-ensemble spread theirs; run, grad and hvp --decompose split one simulation)",
             ensemble.size()
         );
     }
     match command {
         Command::Demo(a) => demo::main(&a),
-        Command::Run(a) => run::main(&a),
-        Command::Grad(a) => grad::main(&a, false),
-        Command::Hvp(a) => grad::main(&a, true),
+        Command::Run(a) => run::main(&a, ensemble),
+        Command::Grad(a) => grad::main(&a, false, ensemble),
+        Command::Hvp(a) => grad::main(&a, true, ensemble),
         Command::Optimize(a) => optimize::main(&a, ensemble),
         Command::Assimilate(a) => assimilate::main(&a),
         Command::Hessian(a) => hessian::main(&a.common, &a.settings, ensemble),

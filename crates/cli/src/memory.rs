@@ -16,20 +16,30 @@ use crate::config::Config;
 /// configuration's, after the budget) that cannot fit in the memory this
 /// machine has available, with the numbers and a schedule that fits.
 pub(crate) fn check_fits(c: &mut Config, f: &Footprint, need: Need) -> Result<()> {
+    check_fits_shared(c, f, need, 1, true)
+}
+
+/// [`check_fits`] for one of `sharing` processes on this machine that
+/// each hold `f` (the ranks of a split run: `f` per rank, the budget per
+/// rank, the machine's available memory shared); the schedule chosen is
+/// said if `say` (by one rank of them).
+pub(crate) fn check_fits_shared(c: &mut Config, f: &Footprint, need: Need, sharing: usize, say: bool) -> Result<()> {
     if need != Need::Primal
         && let Some(m) = c.gradient.memory.clone()
     {
         let budget = parse_bytes(&m).map_err(anyhow::Error::msg)?;
         let (chosen, cost) = schedule_for_budget(f, need, budget)?;
-        eprintln!(
-            "rewind: memory budget {}: schedule {chosen} (about {cost:.0} step evaluations; the fastest that fits)",
-            bytes(budget)
-        );
+        if say {
+            eprintln!(
+                "rewind: memory budget {}: schedule {chosen} (about {cost:.0} step evaluations; the fastest that fits)",
+                bytes(budget)
+            );
+        }
         c.gradient.schedule = chosen.to_string();
     }
     let f = Footprint { strategy: crate::common::strategy(c)?, ..*f };
     let Some(available) = available_memory_bytes() else { return Ok(()) };
-    Ok(check_fits_in(&f, need, available)?)
+    Ok(check_fits_in(&f, need, available / sharing.max(1) as u64)?)
 }
 
 /// Refuses, before anything is allocated, a run that cannot fit in the

@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use rewind_checkpoint::Strategy;
 use rewind_field::Par;
 use rewind_models::{ModelName, Ns2dPhysics};
+use serde_json::Value;
 
 pub(crate) use rewind_models::AnyProblem;
 
@@ -80,7 +81,7 @@ pub(crate) fn build(
     steps: usize,
     strategy: Strategy,
     par: Par,
-) -> Result<Box<dyn AnyProblem>> {
+) -> Result<Box<dyn AnyProblem + Send>> {
     let dir = c.gradient.snapshot_dir.clone().unwrap_or_else(std::env::temp_dir);
     rewind_models::build(name, &physics(c), n, steps, strategy, par, &dir)
         .with_context(|| format!("cannot set up the {} model", name.name()))
@@ -90,7 +91,7 @@ pub(crate) fn build(
 /// asked, checked against the memory available (with `--memory`, the
 /// schedule is the fastest that fits it) before it is built; and the
 /// configuration, its schedule the one chosen.
-pub(crate) fn from_args(common: &Common, need: Need) -> Result<(Box<dyn AnyProblem>, Config)> {
+pub(crate) fn from_args(common: &Common, need: Need) -> Result<(Box<dyn AnyProblem + Send>, Config)> {
     let (name, c, n, steps) = sized(common, need)?;
     let strategy = crate::common::strategy(&c)?;
     let p = build(name, &c, n, steps, strategy, crate::common::par(&c))?;
@@ -108,6 +109,43 @@ pub(crate) fn sized(common: &Common, need: Need) -> Result<(ModelName, Config, u
     let f = footprint(name, &c, n, steps, crate::common::strategy(&c)?)?;
     crate::memory::check_fits(&mut c, &f, need)?;
     Ok((name, c, n, steps))
+}
+
+/// `--decompose`: the problem of `--sim` split over the ranks of
+/// `ensemble` (`rewind_models::split`), checked first — the model can be
+/// split, and one rank's share (its slab, a recorded step on the slab and
+/// its ghost planes, its snapshots) fits the memory budget per rank and
+/// this machine's memory shared by its ranks — and the configuration,
+/// its schedule the one chosen. Also what it splits: the ranks and the
+/// planes a step reads below and above a point.
+pub(crate) fn split_from_args(
+    common: &Common,
+    need: Need,
+    ensemble: &rewind_sim::Ensemble,
+) -> Result<(Box<dyn AnyProblem>, Config, Value)> {
+    let mut c = common.config()?;
+    let name = chosen(common);
+    let (n, steps) = size_and_steps(name, &c, common)?;
+    let reach = rewind_models::reach(name, &physics(&c))?;
+    let ranks = ensemble.size();
+    // every model's grid has n planes along x (its slabs' axis)
+    let nx = n;
+    let whole = footprint(name, &c, n, steps, crate::common::strategy(&c)?)?;
+    let f = rewind_models::memory::per_rank(&whole, nx, ranks, reach);
+    crate::memory::check_fits_shared(&mut c, &f, need, ensemble.local_size(), ensemble.is_root())
+        .with_context(|| format!("split over {ranks} rank(s), per rank"))?;
+    let strategy = crate::common::strategy(&c)?;
+    let dir = c.gradient.snapshot_dir.clone().unwrap_or_else(std::env::temp_dir);
+    let p = rewind_models::split(name, &physics(&c), n, steps, strategy, crate::common::par(&c), &dir, ensemble.comm())
+        .with_context(|| format!("cannot split the {} model over {ranks} rank(s)", name.name()))?;
+    let halo = if ranks > 1 { reach[0] + reach[1] } else { 0 };
+    let about = serde_json::json!({
+        "ranks": ranks,
+        "slab_planes": [nx / ranks, nx.div_ceil(ranks)],
+        "reach": reach,
+        "ghost_planes_recorded": halo,
+    });
+    Ok((p, c, about))
 }
 
 /// The footprint of the ns2d run of a configuration.

@@ -7,11 +7,12 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use rewind_io::Output;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::common::{self, Common, norm};
-use crate::config::Initial;
+use crate::config::{Config, Initial};
 use crate::memory::Need;
+use crate::models::AnyProblem;
 use rewind_models::ModelName;
 
 /// Arguments of `rewind run`.
@@ -19,11 +20,27 @@ use rewind_models::ModelName;
 pub(crate) struct Args {
     #[command(flatten)]
     pub(crate) common: Common,
+    /// Split the one simulation over the MPI ranks (`mpirun -n K rewind
+    /// run --decompose`): each rank steps its slab of x-planes; rank 0
+    /// gathers the states it writes. Without MPI: one rank.
+    #[arg(long)]
+    pub(crate) decompose: bool,
 }
 
-/// `rewind run`.
-pub(crate) fn main(a: &Args) -> Result<()> {
+/// `rewind run` (with `--decompose`, on the ranks of `ensemble`).
+pub(crate) fn main(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
+    if a.decompose {
+        let (mut p, c, split) = crate::models::split_from_args(&a.common, Need::Primal, ensemble)?;
+        common::global_pool(common::threads(&c))?;
+        return simulate(a, &c, p.as_mut(), ensemble.is_root(), Some(split));
+    }
     let (mut p, c) = crate::models::from_args(&a.common, Need::Primal)?;
+    common::pool(&c)?.install(|| simulate(a, &c, p.as_mut(), true, None))
+}
+
+/// The run of `p`; `root` prints and writes files (a split run's other
+/// ranks only step); `split` says how it was split.
+fn simulate(a: &Args, c: &Config, p: &mut dyn AnyProblem, root: bool, split: Option<Value>) -> Result<()> {
     let name = crate::models::chosen(&a.common);
     let l = p.layout().clone();
     let g = *l.grid();
@@ -33,19 +50,19 @@ pub(crate) fn main(a: &Args) -> Result<()> {
         (ModelName::Ns2d, Initial::B) => p.truth().to_vec(),
         _ => p.x0().to_vec(),
     };
-    common::pool(&c)?.install(|| {
-        let files = !a.common.no_files;
-        let dir = if files { Some(common::out_dir(&c)?) } else { None };
+    {
+        let files = !a.common.no_files && root;
+        let dir = if files { Some(common::out_dir(c)?) } else { None };
         let mut out = match &dir {
             Some(d) => {
                 let o = Output::create(d.join("run.h5"), rewind_io::GridInfo::plane(g.nx, g.ny, g.dx, g.dy))?;
-                common::metadata(&o, &c, "run", p.about())?;
+                common::metadata(&o, c, "run", p.about())?;
                 o.attr("model", name.name())?;
                 Some(o)
             }
             None => None,
         };
-        let bar = a.common.bar(steps as u64, "steps");
+        let bar = if root { a.common.bar(steps as u64, "steps") } else { indicatif::ProgressBar::hidden() };
         let mut frames = 0;
         let mut last = x0.clone();
         let every = c.output.every;
@@ -128,10 +145,17 @@ pub(crate) fn main(a: &Args) -> Result<()> {
             "wall_s": wall,
             "frames": if files { frames } else { 0 },
             "files": files_written,
+            "final_bits": common::bits(&last),
             "peak_rss_bytes": common::peak_rss_bytes(),
         });
         if name == ModelName::Ns2d {
             report["initial"] = json!(format!("{:?}", c.simulation.initial));
+        }
+        if let Some(s) = split {
+            report["decompose"] = s;
+        }
+        if !root {
+            return Ok(());
         }
         if a.common.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
@@ -150,5 +174,5 @@ pub(crate) fn main(a: &Args) -> Result<()> {
             }
         }
         Ok(())
-    })
+    }
 }

@@ -53,6 +53,7 @@ fn every_subcommand_prints_one_object_in_the_documented_vocabulary() {
         with(&["hvp", "--check"]),
         with(&["grad", "--sim", "shallow-water"]),
         with(&["run"]),
+        with(&["hvp", "--decompose"]),
         with(&["optimize", "--max-iter", "2"]),
         with(&["optimize", "--sim", "burgers", "--method", "lbfgs", "--max-iter", "2"]),
         with(&["hessian", "--k", "2", "--oversample", "2"]),

@@ -199,3 +199,70 @@ fn a_subcommand_without_independent_work_runs_on_rank_0_alone() {
     assert!(r["grad_norm"].as_f64().is_some_and(|g| g > 0.0), "{r}");
     assert!(o.stderr.contains("rank 0 runs it alone"), "{}", o.stderr);
 }
+
+/// `rewind <cmd> --decompose …` under `mpirun -n ranks`, as JSON.
+fn split(d: &Path, ranks: usize, cmd: &str, extra: &[&str]) -> Value {
+    let mut args = vec![cmd, "--decompose", "--json", "--no-files", "-q", "--threads", "1"];
+    args.extend_from_slice(extra);
+    json(&rewind(d, ranks, &args))
+}
+
+#[test]
+fn a_simulation_split_over_one_to_four_ranks_gives_the_same_bits_as_the_plain_binary() {
+    let d = scratch("decompose");
+    // shallow water 34²: slabs of 34, 17, 11–12 and 8–9 planes (halo 8);
+    // ns2d 32² with its Poisson solve across the ranks
+    for (sim, n) in [("shallow-water", "34"), ("ns2d", "32")] {
+        let extra = ["--sim", sim, "--n", n, "--steps", "8", "--schedule", "binomial:3"];
+        let alone = split(&d, 0, "hvp", &extra);
+        let run_alone = split(&d, 0, "run", &extra);
+        assert_eq!(alone["decompose"]["ranks"], 1);
+        for ranks in 1..=4 {
+            let r = split(&d, ranks, "hvp", &extra);
+            assert_eq!(r["decompose"]["ranks"], ranks, "{r}");
+            for key in ["objective", "grad_bits", "hvp_bits", "grad_params", "hvp_params"] {
+                assert_eq!(r[key], alone[key], "{sim}: {key} on {ranks} ranks");
+            }
+            assert_eq!(r["peak_rss_bytes_per_rank"].as_array().map(Vec::len), Some(ranks));
+            let run = split(&d, ranks, "run", &extra);
+            assert_eq!(run["final_bits"], run_alone["final_bits"], "{sim}: the run on {ranks} ranks");
+        }
+    }
+}
+
+#[test]
+fn a_gradient_that_does_not_fit_one_ranks_memory_runs_split_over_four() {
+    let d = scratch("decompose-memory");
+    // shallow water 128² over 20 steps: a recorded step alone takes about
+    // 12.5 MiB in one process, 5 MiB per rank on four (a slab of 32 planes
+    // and 8 ghost planes each side)
+    let extra = ["--sim", "shallow-water", "--n", "128", "--steps", "20"];
+    let budget = ["--memory", "8MiB"];
+    let one = rewind(&d, 1, &[&["grad", "--decompose", "-q", "--no-files"][..], &extra, &budget].concat());
+    assert!(!one.ok, "one rank fits 8 MiB: {}", one.stdout);
+    assert!(one.stderr.contains("per rank: memory budget 8.0 MiB is too small"), "{}", one.stderr);
+    let four = split(&d, 4, "grad", &[&extra[..], &budget].concat());
+    let whole = split(&d, 0, "grad", &extra);
+    assert_eq!(four["grad_bits"], whole["grad_bits"]);
+    assert_eq!(four["objective"], whole["objective"]);
+    // the schedule the budget chose is said once, by rank 0
+    let o =
+        rewind(&d, 4, &[&["grad", "--decompose", "-q", "--no-files", "--threads", "1"][..], &extra, &budget].concat());
+    assert_eq!(o.stderr.matches("memory budget 8.0 MiB: schedule").count(), 1, "{}", o.stderr);
+}
+
+#[test]
+fn a_model_that_cannot_be_split_is_refused_by_every_rank_with_one_message() {
+    let d = scratch("decompose-refused");
+    for (ranks, sim, extra, words) in [
+        (3, "cavity", &[][..], "a stencil between walls along x"),
+        (4, "shallow-water", &["--n", "16"][..], "use at most 2 rank(s)"),
+    ] {
+        let args = [&["grad", "--decompose", "--sim", sim, "-q", "--no-files"][..], extra].concat();
+        let o = rewind(&d, ranks, &args);
+        assert!(!o.ok);
+        let errors: Vec<&str> = o.stderr.lines().filter(|l| l.starts_with("rewind: error:")).collect();
+        assert_eq!(errors.len(), 1, "one message, from rank 0: {}", o.stderr);
+        assert!(errors[0].contains(words), "{}", errors[0]);
+    }
+}

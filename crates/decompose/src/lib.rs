@@ -105,7 +105,7 @@ pub use misfit::Misfit;
 pub use rewind_ensemble::{Comm, EnsembleError, Serial, Threads};
 use rewind_sim::Layout;
 pub use stepper::Decomposed;
-pub use store::{Agreed, gradient, hvp, run_strategy};
+pub use store::{Agreed, gradient, hvp, run_on, run_strategy};
 use thiserror::Error;
 
 /// What can go wrong in a decomposed run.
@@ -261,9 +261,22 @@ pub fn gather<C: Comm>(comm: &C, layout: &Layout, mine: &[f64]) -> Result<Vec<f6
     Ok(out)
 }
 
+/// The x-planes a step of `model` from the whole state `x0` reads below
+/// and above a point (`[below, above]`, [`rewind_field::Ctx::x_reach`]),
+/// on one process: what a split run's ghost layers will hold (twice their
+/// sum each side in a recorded step), known before any rank is asked. The
+/// reach does not depend on the grid's size, so a small grid of the same
+/// model tells it. A step that cannot be split fails here, naming the
+/// operation.
+pub fn reach<M: rewind_sim::Model>(model: M, x0: &[f64]) -> Result<[usize; 2], DecomposeError> {
+    let mut sim = rewind_sim::Sim::<M, f64>::new(model, rewind_field::Par::Seq)?;
+    Ok(sim.x_reach(0, x0).map_err(rewind_sim::SimError::from)?)
+}
+
 /// Every rank's status, and the first failing rank's error on all of them
-/// (a collective).
-pub(crate) fn agree<C: Comm>(comm: &C, step: usize, local: Result<(), String>) -> Result<(), DecomposeError> {
+/// (a collective: every rank calls it at the same point; step `step` names
+/// where in the error).
+pub fn agree<C: Comm>(comm: &C, step: usize, local: Result<(), String>) -> Result<(), DecomposeError> {
     let msg = match &local {
         Ok(()) => vec![0],
         Err(m) => [&[1u8][..], m.as_bytes()].concat(),

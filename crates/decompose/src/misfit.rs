@@ -1,4 +1,4 @@
-//! [`Misfit`]: the terminal misfit `½ Σ (x_N − d)²` of a decomposed
+//! [`Misfit`]: the terminal misfit `½ w Σ (x_N − d)²` of a decomposed
 //! state, summed in an order that does not depend on the number of ranks.
 
 use rewind_checkpoint::{Objective, StepError};
@@ -7,8 +7,9 @@ use rewind_sim::Layout;
 
 use crate::{Comm, DecomposeError, Slabs, slab_of, wire};
 
-/// `J = ½ Σ (x_N − d)²` over every field and scalar of the final state,
-/// `d` a target state (a twin experiment's truth): the objective of a
+/// `J = ½ w Σ (x_N − d)²` over every field and scalar of the final state,
+/// `d` a target state (a twin experiment's truth), `w` a weight (1 unless
+/// [`Misfit::weight`] says otherwise; a cell's area, say): the objective of a
 /// decomposed run, given to the driver with a [`Decomposed`](crate::Decomposed)
 /// stepper. Each rank sums each of its x-planes of each field (point by
 /// point, in order); the plane sums of every rank are gathered and added
@@ -21,6 +22,7 @@ pub struct Misfit<'c, C> {
     fields: usize,
     plane: usize,
     target: Vec<f64>,
+    weight: f64,
 }
 
 impl<'c, C: Comm> Misfit<'c, C> {
@@ -30,7 +32,31 @@ impl<'c, C: Comm> Misfit<'c, C> {
         let g = layout.grid();
         let slabs = Slabs::new(g.nx, comm.size())?;
         let target = slab_of(layout, slabs.owned(comm.rank()), d)?;
-        Ok(Misfit { comm, slabs, fields: layout.fields().len(), plane: g.ny * g.nz, target })
+        Self::from_slab(comm, layout, target)
+    }
+
+    /// The misfit to a target state of `layout` of which this rank holds
+    /// its slab `d` (a target computed by a decomposed run, say).
+    pub fn from_slab(comm: &'c C, layout: &Layout, d: Vec<f64>) -> Result<Self, DecomposeError> {
+        let g = layout.grid();
+        let slabs = Slabs::new(g.nx, comm.size())?;
+        let (fields, plane) = (layout.fields().len(), g.ny * g.nz);
+        let expected = fields * slabs.owned(comm.rank()).len() * plane + layout.scalars().len();
+        if d.len() != expected {
+            return Err(DecomposeError::Length { what: "target", expected, got: d.len() });
+        }
+        Ok(Misfit { comm, slabs, fields, plane, target: d, weight: 1.0 })
+    }
+
+    /// The same misfit weighted by `w` (a positive number): `J = ½ w Σ (x_N − d)²`.
+    pub fn weight(mut self, w: f64) -> Result<Self, DecomposeError> {
+        if !(w.is_finite() && w > 0.0) {
+            return Err(
+                rewind_sim::SimError::Settings(format!("the misfit's weight {w} is not a positive number")).into()
+            );
+        }
+        self.weight = w;
+        Ok(self)
     }
 
     /// `J` and its adjoint (added to `xbar`) at this rank's slab `x`.
@@ -41,6 +67,7 @@ impl<'c, C: Comm> Misfit<'c, C> {
         let (fl, scalars) =
             (self.fields * own * self.plane, self.target.len().saturating_sub(self.fields * own * self.plane));
         let mut sums: Vec<T> = Vec::new();
+        let w = T::from_f64(self.weight);
         if ok {
             // one sum per plane of each field, then one per scalar
             let planes = x[..fl].chunks(self.plane).zip(self.target[..fl].chunks(self.plane));
@@ -51,7 +78,7 @@ impl<'c, C: Comm> Misfit<'c, C> {
                 for (&a, &b) in xs.iter().zip(d) {
                     let r = a - T::from_f64(b);
                     s += r * r;
-                    xbar[at] += r;
+                    xbar[at] += r * w;
                     at += 1;
                 }
                 sums.push(s);
@@ -86,7 +113,7 @@ impl<'c, C: Comm> Misfit<'c, C> {
         for s in &per_rank[0][self.fields * self.slabs.owned(0).len()..] {
             total += *s;
         }
-        Ok(total * T::from_f64(0.5))
+        Ok(total * T::from_f64(0.5 * self.weight))
     }
 }
 

@@ -81,6 +81,38 @@ where
     C: Comm,
 {
     let schedule = strategy.schedule(steps)?;
+    let mut ram = RamStore::new();
+    let disk = if strategy.budget(steps)[1] > 0 { DiskStore::new(disk_dir).map(Some) } else { Ok(None) };
+    let local = disk.as_ref().map(|_| ()).map_err(|e| e.to_string());
+    let failed = |e: &dyn std::fmt::Display| DriverError::Store {
+        step: 0,
+        source: StoreError::Io(std::io::Error::other(e.to_string())),
+    };
+    agree(comm, 0, local).map_err(|e| failed(&e))?;
+    match disk.map_err(|e| failed(&e))? {
+        Some(mut d) => run_on(comm, stepper, objective, &schedule, x0, [&mut ram, &mut d]),
+        None => run_on(comm, stepper, objective, &schedule, x0, [&mut ram, &mut RamStore::new()]),
+    }
+}
+
+/// The driver ([`rewind_checkpoint::run`]) over `schedule` with this rank's
+/// snapshots in `stores` (RAM, then disk), every store operation agreed by
+/// all ranks ([`Agreed`]): what [`run_strategy`] runs once its stores are
+/// made, for a caller with stores of its own.
+pub fn run_on<T, S, O, C>(
+    comm: &C,
+    stepper: &mut S,
+    objective: &mut O,
+    schedule: &rewind_checkpoint::Schedule,
+    x0: &[T],
+    stores: [&mut dyn SnapshotStore<T>; 2],
+) -> Result<Outcome<T>, DriverError>
+where
+    T: Real + 'static,
+    S: Stepper<T> + ?Sized,
+    O: Objective<T> + ?Sized,
+    C: Comm,
+{
     // what the driver checks first, on each rank alone, agreed
     let local = if x0.len() != stepper.state_len() {
         Err(format!("the initial state has {} values, this rank's slab {}", x0.len(), stepper.state_len()))
@@ -93,24 +125,14 @@ where
         }
     };
     agree(comm, 0, local).map_err(|e| DriverError::Step { step: 0, source: StepError::model(e) })?;
-    let mut ram = Agreed::new(RamStore::new(), comm);
-    let disk = if strategy.budget(steps)[1] > 0 { DiskStore::new(disk_dir).map(Some) } else { Ok(None) };
-    let local = disk.as_ref().map(|_| ()).map_err(|e| e.to_string());
-    let failed = |e: &dyn std::fmt::Display| DriverError::Store {
-        step: 0,
-        source: StoreError::Io(std::io::Error::other(e.to_string())),
-    };
-    agree(comm, 0, local).map_err(|e| failed(&e))?;
-    match disk.map_err(|e| failed(&e))? {
-        Some(d) => rewind_checkpoint::run(stepper, objective, &schedule, x0, [&mut ram, &mut Agreed::new(d, comm)]),
-        None => rewind_checkpoint::run(
-            stepper,
-            objective,
-            &schedule,
-            x0,
-            [&mut ram, &mut Agreed::new(RamStore::new(), comm)],
-        ),
-    }
+    let [ram, disk] = stores;
+    rewind_checkpoint::run(
+        stepper,
+        objective,
+        schedule,
+        x0,
+        [&mut Agreed::new(ram, comm), &mut Agreed::new(disk, comm)],
+    )
 }
 
 /// The objective and its gradient with respect to this rank's slab of the

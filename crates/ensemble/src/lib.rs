@@ -93,7 +93,7 @@ const FAILED: u8 = 2;
 /// A communicator and the ensemble operations on it (see the
 /// [crate](crate) docs).
 pub struct Ensemble {
-    comm: Box<dyn Comm>,
+    comm: std::rc::Rc<dyn Comm>,
     /// Seconds spent in exchanges (waiting for the round's slowest member
     /// included), for cost models.
     exchange: std::cell::Cell<f64>,
@@ -119,7 +119,14 @@ impl Ensemble {
 
     /// The ensemble over `comm`.
     pub fn new(comm: impl Comm + 'static) -> Self {
-        Ensemble { comm: Box::new(comm), exchange: std::cell::Cell::new(0.0) }
+        Ensemble { comm: std::rc::Rc::new(comm), exchange: std::cell::Cell::new(0.0) }
+    }
+
+    /// A handle of the communicator, for work that splits one job over
+    /// the ranks itself (a simulation decomposed into slabs,
+    /// `rewind-decompose`) instead of spreading members.
+    pub fn comm(&self) -> std::rc::Rc<dyn Comm> {
+        self.comm.clone()
     }
 
     /// `MPI_COMM_WORLD` (feature `mpi`); see [`Mpi::init`].

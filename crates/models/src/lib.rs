@@ -12,6 +12,11 @@
 //! plus a smooth shift of 5 % and the direction moves every value and every
 //! parameter by about 1 %.
 //!
+//! [`split`] makes the same problem split over the ranks of a
+//! communicator (slabs of x-planes, `rewind-decompose`), for `rewind
+//! run|grad|hvp --decompose`; [`reach`] says beforehand whether a model can
+//! be split and how wide its ghost layers are.
+//!
 //! A grid size `n` sets every model's grid (each model's time step follows
 //! its own stability bound at that size); ns2d also takes its physics
 //! ([`Ns2dPhysics`]).
@@ -32,12 +37,14 @@
 
 pub mod memory;
 mod problem;
+mod split;
 pub mod units;
 
 pub use problem::{
     AnyProblem, BoxError, EachState, Method, Observe, Twin, WithModel, build, observed_problem, step_arena_bytes,
     twin_problem, with_model,
 };
+pub use split::{reach, split};
 
 use std::fmt;
 use std::str::FromStr;

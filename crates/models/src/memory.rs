@@ -58,6 +58,24 @@ fn state_and_step_bytes(f: &Footprint, need: Need) -> (u64, u64) {
     (values.saturating_mul(8 * k), arena.saturating_mul(k))
 }
 
+/// What one rank holds of a run of footprint `f` on a grid of `nx`
+/// x-planes split over `ranks` ranks whose step reads `reach` planes below
+/// and above a point ([`crate::split`]): the thickest slab's state and
+/// snapshots (`⌈nx / ranks⌉` planes), and a recorded step on that slab and
+/// `below + above` ghost planes each side (none on one rank) — the
+/// arena's bytes per slab value grow by the box's planes over the slab's.
+pub fn per_rank(f: &Footprint, nx: usize, ranks: usize, reach: [usize; 2]) -> Footprint {
+    let (nx, ranks) = (nx.max(1) as u64, ranks.clamp(1, nx.max(1)) as u64);
+    let slab = nx.div_ceil(ranks);
+    let halo = if ranks > 1 { (reach[0] + reach[1]) as u64 } else { 0 };
+    let boxed = slab + 2 * halo;
+    Footprint {
+        points: f.points / nx * slab,
+        arena_per_value: f.arena_per_value.saturating_mul(boxed).div_ceil(slab),
+        ..*f
+    }
+}
+
 /// Runs longer than this are planned without generating the candidate
 /// schedules (binomial only).
 const MAX_STEPS_TO_COMPARE: usize = 200_000;
@@ -260,6 +278,24 @@ mod tests {
         let e = fits(&c, Need::Primal).unwrap_err().to_string();
         assert!(e.contains("4096² grid does not fit") && e.contains("one state is 128.0 MiB"), "{e}");
         assert_eq!([0, 512, 8192, 80_000_000_000].map(bytes), ["0 B", "512 B", "8.0 KiB", "74.5 GiB"]);
+    }
+
+    #[test]
+    fn one_rank_of_a_split_run_holds_its_slab_and_a_step_on_its_box() {
+        let c = Config { n: 128, steps: 20, ..Default::default() };
+        let whole = ns2d(&c);
+        // four ranks, a step reading 4 planes each way: slabs of 32 planes,
+        // a recorded step on 32 + 2·8 of them
+        let f = per_rank(&whole, 128, 4, [4, 4]);
+        assert_eq!(f.points, 32 * 128);
+        assert_eq!(f.arena_per_value, 272 * 48 / 32);
+        let (state, step) = state_and_step_bytes(&f, Need::Gradient);
+        let (state1, step1) = state_and_step_bytes(&whole, Need::Gradient);
+        assert_eq!(state * 4, state1);
+        assert_eq!(step * 8, step1 * 3, "a step per rank is 48/128 of one process's");
+        // one rank: the whole grid, no ghost planes; uneven slabs: the thickest
+        assert_eq!(per_rank(&whole, 128, 1, [4, 4]).arena_per_value, 272);
+        assert_eq!(per_rank(&whole, 128, 3, [1, 1]).points, 43 * 128);
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type EachState<'a> = dyn FnMut(usize, &[f64]) -> Result<(), BoxError> + 'a;
 
 /// A model's default problem, whatever the model.
-pub trait AnyProblem: Send {
+pub trait AnyProblem {
     /// What the objective is, in words.
     fn about(&self) -> &str;
     /// The state's layout.
@@ -203,15 +203,14 @@ impl<M: Model + Clone + Send, L: Loss + Clone + Send> AnyProblem for Built<M, L>
         method: Method,
         opts: &rewind_optim::Options,
     ) -> Result<rewind_optim::Report, ModelsError> {
-        use rewind_optim::{Lbfgs, NewtonCg, minimize};
+        use rewind_optim::{NewtonCg, minimize};
         let p = &mut self.problem;
-        Ok(match method {
-            Method::Lbfgs { memory } => minimize(&mut Lbfgs::new(memory), p, x, opts)?,
-            Method::NewtonCg { max_cg } => minimize(&mut NewtonCg::new(max_cg), p, x, opts)?,
+        match method {
             Method::GaussNewton { max_cg } => {
-                minimize(&mut NewtonCg::new(max_cg), &mut rewind_sim::GaussNewtonProblem(p), x, opts)?
+                Ok(minimize(&mut NewtonCg::new(max_cg), &mut rewind_sim::GaussNewtonProblem(p), x, opts)?)
             }
-        })
+            m => minimize_by(p, x, m, opts),
+        }
     }
     fn posterior(
         &mut self,
@@ -223,6 +222,24 @@ impl<M: Model + Clone + Send, L: Loss + Clone + Send> AnyProblem for Built<M, L>
     ) -> Result<rewind_sim::Posterior, SimError> {
         rewind_sim::posterior(&mut self.problem, x, b, s, e, progress)
     }
+}
+
+/// `p` minimised from `x` by L-BFGS or Newton-CG (`method`; Newton-CG on
+/// `p`'s own products for `GaussNewton` too: a caller with Gauss–Newton
+/// products passes their view of the problem).
+pub(crate) fn minimize_by<P: rewind_optim::Hessian>(
+    p: &mut P,
+    x: &[f64],
+    method: Method,
+    opts: &rewind_optim::Options,
+) -> Result<rewind_optim::Report, ModelsError> {
+    use rewind_optim::{Lbfgs, NewtonCg, minimize};
+    Ok(match method {
+        Method::Lbfgs { memory } => minimize(&mut Lbfgs::new(memory), p, x, opts)?,
+        Method::NewtonCg { max_cg } | Method::GaussNewton { max_cg } => {
+            minimize(&mut NewtonCg::new(max_cg), p, x, opts)?
+        }
+    })
 }
 
 /// An optimisation method of [`AnyProblem::minimize`].
@@ -262,7 +279,7 @@ impl FromStr for Method {
 
 /// A deterministic direction moving each value by about 1 % of the
 /// largest magnitude in `x` (or by 0.01 where `x` is all zero).
-fn direction(x: &[f64], phase: f64) -> Vec<f64> {
+pub(crate) fn direction(x: &[f64], phase: f64) -> Vec<f64> {
     let s = x.iter().fold(0.0f64, |m, a| m.max(a.abs()));
     let s = if s > 0.0 { s } else { 1.0 };
     (0..x.len()).map(|k| 0.01 * s * (1.3 * k as f64 + phase).sin()).collect()
@@ -272,21 +289,21 @@ fn direction(x: &[f64], phase: f64) -> Vec<f64> {
 #[derive(Debug, Clone)]
 pub struct Twin {
     /// The objective, in words.
-    about: String,
+    pub(crate) about: String,
     /// The default initial state.
-    x0: Vec<f64>,
+    pub(crate) x0: Vec<f64>,
     /// The truth, `x̂₀` (default: [`Twin::truth`]).
-    truth: Option<Vec<f64>>,
+    pub(crate) truth: Option<Vec<f64>>,
     /// Where an optimisation starts (default: `x₀`; ns2d: at rest).
-    start: Option<Vec<f64>>,
+    pub(crate) start: Option<Vec<f64>>,
     /// The state part of the direction (default: 1 % of the largest value).
-    v_x: Option<Vec<f64>>,
+    pub(crate) v_x: Option<Vec<f64>>,
     /// Whether the direction moves the parameters too (by 1 % each).
-    move_params: bool,
+    pub(crate) move_params: bool,
     /// The misfit's weight (a cell's area or length).
-    area: f64,
+    pub(crate) area: f64,
     /// The time step.
-    dt: f64,
+    pub(crate) dt: f64,
 }
 
 impl Twin {
@@ -339,7 +356,7 @@ impl Twin {
     }
     /// [`Twin::truth`], after checking that `x0` and a given truth are
     /// states of `layout`.
-    fn checked_truth(&self, layout: &Layout) -> Result<Vec<f64>, SimError> {
+    pub(crate) fn checked_truth(&self, layout: &Layout) -> Result<Vec<f64>, SimError> {
         for (what, len) in [("initial state", Some(self.x0.len())), ("truth", self.truth.as_ref().map(Vec::len))] {
             if let Some(len) = len.filter(|&l| l != layout.len()) {
                 let want = layout.len();
@@ -367,7 +384,7 @@ pub fn twin_problem<M: Model + Clone + Send + 'static>(
     strategy: Strategy,
     par: Par,
     disk_dir: &Path,
-) -> Result<Box<dyn AnyProblem>, ModelsError> {
+) -> Result<Box<dyn AnyProblem + Send>, ModelsError> {
     let mut sim = rewind_sim::Sim::<M, f64>::new(model.clone(), par)?;
     let truth = twin.checked_truth(sim.layout())?;
     let start = twin.start();
@@ -424,7 +441,7 @@ pub fn observed_problem<M: Model + Clone + Send + 'static>(
     strategy: Strategy,
     par: Par,
     disk_dir: &Path,
-) -> Result<Box<dyn AnyProblem>, ModelsError> {
+) -> Result<Box<dyn AnyProblem + Send>, ModelsError> {
     let o = observe;
     let mut sim = rewind_sim::Sim::<M, f64>::new(model.clone(), par)?;
     let layout = sim.layout().clone();
@@ -558,9 +575,13 @@ struct Build<'a> {
 }
 
 impl WithModel for Build<'_> {
-    type Out = Box<dyn AnyProblem>;
+    type Out = Box<dyn AnyProblem + Send>;
     type Error = ModelsError;
-    fn run<M: Model + Clone + Send + 'static>(self, model: M, twin: Twin) -> Result<Box<dyn AnyProblem>, ModelsError> {
+    fn run<M: Model + Clone + Send + 'static>(
+        self,
+        model: M,
+        twin: Twin,
+    ) -> Result<Box<dyn AnyProblem + Send>, ModelsError> {
         twin_problem(model, twin, self.steps, self.strategy, self.par, self.disk_dir)
     }
 }
@@ -577,7 +598,7 @@ pub fn build(
     strategy: Strategy,
     par: Par,
     disk_dir: &Path,
-) -> Result<Box<dyn AnyProblem>, ModelsError> {
+) -> Result<Box<dyn AnyProblem + Send>, ModelsError> {
     name.check_size(n, steps)?;
     with_model(name, ns2d, n, Build { steps, strategy, par, disk_dir })
 }

@@ -51,6 +51,24 @@ impl Parts {
 }
 
 impl Gradient {
+    /// The gradient a run of a model of state `layout` and parameters
+    /// `params` gave (`out.grad_params` in `params`' order): for drivers
+    /// of a model other than [`Problem`] (a run split over ranks, say).
+    pub fn new(layout: &Layout, params: &ParamSet, out: Outcome<f64>) -> Result<Self, SimError> {
+        layout.check_len(out.grad_x0.len())?;
+        if out.grad_params.len() != params.len() {
+            let (expected, got) = (params.len(), out.grad_params.len());
+            return Err(SimError::Length { what: "parameter gradient".into(), expected, got });
+        }
+        Ok(Gradient {
+            objective: out.objective,
+            x0: out.grad_x0,
+            params: out.grad_params,
+            final_state: out.final_state,
+            counters: out.counters,
+            names: Parts { layout: layout.clone(), params: params.clone() },
+        })
+    }
     /// `∂J/∂p` for the parameter `name`.
     pub fn param(&self, name: &str) -> Result<&[f64], SimError> {
         self.names.param(&self.params, name)

@@ -22,6 +22,25 @@ pub trait SnapshotStore<T> {
     fn bytes(&self) -> usize;
 }
 
+/// A borrowed store is a store (a caller's store wrapped by another, say).
+impl<T, S: SnapshotStore<T> + ?Sized> SnapshotStore<T> for &mut S {
+    fn put(&mut self, step: usize, state: &[T]) -> Result<(), StoreError> {
+        (**self).put(step, state)
+    }
+    fn get(&mut self, step: usize, out: &mut [T]) -> Result<(), StoreError> {
+        (**self).get(step, out)
+    }
+    fn remove(&mut self, step: usize) -> Result<(), StoreError> {
+        (**self).remove(step)
+    }
+    fn len(&self) -> usize {
+        (**self).len()
+    }
+    fn bytes(&self) -> usize {
+        (**self).bytes()
+    }
+}
+
 /// What can go wrong in a snapshot store.
 #[derive(Debug, Error)]
 #[non_exhaustive]
