@@ -18,10 +18,13 @@
 //! `a` above a point that the step reads (`b = a = 4` for shallow water's
 //! RK4: four stages of C-grid operators reaching one plane each way). A
 //! step that reads beyond any halo — a sparse solve, a reduction fed back
-//! into a field, points, constant data — is refused with the operation
-//! named (constant data a model lends through
-//! `fixed()` is made for the whole grid and fails first, with a length
-//! error). What the analysis cannot see is the model's own Rust between
+//! into a field, sampling at points — is refused with the operation
+//! named. Constant data (a sponge lent through `fixed()`) and sources at
+//! points are made for the whole grid and taken by each box at its place
+//! in it: exact on the whole box. **Walls along x** (stencils with zero or
+//! mirrored faces there, the acoustic model's) are found by the same walk:
+//! the first and last ranks then take no ghost planes beyond the grid's
+//! ends, so the stencils' own faces are the grid's. What the analysis cannot see is the model's own Rust between
 //! operations: a value read out of a field (`Field::value`, `max_of`) and
 //! fed back as a scalar, or a position computed from the tape's grid (the
 //! box's). A model split over ranks must do neither — rewind's models read
@@ -88,8 +91,8 @@
 //! on one rank stops every rank with one message.
 //!
 //! Not built yet (see `docs/domain-decomposition.md`): gradients with
-//! respect to scalar parameters (they enter as constants), walls along the
-//! split axis, points (sources and receivers), pencils.
+//! respect to scalar parameters (they enter as constants), sampling at
+//! points (receivers), pencils.
 
 #![forbid(unsafe_code)]
 
@@ -262,13 +265,14 @@ pub fn gather<C: Comm>(comm: &C, layout: &Layout, mine: &[f64]) -> Result<Vec<f6
 }
 
 /// The x-planes a step of `model` from the whole state `x0` reads below
-/// and above a point (`[below, above]`, [`rewind_field::Ctx::x_reach`]),
+/// and above a point, and whether between walls along x
+/// ([`rewind_field::Ctx::x_reach`]),
 /// on one process: what a split run's ghost layers will hold (twice their
 /// sum each side in a recorded step), known before any rank is asked. The
 /// reach does not depend on the grid's size, so a small grid of the same
 /// model tells it. A step that cannot be split fails here, naming the
 /// operation.
-pub fn reach<M: rewind_sim::Model>(model: M, x0: &[f64]) -> Result<[usize; 2], DecomposeError> {
+pub fn reach<M: rewind_sim::Model>(model: M, x0: &[f64]) -> Result<rewind_field::XReach, DecomposeError> {
     let mut sim = rewind_sim::Sim::<M, f64>::new(model, rewind_field::Par::Seq)?;
     Ok(sim.x_reach(0, x0).map_err(rewind_sim::SimError::from)?)
 }

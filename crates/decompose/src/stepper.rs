@@ -21,6 +21,10 @@ struct Geometry {
     /// Planes owned, ghost planes `[below, above]`, values per plane.
     own: usize,
     halo: [usize; 2],
+    /// Planes sent to the previous rank (its upper ghost planes) and to
+    /// the next (its lower ones): `halo` reversed but where the grid ends
+    /// at walls along x (no ghost planes beyond them).
+    send: [usize; 2],
     plane: usize,
 }
 
@@ -50,6 +54,7 @@ impl Geometry {
     ) -> Result<(), DecomposeError> {
         let (own, bl) = (self.own * self.plane, self.box_field());
         let (lo, hi) = (self.halo[0] * self.plane, self.halo[1] * self.plane);
+        let (to_prev, to_next) = (self.send[0] * self.plane, self.send[1] * self.plane);
         let wrong = (x.len() != self.slab_len()).then(|| DecomposeError::Length {
             what: "state",
             expected: self.slab_len(),
@@ -63,12 +68,12 @@ impl Geometry {
                 boxed[k * bl + lo..k * bl + lo + own].copy_from_slice(src);
                 // my first planes are my previous neighbour's upper ghosts,
                 // my last my next neighbour's lower ones
-                wire::put(&src[..hi], &mut send.0);
-                wire::put(&src[own - lo..], &mut send.1);
+                wire::put(&src[..to_prev], &mut send.0);
+                wire::put(&src[own - to_next..], &mut send.1);
             }
             boxed[self.fields * bl..].copy_from_slice(&x[self.fields * own..]);
         }
-        if lo + hi == 0 {
+        if lo + hi + to_prev + to_next == 0 {
             return wrong.map_or(Ok(()), Err);
         }
         let (from_prev, from_next) = comm.ring(&send.0, &send.1)?;
@@ -118,6 +123,7 @@ pub struct Decomposed<'c, M, T, C> {
     geo: Geometry,
     owned: Range<usize>,
     reach: [usize; 2],
+    walls: bool,
     xfwd: Vec<T>,
     nfwd: Vec<T>,
     xbox: Vec<T>,
@@ -221,7 +227,7 @@ impl<'c, M: Model + Clone, T: Components, C: Comm + Clone + 'static> Decomposed<
             return Err(DecomposeError::NotSplit { what: "a state with scalars" });
         }
         let (fields, scalars, plane) = (layout.fields().len(), layout.scalars().len(), grid.ny * grid.nz);
-        let mut geo = Geometry { fields, scalars, own: owned.len(), halo: [0, 0], plane };
+        let mut geo = Geometry { fields, scalars, own: owned.len(), halo: [0, 0], send: [0, 0], plane };
         let split = |ghosts: [usize; 2]| (comm.size() > 1).then(|| OverComm::new(comm.clone(), grid, slabs, ghosts));
         // the initial slab's length first: the probe below exchanges
         let length = (x0.len() != geo.slab_len()).then(|| {
@@ -230,18 +236,20 @@ impl<'c, M: Model + Clone, T: Components, C: Comm + Clone + 'static> Decomposed<
         agree(comm, 0, length.map_or(Ok(()), Err))?;
         // the step recorded once on the slab and one ghost plane each side
         // (exact values for the model's own checks): its reach
-        let probe_geo = Geometry { halo: if comm.size() > 1 { [1, 1] } else { [0, 0] }, ..geo };
+        // (periodic: whether x ends at walls is what the probe finds out)
+        let one = if comm.size() > 1 { [1, 1] } else { [0, 0] };
+        let probe_geo = Geometry { halo: one, send: one, ..geo };
         let x: Vec<T> = x0.iter().map(|&v| T::from_f64(v)).collect();
         let mut xp = vec![T::from_f64(0.0); probe_geo.box_len()];
         probe_geo.fill(comm, &x, &mut xp, &mut (Vec::new(), Vec::new()))?;
         let probe_split = split(probe_geo.halo).map(|s| Rc::new(s.logging()));
-        let (probe, exchanged) = under(probe_split.as_ref(), &[], || -> Result<([usize; 2], M), String> {
+        let (probe, exchanged) = under(probe_split.as_ref(), &[], || -> Result<([usize; 3], M), String> {
             let [lo, hi] = probe_geo.halo;
             let g = planes_grid(&grid, probe_geo.box_planes()).map_err(|e| e.to_string())?;
             let p = box_params(&params, &grid, owned.start as isize - lo as isize, lo + owned.len() + hi);
             let mut sim = Sim::<M, T>::on_grid(model, par, g, p).map_err(|e| e.to_string())?;
             let reach = sim.x_reach(0, &xp).map_err(|e| e.to_string())?;
-            Ok((reach, sim.into_model()))
+            Ok(([reach.planes[0], reach.planes[1], usize::from(reach.walls)], sim.into_model()))
         });
         let local = probe.as_ref().map(|_| ()).map_err(Clone::clone).and(exchanged);
         agree(comm, 0, local)?;
@@ -250,19 +258,36 @@ impl<'c, M: Model + Clone, T: Components, C: Comm + Clone + 'static> Decomposed<
         let exchanges = probe_split.map(|s| s.logged()).unwrap_or_default();
         // the widest reach of any rank's slab (they are the same but for a
         // step whose operations depend on its grid's size or its values)
-        let mut mine = Vec::with_capacity(16);
+        let mut mine = Vec::with_capacity(24);
         reach.iter().for_each(|r| mine.extend_from_slice(&(*r as u64).to_le_bytes()));
-        let (mut below, mut above) = (0, 0);
+        let (mut below, mut above, mut walls) = (0, 0, false);
         for b in comm.all_gather(&mine)? {
             let word = |k: usize| b.get(8 * k..8 * k + 8).map(|w| u64::from_le_bytes(w.try_into().unwrap_or([0; 8])));
-            let (Some(lo), Some(hi)) = (word(0), word(1)) else { return Err(DecomposeError::Wire("a reach")) };
-            (below, above) = (below.max(lo as usize), above.max(hi as usize));
+            let (Some(lo), Some(hi), Some(w)) = (word(0), word(1), word(2)) else {
+                return Err(DecomposeError::Wire("a reach"));
+            };
+            (below, above, walls) = (below.max(lo as usize), above.max(hi as usize), walls || w == 1);
         }
+        // rank r's ghost planes for a reach `h` each side: none beyond the
+        // grid's ends if they are walls; what it sends its neighbours is
+        // what their boxes take from it
+        let size = comm.size();
+        let ghosts = |r: usize, h: [usize; 2]| -> [usize; 2] {
+            if size == 1 {
+                return [0, 0];
+            }
+            [if walls && r == 0 { 0 } else { h[0] }, if walls && r == size - 1 { 0 } else { h[1] }]
+        };
+        let rank = comm.rank();
+        let (prev, next) = ((rank + size - 1) % size, (rank + 1) % size);
+        let geometry =
+            |h: [usize; 2]| Geometry { halo: ghosts(rank, h), send: [ghosts(prev, h)[1], ghosts(next, h)[0]], ..geo };
         // the step alone reads `below` and `above` planes; the recorded
         // step's sweep at a point reads the next state's adjoint up to
         // `below + above` away on either side, and the step's values there,
         // which were computed from values as far again
-        let (fwd_halo, halo) = if comm.size() == 1 { ([0, 0], 0) } else { ([below, above], below + above) };
+        let halo = if size == 1 { 0 } else { below + above };
+        let (fwd_geo, rec_geo) = (geometry([below, above]), geometry([halo, halo]));
         if slabs.thinnest() < halo {
             let most = (grid.nx / halo).max(1);
             return Err(DecomposeError::TooThin { planes: slabs.thinnest(), halo, below, above, most });
@@ -272,12 +297,11 @@ impl<'c, M: Model + Clone, T: Components, C: Comm + Clone + 'static> Decomposed<
             let p = box_params(&params, &grid, owned.start as isize - h[0] as isize, h[0] + owned.len() + h[1]);
             Ok(Sim::on_grid(model, par, g, p)?)
         };
-        let sims = boxed(model.clone(), fwd_halo).and_then(|f| Ok((f, boxed(model, [halo, halo])?)));
+        let sims = boxed(model.clone(), fwd_geo.halo).and_then(|f| Ok((f, boxed(model, rec_geo.halo)?)));
         agree(comm, 0, sims.as_ref().map(|_| ()).map_err(|e| e.to_string()))?;
         let (fwd, sim) = sims?;
-        let fwd_geo = Geometry { halo: fwd_halo, ..geo };
-        geo.halo = [halo, halo];
-        let splits = split(fwd_halo).zip(split(geo.halo)).map(|(f, s)| [Rc::new(f), Rc::new(s)]);
+        geo = rec_geo;
+        let splits = split(fwd_geo.halo).zip(split(geo.halo)).map(|(f, s)| [Rc::new(f), Rc::new(s)]);
         let zero = T::from_f64(0.0);
         // the box's parameter adjoints, computed by the sweep: the slab's
         // planes of each field parameter are kept
@@ -300,6 +324,7 @@ impl<'c, M: Model + Clone, T: Components, C: Comm + Clone + 'static> Decomposed<
             geo,
             owned,
             reach: [below, above],
+            walls,
             xfwd: vec![zero; fwd_geo.box_len()],
             nfwd: vec![zero; fwd_geo.box_len()],
             xbox: vec![zero; geo.box_len()],
@@ -323,11 +348,16 @@ impl<'c, M: Model + Clone, T: Components, C: Comm + Clone + 'static> Decomposed<
     pub fn reach(&self) -> [usize; 2] {
         self.reach
     }
-    /// The ghost layer's width each side, in x-planes, of the recorded
-    /// step (the sum of the two reaches; the step alone needs its reach on
-    /// each side; none on one rank).
+    /// The ghost layer's width, in x-planes, of the recorded step: the sum
+    /// of the two reaches (the step alone needs its reach on each side),
+    /// none on one rank — on each side of a box but beyond walls.
     pub fn halo(&self) -> usize {
-        self.geo.halo[0]
+        self.geo.halo[0].max(self.geo.halo[1])
+    }
+    /// Whether the grid ends at walls along x (its stencils' faces): the
+    /// first and last ranks' boxes take no ghost planes beyond them.
+    pub fn walls(&self) -> bool {
+        self.walls
     }
 }
 

@@ -45,6 +45,17 @@ fn ns2d_with_its_poisson_solve_across_one_to_four_ranks_gives_one_process_s_bits
 }
 
 #[test]
+fn the_acoustic_model_between_walls_on_one_to_four_ranks_gives_one_process_s_bits() {
+    // 34³, 8th order: the halo is 8 but beyond the walls at x's ends; the
+    // sponge and the source laid out on the whole grid, taken by each box
+    for ranks in 1..=4 {
+        let (ok, out, err, _) = mpirun(ranks, &["same", "34", "4", "acoustic"], Duration::from_secs(300));
+        assert!(ok, "{ranks} ranks: {out}{err}");
+        assert!(out.contains(&format!("same bits on {ranks} ranks (acoustic)")), "{out}{err}");
+    }
+}
+
+#[test]
 fn a_failure_on_one_rank_stops_every_rank_with_one_message() {
     let (ok, out, err, secs) = mpirun(4, &["fault", "64", "2"], Duration::from_secs(120));
     assert!(!ok, "{out}{err}");

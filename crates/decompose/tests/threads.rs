@@ -281,7 +281,10 @@ fn dot_product_across_ranks<M: Model + Clone + Sync>(m: &M, x0: &[f64], ranks: u
 fn the_decomposed_step_s_adjoint_passes_the_dot_product_test_across_ranks() {
     let sw = ShallowWater::new(Config { n: 48, dt: 0.02, ..Config::default() }).unwrap();
     let (ns, w0) = ns2d(32);
+    let (ac, u0) = acoustic(8, 16.0);
     for (what, (lhs, rhs)) in [
+        // walls, the sponge and the source on the slabs
+        ("acoustic, 3 ranks", dot_product_across_ranks(&ac, &u0, 3)),
         ("shallow water, 3 ranks", dot_product_across_ranks(&sw, &sw.bump(0.1).unwrap(), 3)),
         // the Poisson solve's adjoint (another solve) across the ranks
         ("ns2d, 3 ranks", dot_product_across_ranks(&ns, &w0, 3)),
@@ -316,27 +319,89 @@ fn a_failure_on_one_rank_stops_every_rank_with_one_message() {
     assert!(errs[0].contains("rank 2 of 4 failed at step 0") && errs[0].contains("CFL"), "{}", errs[0]);
 }
 
-#[test]
-fn a_step_that_cannot_be_split_is_refused_by_name() {
-    // the acoustic model injects its source at a point of the whole grid
-    // and damps by a sponge laid out on it: neither can be cut to a slab
-    // (the points, made for the whole grid, are refused on the slab's)
+/// The acoustic model on a small 3D grid: walls along x (its Laplacian's
+/// zero faces), a sponge (constant data laid out on the whole grid) and a
+/// Ricker source at a point between planes `x_plane` and `x_plane + 1`;
+/// a pressure bump to start from.
+fn acoustic(order: usize, x_plane: f64) -> (rewind_acoustic::Acoustic, Vec<f64>) {
     let cfg = rewind_acoustic::Config {
-        n: [16, 8, 8],
-        order: 4,
-        sponge: 2,
-        source: [80.0, 40.0, 40.0],
+        n: [34, 10, 10],
+        order,
+        sponge: 3,
+        source: [(x_plane + 0.4) * 10.0, 35.0, 42.0],
         ..Default::default()
     };
     let m = rewind_acoustic::Acoustic::new(cfg).unwrap();
-    let layout = m.layout();
-    let x0 = vec![0.0; layout.fields().len() * layout.grid().len()];
+    let g = *m.grid();
+    let mut x0 = m.at_rest();
+    let u =
+        g.sample3(|x, y, z| 1e-3 * (-((x - 120.0).powi(2) + (y - 40.0).powi(2) + (z - 30.0).powi(2)) / 400.0).exp());
+    x0[..g.len()].copy_from_slice(&u);
+    (m, x0)
+}
+
+#[test]
+fn the_acoustic_model_splits_between_walls_with_its_sponge_and_source_the_same_bits() {
+    // 34 planes, the 8th-order Laplacian reaching 4: a step reads 4 planes
+    // each way, the recorded step's halo is 8; slabs of 34, 17, 11–12 and
+    // 8–9. The first and last ranks take no ghost planes beyond the walls.
+    // The source sits between planes 16 and 17 (on the edge of two slabs
+    // on 2 ranks, inside one on 3) and between 8 and 9 (an edge on 4).
+    for x_plane in [16.0, 8.0] {
+        let (m, x0) = acoustic(8, x_plane);
+        let reference = one_process(&m, &x0, 6, BINOMIAL);
+        assert!(reference.2.iter().any(|&g| g.abs() > 1e-9));
+        assert!(reference.4.iter().any(|&g| g.abs() > 1e-12), "the slowness's gradient is not zero");
+        for ranks in 1..=4 {
+            for (r, run) in on_ranks(ranks, |c| decomposed(c, &m, &x0, 6, BINOMIAL)).iter().enumerate() {
+                assert_same_bits(run, &reference, &format!("source at {x_plane}, rank {r} of {ranks}"));
+            }
+        }
+    }
+    let (m, x0) = acoustic(4, 16.0);
+    let walls = on_ranks(3, |c| {
+        let xs = slab_of(&m.layout(), Slabs::new(34, 3).unwrap().owned(c.rank()), &x0).unwrap();
+        let st = Decomposed::<_, f64, _>::new(m.clone(), c, Par::Seq, &xs).unwrap();
+        (st.reach(), st.walls(), st.halo())
+    });
+    assert_eq!(walls, [([2, 2], true, 4); 3]);
+}
+
+/// A model that reads across x both periodically and between walls.
+#[derive(Debug, Clone, Copy)]
+struct Mixed(rewind_field::Grid);
+
+impl Model for Mixed {
+    fn layout(&self) -> Layout {
+        Layout::new(self.0).field("u")
+    }
+    fn step<'id, T: rewind_sim::Number>(
+        &self,
+        at: &rewind_sim::StepAt<'_, 'id, T>,
+        x: &rewind_sim::State<'id, T>,
+    ) -> Result<rewind_sim::State<'id, T>, rewind_sim::SimError> {
+        use rewind_field::{Face, Faces, WithFaces, stencils::Laplacian};
+        let u = x.fields()[0];
+        let walls = Faces::new([Face::Zero; 2], [Face::Periodic; 2], [Face::Periodic; 2])?;
+        let w = at.ctx().apply(WithFaces::new(Laplacian, walls), &[u])?;
+        Ok(rewind_sim::State::new(&[u + (w + u.laplacian()) * 0.01], &[]))
+    }
+}
+
+#[test]
+fn a_step_that_cannot_be_split_is_refused_by_name() {
+    let g = rewind_field::Grid::periodic_square(16, 1.0).unwrap();
+    let m = Mixed(g);
+    let x0 = vec![0.5; g.len()];
     let errs = on_ranks(2, |c| {
         let own = Slabs::new(16, 2).unwrap().owned(c.rank());
-        let xs = slab_of(&layout, own, &x0).unwrap();
-        Decomposed::<_, f64, _>::new(m.clone(), c, Par::Seq, &xs).unwrap_err().to_string()
+        Decomposed::<_, f64, _>::new(m, c, Par::Seq, &slab_of(&m.layout(), own, &x0).unwrap()).unwrap_err().to_string()
     });
-    assert!(errs[0].contains("rank 0 of 2 failed") && errs[0].contains("points"), "{}", errs[0]);
+    assert!(
+        errs[0].contains("rank 0 of 2 failed") && errs[0].contains("both periodically and between walls"),
+        "{}",
+        errs[0]
+    );
     assert_eq!(errs[0], errs[1]);
 }
 

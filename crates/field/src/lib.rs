@@ -68,4 +68,4 @@ pub use rewind_tape::{Dual, Real};
 pub use sparse::SparseSpd;
 pub use split::{Split, split_by};
 pub use tape::stencil::{self, Stencil};
-pub use tape::{Adjoints, Ctx, Field, FieldTape, Obs, Passes, Scalar, unfused};
+pub use tape::{Adjoints, Ctx, Field, FieldTape, Obs, Passes, Scalar, XReach, unfused};

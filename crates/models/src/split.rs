@@ -22,7 +22,7 @@
 //! slabs' ghost planes would count twice (not built), and the direction
 //! moves the initial state only. Gauss–Newton products, incremental 4D-Var
 //! and the posterior are not built for split runs and say so. A step that
-//! cannot be split (a sparse solve, points, walls along x) is refused when
+//! cannot be split (a sparse solve, sampling at points) is refused when
 //! the problem is made, by name.
 
 use std::path::{Path, PathBuf};
@@ -486,7 +486,7 @@ pub fn reach(name: ModelName, ns2d: &Ns2dPhysics) -> Result<[usize; 2], ModelsEr
         type Out = [usize; 2];
         type Error = ModelsError;
         fn run<M: Model + Clone + Send + 'static>(self, model: M, twin: Twin) -> Result<[usize; 2], ModelsError> {
-            rewind_decompose::reach(model, twin.x0()).map_err(|e| ModelsError::Sim(failed(e)))
+            rewind_decompose::reach(model, twin.x0()).map(|r| r.planes).map_err(|e| ModelsError::Sim(failed(e)))
         }
     }
     let (n, _) = name.defaults();
@@ -581,7 +581,7 @@ mod tests {
     #[test]
     fn a_model_that_cannot_be_split_is_refused_before_it_is_built() {
         let e = reach(ModelName::Cavity, &Ns2dPhysics::default()).unwrap_err().to_string();
-        assert!(e.contains("cannot be split over ranks") && e.contains("walls along x"), "{e}");
+        assert!(e.contains("cannot be split over ranks") && e.contains("a sparse solve"), "{e}");
         assert_eq!(reach(ModelName::ShallowWater, &Ns2dPhysics::default()).unwrap(), [4, 4]);
     }
 }

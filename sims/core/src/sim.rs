@@ -86,11 +86,11 @@ impl<M: Model, T: Components> Sim<M, T> {
         Ok(Sim::with(model, layout, params, FieldTape::new(grid), par))
     }
 
-    /// The x-planes step `t` from `x` reads below and above a point,
-    /// `[below, above]` ([`Ctx::x_reach`] of the state it returns): the
-    /// ghost layers a slab needs to compute the step exactly. Records the
-    /// step once.
-    pub fn x_reach(&mut self, t: usize, x: &[T]) -> Result<[usize; 2], StepError> {
+    /// The x-planes step `t` from `x` reads below and above a point, and
+    /// whether between walls along x ([`Ctx::x_reach`] of the state it
+    /// returns): the ghost layers a slab needs to compute the step exactly.
+    /// Records the step once.
+    pub fn x_reach(&mut self, t: usize, x: &[T]) -> Result<rewind_field::XReach, StepError> {
         self.recorded(t, x, |c, _, _, _, y| c.x_reach(y.fields(), y.scalars()).map_err(StepError::model))
     }
 

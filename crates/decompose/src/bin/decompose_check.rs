@@ -19,10 +19,13 @@
 //! `decompose_check comm`: what messages cost here — the ring exchange
 //! per message size and the agreement — printed by rank 0.
 //!
-//! `decompose_check time <n> <steps> <threads> [plain] [ns2d]`: seconds of
-//! one gradient (binomial:32) of the decomposed run, best of 3, printed by
-//! rank 0; with `plain` (one rank), of the model's own stepper instead (no
-//! slabs, no ghost planes: one process as it runs without MPI).
+//! `decompose_check time <n> <steps> <threads> [plain] [ns2d|acoustic]`:
+//! seconds of one gradient (binomial:32) of the decomposed run, best of 3,
+//! printed by rank 0; with `plain` (one rank), of the model's own stepper
+//! instead (no slabs, no ghost planes: one process as it runs without
+//! MPI). `acoustic`: the 3D acoustic model on an `n³` grid (8th order, a
+//! sponge of 10 points, a Ricker source at the centre, walls along x).
+//! `decompose_check same <n> <steps> acoustic` compares it bit for bit.
 
 use std::process::ExitCode;
 use std::rc::Rc;
@@ -52,6 +55,10 @@ fn main() -> ExitCode {
     let num = |i: usize, d: usize| nums.get(i).copied().unwrap_or(d);
     let word = |w: &str| args.iter().skip(1).any(|a| a == w);
     let out = match (args.first().map(String::as_str), word("ns2d")) {
+        (Some("same"), _) if word("acoustic") => acoustic_case(num(0, 34)).and_then(|c| same(&comm, c, num(1, 6))),
+        (Some("time"), _) if word("acoustic") => {
+            acoustic_case(num(0, 128)).and_then(|c| time(&comm, c, num(1, 100), num(2, 1), word("plain")))
+        }
         (Some("same"), true) => ns2d_case(num(0, 32)).and_then(|c| same(&comm, c, num(1, 4))),
         (Some("same"), false) => sw_case(num(0, 24)).and_then(|c| same(&comm, c, num(1, 6))),
         (Some("fault"), _) => fault(&comm, num(0, 24), num(1, 1), false),
@@ -107,6 +114,29 @@ fn sw_case(n: usize) -> Result<Case<ShallowWater>, Box<dyn std::error::Error>> {
     let x0 = model.bump(0.1)?;
     let (d, v) = near(&x0);
     Ok(Case { name: "shallow water", model, x0, d, v })
+}
+
+/// The acoustic model on an `n³` grid (10 m spacing, 8th order, a sponge
+/// of 10 points — 3 below 34 points —, the source at the centre) from a
+/// pressure bump off the centre.
+fn acoustic_case(n: usize) -> Result<Case<rewind_acoustic::Acoustic>, Box<dyn std::error::Error>> {
+    let h = 10.0;
+    let centre = n as f64 * h / 2.0;
+    let cfg = rewind_acoustic::Config {
+        n: [n; 3],
+        order: 8,
+        sponge: if n >= 64 { 10 } else { 3 },
+        source: [centre + 0.4 * h, centre, centre],
+        ..Default::default()
+    };
+    let model = rewind_acoustic::Acoustic::new(cfg)?;
+    let g = *model.grid();
+    let mut x0 = model.at_rest();
+    let (c, w) = (centre * 0.7, (n as f64 * h / 8.0).powi(2));
+    let u = g.sample3(|x, y, z| 1e-3 * (-((x - c).powi(2) + (y - centre).powi(2) + (z - centre).powi(2)) / w).exp());
+    x0[..g.len()].copy_from_slice(&u);
+    let (d, v) = near(&x0);
+    Ok(Case { name: "acoustic", model, x0, d, v })
 }
 
 /// ns2d with the benchmark's physics (dt 0.005, its forcing) at `n × n`,
@@ -234,7 +264,8 @@ fn time<M: Model + Clone + 'static>(comm: &Rc<Mpi>, case: Case<M>, steps: usize,
     };
     if comm.rank() == 0 {
         println!(
-            "{name} {n}² × {steps}, gradient binomial:32, {} rank(s) × {threads} thread(s): {best:.3} s (best of 3; {what})",
+            "{name} {n}{} × {steps}, gradient binomial:32, {} rank(s) × {threads} thread(s): {best:.3} s (best of 3; {what})",
+            if layout.grid().nz > 1 { "³" } else { "²" },
             comm.size()
         );
     }

@@ -69,6 +69,7 @@ mod field;
 mod fuse;
 mod op;
 mod reach;
+pub use reach::XReach;
 mod scalar;
 pub mod stencil;
 mod sweep;
@@ -652,13 +653,26 @@ impl<'id, T: Components> Ctx<'id, T> {
     /// fixed coefficient): never differentiated. On an `f64` tape, data
     /// lent to the run as fixed ([`FieldTape::record_on`], a model's
     /// `fixed` arrays) is read in place; otherwise it is copied into the
-    /// arena.
+    /// arena. On a box of a split grid ([`Split`]) `data` is the whole
+    /// grid's and the box's planes of it are taken (a model made for the
+    /// whole grid runs unchanged on every rank's box).
     pub fn data(&'id self, data: &[f64]) -> Result<Field<'id, T>, FieldError> {
+        let ny = self.grid.plane_len();
+        if let Some((whole, first)) = self.box_in_whole() {
+            // (constant data of the box's own length would have been
+            // computed from where the box lies: refused)
+            whole.check("constant data on a box of a split grid (the whole grid's)", data.len())?;
+            self.count(1, 0);
+            let vals = self.fill(weight::ELEMENTWISE, |i, row| {
+                let p = (first + i) % whole.nx;
+                row.iter_mut().zip(&data[p * ny..]).for_each(|(r, &d)| *r = T::from_f64(d))
+            });
+            return Ok(Field { id: self.push(Kind::Field, Op::Constant, Some(vals), 0), ctx: self });
+        }
         self.grid.check("data", data.len())?;
         let vals = match self.lent(data).and_then(T::in_place) {
             Some(v) => v,
             None => {
-                let ny = self.grid.plane_len();
                 self.count(1, 0);
                 self.fill(weight::ELEMENTWISE, |i, row| {
                     row.iter_mut().zip(&data[i * ny..]).for_each(|(r, &d)| *r = T::from_f64(d))
@@ -669,15 +683,30 @@ impl<'id, T: Components> Ctx<'id, T> {
     }
 
     /// A field sampled from `f(x, y)` at the grid points (a constant; on a
-    /// 3D grid the same at every `z`).
+    /// 3D grid the same at every `z`; on a box of a split grid at the
+    /// points' places in the whole grid).
     pub fn sampled(&'id self, f: impl Fn(f64, f64) -> f64) -> Field<'id, T> {
         let g = self.grid;
+        let first = self.box_in_whole();
         let vals = self.arena.alloc_slice_fill_with(g.len(), |k| {
             let (x, y, _) = g.point(k);
+            let x = match first {
+                Some((w, first)) => ((k / g.plane_len() + first) % w.nx) as f64 * w.dx,
+                None => x,
+            };
             T::from_f64(f(x, y))
         });
-        // constant data: no adjoint, and position-dependent (x_reach)
+        // constant data: no adjoint
         self.field(vals, Op::Constant)
+    }
+
+    /// On a box of a split grid ([`Split`]): the whole grid and the plane
+    /// of it where the box starts.
+    fn box_in_whole(&self) -> Option<(Grid, usize)> {
+        self.split.as_ref().map(|s| {
+            let w = s.whole();
+            (w, (s.owned(s.rank()).start + w.nx - s.ghosts()[0] % w.nx) % w.nx)
+        })
     }
 
     /// Constant observations (amplitudes for [`Ctx::inject`], say): not
@@ -693,15 +722,31 @@ impl<'id, T: Components> Ctx<'id, T> {
     /// Points of another grid are [`FieldError::GridMismatch`], a wrong
     /// number of amplitudes [`FieldError::Length`].
     pub fn inject(&'id self, points: &crate::Points, amplitudes: Obs<'id, T>) -> Result<Field<'id, T>, FieldError> {
-        if points.grid() != &self.grid {
-            return Err(FieldError::GridMismatch { what: "the points" });
-        }
         let s = amplitudes.value();
         if s.len() != points.len() {
             return Err(FieldError::Length { what: "source amplitudes", expected: points.len(), got: s.len() });
         }
-        let (idx, w): (&'id [usize], &'id [f64]) =
-            (self.arena.alloc_slice_copy(points.indices()), self.arena.alloc_slice_copy(points.weights()));
+        let (idx, w): (&'id [usize], &'id [f64]) = match self.box_in_whole() {
+            // points of the whole grid on a box of it: each corner in the
+            // box at its place there; a corner outside it adds nothing
+            // (weight 0 — a zero added to a sum that started at +0 never
+            // changes its bits)
+            Some((whole, first)) if points.grid() == &whole => {
+                let (plane, nx) = (self.grid.plane_len(), self.grid.nx);
+                let (mut idx, mut w) = (points.indices().to_vec(), points.weights().to_vec());
+                for (i, w) in idx.iter_mut().zip(&mut w) {
+                    let (p, at) = (*i / plane, *i % plane);
+                    let b = (p + whole.nx - first) % whole.nx;
+                    *i = if b < nx { b * plane + at } else { at };
+                    if b >= nx {
+                        *w = 0.0;
+                    }
+                }
+                (self.arena.alloc_slice_copy(&idx), self.arena.alloc_slice_copy(&w))
+            }
+            _ if points.grid() != &self.grid => return Err(FieldError::GridMismatch { what: "the points" }),
+            _ => (self.arena.alloc_slice_copy(points.indices()), self.arena.alloc_slice_copy(points.weights())),
+        };
         // lazy: a fused loop writes its zeros and its few points tile by
         // tile, in cache, not a field in memory
         Ok(self.lazy(Op::Inject(amplitudes.id, idx, w)))
