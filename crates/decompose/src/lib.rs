@@ -78,10 +78,10 @@
 //! between two Poisson solves, a slab of the wrong length — makes the
 //! rest of the step's exchanges with zeros, in the sizes the probe step
 //! logged, before the ranks agree (every step of a model makes the same
-//! exchanges). The one exception is the probe itself, the first step
-//! recorded by [`Decomposed::new`] on the initial state: a model that fails
-//! there on one rank before or between its solves still leaves the others
-//! waiting.
+//! exchanges). In the probe itself, the first step recorded by
+//! [`Decomposed::new`] on the initial state, the ranks agree before each
+//! exchange instead (no sizes are logged yet): a rank that fails there is
+//! met at that agreement.
 //!
 //! **Checkpoints per rank.** Every rank runs the same schedule on its own
 //! slab: a snapshot is `1/R` of the state, a RAM budget is per rank, and

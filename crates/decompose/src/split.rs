@@ -10,13 +10,20 @@
 //! makes the rest of them with zeros, in the sizes the first step (the
 //! probe, which every rank completed) logged: the others complete their
 //! step, and the ranks agree on the failure after it.
+//!
+//! The probe itself cannot replay (no step has logged the sizes yet), so
+//! its split agrees before every exchange instead: a rank whose probe
+//! stopped early goes on to the agreement after the probe, which meets the
+//! others' agreement before their next exchange — they learn its failure
+//! there, make no more exchanges, and skip the agreement it has already
+//! made (one all-gather per exchange, in the first step only).
 
 use std::cell::{Cell, RefCell};
 use std::ops::Range;
 
 use rewind_field::{Grid, Split};
 
-use crate::{Comm, Slabs};
+use crate::{Comm, DecomposeError, Slabs};
 
 /// One exchange of a step, in sizes: an all-to-all's message sizes to and
 /// from each rank (the same for every box of a rank), or a halo's bytes
@@ -39,14 +46,19 @@ pub(crate) struct OverComm<C> {
     /// Their sizes, kept by the probe's split only ([`OverComm::logging`]):
     /// a step's exchanges, once.
     log: Option<RefCell<Vec<Exchange>>>,
+    /// The probe's split: another rank's failure, learnt at the agreement
+    /// before an exchange (no exchange is made after it).
+    aborted: RefCell<Option<DecomposeError>>,
 }
 
 impl<C: Comm> OverComm<C> {
     pub(crate) fn new(comm: C, whole: Grid, slabs: Slabs, ghosts: [usize; 2]) -> Self {
-        OverComm { comm, whole, slabs, ghosts, error: RefCell::new(None), made: Cell::new(0), log: None }
+        let (error, aborted) = (RefCell::new(None), RefCell::new(None));
+        OverComm { comm, whole, slabs, ghosts, error, made: Cell::new(0), log: None, aborted }
     }
 
-    /// The same, keeping the sizes of its exchanges ([`OverComm::logged`]).
+    /// The same, keeping the sizes of its exchanges ([`OverComm::logged`])
+    /// and agreeing before each (the probe's; see the module docs).
     pub(crate) fn logging(mut self) -> Self {
         self.log = Some(RefCell::default());
         self
@@ -65,11 +77,28 @@ impl<C: Comm> OverComm<C> {
         self.log.as_ref().map(|l| l.borrow().clone()).unwrap_or_default()
     }
 
-    fn made(&self, e: impl FnOnce() -> Exchange) {
+    /// Another rank's failure in the probe, learnt before an exchange: the
+    /// agreement that rank made after its probe, which this rank must not
+    /// make again.
+    pub(crate) fn aborted(&self) -> Option<DecomposeError> {
+        self.aborted.borrow_mut().take()
+    }
+
+    /// Counts (and in the probe, logs) an exchange about to be made;
+    /// whether to make it: in the probe, not once a rank has failed.
+    fn made(&self, e: impl FnOnce() -> Exchange) -> bool {
         self.made.set(self.made.get() + 1);
-        if let Some(log) = &self.log {
-            log.borrow_mut().push(e());
+        let Some(log) = &self.log else { return true };
+        if self.aborted.borrow().is_some() {
+            return false;
         }
+        if let Err(e) = crate::agree(&self.comm, 0, Ok(())) {
+            self.fail(&e);
+            *self.aborted.borrow_mut() = Some(e);
+            return false;
+        }
+        log.borrow_mut().push(e());
+        true
     }
 
     /// Makes, with zeros, the exchanges of `step` (a whole step's, as
@@ -128,13 +157,13 @@ impl<C: Comm> Split for OverComm<C> {
     }
     fn all_to_all(&self, send: &[Vec<u8>], recv: &mut [Vec<u8>]) -> bool {
         let sizes = |m: &[Vec<u8>]| m.iter().map(Vec::len).collect();
-        self.made(|| Exchange::AllToAll { send: sizes(send), recv: sizes(recv) });
-        self.comm.all_to_all_into(send, recv).map_err(|e| self.fail(e)).is_ok()
+        self.made(|| Exchange::AllToAll { send: sizes(send), recv: sizes(recv) })
+            && self.comm.all_to_all_into(send, recv).map_err(|e| self.fail(e)).is_ok()
     }
     fn ring(&self, to_prev: &[u8], to_next: &[u8], from_prev: &mut [u8], from_next: &mut [u8]) -> bool {
         let planes = (self.ghosts[0] + self.ghosts[1]).max(1);
-        self.made(|| Exchange::Ring { per_plane: (to_prev.len() + to_next.len()) / planes });
-        self.comm.ring_into(to_prev, to_next, from_prev, from_next).map_err(|e| self.fail(e)).is_ok()
+        self.made(|| Exchange::Ring { per_plane: (to_prev.len() + to_next.len()) / planes })
+            && self.comm.ring_into(to_prev, to_next, from_prev, from_next).map_err(|e| self.fail(e)).is_ok()
     }
 }
 

@@ -251,6 +251,11 @@ impl<'c, M: Model + Clone, T: Components, C: Comm + Clone + 'static> Decomposed<
             let reach = sim.x_reach(0, &xp).map_err(|e| e.to_string())?;
             Ok(([reach.planes[0], reach.planes[1], usize::from(reach.walls)], sim.into_model()))
         });
+        // a rank that failed in the probe made its agreement already: the
+        // one this rank met before an exchange
+        if let Some(e) = probe_split.as_ref().and_then(|s| s.aborted()) {
+            return Err(e);
+        }
         let local = probe.as_ref().map(|_| ()).map_err(Clone::clone).and(exchanged);
         agree(comm, 0, local)?;
         let (reach, model) = probe.map_err(|_| DecomposeError::Wire("a status"))?;

@@ -77,6 +77,16 @@ fn a_check_failing_on_one_rank_between_two_solves_stops_every_rank_with_one_mess
 }
 
 #[test]
+fn a_check_failing_on_one_rank_in_the_probe_stops_every_rank_with_one_message() {
+    // the same in the first step, recorded by Decomposed::new: without the
+    // agreement before each of its exchanges the MPI run hangs
+    let (ok, out, err, secs) = mpirun(3, &["between", "30", "1", "probe"], Duration::from_secs(120));
+    assert!(!ok, "{out}{err}");
+    assert_eq!(err.matches("rank 1 of 3 failed at step 0: step 0: |w|").count(), 3, "{err}");
+    assert!(secs < 10.0, "took {secs} s");
+}
+
+#[test]
 fn a_nan_in_one_rank_s_initial_slab_stops_every_rank_with_one_message() {
     // the driver's check of the initial state, made on each rank: agreed
     let (ok, out, err, secs) = mpirun(3, &["nan", "48", "1"], Duration::from_secs(120));

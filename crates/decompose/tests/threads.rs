@@ -528,3 +528,23 @@ fn a_step_that_fails_on_one_rank_between_two_solves_stops_every_rank_with_its_me
     }
     assert!(errs[0].contains("rank 2 of 4 failed at step 0") && errs[0].contains("|w|"), "{}", errs[0]);
 }
+
+#[test]
+fn a_probe_that_fails_on_one_rank_between_two_solves_stops_every_rank_with_its_message() {
+    // the first step, recorded by Decomposed::new, fails on rank 1 of 3
+    // between its two solves: before each exchange of the probe the ranks
+    // agree, so the others learn it there instead of waiting for rank 1
+    let g = rewind_field::Grid::periodic_square(30, 2.0 * std::f64::consts::PI).unwrap();
+    let m = between::CheckBetweenSolves(g);
+    let (_, bump) = between::calm_and_bump(&g, 15);
+    let errs = on_ranks(3, |c| {
+        let own = Slabs::new(30, 3).unwrap().owned(c.rank());
+        Decomposed::<_, f64, _>::new(m, c, Par::Seq, &slab_of(&m.layout(), own, &bump).unwrap())
+            .unwrap_err()
+            .to_string()
+    });
+    for e in &errs {
+        assert_eq!(e, &errs[0]);
+    }
+    assert!(errs[0].contains("rank 1 of 3 failed at step 0") && errs[0].contains("|w|"), "{}", errs[0]);
+}

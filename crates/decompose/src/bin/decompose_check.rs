@@ -14,7 +14,9 @@
 //! initial state (the driver's own check, agreed), likewise.
 //! `decompose_check between <n> <rank>`: a model whose check between two
 //! Poisson solves fails in that rank's slab only; likewise (the rank makes
-//! the rest of the step's exchanges with zeros).
+//! the rest of the step's exchanges with zeros); `between <n> <rank> probe`:
+//! the same in the first step, the probe `Decomposed::new` records (the
+//! ranks agree before each of its exchanges).
 //!
 //! `decompose_check comm`: what messages cost here — the ring exchange
 //! per message size and the agreement — printed by rank 0.
@@ -63,7 +65,7 @@ fn main() -> ExitCode {
         (Some("same"), false) => sw_case(num(0, 24)).and_then(|c| same(&comm, c, num(1, 6))),
         (Some("fault"), _) => fault(&comm, num(0, 24), num(1, 1), false),
         (Some("nan"), _) => fault(&comm, num(0, 24), num(1, 1), true),
-        (Some("between"), _) => between(&comm, num(0, 32), num(1, 1)),
+        (Some("between"), _) => between(&comm, num(0, 32), num(1, 1), word("probe")),
         (Some("comm"), _) => comm_costs(&comm),
         (Some("time"), true) => {
             ns2d_case(num(0, 256)).and_then(|c| time(&comm, c, num(1, 100), num(2, 1), word("plain")))
@@ -222,13 +224,15 @@ fn fault(comm: &Rc<Mpi>, n: usize, bad: usize, nan: bool) -> Res {
     Err("the run did not fail".into())
 }
 
-fn between(comm: &Rc<Mpi>, n: usize, bad: usize) -> Res {
+fn between(comm: &Rc<Mpi>, n: usize, bad: usize, probe: bool) -> Res {
     let g = rewind_field::Grid::periodic_square(n, 2.0 * std::f64::consts::PI)?;
     let m = checks::CheckBetweenSolves(g);
     let slabs = rewind_decompose::Slabs::new(n, comm.size())?;
     let (b, own) = (slabs.owned(bad), slabs.owned(comm.rank()));
     let (calm, bump) = checks::calm_and_bump(&g, (b.start + b.end) / 2);
-    let mut st = Decomposed::<_, f64, _>::new(m, comm, Par::Seq, &slab_of(&m.layout(), own.clone(), &calm)?)?;
+    // with `probe`, the first step (recorded by Decomposed::new) fails
+    let first = if probe { &bump } else { &calm };
+    let mut st = Decomposed::<_, f64, _>::new(m, comm, Par::Seq, &slab_of(&m.layout(), own.clone(), first)?)?;
     let xs = slab_of(&m.layout(), own, &bump)?;
     let mut next = xs.clone();
     rewind_checkpoint::Stepper::step(&mut st, 0, &xs, &mut next)?;
