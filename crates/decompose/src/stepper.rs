@@ -29,6 +29,11 @@ struct Geometry {
 }
 
 impl Geometry {
+    /// Whether the box is the slab (one rank: no ghost planes, nothing
+    /// sent).
+    fn is_slab(&self) -> bool {
+        self.halo == [0, 0] && self.send == [0, 0]
+    }
     fn slab_len(&self) -> usize {
         self.fields * self.own * self.plane + self.scalars
     }
@@ -127,13 +132,11 @@ pub struct Decomposed<'c, M, T, C> {
     xfwd: Vec<T>,
     nfwd: Vec<T>,
     xbox: Vec<T>,
-    nbox: Vec<T>,
     ybox: Vec<T>,
     yown: Vec<T>,
-    pbox: Vec<T>,
-    /// Each field parameter: where its slab starts in the box's parameter
-    /// vector, where it goes in this rank's.
-    param_fields: Vec<(usize, usize)>,
+    /// The model's field parameters (whose slabs' adjoints the driver
+    /// accumulates).
+    params: usize,
     send: (Vec<u8>, Vec<u8>),
     /// The split field the two boxes compute on (for the Poisson solve),
     /// none on one rank.
@@ -308,19 +311,8 @@ impl<'c, M: Model + Clone, T: Components, C: Comm + Clone + 'static> Decomposed<
         geo = rec_geo;
         let splits = split(fwd_geo.halo).zip(split(geo.halo)).map(|(f, s)| [Rc::new(f), Rc::new(s)]);
         let zero = T::from_f64(0.0);
-        // the box's parameter adjoints, computed by the sweep: the slab's
-        // planes of each field parameter are kept
-        let pbox = vec![zero; sim.param_len()];
-        let (mut in_box, mut in_slab, mut param_fields) = (0, 0, Vec::new());
-        for (_, v) in params.entries() {
-            if v.is_field() {
-                param_fields.push((in_box + geo.halo[0] * plane, in_slab));
-                in_box += geo.box_field();
-                in_slab += owned.len() * plane;
-            } else {
-                in_box += 1;
-            }
-        }
+        // (one rank: the box is the slab, no copies into or out of it)
+        let (fb, rb) = (if fwd_geo.is_slab() { 0 } else { fwd_geo.box_len() }, geo.box_len());
         Ok(Decomposed {
             comm,
             fwd,
@@ -330,14 +322,12 @@ impl<'c, M: Model + Clone, T: Components, C: Comm + Clone + 'static> Decomposed<
             owned,
             reach: [below, above],
             walls,
-            xfwd: vec![zero; fwd_geo.box_len()],
-            nfwd: vec![zero; fwd_geo.box_len()],
-            xbox: vec![zero; geo.box_len()],
-            nbox: vec![zero; geo.box_len()],
-            ybox: vec![zero; geo.box_len()],
-            yown: vec![zero; geo.slab_len()],
-            pbox,
-            param_fields,
+            xfwd: vec![zero; fb],
+            nfwd: vec![zero; fb],
+            xbox: vec![zero; if geo.is_slab() { 0 } else { rb }],
+            ybox: vec![zero; rb],
+            yown: vec![zero; if geo.is_slab() { 0 } else { geo.slab_len() }],
+            params: params.entries().iter().filter(|(_, v)| v.is_field()).count(),
             send: (Vec::new(), Vec::new()),
             splits,
             exchanges,
@@ -373,7 +363,7 @@ impl<M: Model + Clone, T: Components, C: Comm + Clone + 'static> Stepper<T> for 
 
     /// This rank's slab of every field parameter.
     fn param_len(&self) -> usize {
-        self.param_fields.len() * self.geo.own * self.geo.plane
+        self.params * self.geo.own * self.geo.plane
     }
 
     /// The box is checked as the step writes it, and the ranks agree.
@@ -383,9 +373,12 @@ impl<M: Model + Clone, T: Components, C: Comm + Clone + 'static> Stepper<T> for 
 
     fn step(&mut self, t: usize, x: &[T], next: &mut [T]) -> Result<(), StepError> {
         let Decomposed { comm, fwd, fwd_geo, xfwd, nfwd, send, splits, exchanges, .. } = self;
-        let filled = fwd_geo.fill(*comm, x, xfwd, send).map_err(|e| e.to_string());
+        // one rank: the box is the slab, the step the model's own
+        let alone = fwd_geo.is_slab();
+        let filled = if alone { Ok(()) } else { fwd_geo.fill(*comm, x, xfwd, send).map_err(|e| e.to_string()) };
         let split = splits.as_ref().map(|s| &s[0]);
         let local = match filled.and_then(|()| lengths(&[("next state", next.len(), fwd_geo.slab_len())])) {
+            Ok(()) if alone => fwd.step(t, x, next).map_err(|e| e.to_string()),
             Ok(()) => {
                 let (r, exchanged) = under(split, exchanges, || fwd.step(t, xfwd, nfwd));
                 r.map_err(|e| e.to_string()).and(exchanged)
@@ -393,7 +386,9 @@ impl<M: Model + Clone, T: Components, C: Comm + Clone + 'static> Stepper<T> for 
             Err(e) => Err(skip(split, exchanges, e)),
         };
         agree(*comm, t, local).map_err(StepError::model)?;
-        fwd_geo.crop(nfwd, next);
+        if !alone {
+            fwd_geo.crop(nfwd, next);
+        }
         Ok(())
     }
 
@@ -406,16 +401,16 @@ impl<M: Model + Clone, T: Components, C: Comm + Clone + 'static> Stepper<T> for 
         xbar: &mut [T],
         pbar: &mut [T],
     ) -> Result<(), StepError> {
-        let Decomposed { comm, sim, geo, xbox, nbox, ybox, yown, pbox, param_fields, send, splits, exchanges, .. } =
-            self;
+        let Decomposed { comm, sim, geo, xbox, ybox, yown, params, send, splits, exchanges, .. } = self;
         let (comm, geo) = (*comm, *geo);
-        let n = geo.own * geo.plane;
+        let alone = geo.is_slab();
         let slab = geo.slab_len();
-        let ready = geo.fill(comm, x, xbox, send).map_err(|e| e.to_string()).and_then(|()| {
+        let filled = if alone { Ok(()) } else { geo.fill(comm, x, xbox, send).map_err(|e| e.to_string()) };
+        let ready = filled.and_then(|()| {
             lengths(&[
                 ("next state", next.len(), slab),
                 ("adjoint", xbar.len(), slab),
-                ("parameter adjoint", pbar.len(), param_fields.len() * n),
+                ("parameter adjoint", pbar.len(), *params * geo.own * geo.plane),
             ])
         });
         // every rank passes the same agreements in the same order: after
@@ -426,30 +421,29 @@ impl<M: Model + Clone, T: Components, C: Comm + Clone + 'static> Stepper<T> for 
         let r = match ready {
             Err(e) => Err(StepError::BadInput(skip(splits.as_ref().map(|s| &s[1]), exchanges, e))),
             Ok(()) => {
-                // this step's parameter adjoints alone, added to the slab's
-                // below as one process adds each step's to its own
-                pbox.fill(T::from_f64(0.0));
+                // the results written for the slab's planes only: the next
+                // state, x̄ and the field parameters' adjoints (added to the
+                // slab's as one process adds each step's to its own)
+                let keep = geo.halo[0]..geo.halo[0] + geo.own;
+                let xin: &[T] = if alone { x } else { xbox };
                 let (r, e) = under(splits.as_ref().map(|s| &s[1]), exchanges, || {
-                    sim.step_vjp(
-                        t,
-                        xbox,
-                        nbox,
-                        &mut |nb, yb| {
-                            seeded = true;
-                            agree(comm, t, Ok(())).map_err(StepError::model)?;
-                            geo.crop(nb, next);
-                            let local = seed(next, yown).map_err(|e| e.to_string());
-                            agree(comm, t, local).map_err(StepError::model)?;
-                            // the next state's adjoint on the ghost planes: the
-                            // neighbours' own, so the sweep's gathers are exact
-                            // (a failure here is agreed after the sweep)
+                    let mut seed_box = |next: &[T], yb: &mut [T]| -> Result<(), StepError> {
+                        seeded = true;
+                        agree(comm, t, Ok(())).map_err(StepError::model)?;
+                        // one rank: the seed straight into the box, which is the slab
+                        let own: &mut [T] = if alone { yb } else { yown };
+                        let local = seed(next, own).map_err(|e| e.to_string());
+                        agree(comm, t, local).map_err(StepError::model)?;
+                        // the next state's adjoint on the ghost planes: the
+                        // neighbours' own, so the sweep's gathers are exact
+                        // (a failure here is agreed after the sweep)
+                        if !alone {
                             halo = geo.fill(comm, yown, yb, send).map_err(|e| e.to_string());
-                            seed_ok = true;
-                            Ok(())
-                        },
-                        ybox,
-                        pbox,
-                    )
+                        }
+                        seed_ok = true;
+                        Ok(())
+                    };
+                    sim.step_vjp_planes(t, xin, keep, next, &mut seed_box, ybox, xbar, pbar)
                 });
                 exchanged = e;
                 r
@@ -468,12 +462,6 @@ impl<M: Model + Clone, T: Components, C: Comm + Clone + 'static> Stepper<T> for 
         }
         let mut local = r.map_err(|e| e.to_string()).and(halo).and(exchanged);
         if local.is_ok() {
-            geo.crop(ybox, xbar);
-            for &(b, s) in param_fields.iter() {
-                for (p, &a) in pbar[s..s + n].iter_mut().zip(&pbox[b..b + n]) {
-                    *p += a;
-                }
-            }
             // the driver checks the adjoints too, but on each rank alone
             if let Some(i) = rewind_checkpoint::first_non_finite(xbar) {
                 local = Err(format!("the adjoint of state {t} is not finite at index {i} of this rank's slab"));

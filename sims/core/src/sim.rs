@@ -226,6 +226,84 @@ pub(crate) fn inputs<'p, 'id, T: Components>(
     Ok((s, Params { entries }))
 }
 
+impl<M: Model, T: Components> Sim<M, T> {
+    /// [`Stepper::step_vjp`] on a box of a split grid whose results are
+    /// kept for the x-planes `keep` of the box only: `next` and `xbar` hold
+    /// those planes of each field (then the scalars), `pbar` those planes of
+    /// each **field** parameter (a scalar parameter's adjoint is not kept);
+    /// `seed(next, ybox)` fills `ybox`, the adjoint of the whole box's next
+    /// state, from which the sweep starts. The same arithmetic as
+    /// `step_vjp` — only what is written differs — so a split run's owned
+    /// values are its bits without the box-shaped copies.
+    #[allow(clippy::too_many_arguments)]
+    pub fn step_vjp_planes(
+        &mut self,
+        t: usize,
+        x: &[T],
+        keep: std::ops::Range<usize>,
+        next: &mut [T],
+        seed: &mut Seed<'_, T>,
+        ybox: &mut [T],
+        xbar: &mut [T],
+        pbar: &mut [T],
+    ) -> Result<(), StepError> {
+        self.recorded(t, x, |c, layout, at, xs, y| {
+            let g = layout.grid();
+            let (n, plane) = (g.len(), g.ny * g.nz);
+            let (lo, hi) = (keep.start * plane, keep.end * plane);
+            let own = hi - lo;
+            let nf = y.fields().len();
+            let bad = |what: &str, got: usize, expected: usize| {
+                StepError::model(SimError::Length { what: what.into(), expected, got })
+            };
+            let slab = nf * own + y.scalars().len();
+            if keep.end > g.nx || next.len() != slab || xbar.len() != slab {
+                return Err(bad("a window's state", next.len().min(xbar.len()), slab));
+            }
+            layout.check_len(ybox.len()).map_err(StepError::model)?;
+            // the next state: materialised (the sweep reads it), its window copied
+            c.materialise(y.fields());
+            for (k, f) in y.fields().iter().enumerate() {
+                par::copy(c.par(), &mut next[k * own..(k + 1) * own], &f.value()[lo..hi], g.ny);
+            }
+            if let Some(index) = rewind_checkpoint::first_non_finite(&next[..nf * own]) {
+                return Err(StepError::NonFinite { index });
+            }
+            for (k, s) in y.scalars().iter().enumerate() {
+                next[nf * own + k] = s.value();
+                if !s.value().is_finite() {
+                    return Err(StepError::NonFinite { index: nf * own + k });
+                }
+            }
+            seed(next, ybox)?;
+            let fs: SmallVec<[(Field<'_, T>, &[T]); 4]> =
+                y.fields().iter().enumerate().map(|(k, &f)| (f, &ybox[k * n..(k + 1) * n])).collect();
+            let ss: SmallVec<[_; 4]> = y.scalars().iter().enumerate().map(|(k, &s)| (s, ybox[nf * n + k])).collect();
+            let adj = c.backward(&fs, &ss).map_err(StepError::model)?;
+            drop(fs);
+            for (k, &f) in xs.fields().iter().enumerate() {
+                par::copy(c.par(), &mut xbar[k * own..(k + 1) * own], &adj.field(f)[lo..hi], g.ny);
+            }
+            for (k, &s) in xs.scalars().iter().enumerate() {
+                xbar[nf * own + k] = adj.scalar(s);
+            }
+            // the field parameters' window, added as one process adds
+            let fields = at.p.entries.iter().filter(|(_, h)| matches!(h, Handle::Field(_))).count();
+            if pbar.len() != fields * own {
+                return Err(bad("the field parameters' window", pbar.len(), fields * own));
+            }
+            let mut o = 0;
+            for (_, h) in &at.p.entries {
+                if let Handle::Field(f) = *h {
+                    pbar[o..o + own].iter_mut().zip(&adj.field(f)[lo..hi]).for_each(|(b, &v)| *b += v);
+                    o += own;
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
 /// The model's step, its errors as the driver's.
 fn run_step<'id, M: Model, T: Components>(
     model: &M,
