@@ -244,7 +244,6 @@ pub(crate) fn figures(a: &Args, second: bool) -> Result<Value> {
 fn split_figures(a: &Args, second: bool, ensemble: &rewind_sim::Ensemble) -> Result<Value> {
     let need = if second { Need::Hvp } else { Need::Gradient };
     let (mut p, c, split) = crate::models::split_from_args(&a.common, need, ensemble)?;
-    common::global_pool(common::threads(&c))?;
     let root = ensemble.is_root();
     let mine = Args {
         common: Common { quiet: a.common.quiet || !root, no_files: a.common.no_files || !root, ..a.common.clone() },
@@ -254,12 +253,6 @@ fn split_figures(a: &Args, second: bool, ensemble: &rewind_sim::Ensemble) -> Res
     };
     let mut report = compute(&mine, &c, p.as_mut(), second, Some(ensemble))?;
     report["decompose"] = split;
-    // every rank's peak memory, in rank order
-    let rss = common::peak_rss_bytes().unwrap_or(0).to_le_bytes();
-    let all = ensemble.comm().all_gather(&rss)?;
-    let per_rank: Vec<u64> =
-        all.iter().map(|b| b.get(..8).and_then(|w| w.try_into().ok()).map_or(0, u64::from_le_bytes)).collect();
-    report["peak_rss_bytes_per_rank"] = json!(per_rank);
     Ok(report)
 }
 
@@ -277,7 +270,9 @@ fn compute(
     let x0 = p.x0().to_vec();
     let (v_x, v_p) = (p.direction().0.to_vec(), p.direction().1.to_vec());
     let t0 = Instant::now();
-    p.run(&x0, steps, &mut |_, _| Ok(())).with_context(|| format!("the {model} primal run failed"))?;
+    // the primal: the objective by one forward run (a split problem's run
+    // would gather every state on every rank; its value does not)
+    p.value(&x0).with_context(|| format!("the {model} primal run failed"))?;
     let primal_s = t0.elapsed().as_secs_f64();
     let label = if second { "HVP" } else { "gradient" };
     let counts = planned(strategy, steps)?;
@@ -287,7 +282,7 @@ fn compute(
     let (g, hv): (Gradient, Option<HvParts>) = if second {
         let make = || stores::<Dual<f64>>(c, strategy, steps, a.corrupt_snapshot);
         let (mut ram, mut disk) = match together {
-            Some(e) => e.everywhere(make)?,
+            Some(e) => crate::models::on_every_rank(e, make)?,
             None => make()?,
         };
         let h = p.hvp_on(&x0, &v_x, &v_p, [&mut ram, disk.as_mut()], &mut || bar.inc(1));
@@ -296,7 +291,7 @@ fn compute(
     } else {
         let make = || stores::<f64>(c, strategy, steps, a.corrupt_snapshot);
         let (mut ram, mut disk) = match together {
-            Some(e) => e.everywhere(make)?,
+            Some(e) => crate::models::on_every_rank(e, make)?,
             None => make()?,
         };
         let g = p.gradient_on(&x0, [&mut ram, disk.as_mut()], &mut || bar.inc(1));
@@ -354,6 +349,15 @@ fn compute(
         report["check"] = json!({
             "what": what, "parts": parts, "relative_error": worst, "tolerance": tolerance, "passed": worst <= tolerance,
         });
+    }
+    if let Some(e) = together {
+        // every rank's peak memory, in rank order (the last collective:
+        // rank 0 writes its files after it, alone)
+        let rss = common::peak_rss_bytes().unwrap_or(0).to_le_bytes();
+        let all = e.comm().all_gather(&rss)?;
+        let per_rank: Vec<u64> =
+            all.iter().map(|b| b.get(..8).and_then(|w| w.try_into().ok()).map_or(0, u64::from_le_bytes)).collect();
+        report["peak_rss_bytes_per_rank"] = json!(per_rank);
     }
     if !a.common.no_files {
         let name = if second { "hvp" } else { "grad" };

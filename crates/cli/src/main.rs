@@ -248,7 +248,7 @@ fn write_line(text: &str) {
 /// that an error's own message already ends with (an error that shows its
 /// source and also returns it as its `source()`) is not repeated, and a
 /// message's lines are joined.
-fn one_line(e: &anyhow::Error) -> String {
+pub(crate) fn one_line(e: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in e.chain() {
         let text = cause.to_string().split_whitespace().collect::<Vec<_>>().join(" ");

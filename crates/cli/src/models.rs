@@ -123,17 +123,23 @@ pub(crate) fn split_from_args(
     need: Need,
     ensemble: &rewind_sim::Ensemble,
 ) -> Result<(Box<dyn AnyProblem>, Config, Value)> {
-    let mut c = common.config()?;
-    let name = chosen(common);
-    let (n, steps) = size_and_steps(name, &c, common)?;
-    let reach = rewind_models::reach(name, &physics(&c))?;
     let ranks = ensemble.size();
-    // every model's grid has n planes along x (its slabs' axis)
-    let nx = n;
-    let whole = footprint(name, &c, n, steps, crate::common::strategy(&c)?)?;
-    let f = rewind_models::memory::per_rank(&whole, nx, ranks, reach);
-    crate::memory::check_fits_shared(&mut c, &f, need, ensemble.local_size(), ensemble.is_root())
-        .with_context(|| format!("split over {ranks} rank(s), per rank"))?;
+    // the checks, on every rank (each reads its own files and its own
+    // machine's memory): one rank's refusal is every rank's
+    let (c, name, n, steps, reach) = on_every_rank(ensemble, || {
+        let mut c = common.config()?;
+        let name = chosen(common);
+        let (n, steps) = size_and_steps(name, &c, common)?;
+        let reach = rewind_models::reach(name, &physics(&c))?;
+        // every model's grid has n planes along x (its slabs' axis)
+        let whole = footprint(name, &c, n, steps, crate::common::strategy(&c)?)?;
+        let f = rewind_models::memory::per_rank(&whole, n, ranks, reach);
+        crate::memory::check_fits_shared(&mut c, &f, need, ensemble.local_size(), ensemble.is_root())
+            .with_context(|| format!("split over {ranks} rank(s), per rank"))?;
+        Ok((c, name, n, steps, reach))
+    })?;
+    // each rank's kernels on its share of the cores, before any of them runs
+    crate::common::global_pool(crate::common::threads(&c))?;
     let strategy = crate::common::strategy(&c)?;
     let dir = c.gradient.snapshot_dir.clone().unwrap_or_else(std::env::temp_dir);
     let p = rewind_models::split(name, &physics(&c), n, steps, strategy, crate::common::par(&c), &dir, ensemble.comm())
@@ -141,11 +147,21 @@ pub(crate) fn split_from_args(
     let halo = if ranks > 1 { reach[0] + reach[1] } else { 0 };
     let about = serde_json::json!({
         "ranks": ranks,
-        "slab_planes": [nx / ranks, nx.div_ceil(ranks)],
+        "slab_planes": [n / ranks, n.div_ceil(ranks)],
         "reach": reach,
         "ghost_planes_recorded": halo,
     });
     Ok((p, c, about))
+}
+
+/// `f` on every rank of `ensemble`, a failure on any rank every rank's
+/// error (agreed: no rank goes on into a collective the failed one never
+/// reaches); on one rank, `f` itself.
+pub(crate) fn on_every_rank<T>(ensemble: &rewind_sim::Ensemble, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    if ensemble.size() == 1 {
+        return f();
+    }
+    Ok(ensemble.everywhere(|| f().map_err(|e| crate::one_line(&e)))?)
 }
 
 /// The footprint of the ns2d run of a configuration.

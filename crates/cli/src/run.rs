@@ -31,16 +31,16 @@ pub(crate) struct Args {
 pub(crate) fn main(a: &Args, ensemble: &rewind_sim::Ensemble) -> Result<()> {
     if a.decompose {
         let (mut p, c, split) = crate::models::split_from_args(&a.common, Need::Primal, ensemble)?;
-        common::global_pool(common::threads(&c))?;
-        return simulate(a, &c, p.as_mut(), ensemble.is_root(), Some(split));
+        return simulate(a, &c, p.as_mut(), Some((ensemble, split)));
     }
     let (mut p, c) = crate::models::from_args(&a.common, Need::Primal)?;
-    common::pool(&c)?.install(|| simulate(a, &c, p.as_mut(), true, None))
+    common::pool(&c)?.install(|| simulate(a, &c, p.as_mut(), None))
 }
 
-/// The run of `p`; `root` prints and writes files (a split run's other
-/// ranks only step); `split` says how it was split.
-fn simulate(a: &Args, c: &Config, p: &mut dyn AnyProblem, root: bool, split: Option<Value>) -> Result<()> {
+/// The run of `p`; a split run (`split`: its ranks and how it was split)
+/// prints and writes files on rank 0 alone, the others only step.
+fn simulate(a: &Args, c: &Config, p: &mut dyn AnyProblem, split: Option<(&rewind_sim::Ensemble, Value)>) -> Result<()> {
+    let root = split.as_ref().is_none_or(|(e, _)| e.is_root());
     let name = crate::models::chosen(&a.common);
     let l = p.layout().clone();
     let g = *l.grid();
@@ -52,42 +52,48 @@ fn simulate(a: &Args, c: &Config, p: &mut dyn AnyProblem, root: bool, split: Opt
     };
     {
         let files = !a.common.no_files && root;
-        let dir = if files { Some(common::out_dir(c)?) } else { None };
-        let mut out = match &dir {
-            Some(d) => {
-                let o = Output::create(d.join("run.h5"), rewind_io::GridInfo::plane(g.nx, g.ny, g.dx, g.dy))?;
-                common::metadata(&o, c, "run", p.about())?;
-                o.attr("model", name.name())?;
-                Some(o)
-            }
-            None => None,
+        // rank 0's file, made before the run: a split run's ranks agree on it
+        let open = || -> Result<_> {
+            let dir = if files { Some(common::out_dir(c)?) } else { None };
+            let out = match &dir {
+                Some(d) => {
+                    let o = Output::create(d.join("run.h5"), rewind_io::GridInfo::plane(g.nx, g.ny, g.dx, g.dy))?;
+                    common::metadata(&o, c, "run", p.about())?;
+                    o.attr("model", name.name())?;
+                    Some(o)
+                }
+                None => None,
+            };
+            Ok((dir, out))
+        };
+        let (dir, mut out) = match &split {
+            Some((e, _)) => crate::models::on_every_rank(e, open)?,
+            None => open()?,
         };
         let bar = if root { a.common.bar(steps as u64, "steps") } else { indicatif::ProgressBar::hidden() };
         let mut frames = 0;
         let mut last = x0.clone();
         let every = c.output.every;
         let t0 = Instant::now();
-        p.run(&x0, steps, &mut |t, x| {
-            if t > 0 {
-                bar.inc(1);
-            }
-            if t % every == 0 || t == steps {
-                if let Some(o) = &mut out {
-                    for f in l.fields() {
-                        o.append(f, t, t as f64 * dt, l.part(x, f)?)?;
-                        if t == 0 {
-                            o.describe(
-                                f,
-                                &format!("the state field {f}, one frame per row of {f}_time"),
-                                &format!("model units of {f}"),
-                            )?;
-                            o.describe(&format!("{f}_time"), "the simulated time of each frame", "model time units")?;
-                            o.describe(&format!("{f}_step"), "the step of each frame", "steps")?;
-                        }
+        // the states written (a split run gathers those alone)
+        let frame = |t: usize| t % every == 0 || t == steps;
+        p.run_at(&x0, steps, &frame, &mut |t, x| {
+            bar.set_position(t as u64);
+            if let Some(o) = &mut out {
+                for f in l.fields() {
+                    o.append(f, t, t as f64 * dt, l.part(x, f)?)?;
+                    if t == 0 {
+                        o.describe(
+                            f,
+                            &format!("the state field {f}, one frame per row of {f}_time"),
+                            &format!("model units of {f}"),
+                        )?;
+                        o.describe(&format!("{f}_time"), "the simulated time of each frame", "model time units")?;
+                        o.describe(&format!("{f}_step"), "the step of each frame", "steps")?;
                     }
                 }
-                frames += 1;
             }
+            frames += 1;
             if t == steps {
                 last.copy_from_slice(x);
             }
@@ -151,7 +157,7 @@ fn simulate(a: &Args, c: &Config, p: &mut dyn AnyProblem, root: bool, split: Opt
         if name == ModelName::Ns2d {
             report["initial"] = json!(format!("{:?}", c.simulation.initial));
         }
-        if let Some(s) = split {
+        if let Some((_, s)) = split {
             report["decompose"] = s;
         }
         if !root {

@@ -235,12 +235,13 @@ fn a_gradient_that_does_not_fit_one_ranks_memory_runs_split_over_four() {
     let d = scratch("decompose-memory");
     // shallow water 128² over 20 steps: a recorded step alone takes about
     // 12.5 MiB in one process, 5 MiB per rank on four (a slab of 32 planes
-    // and 8 ghost planes each side)
+    // and 8 ghost planes each side); every rank also holds eight whole
+    // states (3 MiB) and four boxes
     let extra = ["--sim", "shallow-water", "--n", "128", "--steps", "20"];
-    let budget = ["--memory", "8MiB"];
+    let budget = ["--memory", "12MiB"];
     let one = rewind(&d, 1, &[&["grad", "--decompose", "-q", "--no-files"][..], &extra, &budget].concat());
-    assert!(!one.ok, "one rank fits 8 MiB: {}", one.stdout);
-    assert!(one.stderr.contains("per rank: memory budget 8.0 MiB is too small"), "{}", one.stderr);
+    assert!(!one.ok, "one rank fits 12 MiB: {}", one.stdout);
+    assert!(one.stderr.contains("per rank: memory budget 12.0 MiB is too small"), "{}", one.stderr);
     let four = split(&d, 4, "grad", &[&extra[..], &budget].concat());
     let whole = split(&d, 0, "grad", &extra);
     assert_eq!(four["grad_bits"], whole["grad_bits"]);
@@ -248,16 +249,20 @@ fn a_gradient_that_does_not_fit_one_ranks_memory_runs_split_over_four() {
     // the schedule the budget chose is said once, by rank 0
     let o =
         rewind(&d, 4, &[&["grad", "--decompose", "-q", "--no-files", "--threads", "1"][..], &extra, &budget].concat());
-    assert_eq!(o.stderr.matches("memory budget 8.0 MiB: schedule").count(), 1, "{}", o.stderr);
+    assert_eq!(o.stderr.matches("memory budget 12.0 MiB: schedule").count(), 1, "{}", o.stderr);
 }
 
 #[test]
 fn a_model_that_cannot_be_split_is_refused_by_every_rank_with_one_message() {
     let d = scratch("decompose-refused");
-    for (ranks, sim, extra, words) in
-        [(3, "cavity", &[][..], "a sparse solve"), (4, "shallow-water", &["--n", "16"][..], "use at most 2 rank(s)")]
-    {
-        let args = [&["grad", "--decompose", "--sim", sim, "-q", "--no-files"][..], extra].concat();
+    let cases: [(usize, &str, &[&str], &str); 3] = [
+        (3, "cavity", &["--no-files"], "a sparse solve"),
+        (4, "shallow-water", &["--n", "16", "--no-files"], "use at most 2 rank(s)"),
+        // a check each rank makes before the work (its output directory)
+        (2, "shallow-water", &["--out", "/proc/rewind-cannot-write-here"], "output directory"),
+    ];
+    for (ranks, sim, extra, words) in cases {
+        let args = [&["run", "--decompose", "--sim", sim, "-q"][..], extra].concat();
         let o = rewind(&d, ranks, &args);
         assert!(!o.ok);
         let errors: Vec<&str> = o.stderr.lines().filter(|l| l.starts_with("rewind: error:")).collect();

@@ -29,11 +29,6 @@ struct Geometry {
 }
 
 impl Geometry {
-    /// Whether the box is the slab (one rank: no ghost planes, nothing
-    /// sent).
-    fn is_slab(&self) -> bool {
-        self.halo == [0, 0] && self.send == [0, 0]
-    }
     fn slab_len(&self) -> usize {
         self.fields * self.own * self.plane + self.scalars
     }
@@ -312,7 +307,8 @@ impl<'c, M: Model + Clone, T: Components, C: Comm + Clone + 'static> Decomposed<
         let splits = split(fwd_geo.halo).zip(split(geo.halo)).map(|(f, s)| [Rc::new(f), Rc::new(s)]);
         let zero = T::from_f64(0.0);
         // (one rank: the box is the slab, no copies into or out of it)
-        let (fb, rb) = (if fwd_geo.is_slab() { 0 } else { fwd_geo.box_len() }, geo.box_len());
+        let alone = splits.is_none();
+        let (fb, rb) = (if alone { 0 } else { fwd_geo.box_len() }, geo.box_len());
         Ok(Decomposed {
             comm,
             fwd,
@@ -324,9 +320,9 @@ impl<'c, M: Model + Clone, T: Components, C: Comm + Clone + 'static> Decomposed<
             walls,
             xfwd: vec![zero; fb],
             nfwd: vec![zero; fb],
-            xbox: vec![zero; if geo.is_slab() { 0 } else { rb }],
+            xbox: vec![zero; if alone { 0 } else { rb }],
             ybox: vec![zero; rb],
-            yown: vec![zero; if geo.is_slab() { 0 } else { geo.slab_len() }],
+            yown: vec![zero; if alone { 0 } else { geo.slab_len() }],
             params: params.entries().iter().filter(|(_, v)| v.is_field()).count(),
             send: (Vec::new(), Vec::new()),
             splits,
@@ -373,8 +369,9 @@ impl<M: Model + Clone, T: Components, C: Comm + Clone + 'static> Stepper<T> for 
 
     fn step(&mut self, t: usize, x: &[T], next: &mut [T]) -> Result<(), StepError> {
         let Decomposed { comm, fwd, fwd_geo, xfwd, nfwd, send, splits, exchanges, .. } = self;
-        // one rank: the box is the slab, the step the model's own
-        let alone = fwd_geo.is_slab();
+        // one rank: the box is the slab, the step the model's own (with
+        // more ranks the split is installed, whatever the halo)
+        let alone = splits.is_none();
         let filled = if alone { Ok(()) } else { fwd_geo.fill(*comm, x, xfwd, send).map_err(|e| e.to_string()) };
         let split = splits.as_ref().map(|s| &s[0]);
         let local = match filled.and_then(|()| lengths(&[("next state", next.len(), fwd_geo.slab_len())])) {
@@ -403,7 +400,7 @@ impl<M: Model + Clone, T: Components, C: Comm + Clone + 'static> Stepper<T> for 
     ) -> Result<(), StepError> {
         let Decomposed { comm, sim, geo, xbox, ybox, yown, params, send, splits, exchanges, .. } = self;
         let (comm, geo) = (*comm, *geo);
-        let alone = geo.is_slab();
+        let alone = splits.is_none();
         let slab = geo.slab_len();
         let filled = if alone { Ok(()) } else { geo.fill(comm, x, xbox, send).map_err(|e| e.to_string()) };
         let ready = filled.and_then(|()| {

@@ -63,18 +63,29 @@ fn state_and_step_bytes(f: &Footprint, need: Need) -> (u64, u64) {
 /// and above a point ([`crate::split`]): the thickest slab's state and
 /// snapshots (`⌈nx / ranks⌉` planes), and a recorded step on that slab and
 /// `below + above` ghost planes each side (none on one rank) — the
-/// arena's bytes per slab value grow by the box's planes over the slab's.
+/// arena's bytes per slab value grow by the box's planes over the slab's —
+/// and, whatever the ranks, what every rank holds whole or box-sized: about
+/// [`WHOLE_STATES_PER_RANK`] whole states (the initial state, the truth,
+/// the start, the direction, the gathered gradient, final state and `H v`)
+/// and four box states (the stepper's buffers).
 pub fn per_rank(f: &Footprint, nx: usize, ranks: usize, reach: [usize; 2]) -> Footprint {
     let (nx, ranks) = (nx.max(1) as u64, ranks.clamp(1, nx.max(1)) as u64);
     let slab = nx.div_ceil(ranks);
     let halo = if ranks > 1 { (reach[0] + reach[1]) as u64 } else { 0 };
     let boxed = slab + 2 * halo;
+    let (plane, state) = (f.points / nx, 8 * f.fields);
+    let held = WHOLE_STATES_PER_RANK * state * f.points + 4 * state * plane * boxed;
     Footprint {
-        points: f.points / nx * slab,
+        points: plane * slab,
         arena_per_value: f.arena_per_value.saturating_mul(boxed).div_ceil(slab),
+        arena_fixed: f.arena_fixed.saturating_add(held),
         ..*f
     }
 }
+
+/// Whole states every rank of a split run holds besides its share
+/// ([`per_rank`]).
+pub const WHOLE_STATES_PER_RANK: u64 = 8;
 
 /// Runs longer than this are planned without generating the candidate
 /// schedules (binomial only).
@@ -292,7 +303,10 @@ mod tests {
         let (state, step) = state_and_step_bytes(&f, Need::Gradient);
         let (state1, step1) = state_and_step_bytes(&whole, Need::Gradient);
         assert_eq!(state * 4, state1);
-        assert_eq!(step * 8, step1 * 3, "a step per rank is 48/128 of one process's");
+        // a step per rank: 48/128 of one process's arena, and what every
+        // rank holds whole (eight states) or box-sized (four boxes)
+        let held = 8 * state1 + 4 * 8 * 48 * 128;
+        assert_eq!((step - held) * 8, step1 * 3);
         // one rank: the whole grid, no ghost planes; uneven slabs: the thickest
         assert_eq!(per_rank(&whole, 128, 1, [4, 4]).arena_per_value, 272);
         assert_eq!(per_rank(&whole, 128, 3, [1, 1]).points, 43 * 128);

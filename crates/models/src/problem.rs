@@ -73,6 +73,17 @@ pub trait AnyProblem {
     /// initial one on; an error `each` returns stops the run and is
     /// returned as [`ModelsError::Caller`].
     fn run(&mut self, x0: &[f64], steps: usize, each: &mut EachState<'_>) -> Result<(), ModelsError>;
+    /// [`AnyProblem::run`] calling `each` only on the states whose step
+    /// `at` picks (a split problem gathers those alone).
+    fn run_at(
+        &mut self,
+        x0: &[f64],
+        steps: usize,
+        at: &dyn Fn(usize) -> bool,
+        each: &mut EachState<'_>,
+    ) -> Result<(), ModelsError> {
+        self.run(x0, steps, &mut |t, x| if at(t) { each(t, x) } else { Ok(()) })
+    }
     /// The initial state of the twin run that made the target (what an
     /// optimisation from `x0` should recover).
     fn truth(&self) -> &[f64];

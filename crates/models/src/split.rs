@@ -3,8 +3,10 @@
 //! to the state reached from the truth — with every field cut into slabs
 //! of x-planes, one per rank, and stepped by `rewind_decompose`
 //! ([`Decomposed`]): each rank holds its slab of the state, of the
-//! snapshots and of a recorded step, so a checkpointed gradient needs
-//! about `1/R` of one process's memory per rank.
+//! snapshots and of a recorded step — about `1/R` of what dominates a
+//! checkpointed gradient's memory — besides a few whole states at its
+//! interface (the initial state, the truth, the gathered results:
+//! [`crate::memory::per_rank`] counts them).
 //!
 //! At its interface the problem is any other [`AnyProblem`]: whole vectors
 //! in and out, the same on every rank (each is cut into this rank's slab
@@ -251,9 +253,21 @@ impl<M: Model + Clone + 'static> AnyProblem for Split<M> {
         check_state(self, &x0, &v_x, &sweep)
     }
     fn run(&mut self, x0: &[f64], steps: usize, each: &mut EachState<'_>) -> Result<(), ModelsError> {
+        self.run_at(x0, steps, &|_| true, each)
+    }
+    fn run_at(
+        &mut self,
+        x0: &[f64],
+        steps: usize,
+        at: &dyn Fn(usize) -> bool,
+        each: &mut EachState<'_>,
+    ) -> Result<(), ModelsError> {
         let mut caller = None;
         let r = self.advance(self.slab(x0)?, steps, &mut |t, slab| {
-            // a collective: every rank gathers every state
+            if !at(t) {
+                return Ok(());
+            }
+            // a collective: every rank gathers the states picked
             let whole = gather(self.comm(), &self.layout, slab).map_err(|e| e.to_string())?;
             each(t, &whole).map_err(|e| {
                 let said = e.to_string();

@@ -257,8 +257,13 @@ impl<M: Model, T: Components> Sim<M, T> {
                 StepError::model(SimError::Length { what: what.into(), expected, got })
             };
             let slab = nf * own + y.scalars().len();
-            if keep.end > g.nx || next.len() != slab || xbar.len() != slab {
-                return Err(bad("a window's state", next.len().min(xbar.len()), slab));
+            if keep.end > g.nx {
+                return Err(bad("the planes kept", keep.end, g.nx));
+            }
+            for (what, len) in [("a window's next state", next.len()), ("a window's adjoint", xbar.len())] {
+                if len != slab {
+                    return Err(bad(what, len, slab));
+                }
             }
             layout.check_len(ybox.len()).map_err(StepError::model)?;
             // the next state: materialised (the sweep reads it), its window copied

@@ -729,10 +729,17 @@ impl<'id, T: Components> Ctx<'id, T> {
         let (idx, w): (&'id [usize], &'id [f64]) = match self.box_in_whole() {
             // points of the whole grid on a box of it: each corner in the
             // box at its place there; a corner outside it adds nothing
-            // (weight 0 — a zero added to a sum that started at +0 never
-            // changes its bits)
+            // (weight 0: the sum it joins started at +0, so adding a zero
+            // never changes its bits; a non-finite amplitude fails the step
+            // either way, on the box at another point)
             Some((whole, first)) if points.grid() == &whole => {
                 let (plane, nx) = (self.grid.plane_len(), self.grid.nx);
+                if nx > whole.nx {
+                    // a plane twice in the box: one corner cannot be both
+                    return Err(FieldError::NotLocal {
+                        what: "injection at points on a box wider than the grid (use fewer ranks)",
+                    });
+                }
                 let (mut idx, mut w) = (points.indices().to_vec(), points.weights().to_vec());
                 for (i, w) in idx.iter_mut().zip(&mut w) {
                     let (p, at) = (*i / plane, *i % plane);
