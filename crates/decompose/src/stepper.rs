@@ -50,7 +50,7 @@ impl Geometry {
         comm: &C,
         x: &[T],
         boxed: &mut [T],
-        send: &mut (Vec<u8>, Vec<u8>),
+        buf: &mut Halo,
     ) -> Result<(), DecomposeError> {
         let (own, bl) = (self.own * self.plane, self.box_field());
         let (lo, hi) = (self.halo[0] * self.plane, self.halo[1] * self.plane);
@@ -60,6 +60,7 @@ impl Geometry {
             expected: self.slab_len(),
             got: x.len(),
         });
+        let Halo { send, recv } = buf;
         send.0.clear();
         send.1.clear();
         if wrong.is_none() {
@@ -76,14 +77,17 @@ impl Geometry {
         if lo + hi + to_prev + to_next == 0 {
             return wrong.map_or(Ok(()), Err);
         }
-        let (from_prev, from_next) = comm.ring(&send.0, &send.1)?;
+        // received into kept buffers of the sizes the ghost planes take (a
+        // message of another size is an error of the exchange)
+        let (per_lo, per_hi) = (lo * T::PARTS * 8, hi * T::PARTS * 8);
+        recv.0.resize(per_lo * self.fields, 0);
+        recv.1.resize(per_hi * self.fields, 0);
+        let exchanged = comm.ring_into(&send.0, &send.1, &mut recv.0, &mut recv.1);
         if let Some(e) = wrong {
             return Err(e);
         }
-        let (per_lo, per_hi) = (lo * T::PARTS * 8, hi * T::PARTS * 8);
-        if from_prev.len() != per_lo * self.fields || from_next.len() != per_hi * self.fields {
-            return Err(DecomposeError::Wire("a halo of another size"));
-        }
+        exchanged?;
+        let (from_prev, from_next) = (&recv.0, &recv.1);
         for k in 0..self.fields {
             wire::get(&from_prev[k * per_lo..(k + 1) * per_lo], &mut boxed[k * bl..k * bl + lo])?;
             wire::get(&from_next[k * per_hi..(k + 1) * per_hi], &mut boxed[k * bl + lo + own..(k + 1) * bl])?;
@@ -99,6 +103,14 @@ impl Geometry {
         }
         out[self.fields * own..].copy_from_slice(&boxed[self.fields * bl..]);
     }
+}
+
+/// The halo exchange's messages, kept across steps: what this rank
+/// sends its neighbours and what it receives from them.
+#[derive(Debug, Default)]
+struct Halo {
+    send: (Vec<u8>, Vec<u8>),
+    recv: (Vec<u8>, Vec<u8>),
 }
 
 /// A model stepping on this rank's slab: the state is the slab's part of
@@ -132,7 +144,7 @@ pub struct Decomposed<'c, M, T, C> {
     /// The model's field parameters (whose slabs' adjoints the driver
     /// accumulates).
     params: usize,
-    send: (Vec<u8>, Vec<u8>),
+    halo_buf: Halo,
     /// The split field the two boxes compute on (for the Poisson solve),
     /// none on one rank.
     splits: Option<[Rc<OverComm<C>>; 2]>,
@@ -239,7 +251,7 @@ impl<'c, M: Model + Clone, T: Components, C: Comm + Clone + 'static> Decomposed<
         let probe_geo = Geometry { halo: one, send: one, ..geo };
         let x: Vec<T> = x0.iter().map(|&v| T::from_f64(v)).collect();
         let mut xp = vec![T::from_f64(0.0); probe_geo.box_len()];
-        probe_geo.fill(comm, &x, &mut xp, &mut (Vec::new(), Vec::new()))?;
+        probe_geo.fill(comm, &x, &mut xp, &mut Halo::default())?;
         let probe_split = split(probe_geo.halo).map(|s| Rc::new(s.logging()));
         let (probe, exchanged) = under(probe_split.as_ref(), &[], || -> Result<([usize; 3], M), String> {
             let [lo, hi] = probe_geo.halo;
@@ -324,7 +336,7 @@ impl<'c, M: Model + Clone, T: Components, C: Comm + Clone + 'static> Decomposed<
             ybox: vec![zero; rb],
             yown: vec![zero; if alone { 0 } else { geo.slab_len() }],
             params: params.entries().iter().filter(|(_, v)| v.is_field()).count(),
-            send: (Vec::new(), Vec::new()),
+            halo_buf: Halo::default(),
             splits,
             exchanges,
         })
@@ -368,7 +380,7 @@ impl<M: Model + Clone, T: Components, C: Comm + Clone + 'static> Stepper<T> for 
     }
 
     fn step(&mut self, t: usize, x: &[T], next: &mut [T]) -> Result<(), StepError> {
-        let Decomposed { comm, fwd, fwd_geo, xfwd, nfwd, send, splits, exchanges, .. } = self;
+        let Decomposed { comm, fwd, fwd_geo, xfwd, nfwd, halo_buf: send, splits, exchanges, .. } = self;
         // one rank: the box is the slab, the step the model's own (with
         // more ranks the split is installed, whatever the halo)
         let alone = splits.is_none();
@@ -398,7 +410,7 @@ impl<M: Model + Clone, T: Components, C: Comm + Clone + 'static> Stepper<T> for 
         xbar: &mut [T],
         pbar: &mut [T],
     ) -> Result<(), StepError> {
-        let Decomposed { comm, sim, geo, xbox, ybox, yown, params, send, splits, exchanges, .. } = self;
+        let Decomposed { comm, sim, geo, xbox, ybox, yown, params, halo_buf: send, splits, exchanges, .. } = self;
         let (comm, geo) = (*comm, *geo);
         let alone = splits.is_none();
         let slab = geo.slab_len();
