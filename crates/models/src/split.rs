@@ -363,7 +363,7 @@ impl<M: Model + Clone + 'static> rewind_optim::Hessian for Whole<'_, M> {
 /// unsplit problem's state parts: each part's direction scaled to the
 /// part's size, the steps `eps` relative to it.
 fn check_state(p: &mut dyn AnyProblem, x0: &[f64], v_x: &[f64], eps: &[f64]) -> Result<DerivativeCheck, SimError> {
-    use rewind_optim::vector::{dot, norm_inf};
+    use rewind_optim::vector::norm_inf;
     let layout = p.layout().clone();
     let zeros = vec![0.0; p.param_set().len()];
     let mut parts = Vec::new();
@@ -378,28 +378,9 @@ fn check_state(p: &mut dyn AnyProblem, x0: &[f64], v_x: &[f64], eps: &[f64]) -> 
         let mut u = vec![0.0; x0.len()];
         u[r.clone()].iter_mut().zip(&v_x[r]).for_each(|(a, b)| *a = scale * b);
         let h = p.hvp(x0, &u, &zeros)?;
-        let directional = dot(&h.gradient.x0, &u);
-        let hv: Vec<f64> = h.x0.iter().chain(&h.params).copied().collect();
-        let hvp_size = norm_inf(&hv);
-        let mut steps = Vec::with_capacity(eps.len());
-        for &e in eps {
-            let mut at = |s: f64| {
-                let x: Vec<f64> = x0.iter().zip(&u).map(|(a, b)| a + s * e * b).collect();
-                p.gradient(&x)
-            };
-            let (gp, gm) = (at(1.0)?, at(-1.0)?);
-            let directional_fd = (gp.objective - gm.objective) / (2.0 * e);
-            let fd =
-                gp.x0.iter().chain(&gp.params).zip(gm.x0.iter().chain(&gm.params)).map(|(a, b)| (a - b) / (2.0 * e));
-            let diff = hv.iter().zip(fd).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
-            let gap = (directional - directional_fd).abs();
-            steps.push(rewind_sim::Step {
-                eps: e,
-                directional_fd,
-                gradient_error: if gap == 0.0 { 0.0 } else { gap / directional.abs().max(directional_fd.abs()) },
-                hvp_error: if diff == 0.0 { 0.0 } else { diff / hvp_size.max(f64::MIN_POSITIVE) },
-            });
-        }
+        // the parameters held fixed: no parameter part, no parameter steps
+        let (directional, hvp_size, steps) =
+            rewind_sim::steps_along(&h, x0, &zeros, &u, &zeros, eps, |x, _| p.gradient(x))?;
         parts.push(rewind_sim::PartCheck { part: format!("state {name}"), scale, directional, hvp_size, steps });
     }
     if parts.is_empty() {

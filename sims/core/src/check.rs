@@ -14,7 +14,7 @@
 
 use rewind_optim::vector::{dot, norm_inf as max_abs};
 
-use crate::{Loss, Model, Problem, SimError};
+use crate::{Gradient, Loss, Model, Problem, SecondOrder, SimError};
 
 /// The default relative steps tried.
 pub const SWEEP: [f64; 4] = [1e-3, 1e-4, 1e-5, 1e-6];
@@ -161,19 +161,38 @@ fn check_part<M: Model + Clone, L: Loss + Clone>(
     eps: &[f64],
 ) -> Result<(f64, f64, Vec<Step>), SimError> {
     let out = problem.hvp(x0, ux, up)?;
-    let g = &out.gradient;
+    steps_along(&out, x0, p0, ux, up, eps, |x, p| {
+        problem.set_param_values(p)?;
+        problem.gradient(x)
+    })
+}
+
+/// `⟨∇J, u⟩`, `‖Hu‖∞` and the steps of one part's check along `u = (ux,
+/// up)` from the point `(x0, p0)`, for any objective: `at` is the gradient
+/// and `H u` there, `gradient(x, p)` the gradient at another point (each
+/// step `ε` asks for `(x0, p0) ± ε u`). What [`check`] does per part; a
+/// problem split over ranks (`rewind-models`) checks itself with it.
+pub fn steps_along(
+    at: &SecondOrder,
+    x0: &[f64],
+    p0: &[f64],
+    ux: &[f64],
+    up: &[f64],
+    eps: &[f64],
+    mut gradient: impl FnMut(&[f64], &[f64]) -> Result<Gradient, SimError>,
+) -> Result<(f64, f64, Vec<Step>), SimError> {
+    let g = &at.gradient;
     let directional = dot(&g.x0, ux) + dot(&g.params, up);
-    let hv: Vec<f64> = out.x0.iter().chain(&out.params).copied().collect();
+    let hv: Vec<f64> = at.x0.iter().chain(&at.params).copied().collect();
     let hvp_size = max_abs(&hv);
     let mut steps = Vec::with_capacity(eps.len());
     for &e in eps {
-        let mut at = |s: f64| -> Result<_, SimError> {
+        let mut point = |s: f64| -> Result<_, SimError> {
             let x: Vec<f64> = x0.iter().zip(ux).map(|(a, b)| a + s * e * b).collect();
             let p: Vec<f64> = p0.iter().zip(up).map(|(a, b)| a + s * e * b).collect();
-            problem.set_param_values(&p)?;
-            problem.gradient(&x)
+            gradient(&x, &p)
         };
-        let (gp, gm) = (at(1.0)?, at(-1.0)?);
+        let (gp, gm) = (point(1.0)?, point(-1.0)?);
         let directional_fd = (gp.objective - gm.objective) / (2.0 * e);
         let fd = gp.x0.iter().chain(&gp.params).zip(gm.x0.iter().chain(&gm.params)).map(|(a, b)| (a - b) / (2.0 * e));
         let diff = hv.iter().zip(fd).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));

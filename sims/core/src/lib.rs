@@ -44,7 +44,7 @@ pub mod prelude {
     pub use rewind_field::{Ctx, Field, Grid, Par, Scalar, Stencil};
 }
 
-pub use check::{DerivativeCheck, PartCheck, Step, check};
+pub use check::{DerivativeCheck, PartCheck, Step, check, steps_along};
 pub use error::SimError;
 pub use integrator::Integrator;
 pub use loss::{Background, Covariance, Loss, LossAt, LossObjective, Observations, Sum, Terminal};
