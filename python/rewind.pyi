@@ -104,7 +104,8 @@ class Problem:
     @property
     def state_names(self) -> List[str]: ...
     @property
-    def grid(self) -> Tuple[int, int]: ...
+    def grid(self) -> Tuple[int, ...]:
+        """(nx, ny), or (nx, ny, nz) for a 3D model."""
     @property
     def params(self) -> Dict[str, np.ndarray]: ...
     @property

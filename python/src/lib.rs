@@ -78,12 +78,29 @@ fn counters<'py>(py: Python<'py>, c: &Counters) -> PyResult<Bound<'py, PyDict>> 
     Ok(d)
 }
 
+/// The grid's sizes: `[nx, ny]`, or `[nx, ny, nz]` in 3D.
+fn grid_dims(g: &rewind_field::Grid) -> Vec<usize> {
+    if g.nz > 1 { vec![g.nx, g.ny, g.nz] } else { vec![g.nx, g.ny] }
+}
+
+/// A field's array shape on `g`: `(nx,)` on a line, `(nx, ny)` on a
+/// plane, `(nx, ny, nz)` in 3D (rewind's layout, x slowest).
+fn field_shape(g: &rewind_field::Grid) -> Vec<usize> {
+    if g.nz > 1 {
+        vec![g.nx, g.ny, g.nz]
+    } else if g.ny == 1 {
+        vec![g.nx]
+    } else {
+        vec![g.nx, g.ny]
+    }
+}
+
 /// A flat state by name: each field shaped as the grid, each scalar a
 /// number.
 fn state_parts<'py>(py: Python<'py>, l: &rewind_sim::Layout, x: &[f64]) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     let g = l.grid();
-    let shape: Vec<usize> = if g.ny == 1 { vec![g.nx] } else { vec![g.nx, g.ny] };
+    let shape = crate::field_shape(g);
     for f in l.fields() {
         d.set_item(f, array(py, l.part(x, f).map_err(err)?.to_vec()).reshape(shape.clone())?)?;
     }
@@ -111,7 +128,8 @@ fn param_parts<'py>(py: Python<'py>, ps: &rewind_sim::ParamSet, v: &[f64]) -> Py
 }
 
 /// The models, each as a dict: `name`, `about`, `state` (field and scalar
-/// names), `params` (parameter names), `grid` (default `[nx, ny]`),
+/// names), `params` (parameter names), `grid` (the default grid: `[nx,
+/// ny]`, or `[nx, ny, nz]` in 3D),
 /// `default_n` and `default_steps`.
 #[pyfunction]
 fn models(py: Python<'_>) -> PyResult<Vec<Bound<'_, PyDict>>> {
@@ -134,7 +152,7 @@ fn models(py: Python<'_>) -> PyResult<Vec<Bound<'_, PyDict>>> {
         d.set_item("about", m.about())?;
         d.set_item("state", l.fields().iter().chain(l.scalars()).cloned().collect::<Vec<_>>())?;
         d.set_item("params", p.param_set().entries().iter().map(|(n, _)| n.clone()).collect::<Vec<_>>())?;
-        d.set_item("grid", [l.grid().nx, l.grid().ny])?;
+        d.set_item("grid", grid_dims(l.grid()))?;
         d.set_item("default_n", n)?;
         d.set_item("default_steps", steps)?;
         out.push(d);

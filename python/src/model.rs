@@ -150,5 +150,6 @@ pub(crate) fn traced_footprint(m: &Traced, steps: usize, strategy: Strategy) -> 
         })
     };
     let (fields, points) = (m.fields.len() as u64, m.grid.len() as u64);
-    Ok(footprint_from(points, fields, steps, strategy, measure(8)?, measure(16)?))
+    let f = footprint_from(points, fields, steps, strategy, measure(8)?, measure(16)?);
+    Ok(Footprint { dims: m.grid.dims() as u32, ..f })
 }

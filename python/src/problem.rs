@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArrayDyn};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyTuple};
 use rewind_checkpoint::Strategy;
 use rewind_field::Par;
 use rewind_models::memory::{Footprint, Need, available_memory_bytes, check_fits_in, schedule_for_budget};
@@ -271,11 +271,11 @@ impl Problem {
         l.fields().iter().chain(l.scalars()).cloned().collect()
     }
 
-    /// The grid: `(nx, ny)`.
+    /// The grid: `(nx, ny)`, or `(nx, ny, nz)` in 3D.
     #[getter]
-    fn grid(&self) -> (usize, usize) {
+    fn grid<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         let g = *self.lock().layout().grid();
-        (g.nx, g.ny)
+        PyTuple::new(py, crate::grid_dims(&g))
     }
 
     /// The parameters and their values: `{name: array}`.
@@ -326,7 +326,7 @@ impl Problem {
             return Ok(a.into_any());
         }
         let g = l.grid();
-        let shape: Vec<usize> = if g.ny == 1 { vec![g.nx] } else { vec![g.nx, g.ny] };
+        let shape = crate::field_shape(g);
         Ok(a.reshape(shape)?.into_any())
     }
 
@@ -529,11 +529,12 @@ impl Problem {
     }
 
     fn __repr__(&self) -> String {
-        let (nx, ny) = self.grid();
         let p = self.lock();
+        let grid: Vec<String> = crate::grid_dims(p.layout().grid()).iter().map(|n| n.to_string()).collect();
         format!(
-            "rewind.Problem({:?}, grid {nx}x{ny}, steps={}, schedule={:?})",
+            "rewind.Problem({:?}, grid {}, steps={}, schedule={:?})",
             self.name,
+            grid.join("x"),
             p.steps(),
             p.strategy().to_string()
         )

@@ -11,7 +11,7 @@ import rewind
 
 def test_models_lists_every_registered_model():
     names = [m["name"] for m in rewind.models()]
-    assert names == ["ns2d", "burgers", "cavity", "lorenz96", "shallow-water", "gray-scott"]
+    assert names == ["ns2d", "burgers", "cavity", "lorenz96", "shallow-water", "gray-scott", "acoustic"]
     sw = next(m for m in rewind.models() if m["name"] == "shallow-water")
     assert sw["state"] == ["h", "u", "v"]
     assert sw["default_steps"] > 0
@@ -74,6 +74,16 @@ def test_part_shapes_a_state_as_the_grid():
     assert any(isinstance(v, np.ndarray) and v.size == 256 for v in gs["param"].values())
     assert p.grid == (16, 16)
     assert set(p.params) == {"g", "f"}
+
+
+def test_a_3d_model_shapes_its_fields_as_its_volume():
+    p = rewind.Problem("acoustic", n=12, steps=4, threads=1)
+    assert p.grid == (12, 12, 12)
+    assert p.part(p.x0, "u").shape == (12, 12, 12)
+    g = p.gradient(p.x0)
+    assert g["state"]["u_prev"].shape == (12, 12, 12)
+    # the truth is another medium: the gradient in m = 1/c² is not zero
+    assert g["param"]["m"].size == 12**3 and np.abs(g["param"]["m"]).max() > 0
 
 
 def test_check_passes():

@@ -249,3 +249,60 @@ pub(crate) fn metadata(out: &rewind_io::Output, c: &Config, command: &str, probl
     out.attr("problem", problem)?;
     Ok(())
 }
+
+/// The grid as reports give it: `[nx, ny]`, or `[nx, ny, nz]` in 3D.
+pub(crate) fn grid_json(g: &rewind_field::Grid) -> serde_json::Value {
+    if g.nz > 1 { serde_json::json!([g.nx, g.ny, g.nz]) } else { serde_json::json!([g.nx, g.ny]) }
+}
+
+/// The grid in words: `NXxNY`, or `NXxNYxNZ` in 3D.
+pub(crate) fn grid_text(g: &rewind_field::Grid) -> String {
+    if g.nz > 1 { format!("{}x{}x{}", g.nx, g.ny, g.nz) } else { format!("{}x{}", g.nx, g.ny) }
+}
+
+/// A grid cell's area, or its volume in 3D (the weight of `½∫u²`).
+pub(crate) fn cell(g: &rewind_field::Grid) -> f64 {
+    g.dx * g.dy * if g.nz > 1 { g.dz } else { 1.0 }
+}
+
+/// The grid as the output files describe it: a plane or a volume.
+pub(crate) fn grid_info(g: &rewind_field::Grid) -> rewind_io::GridInfo {
+    if g.nz > 1 {
+        rewind_io::GridInfo::volume([g.nx, g.ny, g.nz], [g.dx, g.dy, g.dz])
+    } else {
+        rewind_io::GridInfo::plane(g.nx, g.ny, g.dx, g.dy)
+    }
+}
+
+/// Fields of `g` drawn side by side, each with its title, into `path`
+/// ([`rewind_io::plot::fields`]; `shared`: one colour scale): a plane as it
+/// is, a volume as its x–z section through the middle y-plane (depth z
+/// down). Nothing for a line (1D); the file written otherwise.
+pub(crate) fn plot_fields(
+    path: &std::path::Path,
+    g: &rewind_field::Grid,
+    panels: &[(&str, &[f64])],
+    shared: bool,
+) -> Result<Option<PathBuf>> {
+    use rewind_io::plot::{Axes, fields};
+    if g.nx < 2 || g.ny < 2 {
+        return Ok(None);
+    }
+    if g.nz < 2 {
+        let info = rewind_io::GridInfo::plane(g.nx, g.ny, g.dx, g.dy);
+        return Ok(Some(fields(path, info, Axes::XY, panels, shared)?));
+    }
+    if let Some((t, v)) = panels.iter().find(|(_, v)| v.len() != g.len()) {
+        anyhow::bail!("the picture {t:?} has {} values for a {} grid", v.len(), grid_text(g));
+    }
+    let mid = g.ny / 2;
+    let sections: Vec<Vec<f64>> = panels
+        .iter()
+        .map(|(_, v)| (0..g.nx).flat_map(|i| (0..g.nz).map(move |k| v[g.idx3(i, mid, k)])).collect())
+        .collect();
+    let titles: Vec<String> = panels.iter().map(|(t, _)| format!("{t} (y = {:.4})", mid as f64 * g.dy)).collect();
+    let panels: Vec<(&str, &[f64])> = titles.iter().map(|t| t.as_str()).zip(sections.iter().map(|s| &s[..])).collect();
+    let info = rewind_io::GridInfo::plane(g.nx, g.nz, g.dx, g.dz);
+    let axes = Axes { across: "x", second: "z", down: true };
+    Ok(Some(fields(path, info, axes, &panels, shared)?))
+}

@@ -152,14 +152,22 @@ fn print(report: &Value, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// Writes `<name>.h5` (every state field of every vector in `vectors`,
-/// as `<vector>_<field>`) and, for 2D fields, `<name>.png`.
-fn write_fields(p: &dyn AnyProblem, c: &Config, name: &str, vectors: &[(&str, &[f64])], report: &Value) -> Result<()> {
+/// Writes `<name>.h5` — every state field of every vector in `vectors`,
+/// as `<vector>_<field>`, and every field parameter's part of the vectors
+/// in `by_params` (the gradient's and `H v`'s), as `<vector>_<parameter>` —
+/// and `<name>.png` (2D fields; a 3D field's middle x–z section).
+fn write_fields(
+    p: &dyn AnyProblem,
+    c: &Config,
+    name: &str,
+    vectors: &[(&str, &[f64])],
+    by_params: &[(&str, &[f64])],
+    report: &Value,
+) -> Result<()> {
     let l = p.layout();
     let g = *l.grid();
     let dir = common::out_dir(c)?;
-    let mut out =
-        rewind_io::Output::create(dir.join(format!("{name}.h5")), rewind_io::GridInfo::plane(g.nx, g.ny, g.dx, g.dy))?;
+    let mut out = rewind_io::Output::create(dir.join(format!("{name}.h5")), common::grid_info(&g))?;
     common::metadata(&out, c, name, p.about())?;
     out.attr("report", &report.to_string())?;
     let mut panels: Vec<(String, &[f64])> = Vec::new();
@@ -188,11 +196,23 @@ fn write_fields(p: &dyn AnyProblem, c: &Config, name: &str, vectors: &[(&str, &[
             panels.push((format!("{words}: {f}"), part));
         }
     }
+    let set = p.param_set();
+    for &(what, v) in by_params {
+        for (param, _) in set.entries().iter().filter(|(_, value)| value.is_field()) {
+            let part = v.get(set.range(param)?).with_context(|| format!("{what} has no part in {param}"))?;
+            out.field(&format!("{what}_{param}"), part)?;
+            let (description, words) = match what {
+                "gradient" => (format!("∂J/∂{param}; J: {}", p.about()), format!("gradient ∂J/∂{param}")),
+                _ => (format!("the Hessian-vector product H v, its part in {param}"), format!("H v, part in {param}")),
+            };
+            out.describe(&format!("{what}_{param}"), &description, &format!("units of J per unit of {param}"))?;
+            panels.push((words, part));
+        }
+    }
     out.finish()?;
-    if c.output.plots && g.nx > 1 && g.ny > 1 {
+    if c.output.plots {
         let panels: Vec<(&str, &[f64])> = panels.iter().map(|(t, v)| (t.as_str(), *v)).collect();
-        let info = rewind_io::GridInfo::plane(g.nx, g.ny, g.dx, g.dy);
-        rewind_io::plot::fields(dir.join(format!("{name}.png")), info, rewind_io::plot::Axes::XY, &panels, false)?;
+        common::plot_fields(&dir.join(format!("{name}.png")), &g, &panels, false)?;
     }
     Ok(())
 }
@@ -303,7 +323,7 @@ fn compute(
     let mut report = json!({
         "model": model,
         "problem": p.about(),
-        "grid": [grid.nx, grid.ny],
+        "grid": common::grid_json(grid),
         "steps": steps,
         "objective": g.objective,
         "grad_norm": norm(&g.x0),
@@ -362,14 +382,17 @@ fn compute(
     if !a.common.no_files {
         let name = if second { "hvp" } else { "grad" };
         match &hv {
-            Some((hx, _)) => write_fields(
+            Some((hx, hp)) => write_fields(
                 p,
                 c,
                 name,
                 &[("initial", &x0), ("direction", &v_x), ("gradient", &g.x0), ("hvp", hx)],
+                &[("gradient", &g.params), ("hvp", hp)],
                 &report,
             )?,
-            None => write_fields(p, c, name, &[("initial", &x0), ("gradient", &g.x0)], &report)?,
+            None => {
+                write_fields(p, c, name, &[("initial", &x0), ("gradient", &g.x0)], &[("gradient", &g.params)], &report)?
+            }
         }
     }
     Ok(report)

@@ -94,7 +94,7 @@ pub(crate) fn main(common: &crate::common::Common, a: &Settings, ensemble: &rewi
         std.insert(f.clone(), serde_json::json!(s.iter().sum::<f64>() / s.len().max(1) as f64));
     }
     let report = serde_json::json!({
-        "model": name, "grid": [g.nx, g.ny], "steps": p.steps(), "k": a.k, "oversample": a.oversample, "seed": a.seed, "products": post.products,
+        "model": name, "grid": crate::common::grid_json(&g), "steps": p.steps(), "k": a.k, "oversample": a.oversample, "seed": a.seed, "products": post.products,
         "wall_s": secs, "eigenvalues": post.eigenvalues, "background_std": spread,
         "length": a.length_cells * cell, "mean_posterior_std": std,
         "ranks": ensemble.size(), "threads": crate::common::threads(&c),
@@ -105,7 +105,7 @@ pub(crate) fn main(common: &crate::common::Common, a: &Settings, ensemble: &rewi
     if !common.no_files {
         let dir = crate::common::out_dir(&c)?;
         let path = dir.join(format!("hessian-{name}.h5"));
-        let mut out = rewind_io::Output::create(&path, rewind_io::GridInfo::plane(g.nx, g.ny, g.dx, g.dy))?;
+        let mut out = rewind_io::Output::create(&path, crate::common::grid_info(&g))?;
         crate::common::metadata(&out, &c, "hessian", p.about())?;
         out.attr("model", name)?;
         out.attr("report", &report.to_string())?;
@@ -139,18 +139,9 @@ pub(crate) fn main(common: &crate::common::Common, a: &Settings, ensemble: &rewi
         };
         let title = "eigenvalues of the prior-preconditioned Gauss–Newton Hessian";
         rewind_io::plot::decay(dir.join(format!("hessian-{name}-eigenvalues.png")), title, "index", &[curve])?;
-        if g.nx > 1 && g.ny > 1 {
-            let f = &l.fields()[0];
-            let panels = [("truth", l.part(&truth, f)?), ("posterior std", l.part(&post.std, f)?)];
-            let info = rewind_io::GridInfo::plane(g.nx, g.ny, g.dx, g.dy);
-            rewind_io::plot::fields(
-                dir.join(format!("hessian-{name}-std.png")),
-                info,
-                rewind_io::plot::Axes::XY,
-                &panels,
-                false,
-            )?;
-        }
+        let f = &l.fields()[0];
+        let panels = [("truth", l.part(&truth, f)?), ("posterior std", l.part(&post.std, f)?)];
+        crate::common::plot_fields(&dir.join(format!("hessian-{name}-std.png")), &g, &panels, false)?;
     }
     if common.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -183,6 +183,12 @@ pub(crate) fn from_args(common: &Common, members: usize, spread: f64) -> Result<
         bail!("--members 0: at least one model (1, the default, is no ensemble)");
     }
     let (name, c, n, steps) = crate::models::sized(common, Need::Hvp)?;
+    if name == ModelName::Acoustic {
+        bail!(
+            "optimize recovers an initial state, and the acoustic model's twin differs in its medium (m = 1/c²), \
+             not in its initial state: recover a medium with `rewind fwi`"
+        );
+    }
     let strategy = crate::common::strategy(&c)?;
     let par = crate::common::par(&c);
     let b = Build { name, c: &c, steps, strategy, par, members, spread };

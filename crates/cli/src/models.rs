@@ -185,7 +185,7 @@ pub(crate) fn list(json: bool) -> Result<()> {
         rows.push(serde_json::json!({
             "name": s.name(), "about": s.about(),
             "state": l.fields().iter().chain(l.scalars()).collect::<Vec<_>>(),
-            "grid": [l.grid().nx, l.grid().ny], "params": params, "default_steps": p.steps(),
+            "grid": crate::common::grid_json(l.grid()), "params": params, "default_steps": p.steps(),
         }));
     }
     if json {
@@ -196,12 +196,12 @@ pub(crate) fn list(json: bool) -> Result<()> {
         println!("{:<14} {}", r["name"].as_str().unwrap_or(""), r["about"].as_str().unwrap_or(""));
         let join =
             |k: &str| r[k].as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(", "));
+        let grid = r["grid"].as_array().map(|a| a.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("x"));
         println!(
-            "{:<14} state [{}] on {}x{}, parameters [{}], {} steps by default",
+            "{:<14} state [{}] on {}, parameters [{}], {} steps by default",
             "",
             join("state").unwrap_or_default(),
-            r["grid"][0],
-            r["grid"][1],
+            grid.unwrap_or_default(),
             join("params").unwrap_or_default(),
             r["default_steps"]
         );

@@ -312,7 +312,7 @@ pub(crate) fn solve(a: &Args, ensemble: &rewind_ensemble::Ensemble) -> Result<se
 fn write_files(dir: &Path, c: &Config, inverse: &dyn AnyInverse, runs: &[Saved], problem: &str) -> Result<Vec<String>> {
     let l = inverse.layout();
     let g = *l.grid();
-    let info = rewind_io::GridInfo::plane(g.nx, g.ny, g.dx, g.dy);
+    let info = common::grid_info(&g);
     let path = dir.join("optimize.h5");
     let mut out = Output::create(&path, info)?;
     common::metadata(&out, c, "optimize", problem)?;
@@ -363,7 +363,7 @@ fn write_files(dir: &Path, c: &Config, inverse: &dyn AnyInverse, runs: &[Saved],
     }
     let p = out.finish()?;
     let mut files = vec![p.display().to_string(), p.with_extension("xmf").display().to_string()];
-    if c.output.plots && g.ny > 1 {
+    if c.output.plots {
         let f0 = &l.fields()[0];
         let titles: Vec<String> = runs.iter().map(|s| format!("recovered {f0} ({})", s.method)).collect();
         let (truth_title, observed_title) = (format!("true {f0}"), format!("{f0} observed (first time)"));
@@ -372,9 +372,9 @@ fn write_files(dir: &Path, c: &Config, inverse: &dyn AnyInverse, runs: &[Saved],
         for (t, s) in titles.iter().zip(runs) {
             panels.push((t, l.part(&s.state.x, f0)?));
         }
-        let fp = dir.join("fields.png");
-        rewind_io::plot::fields(&fp, info, rewind_io::plot::Axes::XY, &panels, true)?;
-        files.push(fp.display().to_string());
+        if let Some(fp) = common::plot_fields(&dir.join("fields.png"), &g, &panels, true)? {
+            files.push(fp.display().to_string());
+        }
     }
     if c.output.plots {
         let curves = |f: &dyn Fn(&Record) -> f64| -> Vec<Curve> {

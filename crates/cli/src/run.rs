@@ -57,7 +57,7 @@ fn simulate(a: &Args, c: &Config, p: &mut dyn AnyProblem, split: Option<(&rewind
             let dir = if files { Some(common::out_dir(c)?) } else { None };
             let out = match &dir {
                 Some(d) => {
-                    let o = Output::create(d.join("run.h5"), rewind_io::GridInfo::plane(g.nx, g.ny, g.dx, g.dy))?;
+                    let o = Output::create(d.join("run.h5"), common::grid_info(&g))?;
                     common::metadata(&o, c, "run", p.about())?;
                     o.attr("model", name.name())?;
                     Some(o)
@@ -107,8 +107,7 @@ fn simulate(a: &Args, c: &Config, p: &mut dyn AnyProblem, split: Option<(&rewind
             let path = o.finish()?;
             files_written.push(path.display().to_string());
             files_written.push(path.with_extension("xmf").display().to_string());
-            if c.output.plots && g.nx > 1 && g.ny > 1 {
-                let png = d.join("run.png");
+            if c.output.plots {
                 let titles: Vec<(String, String)> = l
                     .fields()
                     .iter()
@@ -119,13 +118,12 @@ fn simulate(a: &Args, c: &Config, p: &mut dyn AnyProblem, split: Option<(&rewind
                     panels.push((ti, l.part(&x0, f)?));
                     panels.push((tf, l.part(&last, f)?));
                 }
-                // one colour scale per field kind: shared only when one field
-                let info = rewind_io::GridInfo::plane(g.nx, g.ny, g.dx, g.dy);
-                rewind_io::plot::fields(&png, info, rewind_io::plot::Axes::XY, &panels, false)?;
-                files_written.push(png.display().to_string());
+                if let Some(png) = common::plot_fields(&d.join("run.png"), &g, &panels, false)? {
+                    files_written.push(png.display().to_string());
+                }
             }
         }
-        let cell = g.dx * g.dy;
+        let cell = common::cell(&g);
         let mut state = serde_json::Map::new();
         for f in l.fields() {
             let (a0, a1) = (l.part(&x0, f)?, l.part(&last, f)?);
@@ -144,7 +142,7 @@ fn simulate(a: &Args, c: &Config, p: &mut dyn AnyProblem, split: Option<(&rewind
         }
         let mut report = json!({
             "model": name.name(),
-            "grid": [g.nx, g.ny],
+            "grid": common::grid_json(&g),
             "steps": steps,
             "dt": dt,
             "state": state,
@@ -166,7 +164,7 @@ fn simulate(a: &Args, c: &Config, p: &mut dyn AnyProblem, split: Option<(&rewind
         if a.common.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {
-            println!("ran {steps} steps of {} on {}x{} in {wall:.3} s", name.name(), g.nx, g.ny);
+            println!("ran {steps} steps of {} on {} in {wall:.3} s", name.name(), common::grid_text(&g));
             for (f, v) in &state {
                 println!(
                     "  {f:<10} ½∫{f}²: {:.6e} -> {:.6e}, max |{f}| {:.6e}",

@@ -421,7 +421,9 @@ pub(crate) fn acoustic_footprint(points: u64, steps: usize, strategy: Strategy) 
         let x0 = m.at_rest();
         Ok(rewind_models::step_arena_bytes(m, &x0)?)
     };
-    Ok(rewind_models::memory::footprint_from(points, 2, steps, strategy, measure(ac::MIN_N)?, measure(ac::MIN_N + 8)?))
+    let f =
+        rewind_models::memory::footprint_from(points, 2, steps, strategy, measure(ac::MIN_N)?, measure(ac::MIN_N + 8)?);
+    Ok(crate::memory::Footprint { dims: 3, ..f })
 }
 
 /// `k` Gauss–Newton products of the spec's objective at ω_A in the

@@ -69,4 +69,14 @@ fn every_model_allocates_nothing_in_steady_state() {
     both("shallow water", sw, &sw.bump(0.1).unwrap());
     let gs = rewind_gray_scott::GrayScott::new(Default::default()).unwrap();
     both("gray-scott", gs.clone(), &gs.initial().unwrap());
+    let ac = rewind_acoustic::Acoustic::new(rewind_acoustic::Config {
+        n: [16; 3],
+        sponge: 3,
+        source: [80.0; 3],
+        ..Default::default()
+    })
+    .unwrap();
+    // a wavefield, not rest: every kernel sees values
+    let x0: Vec<f64> = (0..2 * 16usize.pow(3)).map(|k| (0.37 * k as f64).sin()).collect();
+    both("acoustic", ac, &x0);
 }

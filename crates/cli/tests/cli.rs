@@ -603,12 +603,33 @@ fn a_memory_budget_chooses_the_schedule() {
 }
 
 #[test]
+fn a_3d_model_writes_volumes_and_pictures_their_middle_section() {
+    let d = scratch("volume");
+    // the acoustic model, 16³: its run's frames and its gradient in m = 1/c²
+    let base = ["--sim", "acoustic", "--n", "16", "--steps", "24", "--json"];
+    let r = json(&rewind(&d, &[&["run"][..], &base].concat()));
+    assert_eq!(r["grid"], serde_json::json!([16, 16, 16]), "{r}");
+    let out = d.join("rewind-out");
+    let grid = GridInfo::volume([16; 3], [10.0; 3]);
+    let u = Input::open(out.join("run.h5"), grid).unwrap().series("u").unwrap();
+    assert_eq!(u.steps.last(), Some(&24));
+    assert!(u.frames.last().unwrap().iter().any(|&v| v != 0.0), "the source makes a wave");
+    assert!(out.join("run.png").exists() && out.join("run.xmf").exists());
+    let r = json(&rewind(&d, &[&["grad"][..], &base].concat()));
+    let m = Input::open(out.join("grad.h5"), grid).unwrap().field("gradient_m").unwrap();
+    let norm = m.iter().map(|v| v * v).sum::<f64>().sqrt();
+    let reported = r["grad_params"]["m"]["norm"].as_f64().unwrap();
+    assert!(norm > 0.0 && (norm - reported).abs() <= 1e-12 * norm, "{norm} written, {reported} reported");
+    assert!(out.join("grad.png").exists());
+}
+
+#[test]
 fn every_model_runs_and_passes_grad_check_and_hvp_check() {
     let d = scratch("sims");
     let o = rewind(&d, &["sims", "--json"]);
     let list = json(&o);
     let names: Vec<&str> = list["models"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["ns2d", "burgers", "cavity", "lorenz96", "shallow-water", "gray-scott"]);
+    assert_eq!(names, ["ns2d", "burgers", "cavity", "lorenz96", "shallow-water", "gray-scott", "acoustic"]);
     for name in names {
         // the models' own defaults (ns2d's is the 32² spec problem)
         let steps = if name == "ns2d" { "20" } else { "30" };

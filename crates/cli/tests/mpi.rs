@@ -211,8 +211,10 @@ fn split(d: &Path, ranks: usize, cmd: &str, extra: &[&str]) -> Value {
 fn a_simulation_split_over_one_to_four_ranks_gives_the_same_bits_as_the_plain_binary() {
     let d = scratch("decompose");
     // shallow water 34²: slabs of 34, 17, 11–12 and 8–9 planes (halo 8);
-    // ns2d 32² with its Poisson solve across the ranks
-    for (sim, n) in [("shallow-water", "34"), ("ns2d", "32")] {
+    // ns2d 32² with its Poisson solve across the ranks; the acoustic model
+    // 32³ (walls along x, a source on one rank, a sponge as fixed data,
+    // its truth another medium)
+    for (sim, n) in [("shallow-water", "34"), ("ns2d", "32"), ("acoustic", "32")] {
         let extra = ["--sim", sim, "--n", n, "--steps", "8", "--schedule", "binomial:3"];
         let alone = split(&d, 0, "hvp", &extra);
         let run_alone = split(&d, 0, "run", &extra);

@@ -3,15 +3,17 @@
 //! Layout of a file written by [`Output`]:
 //!
 //! * root attributes: the grid as numbers (`nx`, `ny` integers, `dx`,
-//!   `dy` floats, and `layout` saying how a field is stored), and run
+//!   `dy` floats, and `nz`, `dz` on a volume, and `layout` saying how a field is stored), and run
 //!   metadata as strings (`config` holds the configuration as TOML,
 //!   `rewind_version`, …);
-//! * `/<name>`: a series of 2D fields, shape `(frames, ny, nx)`, extended
-//!   one frame at a time, with `/<name>_time` (the simulated time of each
-//!   frame) and `/<name>_step` (integers);
+//! * `/<name>`: a series of fields, shape `(frames, ny, nx)` (a volume's:
+//!   `(frames, nz, ny, nx)`), extended one frame at a time, with
+//!   `/<name>_time` (the simulated time of each frame) and `/<name>_step`
+//!   (integers);
 //! * on any dataset, the string attributes `description` and `units`
 //!   ([`Output::describe`]);
-//! * `/<name>` written by [`Output::field`]: one 2D field, shape `(ny, nx)`;
+//! * `/<name>` written by [`Output::field`]: one field, shape `(ny, nx)`
+//!   (a volume's: `(nz, ny, nx)`);
 //! * `/<group>/<column>`: 1D tables (an optimisation history: `iter`, `f`,
 //!   `grad_norm`, …).
 //!
@@ -28,7 +30,7 @@ use std::str::FromStr;
 
 use hdf5::types::VarLenUnicode;
 use hdf5::{Dataset, File};
-use ndarray::{ArrayView3, ArrayViewD, IxDyn};
+use ndarray::{ArrayViewD, IxDyn};
 
 use crate::{AtomicFile, IoError, xdmf};
 
@@ -89,7 +91,7 @@ impl GridInfo {
     /// What a field is in the file, for its `layout` attribute.
     fn describe(&self) -> &'static str {
         if self.is_volume() {
-            "a field is an (nz, ny, nx) array: element [k][j][i] is x = i dx, y = j dy, z = k dz"
+            "a field is an (nz, ny, nx) array: element [k][j][i] is x = i dx, y = j dy, z = k dz; a series adds a first axis, one frame per row of <name>_time and <name>_step"
         } else {
             "a field is an (ny, nx) array: row j is y = j dy, column i is x = i dx; a series adds a first axis, one frame per row of <name>_time and <name>_step"
         }
@@ -243,15 +245,18 @@ impl Output {
         if let Some(i) = self.series.iter().position(|s| s.name == name) {
             return Ok(i);
         }
-        let (nx, ny) = (self.grid.nx, self.grid.ny);
+        // a frame a chunk: (1, ny, nx), or (1, nz, ny, nx) on a volume
+        let frame: Vec<usize> = std::iter::once(1).chain(self.grid.dims()).collect();
+        let mut extents = vec![hdf5::Extent::resizable(0)];
+        extents.extend(self.grid.dims().into_iter().map(hdf5::Extent::fixed));
         let f = self.file();
         let values = f
             .new_dataset::<f64>()
-            .chunk((1, ny, nx))
+            .chunk(frame)
             .shuffle()
             .deflate(DEFLATE)
             .fletcher32()
-            .shape((0.., ny, nx))
+            .shape(hdf5::SimpleExtents::from_vec(extents))
             .create(name)
             .map_err(|e| self.err(e))?;
         let time = f.new_dataset::<f64>().chunk(256).fletcher32().shape(0..).create(format!("{name}_time").as_str());
@@ -262,27 +267,22 @@ impl Output {
     }
 
     /// Appends one frame (in rewind's layout) to the series `name`,
-    /// created on first use.
-    /// Series are of planes: on a volume's file this is
-    /// [`IoError::Shape`].
+    /// created on first use: a plane's or a volume's.
     pub fn append(&mut self, name: &str, step: usize, time: f64, data: &[f64]) -> Result<(), IoError> {
-        if self.grid.is_volume() {
-            return Err(IoError::Shape {
-                what: format!("series {name}"),
-                why: "a file of a volume holds single fields, not series".into(),
-            });
-        }
         self.check_len(name, data)?;
         let i = self.series_index(name)?;
         let mut img = std::mem::take(&mut self.scratch);
         self.grid.image_layout(data, &mut img);
-        let (nx, ny) = (self.grid.nx, self.grid.ny);
+        let dims = self.grid.dims();
         let s = &mut self.series[i];
         let k = s.times.len();
         let write = || -> hdf5::Result<()> {
-            s.values.resize((k + 1, ny, nx))?;
-            let view = ArrayView3::from_shape((1, ny, nx), &img).map_err(|e| e.to_string())?;
-            s.values.write_slice(view, (k..k + 1, .., ..))?;
+            let with = |first: usize| -> Vec<usize> { std::iter::once(first).chain(dims.iter().copied()).collect() };
+            s.values.resize(with(k + 1))?;
+            let view = ArrayViewD::from_shape(IxDyn(&with(1)), &img).map_err(|e| e.to_string())?;
+            let mut at = vec![hdf5::SliceOrIndex::from(k..k + 1)];
+            at.extend(dims.iter().map(|_| hdf5::SliceOrIndex::from(..)));
+            s.values.write_slice(view, hdf5::Hyperslab::from(at))?;
             s.time.resize(k + 1)?;
             s.time.write_slice(&[time][..], k..k + 1)?;
             s.step.resize(k + 1)?;
@@ -510,7 +510,7 @@ mod tests {
     }
 
     #[test]
-    fn a_volume_round_trips_with_x_fastest_in_the_file_and_refuses_series() {
+    fn a_volume_round_trips_with_x_fastest_in_the_file_fields_and_series() {
         let dir = scratch("volume");
         let grid = GridInfo::volume([4, 3, 5], [1.0, 2.0, 0.5]);
         let path = dir.join("v.h5");
@@ -518,7 +518,11 @@ mod tests {
         // rewind's layout: (i * ny + j) * nz + k
         let v: Vec<f64> = (0..60).map(|p| (p as f64).sqrt()).collect();
         out.field("c", &v).unwrap();
-        assert!(out.append("c_t", 0, 0.0, &v).is_err(), "no series of volumes");
+        // a series of volumes: two frames
+        let w: Vec<f64> = v.iter().map(|x| -2.0 * x).collect();
+        out.append("c_t", 0, 0.0, &v).unwrap();
+        out.append("c_t", 3, 1.5, &w).unwrap();
+        assert!(out.append("c_t", 4, 2.0, &v[..59]).is_err());
         assert!(out.field("short", &v[..59]).is_err());
         out.finish().unwrap();
         let f = File::open(&path).unwrap();
@@ -529,10 +533,18 @@ mod tests {
         let (i, j, k) = (3, 1, 4);
         assert_eq!(raw[(k * 3 + j) * 4 + i], v[(i * 3 + j) * 5 + k]);
         assert_eq!(Input::open(&path, grid).unwrap().field("c").unwrap(), v);
+        assert_eq!(f.dataset("c_t").unwrap().shape(), vec![2, 5, 3, 4]);
+        let s = Input::open(&path, grid).unwrap().series("c_t").unwrap();
+        assert_eq!((s.steps, s.times, s.frames), (vec![0, 3], vec![0.0, 1.5], vec![v.clone(), w]));
         assert!(Input::open(&path, GridInfo::plane(4, 3, 1.0, 2.0)).unwrap().field("c").is_err());
         let xmf = std::fs::read_to_string(path.with_extension("xmf")).unwrap();
         assert!(
             xmf.contains("3DCoRectMesh\" Dimensions=\"5 3 4\"") && xmf.contains("Dimensions=\"5 3 4\">v.h5:/c"),
+            "{xmf}"
+        );
+        // the second frame is the hyperslab from (1, 0, 0, 0), one 5 x 3 x 4 block
+        assert!(
+            xmf.contains(">1 0 0 0 1 1 1 1 1 5 3 4<") && xmf.contains("Dimensions=\"2 5 3 4\">v.h5:/c_t<"),
             "{xmf}"
         );
         std::fs::remove_dir_all(&dir).unwrap();

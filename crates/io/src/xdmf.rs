@@ -38,6 +38,11 @@ pub fn document(h5_name: &str, g: GridInfo, series: &[(String, Vec<f64>)], field
     out.push_str(
         "<?xml version=\"1.0\" ?>\n<!DOCTYPE Xdmf SYSTEM \"Xdmf.dtd\" []>\n<Xdmf Version=\"3.0\">\n  <Domain>\n",
     );
+    // a frame's dimensions, slowest first, and the zeros and ones of its
+    // hyperslab (start, stride) after the frame's own index
+    let dims = if g.is_volume() { format!("{} {} {}", g.nz, g.ny, g.nx) } else { format!("{} {}", g.ny, g.nx) };
+    let rank = if g.is_volume() { 4 } else { 3 };
+    let (zeros, ones) = (" 0".repeat(rank - 1), " 1".repeat(rank));
     for (name, times) in series {
         let _ = writeln!(out, "    <Grid Name=\"{name}\" GridType=\"Collection\" CollectionType=\"Temporal\">");
         let nt = times.len();
@@ -45,23 +50,20 @@ pub fn document(h5_name: &str, g: GridInfo, series: &[(String, Vec<f64>)], field
             grid_header(&mut out, "      ", &format!("frame {k}"), g);
             let _ = writeln!(out, "        <Time Value=\"{t:e}\"/>");
             let _ = writeln!(out, "        <Attribute Name=\"{name}\" AttributeType=\"Scalar\" Center=\"Node\">");
-            let _ = writeln!(out, "          <DataItem ItemType=\"HyperSlab\" Dimensions=\"{} {}\">", g.ny, g.nx);
+            let _ = writeln!(out, "          <DataItem ItemType=\"HyperSlab\" Dimensions=\"{dims}\">");
             let _ = writeln!(
                 out,
-                "            <DataItem Dimensions=\"3 3\" Format=\"XML\">{k} 0 0 1 1 1 1 {} {}</DataItem>",
-                g.ny, g.nx
+                "            <DataItem Dimensions=\"3 {rank}\" Format=\"XML\">{k}{zeros}{ones} 1 {dims}</DataItem>"
             );
             let _ = writeln!(
                 out,
-                "            <DataItem Format=\"HDF\" NumberType=\"Float\" Precision=\"8\" Dimensions=\"{nt} {} {}\">{h5_name}:/{name}</DataItem>",
-                g.ny, g.nx
+                "            <DataItem Format=\"HDF\" NumberType=\"Float\" Precision=\"8\" Dimensions=\"{nt} {dims}\">{h5_name}:/{name}</DataItem>"
             );
             out.push_str("          </DataItem>\n        </Attribute>\n      </Grid>\n");
         }
         out.push_str("    </Grid>\n");
     }
     if !fields.is_empty() {
-        let dims = if g.is_volume() { format!("{} {} {}", g.nz, g.ny, g.nx) } else { format!("{} {}", g.ny, g.nx) };
         grid_header(&mut out, "    ", "fields", g);
         for name in fields {
             let _ = writeln!(out, "      <Attribute Name=\"{name}\" AttributeType=\"Scalar\" Center=\"Node\">");

@@ -27,6 +27,8 @@ pub enum Need {
 pub struct Footprint {
     /// Grid points (or values) of one field.
     pub points: u64,
+    /// The grid's dimensions (1, 2 or 3), for saying its size.
+    pub dims: u32,
     /// Fields in the state.
     pub fields: u64,
     /// Steps of the run.
@@ -144,8 +146,12 @@ pub fn schedule_for_budget(f: &Footprint, need: Need, budget: u64) -> Result<(St
 pub fn check_fits_in(f: &Footprint, need: Need, available: u64) -> Result<(), ModelsError> {
     let (state, step) = state_and_step_bytes(f, need);
     if step > available {
-        let side = (f.points as f64).sqrt().round() as u64;
-        let grid = if side * side == f.points { format!("{side}²") } else { f.points.to_string() };
+        let side = (f.points as f64).powf(1.0 / f.dims.max(1) as f64).round() as u64;
+        let grid = match f.dims {
+            2 if side * side == f.points => format!("{side}²"),
+            3 if side * side * side == f.points => format!("{side}³"),
+            _ => format!("{}-point", f.points),
+        };
         return Err(ModelsError::Memory(format!(
             "a {grid} grid does not fit: one state is {} and a step works in about {}, but {} of memory are available",
             bytes(state),
@@ -207,13 +213,15 @@ pub fn footprint(
     let (small, _) = name.defaults();
     let larger = if matches!(name, ModelName::Burgers | ModelName::Lorenz96) { 4 * small } else { 2 * small };
     let measure = |m: usize| crate::with_model(name, ns2d, m, ArenaBytes);
-    Ok(footprint_from(points, fields, steps, strategy, measure(small)?, measure(larger)?))
+    let f = footprint_from(points, fields, steps, strategy, measure(small)?, measure(larger)?);
+    Ok(Footprint { dims: name.dims(), ..f })
 }
 
 /// The footprint of a run of `fields × points` state values from a
 /// recorded step's arena bytes and state values at two sizes (`(arena,
 /// values)`): the part that grows with the state, and the rest (the
 /// arena's chunks double as it grows: it may hold twice what is used).
+/// Its grid is a plane's (`dims` 2) unless the caller says otherwise.
 pub fn footprint_from(
     points: u64,
     fields: u64,
@@ -225,7 +233,7 @@ pub fn footprint_from(
     let slope = a2.saturating_sub(a1).div_ceil(v2.saturating_sub(v1).max(1));
     let fixed = a1.saturating_sub(slope * v1);
     let (slope, fixed) = (2 * slope, 2 * fixed);
-    Footprint { points, fields, steps, strategy, arena_per_value: slope, arena_fixed: fixed }
+    Footprint { points, dims: 2, fields, steps, strategy, arena_per_value: slope, arena_fixed: fixed }
 }
 
 /// The arena bytes of one recorded and swept step, and the state's values.
@@ -266,7 +274,7 @@ mod tests {
     fn ns2d(c: &Config) -> Footprint {
         let n = c.n as u64;
         let strategy = c.schedule.parse().unwrap();
-        Footprint { points: n * n, fields: 1, steps: c.steps, strategy, arena_per_value: 272, arena_fixed: 0 }
+        Footprint { points: n * n, dims: 2, fields: 1, steps: c.steps, strategy, arena_per_value: 272, arena_fixed: 0 }
     }
 
     #[test]

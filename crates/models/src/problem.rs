@@ -5,13 +5,14 @@ use std::path::Path;
 use std::str::FromStr;
 
 use rewind_checkpoint::{SnapshotStore, StepError, Strategy};
-use rewind_field::{Dual, Grid, Par};
+use rewind_field::{Dual, Par};
 use rewind_sim::{
     DerivativeCheck, GaussNewton, Gradient, Layout, Loss, Model, Noise, Observations, ParamSet, Problem, SecondOrder,
     SimError, Terminal,
 };
 
-use crate::{ModelName, ModelsError, Ns2dPhysics};
+use crate::twin::{WithModel, direction, with_model};
+use crate::{ModelName, ModelsError, Ns2dPhysics, Twin};
 
 /// An error of a caller's per-step function ([`AnyProblem::run`]).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -288,104 +289,6 @@ impl FromStr for Method {
     }
 }
 
-/// A deterministic direction moving each value by about 1 % of the
-/// largest magnitude in `x` (or by 0.01 where `x` is all zero).
-pub(crate) fn direction(x: &[f64], phase: f64) -> Vec<f64> {
-    let s = x.iter().fold(0.0f64, |m, a| m.max(a.abs()));
-    let s = if s > 0.0 { s } else { 1.0 };
-    (0..x.len()).map(|k| 0.01 * s * (1.3 * k as f64 + phase).sin()).collect()
-}
-
-/// How a model's twin experiment is made.
-#[derive(Debug, Clone)]
-pub struct Twin {
-    /// The objective, in words.
-    pub(crate) about: String,
-    /// The default initial state.
-    pub(crate) x0: Vec<f64>,
-    /// The truth, `x̂₀` (default: [`Twin::truth`]).
-    pub(crate) truth: Option<Vec<f64>>,
-    /// Where an optimisation starts (default: `x₀`; ns2d: at rest).
-    pub(crate) start: Option<Vec<f64>>,
-    /// The state part of the direction (default: 1 % of the largest value).
-    pub(crate) v_x: Option<Vec<f64>>,
-    /// Whether the direction moves the parameters too (by 1 % each).
-    pub(crate) move_params: bool,
-    /// The misfit's weight (a cell's area or length).
-    pub(crate) area: f64,
-    /// The time step.
-    pub(crate) dt: f64,
-}
-
-impl Twin {
-    /// The twin experiment of a model from `x0`, a cell's area (the
-    /// misfit's weight) and the time step: the truth is `x0` shifted
-    /// ([`Twin::truth`]), the direction moves every value and parameter by
-    /// about 1 %, an optimisation starts at `x0`.
-    pub fn new(x0: Vec<f64>, area: f64, dt: f64) -> Self {
-        Twin { about: String::new(), x0, truth: None, start: None, v_x: None, move_params: true, area, dt }
-    }
-    /// The twin made from `truth` instead of the shifted `x0`.
-    pub fn with_truth(mut self, truth: Vec<f64>) -> Self {
-        self.truth = Some(truth);
-        self
-    }
-    /// The default initial state.
-    pub fn x0(&self) -> &[f64] {
-        &self.x0
-    }
-    /// The time step.
-    pub fn dt(&self) -> f64 {
-        self.dt
-    }
-    /// The truth `x̂₀` of a model of state `layout`: by default `x₀`
-    /// plus a smooth, domain-scale shift of each field by 5 % of the
-    /// field's largest value (one wave across the domain, a phase of its
-    /// own per field) and of each scalar by 5 %.
-    pub fn truth(&self, layout: &Layout) -> Vec<f64> {
-        if let Some(t) = &self.truth {
-            return t.clone();
-        }
-        let g = layout.grid();
-        let (lx, ly) = (g.nx as f64 * g.dx, g.ny as f64 * g.dy);
-        let tau = 2.0 * std::f64::consts::PI;
-        let mut x = self.x0.clone();
-        for (k, f) in layout.fields().iter().chain(layout.scalars()).enumerate() {
-            let Ok(r) = layout.range(f) else { continue };
-            let part = &mut x[r];
-            let s = part.iter().fold(0.0f64, |m, a| m.max(a.abs()));
-            let s = if s > 0.0 { s } else { 1.0 };
-            if part.len() == 1 {
-                part[0] += 0.05 * s;
-                continue;
-            }
-            let phase = 0.7 * k as f64;
-            let wave = g.sample(|x, y| (tau * x / lx + phase).sin() * (tau * y / ly - phase).cos());
-            part.iter_mut().zip(wave).for_each(|(a, w)| *a += 0.05 * s * w);
-        }
-        x
-    }
-    /// [`Twin::truth`], after checking that `x0` and a given truth are
-    /// states of `layout`.
-    pub(crate) fn checked_truth(&self, layout: &Layout) -> Result<Vec<f64>, SimError> {
-        for (what, len) in [("initial state", Some(self.x0.len())), ("truth", self.truth.as_ref().map(Vec::len))] {
-            if let Some(len) = len.filter(|&l| l != layout.len()) {
-                let want = layout.len();
-                return Err(SimError::Layout(format!("the {what} has {len} values; the model's state has {want}")));
-            }
-        }
-        Ok(self.truth(layout))
-    }
-    /// Where an optimisation starts.
-    pub fn start(&self) -> Vec<f64> {
-        self.start.clone().unwrap_or_else(|| self.x0.clone())
-    }
-    /// A grid cell's area (or length, in 1D).
-    pub fn cell(&self) -> f64 {
-        self.area
-    }
-}
-
 /// The problem of `model` made as `twin` says (any model: the registry's
 /// and a caller's own).
 pub fn twin_problem<M: Model + Clone + Send + 'static>(
@@ -396,7 +299,7 @@ pub fn twin_problem<M: Model + Clone + Send + 'static>(
     par: Par,
     disk_dir: &Path,
 ) -> Result<Box<dyn AnyProblem + Send>, ModelsError> {
-    let mut sim = rewind_sim::Sim::<M, f64>::new(model.clone(), par)?;
+    let mut sim = rewind_sim::Sim::<_, f64>::new(twin.truth_model(model.clone())?, par)?;
     let truth = twin.checked_truth(sim.layout())?;
     let start = twin.start();
     let x0 = twin.x0;
@@ -404,7 +307,8 @@ pub fn twin_problem<M: Model + Clone + Send + 'static>(
     let v_p = if twin.move_params {
         // each parameter moved by about 1 % of its own size (the phase keeps
         // a scalar parameter's direction off zero: sin(0) would leave it out)
-        sim.param_set()
+        model
+            .params()
             .entries()
             .iter()
             .enumerate()
@@ -454,7 +358,7 @@ pub fn observed_problem<M: Model + Clone + Send + 'static>(
     disk_dir: &Path,
 ) -> Result<Box<dyn AnyProblem + Send>, ModelsError> {
     let o = observe;
-    let mut sim = rewind_sim::Sim::<M, f64>::new(model.clone(), par)?;
+    let mut sim = rewind_sim::Sim::<_, f64>::new(twin.truth_model(model.clone())?, par)?;
     let layout = sim.layout().clone();
     let grid = *layout.grid();
     let bad = |why: String| ModelsError::from(SimError::Settings(format!("observations: {why}")));
@@ -486,80 +390,6 @@ pub fn observed_problem<M: Model + Clone + Send + 'static>(
     );
     let start = twin.start();
     Ok(Box::new(Built { about, problem, dt: twin.dt, x0: twin.x0, truth, start, v_x, v_p }))
-}
-
-/// Something done with a model, whatever its type.
-pub trait WithModel {
-    /// What it gives.
-    type Out;
-    /// Its error (a setup error of the model converts into it).
-    type Error: From<ModelsError>;
-    /// Does it with `model` and its twin experiment.
-    fn run<M: Model + Clone + Send + 'static>(self, model: M, twin: Twin) -> Result<Self::Out, Self::Error>;
-}
-
-/// The model `name` at grid size `n` (ns2d: with the physics `ns2d`) and
-/// the twin experiment that goes with it, handed to `f`.
-pub fn with_model<F: WithModel>(name: ModelName, ns2d: &Ns2dPhysics, n: usize, f: F) -> Result<F::Out, F::Error> {
-    let cell = |g: &Grid| g.dx * g.dy;
-    // scaled so that the model's default stability margin holds at n
-    let finer = |n0: usize, p: i32| (n0 as f64 / n as f64).powi(p).min(1.0);
-    let setup = |e: Box<dyn std::error::Error + Send + Sync>| {
-        F::Error::from(ModelsError::Setup { model: name.name(), source: e })
-    };
-    match name {
-        ModelName::Ns2d => {
-            use rewind_ns2d::spec;
-            let p = ns2d.params(n);
-            let dt = p.dt;
-            let m = rewind_ns2d::Ns2d::new(p).map_err(|e| setup(e.into()))?;
-            let mut t = Twin::new(spec::field_a(n), cell(m.grid()), dt);
-            t.about = "the ns2d-periodic objective J = ½ h² Σ (Φ(ω₀) − Φ(ω_B))² at ω₀ = field A, \
-                       direction v = sin(x + 2y) (docs/specs/ns2d-periodic.md)"
-                .into();
-            t.truth = Some(spec::field_b(n));
-            t.start = Some(vec![0.0; n * n]);
-            t.v_x = Some(spec::direction_v(n));
-            t.move_params = false;
-            f.run(m, t)
-        }
-        ModelName::Burgers => {
-            let dt = 0.01 * finer(128, 2);
-            let m = rewind_burgers::Burgers::new(rewind_burgers::Params { n, dt, ..Default::default() })
-                .map_err(|e| setup(e.into()))?;
-            let t = Twin::new(m.initial(), m.grid().dx, dt);
-            f.run(m, t)
-        }
-        ModelName::Cavity => {
-            let dt = rewind_cavity::Params::stable_dt(n, 100.0, 1.0);
-            let m = rewind_cavity::CavityStep::new(rewind_cavity::Params { n, reynolds: 100.0, lid: 1.0, dt })
-                .map_err(|e| setup(e.into()))?;
-            let g = *m.grid();
-            let t = Twin::new(g.sample(|x, y| 3.0 * (5.0 * x).sin() * (4.0 * y).sin()), cell(&g), dt);
-            f.run(m, t)
-        }
-        ModelName::Lorenz96 => {
-            let l = rewind_lorenz96::Lorenz96 { n, ..Default::default() };
-            let m = rewind_lorenz96::Lorenz96Field::new(l, 8.0).map_err(|e| setup(e.into()))?;
-            let t = Twin::new(rewind_lorenz96::on_attractor(l, 500), 1.0, l.dt);
-            f.run(m, t)
-        }
-        ModelName::ShallowWater => {
-            let dt = 0.05 * finer(32, 1);
-            let m =
-                rewind_shallow_water::ShallowWater::new(rewind_shallow_water::Config { n, dt, ..Default::default() })
-                    .map_err(|e| setup(e.into()))?;
-            let t = Twin::new(m.bump(0.1).map_err(|e| setup(e.into()))?, cell(m.grid()), dt);
-            f.run(m, t)
-        }
-        ModelName::GrayScott => {
-            let m = rewind_gray_scott::GrayScott::new(rewind_gray_scott::Config { n, ..Default::default() })
-                .map_err(|e| setup(e.into()))?;
-            let dt = m.config().dt;
-            let t = Twin::new(m.initial().map_err(|e| setup(e.into()))?, cell(m.grid()), dt);
-            f.run(m, t)
-        }
-    }
 }
 
 /// The arena bytes of one step of `model` from `x` recorded and swept, and
@@ -684,6 +514,17 @@ mod tests {
         let bad = Observe { field: "q".into(), ..o };
         let e = observed_problem(m, twin, &bad, 12, Strategy::StoreAll, Par::Seq, &dir).err().unwrap().to_string();
         assert!(e.contains("no field \"q\"") && e.contains("h, u, v"), "{e}");
+    }
+
+    #[test]
+    fn a_truth_in_another_medium_has_the_models_parameters() {
+        let dir = std::env::temp_dir();
+        let m = rewind_shallow_water::ShallowWater::new(rewind_shallow_water::Config { n: 8, ..Default::default() })
+            .unwrap();
+        let mut t = Twin::new(m.bump(0.1).unwrap(), 1.0, 0.05);
+        t.truth_params = Some(ParamSet::new().scalar("g", 9.0));
+        let e = twin_problem(m, t, 4, Strategy::StoreAll, Par::Seq, &dir).err().unwrap().to_string();
+        assert!(e.contains("the truth's parameters [g] are not the model's [g, f]"), "{e}");
     }
 
     #[test]
