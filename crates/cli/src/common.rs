@@ -300,7 +300,9 @@ pub(crate) fn plot_fields(
         .iter()
         .map(|(_, v)| (0..g.nx).flat_map(|i| (0..g.nz).map(move |k| v[g.idx3(i, mid, k)])).collect())
         .collect();
-    let titles: Vec<String> = panels.iter().map(|(t, _)| format!("{t} (y = {:.4})", mid as f64 * g.dy)).collect();
+    // the plane's y to six significant digits, without trailing zeros
+    let y: f64 = format!("{:.5e}", mid as f64 * g.dy).parse().unwrap_or(mid as f64 * g.dy);
+    let titles: Vec<String> = panels.iter().map(|(t, _)| format!("{t} (y = {y})")).collect();
     let panels: Vec<(&str, &[f64])> = titles.iter().map(|t| t.as_str()).zip(sections.iter().map(|s| &s[..])).collect();
     let info = rewind_io::GridInfo::plane(g.nx, g.nz, g.dx, g.dz);
     let axes = Axes { across: "x", second: "z", down: true };
