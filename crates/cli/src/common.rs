@@ -274,6 +274,13 @@ pub(crate) fn grid_info(g: &rewind_field::Grid) -> rewind_io::GridInfo {
     }
 }
 
+/// The x–z section of a volume's field `v` through the middle y-plane
+/// (`j = ny / 2`), as a plane of `nx × nz` points (`i * nz + k`).
+pub(crate) fn middle_section(g: &rewind_field::Grid, v: &[f64]) -> Vec<f64> {
+    let mid = g.ny / 2;
+    (0..g.nx).flat_map(|i| (0..g.nz).map(move |k| v[g.idx3(i, mid, k)])).collect()
+}
+
 /// Fields of `g` drawn side by side, each with its title, into `path`
 /// ([`rewind_io::plot::fields`]; `shared`: one colour scale): a plane as it
 /// is, a volume as its x–z section through the middle y-plane (depth z
@@ -295,13 +302,10 @@ pub(crate) fn plot_fields(
     if let Some((t, v)) = panels.iter().find(|(_, v)| v.len() != g.len()) {
         anyhow::bail!("the picture {t:?} has {} values for a {} grid", v.len(), grid_text(g));
     }
-    let mid = g.ny / 2;
-    let sections: Vec<Vec<f64>> = panels
-        .iter()
-        .map(|(_, v)| (0..g.nx).flat_map(|i| (0..g.nz).map(move |k| v[g.idx3(i, mid, k)])).collect())
-        .collect();
+    let sections: Vec<Vec<f64>> = panels.iter().map(|(_, v)| middle_section(g, v)).collect();
     // the plane's y to six significant digits, without trailing zeros
-    let y: f64 = format!("{:.5e}", mid as f64 * g.dy).parse().unwrap_or(mid as f64 * g.dy);
+    let y = (g.ny / 2) as f64 * g.dy;
+    let y: f64 = format!("{y:.5e}").parse().unwrap_or(y);
     let titles: Vec<String> = panels.iter().map(|(t, _)| format!("{t} (y = {y})")).collect();
     let panels: Vec<(&str, &[f64])> = titles.iter().map(|t| t.as_str()).zip(sections.iter().map(|s| &s[..])).collect();
     let info = rewind_io::GridInfo::plane(g.nx, g.nz, g.dx, g.dz);

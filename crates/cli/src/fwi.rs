@@ -378,7 +378,7 @@ fn write_files(
     let (n, mid) = (g.nx, g.ny / 2);
     let mut files = Vec::new();
     // x–z slices through the sphere's centre
-    let slice = |c: &[f64]| -> Vec<f64> { (0..n).flat_map(|i| (0..n).map(move |k| c[g.idx3(i, mid, k)])).collect() };
+    let slice = |c: &[f64]| crate::common::middle_section(&g, c);
     let mut panels = vec![
         ("true velocity (m/s)".to_string(), slice(fwi.true_velocity())),
         ("initial".to_string(), slice(&fwi.velocity(s0))),
@@ -387,7 +387,7 @@ fn write_files(
         panels.push((format!("{} ({} iterations)", r.method.name(), r.history.len() - 1), slice(&fwi.velocity(&r.x))));
     }
     let refs: Vec<(&str, &[f64])> = panels.iter().map(|(t, d)| (t.as_str(), d.as_slice())).collect();
-    let info = rewind_io::GridInfo::plane(n, n, g.dx, g.dz);
+    let info = rewind_io::GridInfo::plane(g.nx, g.nz, g.dx, g.dz);
     let axes = Axes { across: "x (m)", second: "depth z (m)", down: true };
     files.push(rewind_io::plot::fields(a.out.join("fwi-velocity.png"), info, axes, &refs, true)?);
     // shot 0's gather along the receiver line y = centre

@@ -125,6 +125,13 @@ impl WithModel for Build<'_> {
     type Error = anyhow::Error;
     fn run<M: Model + Clone + Send + 'static>(self, model: M, twin: Twin) -> Result<Box<dyn AnyInverse>> {
         let Build { name, c, steps, strategy, par, members, spread } = self;
+        if twin.truth_in_parameters() {
+            bail!(
+                "optimize recovers an initial state, and the {} model's twin differs in its medium (its parameters), \
+                 not in its initial state (`rewind fwi` recovers the acoustic model's medium)",
+                name.name()
+            );
+        }
         let o = &c.observations;
         let mut sim = rewind_sim::Sim::<M, f64>::new(model.clone(), par)?;
         let layout = sim.layout().clone();
@@ -183,12 +190,6 @@ pub(crate) fn from_args(common: &Common, members: usize, spread: f64) -> Result<
         bail!("--members 0: at least one model (1, the default, is no ensemble)");
     }
     let (name, c, n, steps) = crate::models::sized(common, Need::Hvp)?;
-    if name == ModelName::Acoustic {
-        bail!(
-            "optimize recovers an initial state, and the acoustic model's twin differs in its medium (m = 1/c²), \
-             not in its initial state: recover a medium with `rewind fwi`"
-        );
-    }
     let strategy = crate::common::strategy(&c)?;
     let par = crate::common::par(&c);
     let b = Build { name, c: &c, steps, strategy, par, members, spread };

@@ -63,6 +63,12 @@ impl Twin {
         self.truth = Some(truth);
         self
     }
+    /// Whether the truth differs in the model's parameters (a medium), not
+    /// in its initial state alone: what recovering an initial state cannot
+    /// explain.
+    pub fn truth_in_parameters(&self) -> bool {
+        self.truth_params.is_some()
+    }
     /// The default initial state.
     pub fn x0(&self) -> &[f64] {
         &self.x0
