@@ -36,6 +36,7 @@
 //! without wrapping — a window of the first tile starts at row −1 — and a
 //! row `r` holds the field's values at the wrapped plane `r mod nx`.
 
+use std::cell::OnceCell;
 use std::ops::Range;
 
 use rewind_tape::Real;
@@ -206,21 +207,26 @@ const SRC: usize = MAX_LOCAL + 1;
 
 /// Calls `f(&mut out[t], local)` for every point `t` of `out`, `local[q] =
 /// src[q][t]` (every slice as long as `out`): in chunks of `C` points
-/// ([`W`], or [`PW`] for a pointwise kernel), then one by one. (The number
-/// of sources is a constant where this is inlined: its loops unroll.)
+/// ([`W`], or [`PW`] for a pointwise kernel), then one by one — or, if
+/// `REDO` (`f` only writes its point, so computing it twice gives the same
+/// bits), the last points in one more chunk ending at the end of `out`.
+/// (The number of sources is a constant where this is inlined: its loops
+/// unroll.)
 #[inline(always)]
-fn sweep<const C: usize, T: Real>(src: &[&[T]], out: &mut [T], f: impl Fn(&mut T, &[T])) {
+fn sweep<const C: usize, const REDO: bool, T: Real>(src: &[&[T]], out: &mut [T], f: impl Fn(&mut T, &[T])) {
     let len = src.len();
     let n = out.len();
-    let mut chunks = out.chunks_exact_mut(C);
-    for (c, o) in (&mut chunks).enumerate() {
-        let t = c * C;
+    // the chunks' starts (one loop, no closure: a closure left out of line
+    // is compiled without the caller's AVX2 — measured, the acoustic
+    // gradient 1.3× slower)
+    let redo = REDO && n % C != 0 && n >= C;
+    for t in (0..n / C).map(|c| c * C).chain(redo.then(|| n - C)) {
         let zero = [T::zero(); C];
         let mut blk: [&[T; C]; SRC] = [&zero; SRC];
         for q in 0..len {
             blk[q] = src[q][t..t + C].try_into().expect("a chunk of C points");
         }
-        for (w, o) in o.iter_mut().enumerate() {
+        for (w, o) in out[t..t + C].iter_mut().enumerate() {
             let mut local = [T::zero(); SRC];
             for q in 0..len {
                 local[q] = blk[q][w];
@@ -228,7 +234,10 @@ fn sweep<const C: usize, T: Real>(src: &[&[T]], out: &mut [T], f: impl Fn(&mut T
             f(o, &local[..len]);
         }
     }
-    for (o, t) in chunks.into_remainder().iter_mut().zip(n - n % C..) {
+    if redo {
+        return;
+    }
+    for (o, t) in out[n - n % C..].iter_mut().zip(n - n % C..) {
         let mut local = [T::zero(); SRC];
         for q in 0..len {
             local[q] = src[q][t];
@@ -301,13 +310,22 @@ impl Linear {
     #[inline(always)]
     fn sweep<T: Real>(&self, src: &[&[T]], out: &mut [T]) {
         let done = self.chunks::<LW, T>(src, out, 0);
-        let done = self.chunks::<W, T>(src, out, done);
+        let mut done = self.chunks::<W, T>(src, out, done);
+        if done < out.len() && out.len() >= W {
+            // the last points in one more chunk, ending at the end: the
+            // points it computes again get the same bits (shallow water's
+            // C-grid differences along a line of 128 have 127 interior
+            // points, whose last 15 were summed one by one)
+            let from = out.len() - W;
+            self.chunks::<W, T>(src, out, from);
+            done = out.len();
+        }
         for (o, t) in out[done..].iter_mut().zip(done..) {
             let mut local = [T::zero(); MAX_LOCAL];
-            for q in 0..self.len {
+            for q in 0..src.len() {
                 local[q] = src[q][t];
             }
-            *o = self.at(&local[..self.len]);
+            *o = self.at(&local[..src.len()]);
         }
     }
 
@@ -323,7 +341,9 @@ impl Linear {
                 *a = T::from_f64(f0) + *a;
             }
         }
-        for q in 1..self.len {
+        // (`src.len()` is the stencil's constant where this is inlined:
+        // the loop unrolls)
+        for q in 1..src.len() {
             let s: &[T; C] = src[q][t..t + C].try_into().expect("a chunk of C points");
             for (a, &x) in acc.iter_mut().zip(s) {
                 *a += x * self.c[q];
@@ -400,6 +420,7 @@ const GROUPS: usize = 8;
 /// no shift). `None` if there are more than [`GROUPS`] or a shift exceeds
 /// [`PAD`].
 #[allow(clippy::type_complexity)]
+#[inline(always)] // (built in place: returned, its 650 bytes were a memcpy per call)
 fn shifted_lines(
     e: &[[isize; 3]],
     inputs: usize,
@@ -445,13 +466,13 @@ pub(super) fn eval_rows<K: Stencil, T: Real>(
         true => How::Linear(Linear::of(kernel, g)),
         false => How::Kernel(kernel),
     };
-    let sweep = Rows3 { how: &how, g, f: &f, e: &e[..K::OFFSETS.len()], xs, rows, out };
+    let sweep = Rows3::<K, T, false> { how: &how, g, f: &f, e: &e[..K::OFFSETS.len()], xs, rows, out };
     if K::INPUTS * K::OFFSETS.len() >= WIDE || pointwise::<K>() { widest(sweep) } else { sweep.run() }
 }
 
 /// [`sweep_rows`]'s arguments: a [`Kernel`] run compiled for the widest
 /// vector instructions (the same bits, see [`crate::wide`]).
-struct Rows3<'a, 'k, 'x, K, T> {
+struct Rows3<'a, 'k, 'x, K, T, const ADJOINT: bool> {
     how: &'a How<'k, K>,
     g: &'a Grid,
     f: &'a [[Face; 2]; 3],
@@ -461,11 +482,11 @@ struct Rows3<'a, 'k, 'x, K, T> {
     out: &'a mut [T],
 }
 
-impl<K: Stencil, T: Real> Kernel for Rows3<'_, '_, '_, K, T> {
+impl<K: Stencil, T: Real, const ADJOINT: bool> Kernel for Rows3<'_, '_, '_, K, T, ADJOINT> {
     type Output = ();
     #[inline(always)]
     fn run(self) {
-        sweep_rows(self.how, self.g, self.f, self.e, self.xs, self.rows, self.out)
+        sweep_rows::<K, T, ADJOINT>(self.how, self.g, self.f, self.e, self.xs, self.rows, self.out)
     }
 }
 
@@ -477,6 +498,26 @@ enum How<'a, K> {
     Linear(Linear),
     /// The stencil's `eval`.
     Kernel(&'a K),
+}
+
+/// The columns `cols` of a source line starting at `base` in `data`, read
+/// at the shift `d` along it (`zeros`, made where first read, if the line is
+/// outside a walled grid).
+#[inline(always)]
+fn unpadded<'a, T: Real>(
+    base: Option<usize>,
+    data: &'a [T],
+    d: isize,
+    cols: &Range<usize>,
+    zeros: &'a OnceCell<[T; BLOCK]>,
+) -> &'a [T] {
+    match base {
+        None => &zeros.get_or_init(|| [T::zero(); BLOCK])[..cols.len()],
+        Some(b) => {
+            let start = (b + cols.start).wrapping_add_signed(d);
+            &data[start..start + cols.len()]
+        }
+    }
 }
 
 /// `out` = the values of `how` on the unwrapped rows `rows` (planes of
@@ -494,7 +535,7 @@ enum How<'a, K> {
 /// without the face logic (measured, 64³, one thread: the 25-point
 /// Laplacian's sweep 5.8 → 4.4 ns a point; with [`LW`] chunks 3.9).
 #[inline(always)]
-fn sweep_rows<K: Stencil, T: Real>(
+fn sweep_rows<K: Stencil, T: Real, const ADJOINT: bool>(
     how: &How<'_, K>,
     g: &Grid,
     f: &[[Face; 2]; 3],
@@ -507,6 +548,10 @@ fn sweep_rows<K: Stencil, T: Real>(
     // same for its adjoint's mirrored offsets
     let ((lines, n), plane, m) = (g.lines(), g.plane_len(), K::OFFSETS.len());
     let e = &e[..m];
+    // the inputs: the stencil's, or the output adjoint of its VJP (a
+    // constant, so that the loops over the local inputs unroll, as they did
+    // before the VJP shared this sweep)
+    let xs = &xs[..if ADJOINT { 1 } else { K::INPUTS }];
     let len = xs.len() * m;
     let value = |local: &[T]| match how {
         How::Linear(lin) => lin.at(local),
@@ -535,7 +580,7 @@ fn sweep_rows<K: Stencil, T: Real>(
     // stencils of a periodic 2D grid), and the padded copies (no
     // allocation: a step allocates nothing in steady state; the copies'
     // room only where they are made)
-    let zeros = std::cell::OnceCell::new();
+    let zeros = OnceCell::new();
     let mut room;
     let pads: &mut [[T; BLOCK + 2 * PAD]] = if pad_edges {
         room = [[T::zero(); BLOCK + 2 * PAD]; GROUPS];
@@ -552,13 +597,17 @@ fn sweep_rows<K: Stencil, T: Real>(
     for (a, d) in apart.iter_mut().zip(e) {
         *a = d[0] * plane as isize + d[1] * n as isize;
     }
+    // where each local input's line starts (None: outside a walled grid),
+    // and its slice of a block: made once a call, their first `len` entries
+    // written per line (filling all of them per line was 12–29 % of a
+    // two-point C-grid stencil's sweep in a profile)
+    let mut base = [None; MAX_LOCAL];
+    let mut src: [&[T]; SRC] = [&[]; SRC];
     for (k, r) in rows.enumerate() {
         let w = wrapped(r, g.nx);
         let row_inside = inner_rows.contains(&w);
         for l in 0..lines {
             let orow = &mut out[k * plane + l * n..k * plane + (l + 1) * n];
-            // where each local input's line starts (None: outside a walled grid)
-            let mut base = [None; MAX_LOCAL];
             if row_inside && inner_lines.contains(&l) {
                 for (i, x) in xs.iter().enumerate() {
                     let own = x.start(plane, r, w) + l * n;
@@ -575,12 +624,11 @@ fn sweep_rows<K: Stencil, T: Real>(
             }
             if let (How::Kernel(kernel), true) = (how, pointwise::<K>()) {
                 // every source line is the point's own (offset 0: inside)
-                let mut src: [&[T]; SRC] = [&[]; SRC];
                 for (i, x) in xs.iter().enumerate() {
                     let b = base[i].expect("offset 0 is inside the grid");
                     src[i] = &x.data[b..b + n];
                 }
-                sweep::<PW, T>(&src[..K::INPUTS], orow, |o, l| *o = kernel.eval(g, l));
+                sweep::<PW, true, T>(&src[..K::INPUTS], orow, |o, l| *o = kernel.eval(g, l));
                 continue;
             }
             let Some((groups, ng, group_of)) = &shifted else {
@@ -614,36 +662,39 @@ fn sweep_rows<K: Stencil, T: Real>(
                         pad[at(c)] = wrap(f[2], 0, c, n).map_or(T::zero(), |c| x[c]);
                     }
                 }
-                let mut src: [&[T]; SRC] = [&[]; SRC];
-                for (i, x) in xs.iter().enumerate() {
-                    for (o, d) in e.iter().enumerate() {
-                        let q = i * m + o;
+                let mut padded_src: [&[T]; SRC];
+                let src = if pad_edges {
+                    padded_src = [&[]; SRC];
+                    for (q, s) in padded_src[..len].iter_mut().enumerate() {
                         let gi = group_of[q];
-                        src[q] = match base[q] {
-                            None => &zeros.get_or_init(|| [T::zero(); BLOCK])[..cols.len()],
+                        *s = match base[q] {
                             Some(_) if gi != usize::MAX && padded[gi] => {
-                                let at = (d[2] - groups[gi].2) as usize;
+                                let at = (e[q % m][2] - groups[gi].2) as usize;
                                 &pads[gi][at..at + cols.len()]
                             }
-                            Some(b) => {
-                                let start = (b + cols.start).wrapping_add_signed(d[2]);
-                                &x.data[start..start + cols.len()]
-                            }
+                            b => unpadded(b, xs[q / m].data, e[q % m][2], &cols, &zeros),
                         };
                     }
-                }
+                    &padded_src[..len]
+                } else {
+                    for (q, s) in src[..len].iter_mut().enumerate() {
+                        *s = unpadded(base[q], xs[q / m].data, e[q % m][2], &cols, &zeros);
+                    }
+                    &src[..len]
+                };
                 match how {
-                    How::Linear(lin) => lin.sweep(&src[..len], &mut orow[cols]),
-                    How::Kernel(kernel) => sweep::<W, T>(&src[..len], &mut orow[cols], |o, l| *o = kernel.eval(g, l)),
+                    How::Linear(lin) => lin.sweep(src, &mut orow[cols]),
+                    How::Kernel(kernel) => sweep::<W, true, T>(src, &mut orow[cols], |o, l| *o = kernel.eval(g, l)),
                 }
             }
             if !pad_edges {
                 for j in edges[0].clone().chain(edges[1].clone()) {
-                    for (i, x) in xs.iter().enumerate() {
-                        for (o, d) in e.iter().enumerate() {
-                            let at = base[i * m + o].zip(wrap(f[2], j, d[2], n));
-                            local[i * m + o] = at.map_or(T::zero(), |(b, c)| x.data[b + c]);
-                        }
+                    let get = |q: usize| {
+                        let at = base[q].zip(wrap(f[2], j, e[q % m][2], n));
+                        at.map_or(T::zero(), |(b, c)| xs[q / m].data[b + c])
+                    };
+                    for (q, l) in local[..len].iter_mut().enumerate() {
+                        *l = get(q);
                     }
                     orow[j] = value(&local[..len]);
                 }

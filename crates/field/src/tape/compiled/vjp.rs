@@ -43,7 +43,8 @@ pub(in crate::tape) fn vjp_rows<K: Stencil, T: Real>(
         // stencil of `obar` swept like an `eval`
         let (lin, mirrored) = Linear::adjoint(kernel, g, k);
         let how = How::<K>::Linear(lin);
-        let sweep = Rows3 { how: &how, g, f: &f, e: &mirrored[..m], xs: &[obar], rows: rows.clone(), out };
+        let sweep =
+            Rows3::<K, T, true> { how: &how, g, f: &f, e: &mirrored[..m], xs: &[obar], rows: rows.clone(), out };
         if m >= WIDE {
             widest(sweep)
         } else {
@@ -80,7 +81,7 @@ pub(in crate::tape) fn vjp_rows<K: Stencil, T: Real>(
                     // the output adjoint at p rides as one more source
                     let start = (prow.unwrap_or(0) + inner.start).wrapping_add_signed(-d[2]);
                     src[len] = &obar.data[start..start + inner.len()];
-                    sweep::<W, T>(&src[..=len], &mut orow[inner.clone()], |o, l| {
+                    sweep::<W, false, T>(&src[..=len], &mut orow[inner.clone()], |o, l| {
                         *o += l[len] * kernel.partial(g, &l[..len], idx)
                     });
                 }
@@ -225,7 +226,7 @@ impl<K: Stencil, T: Real> Kernel for PointVjp<'_, '_, K, T> {
                     src[i] = &x.data[b..b + n];
                 }
                 let m = K::INPUTS;
-                sweep::<PW, T>(&src[..=m], orow, |o, l| *o = T::zero() + l[m] * kernel.partial(g, &l[..m], k));
+                sweep::<PW, true, T>(&src[..=m], orow, |o, l| *o = T::zero() + l[m] * kernel.partial(g, &l[..m], k));
             }
         }
     }
