@@ -3,18 +3,18 @@
 //! its files (HDF5 read back, PNGs, CSV), bad configurations, a corrupted
 //! snapshot, and an interrupted optimisation that resumes.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use rewind_io::{GridInfo, Input};
 use serde_json::Value;
 
 /// A fresh scratch directory for one test.
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("rewind-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+mod common;
+use common::Scratch;
+
+fn scratch(name: &str) -> Scratch {
+    Scratch::new(&format!("rewind-cli-{name}"))
 }
 
 struct Out {

@@ -3,16 +3,16 @@
 //! unsplit one to rounding, passes its derivative checks, and refuses what
 //! it cannot do.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
 
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("rewind-split-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+mod common;
+use common::Scratch;
+
+fn scratch(name: &str) -> Scratch {
+    Scratch::new(&format!("rewind-split-{name}"))
 }
 
 /// `rewind args…` in `dir`: success, stdout, stderr.

@@ -3,7 +3,7 @@
 //! store-all, the files are written (the 3D velocities read back), and bad
 //! settings are one line and exit code 1.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use rewind_io::{GridInfo, Input};
@@ -12,11 +12,11 @@ fn rewind(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rewind")).args(args).current_dir(dir).output().expect("run rewind")
 }
 
-fn scratch() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("rewind-cli-fwi-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+mod common;
+use common::Scratch;
+
+fn scratch() -> Scratch {
+    Scratch::new("rewind-cli-fwi")
 }
 
 #[test]
@@ -73,5 +73,4 @@ fn fwi_lowers_misfit_and_model_error_with_both_methods_and_writes_its_files() {
         assert!(err.starts_with("rewind: error: ") && err.contains(needle), "{bad:?}: {err}");
         assert_eq!(err.trim().lines().count(), 1, "{bad:?}: {err}");
     }
-    std::fs::remove_dir_all(&d).unwrap();
 }

@@ -2,10 +2,12 @@
 //! come from the documented vocabulary, `docs/json.md`.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::Value;
+
+mod common;
+use common::Scratch;
 
 /// The keys `docs/json.md` lists (first column of its table; a cell may
 /// list several, comma-separated).
@@ -42,9 +44,7 @@ fn keys(v: &Value, parent: Option<&str>, out: &mut BTreeSet<String>) {
 
 #[test]
 fn every_subcommand_prints_one_object_in_the_documented_vocabulary() {
-    let d = std::env::temp_dir().join(format!("rewind-json-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
+    let d = Scratch::new("rewind-json");
     let small = ["--n", "16", "--steps", "8", "--no-files", "--json"];
     let with =
         |cmd: &[&'static str]| -> Vec<String> { cmd.iter().chain(small.iter()).map(|s| s.to_string()).collect() };
@@ -91,5 +91,4 @@ fn every_subcommand_prints_one_object_in_the_documented_vocabulary() {
     // and the document lists nothing that no command says
     let unused: Vec<&String> = allowed.iter().filter(|k| !seen.contains(*k)).collect();
     assert!(unused.is_empty(), "docs/json.md lists keys no command printed: {unused:?}");
-    let _ = std::fs::remove_dir_all(PathBuf::from(&d));
 }

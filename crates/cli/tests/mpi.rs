@@ -7,7 +7,7 @@
 
 #![cfg(feature = "mpi")]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 #[path = "../../ensemble/tests/support/mpirun.rs"]
@@ -16,11 +16,11 @@ use support::Out;
 
 use serde_json::Value;
 
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("rewind-mpi-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+mod common;
+use common::Scratch;
+
+fn scratch(name: &str) -> Scratch {
+    Scratch::new(&format!("rewind-mpi-{name}"))
 }
 
 const LIMIT: Duration = Duration::from_secs(300);

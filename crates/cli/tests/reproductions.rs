@@ -4,7 +4,7 @@
 //! the work would take), and leaves nothing behind in the directory it ran
 //! in.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -12,10 +12,11 @@ use serde_json::Value;
 
 /// A fresh scratch directory holding a plain file, `afile`, and two
 /// configurations.
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("rewind-repro-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
+mod common;
+use common::Scratch;
+
+fn scratch(name: &str) -> Scratch {
+    let d = Scratch::new(&format!("rewind-repro-{name}"));
     std::fs::write(d.join("afile"), b"not a directory").unwrap();
     std::fs::write(d.join("nu.toml"), b"[simulation]\nnu = 0.01\n").unwrap();
     std::fs::write(d.join("stride.toml"), b"[observations]\nstride = 12\n").unwrap();

@@ -1,14 +1,17 @@
 //! End-to-end tests of `rewind schedule`.
 
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+mod common;
+use common::Scratch;
 
 fn rewind(args: &[&str]) -> (bool, String, String) {
-    // in the temporary directory: `rewind schedule` draws rewind-out/schedule.png
-    let out = Command::new(env!("CARGO_BIN_EXE_rewind"))
-        .args(args)
-        .current_dir(std::env::temp_dir())
-        .output()
-        .expect("run rewind");
+    // in a scratch directory of its own: `rewind schedule` draws
+    // rewind-out/schedule.png
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    let d = Scratch::new(&format!("rewind-schedule-{}", CALLS.fetch_add(1, Ordering::Relaxed)));
+    let out = Command::new(env!("CARGO_BIN_EXE_rewind")).args(args).current_dir(&*d).output().expect("run rewind");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
