@@ -100,7 +100,9 @@ pub trait Stencil: Copy + Send + Sync + 'static {
         Faces::PERIODIC
     }
 
-    /// The output at one point from its local inputs.
+    /// The output at one point from its local inputs: a function of them
+    /// alone (the engine may evaluate a point more than once, and relies on
+    /// getting the same bits each time).
     fn eval<R: Real>(&self, grid: &Grid, local: &[R]) -> R;
 
     /// `∂f/∂local[i]`. The default is forward mode over `eval`

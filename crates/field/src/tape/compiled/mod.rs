@@ -46,7 +46,9 @@ use super::stencil::{MAX_LOCAL, Stencil};
 use crate::wide::{Kernel, widest};
 use crate::{Face, Faces, Grid};
 
+mod linear;
 mod vjp;
+pub(super) use linear::Linear;
 pub(super) use vjp::vjp_rows;
 
 /// Points per chunk of the interior loops.
@@ -209,17 +211,19 @@ const SRC: usize = MAX_LOCAL + 1;
 /// src[q][t]` (every slice as long as `out`): in chunks of `C` points
 /// ([`W`], or [`PW`] for a pointwise kernel), then one by one — or, if
 /// `REDO` (`f` only writes its point, so computing it twice gives the same
-/// bits), the last points in one more chunk ending at the end of `out`.
-/// (The number of sources is a constant where this is inlined: its loops
+/// bits), `out` is at least a chunk long and at least an eighth of a chunk
+/// is left, the last points in one more chunk ending at the end of `out`
+/// (a chunk's points cost less than an eighth as many one by one). (The
+/// number of sources is a constant where this is inlined: its loops
 /// unroll.)
 #[inline(always)]
 fn sweep<const C: usize, const REDO: bool, T: Real>(src: &[&[T]], out: &mut [T], f: impl Fn(&mut T, &[T])) {
     let len = src.len();
     let n = out.len();
-    // the chunks' starts (one loop, no closure: a closure left out of line
-    // is compiled without the caller's AVX2 — measured, the acoustic
-    // gradient 1.3× slower)
-    let redo = REDO && n % C != 0 && n >= C;
+    // the chunks' starts, one loop (the chunk's body is not a closure: one
+    // left out of line is compiled without the caller's AVX2 — measured,
+    // the acoustic gradient 1.3× slower)
+    let redo = REDO && n >= C && n % C >= C.div_ceil(8);
     for t in (0..n / C).map(|c| c * C).chain(redo.then(|| n - C)) {
         let zero = [T::zero(); C];
         let mut blk: [&[T; C]; SRC] = [&zero; SRC];
@@ -243,136 +247,6 @@ fn sweep<const C: usize, const REDO: bool, T: Real>(src: &[&[T]], out: &mut [T],
             local[q] = src[q][t];
         }
         f(o, &local[..len]);
-    }
-}
-
-/// A [`Stencil::LINEAR`] stencil as data: its value `f(0) + Σ_q c_q
-/// local_q`, summed in the order of the local inputs (from `f(0)` if it is
-/// not zero), with the coefficients its fixed partials. Every path computes
-/// a linear stencil this way — the interior loop as sums of scaled slices
-/// the compiler vectorises, the boundary points one by one — so that the
-/// bits do not depend on where a point falls.
-pub(super) struct Linear {
-    /// `f(0)` if the sum starts from it (not zero), or zero where a VJP's
-    /// sum starts from a zeroed adjoint.
-    start: Option<f64>,
-    c: [f64; MAX_LOCAL],
-    len: usize,
-}
-
-impl Linear {
-    /// The coefficients of `kernel` on `g`.
-    pub(super) fn of<K: Stencil>(kernel: &K, g: &Grid) -> Self {
-        let len = K::INPUTS * K::OFFSETS.len();
-        let zeros = [0.0; MAX_LOCAL];
-        let mut c = [0.0; MAX_LOCAL];
-        for (q, c) in c[..len].iter_mut().enumerate() {
-            *c = kernel.partial(g, &zeros[..len], q);
-        }
-        let f0 = kernel.eval(g, &zeros[..len]);
-        Linear { start: (f0 != 0.0).then_some(f0), c, len }
-    }
-
-    /// The adjoint of input `k` of `kernel` on `g` as a linear stencil of
-    /// the output's adjoint, with its offsets (engine axes, as [`offsets`]):
-    /// `Σₘ ō[q − oₘ] c_{k,m}`, in the order of the offsets, summed from zero.
-    fn adjoint<K: Stencil>(kernel: &K, g: &Grid, k: usize) -> (Self, [[isize; 3]; MAX_LOCAL]) {
-        let (m, e) = (K::OFFSETS.len(), offsets::<K>(g));
-        let zeros = [0.0; MAX_LOCAL];
-        let (mut c, mut mirrored) = ([0.0; MAX_LOCAL], [[0; 3]; MAX_LOCAL]);
-        for t in 0..m {
-            c[t] = kernel.partial(g, &zeros[..K::INPUTS * m], k * m + t);
-            mirrored[t] = e[t].map(|d| -d);
-        }
-        (Linear { start: Some(0.0), c, len: m }, mirrored)
-    }
-
-    /// The value at one point.
-    #[inline(always)]
-    pub(super) fn at<T: Real>(&self, local: &[T]) -> T {
-        let mut acc = local[0] * self.c[0];
-        if let Some(f0) = self.start {
-            acc = T::from_f64(f0) + acc;
-        }
-        for q in 1..self.len {
-            acc += local[q] * self.c[q];
-        }
-        acc
-    }
-
-    /// `|f(0)| + Σ_q |c_q local_q|`: the size of the terms of the sum.
-    pub(super) fn magnitude(&self, local: &[f64]) -> f64 {
-        self.start.unwrap_or(0.0).abs() + local[..self.len].iter().zip(&self.c).map(|(l, c)| (l * c).abs()).sum::<f64>()
-    }
-
-    /// `out[t]` = the value with `local[q] = src[q][t]`: [`Linear::at`]'s
-    /// arithmetic, [`LW`] points at a time, then [`W`], then one by one.
-    #[inline(always)]
-    fn sweep<T: Real>(&self, src: &[&[T]], out: &mut [T]) {
-        let done = self.chunks::<LW, T>(src, out, 0);
-        let mut done = self.chunks::<W, T>(src, out, done);
-        if done < out.len() && out.len() >= W {
-            // the last points in one more chunk, ending at the end: the
-            // points it computes again get the same bits (shallow water's
-            // C-grid differences along a line of 128 have 127 interior
-            // points, whose last 15 were summed one by one)
-            let from = out.len() - W;
-            self.chunks::<W, T>(src, out, from);
-            done = out.len();
-        }
-        for (o, t) in out[done..].iter_mut().zip(done..) {
-            let mut local = [T::zero(); MAX_LOCAL];
-            for q in 0..src.len() {
-                local[q] = src[q][t];
-            }
-            *o = self.at(&local[..src.len()]);
-        }
-    }
-
-    /// `acc[w]` = the value at point `t + w` of the sources `src`.
-    #[inline(always)]
-    fn sum<const C: usize, T: Real>(&self, src: &[&[T]], t: usize, acc: &mut [T; C]) {
-        let first: &[T; C] = src[0][t..t + C].try_into().expect("a chunk of C points");
-        for (a, &x) in acc.iter_mut().zip(first) {
-            *a = x * self.c[0];
-        }
-        if let Some(f0) = self.start {
-            for a in acc.iter_mut() {
-                *a = T::from_f64(f0) + *a;
-            }
-        }
-        // (`src.len()` is the stencil's constant where this is inlined:
-        // the loop unrolls)
-        for q in 1..src.len() {
-            let s: &[T; C] = src[q][t..t + C].try_into().expect("a chunk of C points");
-            for (a, &x) in acc.iter_mut().zip(s) {
-                *a += x * self.c[q];
-            }
-        }
-    }
-
-    /// [`Linear::sweep`] on the whole chunks of `C` points of `out[from..]`:
-    /// where they end.
-    #[inline(always)]
-    fn chunks<const C: usize, T: Real>(&self, src: &[&[T]], out: &mut [T], from: usize) -> usize {
-        let end = from + (out.len() - from) / C * C;
-        for (k, o) in out[from..end].chunks_exact_mut(C).enumerate() {
-            let t = from + k * C;
-            // `f64` sums accumulate in registers, then go to the output;
-            // wider scalars (dual numbers: more than the registers hold)
-            // accumulate in the output chunk itself — measured, shallow
-            // water 128²: the copy from the stack was a call to memcpy per
-            // chunk, 5 % of the HVP run, and summing `f64` in the output
-            // made the primal 1.2× slower
-            if size_of::<T>() > size_of::<f64>() {
-                self.sum::<C, T>(src, t, o.try_into().expect("a chunk of C points"));
-            } else {
-                let mut acc = [T::zero(); C];
-                self.sum::<C, T>(src, t, &mut acc);
-                o.copy_from_slice(&acc);
-            }
-        }
-        end
     }
 }
 
@@ -551,6 +425,7 @@ fn sweep_rows<K: Stencil, T: Real, const ADJOINT: bool>(
     // the inputs: the stencil's, or the output adjoint of its VJP (a
     // constant, so that the loops over the local inputs unroll, as they did
     // before the VJP shared this sweep)
+    debug_assert_eq!(xs.len(), if ADJOINT { 1 } else { K::INPUTS }, "the stencil's inputs");
     let xs = &xs[..if ADJOINT { 1 } else { K::INPUTS }];
     let len = xs.len() * m;
     let value = |local: &[T]| match how {
@@ -600,7 +475,8 @@ fn sweep_rows<K: Stencil, T: Real, const ADJOINT: bool>(
     // where each local input's line starts (None: outside a walled grid),
     // and its slice of a block: made once a call, their first `len` entries
     // written per line (filling all of them per line was 12–29 % of a
-    // two-point C-grid stencil's sweep in a profile)
+    // two-point C-grid stencil's sweep in a profile; the padded path still
+    // fills its own per block, whose slices borrow the copies it rewrites)
     let mut base = [None; MAX_LOCAL];
     let mut src: [&[T]; SRC] = [&[]; SRC];
     for (k, r) in rows.enumerate() {
