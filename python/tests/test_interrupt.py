@@ -8,7 +8,11 @@ import textwrap
 import time
 
 SCRIPT = textwrap.dedent("""
-    import sys, time
+    import signal, sys, time
+    # Python's own Ctrl-C handler, as in a terminal: a child of a process
+    # started in the background by a non-interactive shell (a CI script's
+    # `cmd &`) inherits SIGINT ignored, and Python then installs none
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     import rewind
     p = rewind.Problem("shallow-water", n=128, steps=4000, schedule="binomial:20", threads=1)
     x0 = p.x0
