@@ -213,9 +213,9 @@ const SRC: usize = MAX_LOCAL + 1;
 /// `REDO` (`f` only writes its point, so computing it twice gives the same
 /// bits), `out` is at least a chunk long and at least an eighth of a chunk
 /// is left, the last points in one more chunk ending at the end of `out`
-/// (a chunk's points cost less than an eighth as many one by one). (The
-/// number of sources is a constant where this is inlined: its loops
-/// unroll.)
+/// (the threshold a guess, not measured: a vectorised chunk taken to cost
+/// about as much as an eighth of its points one by one). (The number of
+/// sources is a constant where this is inlined: its loops unroll.)
 #[inline(always)]
 fn sweep<const C: usize, const REDO: bool, T: Real>(src: &[&[T]], out: &mut [T], f: impl Fn(&mut T, &[T])) {
     let len = src.len();
